@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Settings: provider parameters from the OpenSSL config file win over the
+ * environment. Values are read once, at provider load, and checked only
+ * when the token is first needed, so that a wrong setting fails the
+ * operation that needs it (with an error naming the setting) and never the
+ * application's start-up.
+ */
+#ifndef P11BE_CONFIG_H
+#define P11BE_CONFIG_H
+
+#include <stddef.h>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <p11-kit/pkcs11.h>
+
+enum p11be_setting {
+    P11BE_SET_MODULE_PATH,
+    P11BE_SET_SLOT_ID,
+    P11BE_SET_TOKEN_LABEL,
+    P11BE_SET_SESSION_FLAGS,
+    P11BE_SET_USER_TYPE,
+    P11BE_SET_PIN,
+    P11BE_SET_POOL_MAX,
+    P11BE_SET_LOGIN,
+    P11BE_SET_FINALIZE,
+    P11BE_SET_DIGEST_BUFFER_MAX,
+    P11BE_SET_COUNT
+};
+
+typedef struct p11be_config_st {
+    char *value[P11BE_SET_COUNT];         /* NULL: not set anywhere */
+    unsigned char from_env[P11BE_SET_COUNT]; /* 1: taken from environment */
+} P11BE_CONFIG;
+
+/* Read every setting from the provider's config section, then the env. */
+int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
+                      OSSL_FUNC_core_get_params_fn *core_get_params);
+void p11be_config_free(P11BE_CONFIG *cfg);
+
+/* The raw value, or NULL. */
+const char *p11be_config_get(const P11BE_CONFIG *cfg, enum p11be_setting id);
+
+/* The name the user set it by: "pkcs11-slot-id" or "CRYPTOGRAPHY_..."  */
+const char *p11be_config_source(const P11BE_CONFIG *cfg,
+                                enum p11be_setting id);
+
+/* The parameter name, for gettable params and documentation. */
+const char *p11be_config_param_name(enum p11be_setting id);
+
+/*
+ * A decimal number; `fallback` when unset. Raises an error that names the
+ * setting when the value is not a number in [min, max].
+ */
+int p11be_config_ulong(const P11BE_CONFIG *cfg, enum p11be_setting id,
+                       const OSSL_CORE_HANDLE *handle, unsigned long fallback,
+                       unsigned long min, unsigned long max,
+                       unsigned long *out);
+
+/* One of `choices` (NULL-terminated); returns its index or -1 (raised). */
+int p11be_config_choice(const P11BE_CONFIG *cfg, enum p11be_setting id,
+                        const OSSL_CORE_HANDLE *handle, int fallback,
+                        const char *const *choices);
+
+/*
+ * The PIN: a literal, "file:PATH" (first line) or "env:NAME". On success
+ * *pin is a fresh buffer the caller wipes with OPENSSL_clear_free(*pin,
+ * *pin_len). Returns 0 (raised) on failure, and -1 when no PIN is set.
+ */
+int p11be_config_read_pin(const P11BE_CONFIG *cfg,
+                          const OSSL_CORE_HANDLE *handle, char **pin,
+                          size_t *pin_len);
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The provider's reason codes, the helper that raises them through the
+ * core's error upcalls, and the one place that classifies CKR_* codes.
+ */
+#ifndef P11BE_ERR_H
+#define P11BE_ERR_H
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <p11-kit/pkcs11.h>
+
+/* Reason codes: a person reads the string, so each names what to fix. */
+enum p11be_reason {
+    P11BE_R_MODULE_PATH_NOT_SET = 100,
+    P11BE_R_MODULE_LOAD_FAILED,
+    P11BE_R_BAD_SETTING,
+    P11BE_R_TOKEN_NOT_FOUND,
+    P11BE_R_LOGIN_FAILED,
+    P11BE_R_PIN_REFUSED,
+    P11BE_R_TOKEN_OP_FAILED,
+    P11BE_R_MECH_NOT_SUPPORTED,
+    P11BE_R_DUP_NOT_POSSIBLE,
+    P11BE_R_BUFFER_TOO_SMALL,
+    P11BE_R_BAD_STATE,
+    P11BE_R_NO_SESSION,
+    P11BE_R_OUT_OF_MEMORY,
+    P11BE_R_INVALID_ARGUMENT,
+    P11BE_R_FALLBACK_FAILED,
+};
+
+/* Remember the core's error functions; called once from provider init. */
+void p11be_err_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in);
+
+/* The provider's reason strings, for OSSL_FUNC_PROVIDER_GET_REASON_STRINGS. */
+const OSSL_ITEM *p11be_err_reason_strings(void);
+
+/*
+ * Raise an error on the calling thread's queue with a message that says
+ * what happened (for token failures: the C_* function and the CKR_* name).
+ * `handle` may be NULL before the provider has one; the message is then
+ * dropped.
+ */
+#define p11be_raise(handle, reason, ...)                                      \
+    p11be_raise_at((handle), OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC,       \
+                   (reason), __VA_ARGS__)
+void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file,
+                    int line, const char *func, int reason, const char *fmt,
+                    ...) __attribute__((format(printf, 6, 7)));
+
+/* "CKR_PIN_INCORRECT", or "CKR_0x%lx" for a code this table lacks. */
+const char *p11be_ckr_name(CK_RV rv);
+
+/* The session is gone: drop it and try again on another. */
+int p11be_ckr_session_lost(CK_RV rv);
+/* The token itself went away: every session and the login are gone. */
+int p11be_ckr_token_gone(CK_RV rv);
+
+#endif

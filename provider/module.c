@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "module.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "debug.h"
+#include "err.h"
+#include "p11call.h"
+#include "reentry.h"
+
+struct p11be_module_st {
+    char *path;                /* as configured: the registry's key */
+    void *dl;                  /* dlopen handle */
+    CK_FUNCTION_LIST *fns;     /* from C_GetFunctionList */
+    unsigned refs;             /* provider instances using it */
+    pid_t init_pid;            /* process that last called C_Initialize */
+    int we_initialized;        /* C_Initialize returned CKR_OK to us */
+    struct p11be_module_st *next;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static P11BE_MODULE *registry;
+static volatile int process_exiting;
+
+void p11be_module_note_exit(void)
+{
+    process_exiting = 1;
+}
+
+static CK_RV module_initialize(P11BE_MODULE *module)
+{
+    CK_C_INITIALIZE_ARGS args;
+    CK_RV rv;
+
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    /* Modules that use OpenSSL leave their start-up noise on our queue. */
+    ERR_set_mark();
+    rv = P11BE_CALL(module->fns, C_Initialize, &args);
+    ERR_pop_to_mark();
+    module->we_initialized = rv == CKR_OK;
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        /* The application (or another library) uses the module too. */
+        P11BE_DEBUG("%s was already initialised: sharing it", module->path);
+        rv = CKR_OK;
+    }
+    if (rv == CKR_OK)
+        module->init_pid = getpid();
+    return rv;
+}
+
+static P11BE_MODULE *module_load(const char *path, const char *path_setting,
+                                 const OSSL_CORE_HANDLE *handle)
+{
+    P11BE_MODULE *module = OPENSSL_zalloc(sizeof(*module));
+    CK_C_GetFunctionList get_function_list;
+    CK_RV rv;
+
+    if (module == NULL || (module->path = OPENSSL_strdup(path)) == NULL) {
+        p11be_raise(handle, P11BE_R_OUT_OF_MEMORY, "loading %s", path);
+        goto out_free;
+    }
+    module->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (module->dl == NULL) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED, "%s=%s: %s",
+                    path_setting, path, dlerror());
+        goto out_free;
+    }
+    get_function_list =
+        (CK_C_GetFunctionList)dlsym(module->dl, "C_GetFunctionList");
+    if (get_function_list == NULL) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "%s=%s is not a PKCS#11 module (no C_GetFunctionList)",
+                    path_setting, path);
+        goto out_close;
+    }
+    p11be_reentry_enter();
+    rv = get_function_list(&module->fns);
+    p11be_reentry_leave();
+    if (rv != CKR_OK || module->fns == NULL) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "%s=%s: C_GetFunctionList failed: %s", path_setting, path,
+                    p11be_ckr_name(rv));
+        goto out_close;
+    }
+    if (module->fns->version.major < 2) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "%s=%s: PKCS#11 version %u.%u is too old", path_setting,
+                    path, module->fns->version.major,
+                    module->fns->version.minor);
+        goto out_close;
+    }
+    rv = module_initialize(module);
+    if (rv != CKR_OK) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "%s=%s: C_Initialize failed: %s", path_setting, path,
+                    p11be_ckr_name(rv));
+        goto out_close;
+    }
+    P11BE_DEBUG("loaded %s (cryptoki %u.%u)", path, module->fns->version.major,
+                module->fns->version.minor);
+    return module;
+
+out_close:
+    dlclose(module->dl);
+out_free:
+    if (module != NULL)
+        OPENSSL_free(module->path);
+    OPENSSL_free(module);
+    return NULL;
+}
+
+P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
+                               const OSSL_CORE_HANDLE *handle)
+{
+    P11BE_MODULE *module;
+
+    /* Built before any call into a module, never from inside one. */
+    if (!p11be_fallback_prepare()) {
+        p11be_raise(handle, P11BE_R_FALLBACK_FAILED,
+                    "cannot load OpenSSL's default provider into a private "
+                    "library context");
+        return NULL;
+    }
+    pthread_mutex_lock(&registry_lock);
+    for (module = registry; module != NULL; module = module->next)
+        if (strcmp(module->path, path) == 0)
+            break;
+    if (module == NULL) {
+        module = module_load(path, path_setting, handle);
+        if (module != NULL) {
+            module->next = registry;
+            registry = module;
+        }
+    }
+    if (module != NULL)
+        module->refs++;
+    pthread_mutex_unlock(&registry_lock);
+    if (module == NULL)
+        p11be_fallback_release();
+    return module;
+}
+
+CK_FUNCTION_LIST *p11be_module_functions(const P11BE_MODULE *module)
+{
+    return module->fns;
+}
+
+const char *p11be_module_path(const P11BE_MODULE *module)
+{
+    return module->path;
+}
+
+int p11be_module_reinit_in_child(P11BE_MODULE *module,
+                                 const OSSL_CORE_HANDLE *handle)
+{
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&registry_lock);
+    if (module->init_pid != getpid()) {
+        P11BE_DEBUG("forked: initialising %s again in the child",
+                    module->path);
+        rv = module_initialize(module);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (rv != CKR_OK) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "C_Initialize in a forked child of %s failed: %s",
+                    module->path, p11be_ckr_name(rv));
+        return 0;
+    }
+    return 1;
+}
+
+int p11be_module_usable_now(const P11BE_MODULE *module)
+{
+    return !process_exiting && module->init_pid == getpid();
+}
+
+void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
+{
+    P11BE_MODULE **link;
+    int finalize;
+
+    if (module == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (--module->refs > 0) {
+        pthread_mutex_unlock(&registry_lock);
+        p11be_fallback_release();
+        return;
+    }
+    for (link = &registry; *link != NULL; link = &(*link)->next)
+        if (*link == module) {
+            *link = module->next;
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+
+    /*
+     * Finalise only what we initialised, only in the process that did it
+     * (a child must not finalise its parent's token), and at process exit
+     * only when asked to: SoftHSM2 crashes in C_Finalize once OpenSSL's own
+     * atexit clean-up has begun.
+     */
+    finalize = module->we_initialized && module->init_pid == getpid()
+               && mode != P11BE_FINALIZE_NEVER
+               && (!process_exiting || mode == P11BE_FINALIZE_ALWAYS);
+    if (finalize) {
+        P11BE_CALL(module->fns, C_Finalize, NULL);
+        dlclose(module->dl);
+    }
+    P11BE_DEBUG("released %s (%s)", module->path,
+                finalize ? "finalised" : "left initialised");
+    OPENSSL_free(module->path);
+    OPENSSL_free(module);
+    p11be_fallback_release();
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * PKCS#11 modules, shared by every provider instance in the process: one
+ * dlopen and one C_Initialize per module path, reference counted, so that
+ * one instance's teardown never finalises a module another still uses.
+ */
+#ifndef P11BE_MODULE_H
+#define P11BE_MODULE_H
+
+#include <sys/types.h>
+
+#include <openssl/core.h>
+#include <p11-kit/pkcs11.h>
+
+enum p11be_finalize_mode {
+    P11BE_FINALIZE_AUTO,   /* at unload, but not at process exit */
+    P11BE_FINALIZE_ALWAYS, /* also at process exit */
+    P11BE_FINALIZE_NEVER,
+};
+
+typedef struct p11be_module_st P11BE_MODULE;
+
+/* Load (or share) the module at `path`; raises and returns NULL on error. */
+P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
+                               const OSSL_CORE_HANDLE *handle);
+CK_FUNCTION_LIST *p11be_module_functions(const P11BE_MODULE *module);
+const char *p11be_module_path(const P11BE_MODULE *module);
+
+/*
+ * Called in a forked child before it uses the module: PKCS#11 wants the
+ * child to call C_Initialize again, and never to use the parent's handles.
+ */
+int p11be_module_reinit_in_child(P11BE_MODULE *module,
+                                 const OSSL_CORE_HANDLE *handle);
+
+/*
+ * Whether calls into the module are still safe now: not after exit() began
+ * (SoftHSM2 and others crash when called during OpenSSL's atexit clean-up)
+ * and not in a child that never re-initialised it.
+ */
+int p11be_module_usable_now(const P11BE_MODULE *module);
+
+void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode);
+
+/* Marks the process as exiting; registered with atexit by provider init. */
+void p11be_module_note_exit(void);
+
+#endif

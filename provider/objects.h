@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Session objects (imported keys) that live as long as the OpenSSL object
+ * that owns them, whatever happens to the pooled sessions.
+ *
+ * A PKCS#11 session object dies with the session that created it, so
+ * objects are never created on pooled sessions (which may be closed when
+ * discarded): each token keeps one dedicated object session, used for
+ * nothing else, that creates and destroys them. Every session of the
+ * application can use the objects it holds. An object remembers the token
+ * generation it was made in; after the token is removed (or the process
+ * forked) it is gone, p11be_object_alive() says so, and its owner
+ * re-creates it from what it kept.
+ */
+#ifndef P11BE_OBJECTS_H
+#define P11BE_OBJECTS_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "provider.h"
+
+typedef struct p11be_object_ref_st {
+    CK_OBJECT_HANDLE handle; /* CK_INVALID_HANDLE when none */
+    unsigned generation;     /* token generation it was created in */
+    unsigned forks;          /* fork generation it was created in */
+} P11BE_OBJECT_REF;
+
+/*
+ * C_CreateObject on the object session (opened on first use, and logged in
+ * first when `need_login`). Raises naming what failed; returns 0 then.
+ */
+int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
+                        CK_ULONG count, int need_login,
+                        P11BE_OBJECT_REF *ref);
+
+/* Whether the object still exists (same token insertion, same process). */
+int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
+
+/* C_DestroyObject if still alive; always leaves ref empty. */
+void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref);
+
+#endif

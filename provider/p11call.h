@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one way the provider calls into a PKCS#11 module:
+ *
+ *     rv = P11BE_CALL(fns, C_DigestInit, sess->handle, &mech);
+ *
+ * marks the thread as inside the module (see reentry.h) for the duration
+ * of the call, then traces the function and its result in one place. The
+ * function's name stays written out at every call site, so a grep for
+ * C_DigestInit finds them all.
+ */
+#ifndef P11BE_P11CALL_H
+#define P11BE_P11CALL_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "debug.h"
+#include "reentry.h"
+
+void p11be_call_trace(const char *file, int line, const char *name, CK_RV rv);
+
+/* Leaves the module, traces the call when tracing is on, returns rv. */
+static inline CK_RV p11be_call_done(const char *file, int line,
+                                    const char *name, CK_RV rv)
+{
+    p11be_reentry_leave();
+    if (p11be_debug_on)
+        p11be_call_trace(file, line, name, rv);
+    return rv;
+}
+
+#define P11BE_CALL(fns, fn, ...)                                              \
+    (p11be_reentry_enter(),                                                   \
+     p11be_call_done(__FILE__, __LINE__, #fn, (fns)->fn(__VA_ARGS__)))
+
+#endif

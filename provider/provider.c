@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* OSSL_provider_init, the algorithm tables, provider params, teardown. */
+#include "provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+
+#include "debug.h"
+#include "err.h"
+#include "module.h"
+#include "names.h"
+#include "reentry.h"
+#include "token.h"
+
+#define P11BE_NAME "pkcs11be"
+
+extern const OSSL_ALGORITHM p11be_digest_algorithms[];
+extern const OSSL_ALGORITHM p11be_mac_algorithms[];
+extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
+
+static OSSL_FUNC_provider_teardown_fn prov_teardown;
+static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
+static OSSL_FUNC_provider_get_params_fn prov_get_params;
+static OSSL_FUNC_provider_query_operation_fn prov_query_operation;
+static OSSL_FUNC_provider_get_reason_strings_fn prov_get_reason_strings;
+
+struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
+{
+    struct p11be_token_st *token;
+    unsigned long buffer_max;
+
+    token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    if (token != NULL)
+        return token;
+    pthread_mutex_lock(&prov->token_lock);
+    token = prov->token;
+    if (token == NULL
+        && p11be_config_ulong(&prov->config, P11BE_SET_DIGEST_BUFFER_MAX,
+                              prov->handle, P11BE_DIGEST_BUFFER_DEFAULT, 0,
+                              (unsigned long)1 << 30, &buffer_max)) {
+        prov->digest_buffer_max = buffer_max;
+        token = p11be_token_open(&prov->config, prov->handle);
+        __atomic_store_n(&prov->token, token, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&prov->token_lock);
+    return token;
+}
+
+static const OSSL_PARAM *prov_gettable_params(void *provctx)
+{
+    static const OSSL_PARAM gettable[] = {
+        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, NULL, 0),
+        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, NULL, 0),
+        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, NULL, 0),
+        OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, NULL),
+        OSSL_PARAM_utf8_ptr("pkcs11-module-path", NULL, 0),
+        OSSL_PARAM_utf8_ptr("pkcs11-slot-id", NULL, 0),
+        OSSL_PARAM_utf8_ptr("pkcs11-token-label", NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return gettable;
+}
+
+/* Reports what is configured, and what is in use once the token is open. */
+static int prov_get_params(void *provctx, OSSL_PARAM params[])
+{
+    P11BE_PROV_CTX *prov = provctx;
+    struct p11be_token_st *token = __atomic_load_n(&prov->token,
+                                                   __ATOMIC_ACQUIRE);
+    const char *module = p11be_config_get(&prov->config,
+                                          P11BE_SET_MODULE_PATH);
+    const char *slot = p11be_config_get(&prov->config, P11BE_SET_SLOT_ID);
+    const char *label = p11be_config_get(&prov->config,
+                                         P11BE_SET_TOKEN_LABEL);
+    char slot_text[24];
+    OSSL_PARAM *p;
+
+    if (token != NULL) {
+        snprintf(slot_text, sizeof(slot_text), "%lu",
+                 (unsigned long)token->slot_id);
+        slot = slot_text;
+        label = token->label;
+    }
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, "pkcs11be PKCS#11 provider"))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, P11BE_VERSION_STR))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
+    if (p != NULL
+        && !OSSL_PARAM_set_utf8_ptr(p, "pkcs11be " P11BE_VERSION_STR
+                                       " built with " OPENSSL_VERSION_TEXT))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+    if (p != NULL && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    p = OSSL_PARAM_locate(params, "pkcs11-module-path");
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, module ? module : "(unset)"))
+        return 0;
+    p = OSSL_PARAM_locate(params, "pkcs11-slot-id");
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, slot ? slot : "(first)"))
+        return 0;
+    p = OSSL_PARAM_locate(params, "pkcs11-token-label");
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, label ? label : "(any)"))
+        return 0;
+    return 1;
+}
+
+static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
+                                                  int operation_id,
+                                                  int *no_cache)
+{
+    P11BE_PROV_CTX *prov = provctx;
+
+    *no_cache = 0;
+    if (prov->bystander)
+        return NULL;
+    switch (operation_id) {
+    case OSSL_OP_DIGEST:
+        return p11be_digest_algorithms;
+    case OSSL_OP_MAC:
+        return p11be_mac_algorithms;
+    case OSSL_OP_CIPHER:
+        return p11be_cipher_algorithms;
+    default:
+        return NULL;
+    }
+}
+
+static const OSSL_ITEM *prov_get_reason_strings(void *provctx)
+{
+    (void)provctx;
+    return p11be_err_reason_strings();
+}
+
+static void prov_teardown(void *provctx)
+{
+    static const char *const finalize_choices[] = {"auto", "always", "never",
+                                                   NULL};
+    P11BE_PROV_CTX *prov = provctx;
+    int mode;
+
+    if (prov == NULL)
+        return;
+    mode = p11be_config_choice(&prov->config, P11BE_SET_FINALIZE,
+                               prov->handle, P11BE_FINALIZE_AUTO,
+                               finalize_choices);
+    p11be_token_free(prov->token,
+                     mode < 0 ? P11BE_FINALIZE_AUTO
+                              : (enum p11be_finalize_mode)mode);
+    p11be_config_free(&prov->config);
+    pthread_mutex_destroy(&prov->token_lock);
+    OPENSSL_free(prov);
+}
+
+static const OSSL_DISPATCH prov_dispatch[] = {
+    {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown},
+    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
+     (void (*)(void))prov_gettable_params},
+    {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params},
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION,
+     (void (*)(void))prov_query_operation},
+    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
+     (void (*)(void))prov_get_reason_strings},
+    {0, NULL},
+};
+
+static pthread_once_t exit_hook_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Registered after libcrypto's own atexit handler, so it runs first and
+ * teardown at exit knows not to call into the module (see module.c).
+ */
+static void register_exit_hook(void)
+{
+    atexit(p11be_module_note_exit);
+}
+
+__attribute__((visibility("default"))) OSSL_provider_init_fn OSSL_provider_init;
+
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
+                       const OSSL_DISPATCH *in, const OSSL_DISPATCH **out,
+                       void **provctx)
+{
+    OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
+    const OSSL_DISPATCH *d;
+    P11BE_PROV_CTX *prov;
+
+    p11be_debug_init();
+    p11be_err_init(handle, in);
+    for (d = in; d->function_id != 0; d++)
+        if (d->function_id == OSSL_FUNC_CORE_GET_PARAMS)
+            core_get_params = OSSL_FUNC_core_get_params(d);
+
+    prov = OPENSSL_zalloc(sizeof(*prov));
+    if (prov == NULL)
+        return 0;
+    prov->handle = handle;
+    prov->digest_buffer_max = P11BE_DIGEST_BUFFER_DEFAULT;
+    pthread_mutex_init(&prov->token_lock, NULL);
+    if (!p11be_config_load(&prov->config, handle, core_get_params)) {
+        pthread_mutex_destroy(&prov->token_lock);
+        OPENSSL_free(prov);
+        return 0;
+    }
+    /*
+     * Loaded by the module's own OpenSSL initialisation while another
+     * pkcs11be instance is inside a token call (OPENSSL_CONF names us):
+     * stand aside, offering nothing, so nothing can recurse into the token.
+     */
+    prov->bystander = p11be_reentered();
+    pthread_once(&exit_hook_once, register_exit_hook);
+    P11BE_DEBUG("provider loaded%s", prov->bystander ? " (bystander)" : "");
+
+    *out = prov_dispatch;
+    *provctx = prov;
+    return 1;
+}

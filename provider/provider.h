@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One provider instance: its settings and, once first used, its token. */
+#ifndef P11BE_PROVIDER_H
+#define P11BE_PROVIDER_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <openssl/core.h>
+
+#include "config.h"
+
+struct p11be_token_st;
+
+typedef struct p11be_prov_ctx_st {
+    const OSSL_CORE_HANDLE *handle; /* the core's handle, for errors */
+    P11BE_CONFIG config;            /* settings read at load */
+    int bystander;    /* loaded from inside a token call: offers nothing */
+    size_t digest_buffer_max;       /* see digest.c; set at token open */
+    pthread_mutex_t token_lock;     /* serialises the first open */
+    struct p11be_token_st *token;   /* NULL until first use */
+} P11BE_PROV_CTX;
+
+/*
+ * The instance's token, opened on first use (module loaded, slot chosen,
+ * mechanisms read; no login). Raises and returns NULL when that fails, and
+ * tries again on the next call.
+ */
+struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov);
+
+#define P11BE_DIGEST_BUFFER_DEFAULT (1024 * 1024)
+
+#endif

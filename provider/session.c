@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The session pool. Sessions are opened on demand up to a bound (the
+ * pkcs11-session-pool-max setting, lowered to the token's own limit), kept
+ * on an idle stack so the hottest one is reused, and never closed for
+ * housekeeping: a session that comes back with an error the pool does not
+ * know how to clean is closed by the thread that returns it, outside the
+ * lock, so other threads never wait for it.
+ *
+ * Fork: pthread_atfork holds every pool lock across fork(), so the child
+ * gets consistent pools; the child forgets the parent's session handles
+ * (never closing them: on a shared device that would close the parent's)
+ * and initialises the module again before its first session.
+ */
+#include "session.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "debug.h"
+#include "err.h"
+#include "p11call.h"
+#include "token.h"
+
+static pthread_mutex_t token_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static P11BE_TOKEN *token_list;
+static unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+    P11BE_TOKEN *t;
+
+    pthread_mutex_lock(&token_list_lock);
+    for (t = token_list; t != NULL; t = t->next_token) {
+        pthread_mutex_lock(&t->object_lock);
+        pthread_mutex_lock(&t->login_lock);
+        pthread_mutex_lock(&t->lock);
+    }
+}
+
+static void atfork_parent(void)
+{
+    P11BE_TOKEN *t;
+
+    for (t = token_list; t != NULL; t = t->next_token) {
+        pthread_mutex_unlock(&t->lock);
+        pthread_mutex_unlock(&t->login_lock);
+        pthread_mutex_unlock(&t->object_lock);
+    }
+    pthread_mutex_unlock(&token_list_lock);
+}
+
+static void atfork_child(void)
+{
+    fork_generation++;
+    atfork_parent();
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+unsigned p11be_fork_generation(void)
+{
+    return fork_generation;
+}
+
+int p11be_pool_init(P11BE_TOKEN *token)
+{
+    pthread_once(&atfork_once, atfork_register);
+    if (pthread_mutex_init(&token->lock, NULL) != 0)
+        return 0;
+    if (pthread_mutex_init(&token->login_lock, NULL) != 0) {
+        pthread_mutex_destroy(&token->lock);
+        return 0;
+    }
+    pthread_cond_init(&token->session_freed, NULL);
+    pthread_mutex_init(&token->object_lock, NULL);
+    pthread_mutex_lock(&token_list_lock);
+    token->fork_generation = fork_generation;
+    token->next_token = token_list;
+    token_list = token;
+    pthread_mutex_unlock(&token_list_lock);
+    return 1;
+}
+
+/* Frees the idle sessions' records (not the sessions: they are gone). */
+static void forget_idle_locked(P11BE_TOKEN *token)
+{
+    while (token->idle != NULL) {
+        P11BE_SESSION *sess = token->idle;
+
+        token->idle = sess->next_idle;
+        token->open_count--;
+        OPENSSL_free(sess);
+    }
+}
+
+/* Every session and the login are gone (token removed, or forked). */
+static void invalidate_locked(P11BE_TOKEN *token)
+{
+    forget_idle_locked(token);
+    token->generation++;
+    if (token->login != P11BE_LOGIN_REFUSED)
+        token->login = P11BE_LOGGED_OUT;
+    pthread_cond_broadcast(&token->session_freed);
+}
+
+void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
+{
+    P11BE_TOKEN **link;
+
+    pthread_mutex_lock(&token_list_lock);
+    for (link = &token_list; *link != NULL; link = &(*link)->next_token)
+        if (*link == token) {
+            *link = token->next_token;
+            break;
+        }
+    pthread_mutex_unlock(&token_list_lock);
+
+    pthread_mutex_lock(&token->lock);
+    while (token->idle != NULL) {
+        P11BE_SESSION *sess = token->idle;
+
+        token->idle = sess->next_idle;
+        if (call_module && token->fork_generation == fork_generation)
+            P11BE_CALL(token->fns, C_CloseSession, sess->handle);
+        OPENSSL_free(sess);
+    }
+    if (call_module && token->object_session_open
+        && token->object_forks == fork_generation)
+        P11BE_CALL(token->fns, C_CloseSession, token->object_session);
+    pthread_mutex_unlock(&token->lock);
+    pthread_mutex_destroy(&token->lock);
+    pthread_mutex_destroy(&token->login_lock);
+    pthread_mutex_destroy(&token->object_lock);
+    pthread_cond_destroy(&token->session_freed);
+}
+
+/* In a forked child: forget the parent's sessions, re-init the module. */
+static int after_fork(P11BE_TOKEN *token)
+{
+    if (!p11be_module_reinit_in_child(token->module, token->handle))
+        return 0;
+    pthread_mutex_lock(&token->lock);
+    if (token->fork_generation != fork_generation) {
+        invalidate_locked(token);
+        /* Sessions lent in the parent never come back here. */
+        token->open_count = 0;
+        token->fork_generation = fork_generation;
+    }
+    pthread_mutex_unlock(&token->lock);
+    return 1;
+}
+
+static P11BE_SESSION *open_session(P11BE_TOKEN *token, unsigned generation,
+                                   unsigned forks, CK_RV *rv)
+{
+    P11BE_SESSION *sess = OPENSSL_zalloc(sizeof(*sess));
+
+    if (sess == NULL) {
+        *rv = CKR_HOST_MEMORY;
+        return NULL;
+    }
+    *rv = P11BE_CALL(token->fns, C_OpenSession, token->slot_id,
+                     token->session_flags, NULL, NULL, &sess->handle);
+    if (*rv != CKR_OK) {
+        OPENSSL_free(sess);
+        return NULL;
+    }
+    sess->token = token;
+    sess->fns = token->fns;
+    sess->generation = generation;
+    sess->fork_generation = forks;
+    return sess;
+}
+
+/* An idle session, a fresh one, or wait; NULL (raised) on failure. */
+static P11BE_SESSION *take_session(P11BE_TOKEN *token)
+{
+    P11BE_SESSION *sess = NULL;
+    unsigned generation, forks;
+    CK_RV rv;
+
+    pthread_mutex_lock(&token->lock);
+    for (;;) {
+        if (token->idle != NULL) {
+            sess = token->idle;
+            token->idle = sess->next_idle;
+            pthread_mutex_unlock(&token->lock);
+            return sess;
+        }
+        if (token->open_count < token->max_sessions)
+            break;
+        token->waiting++;
+        pthread_cond_wait(&token->session_freed, &token->lock);
+        token->waiting--;
+    }
+    token->open_count++;
+    generation = token->generation;
+    forks = token->fork_generation;
+    pthread_mutex_unlock(&token->lock);
+
+    sess = open_session(token, generation, forks, &rv);
+    if (sess != NULL)
+        return sess;
+
+    pthread_mutex_lock(&token->lock);
+    token->open_count--;
+    if (rv == CKR_SESSION_COUNT && token->open_count > 0) {
+        /* The token's real limit is lower than it said: wait at it. */
+        token->max_sessions = token->open_count;
+        P11BE_DEBUG("C_OpenSession: CKR_SESSION_COUNT; pool bound now %zu",
+                    token->max_sessions);
+        pthread_mutex_unlock(&token->lock);
+        return take_session(token);
+    }
+    if (p11be_ckr_token_gone(rv))
+        invalidate_locked(token);
+    pthread_mutex_unlock(&token->lock);
+    p11be_raise(token->handle, P11BE_R_NO_SESSION,
+                "C_OpenSession on slot %lu (token \"%s\"): %s",
+                (unsigned long)token->slot_id, token->label,
+                p11be_ckr_name(rv));
+    return NULL;
+}
+
+P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+                                     const struct p11be_session_req *req)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_SESSION *sess;
+
+    if (token == NULL)
+        return NULL;
+    if (req->mech != 0 && !p11be_token_has_mech(token, req->mech)) {
+        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                    "mechanism 0x%lx is not supported by the token \"%s\"",
+                    (unsigned long)req->mech, token->label);
+        return NULL;
+    }
+    if (token->fork_generation != fork_generation && !after_fork(token))
+        return NULL;
+    sess = take_session(token);
+    if (sess == NULL)
+        return NULL;
+    if ((req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE)
+        && __atomic_load_n(&token->login, __ATOMIC_ACQUIRE) != P11BE_LOGGED_IN
+        && !p11be_token_login(token, sess->handle)) {
+        p11be_session_release(sess, CKR_OK);
+        return NULL;
+    }
+    return sess;
+}
+
+void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
+{
+    P11BE_TOKEN *token;
+
+    if (sess == NULL)
+        return;
+    token = sess->token;
+    pthread_mutex_lock(&token->lock);
+    if (sess->fork_generation != token->fork_generation) {
+        /* The parent's session, already uncounted in this child. */
+        pthread_mutex_unlock(&token->lock);
+        OPENSSL_free(sess);
+        return;
+    }
+    if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
+        invalidate_locked(token);
+    if (last_rv == CKR_USER_NOT_LOGGED_IN && token->login == P11BE_LOGGED_IN)
+        token->login = P11BE_LOGGED_OUT;
+    if (sess->generation != token->generation
+        || p11be_ckr_session_lost(last_rv)) {
+        /* Gone with its token, or lost on its own: forget it. */
+        token->open_count--;
+        OPENSSL_free(sess);
+    } else {
+        sess->next_idle = token->idle;
+        token->idle = sess;
+    }
+    if (token->waiting > 0)
+        pthread_cond_signal(&token->session_freed);
+    pthread_mutex_unlock(&token->lock);
+}
+
+void p11be_session_discard(P11BE_SESSION *sess)
+{
+    P11BE_TOKEN *token;
+
+    if (sess == NULL)
+        return;
+    token = sess->token;
+    pthread_mutex_lock(&token->lock);
+    if (sess->fork_generation != token->fork_generation) {
+        pthread_mutex_unlock(&token->lock);
+        OPENSSL_free(sess);
+        return;
+    }
+    pthread_mutex_unlock(&token->lock);
+    P11BE_CALL(sess->fns, C_CloseSession, sess->handle);
+    pthread_mutex_lock(&token->lock);
+    token->open_count--;
+    if (token->waiting > 0)
+        pthread_cond_signal(&token->session_freed);
+    pthread_mutex_unlock(&token->lock);
+    OPENSSL_free(sess);
+}
+
+int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                     const char *mech_name)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+
+    if (token == NULL)
+        return 0;
+    if (!p11be_token_has_mech(token, mech)) {
+        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                    "%s is not supported by the token \"%s\" in slot %lu",
+                    mech_name, token->label, (unsigned long)token->slot_id);
+        return 0;
+    }
+    return 1;
+}
+
+int p11be_session_retryable(CK_RV rv)
+{
+    return p11be_ckr_session_lost(rv) || rv == CKR_USER_NOT_LOGGED_IN;
+}
+
+int p11be_session_done(P11BE_SESSION *sess, CK_RV rv)
+{
+    if (rv == CKR_OPERATION_ACTIVE) {
+        /* Left dirty by an earlier failure: never hand it on. */
+        p11be_session_discard(sess);
+        return 1;
+    }
+    p11be_session_release(sess, rv);
+    return p11be_session_retryable(rv);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Borrowing sessions. An operation asks for a session with a small request,
+ * runs its mechanism on it and gives it back with the last CK_RV it saw:
+ *
+ *     struct p11be_session_req req = { .mech = CKM_SHA256 };
+ *     P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
+ *     ...
+ *     p11be_session_release(sess, rv);
+ *
+ * The pool decides from that CK_RV whether the session is reusable, lost
+ * (dropped, and with CKR_DEVICE_REMOVED every session of the token and the
+ * login too) or needs re-login. Operations never open, close or log in
+ * sessions themselves.
+ */
+#ifndef P11BE_SESSION_H
+#define P11BE_SESSION_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "provider.h"
+
+typedef struct p11be_session_st P11BE_SESSION;
+
+struct p11be_session_st {
+    struct p11be_token_st *token; /* owner */
+    CK_FUNCTION_LIST *fns;        /* the module's functions */
+    CK_SESSION_HANDLE handle;     /* the PKCS#11 session */
+    unsigned generation;          /* token generation it was opened in */
+    unsigned fork_generation;     /* fork generation it was opened in */
+    struct p11be_session_st *next_idle; /* pool link while idle */
+};
+
+struct p11be_session_req {
+    CK_MECHANISM_TYPE mech; /* checked against the token's list; 0: none */
+    int need_login;         /* the operation uses private objects */
+};
+
+/*
+ * Raises (naming the mechanism, setting or CKR_*) and returns NULL when the
+ * token cannot be opened, lacks the mechanism, refuses the login or has no
+ * session to give. Waits while the pool is at its bound.
+ */
+P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+                                     const struct p11be_session_req *req);
+
+/* Gives the session back; `last_rv` is the last result seen on it. */
+void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv);
+
+/* For a session left with an operation running: close it, don't pool it. */
+void p11be_session_discard(P11BE_SESSION *sess);
+
+/*
+ * Checks that the token offers `mech` (opening it on first use); raises a
+ * "not supported by the token" error naming it otherwise.
+ */
+int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                     const char *mech_name);
+
+/* Whether an operation that failed with `rv` should run once more. */
+int p11be_session_retryable(CK_RV rv);
+
+/*
+ * Ends a step that did not leave an operation running: gives the session
+ * back (or closes it, when the token says an operation is still active),
+ * and returns 1 when the step failed in a way that a new session may fix.
+ */
+int p11be_session_done(P11BE_SESSION *sess, CK_RV rv);
+
+#endif

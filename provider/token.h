@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The token one provider instance works with: its module, its slot, the
+ * token's mechanism list (read once), the login state and the session
+ * pool. slot.c opens it and logs in; session.c lends its sessions.
+ * Operations see only session.h.
+ */
+#ifndef P11BE_TOKEN_H
+#define P11BE_TOKEN_H
+
+#include <pthread.h>
+
+#include <openssl/core.h>
+#include <p11-kit/pkcs11.h>
+
+#include "config.h"
+#include "module.h"
+
+typedef struct p11be_session_st P11BE_SESSION;
+
+enum p11be_login_state {
+    P11BE_LOGGED_OUT,
+    P11BE_LOGGED_IN,
+    P11BE_LOGIN_REFUSED, /* a PIN failed or the token is locked: never again */
+};
+
+enum p11be_login_policy {
+    P11BE_LOGIN_ON_DEMAND,    /* when an operation needs it */
+    P11BE_LOGIN_AT_FIRST_USE, /* with the first session */
+};
+
+typedef struct p11be_token_st {
+    const OSSL_CORE_HANDLE *handle; /* for raising errors */
+    const P11BE_CONFIG *config;     /* the owning provider's settings */
+    P11BE_MODULE *module;           /* shared, reference counted */
+    CK_FUNCTION_LIST *fns;          /* the module's functions */
+    CK_SLOT_ID slot_id;             /* chosen at open */
+    char label[33];                 /* token label, blanks trimmed */
+    CK_MECHANISM_TYPE *mechs;       /* sorted, from C_GetMechanismList */
+    CK_ULONG mech_count;            /* entries in mechs */
+    CK_FLAGS session_flags;         /* C_OpenSession flags */
+    CK_USER_TYPE user_type;         /* C_Login user type */
+    enum p11be_login_policy login_policy; /* when to log in */
+
+    pthread_mutex_t lock;           /* guards everything below */
+    pthread_cond_t session_freed;   /* signalled when a session comes back */
+    P11BE_SESSION *idle;            /* stack of idle sessions */
+    size_t open_count;              /* sessions open, idle or lent */
+    size_t max_sessions;            /* pool bound */
+    size_t waiting;                 /* threads waiting for a session */
+    unsigned generation;            /* bumped when all sessions are lost */
+    unsigned fork_generation;       /* p11be_fork_generation seen last */
+    enum p11be_login_state login;   /* see enum */
+    char login_error[160];          /* why the login was refused */
+    pthread_mutex_t login_lock;     /* one login attempt at a time */
+
+    pthread_mutex_t object_lock;    /* guards the object session */
+    CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
+    int object_session_open;        /* object_session is valid */
+    unsigned object_generation;     /* token generation it was opened in */
+    unsigned object_forks;          /* fork generation it was opened in */
+
+    struct p11be_token_st *next_token; /* all tokens, for fork handling */
+} P11BE_TOKEN;
+
+/* Open the token the settings name; raises and returns NULL on failure. */
+P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
+                              const OSSL_CORE_HANDLE *handle);
+void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode);
+
+/* Whether the token offers `mech`. */
+int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech);
+
+/* Log in on `session` unless already done; never retries a refused PIN. */
+int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session);
+
+/* The fork generation this process is in (bumped in each child). */
+unsigned p11be_fork_generation(void);
+
+/* Pool internals shared by slot.c, session.c and objects.c. */
+int p11be_pool_init(P11BE_TOKEN *token);
+void p11be_pool_close_all(P11BE_TOKEN *token, int call_module);
+
+#endif

@@ -1,0 +1,483 @@
+# SPDX-License-Identifier: Apache-2.0
+package P11BE;
+
+=head1 NAME
+
+P11BE - shared helpers for the pkcs11be tests (tests/*.t)
+
+=head1 SYNOPSIS
+
+    use FindBin;
+    use lib "$FindBin::Bin/lib";
+    use Test::More;
+    use P11BE;              # makes a fresh SoftHSM2 token for this file
+
+    plan tests => 2;
+    use_shim();             # count the provider's C_* calls
+    my ($rc, $out, $err) = ossl_p11('list', '-providers');
+    is($rc, 0, 'provider loads');
+    cmp_ok(count_of('C_Initialize'), '>', 0, 'token was initialised');
+
+    use P11BE ':notoken';   # the helpers only, no token
+
+=head1 DESCRIPTION
+
+C<use P11BE> creates a temporary directory for the test file, makes a
+throw-away SoftHSM2 token in it with F<scripts/mktoken> and copies the
+variables that script prints into C<%ENV>, so that the provider and every
+child process find the token.  The directory is removed when the test
+exits, unless C<P11BE_KEEP_TMP> is set to a true value.
+
+Paths come from C<P11BE_SOURCE_DIR> (default: two levels above this file)
+and C<P11BE_BUILD_DIR> (default: the source directory's F<build>).  CTest
+sets both.
+
+Every helper dies (with C<croak>) when the test infrastructure itself is
+broken, so a broken setup fails loudly instead of skipping.
+
+=cut
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use Digest::SHA qw(sha256);
+use Exporter ();
+use File::Basename qw(basename dirname);
+use File::Spec;
+use File::Temp ();
+use POSIX ();
+use Test::More ();
+use Time::HiRes ();
+
+our @ISA = ('Exporter');
+our @EXPORT = qw(
+    build_dir source_dir provider_module shim_module real_module tmp_dir
+    test_program setup_token use_shim reset_counts counts count_of
+    run ossl ossl_p11 has_mech write_file read_file random_bytes
+);
+
+my $TMP_DIR;       # per-test-file directory, made on first use
+my $REAL_MODULE;   # the token's own module, even after use_shim()
+my %MECHS;         # CKM_* names the token reports, filled by has_mech()
+
+sub import {
+    my ($class, @args) = @_;
+    my $token = 1;
+    my @names = grep { $_ ne ':notoken' } @args;
+
+    $token = 0 if @names != @args;
+    $class->export_to_level(1, $class, @names);
+    setup_token() if $token;
+    return;
+}
+
+=head1 PATHS
+
+=head2 source_dir()
+
+The source tree: C<$ENV{P11BE_SOURCE_DIR}>, or two levels above
+F<tests/lib/P11BE.pm>.
+
+=cut
+
+sub source_dir {
+    return $ENV{P11BE_SOURCE_DIR}
+        if defined $ENV{P11BE_SOURCE_DIR} && $ENV{P11BE_SOURCE_DIR} ne '';
+    return abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..'));
+}
+
+=head2 build_dir()
+
+The CMake build tree: C<$ENV{P11BE_BUILD_DIR}>, or F<build> in
+source_dir().
+
+=cut
+
+sub build_dir {
+    return $ENV{P11BE_BUILD_DIR}
+        if defined $ENV{P11BE_BUILD_DIR} && $ENV{P11BE_BUILD_DIR} ne '';
+    return File::Spec->catdir(source_dir(), 'build');
+}
+
+=head2 provider_module()
+
+F<pkcs11be.so> in build_dir().
+
+=cut
+
+sub provider_module {
+    return File::Spec->catfile(build_dir(), 'pkcs11be.so');
+}
+
+=head2 shim_module()
+
+The counting PKCS#11 shim, F<tests/p11shim.so> in build_dir().
+
+=cut
+
+sub shim_module {
+    return test_program('p11shim.so');
+}
+
+=head2 test_program($name)
+
+A program built from F<tests/shim> or F<tests/c/$name.c>: F<tests/$name>
+in build_dir().  Dies if it has not been built.
+
+=cut
+
+sub test_program {
+    my ($name) = @_;
+    my $path = File::Spec->catfile(build_dir(), 'tests', $name);
+
+    croak "$path is missing: build the project first" unless -f $path;
+    return $path;
+}
+
+=head2 real_module()
+
+The token's own PKCS#11 module (SoftHSM2), which stays known after
+use_shim() has pointed C<CRYPTOGRAPHY_PKCS11_PATH> at the shim.
+
+=cut
+
+sub real_module {
+    return $REAL_MODULE // $ENV{P11SHIM_MODULE}
+        // $ENV{CRYPTOGRAPHY_PKCS11_PATH}
+        // croak 'no PKCS#11 module: call setup_token() first';
+}
+
+=head2 tmp_dir()
+
+This test file's temporary directory, created on first use and removed at
+exit unless C<P11BE_KEEP_TMP> is set.
+
+=cut
+
+sub tmp_dir {
+    return $TMP_DIR if defined $TMP_DIR;
+
+    my $name = basename($0);
+    $name =~ s/\.t\z//;
+    $name =~ s/[^A-Za-z0-9_-]/_/g;
+    $TMP_DIR = File::Temp::tempdir("p11be-$name-XXXXXX", TMPDIR => 1,
+                                   CLEANUP => !$ENV{P11BE_KEEP_TMP});
+    Test::More::diag("P11BE_KEEP_TMP: keeping $TMP_DIR")
+        if $ENV{P11BE_KEEP_TMP};
+    return $TMP_DIR;
+}
+
+=head1 TOKEN
+
+=head2 setup_token()
+
+Runs F<scripts/mktoken> in tmp_dir()/token and sets C<%ENV> from its
+output: C<SOFTHSM2_CONF>, C<CRYPTOGRAPHY_PKCS11_PATH>,
+C<CRYPTOGRAPHY_PKCS11_SLOT_ID>, C<CRYPTOGRAPHY_PKCS11_PASSWORD>,
+C<P11BE_TOKEN_LABEL> and C<P11BE_SO_PIN>.  C<use P11BE> calls it; later
+calls do nothing.
+
+=cut
+
+sub setup_token {
+    return if defined $REAL_MODULE;
+
+    my $script = File::Spec->catfile(source_dir(), 'scripts', 'mktoken');
+    my $dir = File::Spec->catdir(tmp_dir(), 'token');
+    my ($rc, $out, $err) = run('bash', $script, $dir);
+
+    croak "mktoken failed (exit $rc): $err" if $rc != 0;
+    for my $line (split /\n/, $out) {
+        my ($name, $value) = $line =~ /\Aexport ([A-Za-z_]\w*)=(.*)\z/
+            or croak "mktoken printed an unexpected line: $line";
+        # mktoken quotes with printf %q; plain paths only need backslashes
+        # undone, and anything fancier is not a path we make.
+        croak "cannot unquote mktoken value: $value" if $value =~ /\A\$'/;
+        $value =~ s/\\(.)/$1/gs;
+        $ENV{$name} = $value;
+    }
+    for my $name (qw(SOFTHSM2_CONF CRYPTOGRAPHY_PKCS11_PATH
+                     CRYPTOGRAPHY_PKCS11_SLOT_ID)) {
+        croak "mktoken did not set $name" unless defined $ENV{$name};
+    }
+    $REAL_MODULE = $ENV{CRYPTOGRAPHY_PKCS11_PATH};
+    return;
+}
+
+=head2 has_mech($ckm_name)
+
+True if the token reports the mechanism, e.g. C<has_mech('CKM_SHA256')>.
+Asks F<p11mechs> once per test file, always through the real module so
+that the shim's counters stay untouched.  Names are as p11mechs prints
+them (see F<tests/shim/p11mechs.c>); unnamed mechanisms are C<0x%08lx>.
+
+=cut
+
+sub has_mech {
+    my ($name) = @_;
+
+    if (!%MECHS) {
+        my $slot = $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID}
+            // croak 'no token: call setup_token() first';
+        my ($rc, $out, $err) = run(test_program('p11mechs'), real_module(),
+                                   $slot);
+
+        croak "p11mechs failed (exit $rc): $err" if $rc != 0;
+        %MECHS = map { $_ => 1 } split /\n/, $out;
+        croak 'p11mechs listed no mechanisms' unless %MECHS;
+    }
+    return exists $MECHS{$name} ? 1 : 0;
+}
+
+=head1 CALL COUNTING
+
+=head2 use_shim()
+
+Routes everything through the counting shim: C<CRYPTOGRAPHY_PKCS11_PATH>
+becomes shim_module(), C<P11SHIM_MODULE> the real module and
+C<P11SHIM_COUNTS> tmp_dir()/p11shim.counts, whose counters are then
+zeroed.  Returns the shim's path.
+
+=cut
+
+sub use_shim {
+    setup_token();
+    my $shim = shim_module();
+
+    $ENV{P11SHIM_MODULE} = real_module();
+    $ENV{P11SHIM_COUNTS} = File::Spec->catfile(tmp_dir(), 'p11shim.counts');
+    $ENV{CRYPTOGRAPHY_PKCS11_PATH} = $shim;
+    reset_counts();
+    return $shim;
+}
+
+sub counts_file {
+    return $ENV{P11SHIM_COUNTS} // croak 'call use_shim() first';
+}
+
+=head2 reset_counts()
+
+Zeroes every counter (C<p11count --reset>).
+
+=cut
+
+sub reset_counts {
+    my ($rc, undef, $err) = run(test_program('p11count'), '--reset',
+                                counts_file());
+
+    croak "p11count --reset failed (exit $rc): $err" if $rc != 0;
+    return;
+}
+
+=head2 counts()
+
+A hash reference C<< { C_Name => calls } >> of the functions called at
+least once since the last reset.
+
+=cut
+
+sub counts {
+    my ($rc, $out, $err) = run(test_program('p11count'), counts_file());
+    my %counts;
+
+    croak "p11count failed (exit $rc): $err" if $rc != 0;
+    for my $line (split /\n/, $out) {
+        my ($name, $n) = $line =~ /\A(C_\w+) (\d+)\z/
+            or croak "p11count printed an unexpected line: $line";
+        $counts{$name} = $n;
+    }
+    return \%counts;
+}
+
+=head2 count_of($name)
+
+Calls of one function since the last reset, e.g. C<count_of('C_Digest')>;
+0 if never called.
+
+=cut
+
+sub count_of {
+    my ($name) = @_;
+
+    return counts()->{$name} // 0;
+}
+
+=head1 RUNNING PROGRAMS
+
+=head2 run(@argv, \%opts)
+
+Runs C<@argv> directly (no shell) and returns C<($exit, $stdout, $stderr)>
+in list context, or C<$exit> in scalar context.  C<$exit> is the exit
+status, or 128 + the signal number if the program was killed by a
+signal.  The optional last argument takes:
+
+    stdin   => $bytes           fed to the program (default: /dev/null)
+    env     => { NAME => $v }   added to the environment; undef removes
+    timeout => $seconds         default 120
+
+On timeout the program and its process group get SIGTERM, then SIGKILL
+two seconds later; run() reports it with C<diag>, appends a line to
+C<$stderr> and returns 124 (as timeout(1) does).  No test can hang.
+
+=cut
+
+sub run {
+    my $opts = (@_ && ref $_[-1] eq 'HASH') ? pop : {};
+    my @argv = @_;
+    my $timeout = $opts->{timeout} // 120;
+    my ($in, $out, $err) = map { File::Temp->new(TMPDIR => 1) } 1 .. 3;
+
+    croak 'run: no command' unless @argv;
+    binmode $in;
+    print {$in} $opts->{stdin} // '';
+    close $in or croak "run: writing stdin: $!";
+
+    my $pid = fork() // croak "run: fork: $!";
+    if ($pid == 0) {
+        # Own process group, so that a timeout also gets grandchildren.
+        setpgrp(0, 0);
+        my $ok = open(STDIN, '<', defined $opts->{stdin} ? $in->filename
+                                                         : File::Spec->devnull)
+            && open(STDOUT, '>', $out->filename)
+            && open(STDERR, '>', $err->filename);
+        if ($ok) {
+            while (my ($k, $v) = each %{ $opts->{env} // {} }) {
+                if (defined $v) {
+                    $ENV{$k} = $v;
+                } else {
+                    delete $ENV{$k};
+                }
+            }
+            { no warnings 'exec'; exec { $argv[0] } @argv; }
+            print STDERR "run: cannot exec $argv[0]: $!\n";
+        }
+        # No END blocks or destructors: they belong to the parent.
+        POSIX::_exit(127);
+    }
+
+    my $status = run_wait($pid, $timeout);
+    my $code;
+    my $stderr;
+    if (!defined $status) {
+        $code = 124;
+        my $msg = "run: '@argv' timed out after ${timeout}s and was killed";
+        Test::More::diag($msg);
+        $stderr = read_file($err->filename) . "$msg\n";
+    } else {
+        $code = POSIX::WIFSIGNALED($status) ? 128 + POSIX::WTERMSIG($status)
+                                            : POSIX::WEXITSTATUS($status);
+        $stderr = read_file($err->filename);
+    }
+    return $code unless wantarray;
+    return ($code, read_file($out->filename), $stderr);
+}
+
+# Waits for $pid; returns its wait status, or undef after killing it on
+# timeout.  Polls with a growing sleep so that quick programs cost little.
+sub run_wait {
+    my ($pid, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+    my $nap = 0.001;
+
+    for (;;) {
+        my $r = waitpid($pid, POSIX::WNOHANG());
+        return $? if $r == $pid;
+        croak "run: waitpid: $!" if $r < 0;
+        last if Time::HiRes::time() >= $deadline;
+        Time::HiRes::sleep($nap);
+        $nap = $nap < 0.05 ? $nap * 2 : 0.05;
+    }
+    # The child may not have reached setpgrp() yet: signal it directly too.
+    kill 'TERM', -$pid, $pid;
+    my $grace = Time::HiRes::time() + 2;
+    while (Time::HiRes::time() < $grace) {
+        return undef if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        Time::HiRes::sleep(0.05);
+    }
+    kill 'KILL', -$pid, $pid;
+    waitpid($pid, 0);
+    return undef;
+}
+
+=head2 ossl(@args, \%opts)
+
+run() of the system C<openssl> (or C<$ENV{P11BE_OPENSSL}>) with exactly
+C<@args>; nothing is added.
+
+=cut
+
+sub ossl {
+    return run($ENV{P11BE_OPENSSL} // 'openssl', @_);
+}
+
+=head2 ossl_p11($command, @args, \%opts)
+
+ossl() with C<-provider-path> build_dir() C<-provider pkcs11be> inserted
+right after C<$command>, and nothing else: add C<-provider default>,
+C<-propquery> and the like yourself when the test needs them.
+
+=cut
+
+sub ossl_p11 {
+    my ($command, @rest) = @_;
+
+    croak 'ossl_p11: no command' unless defined $command;
+    return ossl($command, '-provider-path', build_dir(),
+                '-provider', 'pkcs11be', @rest);
+}
+
+=head1 DATA
+
+=head2 write_file($path, @bytes)
+
+Writes the concatenated bytes to C<$path> (binary, replacing it).
+
+=cut
+
+sub write_file {
+    my ($path, @data) = @_;
+
+    open(my $fh, '>:raw', $path) or croak "write_file $path: $!";
+    print {$fh} @data or croak "write_file $path: $!";
+    close $fh or croak "write_file $path: $!";
+    return;
+}
+
+=head2 read_file($path)
+
+Returns the file's bytes.
+
+=cut
+
+sub read_file {
+    my ($path) = @_;
+
+    open(my $fh, '<:raw', $path) or croak "read_file $path: $!";
+    local $/;
+    my $data = <$fh> // '';
+    close $fh;
+    return $data;
+}
+
+=head2 random_bytes($n, $seed)
+
+C<$n> pseudo-random bytes, the same for the same C<$n> and C<$seed>
+(default seed C<'p11be'>) on every run and machine: SHA-256 of
+"seed:counter" for counter 0, 1, ...  Test data, never keys.
+
+=cut
+
+sub random_bytes {
+    my ($n, $seed) = @_;
+    my $data = '';
+
+    $seed //= 'p11be';
+    for (my $i = 0; length($data) < $n; $i++) {
+        $data .= sha256("$seed:$i");
+    }
+    return substr($data, 0, $n);
+}
+
+1;

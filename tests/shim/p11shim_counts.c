@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Opening, formatting and validating the counter file described in
+ * p11shim_counts.h, plus the function name strings.  Linked into both the
+ * shim and p11count so that the two cannot disagree.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "p11shim_counts.h"
+
+/* clang-format cannot see the rows inside the macro. */
+/* clang-format off */
+#define P11SHIM_NAME_ROW(id, fn) [id] = #fn,
+const char *const p11shim_fn_names[P11SHIM_FN_COUNT] = {
+    P11SHIM_FUNCTIONS(P11SHIM_NAME_ROW)
+};
+#undef P11SHIM_NAME_ROW
+/* clang-format on */
+
+static void counts_why(char *why, size_t why_len, const char *path,
+                       const char *what)
+{
+    if (why != NULL && why_len > 0)
+        snprintf(why, why_len, "%s: %s", path, what);
+}
+
+static int counts_header_ok(const unsigned char *map)
+{
+    uint64_t fn_count;
+
+    memcpy(&fn_count, map + P11SHIM_COUNTS_MAGIC_LEN, sizeof(fn_count));
+    return memcmp(map, P11SHIM_COUNTS_MAGIC, P11SHIM_COUNTS_MAGIC_LEN) == 0 &&
+           fn_count == P11SHIM_FN_COUNT;
+}
+
+int p11shim_counts_open(struct p11shim_counts *counts, const char *path,
+                        int flags, char *why, size_t why_len)
+{
+    int writable = (flags & P11SHIM_COUNTS_WRITE) != 0;
+    int oflags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    uint64_t fn_count = P11SHIM_FN_COUNT;
+    unsigned char *map;
+    struct stat st;
+    int ret = 0;
+    int fd;
+
+    counts->map = NULL;
+    counts->counter = NULL;
+    if (writable && (flags & P11SHIM_COUNTS_CREATE) != 0)
+        oflags |= O_CREAT;
+    fd = open(path, oflags, 0644);
+    if (fd < 0) {
+        counts_why(why, why_len, path, strerror(errno));
+        return 0;
+    }
+    /*
+     * Several processes may start at once on a missing file.  Whoever
+     * holds the lock first sizes and formats it; the rest then see a full
+     * file and only check it.
+     */
+    if (flock(fd, writable ? LOCK_EX : LOCK_SH) != 0) {
+        counts_why(why, why_len, path, strerror(errno));
+        goto out_close;
+    }
+    if (fstat(fd, &st) != 0) {
+        counts_why(why, why_len, path, strerror(errno));
+        goto out_close;
+    }
+    if (st.st_size == 0 && writable) {
+        if (ftruncate(fd, P11SHIM_COUNTS_FILE_LEN) != 0) {
+            counts_why(why, why_len, path, strerror(errno));
+            goto out_close;
+        }
+        st.st_size = P11SHIM_COUNTS_FILE_LEN;
+        if (pwrite(fd, P11SHIM_COUNTS_MAGIC, P11SHIM_COUNTS_MAGIC_LEN, 0) !=
+                P11SHIM_COUNTS_MAGIC_LEN ||
+            pwrite(fd, &fn_count, sizeof(fn_count), P11SHIM_COUNTS_MAGIC_LEN) !=
+                sizeof(fn_count)) {
+            counts_why(why, why_len, path, "cannot write header");
+            goto out_close;
+        }
+    }
+    if (st.st_size != (off_t)P11SHIM_COUNTS_FILE_LEN) {
+        counts_why(why, why_len, path,
+                   "not a p11shim counter file (wrong size)");
+        goto out_close;
+    }
+    map =
+        mmap(NULL, P11SHIM_COUNTS_FILE_LEN,
+             writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        counts_why(why, why_len, path, strerror(errno));
+        goto out_close;
+    }
+    if (!counts_header_ok(map)) {
+        counts_why(why, why_len, path,
+                   "not a p11shim counter file (bad magic or count)");
+        munmap(map, P11SHIM_COUNTS_FILE_LEN);
+        goto out_close;
+    }
+    counts->map = map;
+    counts->counter = (uint64_t *)(map + P11SHIM_COUNTS_HEADER_LEN);
+    ret = 1;
+out_close:
+    /* Closing the descriptor also drops the lock. */
+    close(fd);
+    return ret;
+}
+
+void p11shim_counts_close(struct p11shim_counts *counts)
+{
+    if (counts->map != NULL)
+        munmap(counts->map, P11SHIM_COUNTS_FILE_LEN);
+    counts->map = NULL;
+    counts->counter = NULL;
+}
