@@ -295,8 +295,12 @@ static CK_RV digest_one_shot(DIGEST_CTX *ctx, unsigned char *out,
             return CKR_GENERAL_ERROR; /* raised already */
         rv = P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
         if (rv == CKR_OK) {
+            /* Modules refuse a NULL pData even for an empty message. */
+            static unsigned char empty[1];
+
             *out_len = room;
-            rv = P11BE_CALL(sess->fns, C_Digest, sess->handle, ctx->held,
+            rv = P11BE_CALL(sess->fns, C_Digest, sess->handle,
+                            ctx->held != NULL ? ctx->held : empty,
                             ctx->held_len, out, out_len);
         }
         if (!p11be_session_done(sess, rv))

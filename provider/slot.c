@@ -142,6 +142,9 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
         label_to_string(info->label, label);
         if (want_label != NULL && strcmp(label, want_label) != 0)
             continue;
+        /* SoftHSM2 always shows a blank token in a spare slot: skip it. */
+        if (!have_id && !(info->flags & CKF_TOKEN_INITIALIZED))
+            continue;
         token->slot_id = slots[i];
         memcpy(token->label, label, sizeof(label));
         found = 1;

@@ -90,13 +90,14 @@ sub source_dir {
 
 =head2 build_dir()
 
-The CMake build tree: C<$ENV{P11BE_BUILD_DIR}>, or F<build> in
-source_dir().
+The CMake build tree, as an absolute path: C<$ENV{P11BE_BUILD_DIR}>, or
+F<build> in source_dir().
 
 =cut
 
 sub build_dir {
-    return $ENV{P11BE_BUILD_DIR}
+    # Absolute, because config files and child processes use it too.
+    return abs_path($ENV{P11BE_BUILD_DIR})
         if defined $ENV{P11BE_BUILD_DIR} && $ENV{P11BE_BUILD_DIR} ne '';
     return File::Spec->catdir(source_dir(), 'build');
 }

@@ -109,7 +109,11 @@ int p11shim_counts_open(struct p11shim_counts *counts, const char *path,
     counts->counter = (uint64_t *)(map + P11SHIM_COUNTS_HEADER_LEN);
     ret = 1;
 out_close:
-    /* Closing the descriptor also drops the lock. */
+    /*
+     * Unlock explicitly: the mapping keeps the open file description, and
+     * with it the lock, alive after close().
+     */
+    flock(fd, LOCK_UN);
     close(fd);
     return ret;
 }

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+# Config-file activation with pkcs11be preferred (default_properties): plain
+# openssl commands use the token, and SoftHSM2's own OpenSSL calls, which
+# come back into pkcs11be from inside the token, are served without
+# recursion or deadlock. Teardown at exit never crashes.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Digest::SHA qw(sha256_hex sha512_hex);
+use P11BE;
+
+use_shim();
+my $cnf = build_dir() . '/openssl.cnf';
+plan skip_all => "no $cnf (configure with CMake)" unless -f $cnf;
+my $file = tmp_dir() . '/msg.bin';
+my $msg = random_bytes(100_000);
+write_file($file, $msg);
+my $log = tmp_dir() . '/debug.log';
+my %env = (OPENSSL_CONF => $cnf, P11BE_DEBUG => $log);
+
+reset_counts();
+my ($rc, $out, $err) = ossl('dgst', '-sha256', $file,
+                            { env => \%env, timeout => 30 });
+is($rc, 0, 'plain openssl dgst under OPENSSL_CONF: exit 0') or diag $err;
+like($out, qr/\Q${\ sha256_hex($msg)}\E/, 'right digest');
+cmp_ok(count_of('C_Digest'), '>=', 1, 'the token did it');
+my $trace = read_file($log);
+like($trace, qr/re-entered from the module: SHA2-256 by the default provider/,
+     "the module's own SHA-256 came back into pkcs11be and was served");
+unlike($trace, qr/bystander/, 'no second instance was needed');
+
+# Several commands, each starting and tearing down the provider.
+for my $cmd (['dgst', '-sha512', $file], ['sha256', $file],
+             ['dgst', '-sha1', '-r', $file]) {
+    ($rc, $out, $err) = ossl(@$cmd, { env => \%env, timeout => 30 });
+    is($rc, 0, "openssl @$cmd[0..1]: exit 0, no crash at exit") or diag $err;
+}
+
+# Finalise policies: auto and never both exit cleanly; a wrong name fails
+# at use, not at start-up.
+for my $mode (qw(auto never)) {
+    ($rc, $out, $err) = ossl('dgst', '-sha256', $file,
+        { env => { %env, P11BE_FINALIZE => $mode }, timeout => 30 });
+    is($rc, 0, "pkcs11-finalize=$mode: clean exit") or diag $err;
+}
+
+# Login under config activation: SoftHSM2's C_Login hashes the PIN with
+# OpenSSL, which comes straight back into pkcs11be.
+reset_counts();
+($rc, $out, $err) = ossl('dgst', '-sha256', $file,
+    { env => { %env, P11BE_LOGIN => 'at-first-use' }, timeout => 30 });
+is($rc, 0, 'login under config activation: no deadlock') or diag $err;
+is(count_of('C_Login'), 1, 'one login');
+unlike(read_file($log), qr/\Q$ENV{CRYPTOGRAPHY_PKCS11_PASSWORD}\E\b(?!\d)/,
+       'the PIN never reaches the debug log');
+
+# Private library context plus the config's default-context instance.
+($rc, $out, $err) = run(test_program('digest_check'), 'libctx',
+                        { env => \%env, timeout => 60 });
+is($rc, 0, 'pkcs11be in a private libctx beside the config one') or diag
+    "$out$err";
+
+# pyca/cryptography through the system OpenSSL (Debian's python3).
+SKIP: {
+    skip 'no /usr/bin/python3 with cryptography', 3
+        unless run('/usr/bin/python3', '-c', 'import cryptography') == 0;
+    reset_counts();
+    my $py = <<'PY';
+import sys
+from cryptography.hazmat.primitives import hashes
+data = open(sys.argv[1], 'rb').read()
+h = hashes.Hash(hashes.SHA256())
+h.update(data[:5000])
+c = h.copy()
+h.update(data[5000:])
+c.update(b"tail")
+print(h.finalize().hex())
+print(c.finalize().hex())
+PY
+    ($rc, $out, $err) = run('/usr/bin/python3', '-c', $py, $file,
+                            { env => \%env, timeout => 60 });
+    is($rc, 0, 'pyca/cryptography hashes under OPENSSL_CONF') or diag $err;
+    is($out, sha256_hex($msg) . "\n" . sha256_hex(substr($msg, 0, 5000)
+        . 'tail') . "\n", 'pyca: Hash and Hash.copy() give the right digests');
+    cmp_ok(count_of('C_Digest'), '>=', 2, 'pyca: the token did it');
+}
+
+done_testing();

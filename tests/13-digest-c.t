@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+# Digest behaviours that need a C program (tests/c/digest_check.c):
+# EVP_MD_CTX_copy_ex mid-stream, threads, a pool smaller than the thread
+# count, fork, contexts freed mid-stream, unload and reload.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use P11BE;
+
+use_shim();
+my $check = test_program('digest_check');
+
+sub check {
+    my ($name, $args, $env) = @_;
+    my ($rc, $out, $err) = run($check, @$args,
+        { env => { P11BE_BUILD_DIR => build_dir(), %{ $env // {} } },
+          timeout => 120 });
+    is($rc, 0, $name) or diag "$out$err";
+    return $out;
+}
+
+reset_counts();
+check('EVP_MD_CTX_copy_ex mid-stream, every SHA, 0 to 70000 bytes held',
+      ['copy']);
+is(count_of('C_GetOperationState'), 0,
+   'held input is copied on the host: no operation state needed');
+
+my $out = check('beyond pkcs11-digest-buffer-max: a clear refusal',
+                ['copy-large']);
+like($out, qr/holds more than pkcs11-digest-buffer-max \(1048576 bytes\).*C_GetOperationState: CKR_FUNCTION_NOT_SUPPORTED/,
+     'the refusal names the bound and the token\'s answer');
+
+$out = check('copy after 70000 bytes with a 4 KiB bound',
+             ['copy-large'], { P11BE_DIGEST_BUFFER_MAX => 4096 });
+
+check('8 threads at once', ['threads', 8]);
+reset_counts();
+check('16 threads through a pool of 2 sessions wait, never fail',
+      ['threads', 16], { P11BE_SESSION_POOL_MAX => 2 });
+cmp_ok(count_of('C_OpenSession'), '<=', 2, 'the pool bound held');
+
+check('fork: parent, child, idle child, parent again', ['fork']);
+my $reset_conf = tmp_dir() . '/softhsm2-reset.conf';
+write_file($reset_conf, read_file($ENV{SOFTHSM2_CONF})
+           . "library.reset_on_fork = true\n");
+check('fork with SoftHSM2 reset_on_fork = true', ['fork'],
+      { SOFTHSM2_CONF => $reset_conf });
+
+reset_counts();
+check('contexts freed and re-initialised mid-stream', ['abandon']);
+is(count_of('C_CloseSession'), 0,
+   'abandoned operations are finished, not paid for with a new session');
+cmp_ok(count_of('C_OpenSession'), '<=', 2, 'sessions were reused');
+
+reset_counts();
+check('three rounds of load, use, unload (finalising)', ['unload']);
+cmp_ok(count_of('C_Finalize'), '>=', 3, 'each unload finalised the module');
+cmp_ok(count_of('C_Initialize'), '>=', 3, 'each load initialised it again');
+
+done_testing();

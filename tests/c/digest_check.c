@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Digest checks that need a C program: context copies mid-stream, threads,
+ * fork, the bounded pool, abandoned contexts and unloading. Each mode
+ * prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
+ * Every result is compared with OpenSSL's default provider.
+ *
+ *   digest_check copy | copy-large | threads N | fork | abandon | unload
+ *                | libctx
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+
+static OSSL_PROVIDER *p11be, *deflt;
+
+static int fail(const char *what)
+{
+    printf("FAIL: %s\n", what);
+    ERR_print_errors_fp(stdout);
+    return 0;
+}
+
+static void fill(unsigned char *buf, size_t len, unsigned seed)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(seed >> 16);
+    }
+}
+
+static int load_providers(void)
+{
+    const char *dir = getenv("P11BE_BUILD_DIR");
+
+    OSSL_PROVIDER_set_default_search_path(NULL, dir != NULL ? dir : "build");
+    p11be = OSSL_PROVIDER_load(NULL, "pkcs11be");
+    deflt = OSSL_PROVIDER_load(NULL, "default");
+    return p11be != NULL && deflt != NULL;
+}
+
+static int digest_with(const char *props, const char *alg,
+                       const unsigned char *in, size_t len,
+                       unsigned char *out, unsigned int *out_len)
+{
+    EVP_MD *md = EVP_MD_fetch(NULL, alg, props);
+    int ok = md != NULL && EVP_Digest(in, len, out, out_len, md, NULL);
+
+    EVP_MD_free(md);
+    return ok;
+}
+
+/* Copy mid-stream, finish both with different tails, check both. */
+static int check_copy(size_t head_len)
+{
+    static const char *const algs[] = {"SHA1", "SHA224", "SHA256", "SHA384",
+                                       "SHA512"};
+    unsigned char *msg = malloc(head_len + 64);
+    size_t i;
+    int ok = 1;
+
+    fill(msg, head_len + 64, 7);
+    for (i = 0; i < sizeof(algs) / sizeof(algs[0]) && ok; i++) {
+        EVP_MD *md = EVP_MD_fetch(NULL, algs[i], "provider=pkcs11be");
+        EVP_MD_CTX *a = EVP_MD_CTX_new(), *b = EVP_MD_CTX_new();
+        unsigned char ra[64], rb[64], ea[64], eb[64];
+        unsigned int la, lb, lea, leb;
+
+        ok = md != NULL && EVP_DigestInit_ex(a, md, NULL)
+             && EVP_DigestUpdate(a, msg, head_len / 2)
+             && EVP_DigestUpdate(a, msg + head_len / 2,
+                                 head_len - head_len / 2);
+        if (ok && !EVP_MD_CTX_copy_ex(b, a)) {
+            /* Beyond the held bound on a token without operation state. */
+            printf("copy refused: ");
+            ERR_print_errors_fp(stdout);
+            ok = 2;
+        }
+        if (ok == 1) {
+            ok = EVP_DigestUpdate(a, msg + head_len, 32)
+                 && EVP_DigestUpdate(b, msg + head_len + 32, 32)
+                 && EVP_DigestFinal_ex(a, ra, &la)
+                 && EVP_DigestFinal_ex(b, rb, &lb)
+                 && digest_with("provider=default", algs[i], msg,
+                                head_len + 32, ea, &lea);
+            memcpy(msg + head_len, msg + head_len + 32, 32);
+            ok = ok
+                 && digest_with("provider=default", algs[i], msg,
+                                head_len + 32, eb, &leb)
+                 && la == lea && lb == leb && memcmp(ra, ea, la) == 0
+                 && memcmp(rb, eb, lb) == 0;
+            fill(msg, head_len + 64, 7);
+            printf("%s: %s copy after %zu bytes\n", ok ? "ok" : "FAIL",
+                   algs[i], head_len);
+        }
+        EVP_MD_CTX_free(a);
+        EVP_MD_CTX_free(b);
+        EVP_MD_free(md);
+    }
+    free(msg);
+    if (ok == 2)
+        return 2;
+    return ok ? 1 : fail("copy");
+}
+
+struct thread_arg {
+    int index;
+    int ok;
+};
+
+static void *hash_thread(void *varg)
+{
+    struct thread_arg *arg = varg;
+    unsigned char msg[5000], got[64], want[64];
+    unsigned int got_len, want_len;
+    int i;
+
+    arg->ok = 1;
+    for (i = 0; i < 200 && arg->ok; i++) {
+        size_t len = (size_t)(i * 37 + arg->index) % sizeof(msg);
+
+        fill(msg, len, (unsigned)(arg->index * 1000 + i));
+        arg->ok = digest_with("provider=pkcs11be", "SHA256", msg, len, got,
+                              &got_len)
+                  && digest_with("provider=default", "SHA256", msg, len,
+                                 want, &want_len)
+                  && got_len == want_len && memcmp(got, want, got_len) == 0;
+    }
+    return NULL;
+}
+
+static int check_threads(int count)
+{
+    pthread_t threads[64];
+    struct thread_arg args[64];
+    int i, ok = 1;
+
+    if (count > 64)
+        count = 64;
+    for (i = 0; i < count; i++) {
+        args[i].index = i;
+        pthread_create(&threads[i], NULL, hash_thread, &args[i]);
+    }
+    for (i = 0; i < count; i++) {
+        pthread_join(threads[i], NULL);
+        ok &= args[i].ok;
+    }
+    printf("%s: %d threads x 200 SHA-256 digests\n", ok ? "ok" : "FAIL",
+           count);
+    return ok ? 1 : fail("threads");
+}
+
+static int one_digest_matches(unsigned seed)
+{
+    unsigned char msg[3000], got[64], want[64];
+    unsigned int got_len, want_len;
+
+    fill(msg, sizeof(msg), seed);
+    return digest_with("provider=pkcs11be", "SHA384", msg, sizeof(msg), got,
+                       &got_len)
+           && digest_with("provider=default", "SHA384", msg, sizeof(msg),
+                          want, &want_len)
+           && got_len == want_len && memcmp(got, want, got_len) == 0;
+}
+
+/*
+ * Parent uses the token, a child uses it, a child that never touches it
+ * exits (and must not finalise the parent's token), the parent goes on.
+ */
+static int check_fork(void)
+{
+    int status, i;
+    pid_t pid;
+
+    if (!one_digest_matches(1))
+        return fail("parent before fork");
+    for (i = 0; i < 2; i++) {
+        pid = fork();
+        if (pid == 0) {
+            /* i == 0: uses the provider; i == 1: never touches it. */
+            int ok = i == 1 || (one_digest_matches(2) && one_digest_matches(3));
+
+            if (!ok)
+                ERR_print_errors_fp(stdout);
+            exit(ok ? 0 : 1);
+        }
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+            || WEXITSTATUS(status) != 0)
+            return fail(i == 0 ? "child using the provider"
+                               : "child not using the provider");
+        if (!one_digest_matches(4 + i))
+            return fail("parent after fork");
+    }
+    printf("ok: fork: parent, child, idle child, parent again\n");
+    return 1;
+}
+
+/* Contexts freed mid-stream and re-initialised mid-stream. */
+static int check_abandon(void)
+{
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", "provider=pkcs11be");
+    unsigned char big[1 << 16];
+    int i;
+
+    fill(big, sizeof(big), 9);
+    for (i = 0; i < 40; i++) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int j;
+
+        /* 2 MiB: beyond the default held bound, so the token streams. */
+        if (!EVP_DigestInit_ex(ctx, md, NULL))
+            return fail("init");
+        for (j = 0; j < 32; j++)
+            if (!EVP_DigestUpdate(ctx, big, sizeof(big)))
+                return fail("update");
+        if (i % 2 == 1 && !EVP_DigestInit_ex(ctx, md, NULL))
+            return fail("re-init mid-stream");
+        EVP_MD_CTX_free(ctx);
+    }
+    EVP_MD_free(md);
+    if (!one_digest_matches(11))
+        return fail("digest after abandoned contexts");
+    printf("ok: 40 contexts abandoned mid-stream\n");
+    return 1;
+}
+
+/* One private library context: load, digest, unload, free. */
+static int private_round(unsigned seed)
+{
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    const char *dir = getenv("P11BE_BUILD_DIR");
+    OSSL_PROVIDER *prov;
+    EVP_MD *md = NULL;
+    unsigned char msg[100], got[64], want[64];
+    unsigned int got_len, want_len;
+    int ok;
+
+    fill(msg, sizeof(msg), seed);
+    OSSL_PROVIDER_set_default_search_path(libctx, dir != NULL ? dir : "build");
+    prov = OSSL_PROVIDER_load(libctx, "pkcs11be");
+    ok = prov != NULL
+         && (md = EVP_MD_fetch(libctx, "SHA256", "provider=pkcs11be")) != NULL
+         && EVP_Digest(msg, sizeof(msg), got, &got_len, md, NULL)
+         && EVP_Digest(msg, sizeof(msg), want, &want_len, EVP_sha256(), NULL)
+         && got_len == want_len && memcmp(got, want, got_len) == 0;
+    EVP_MD_free(md);
+    OSSL_PROVIDER_unload(prov);
+    OSSL_LIB_CTX_free(libctx);
+    return ok;
+}
+
+/*
+ * Unload (the last user finalises the module) and load again, three times
+ * in one process: nothing of the old module may be used after C_Finalize.
+ */
+static int check_unload(void)
+{
+    int round;
+
+    for (round = 0; round < 3; round++)
+        if (!private_round((unsigned)round))
+            return fail("load, digest, unload round");
+    printf("ok: three load/unload rounds\n");
+    return 1;
+}
+
+/*
+ * pkcs11be in a private library context while OPENSSL_CONF also activates
+ * it in the default one (where the module's own OpenSSL calls land): two
+ * instances share one module, and neither recurses into the other.
+ */
+static int check_libctx(void)
+{
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    const char *dir = getenv("P11BE_BUILD_DIR");
+    OSSL_PROVIDER *mine;
+    EVP_MD *md = NULL;
+    unsigned char got[64], want[64];
+    unsigned int got_len, want_len;
+    int ok;
+
+    OSSL_PROVIDER_set_default_search_path(libctx, dir != NULL ? dir : "build");
+    mine = OSSL_PROVIDER_load(libctx, "pkcs11be");
+    ok = mine != NULL
+         && (md = EVP_MD_fetch(libctx, "SHA256", "provider=pkcs11be")) != NULL
+         && EVP_Digest("abc", 3, got, &got_len, md, NULL)
+         && EVP_Digest("abc", 3, want, &want_len, EVP_sha256(), NULL)
+         && got_len == want_len && memcmp(got, want, got_len) == 0
+         && one_digest_matches(31);
+    EVP_MD_free(md);
+    OSSL_PROVIDER_unload(mine);
+    OSSL_LIB_CTX_free(libctx);
+    ok = ok && one_digest_matches(32);
+    printf("%s: private library context beside the default one\n",
+           ok ? "ok" : "FAIL");
+    return ok ? 1 : fail("libctx");
+}
+
+int main(int argc, char **argv)
+{
+    int ok;
+
+    /* These two load pkcs11be themselves, into private contexts. */
+    if (argc > 1 && strcmp(argv[1], "libctx") == 0)
+        return check_libctx() ? 0 : 1;
+    if (argc > 1 && strcmp(argv[1], "unload") == 0)
+        return check_unload() ? 0 : 1;
+    if (argc < 2 || !load_providers()) {
+        fprintf(stderr, "usage: digest_check MODE (providers must load)\n");
+        ERR_print_errors_fp(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "copy") == 0)
+        ok = check_copy(0) == 1 && check_copy(1) == 1
+             && check_copy(100) == 1 && check_copy(70000) == 1;
+    else if (strcmp(argv[1], "copy-large") == 0)
+        ok = check_copy(3 << 20) != 0; /* refused cleanly is fine */
+    else if (strcmp(argv[1], "threads") == 0)
+        ok = check_threads(argc > 2 ? atoi(argv[2]) : 8);
+    else if (strcmp(argv[1], "fork") == 0)
+        ok = check_fork();
+    else if (strcmp(argv[1], "abandon") == 0)
+        ok = check_abandon();
+    else
+        ok = fail("unknown mode");
+    OSSL_PROVIDER_unload(p11be);
+    OSSL_PROVIDER_unload(deflt);
+    return ok ? 0 : 1;
+}
