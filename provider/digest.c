@@ -154,6 +154,11 @@ static void digest_abandon(DIGEST_CTX *ctx)
 
     if (ctx->sess == NULL)
         return;
+    if (!p11be_session_usable_now(ctx->sess)) {
+        /* Freed during exit clean-up: the module may be gone already. */
+        ctx->sess = NULL;
+        return;
+    }
     rv = P11BE_CALL(ctx->sess->fns, C_DigestFinal, ctx->sess->handle, scratch,
                     &len);
     if (rv == CKR_OK || p11be_ckr_session_lost(rv))

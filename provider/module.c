@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#define _GNU_SOURCE /* dladdr */
 #include "module.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,9 +30,24 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static P11BE_MODULE *registry;
 static volatile int process_exiting;
 
+static int self_pinned;
+
 void p11be_module_note_exit(void)
 {
     process_exiting = 1;
+}
+
+void p11be_module_pin_self(void)
+{
+    Dl_info self;
+
+    if (dladdr((void *)p11be_module_pin_self, &self) != 0
+        && self.dli_fname != NULL
+        && dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)
+               != NULL) {
+        self_pinned = 1;
+        OPENSSL_atexit(p11be_module_note_exit);
+    }
 }
 
 static CK_RV module_initialize(P11BE_MODULE *module)
@@ -103,6 +120,14 @@ static P11BE_MODULE *module_load(const char *path, const char *path_setting,
                     p11be_ckr_name(rv));
         goto out_close;
     }
+    /*
+     * Registered after the module's own exit-time destructors (C++
+     * statics in SoftHSM2), so it runs before them: from then on nothing
+     * calls into the module, not even OpenSSL's clean-up freeing a
+     * context that holds a token object.
+     */
+    if (self_pinned)
+        atexit(p11be_module_note_exit);
     P11BE_DEBUG("loaded %s (cryptoki %u.%u)", path, module->fns->version.major,
                 module->fns->version.minor);
     return module;

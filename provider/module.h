@@ -42,7 +42,15 @@ int p11be_module_usable_now(const P11BE_MODULE *module);
 
 void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode);
 
-/* Marks the process as exiting; registered with atexit by provider init. */
+/* Marks the process as exiting: no call into any module after this. */
 void p11be_module_note_exit(void);
+
+/*
+ * Keeps pkcs11be.so mapped for the life of the process, so that exit hooks
+ * registered from it stay valid after an unload, then registers
+ * p11be_module_note_exit with OPENSSL_atexit (and, at each module load,
+ * with atexit). Called once from provider init.
+ */
+void p11be_module_pin_self(void);
 
 #endif

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* OSSL_provider_init, the algorithm tables, provider params, teardown. */
-#define _GNU_SOURCE /* dladdr */
 #include "provider.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,23 +176,10 @@ static const OSSL_DISPATCH prov_dispatch[] = {
 
 static pthread_once_t exit_hook_once = PTHREAD_ONCE_INIT;
 
-/*
- * OPENSSL_cleanup (at exit, or called by the application) runs its stop
- * handlers before it tears providers down, so teardown then knows not to
- * call into the module, which may itself depend on the OpenSSL that is
- * going away (see module.c). The handler must outlive an unload of this
- * provider, and libcrypto does not always pin the library that registers
- * one, so pin pkcs11be.so ourselves.
- */
+/* See p11be_module_pin_self(): exit hooks that outlive an unload. */
 static void register_exit_hook(void)
 {
-    Dl_info self;
-
-    if (dladdr((void *)register_exit_hook, &self) != 0
-        && self.dli_fname != NULL
-        && dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)
-               != NULL)
-        OPENSSL_atexit(p11be_module_note_exit);
+    p11be_module_pin_self();
 }
 
 __attribute__((visibility("default"))) OSSL_provider_init_fn OSSL_provider_init;

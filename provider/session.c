@@ -343,3 +343,9 @@ int p11be_session_done(P11BE_SESSION *sess, CK_RV rv)
     p11be_session_release(sess, rv);
     return p11be_session_retryable(rv);
 }
+
+int p11be_session_usable_now(const P11BE_SESSION *sess)
+{
+    return sess->fork_generation == fork_generation
+           && p11be_module_usable_now(sess->token->module);
+}

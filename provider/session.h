@@ -57,6 +57,12 @@ void p11be_session_discard(P11BE_SESSION *sess);
 int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
                      const char *mech_name);
 
+/*
+ * False during exit clean-up and in a forked child that holds its parent's
+ * session: then a context being freed must not call into the module.
+ */
+int p11be_session_usable_now(const P11BE_SESSION *sess);
+
 /* Whether an operation that failed with `rv` should run once more. */
 int p11be_session_retryable(CK_RV rv);
 
