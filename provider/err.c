@@ -26,6 +26,7 @@ static const OSSL_ITEM reason_strings[] = {
     {P11BE_R_INVALID_ARGUMENT, "invalid argument"},
     {P11BE_R_FALLBACK_FAILED,
      "re-entrant call could not be served by the default provider"},
+    {P11BE_R_NO_KEY, "no key set"},
     {0, NULL},
 };
 

@@ -27,6 +27,7 @@ enum p11be_reason {
     P11BE_R_OUT_OF_MEMORY,
     P11BE_R_INVALID_ARGUMENT,
     P11BE_R_FALLBACK_FAILED,
+    P11BE_R_NO_KEY,
 };
 
 /* Remember the core's error functions; called once from provider init. */
