@@ -62,6 +62,8 @@ struct digest_ctx_st {
     size_t held_len;              /* bytes in held */
     size_t held_cap;              /* bytes allocated for held */
     int ready;                    /* init done, final not yet */
+    /* held's first home: OpenSSL 3.0 makes a new context per digest */
+    unsigned char held_inline[192];
 };
 
 typedef struct digest_ctx_st DIGEST_CTX;
@@ -93,6 +95,8 @@ static void *digest_newctx(void *provctx, const struct digest_alg *alg)
         return NULL;
     ctx->prov = provctx;
     ctx->alg = alg;
+    ctx->held = ctx->held_inline;
+    ctx->held_cap = sizeof(ctx->held_inline);
     if (p11be_reentered()) {
         P11BE_DEBUG("re-entered from the module: %s by the default provider",
                     alg->name);
@@ -194,12 +198,19 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
 static int digest_hold(DIGEST_CTX *ctx, const unsigned char *in, size_t inl)
 {
     if (ctx->held_len + inl > ctx->held_cap) {
-        size_t cap = ctx->held_cap > 0 ? ctx->held_cap : 256;
+        size_t cap = ctx->held_cap;
         unsigned char *bigger;
 
         while (cap < ctx->held_len + inl)
             cap *= 2;
-        bigger = OPENSSL_clear_realloc(ctx->held, ctx->held_cap, cap);
+        if (ctx->held == ctx->held_inline) {
+            bigger = OPENSSL_malloc(cap);
+            if (bigger != NULL)
+                memcpy(bigger, ctx->held, ctx->held_len);
+            OPENSSL_cleanse(ctx->held_inline, ctx->held_len);
+        } else {
+            bigger = OPENSSL_clear_realloc(ctx->held, ctx->held_cap, cap);
+        }
         if (bigger == NULL) {
             p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
                         "holding %zu bytes of digest input",
@@ -300,12 +311,9 @@ static CK_RV digest_one_shot(DIGEST_CTX *ctx, unsigned char *out,
             return CKR_GENERAL_ERROR; /* raised already */
         rv = P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
         if (rv == CKR_OK) {
-            /* Modules refuse a NULL pData even for an empty message. */
-            static unsigned char empty[1];
-
+            /* Never NULL, even empty: modules refuse a NULL pData. */
             *out_len = room;
-            rv = P11BE_CALL(sess->fns, C_Digest, sess->handle,
-                            ctx->held != NULL ? ctx->held : empty,
+            rv = P11BE_CALL(sess->fns, C_Digest, sess->handle, ctx->held,
                             ctx->held_len, out, out_len);
         }
         if (!p11be_session_done(sess, rv))
@@ -372,8 +380,10 @@ static void digest_freectx(void *vctx)
     EVP_MD_CTX_free(ctx->fallback);
     EVP_MD_free(ctx->fallback_md);
     digest_abandon(ctx);
-    OPENSSL_clear_free(ctx->held, ctx->held_cap);
-    OPENSSL_clear_free(ctx, sizeof(*ctx));
+    digest_forget_input(ctx);
+    if (ctx->held != ctx->held_inline)
+        OPENSSL_clear_free(ctx->held, ctx->held_cap);
+    OPENSSL_free(ctx); /* its secrets, the held input, are wiped above */
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */
@@ -429,6 +439,8 @@ static void *digest_dupctx(void *vctx)
     dst->prov = src->prov;
     dst->alg = src->alg;
     dst->ready = src->ready;
+    dst->held = dst->held_inline;
+    dst->held_cap = sizeof(dst->held_inline);
     if (src->fallback != NULL) {
         dst->fallback = EVP_MD_CTX_new();
         if (dst->fallback == NULL
