@@ -15,7 +15,8 @@ static const struct {
     const char *param; /* provider parameter in the config section */
     const char *env;   /* environment fallback, NULL for none */
 } setting_names[P11BE_SET_COUNT] = {
-    [P11BE_SET_MODULE_PATH] = {"pkcs11-module-path", "CRYPTOGRAPHY_PKCS11_PATH"},
+    [P11BE_SET_MODULE_PATH] = {"pkcs11-module-path",
+                               "CRYPTOGRAPHY_PKCS11_PATH"},
     [P11BE_SET_SLOT_ID] = {"pkcs11-slot-id", "CRYPTOGRAPHY_PKCS11_SLOT_ID"},
     [P11BE_SET_TOKEN_LABEL] = {"pkcs11-token-label", NULL},
     [P11BE_SET_SESSION_FLAGS] = {"pkcs11-session-flags",
@@ -80,8 +81,7 @@ const char *p11be_config_get(const P11BE_CONFIG *cfg, enum p11be_setting id)
     return cfg->value[id];
 }
 
-const char *p11be_config_source(const P11BE_CONFIG *cfg,
-                                enum p11be_setting id)
+const char *p11be_config_source(const P11BE_CONFIG *cfg, enum p11be_setting id)
 {
     return cfg->from_env[id] ? setting_names[id].env : setting_names[id].param;
 }
@@ -93,8 +93,7 @@ const char *p11be_config_param_name(enum p11be_setting id)
 
 int p11be_config_ulong(const P11BE_CONFIG *cfg, enum p11be_setting id,
                        const OSSL_CORE_HANDLE *handle, unsigned long fallback,
-                       unsigned long min, unsigned long max,
-                       unsigned long *out)
+                       unsigned long min, unsigned long max, unsigned long *out)
 {
     const char *text = cfg->value[id];
     char *end;
@@ -143,10 +142,9 @@ static int pin_from_file(const P11BE_CONFIG *cfg,
     size_t len;
 
     if (f == NULL) {
-        p11be_raise(handle, P11BE_R_BAD_SETTING,
-                    "%s: cannot read PIN file %s: %s",
-                    p11be_config_source(cfg, P11BE_SET_PIN), path,
-                    strerror(errno));
+        p11be_raise(
+            handle, P11BE_R_BAD_SETTING, "%s: cannot read PIN file %s: %s",
+            p11be_config_source(cfg, P11BE_SET_PIN), path, strerror(errno));
         return 0;
     }
     if (fgets(line, sizeof(line), f) == NULL)

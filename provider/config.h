@@ -30,7 +30,7 @@ enum p11be_setting {
 };
 
 typedef struct p11be_config_st {
-    char *value[P11BE_SET_COUNT];         /* NULL: not set anywhere */
+    char *value[P11BE_SET_COUNT];            /* NULL: not set anywhere */
     unsigned char from_env[P11BE_SET_COUNT]; /* 1: taken from environment */
 } P11BE_CONFIG;
 
@@ -43,8 +43,7 @@ void p11be_config_free(P11BE_CONFIG *cfg);
 const char *p11be_config_get(const P11BE_CONFIG *cfg, enum p11be_setting id);
 
 /* The name the user set it by: "pkcs11-slot-id" or "CRYPTOGRAPHY_..."  */
-const char *p11be_config_source(const P11BE_CONFIG *cfg,
-                                enum p11be_setting id);
+const char *p11be_config_source(const P11BE_CONFIG *cfg, enum p11be_setting id);
 
 /* The parameter name, for gettable params and documentation. */
 const char *p11be_config_param_name(enum p11be_setting id);

@@ -14,10 +14,10 @@ void p11be_debug_init(void);
 void p11be_debug_at(const char *file, int line, const char *func,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-#define P11BE_DEBUG(...)                                                      \
-    do {                                                                      \
-        if (p11be_debug_on)                                                   \
-            p11be_debug_at(__FILE__, __LINE__, __func__, __VA_ARGS__);        \
+#define P11BE_DEBUG(...)                                                       \
+    do {                                                                       \
+        if (p11be_debug_on)                                                    \
+            p11be_debug_at(__FILE__, __LINE__, __func__, __VA_ARGS__);         \
     } while (0)
 
 #endif

@@ -32,15 +32,14 @@
 #include "session.h"
 
 struct digest_alg {
-    const char *name;            /* as the default provider fetches it */
-    CK_MECHANISM_TYPE mech;      /* the token's mechanism */
-    const char *mech_name;       /* for messages */
-    size_t size;                 /* output bytes */
-    size_t block_size;           /* input block bytes */
+    const char *name;       /* as the default provider fetches it */
+    CK_MECHANISM_TYPE mech; /* the token's mechanism */
+    const char *mech_name;  /* for messages */
+    size_t size;            /* output bytes */
+    size_t block_size;      /* input block bytes */
 };
 
-static const struct digest_alg digest_md5 = {"MD5", CKM_MD5, "CKM_MD5", 16,
-                                             64};
+static const struct digest_alg digest_md5 = {"MD5", CKM_MD5, "CKM_MD5", 16, 64};
 static const struct digest_alg digest_sha1 = {"SHA1", CKM_SHA_1, "CKM_SHA_1",
                                               20, 64};
 static const struct digest_alg digest_sha224 = {"SHA2-224", CKM_SHA224,
@@ -243,8 +242,8 @@ static int digest_start_streaming(DIGEST_CTX *ctx)
             return 0;
         rv = P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
         if (rv == CKR_OK && ctx->held_len > 0)
-            rv = P11BE_CALL(sess->fns, C_DigestUpdate, sess->handle,
-                            ctx->held, ctx->held_len);
+            rv = P11BE_CALL(sess->fns, C_DigestUpdate, sess->handle, ctx->held,
+                            ctx->held_len);
         if (rv == CKR_OK) {
             ctx->sess = sess;
             digest_forget_input(ctx);
@@ -399,8 +398,8 @@ static int digest_dup_streaming(DIGEST_CTX *src, DIGEST_CTX *dst)
     if (rv == CKR_OK && (state = OPENSSL_malloc(state_len)) == NULL)
         rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK)
-        rv = P11BE_CALL(src->sess->fns, C_GetOperationState,
-                        src->sess->handle, state, &state_len);
+        rv = P11BE_CALL(src->sess->fns, C_GetOperationState, src->sess->handle,
+                        state, &state_len);
     if (rv != CKR_OK) {
         p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
                     "%s context holds more than pkcs11-digest-buffer-max "
@@ -527,18 +526,18 @@ static int sha512_get_params(OSSL_PARAM params[])
 }
 
 /* Everything but newctx and get_params is shared by all digests. */
-#define DIGEST_DISPATCH(newctx, get_params)                                   \
-    {                                                                         \
-        {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))newctx},                    \
-            {OSSL_FUNC_DIGEST_INIT, (void (*)(void))digest_init},             \
-            {OSSL_FUNC_DIGEST_UPDATE, (void (*)(void))digest_update},         \
-            {OSSL_FUNC_DIGEST_FINAL, (void (*)(void))digest_final},           \
-            {OSSL_FUNC_DIGEST_FREECTX, (void (*)(void))digest_freectx},       \
-            {OSSL_FUNC_DIGEST_DUPCTX, (void (*)(void))digest_dupctx},         \
-            {OSSL_FUNC_DIGEST_GET_PARAMS, (void (*)(void))get_params},        \
-            {OSSL_FUNC_DIGEST_GETTABLE_PARAMS,                                \
-             (void (*)(void))digest_gettable_params},                         \
-            {0, NULL},                                                        \
+#define DIGEST_DISPATCH(newctx, get_params)                                    \
+    {                                                                          \
+        {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))newctx},                     \
+            {OSSL_FUNC_DIGEST_INIT, (void (*)(void))digest_init},              \
+            {OSSL_FUNC_DIGEST_UPDATE, (void (*)(void))digest_update},          \
+            {OSSL_FUNC_DIGEST_FINAL, (void (*)(void))digest_final},            \
+            {OSSL_FUNC_DIGEST_FREECTX, (void (*)(void))digest_freectx},        \
+            {OSSL_FUNC_DIGEST_DUPCTX, (void (*)(void))digest_dupctx},          \
+            {OSSL_FUNC_DIGEST_GET_PARAMS, (void (*)(void))get_params},         \
+            {OSSL_FUNC_DIGEST_GETTABLE_PARAMS,                                 \
+             (void (*)(void))digest_gettable_params},                          \
+            {0, NULL},                                                         \
     }
 
 static const OSSL_DISPATCH p11be_digest_md5_functions[] =

@@ -55,9 +55,8 @@ const OSSL_ITEM *p11be_err_reason_strings(void)
     return reason_strings;
 }
 
-void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file,
-                    int line, const char *func, int reason, const char *fmt,
-                    ...)
+void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file, int line,
+                    const char *func, int reason, const char *fmt, ...)
 {
     va_list ap;
 
@@ -71,7 +70,10 @@ void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file,
     va_end(ap);
 }
 
-#define CKR_ROW(name) {name, #name}
+#define CKR_ROW(name)                                                          \
+    {                                                                          \
+        name, #name                                                            \
+    }
 static const struct {
     CK_RV rv;
     const char *name;

@@ -42,12 +42,12 @@ const OSSL_ITEM *p11be_err_reason_strings(void);
  * `handle` may be NULL before the provider has one; the message is then
  * dropped.
  */
-#define p11be_raise(handle, reason, ...)                                      \
-    p11be_raise_at((handle), OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC,       \
+#define p11be_raise(handle, reason, ...)                                       \
+    p11be_raise_at((handle), OPENSSL_FILE, OPENSSL_LINE, OPENSSL_FUNC,         \
                    (reason), __VA_ARGS__)
-void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file,
-                    int line, const char *func, int reason, const char *fmt,
-                    ...) __attribute__((format(printf, 6, 7)));
+void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file, int line,
+                    const char *func, int reason, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* "CKR_PIN_INCORRECT", or "CKR_0x%lx" for a code this table lacks. */
 const char *p11be_ckr_name(CK_RV rv);

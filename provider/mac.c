@@ -455,8 +455,8 @@ static MAC_KEY *cmac_key_new(MAC_CTX *ctx, const unsigned char *raw,
         p11be_check_mech(ctx->prov, CKM_AES_CMAC, "CKM_AES_CMAC");
         return NULL;
     }
-    if (raw_len < range.min_len ||
-        (range.max_len != 0 && raw_len > range.max_len)) {
+    if (raw_len < range.min_len
+        || (range.max_len != 0 && raw_len > range.max_len)) {
         p11be_raise(ctx->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
                     "CMAC with %s: the token's CKM_AES_CMAC takes keys of "
                     "%lu..%lu bytes",
@@ -686,8 +686,8 @@ static int mac_start(MAC_CTX *ctx)
                     ctx->is_cmac ? "CMAC" : "HMAC", OSSL_MAC_PARAM_KEY);
         return 0;
     }
-    if (mac_alg(ctx) != ctx->key->made_for ||
-        ctx->force_digest != ctx->key->forced) {
+    if (mac_alg(ctx) != ctx->key->made_for
+        || ctx->force_digest != ctx->key->forced) {
         MAC_KEY *old = ctx->key;
 
         if (!mac_set_key(ctx, old->raw, old->raw_len))
@@ -720,8 +720,8 @@ static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj)
     P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
 
     *obj = CK_INVALID_HANDLE;
-    if (sess != NULL && !ctx->key->via_digest &&
-        !mac_key_object(ctx->key, obj)) {
+    if (sess != NULL && !ctx->key->via_digest
+        && !mac_key_object(ctx->key, obj)) {
         p11be_session_release(sess, CKR_OK);
         return NULL;
     }
@@ -778,8 +778,8 @@ static int mac_update(void *vctx, const unsigned char *in, size_t inl)
     if (inl == 0)
         return 1;
     if (ctx->sess == NULL) {
-        if (ctx->held_len - ctx->held_prefix + inl <=
-            ctx->prov->digest_buffer_max)
+        if (ctx->held_len - ctx->held_prefix + inl
+            <= ctx->prov->digest_buffer_max)
             return mac_hold(ctx, in, inl);
         if (!mac_start_streaming(ctx))
             goto out_failed;

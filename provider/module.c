@@ -17,12 +17,12 @@
 #include "reentry.h"
 
 struct p11be_module_st {
-    char *path;                /* as configured: the registry's key */
-    void *dl;                  /* dlopen handle */
-    CK_FUNCTION_LIST *fns;     /* from C_GetFunctionList */
-    unsigned refs;             /* provider instances using it */
-    pid_t init_pid;            /* process that last called C_Initialize */
-    int we_initialized;        /* C_Initialize returned CKR_OK to us */
+    char *path;            /* as configured: the registry's key */
+    void *dl;              /* dlopen handle */
+    CK_FUNCTION_LIST *fns; /* from C_GetFunctionList */
+    unsigned refs;         /* provider instances using it */
+    pid_t init_pid;        /* process that last called C_Initialize */
+    int we_initialized;    /* C_Initialize returned CKR_OK to us */
     struct p11be_module_st *next;
 };
 
@@ -189,8 +189,7 @@ int p11be_module_reinit_in_child(P11BE_MODULE *module,
 
     pthread_mutex_lock(&registry_lock);
     if (module->init_pid != getpid()) {
-        P11BE_DEBUG("forked: initialising %s again in the child",
-                    module->path);
+        P11BE_DEBUG("forked: initialising %s again in the child", module->path);
         rv = module_initialize(module);
     }
     pthread_mutex_unlock(&registry_lock);

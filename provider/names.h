@@ -5,15 +5,11 @@
 
 #define P11BE_PROPS "provider=pkcs11be"
 
-#define P11BE_NAMES_MD5 "MD5:SSL3-MD5:1.2.840.113549.2.5"
-#define P11BE_NAMES_SHA1 "SHA1:SHA-1:SSL3-SHA1:1.3.14.3.2.26"
-#define P11BE_NAMES_SHA2_224                                                  \
-    "SHA2-224:SHA-224:SHA224:2.16.840.1.101.3.4.2.4"
-#define P11BE_NAMES_SHA2_256                                                  \
-    "SHA2-256:SHA-256:SHA256:2.16.840.1.101.3.4.2.1"
-#define P11BE_NAMES_SHA2_384                                                  \
-    "SHA2-384:SHA-384:SHA384:2.16.840.1.101.3.4.2.2"
-#define P11BE_NAMES_SHA2_512                                                  \
-    "SHA2-512:SHA-512:SHA512:2.16.840.1.101.3.4.2.3"
+#define P11BE_NAMES_MD5      "MD5:SSL3-MD5:1.2.840.113549.2.5"
+#define P11BE_NAMES_SHA1     "SHA1:SHA-1:SSL3-SHA1:1.3.14.3.2.26"
+#define P11BE_NAMES_SHA2_224 "SHA2-224:SHA-224:SHA224:2.16.840.1.101.3.4.2.4"
+#define P11BE_NAMES_SHA2_256 "SHA2-256:SHA-256:SHA256:2.16.840.1.101.3.4.2.1"
+#define P11BE_NAMES_SHA2_384 "SHA2-384:SHA-384:SHA384:2.16.840.1.101.3.4.2.2"
+#define P11BE_NAMES_SHA2_512 "SHA2-512:SHA-512:SHA512:2.16.840.1.101.3.4.2.3"
 
 #endif

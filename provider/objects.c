@@ -19,8 +19,7 @@ static CK_RV object_session_locked(P11BE_TOKEN *token)
         return CKR_OK;
     token->object_session_open = 0;
     rv = P11BE_CALL(token->fns, C_OpenSession, token->slot_id,
-                    token->session_flags, NULL, NULL,
-                    &token->object_session);
+                    token->session_flags, NULL, NULL, &token->object_session);
     if (rv != CKR_OK)
         return rv;
     token->object_session_open = 1;
@@ -30,8 +29,7 @@ static CK_RV object_session_locked(P11BE_TOKEN *token)
 }
 
 int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
-                        CK_ULONG count, int need_login,
-                        P11BE_OBJECT_REF *ref)
+                        CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
 {
     P11BE_TOKEN *token = p11be_prov_token(prov);
     int attempt;

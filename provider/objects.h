@@ -30,8 +30,7 @@ typedef struct p11be_object_ref_st {
  * first when `need_login`). Raises naming what failed; returns 0 then.
  */
 int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
-                        CK_ULONG count, int need_login,
-                        P11BE_OBJECT_REF *ref);
+                        CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref);
 
 /* Whether the object still exists (same token insertion, same process). */
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);

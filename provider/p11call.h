@@ -29,8 +29,8 @@ static inline CK_RV p11be_call_done(const char *file, int line,
     return rv;
 }
 
-#define P11BE_CALL(fns, fn, ...)                                              \
-    (p11be_reentry_enter(),                                                   \
+#define P11BE_CALL(fns, fn, ...)                                               \
+    (p11be_reentry_enter(),                                                    \
      p11be_call_done(__FILE__, __LINE__, #fn, (fns)->fn(__VA_ARGS__)))
 
 #endif

@@ -73,13 +73,11 @@ static const OSSL_PARAM *prov_gettable_params(void *provctx)
 static int prov_get_params(void *provctx, OSSL_PARAM params[])
 {
     P11BE_PROV_CTX *prov = provctx;
-    struct p11be_token_st *token = __atomic_load_n(&prov->token,
-                                                   __ATOMIC_ACQUIRE);
-    const char *module = p11be_config_get(&prov->config,
-                                          P11BE_SET_MODULE_PATH);
+    struct p11be_token_st *token =
+        __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    const char *module = p11be_config_get(&prov->config, P11BE_SET_MODULE_PATH);
     const char *slot = p11be_config_get(&prov->config, P11BE_SET_SLOT_ID);
-    const char *label = p11be_config_get(&prov->config,
-                                         P11BE_SET_TOKEN_LABEL);
+    const char *label = p11be_config_get(&prov->config, P11BE_SET_TOKEN_LABEL);
     char slot_text[24];
     OSSL_PARAM *p;
 
@@ -115,9 +113,8 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
     return 1;
 }
 
-static const OSSL_ALGORITHM *prov_query_operation(void *provctx,
-                                                  int operation_id,
-                                                  int *no_cache)
+static const OSSL_ALGORITHM *
+prov_query_operation(void *provctx, int operation_id, int *no_cache)
 {
     P11BE_PROV_CTX *prov = provctx;
 
@@ -151,12 +148,10 @@ static void prov_teardown(void *provctx)
 
     if (prov == NULL)
         return;
-    mode = p11be_config_choice(&prov->config, P11BE_SET_FINALIZE,
-                               prov->handle, P11BE_FINALIZE_AUTO,
-                               finalize_choices);
-    p11be_token_free(prov->token,
-                     mode < 0 ? P11BE_FINALIZE_AUTO
-                              : (enum p11be_finalize_mode)mode);
+    mode = p11be_config_choice(&prov->config, P11BE_SET_FINALIZE, prov->handle,
+                               P11BE_FINALIZE_AUTO, finalize_choices);
+    p11be_token_free(prov->token, mode < 0 ? P11BE_FINALIZE_AUTO
+                                           : (enum p11be_finalize_mode)mode);
     p11be_config_free(&prov->config);
     pthread_mutex_destroy(&prov->token_lock);
     OPENSSL_free(prov);
@@ -164,11 +159,9 @@ static void prov_teardown(void *provctx)
 
 static const OSSL_DISPATCH prov_dispatch[] = {
     {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown},
-    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS,
-     (void (*)(void))prov_gettable_params},
+    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))prov_gettable_params},
     {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params},
-    {OSSL_FUNC_PROVIDER_QUERY_OPERATION,
-     (void (*)(void))prov_query_operation},
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))prov_query_operation},
     {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
      (void (*)(void))prov_get_reason_strings},
     {0, NULL},
@@ -184,9 +177,8 @@ static void register_exit_hook(void)
 
 __attribute__((visibility("default"))) OSSL_provider_init_fn OSSL_provider_init;
 
-int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
-                       const OSSL_DISPATCH *in, const OSSL_DISPATCH **out,
-                       void **provctx)
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+                       const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *core_get_params = NULL;
     const OSSL_DISPATCH *d;

@@ -15,10 +15,10 @@ struct p11be_token_st;
 typedef struct p11be_prov_ctx_st {
     const OSSL_CORE_HANDLE *handle; /* the core's handle, for errors */
     P11BE_CONFIG config;            /* settings read at load */
-    int bystander;    /* loaded from inside a token call: offers nothing */
-    size_t digest_buffer_max;       /* see digest.c; set at token open */
-    pthread_mutex_t token_lock;     /* serialises the first open */
-    struct p11be_token_st *token;   /* NULL until first use */
+    int bystander; /* loaded from inside a token call: offers nothing */
+    size_t digest_buffer_max;     /* see digest.c; set at token open */
+    pthread_mutex_t token_lock;   /* serialises the first open */
+    struct p11be_token_st *token; /* NULL until first use */
 } P11BE_PROV_CTX;
 
 /*

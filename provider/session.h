@@ -23,11 +23,11 @@
 typedef struct p11be_session_st P11BE_SESSION;
 
 struct p11be_session_st {
-    struct p11be_token_st *token; /* owner */
-    CK_FUNCTION_LIST *fns;        /* the module's functions */
-    CK_SESSION_HANDLE handle;     /* the PKCS#11 session */
-    unsigned generation;          /* token generation it was opened in */
-    unsigned fork_generation;     /* fork generation it was opened in */
+    struct p11be_token_st *token;       /* owner */
+    CK_FUNCTION_LIST *fns;              /* the module's functions */
+    CK_SESSION_HANDLE handle;           /* the PKCS#11 session */
+    unsigned generation;                /* token generation it was opened in */
+    unsigned fork_generation;           /* fork generation it was opened in */
     struct p11be_session_st *next_idle; /* pool link while idle */
 };
 

@@ -80,8 +80,8 @@ static CK_SLOT_ID *list_slots(P11BE_TOKEN *token, CK_BBOOL present_only,
         rv = P11BE_CALL(token->fns, C_GetSlotList, present_only, slots, count);
     }
     if (rv != CKR_OK) {
-        p11be_raise(token->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GetSlotList: %s", p11be_ckr_name(rv));
+        p11be_raise(token->handle, P11BE_R_TOKEN_OP_FAILED, "C_GetSlotList: %s",
+                    p11be_ckr_name(rv));
         OPENSSL_free(slots);
         return NULL;
     }
@@ -135,8 +135,8 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
             continue;
         rv = P11BE_CALL(token->fns, C_GetTokenInfo, slots[i], info);
         if (rv != CKR_OK) {
-            P11BE_DEBUG("C_GetTokenInfo(slot %lu): %s",
-                        (unsigned long)slots[i], p11be_ckr_name(rv));
+            P11BE_DEBUG("C_GetTokenInfo(slot %lu): %s", (unsigned long)slots[i],
+                        p11be_ckr_name(rv));
             continue;
         }
         label_to_string(info->label, label);
@@ -174,8 +174,8 @@ static int read_settings(P11BE_TOKEN *token, unsigned long *pool_max)
     if (!p11be_config_ulong(cfg, P11BE_SET_SESSION_FLAGS, token->handle,
                             CKF_SERIAL_SESSION | CKF_RW_SESSION, 0,
                             (unsigned long)-1, &flags)
-        || !p11be_config_ulong(cfg, P11BE_SET_USER_TYPE, token->handle, CKU_USER,
-                               0, (unsigned long)-1, &user_type)
+        || !p11be_config_ulong(cfg, P11BE_SET_USER_TYPE, token->handle,
+                               CKU_USER, 0, (unsigned long)-1, &user_type)
         || !p11be_config_ulong(cfg, P11BE_SET_POOL_MAX, token->handle,
                                DEFAULT_POOL_MAX, 1, 65536, pool_max))
         return 0;
@@ -254,8 +254,8 @@ static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
 {
     CK_SESSION_INFO sinfo;
     CK_TOKEN_INFO info;
-    CK_FLAGS locked = token->user_type == CKU_SO ? CKF_SO_PIN_LOCKED
-                                                 : CKF_USER_PIN_LOCKED;
+    CK_FLAGS locked =
+        token->user_type == CKU_SO ? CKF_SO_PIN_LOCKED : CKF_USER_PIN_LOCKED;
     CK_FLAGS final_try = token->user_type == CKU_SO ? CKF_SO_PIN_FINAL_TRY
                                                     : CKF_USER_PIN_FINAL_TRY;
     CK_RV rv;
@@ -307,8 +307,8 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
         token->login = P11BE_LOGIN_REFUSED;
         goto out_raise;
     }
-    have_pin = p11be_config_read_pin(token->config, token->handle, &pin,
-                                     &pin_len);
+    have_pin =
+        p11be_config_read_pin(token->config, token->handle, &pin, &pin_len);
     if (have_pin == 0)
         goto out_unlock;
     if (have_pin < 0) {

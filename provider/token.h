@@ -30,35 +30,35 @@ enum p11be_login_policy {
 };
 
 typedef struct p11be_token_st {
-    const OSSL_CORE_HANDLE *handle; /* for raising errors */
-    const P11BE_CONFIG *config;     /* the owning provider's settings */
-    P11BE_MODULE *module;           /* shared, reference counted */
-    CK_FUNCTION_LIST *fns;          /* the module's functions */
-    CK_SLOT_ID slot_id;             /* chosen at open */
-    char label[33];                 /* token label, blanks trimmed */
-    CK_MECHANISM_TYPE *mechs;       /* sorted, from C_GetMechanismList */
-    CK_ULONG mech_count;            /* entries in mechs */
-    CK_FLAGS session_flags;         /* C_OpenSession flags */
-    CK_USER_TYPE user_type;         /* C_Login user type */
+    const OSSL_CORE_HANDLE *handle;       /* for raising errors */
+    const P11BE_CONFIG *config;           /* the owning provider's settings */
+    P11BE_MODULE *module;                 /* shared, reference counted */
+    CK_FUNCTION_LIST *fns;                /* the module's functions */
+    CK_SLOT_ID slot_id;                   /* chosen at open */
+    char label[33];                       /* token label, blanks trimmed */
+    CK_MECHANISM_TYPE *mechs;             /* sorted, from C_GetMechanismList */
+    CK_ULONG mech_count;                  /* entries in mechs */
+    CK_FLAGS session_flags;               /* C_OpenSession flags */
+    CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
 
-    pthread_mutex_t lock;           /* guards everything below */
-    pthread_cond_t session_freed;   /* signalled when a session comes back */
-    P11BE_SESSION *idle;            /* stack of idle sessions */
-    size_t open_count;              /* sessions open, idle or lent */
-    size_t max_sessions;            /* pool bound */
-    size_t waiting;                 /* threads waiting for a session */
-    unsigned generation;            /* bumped when all sessions are lost */
-    unsigned fork_generation;       /* p11be_fork_generation seen last */
-    enum p11be_login_state login;   /* see enum */
-    char login_error[160];          /* why the login was refused */
-    pthread_mutex_t login_lock;     /* one login attempt at a time */
+    pthread_mutex_t lock;         /* guards everything below */
+    pthread_cond_t session_freed; /* signalled when a session comes back */
+    P11BE_SESSION *idle;          /* stack of idle sessions */
+    size_t open_count;            /* sessions open, idle or lent */
+    size_t max_sessions;          /* pool bound */
+    size_t waiting;               /* threads waiting for a session */
+    unsigned generation;          /* bumped when all sessions are lost */
+    unsigned fork_generation;     /* p11be_fork_generation seen last */
+    enum p11be_login_state login; /* see enum */
+    char login_error[160];        /* why the login was refused */
+    pthread_mutex_t login_lock;   /* one login attempt at a time */
 
-    pthread_mutex_t object_lock;    /* guards the object session */
+    pthread_mutex_t object_lock;      /* guards the object session */
     CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
-    int object_session_open;        /* object_session is valid */
-    unsigned object_generation;     /* token generation it was opened in */
-    unsigned object_forks;          /* fork generation it was opened in */
+    int object_session_open;          /* object_session is valid */
+    unsigned object_generation;       /* token generation it was opened in */
+    unsigned object_forks;            /* fork generation it was opened in */
 
     struct p11be_token_st *next_token; /* all tokens, for fork handling */
 } P11BE_TOKEN;

@@ -49,8 +49,8 @@ static int load_providers(void)
 }
 
 static int digest_with(const char *props, const char *alg,
-                       const unsigned char *in, size_t len,
-                       unsigned char *out, unsigned int *out_len)
+                       const unsigned char *in, size_t len, unsigned char *out,
+                       unsigned int *out_len)
 {
     EVP_MD *md = EVP_MD_fetch(NULL, alg, props);
     int ok = md != NULL && EVP_Digest(in, len, out, out_len, md, NULL);
@@ -75,10 +75,10 @@ static int check_copy(size_t head_len)
         unsigned char ra[64], rb[64], ea[64], eb[64];
         unsigned int la, lb, lea, leb;
 
-        ok = md != NULL && EVP_DigestInit_ex(a, md, NULL)
-             && EVP_DigestUpdate(a, msg, head_len / 2)
-             && EVP_DigestUpdate(a, msg + head_len / 2,
-                                 head_len - head_len / 2);
+        ok =
+            md != NULL && EVP_DigestInit_ex(a, md, NULL)
+            && EVP_DigestUpdate(a, msg, head_len / 2)
+            && EVP_DigestUpdate(a, msg + head_len / 2, head_len - head_len / 2);
         if (ok && !EVP_MD_CTX_copy_ex(b, a)) {
             /* Beyond the held bound on a token without operation state. */
             printf("copy refused: ");
@@ -90,17 +90,17 @@ static int check_copy(size_t head_len)
                  && EVP_DigestUpdate(b, msg + head_len + 32, 32)
                  && EVP_DigestFinal_ex(a, ra, &la)
                  && EVP_DigestFinal_ex(b, rb, &lb)
-                 && digest_with("provider=default", algs[i], msg,
-                                head_len + 32, ea, &lea);
+                 && digest_with("provider=default", algs[i], msg, head_len + 32,
+                                ea, &lea);
             memcpy(msg + head_len, msg + head_len + 32, 32);
             ok = ok
-                 && digest_with("provider=default", algs[i], msg,
-                                head_len + 32, eb, &leb)
+                 && digest_with("provider=default", algs[i], msg, head_len + 32,
+                                eb, &leb)
                  && la == lea && lb == leb && memcmp(ra, ea, la) == 0
                  && memcmp(rb, eb, lb) == 0;
             fill(msg, head_len + 64, 7);
-            printf("%s: %s copy after %zu bytes\n", ok ? "ok" : "FAIL",
-                   algs[i], head_len);
+            printf("%s: %s copy after %zu bytes\n", ok ? "ok" : "FAIL", algs[i],
+                   head_len);
         }
         EVP_MD_CTX_free(a);
         EVP_MD_CTX_free(b);
@@ -129,11 +129,11 @@ static void *hash_thread(void *varg)
         size_t len = (size_t)(i * 37 + arg->index) % sizeof(msg);
 
         fill(msg, len, (unsigned)(arg->index * 1000 + i));
-        arg->ok = digest_with("provider=pkcs11be", "SHA256", msg, len, got,
-                              &got_len)
-                  && digest_with("provider=default", "SHA256", msg, len,
-                                 want, &want_len)
-                  && got_len == want_len && memcmp(got, want, got_len) == 0;
+        arg->ok =
+            digest_with("provider=pkcs11be", "SHA256", msg, len, got, &got_len)
+            && digest_with("provider=default", "SHA256", msg, len, want,
+                           &want_len)
+            && got_len == want_len && memcmp(got, want, got_len) == 0;
     }
     return NULL;
 }
@@ -154,8 +154,7 @@ static int check_threads(int count)
         pthread_join(threads[i], NULL);
         ok &= args[i].ok;
     }
-    printf("%s: %d threads x 200 SHA-256 digests\n", ok ? "ok" : "FAIL",
-           count);
+    printf("%s: %d threads x 200 SHA-256 digests\n", ok ? "ok" : "FAIL", count);
     return ok ? 1 : fail("threads");
 }
 
@@ -167,8 +166,8 @@ static int one_digest_matches(unsigned seed)
     fill(msg, sizeof(msg), seed);
     return digest_with("provider=pkcs11be", "SHA384", msg, sizeof(msg), got,
                        &got_len)
-           && digest_with("provider=default", "SHA384", msg, sizeof(msg),
-                          want, &want_len)
+           && digest_with("provider=default", "SHA384", msg, sizeof(msg), want,
+                          &want_len)
            && got_len == want_len && memcmp(got, want, got_len) == 0;
 }
 
@@ -320,8 +319,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "copy") == 0)
-        ok = check_copy(0) == 1 && check_copy(1) == 1
-             && check_copy(100) == 1 && check_copy(70000) == 1;
+        ok = check_copy(0) == 1 && check_copy(1) == 1 && check_copy(100) == 1
+             && check_copy(70000) == 1;
     else if (strcmp(argv[1], "copy-large") == 0)
         ok = check_copy(3 << 20) != 0; /* refused cleanly is fine */
     else if (strcmp(argv[1], "threads") == 0)

@@ -134,9 +134,9 @@ static int mac_with(const char *props, const char *alg, const char *sub,
                     size_t chunk, unsigned char *out, size_t *out_len)
 {
     EVP_MAC_CTX *ctx = mac_new(props, alg, sub, method);
-    int ok = ctx != NULL && EVP_MAC_init(ctx, key, key_len, NULL) &&
-             mac_feed(ctx, msg, len, chunk) &&
-             EVP_MAC_final(ctx, out, out_len, EVP_MAX_MD_SIZE);
+    int ok = ctx != NULL && EVP_MAC_init(ctx, key, key_len, NULL)
+             && mac_feed(ctx, msg, len, chunk)
+             && EVP_MAC_final(ctx, out, out_len, EVP_MAX_MD_SIZE);
 
     EVP_MAC_CTX_free(ctx);
     return ok;
@@ -151,9 +151,9 @@ static int mac_agree(const char *alg, const char *sub, const char *method,
     size_t got_len = 0, want_len = 0;
 
     if (!mac_with(P11, alg, sub, method, key, key_len, msg, len, chunk, got,
-                  &got_len) ||
-        !mac_with(DEF, alg, sub, NULL, key, key_len, msg, len, 0, want,
-                  &want_len)) {
+                  &got_len)
+        || !mac_with(DEF, alg, sub, NULL, key, key_len, msg, len, 0, want,
+                     &want_len)) {
         printf("FAIL: %s-%s, %zu-byte key, %zu-byte message: error\n", alg, sub,
                key_len, len);
         ERR_print_errors_fp(stdout);
@@ -195,8 +195,8 @@ static int run_kat(void)
         int fields = sscanf(line, "%15s %31s %32767s %32767s %15s", alg, sub,
                             keyhex, msghex, method);
 
-        if (fields < 4 || !hex_decode(keyhex, &key, &key_len) ||
-            !hex_decode(msghex, &msg, &msg_len)) {
+        if (fields < 4 || !hex_decode(keyhex, &key, &key_len)
+            || !hex_decode(msghex, &msg, &msg_len)) {
             printf("ERR bad input line\n");
             ok = 0;
         } else if (!mac_with(P11, alg, sub, fields == 5 ? method : NULL, key,
@@ -275,26 +275,26 @@ static int dup_one(const char *alg, const char *sub, const unsigned char *key,
     size_t la = 0, lb = 0, lea = 0, leb = 0;
     int ok;
 
-    ok = a != NULL && EVP_MAC_init(a, key, key_len, NULL) &&
-         mac_feed(a, msg, head_len, 1 + head_len / 3);
+    ok = a != NULL && EVP_MAC_init(a, key, key_len, NULL)
+         && mac_feed(a, msg, head_len, 1 + head_len / 3);
     if (ok && (b = EVP_MAC_CTX_dup(a)) == NULL) {
         printf("refused: %s-%s dup after %zu bytes: ", alg, sub, head_len);
         ERR_print_errors_fp(stdout);
         EVP_MAC_CTX_free(a);
         return 1;
     }
-    ok = ok && EVP_MAC_update(a, msg + head_len, 32) &&
-         EVP_MAC_update(b, msg + head_len + 32, 32) &&
-         EVP_MAC_final(b, rb, &lb, sizeof(rb)) &&
-         EVP_MAC_final(a, ra, &la, sizeof(ra)) &&
-         mac_with(DEF, alg, sub, NULL, key, key_len, msg, head_len + 32, 0, ea,
-                  &lea);
+    ok = ok && EVP_MAC_update(a, msg + head_len, 32)
+         && EVP_MAC_update(b, msg + head_len + 32, 32)
+         && EVP_MAC_final(b, rb, &lb, sizeof(rb))
+         && EVP_MAC_final(a, ra, &la, sizeof(ra))
+         && mac_with(DEF, alg, sub, NULL, key, key_len, msg, head_len + 32, 0,
+                     ea, &lea);
     memcpy(msg + head_len, msg + head_len + 32, 32);
-    ok = ok &&
-         mac_with(DEF, alg, sub, NULL, key, key_len, msg, head_len + 32, 0, eb,
-                  &leb) &&
-         la == lea && lb == leb && memcmp(ra, ea, la) == 0 &&
-         memcmp(rb, eb, lb) == 0;
+    ok = ok
+         && mac_with(DEF, alg, sub, NULL, key, key_len, msg, head_len + 32, 0,
+                     eb, &leb)
+         && la == lea && lb == leb && memcmp(ra, ea, la) == 0
+         && memcmp(rb, eb, lb) == 0;
     fill(msg + head_len, 64, 9);
     printf("%s: %s-%s dup after %zu bytes\n", ok ? "ok" : "FAIL", alg, sub,
            head_len);
@@ -316,9 +316,9 @@ static int run_dup(size_t head_len)
     fill(key, sizeof(key), 3);
     for (i = 0; i < COUNT(digests) && ok; i++) {
         /* Short (padded), in range, and longer than the block (hashed). */
-        ok = dup_one("HMAC", digests[i], key, 5, msg, head_len) &&
-             dup_one("HMAC", digests[i], key, 64, msg, head_len) &&
-             dup_one("HMAC", digests[i], key, 200, msg, head_len);
+        ok = dup_one("HMAC", digests[i], key, 5, msg, head_len)
+             && dup_one("HMAC", digests[i], key, 64, msg, head_len)
+             && dup_one("HMAC", digests[i], key, 200, msg, head_len);
     }
     for (i = 0; i < COUNT(ciphers) && ok; i++)
         ok = dup_one("CMAC", ciphers[i], key, cipher_keys[i], msg, head_len);
@@ -346,8 +346,9 @@ static void *mac_thread(void *varg)
 
         fill(msg, len, (unsigned)(arg->index * 1000 + i));
         fill(key, key_len, (unsigned)i);
-        arg->ok = mac_agree("HMAC", digest, NULL, key, key_len, msg, len, 0) &&
-                  mac_agree("CMAC", "AES-128-CBC", NULL, key, 16, msg, len, 0);
+        arg->ok =
+            mac_agree("HMAC", digest, NULL, key, key_len, msg, len, 0)
+            && mac_agree("CMAC", "AES-128-CBC", NULL, key, 16, msg, len, 0);
         if (arg->ok && arg->shared != NULL) {
             /* A dup of the shared context: the same key object. */
             EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(arg->shared);
@@ -355,11 +356,11 @@ static void *mac_thread(void *varg)
             size_t got_len = 0, want_len = 0;
 
             fill(key, 40, 77);
-            arg->ok = ctx != NULL && EVP_MAC_update(ctx, msg, len) &&
-                      EVP_MAC_final(ctx, got, &got_len, sizeof(got)) &&
-                      mac_with(DEF, "HMAC", "SHA2-256", NULL, key, 40, msg, len,
-                               0, want, &want_len) &&
-                      got_len == want_len && memcmp(got, want, got_len) == 0;
+            arg->ok = ctx != NULL && EVP_MAC_update(ctx, msg, len)
+                      && EVP_MAC_final(ctx, got, &got_len, sizeof(got))
+                      && mac_with(DEF, "HMAC", "SHA2-256", NULL, key, 40, msg,
+                                  len, 0, want, &want_len)
+                      && got_len == want_len && memcmp(got, want, got_len) == 0;
             EVP_MAC_CTX_free(ctx);
         }
     }
@@ -404,11 +405,11 @@ static int mac_again(EVP_MAC_CTX *ctx, const unsigned char *key, size_t key_len,
     unsigned char got[64], want[64];
     size_t got_len = 0, want_len = 0;
 
-    return EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, msg, len) &&
-           EVP_MAC_final(ctx, got, &got_len, sizeof(got)) &&
-           mac_with(DEF, "HMAC", "SHA2-256", NULL, key, key_len, msg, len, 0,
-                    want, &want_len) &&
-           got_len == want_len && memcmp(got, want, got_len) == 0;
+    return EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, msg, len)
+           && EVP_MAC_final(ctx, got, &got_len, sizeof(got))
+           && mac_with(DEF, "HMAC", "SHA2-256", NULL, key, key_len, msg, len, 0,
+                       want, &want_len)
+           && got_len == want_len && memcmp(got, want, got_len) == 0;
 }
 
 static int run_fork(void)
@@ -420,8 +421,8 @@ static int run_fork(void)
 
     fill(key, sizeof(key), 1);
     fill(msg, sizeof(msg), 2);
-    if (ctx == NULL || !EVP_MAC_init(ctx, key, sizeof(key), NULL) ||
-        !mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
+    if (ctx == NULL || !EVP_MAC_init(ctx, key, sizeof(key), NULL)
+        || !mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
         return fail("parent before fork");
     fflush(stdout);
     pid = fork();
@@ -429,9 +430,9 @@ static int run_fork(void)
         return fail("fork");
     if (pid == 0) {
         EVP_MAC_CTX *copy = EVP_MAC_CTX_dup(ctx);
-        int ok = copy != NULL &&
-                 mac_again(ctx, key, sizeof(key), msg, sizeof(msg)) &&
-                 mac_again(copy, key, sizeof(key), msg, 10);
+        int ok = copy != NULL
+                 && mac_again(ctx, key, sizeof(key), msg, sizeof(msg))
+                 && mac_again(copy, key, sizeof(key), msg, 10);
 
         printf("%s: child uses the parent's keyed context\n",
                ok ? "ok" : "FAIL");
@@ -442,8 +443,8 @@ static int run_fork(void)
         fflush(stdout);
         _exit(ok ? 0 : 1);
     }
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0)
         return fail("child");
     if (!mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
         return fail("parent after the child");
@@ -479,8 +480,8 @@ static int run_rekey(int count)
     fill(msg, sizeof(msg), 5);
     for (i = 0; i < count && ctx != NULL; i++) {
         fill(key, sizeof(key), (unsigned)i);
-        if (!EVP_MAC_init(ctx, key, sizeof(key), NULL) ||
-            !mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
+        if (!EVP_MAC_init(ctx, key, sizeof(key), NULL)
+            || !mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
             return fail("re-key");
     }
     EVP_MAC_CTX_free(ctx);
@@ -499,15 +500,15 @@ static int run_oneshot(int count)
 
     fill(key, sizeof(key), 4);
     fill(msg, sizeof(msg), 5);
-    if (ctx == NULL || cmac == NULL ||
-        !EVP_MAC_init(ctx, key, sizeof(key), NULL) ||
-        !EVP_MAC_init(cmac, key, 16, NULL))
+    if (ctx == NULL || cmac == NULL
+        || !EVP_MAC_init(ctx, key, sizeof(key), NULL)
+        || !EVP_MAC_init(cmac, key, 16, NULL))
         return fail("init");
     for (i = 0; i < count; i++) {
-        if (!mac_again(ctx, key, sizeof(key), msg, sizeof(msg)) ||
-            !EVP_MAC_init(cmac, NULL, 0, NULL) ||
-            !EVP_MAC_update(cmac, msg, sizeof(msg)) ||
-            !EVP_MAC_final(cmac, out, &out_len, sizeof(out)))
+        if (!mac_again(ctx, key, sizeof(key), msg, sizeof(msg))
+            || !EVP_MAC_init(cmac, NULL, 0, NULL)
+            || !EVP_MAC_update(cmac, msg, sizeof(msg))
+            || !EVP_MAC_final(cmac, out, &out_len, sizeof(out)))
             return fail("one-shot");
     }
     EVP_MAC_CTX_free(ctx);
@@ -531,8 +532,8 @@ static int check_error(const char *name, int step_ok, const char *want)
         char reason[256];
 
         ERR_error_string_n(e, reason, sizeof(reason));
-        if (strstr(reason, want) != NULL ||
-            ((flags & ERR_TXT_STRING) && strstr(data, want) != NULL))
+        if (strstr(reason, want) != NULL
+            || ((flags & ERR_TXT_STRING) && strstr(data, want) != NULL))
             found = 1;
         printf("  %s: %s%s%s\n", name, reason,
                (flags & ERR_TXT_STRING) ? ": " : "",
@@ -628,11 +629,11 @@ static int check_size(const char *alg, const char *sub)
     size_t key_len = strstr(sub, "128") ? 16 : strstr(sub, "192") ? 24 : 32;
     EVP_MAC_CTX *p = mac_new(P11, alg, sub, NULL);
     EVP_MAC_CTX *d = mac_new(DEF, alg, sub, NULL);
-    int ok = p != NULL && d != NULL && EVP_MAC_init(p, key, key_len, NULL) &&
-             EVP_MAC_init(d, key, key_len, NULL) &&
-             EVP_MAC_CTX_get_mac_size(p) == EVP_MAC_CTX_get_mac_size(d) &&
-             EVP_MAC_CTX_get_block_size(p) == EVP_MAC_CTX_get_block_size(d) &&
-             EVP_MAC_CTX_get_mac_size(p) > 0;
+    int ok = p != NULL && d != NULL && EVP_MAC_init(p, key, key_len, NULL)
+             && EVP_MAC_init(d, key, key_len, NULL)
+             && EVP_MAC_CTX_get_mac_size(p) == EVP_MAC_CTX_get_mac_size(d)
+             && EVP_MAC_CTX_get_block_size(p) == EVP_MAC_CTX_get_block_size(d)
+             && EVP_MAC_CTX_get_mac_size(p) > 0;
 
     printf("%s: %s-%s size %zu, block-size %zu\n", ok ? "ok" : "FAIL", alg, sub,
            p ? EVP_MAC_CTX_get_mac_size(p) : 0,
@@ -662,13 +663,13 @@ static int run_params(void)
     for (i = 0; i < COUNT(ciphers); i++)
         ok &= check_size("CMAC", ciphers[i]);
     ok &= check_size("HMAC", "sha256") & check_size("HMAC", "SHA-384");
-    if (ok && has_param(hs, OSSL_MAC_PARAM_DIGEST) &&
-        has_param(hs, OSSL_MAC_PARAM_PROPERTIES) &&
-        has_param(hs, OSSL_MAC_PARAM_KEY) &&
-        has_param(cs, OSSL_MAC_PARAM_CIPHER) &&
-        has_param(cs, OSSL_MAC_PARAM_KEY) &&
-        has_param(hg, OSSL_MAC_PARAM_SIZE) &&
-        has_param(hg, OSSL_MAC_PARAM_BLOCK_SIZE))
+    if (ok && has_param(hs, OSSL_MAC_PARAM_DIGEST)
+        && has_param(hs, OSSL_MAC_PARAM_PROPERTIES)
+        && has_param(hs, OSSL_MAC_PARAM_KEY)
+        && has_param(cs, OSSL_MAC_PARAM_CIPHER)
+        && has_param(cs, OSSL_MAC_PARAM_KEY)
+        && has_param(hg, OSSL_MAC_PARAM_SIZE)
+        && has_param(hg, OSSL_MAC_PARAM_BLOCK_SIZE))
         printf("ok: settable and gettable names as OpenSSL's HMAC/CMAC\n");
     else
         ok = 0;
