@@ -528,13 +528,13 @@ static int sha512_get_params(OSSL_PARAM params[])
 /* Everything but newctx and get_params is shared by all digests. */
 #define DIGEST_DISPATCH(newctx, get_params)                                    \
     {                                                                          \
-        {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))newctx},                     \
+        {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))(newctx)},                   \
             {OSSL_FUNC_DIGEST_INIT, (void (*)(void))digest_init},              \
             {OSSL_FUNC_DIGEST_UPDATE, (void (*)(void))digest_update},          \
             {OSSL_FUNC_DIGEST_FINAL, (void (*)(void))digest_final},            \
             {OSSL_FUNC_DIGEST_FREECTX, (void (*)(void))digest_freectx},        \
             {OSSL_FUNC_DIGEST_DUPCTX, (void (*)(void))digest_dupctx},          \
-            {OSSL_FUNC_DIGEST_GET_PARAMS, (void (*)(void))get_params},         \
+            {OSSL_FUNC_DIGEST_GET_PARAMS, (void (*)(void))(get_params)},       \
             {OSSL_FUNC_DIGEST_GETTABLE_PARAMS,                                 \
              (void (*)(void))digest_gettable_params},                          \
             {0, NULL},                                                         \

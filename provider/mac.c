@@ -930,6 +930,7 @@ static int mac_dup_streaming(MAC_CTX *src, MAC_CTX *dst)
     unsigned char *state = NULL;
     CK_ULONG state_len = 0;
     CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+    const char *mech_name = src->key != NULL ? src->key->mech_name : "MAC";
     CK_RV rv;
 
     rv = P11BE_CALL(src->sess->fns, C_GetOperationState, src->sess->handle,
@@ -945,7 +946,7 @@ static int mac_dup_streaming(MAC_CTX *src, MAC_CTX *dst)
                     "(%zu bytes) of input and the token cannot copy a running "
                     "%s (C_GetOperationState: %s)",
                     src->is_cmac ? "CMAC" : "HMAC",
-                    src->prov->digest_buffer_max, src->key->mech_name,
+                    src->prov->digest_buffer_max, mech_name,
                     p11be_ckr_name(rv));
         goto out_free_state;
     }
@@ -960,7 +961,7 @@ static int mac_dup_streaming(MAC_CTX *src, MAC_CTX *dst)
         p11be_session_release(dst->sess, rv);
         dst->sess = NULL;
         p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "C_SetOperationState (%s): %s", src->key->mech_name,
+                    "C_SetOperationState (%s): %s", mech_name,
                     p11be_ckr_name(rv));
     }
 out_free_state:

@@ -28,6 +28,6 @@ typedef struct p11be_prov_ctx_st {
  */
 struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov);
 
-#define P11BE_DIGEST_BUFFER_DEFAULT (1024 * 1024)
+#define P11BE_DIGEST_BUFFER_DEFAULT ((size_t)1024 * 1024)
 
 #endif
