@@ -59,4 +59,9 @@ check('three rounds of load, use, unload (finalising)', ['unload']);
 cmp_ok(count_of('C_Finalize'), '>=', 3, 'each unload finalised the module');
 cmp_ok(count_of('C_Initialize'), '>=', 3, 'each load initialised it again');
 
+reset_counts();
+check('the application initialised the module first: shared', ['shared']);
+is(count_of('C_Finalize'), 1,
+   'only the application finalised it (pkcs11be had not initialised it)');
+
 done_testing();

@@ -6,8 +6,9 @@
  * Every result is compared with OpenSSL's default provider.
  *
  *   digest_check copy | copy-large | threads N | fork | abandon | unload
- *                | libctx
+ *                | libctx | shared
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
+#include <p11-kit/pkcs11.h>
 
 static OSSL_PROVIDER *p11be, *deflt;
 
@@ -304,6 +306,36 @@ static int check_libctx(void)
     return ok ? 1 : fail("libctx");
 }
 
+/*
+ * The application initialises the module itself before pkcs11be does:
+ * pkcs11be shares it (CKR_CRYPTOKI_ALREADY_INITIALIZED) and, not having
+ * initialised it, never finalises it under the application.
+ */
+static int check_shared_module(void)
+{
+    const char *path = getenv("CRYPTOGRAPHY_PKCS11_PATH");
+    void *dl = path != NULL ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+    CK_C_GetFunctionList get_list;
+    CK_FUNCTION_LIST *fns = NULL;
+    CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+    CK_ULONG slots = 0;
+    int ok;
+
+    if (dl == NULL)
+        return fail("dlopen of the module");
+    get_list = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+    if (get_list == NULL || get_list(&fns) != CKR_OK
+        || fns->C_Initialize(&args) != CKR_OK)
+        return fail("the application's own C_Initialize");
+    ok = private_round(41) && private_round(42);
+    /* Still initialised for the application after pkcs11be let go. */
+    ok = ok && fns->C_GetSlotList(CK_TRUE, NULL, &slots) == CKR_OK
+         && fns->C_Finalize(NULL) == CKR_OK;
+    printf("%s: module initialised by the application, shared\n",
+           ok ? "ok" : "FAIL");
+    return ok ? 1 : fail("shared module");
+}
+
 int main(int argc, char **argv)
 {
     int ok;
@@ -313,6 +345,8 @@ int main(int argc, char **argv)
         return check_libctx() ? 0 : 1;
     if (argc > 1 && strcmp(argv[1], "unload") == 0)
         return check_unload() ? 0 : 1;
+    if (argc > 1 && strcmp(argv[1], "shared") == 0)
+        return check_shared_module() ? 0 : 1;
     if (argc < 2 || !load_providers()) {
         fprintf(stderr, "usage: digest_check MODE (providers must load)\n");
         ERR_print_errors_fp(stderr);
