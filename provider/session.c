@@ -248,7 +248,8 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
     sess = take_session(token);
     if (sess == NULL)
         return NULL;
-    if ((req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE)
+    if ((req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
+         || token->login_wanted)
         && __atomic_load_n(&token->login, __ATOMIC_ACQUIRE) != P11BE_LOGGED_IN
         && !p11be_token_login(token, sess->handle)) {
         p11be_session_release(sess, CKR_OK);
@@ -273,8 +274,12 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
     }
     if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
         invalidate_locked(token);
-    if (last_rv == CKR_USER_NOT_LOGGED_IN && token->login == P11BE_LOGGED_IN)
-        token->login = P11BE_LOGGED_OUT;
+    if (last_rv == CKR_USER_NOT_LOGGED_IN) {
+        /* The token wants a login for this: log in from now on. */
+        token->login_wanted = 1;
+        if (token->login == P11BE_LOGGED_IN)
+            token->login = P11BE_LOGGED_OUT;
+    }
     if (sess->generation != token->generation
         || p11be_ckr_session_lost(last_rv)) {
         /* Gone with its token, or lost on its own: forget it. */

@@ -51,8 +51,9 @@ typedef struct p11be_token_st {
     unsigned generation;          /* bumped when all sessions are lost */
     unsigned fork_generation;     /* p11be_fork_generation seen last */
     enum p11be_login_state login; /* see enum */
-    char login_error[160];        /* why the login was refused */
-    pthread_mutex_t login_lock;   /* one login attempt at a time */
+    int login_wanted;           /* the token answered CKR_USER_NOT_LOGGED_IN */
+    char login_error[160];      /* why the login was refused */
+    pthread_mutex_t login_lock; /* one login attempt at a time */
 
     pthread_mutex_t object_lock;      /* guards the object session */
     CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
