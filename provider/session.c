@@ -333,6 +333,24 @@ int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
     return 1;
 }
 
+int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                    const char *mech_name, CK_MECHANISM_INFO *info)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+    CK_RV rv;
+
+    if (token == NULL)
+        return 0;
+    if (p11be_token_mech_info(token, mech, info, &rv))
+        return 1;
+    p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                "%s is not supported by the token \"%s\" in slot %lu "
+                "(C_GetMechanismInfo: %s)",
+                mech_name, token->label, (unsigned long)token->slot_id,
+                p11be_ckr_name(rv));
+    return 0;
+}
+
 int p11be_session_retryable(CK_RV rv)
 {
     return p11be_ckr_session_lost(rv) || rv == CKR_USER_NOT_LOGGED_IN;

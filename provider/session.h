@@ -63,6 +63,14 @@ int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
  */
 int p11be_session_usable_now(const P11BE_SESSION *sess);
 
+/*
+ * The token's C_GetMechanismInfo for `mech` (key sizes, flags), read once
+ * per token and kept. Raises "not supported by the token" naming
+ * `mech_name` when the token lacks it.
+ */
+int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                    const char *mech_name, CK_MECHANISM_INFO *info);
+
 /* Whether an operation that failed with `rv` should run once more. */
 int p11be_session_retryable(CK_RV rv);
 

@@ -55,6 +55,41 @@ static int read_mechanisms(P11BE_TOKEN *token)
     }
     qsort(token->mechs, count, sizeof(*token->mechs), mech_compare);
     token->mech_count = count;
+    token->mech_infos =
+        OPENSSL_zalloc((count + 1) * sizeof(*token->mech_infos));
+    token->mech_info_known = OPENSSL_zalloc(count + 1);
+    return token->mech_infos != NULL && token->mech_info_known != NULL;
+}
+
+int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
+                          CK_MECHANISM_INFO *info, CK_RV *rv)
+{
+    const CK_MECHANISM_TYPE *found =
+        bsearch(&mech, token->mechs, token->mech_count, sizeof(*token->mechs),
+                mech_compare);
+    size_t i;
+
+    *rv = CKR_MECHANISM_INVALID;
+    if (found == NULL)
+        return 0;
+    i = (size_t)(found - token->mechs);
+    pthread_mutex_lock(&token->lock);
+    if (token->mech_info_known[i]) {
+        *info = token->mech_infos[i];
+        pthread_mutex_unlock(&token->lock);
+        *rv = CKR_OK;
+        return 1;
+    }
+    pthread_mutex_unlock(&token->lock);
+    /* Needs no session; a second reader racing us stores the same. */
+    *rv =
+        P11BE_CALL(token->fns, C_GetMechanismInfo, token->slot_id, mech, info);
+    if (*rv != CKR_OK)
+        return 0;
+    pthread_mutex_lock(&token->lock);
+    token->mech_infos[i] = *info;
+    token->mech_info_known[i] = 1;
+    pthread_mutex_unlock(&token->lock);
     return 1;
 }
 
@@ -233,6 +268,8 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
 
 out_put_module:
     OPENSSL_free(token->mechs);
+    OPENSSL_free(token->mech_infos);
+    OPENSSL_free(token->mech_info_known);
     p11be_module_put(token->module, P11BE_FINALIZE_AUTO);
 out_free:
     OPENSSL_free(token);
@@ -246,6 +283,8 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode)
     p11be_pool_close_all(token, p11be_module_usable_now(token->module));
     p11be_module_put(token->module, mode);
     OPENSSL_free(token->mechs);
+    OPENSSL_free(token->mech_infos);
+    OPENSSL_free(token->mech_info_known);
     OPENSSL_free(token);
 }
 

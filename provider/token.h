@@ -38,6 +38,8 @@ typedef struct p11be_token_st {
     char label[33];                       /* token label, blanks trimmed */
     CK_MECHANISM_TYPE *mechs;             /* sorted, from C_GetMechanismList */
     CK_ULONG mech_count;                  /* entries in mechs */
+    CK_MECHANISM_INFO *mech_infos;        /* by mechs' index, read lazily */
+    unsigned char *mech_info_known;       /* 1: mech_infos[i] was read */
     CK_FLAGS session_flags;               /* C_OpenSession flags */
     CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
@@ -71,6 +73,10 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode);
 
 /* Whether the token offers `mech`. */
 int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech);
+
+/* C_GetMechanismInfo, cached; 0 with *rv set when it fails or is absent. */
+int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
+                          CK_MECHANISM_INFO *info, CK_RV *rv);
 
 /* Log in on `session` unless already done; never retries a refused PIN. */
 int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session);
