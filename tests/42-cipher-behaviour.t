@@ -1,0 +1,91 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+#
+# Cipher behaviours through tests/c/cipher_check: GCM corner cases, context
+# copies mid-stream, re-initialisation without re-importing the key, the
+# PKCS#11 calls a one-shot message costs (the same as a direct caller's
+# C_xInit + C_x), and bad input: clear errors, no crash, no object left on
+# the token.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use P11BE;
+
+use_shim();
+my $check = test_program('cipher_check');
+
+sub check {
+    my ($name, @args) = @_;
+    my ($rc, $out, $err) = run($check, @args,
+        { env => { P11BE_BUILD_DIR => build_dir() }, timeout => 120 });
+    is($rc, 0, $name) or diag "$out$err";
+    return $out;
+}
+
+check('GCM: AAD only, empty message, IV 1 to 128 bytes, tags 1 to 16 '
+      . 'bytes right and wrong, order errors, generated IV', 'gcm-edge');
+
+reset_counts();
+my $out = check('EVP_CIPHER_CTX_copy at every point of CBC, ECB, CTR, '
+                . 'DES-EDE3-CBC and GCM messages', 'copy');
+like($out, qr/streaming GCM copy refused: .*/,
+     'a streaming GCM encryption is refused, not copied wrongly');
+is(count_of('C_GetOperationState'), 0,
+   'copies come from the host state, on any token');
+
+reset_counts();
+check('100 messages, new IV each, one key', 'reinit', 100);
+is(count_of('C_CreateObject'), 1, 'the key was imported once');
+is(count_of('C_DestroyObject'), 1, 'and destroyed with the context');
+
+# One message each; the direct PKCS#11 cost is C_xInit + C_x.
+my @one_shot = (
+    ['AES-128-CBC', 16384, 1, 'enc', 'C_EncryptInit', 'C_Encrypt'],
+    ['AES-128-CBC', 16384, 0, 'enc', 'C_EncryptInit', 'C_Encrypt'],
+    ['AES-128-CBC', 64, 1, 'enc', 'C_EncryptInit', 'C_Encrypt'],
+    ['AES-128-CBC', 16384, 1, 'dec', 'C_DecryptInit', 'C_Decrypt'],
+    ['AES-128-CBC', 64, 1, 'dec', 'C_DecryptInit', 'C_Decrypt'],
+    ['AES-256-ECB', 1000, 1, 'enc', 'C_EncryptInit', 'C_Encrypt'],
+    ['AES-256-CTR', 1000, 0, 'dec', 'C_DecryptInit', 'C_Decrypt'],
+    ['DES-EDE3-CBC', 100, 1, 'dec', 'C_DecryptInit', 'C_Decrypt'],
+    ['AES-256-GCM', 16384, 0, 'enc', 'C_EncryptInit', 'C_Encrypt'],
+    ['AES-256-GCM', 64, 0, 'enc', 'C_EncryptInit', 'C_Encrypt'],
+    ['AES-256-GCM', 16384, 0, 'dec', 'C_DecryptInit', 'C_Decrypt'],
+);
+for my $case (@one_shot) {
+    my ($alg, $len, $pad, $dir, $init, $op) = @$case;
+    reset_counts();
+    check("$alg $dir $len bytes, padding $pad", 'count', $alg, $len, $pad,
+          $dir);
+    my %got = map { $_ => count_of($_) }
+              qw(C_EncryptInit C_Encrypt C_EncryptUpdate C_EncryptFinal
+                 C_DecryptInit C_Decrypt C_DecryptUpdate C_DecryptFinal);
+    my %want = map { $_ => 0 } keys %got;
+    @want{$init, $op} = (1, 1);
+    is_deeply(\%got, \%want, "... costs $init + $op, as a direct caller");
+}
+# GCM decryption with the tag set only before final: the plaintext comes
+# from the keystream (C_Encrypt), the tag is checked by C_Decrypt in final.
+reset_counts();
+check('AES-256-GCM dec, tag set before final', 'count', 'AES-256-GCM',
+      16384, 0, 'dec-late');
+is(count_of('C_Decrypt') + count_of('C_Encrypt'), 2,
+   '... costs one keystream pass and one checked C_Decrypt');
+
+reset_counts();
+$out = check('bad input', 'bad');
+like($out, qr/ok: decrypt with the wrong key: .*bad decrypt/,
+     'a wrong key fails final with OpenSSL\'s "bad decrypt"');
+like($out, qr/ok: update after final: .*operation called out of order/,
+     'an update after final is refused');
+like($out, qr/ok: partial last block, padding off: .*wrong final block length/,
+     'a partial block with padding off: "wrong final block length"');
+like($out, qr/ok: update without a key: .*no key set/, 'no key: "no key set"');
+like($out, qr/ok: a NULL output reports 32 bytes for 40/,
+     'a NULL output asks for the length (the size protocol)');
+is(count_of('C_CreateObject'), count_of('C_DestroyObject'),
+   'no object left on the token');
+
+done_testing();
