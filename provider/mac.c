@@ -102,21 +102,12 @@ static const struct cmac_cipher cmac_ciphers[] = {
     {"AES-256-CBC", "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", 32},
 };
 
-/* What C_GetMechanismInfo said about one mechanism of one token. */
+/* What C_GetMechanismInfo said about one mechanism of the token. */
 struct mac_range {
-    const void *token;      /* p11be_prov_token() it was read from */
-    CK_MECHANISM_TYPE mech; /* the mechanism */
-    int present;            /* the token has it */
-    CK_ULONG min_len;       /* shortest key, bytes */
-    CK_ULONG max_len;       /* longest key, bytes; 0: no limit given */
+    int present;      /* the token has it */
+    CK_ULONG min_len; /* shortest key, bytes */
+    CK_ULONG max_len; /* longest key, bytes; 0: no limit given */
 };
-
-#define MAC_RANGE_SLOTS 32
-
-static pthread_mutex_t mac_range_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mac_range mac_ranges[MAC_RANGE_SLOTS]; /* read so far */
-static size_t mac_range_count;                       /* entries used */
-static size_t mac_range_next;                        /* slot to reuse next */
 
 /* A key as the token uses it; shared by duplicated contexts. */
 struct mac_key_st {
@@ -187,65 +178,24 @@ static int mac_name_in(const char *names, const char *name)
 }
 
 /*
- * The token's key length range for `mech`, read once per token (the first
- * call costs C_GetSessionInfo + C_GetMechanismInfo). A mechanism the token
- * lacks comes back with present = 0; 0 is returned only for a failure,
- * raised.
+ * The token's key length range for `mech` (read once per token by the
+ * core). A mechanism the token lacks comes back with present = 0; 0 is
+ * returned only for a failure, raised.
  */
 static int mac_range_get(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
                          const char *mech_name, struct mac_range *out)
 {
-    const void *token = p11be_prov_token(prov);
-    struct p11be_session_req req = {0};
-    P11BE_SESSION *sess;
-    CK_SESSION_INFO sinfo;
     CK_MECHANISM_INFO minfo = {0};
-    CK_RV rv;
-    size_t i;
+    int found = p11be_mech_lookup(prov, mech, mech_name, &minfo);
 
-    if (token == NULL)
+    if (found < 0)
         return 0;
-    pthread_mutex_lock(&mac_range_lock);
-    for (i = 0; i < mac_range_count; i++) {
-        if (mac_ranges[i].token == token && mac_ranges[i].mech == mech) {
-            *out = mac_ranges[i];
-            pthread_mutex_unlock(&mac_range_lock);
-            return 1;
-        }
-    }
-    pthread_mutex_unlock(&mac_range_lock);
-
-    sess = p11be_session_acquire(prov, &req);
-    if (sess == NULL)
-        return 0;
-    rv = P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &sinfo);
-    if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetMechanismInfo, sinfo.slotID, mech,
-                        &minfo);
-    p11be_session_release(sess, rv);
-    if (rv != CKR_OK && rv != CKR_MECHANISM_INVALID) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GetSessionInfo/C_GetMechanismInfo (%s): %s", mech_name,
-                    p11be_ckr_name(rv));
-        return 0;
-    }
-    out->token = token;
-    out->mech = mech;
-    out->present = rv == CKR_OK;
+    out->present = found;
     out->min_len = minfo.ulMinKeySize;
     out->max_len = minfo.ulMaxKeySize;
     P11BE_DEBUG("%s: %s, keys of %lu..%lu bytes", mech_name,
                 out->present ? "present" : "absent",
                 (unsigned long)out->min_len, (unsigned long)out->max_len);
-
-    pthread_mutex_lock(&mac_range_lock);
-    if (mac_range_count < MAC_RANGE_SLOTS) {
-        mac_ranges[mac_range_count++] = *out;
-    } else {
-        mac_ranges[mac_range_next] = *out;
-        mac_range_next = (mac_range_next + 1) % MAC_RANGE_SLOTS;
-    }
-    pthread_mutex_unlock(&mac_range_lock);
     return 1;
 }
 

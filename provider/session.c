@@ -351,6 +351,23 @@ int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
     return 0;
 }
 
+int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                      const char *mech_name, CK_MECHANISM_INFO *info)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+    CK_RV rv;
+
+    if (token == NULL)
+        return -1;
+    if (p11be_token_mech_info(token, mech, info, &rv))
+        return 1;
+    if (rv == CKR_MECHANISM_INVALID)
+        return 0;
+    p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                "C_GetMechanismInfo (%s): %s", mech_name, p11be_ckr_name(rv));
+    return -1;
+}
+
 int p11be_session_retryable(CK_RV rv)
 {
     return p11be_ckr_session_lost(rv) || rv == CKR_USER_NOT_LOGGED_IN;

@@ -71,6 +71,10 @@ int p11be_session_usable_now(const P11BE_SESSION *sess);
 int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
                     const char *mech_name, CK_MECHANISM_INFO *info);
 
+/* The same for a caller with a plan B: 1 present, 0 absent, -1 raised. */
+int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                      const char *mech_name, CK_MECHANISM_INFO *info);
+
 /* Whether an operation that failed with `rv` should run once more. */
 int p11be_session_retryable(CK_RV rv);
 
