@@ -248,7 +248,7 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
     int attempt;
 
     *rv = CKR_OK;
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         CK_OBJECT_HANDLE key;
         P11BE_SESSION *sess;
 
@@ -286,7 +286,7 @@ P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
     int attempt;
 
     *rv = CKR_OK;
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         CK_OBJECT_HANDLE key;
         P11BE_SESSION *sess;
 

@@ -333,7 +333,7 @@ static int block_stream_run(BLOCK_CTX *ctx,
     CK_RV rv = CKR_OK;
     int attempt;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         if (ctx->sess == NULL && !block_stream_start(ctx, call))
             return 0;
         out_len = len;

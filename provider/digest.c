@@ -235,7 +235,7 @@ static int digest_start_streaming(DIGEST_CTX *ctx)
     int attempt;
     CK_RV rv = CKR_OK;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
 
         if (sess == NULL)
@@ -303,7 +303,7 @@ static CK_RV digest_one_shot(DIGEST_CTX *ctx, unsigned char *out,
     int attempt;
     CK_RV rv = CKR_GENERAL_ERROR;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
 
         if (sess == NULL)

@@ -210,7 +210,7 @@ static int mac_token_digest(P11BE_PROV_CTX *prov, const struct hmac_digest *d,
     CK_RV rv = CKR_GENERAL_ERROR;
     int attempt;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
 
         if (sess == NULL)
@@ -689,7 +689,7 @@ static int mac_start_streaming(MAC_CTX *ctx)
     int attempt;
     CK_RV rv = CKR_OK;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         P11BE_SESSION *sess = mac_session(ctx, &obj);
 
         if (sess == NULL)
@@ -758,7 +758,7 @@ static int mac_sign_one_shot(MAC_CTX *ctx, unsigned char *out,
     int attempt;
     CK_RV rv = CKR_GENERAL_ERROR;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         P11BE_SESSION *sess = mac_session(ctx, &obj);
 
         if (sess == NULL)

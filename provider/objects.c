@@ -5,26 +5,44 @@
 #include "p11call.h"
 #include "token.h"
 
-/* The object session, (re)opened when missing or stale. Locked by caller. */
-static CK_RV object_session_locked(P11BE_TOKEN *token)
+static unsigned token_generation(P11BE_TOKEN *token)
 {
-    unsigned generation, forks = p11be_fork_generation();
-    CK_RV rv;
+    unsigned generation;
 
     pthread_mutex_lock(&token->lock);
     generation = token->generation;
     pthread_mutex_unlock(&token->lock);
+    return generation;
+}
+
+/* The object session, (re)opened when missing or stale. Locked by caller. */
+static CK_RV object_session_locked(P11BE_TOKEN *token)
+{
+    unsigned generation = token_generation(token);
+    unsigned forks = p11be_fork_generation();
+    CK_RV rv;
+
     if (token->object_session_open && token->object_generation == generation
         && token->object_forks == forks)
         return CKR_OK;
     token->object_session_open = 0;
     rv = P11BE_CALL(token->fns, C_OpenSession, token->slot_id,
                     token->session_flags, NULL, NULL, &token->object_session);
-    if (rv != CKR_OK)
+    /* At the token's limit: an idle pooled session makes room. */
+    while (rv == CKR_SESSION_COUNT && p11be_pool_close_one_idle(token))
+        rv = P11BE_CALL(token->fns, C_OpenSession, token->slot_id,
+                        token->session_flags, NULL, NULL,
+                        &token->object_session);
+    if (rv != CKR_OK) {
+        p11be_raise(token->handle, P11BE_R_NO_SESSION,
+                    "C_OpenSession for the object session (token \"%s\"): %s",
+                    token->label, p11be_ckr_name(rv));
         return rv;
+    }
     token->object_session_open = 1;
     token->object_generation = generation;
     token->object_forks = forks;
+    token->object_epoch++;
     return CKR_OK;
 }
 
@@ -41,8 +59,12 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
     pthread_mutex_lock(&token->object_lock);
     for (attempt = 0; attempt < 2; attempt++) {
         rv = object_session_locked(token);
-        if (rv == CKR_OK && need_login
-            && !p11be_token_login(token, token->object_session)) {
+        if (rv != CKR_OK) {
+            pthread_mutex_unlock(&token->object_lock);
+            return 0; /* raised */
+        }
+        if (need_login && !p11be_token_login(token, token->object_session, &rv)
+            && !p11be_ckr_session_lost(rv)) {
             pthread_mutex_unlock(&token->object_lock);
             return 0;
         }
@@ -55,6 +77,7 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
     }
     ref->generation = token->object_generation;
     ref->forks = token->object_forks;
+    ref->epoch = token->object_epoch;
     pthread_mutex_unlock(&token->object_lock);
     if (rv != CKR_OK) {
         ref->handle = CK_INVALID_HANDLE;
@@ -69,15 +92,36 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
 {
     P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
-    unsigned generation;
+    int alive;
 
     if (token == NULL || ref->handle == CK_INVALID_HANDLE
         || ref->forks != p11be_fork_generation())
         return 0;
-    pthread_mutex_lock(&token->lock);
-    generation = token->generation;
-    pthread_mutex_unlock(&token->lock);
-    return ref->generation == generation;
+    pthread_mutex_lock(&token->object_lock);
+    alive = token->object_session_open && ref->epoch == token->object_epoch;
+    pthread_mutex_unlock(&token->object_lock);
+    return alive && ref->generation == token_generation(token);
+}
+
+int p11be_objects_recheck(P11BE_TOKEN *token)
+{
+    CK_SESSION_INFO info;
+    int gone = 0;
+
+    pthread_mutex_lock(&token->object_lock);
+    if (token->object_session_open
+        && token->object_forks == p11be_fork_generation()) {
+        CK_RV rv = P11BE_CALL(token->fns, C_GetSessionInfo,
+                              token->object_session, &info);
+
+        if (p11be_ckr_session_lost(rv)) {
+            /* Every object on it died with it: re-create them on use. */
+            token->object_session_open = 0;
+            gone = 1;
+        }
+    }
+    pthread_mutex_unlock(&token->object_lock);
+    return gone;
 }
 
 void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref)
@@ -87,7 +131,7 @@ void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref)
     if (ref->handle != CK_INVALID_HANDLE && p11be_object_alive(prov, ref)
         && p11be_module_usable_now(token->module)) {
         pthread_mutex_lock(&token->object_lock);
-        if (token->object_session_open)
+        if (token->object_session_open && ref->epoch == token->object_epoch)
             P11BE_CALL(token->fns, C_DestroyObject, token->object_session,
                        ref->handle);
         pthread_mutex_unlock(&token->object_lock);

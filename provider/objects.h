@@ -8,9 +8,12 @@
  * discarded): each token keeps one dedicated object session, used for
  * nothing else, that creates and destroys them. Every session of the
  * application can use the objects it holds. An object remembers the token
- * generation it was made in; after the token is removed (or the process
- * forked) it is gone, p11be_object_alive() says so, and its owner
- * re-creates it from what it kept.
+ * generation and object session it was made in; after the token is
+ * removed, the object session is lost, or the process forked, it is gone,
+ * p11be_object_alive() says so, and its owner re-creates it from what it
+ * kept. The object session counts against the token's session limit but
+ * not against the pool's bound: on CKR_SESSION_COUNT an idle pooled
+ * session is closed to make room.
  */
 #ifndef P11BE_OBJECTS_H
 #define P11BE_OBJECTS_H
@@ -23,6 +26,7 @@ typedef struct p11be_object_ref_st {
     CK_OBJECT_HANDLE handle; /* CK_INVALID_HANDLE when none */
     unsigned generation;     /* token generation it was created in */
     unsigned forks;          /* fork generation it was created in */
+    unsigned epoch;          /* object session it lives on */
 } P11BE_OBJECT_REF;
 
 /*

@@ -179,6 +179,33 @@ static P11BE_SESSION *open_session(P11BE_TOKEN *token, unsigned generation,
     return sess;
 }
 
+/*
+ * A sibling of `sess` was lost (a token reset that reports only
+ * CKR_SESSION_HANDLE_INVALID, as network HSMs do): ask before lending it,
+ * and notice a login that went with the reset.
+ */
+static int session_still_there(P11BE_TOKEN *token, P11BE_SESSION *sess)
+{
+    CK_SESSION_INFO info;
+    CK_RV rv = P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &info);
+
+    sess->verify = 0;
+    if (p11be_ckr_session_lost(rv)) {
+        P11BE_DEBUG("idle session %lu is gone too: %s",
+                    (unsigned long)sess->handle, p11be_ckr_name(rv));
+        return 0;
+    }
+    if (rv == CKR_OK
+        && (info.state == CKS_RO_PUBLIC_SESSION
+            || info.state == CKS_RW_PUBLIC_SESSION)) {
+        pthread_mutex_lock(&token->lock);
+        if (token->login == P11BE_LOGGED_IN)
+            token->login = P11BE_LOGGED_OUT;
+        pthread_mutex_unlock(&token->lock);
+    }
+    return 1;
+}
+
 /* An idle session, a fresh one, or wait; NULL (raised) on failure. */
 static P11BE_SESSION *take_session(P11BE_TOKEN *token)
 {
@@ -191,8 +218,17 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
         if (token->idle != NULL) {
             sess = token->idle;
             token->idle = sess->next_idle;
+            if (!sess->verify) {
+                pthread_mutex_unlock(&token->lock);
+                return sess;
+            }
             pthread_mutex_unlock(&token->lock);
-            return sess;
+            if (session_still_there(token, sess))
+                return sess;
+            pthread_mutex_lock(&token->lock);
+            token->open_count--;
+            OPENSSL_free(sess);
+            continue;
         }
         if (token->open_count < token->max_sessions)
             break;
@@ -234,6 +270,7 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
 {
     P11BE_TOKEN *token = p11be_prov_token(prov);
     P11BE_SESSION *sess;
+    int attempt;
 
     if (token == NULL)
         return NULL;
@@ -245,22 +282,51 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
     }
     if (token->fork_generation != fork_generation && !after_fork(token))
         return NULL;
-    sess = take_session(token);
-    if (sess == NULL)
-        return NULL;
-    if ((req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
-         || token->login_wanted)
-        && __atomic_load_n(&token->login, __ATOMIC_ACQUIRE) != P11BE_LOGGED_IN
-        && !p11be_token_login(token, sess->handle)) {
-        p11be_session_release(sess, CKR_OK);
-        return NULL;
+    for (attempt = 0; attempt < 2; attempt++) {
+        CK_RV rv;
+
+        sess = take_session(token);
+        if (sess == NULL)
+            return NULL;
+        if (!(req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
+              || token->login_wanted)
+            || __atomic_load_n(&token->login, __ATOMIC_ACQUIRE)
+                   == P11BE_LOGGED_IN
+            || p11be_token_login(token, sess->handle, &rv))
+            return sess;
+        /* A session lost under the login: the next one may do. */
+        p11be_session_release(sess, rv);
+        if (!p11be_ckr_session_lost(rv))
+            break;
     }
-    return sess;
+    return NULL;
+}
+
+/* Failures that end the operation cleanly: the session is fine to pool. */
+static int leaves_session_clean(CK_RV rv)
+{
+    return rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE
+           || rv == CKR_ENCRYPTED_DATA_INVALID
+           || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_MECHANISM_INVALID
+           || rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_KEY_HANDLE_INVALID
+           || rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_TYPE_INCONSISTENT
+           || rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_KEY_SIZE_RANGE
+           || rv == CKR_USER_NOT_LOGGED_IN;
+}
+
+/* Every idle session may have gone with a lost sibling: check on reuse. */
+static void suspect_idle_locked(P11BE_TOKEN *token)
+{
+    P11BE_SESSION *sess;
+
+    for (sess = token->idle; sess != NULL; sess = sess->next_idle)
+        sess->verify = 1;
 }
 
 void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
 {
     P11BE_TOKEN *token;
+    int close_it = 0;
 
     if (sess == NULL)
         return;
@@ -283,15 +349,21 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
     if (sess->generation != token->generation
         || p11be_ckr_session_lost(last_rv)) {
         /* Gone with its token, or lost on its own: forget it. */
+        if (sess->generation == token->generation)
+            suspect_idle_locked(token);
         token->open_count--;
         OPENSSL_free(sess);
-    } else {
+    } else if (last_rv == CKR_OK || leaves_session_clean(last_rv)) {
         sess->next_idle = token->idle;
         token->idle = sess;
+    } else {
+        close_it = 1;
     }
-    if (token->waiting > 0)
+    if (token->waiting > 0 && !close_it)
         pthread_cond_signal(&token->session_freed);
     pthread_mutex_unlock(&token->lock);
+    if (close_it)
+        p11be_session_discard(sess);
 }
 
 void p11be_session_discard(P11BE_SESSION *sess)
@@ -375,12 +447,16 @@ int p11be_session_retryable(CK_RV rv)
 
 int p11be_session_done(P11BE_SESSION *sess, CK_RV rv)
 {
+    P11BE_TOKEN *token = sess->token;
+
     if (rv == CKR_OPERATION_ACTIVE) {
         /* Left dirty by an earlier failure: never hand it on. */
         p11be_session_discard(sess);
         return 1;
     }
     p11be_session_release(sess, rv);
+    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
+        return p11be_objects_recheck(token);
     return p11be_session_retryable(rv);
 }
 
@@ -388,4 +464,19 @@ int p11be_session_usable_now(const P11BE_SESSION *sess)
 {
     return sess->fork_generation == fork_generation
            && p11be_module_usable_now(sess->token->module);
+}
+
+int p11be_pool_close_one_idle(P11BE_TOKEN *token)
+{
+    P11BE_SESSION *sess;
+
+    pthread_mutex_lock(&token->lock);
+    sess = token->idle;
+    if (sess != NULL)
+        token->idle = sess->next_idle;
+    pthread_mutex_unlock(&token->lock);
+    if (sess == NULL)
+        return 0;
+    p11be_session_discard(sess);
+    return 1;
 }

@@ -23,11 +23,12 @@
 typedef struct p11be_session_st P11BE_SESSION;
 
 struct p11be_session_st {
-    struct p11be_token_st *token;       /* owner */
-    CK_FUNCTION_LIST *fns;              /* the module's functions */
-    CK_SESSION_HANDLE handle;           /* the PKCS#11 session */
-    unsigned generation;                /* token generation it was opened in */
-    unsigned fork_generation;           /* fork generation it was opened in */
+    struct p11be_token_st *token; /* owner */
+    CK_FUNCTION_LIST *fns;        /* the module's functions */
+    CK_SESSION_HANDLE handle;     /* the PKCS#11 session */
+    unsigned generation;          /* token generation it was opened in */
+    unsigned fork_generation;     /* fork generation it was opened in */
+    int verify; /* a sibling was lost: check it before lending it */
     struct p11be_session_st *next_idle; /* pool link while idle */
 };
 
@@ -44,7 +45,11 @@ struct p11be_session_req {
 P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
                                      const struct p11be_session_req *req);
 
-/* Gives the session back; `last_rv` is the last result seen on it. */
+/*
+ * Gives the session back; `last_rv` is the last result seen on it. A
+ * session that failed in a way that may leave an operation running is
+ * closed rather than pooled, so no failure leaks into its next user.
+ */
 void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv);
 
 /* For a session left with an operation running: close it, don't pool it. */
@@ -74,6 +79,13 @@ int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
 /* The same for a caller with a plan B: 1 present, 0 absent, -1 raised. */
 int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
                       const char *mech_name, CK_MECHANISM_INFO *info);
+
+/*
+ * How many times a one-shot operation runs at most: once, once more on a
+ * new session after a lost one, and once more after a session that an
+ * earlier failure left dirty (CKR_OPERATION_ACTIVE, discarded).
+ */
+#define P11BE_SESSION_ATTEMPTS 3
 
 /* Whether an operation that failed with `rv` should run once more. */
 int p11be_session_retryable(CK_RV rv);

@@ -288,8 +288,13 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode)
     OPENSSL_free(token);
 }
 
-/* Refuses before the token would lock: never spend its last PIN try. */
-static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
+/*
+ * Refuses before the token would lock: never spend its last PIN try.
+ * Returns 2 when the session is already logged in, and 3 (with *lost_rv)
+ * when the session turned out to be gone.
+ */
+static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
+                         CK_RV *lost_rv)
 {
     CK_SESSION_INFO sinfo;
     CK_TOKEN_INFO info;
@@ -300,6 +305,10 @@ static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
     CK_RV rv;
 
     rv = P11BE_CALL(token->fns, C_GetSessionInfo, session, &sinfo);
+    if (p11be_ckr_session_lost(rv)) {
+        *lost_rv = rv;
+        return 3;
+    }
     if (rv == CKR_OK
         && (sinfo.state == CKS_RO_USER_FUNCTIONS
             || sinfo.state == CKS_RW_USER_FUNCTIONS
@@ -322,12 +331,22 @@ static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
     return 0;
 }
 
-int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
+/* The token's verdict on the PIN or the user: final for this process. */
+static int login_verdict(CK_RV rv)
+{
+    return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID
+           || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED
+           || rv == CKR_PIN_LOCKED || rv == CKR_USER_PIN_NOT_INITIALIZED
+           || rv == CKR_USER_TYPE_INVALID;
+}
+
+int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
+                      CK_RV *last_rv)
 {
     char *pin = NULL;
     size_t pin_len = 0;
     int have_pin, allowed, ok = 0;
-    CK_RV rv;
+    CK_RV rv = CKR_OK;
 
     pthread_mutex_lock(&token->login_lock);
     if (token->login == P11BE_LOGGED_IN) {
@@ -336,7 +355,12 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
     }
     if (token->login == P11BE_LOGIN_REFUSED)
         goto out_raise;
-    allowed = login_allowed(token, session);
+    allowed = login_allowed(token, session, &rv);
+    if (allowed == 3) {
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
+                    "C_GetSessionInfo before C_Login: %s", p11be_ckr_name(rv));
+        goto out_unlock;
+    }
     if (allowed == 2) {
         token->login = P11BE_LOGGED_IN;
         ok = 1;
@@ -366,7 +390,8 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session)
         ok = 1;
         goto out_unlock;
     }
-    if (p11be_ckr_session_lost(rv)) {
+    if (!login_verdict(rv)) {
+        /* Not about the PIN (a lost session, a device error): may retry. */
         p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "C_Login: %s",
                     p11be_ckr_name(rv));
         goto out_unlock;
@@ -381,5 +406,6 @@ out_raise:
     p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "%s", token->login_error);
 out_unlock:
     pthread_mutex_unlock(&token->login_lock);
+    *last_rv = ok ? CKR_OK : rv;
     return ok;
 }

@@ -62,6 +62,7 @@ typedef struct p11be_token_st {
     int object_session_open;          /* object_session is valid */
     unsigned object_generation;       /* token generation it was opened in */
     unsigned object_forks;            /* fork generation it was opened in */
+    unsigned object_epoch; /* bumped each time the object session opens */
 
     struct p11be_token_st *next_token; /* all tokens, for fork handling */
 } P11BE_TOKEN;
@@ -78,11 +79,25 @@ int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech);
 int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
                           CK_MECHANISM_INFO *info, CK_RV *rv);
 
-/* Log in on `session` unless already done; never retries a refused PIN. */
-int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session);
+/*
+ * Log in on `session` unless already done; never retries a PIN the token
+ * refused. On failure *last_rv is the last result seen on the session (a
+ * lost session there means: release it with that code, try another).
+ */
+int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
+                      CK_RV *last_rv);
 
 /* The fork generation this process is in (bumped in each child). */
 unsigned p11be_fork_generation(void);
+
+/*
+ * After CKR_KEY_HANDLE_INVALID: is the object session (and every object on
+ * it) gone? Then its objects are re-created on use; returns 1.
+ */
+int p11be_objects_recheck(P11BE_TOKEN *token);
+
+/* Closes one idle pooled session to make room; 0 when none is idle. */
+int p11be_pool_close_one_idle(P11BE_TOKEN *token);
 
 /* Pool internals shared by slot.c, session.c and objects.c. */
 int p11be_pool_init(P11BE_TOKEN *token);
