@@ -55,6 +55,7 @@ our @ISA = ('Exporter');
 our @EXPORT = qw(
     build_dir source_dir provider_module shim_module real_module tmp_dir
     test_program setup_token use_shim reset_counts counts count_of
+    fault_counts fault_of real_calls remove_token
     run ossl ossl_p11 has_mech write_file read_file random_bytes
 );
 
@@ -275,21 +276,34 @@ sub reset_counts {
 =head2 counts()
 
 A hash reference C<< { C_Name => calls } >> of the functions called at
-least once since the last reset.
+least once since the last reset.  Calls the shim answered with an
+injected fault count too (see real_calls()).
 
 =cut
 
-sub counts {
+# p11count's output as two hashes: calls per function, and the fault
+# counters (the "fault." lines, without that prefix).
+sub read_counts {
     my ($rc, $out, $err) = run(test_program('p11count'), counts_file());
-    my %counts;
+    my (%calls, %faults);
 
     croak "p11count failed (exit $rc): $err" if $rc != 0;
     for my $line (split /\n/, $out) {
-        my ($name, $n) = $line =~ /\A(C_\w+) (\d+)\z/
-            or croak "p11count printed an unexpected line: $line";
-        $counts{$name} = $n;
+        if (my ($name, $n) = $line =~ /\A(C_\w+) (\d+)\z/) {
+            $calls{$name} = $n;
+        } elsif (my ($fname, $fn) = $line =~ /\Afault\.([\w.]+) (\d+)\z/) {
+            $faults{$fname} = $fn;
+        } else {
+            croak "p11count printed an unexpected line: $line";
+        }
     }
-    return \%counts;
+    return (\%calls, \%faults);
+}
+
+sub counts {
+    my ($calls) = read_counts();
+
+    return $calls;
 }
 
 =head2 count_of($name)
@@ -303,6 +317,76 @@ sub count_of {
     my ($name) = @_;
 
     return counts()->{$name} // 0;
+}
+
+=head1 FAULT INJECTION
+
+A test injects faults by setting C<P11SHIM_FAULTS> (syntax at the top of
+F<tests/shim/p11shim.c>) in the environment of the program it runs, for
+example C<< run($prog, { env => { P11SHIM_FAULTS => 'C_Digest:CKR_DEVICE_ERROR:nth=1' } }) >>.
+The shim then keeps fault counters next to the call counters;
+reset_counts() zeroes both.
+
+=head2 fault_counts()
+
+A hash reference of the shim's fault counters that are not zero, named as
+p11count prints them without the C<fault.> prefix: C<injected>,
+C<delayed>, C<removals>, C<stale>, C<absent>, C<remove_requests>,
+C<< C_Name.injected >>, C<< C_Name.refused >>, C<< ruleN.calls >>,
+C<< ruleN.fired >>.
+
+=cut
+
+sub fault_counts {
+    my (undef, $faults) = read_counts();
+
+    return $faults;
+}
+
+=head2 fault_of($name)
+
+One fault counter, e.g. C<fault_of('removals')> or
+C<fault_of('C_Digest.injected')>; 0 if zero or absent.
+
+=cut
+
+sub fault_of {
+    my ($name) = @_;
+
+    return fault_counts()->{$name} // 0;
+}
+
+=head2 real_calls($name)
+
+Calls of one function that reached the real module: its count, less the
+calls the shim answered itself (injected faults, and calls a removed
+token refused).  Faults injected with C<after> reached the module too but
+are subtracted all the same.
+
+=cut
+
+sub real_calls {
+    my ($name) = @_;
+    my ($calls, $faults) = read_counts();
+
+    return ($calls->{$name} // 0) - ($faults->{"$name.injected"} // 0)
+        - ($faults->{"$name.refused"} // 0);
+}
+
+=head2 remove_token()
+
+C<p11count --remove>: every process running the shim with
+C<P11SHIM_FAULTS> set (even to the empty string) pulls the token out and
+puts it back before its next call.
+
+=cut
+
+sub remove_token {
+    my ($rc, undef, $err) = run(test_program('p11count'), '--remove',
+                                counts_file());
+
+    croak "p11count --remove failed (exit $rc): $err" if $rc != 0;
+    return;
 }
 
 =head1 RUNNING PROGRAMS

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Opening, formatting and validating the counter file described in
- * p11shim_counts.h, plus the function name strings.  Linked into both the
+ * p11shim_counts.h (with its optional fault region), plus the function
+ * name strings.  Linked into both the
  * shim and p11count so that the two cannot disagree.
  */
 #include <errno.h>
@@ -40,19 +41,66 @@ static int counts_header_ok(const unsigned char *map)
            fn_count == P11SHIM_FN_COUNT;
 }
 
+static int faults_header_ok(const unsigned char *region)
+{
+    uint64_t slots;
+
+    memcpy(&slots, region + P11SHIM_COUNTS_MAGIC_LEN, sizeof(slots));
+    return memcmp(region, P11SHIM_FAULTS_MAGIC, P11SHIM_COUNTS_MAGIC_LEN) == 0
+           && slots == P11SHIM_FAULT_SLOTS;
+}
+
+/* Writes a header: 8 magic bytes and a uint64 count, at offset. */
+static int counts_write_header(int fd, const char *magic, uint64_t count,
+                               off_t offset)
+{
+    return pwrite(fd, magic, P11SHIM_COUNTS_MAGIC_LEN, offset)
+               == P11SHIM_COUNTS_MAGIC_LEN
+           && pwrite(fd, &count, sizeof(count),
+                     offset + P11SHIM_COUNTS_MAGIC_LEN)
+                  == sizeof(count);
+}
+
+/*
+ * Sizes and formats what the file lacks (called under the exclusive lock):
+ * the counters of an empty file, and the fault region when asked for.
+ * Returns the file's size afterwards, or -1.
+ */
+static off_t counts_format(int fd, off_t size, int want_faults)
+{
+    if (size == 0) {
+        if (ftruncate(fd, P11SHIM_COUNTS_FILE_LEN) != 0
+            || !counts_write_header(fd, P11SHIM_COUNTS_MAGIC, P11SHIM_FN_COUNT,
+                                    0))
+            return -1;
+        size = P11SHIM_COUNTS_FILE_LEN;
+    }
+    if (want_faults && size == (off_t)P11SHIM_COUNTS_FILE_LEN) {
+        if (ftruncate(fd, P11SHIM_COUNTS_FAULTS_FILE_LEN) != 0
+            || !counts_write_header(fd, P11SHIM_FAULTS_MAGIC,
+                                    P11SHIM_FAULT_SLOTS,
+                                    P11SHIM_COUNTS_FILE_LEN))
+            return -1;
+        size = P11SHIM_COUNTS_FAULTS_FILE_LEN;
+    }
+    return size;
+}
+
 int p11shim_counts_open(struct p11shim_counts *counts, const char *path,
                         int flags, char *why, size_t why_len)
 {
     int writable = (flags & P11SHIM_COUNTS_WRITE) != 0;
     int oflags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-    uint64_t fn_count = P11SHIM_FN_COUNT;
     unsigned char *map;
     struct stat st;
+    off_t size;
     int ret = 0;
     int fd;
 
     counts->map = NULL;
+    counts->map_len = 0;
     counts->counter = NULL;
+    counts->faults = NULL;
     if (writable && (flags & P11SHIM_COUNTS_CREATE) != 0)
         oflags |= O_CREAT;
     fd = open(path, oflags, 0644);
@@ -73,40 +121,42 @@ int p11shim_counts_open(struct p11shim_counts *counts, const char *path,
         counts_why(why, why_len, path, strerror(errno));
         goto out_close;
     }
-    if (st.st_size == 0 && writable) {
-        if (ftruncate(fd, P11SHIM_COUNTS_FILE_LEN) != 0) {
-            counts_why(why, why_len, path, strerror(errno));
-            goto out_close;
-        }
-        st.st_size = P11SHIM_COUNTS_FILE_LEN;
-        if (pwrite(fd, P11SHIM_COUNTS_MAGIC, P11SHIM_COUNTS_MAGIC_LEN, 0) !=
-                P11SHIM_COUNTS_MAGIC_LEN ||
-            pwrite(fd, &fn_count, sizeof(fn_count), P11SHIM_COUNTS_MAGIC_LEN) !=
-                sizeof(fn_count)) {
-            counts_why(why, why_len, path, "cannot write header");
+    size = st.st_size;
+    if (writable) {
+        size = counts_format(fd, size, (flags & P11SHIM_COUNTS_FAULTS) != 0);
+        if (size < 0) {
+            counts_why(why, why_len, path, "cannot format the file");
             goto out_close;
         }
     }
-    if (st.st_size != (off_t)P11SHIM_COUNTS_FILE_LEN) {
+    if (size != (off_t)P11SHIM_COUNTS_FILE_LEN
+        && size != (off_t)P11SHIM_COUNTS_FAULTS_FILE_LEN) {
         counts_why(why, why_len, path,
                    "not a p11shim counter file (wrong size)");
         goto out_close;
     }
     map =
-        mmap(NULL, P11SHIM_COUNTS_FILE_LEN,
-             writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+        mmap(NULL, (size_t)size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+             MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
         counts_why(why, why_len, path, strerror(errno));
         goto out_close;
     }
-    if (!counts_header_ok(map)) {
+    if (!counts_header_ok(map)
+        || (size == (off_t)P11SHIM_COUNTS_FAULTS_FILE_LEN
+            && !faults_header_ok(map + P11SHIM_COUNTS_FILE_LEN))) {
         counts_why(why, why_len, path,
                    "not a p11shim counter file (bad magic or count)");
-        munmap(map, P11SHIM_COUNTS_FILE_LEN);
+        munmap(map, (size_t)size);
         goto out_close;
     }
     counts->map = map;
+    counts->map_len = (size_t)size;
     counts->counter = (uint64_t *)(map + P11SHIM_COUNTS_HEADER_LEN);
+    if (size == (off_t)P11SHIM_COUNTS_FAULTS_FILE_LEN)
+        counts->faults =
+            (struct p11shim_fault_stats *)(map + P11SHIM_COUNTS_FILE_LEN
+                                           + P11SHIM_FAULTS_HEADER_LEN);
     ret = 1;
 out_close:
     /*
@@ -121,7 +171,9 @@ out_close:
 void p11shim_counts_close(struct p11shim_counts *counts)
 {
     if (counts->map != NULL)
-        munmap(counts->map, P11SHIM_COUNTS_FILE_LEN);
+        munmap(counts->map, counts->map_len);
     counts->map = NULL;
+    counts->map_len = 0;
     counts->counter = NULL;
+    counts->faults = NULL;
 }
