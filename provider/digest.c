@@ -30,8 +30,10 @@
 #include "provider.h"
 #include "reentry.h"
 #include "session.h"
+#include "spare.h"
 
 struct digest_alg {
+    unsigned bit;           /* in P11BE_PROV_CTX.digest_checked */
     const char *name;       /* as the default provider fetches it */
     CK_MECHANISM_TYPE mech; /* the token's mechanism */
     const char *mech_name;  /* for messages */
@@ -39,17 +41,20 @@ struct digest_alg {
     size_t block_size;      /* input block bytes */
 };
 
-static const struct digest_alg digest_md5 = {"MD5", CKM_MD5, "CKM_MD5", 16, 64};
-static const struct digest_alg digest_sha1 = {"SHA1", CKM_SHA_1, "CKM_SHA_1",
-                                              20, 64};
-static const struct digest_alg digest_sha224 = {"SHA2-224", CKM_SHA224,
-                                                "CKM_SHA224", 28, 64};
-static const struct digest_alg digest_sha256 = {"SHA2-256", CKM_SHA256,
-                                                "CKM_SHA256", 32, 64};
-static const struct digest_alg digest_sha384 = {"SHA2-384", CKM_SHA384,
-                                                "CKM_SHA384", 48, 128};
-static const struct digest_alg digest_sha512 = {"SHA2-512", CKM_SHA512,
-                                                "CKM_SHA512", 64, 128};
+/* clang-format off */
+static const struct digest_alg digest_md5 =
+    {1u << 0, "MD5", CKM_MD5, "CKM_MD5", 16, 64};
+static const struct digest_alg digest_sha1 =
+    {1u << 1, "SHA1", CKM_SHA_1, "CKM_SHA_1", 20, 64};
+static const struct digest_alg digest_sha224 =
+    {1u << 2, "SHA2-224", CKM_SHA224, "CKM_SHA224", 28, 64};
+static const struct digest_alg digest_sha256 =
+    {1u << 3, "SHA2-256", CKM_SHA256, "CKM_SHA256", 32, 64};
+static const struct digest_alg digest_sha384 =
+    {1u << 4, "SHA2-384", CKM_SHA384, "CKM_SHA384", 48, 128};
+static const struct digest_alg digest_sha512 =
+    {1u << 5, "SHA2-512", CKM_SHA512, "CKM_SHA512", 64, 128};
+/* clang-format on */
 
 struct digest_ctx_st {
     P11BE_PROV_CTX *prov;         /* provider that made us */
@@ -173,8 +178,7 @@ static void digest_abandon(DIGEST_CTX *ctx)
 
 static void digest_forget_input(DIGEST_CTX *ctx)
 {
-    if (ctx->held_len > 0)
-        OPENSSL_cleanse(ctx->held, ctx->held_len);
+    /* Message input is not a secret (STYLE.md): no wipe, as OpenSSL. */
     ctx->held_len = 0;
 }
 
@@ -188,8 +192,14 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
     digest_abandon(ctx);
     digest_forget_input(ctx);
     ctx->ready = 0;
-    if (!p11be_check_mech(ctx->prov, ctx->alg->mech, ctx->alg->mech_name))
-        return 0;
+    /* The token's list does not change: look each mechanism up once. */
+    if (!(__atomic_load_n(&ctx->prov->digest_checked, __ATOMIC_RELAXED)
+          & ctx->alg->bit)) {
+        if (!p11be_check_mech(ctx->prov, ctx->alg->mech, ctx->alg->mech_name))
+            return 0;
+        __atomic_fetch_or(&ctx->prov->digest_checked, ctx->alg->bit,
+                          __ATOMIC_RELAXED);
+    }
     ctx->ready = 1;
     return 1;
 }
@@ -203,12 +213,13 @@ static int digest_hold(DIGEST_CTX *ctx, const unsigned char *in, size_t inl)
         while (cap < ctx->held_len + inl)
             cap *= 2;
         if (ctx->held == ctx->held_inline) {
-            bigger = OPENSSL_malloc(cap);
+            bigger = p11be_spare_take(ctx->prov, cap, &cap);
+            if (bigger == NULL)
+                bigger = OPENSSL_malloc(cap);
             if (bigger != NULL)
                 memcpy(bigger, ctx->held, ctx->held_len);
-            OPENSSL_cleanse(ctx->held_inline, ctx->held_len);
         } else {
-            bigger = OPENSSL_clear_realloc(ctx->held, ctx->held_cap, cap);
+            bigger = OPENSSL_realloc(ctx->held, cap);
         }
         if (bigger == NULL) {
             p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
@@ -381,8 +392,8 @@ static void digest_freectx(void *vctx)
     digest_abandon(ctx);
     digest_forget_input(ctx);
     if (ctx->held != ctx->held_inline)
-        OPENSSL_clear_free(ctx->held, ctx->held_cap);
-    OPENSSL_free(ctx); /* its secrets, the held input, are wiped above */
+        p11be_spare_give(ctx->prov, ctx->held, ctx->held_cap);
+    OPENSSL_free(ctx);
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */

@@ -16,6 +16,7 @@
 #include "module.h"
 #include "names.h"
 #include "reentry.h"
+#include "spare.h"
 #include "token.h"
 
 #define P11BE_NAME "pkcs11be"
@@ -153,6 +154,8 @@ static void prov_teardown(void *provctx)
     p11be_token_free(prov->token, mode < 0 ? P11BE_FINALIZE_AUTO
                                            : (enum p11be_finalize_mode)mode);
     p11be_config_free(&prov->config);
+    p11be_spare_free_all(prov);
+    pthread_mutex_destroy(&prov->spare_lock);
     pthread_mutex_destroy(&prov->token_lock);
     OPENSSL_free(prov);
 }
@@ -196,7 +199,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     prov->handle = handle;
     prov->digest_buffer_max = P11BE_DIGEST_BUFFER_DEFAULT;
     pthread_mutex_init(&prov->token_lock, NULL);
+    pthread_mutex_init(&prov->spare_lock, NULL);
     if (!p11be_config_load(&prov->config, handle, core_get_params)) {
+        pthread_mutex_destroy(&prov->spare_lock);
         pthread_mutex_destroy(&prov->token_lock);
         OPENSSL_free(prov);
         return 0;

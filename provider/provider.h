@@ -12,6 +12,8 @@
 
 struct p11be_token_st;
 
+#define P11BE_SPARES 8
+
 typedef struct p11be_prov_ctx_st {
     const OSSL_CORE_HANDLE *handle; /* the core's handle, for errors */
     P11BE_CONFIG config;            /* settings read at load */
@@ -19,6 +21,11 @@ typedef struct p11be_prov_ctx_st {
     size_t digest_buffer_max;     /* see digest.c; set at token open */
     pthread_mutex_t token_lock;   /* serialises the first open */
     struct p11be_token_st *token; /* NULL until first use */
+    unsigned digest_checked;      /* digest.c: mechanisms found, a bit each */
+    pthread_mutex_t spare_lock;   /* guards the spares (spare.c) */
+    unsigned char *spare[P11BE_SPARES]; /* buffers kept for reuse */
+    size_t spare_cap[P11BE_SPARES];     /* their sizes */
+    size_t spare_count;                 /* entries in spare */
 } P11BE_PROV_CTX;
 
 /*
