@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * p11bench: what a benchmark case is.
+ *
+ * Every case is one row of bench_cases[] (cases.c) and runs three ways:
+ * through EVP on pkcs11be, through EVP on OpenSSL's default provider, and
+ * straight on the PKCS#11 module ("direct", one session per thread kept
+ * open: the token's limit). A case brings two functions that each do ONE
+ * operation on state the runner has prepared:
+ *
+ *     bench_evp_op_fn  for both EVP ways, on struct bench_evp_thread
+ *     bench_p11_op_fn  for direct,        on struct bench_p11_thread
+ *
+ * The runner fetches the case's algorithm (digest, MAC or cipher by
+ * `kind`) once per process, makes the matching EVP context per thread and
+ * reuses it, and for direct opens a session per thread and, when the case
+ * has a key, creates it once as a session object. It then calls the op
+ * over and over, the three ways taking turns (run.h), and once more in a
+ * separate short run through the counting shim to get PKCS#11 calls per
+ * operation. An op must leave its context ready for the next call.
+ *
+ * Adding, say, HMAC-SHA256 is a row { "HMAC-SHA256", BENCH_MAC, "HMAC",
+ * CKM_SHA256_HMAC, CKK_GENERIC_SECRET, CKA_SIGN, 32, ... } plus an
+ * hmac_evp_op() (EVP_MAC_init with the digest param, update, final) and a
+ * hmac_p11_op() (C_SignInit on t->key, C_Sign). Whether the EVP op passes
+ * t->key to every EVP_MAC_init or only sets it once is part of what the
+ * row measures: pkcs11be may import the key on each call that passes it.
+ */
+#ifndef P11BENCH_H
+#define P11BENCH_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <p11-kit/pkcs11.h>
+
+/* Which EVP family the runner fetches `alg` from and makes contexts of. */
+enum bench_kind {
+    BENCH_DIGEST, /* EVP_MD, EVP_MD_CTX */
+    BENCH_MAC,    /* EVP_MAC, EVP_MAC_CTX */
+    BENCH_CIPHER, /* EVP_CIPHER, EVP_CIPHER_CTX */
+};
+
+/* One thread's state for the EVP ways (pkcs11be and default). */
+struct bench_evp_thread {
+    EVP_MD *md;                 /* BENCH_DIGEST: fetched once, borrowed */
+    EVP_MAC *mac;               /* BENCH_MAC: fetched once, borrowed */
+    EVP_CIPHER *cipher;         /* BENCH_CIPHER: fetched once, borrowed */
+    EVP_MD_CTX *md_ctx;         /* BENCH_DIGEST: this thread's, reused */
+    EVP_MAC_CTX *mac_ctx;       /* BENCH_MAC: this thread's, reused */
+    EVP_CIPHER_CTX *cipher_ctx; /* BENCH_CIPHER: this thread's, reused */
+    const unsigned char *key;   /* the case's key (same bytes as direct's) */
+    size_t key_len;             /* the case's key_len */
+    const unsigned char *iv;    /* 16 zero bytes, for ciphers */
+    const unsigned char *in;    /* input, in_len bytes */
+    size_t in_len;              /* the cell's input size */
+    unsigned char *out;         /* output, out_cap bytes */
+    size_t out_cap;             /* in_len plus room for a tag or padding */
+};
+
+/* One thread's state for the direct way. */
+struct bench_p11_thread {
+    CK_FUNCTION_LIST *p11;     /* the module (or the counting shim) */
+    CK_SESSION_HANDLE session; /* this thread's, open for the whole run */
+    CK_OBJECT_HANDLE key;      /* the case's key object, if it has one */
+    CK_MECHANISM_TYPE mech;    /* the case's mechanism */
+    unsigned char *iv;         /* 16 zero bytes, for ciphers */
+    unsigned char *in;         /* input, in_len bytes */
+    CK_ULONG in_len;           /* the cell's input size */
+    unsigned char *out;        /* output, out_cap bytes */
+    CK_ULONG out_cap;          /* in_len plus room for a tag or padding */
+};
+
+/* One operation; 1 on success, 0 (with the OpenSSL error queue) if not. */
+typedef int bench_evp_op_fn(struct bench_evp_thread *t);
+
+/* One operation; the first CK_RV that is not CKR_OK, or CKR_OK. */
+typedef CK_RV bench_p11_op_fn(struct bench_p11_thread *t);
+
+/* An input size a case runs at, with the pkcs11be/direct target. */
+struct bench_size {
+    size_t in_len;    /* bytes of input per operation; 0 ends the list */
+    double min_ratio; /* pkcs11be ops/s at least this times direct's */
+};
+
+#define BENCH_MAX_SIZES   4
+#define BENCH_MAX_KEY_LEN 64
+
+struct bench_case {
+    const char *name;          /* the "operation" column */
+    enum bench_kind kind;      /* what `alg` is */
+    const char *alg;           /* fetched by this name from each provider */
+    CK_MECHANISM_TYPE mech;    /* what direct uses; checked on the token */
+    CK_KEY_TYPE key_type;      /* direct's key object, if key_len > 0 */
+    CK_ATTRIBUTE_TYPE key_use; /* CKA_SIGN, CKA_ENCRYPT, ...: set TRUE */
+    size_t key_len;            /* 0: no key; at most BENCH_MAX_KEY_LEN */
+    struct bench_size sizes[BENCH_MAX_SIZES]; /* ends at in_len 0 */
+    bench_evp_op_fn *evp_op;                  /* one operation through EVP */
+    bench_p11_op_fn *p11_op; /* one operation straight on the module */
+};
+
+/* The table, ending with a row whose name is NULL (cases.c). */
+extern const struct bench_case bench_cases[];
+
+#endif

@@ -1,0 +1,761 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * p11bench: one job in a child process (see run.h).
+ *
+ * The child sets each way up once (a library context with the provider
+ * and the algorithm fetched; or the module initialised, first, and the
+ * case's key created), then starts the threads. Each thread makes its own
+ * context or session for every way and warms them up; all meet at a
+ * barrier, the main thread reads the shim's counters (count jobs), and a
+ * second barrier starts them together.
+ *
+ * In a timed job the main thread then hands out time slices: it sets
+ * `phase` to a way, sleeps BENCH_SLICE_SECONDS, moves on to the next way, and
+ * so on round the ways until each has had job->seconds. The threads run
+ * whichever way `phase` names and count each operation for the way it
+ * started in. A count job runs its one way for count_ops operations per
+ * thread, and the counters are read again.
+ */
+#include "run.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/provider.h>
+
+const char *const bench_way_names[WAY_COUNT] = {
+    [WAY_PKCS11BE] = "pkcs11be",
+    [WAY_DIRECT] = "direct",
+    [WAY_DEFAULT] = "default",
+};
+
+/*
+ * Set up direct first, so that it is the one that initialises the module
+ * (pkcs11be takes CKR_CRYPTOKI_ALREADY_INITIALIZED in its stride, and
+ * then leaves finalising to whoever initialised); tear down in reverse.
+ */
+static const enum bench_way setup_order[WAY_COUNT] = {
+    WAY_DIRECT,
+    WAY_PKCS11BE,
+    WAY_DEFAULT,
+};
+
+/*
+ * Warm-up per thread and way before the measured part, long enough for
+ * the threads to overlap (so that pkcs11be's pool has grown to one
+ * session per thread before a count job starts counting).
+ */
+#define WARM_UP_MAX_SECONDS 0.1
+
+/* A child that takes this much longer than asked is hung: kill it. */
+#define WATCHDOG_SLACK_SECONDS 120
+
+/*
+ * The key both sides get (its first key_len bytes, at most
+ * BENCH_MAX_KEY_LEN; zeros after the text), and the all-zero IV.
+ */
+static const unsigned char run_key[BENCH_MAX_KEY_LEN] =
+    "p11bench: a test key, not a secret";
+static unsigned char run_iv[16];
+
+/* Room past in_len in the output buffer: a tag, a block of padding. */
+#define OUT_SLACK 64
+
+/* An EVP way's state for the whole process. */
+struct evp_state {
+    OSSL_LIB_CTX *libctx;    /* our own library context */
+    OSSL_PROVIDER *provider; /* the one provider loaded in it */
+    EVP_MD *md;              /* fetched once, if BENCH_DIGEST */
+    EVP_MAC *mac;            /* fetched once, if BENCH_MAC */
+    EVP_CIPHER *cipher;      /* fetched once, if BENCH_CIPHER */
+};
+
+struct run {
+    const struct bench_job *job;     /* what to do */
+    struct bench_report *report;     /* where the result goes */
+    unsigned active;                 /* WAY_BIT()s of the ways set up */
+    const char *module;              /* what direct loads: module or shim */
+    struct evp_state evp[WAY_COUNT]; /* EVP ways, by way */
+    CK_FUNCTION_LIST *p11;           /* direct: the module's functions */
+    int p11_initialized;             /* direct: our C_Initialize succeeded */
+    CK_SLOT_ID slot;                 /* direct: the token's slot */
+    CK_SESSION_HANDLE key_session;   /* direct: holds the key object */
+    CK_OBJECT_HANDLE key;            /* direct: CK_INVALID_HANDLE if none */
+    pthread_barrier_t ready;         /* threads set up and warm */
+    pthread_barrier_t go;            /* counters read: start measuring */
+    int phase;                       /* timed job: the way to run; -1: stop */
+    unsigned failed;                 /* WAY_BIT()s of ways an op failed in */
+};
+
+struct worker {
+    struct run *run;                         /* the job this thread is for */
+    pthread_t tid;                           /* valid once started */
+    struct bench_evp_thread evp[WAY_COUNT];  /* EVP ways' op state, by way */
+    struct bench_p11_thread p11;             /* direct's op state */
+    unsigned char *in;                       /* input buffer */
+    unsigned char *out;                      /* output buffer */
+    unsigned set_up;                         /* WAY_BIT()s set up here */
+    uint64_t ops[WAY_COUNT];                 /* measured operations, by way */
+    char why[WAY_COUNT][BENCH_WHY_LEN - 32]; /* first failure, by way */
+};
+
+/* One way of doing a case; ways[] below has one row per bench_way. */
+struct way {
+    /* Once per child; BENCH_OK, or why not in report->way[way].why. */
+    enum bench_status (*setup)(struct run *r, enum bench_way way);
+    /* Once per child, also after a failed setup. */
+    void (*teardown)(struct run *r, enum bench_way way);
+    /* Per thread; 0 on failure, with w->why[way] set. */
+    int (*thread_setup)(struct worker *w, enum bench_way way);
+    /* Per thread that was set up; from any thread. */
+    void (*thread_teardown)(struct worker *w, enum bench_way way);
+    /* The case's op, once; 0 on failure, with w->why[way] set. */
+    int (*op)(struct worker *w, enum bench_way way);
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_seconds(double seconds)
+{
+    struct timespec ts;
+    double whole = (double)(long)seconds;
+    int rc;
+
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((seconds - whole) * 1e9);
+    do {
+        rc = nanosleep(&ts, &ts); /* the rest, if interrupted */
+    } while (rc != 0 && errno == EINTR);
+}
+
+/* "what: reason (detail)" from the oldest OpenSSL error, and clears. */
+static void why_openssl(char *why, size_t len, const char *what)
+{
+    const char *data = NULL;
+    unsigned long err;
+    int flags = 0;
+    char reason[160];
+
+    err = ERR_get_error_all(NULL, NULL, NULL, &data, &flags);
+    if (err == 0) {
+        snprintf(why, len, "%s failed (no OpenSSL error)", what);
+        return;
+    }
+    ERR_error_string_n(err, reason, sizeof(reason));
+    if (data != NULL && (flags & ERR_TXT_STRING) != 0 && *data != '\0')
+        snprintf(why, len, "%s: %s (%s)", what, reason, data);
+    else
+        snprintf(why, len, "%s: %s", what, reason);
+    ERR_clear_error();
+}
+
+/* EVP ways: pkcs11be and default */
+
+static enum bench_status evp_setup(struct run *r, enum bench_way way)
+{
+    const struct bench_case *bc = r->job->bc;
+    const char *name = bench_way_names[way];
+    char *why = r->report->way[way].why;
+    struct evp_state *e = &r->evp[way];
+    char props[64];
+
+    e->libctx = OSSL_LIB_CTX_new();
+    if (e->libctx == NULL) {
+        why_openssl(why, BENCH_WHY_LEN, "OSSL_LIB_CTX_new");
+        return BENCH_FAILED;
+    }
+    if (way == WAY_PKCS11BE
+        && !OSSL_PROVIDER_set_default_search_path(e->libctx,
+                                                  r->job->provider_path)) {
+        why_openssl(why, BENCH_WHY_LEN,
+                    "OSSL_PROVIDER_set_default_search_path");
+        return BENCH_FAILED;
+    }
+    e->provider = OSSL_PROVIDER_load(e->libctx, name);
+    if (e->provider == NULL) {
+        why_openssl(why, BENCH_WHY_LEN, "OSSL_PROVIDER_load");
+        return BENCH_FAILED;
+    }
+    snprintf(props, sizeof(props), "provider=%s", name);
+    switch (bc->kind) {
+    case BENCH_DIGEST:
+        e->md = EVP_MD_fetch(e->libctx, bc->alg, props);
+        if (e->md != NULL)
+            return BENCH_OK;
+        break;
+    case BENCH_MAC:
+        e->mac = EVP_MAC_fetch(e->libctx, bc->alg, props);
+        if (e->mac != NULL)
+            return BENCH_OK;
+        break;
+    case BENCH_CIPHER:
+        e->cipher = EVP_CIPHER_fetch(e->libctx, bc->alg, props);
+        if (e->cipher != NULL)
+            return BENCH_OK;
+        break;
+    }
+    ERR_clear_error();
+    snprintf(why, BENCH_WHY_LEN, "%s does not offer %s", name, bc->alg);
+    return BENCH_NA;
+}
+
+static void evp_teardown(struct run *r, enum bench_way way)
+{
+    struct evp_state *e = &r->evp[way];
+
+    EVP_MD_free(e->md);
+    EVP_MAC_free(e->mac);
+    EVP_CIPHER_free(e->cipher);
+    if (e->provider != NULL)
+        OSSL_PROVIDER_unload(e->provider);
+    OSSL_LIB_CTX_free(e->libctx);
+}
+
+static int evp_thread_setup(struct worker *w, enum bench_way way)
+{
+    struct bench_evp_thread *t = &w->evp[way];
+    const struct evp_state *e = &w->run->evp[way];
+    const struct bench_job *job = w->run->job;
+
+    t->md = e->md;
+    t->mac = e->mac;
+    t->cipher = e->cipher;
+    t->key = run_key;
+    t->key_len = job->bc->key_len;
+    t->iv = run_iv;
+    t->in = w->in;
+    t->in_len = job->in_len;
+    t->out = w->out;
+    t->out_cap = job->in_len + OUT_SLACK;
+    switch (job->bc->kind) {
+    case BENCH_DIGEST:
+        t->md_ctx = EVP_MD_CTX_new();
+        return t->md_ctx != NULL;
+    case BENCH_MAC:
+        t->mac_ctx = EVP_MAC_CTX_new(t->mac);
+        return t->mac_ctx != NULL;
+    case BENCH_CIPHER:
+        t->cipher_ctx = EVP_CIPHER_CTX_new();
+        return t->cipher_ctx != NULL;
+    }
+    return 0;
+}
+
+static void evp_thread_teardown(struct worker *w, enum bench_way way)
+{
+    EVP_MD_CTX_free(w->evp[way].md_ctx);
+    EVP_MAC_CTX_free(w->evp[way].mac_ctx);
+    EVP_CIPHER_CTX_free(w->evp[way].cipher_ctx);
+}
+
+static int evp_op(struct worker *w, enum bench_way way)
+{
+    if (w->run->job->bc->evp_op(&w->evp[way]))
+        return 1;
+    why_openssl(w->why[way], sizeof(w->why[way]), w->run->job->bc->name);
+    return 0;
+}
+
+/* Direct PKCS#11 */
+
+/* The slot the job names, or the first one holding a token. */
+static int p11_pick_slot(struct run *r)
+{
+    const char *want = r->job->slot_id;
+    CK_SLOT_ID slots[64];
+    CK_ULONG count = sizeof(slots) / sizeof(slots[0]);
+    char *end;
+    CK_RV rv;
+
+    if (want != NULL && *want != '\0') {
+        errno = 0;
+        r->slot = strtoul(want, &end, 10);
+        if (errno == 0 && *end == '\0')
+            return 1;
+        snprintf(r->report->way[WAY_DIRECT].why, BENCH_WHY_LEN,
+                 "bad slot id \"%s\"", want);
+        return 0;
+    }
+    rv = r->p11->C_GetSlotList(CK_TRUE, slots, &count);
+    if (rv != CKR_OK || count == 0) {
+        snprintf(r->report->way[WAY_DIRECT].why, BENCH_WHY_LEN,
+                 "C_GetSlotList: CKR 0x%08lx, %lu slots with a token", rv,
+                 rv == CKR_OK ? count : 0);
+        return 0;
+    }
+    r->slot = slots[0];
+    return 1;
+}
+
+/* A session object holding the case's key, usable for key_use only. */
+static CK_RV p11_create_key(struct run *r)
+{
+    const struct bench_case *bc = r->job->bc;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE key_type = bc->key_type;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {bc->key_use, &yes, sizeof(yes)},
+        {CKA_VALUE, (void *)run_key, bc->key_len},
+    };
+    CK_RV rv;
+
+    rv = r->p11->C_OpenSession(r->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                               NULL, NULL, &r->key_session);
+    if (rv != CKR_OK) {
+        r->key_session = CK_INVALID_HANDLE;
+        return rv;
+    }
+    return r->p11->C_CreateObject(r->key_session, tmpl,
+                                  sizeof(tmpl) / sizeof(tmpl[0]), &r->key);
+}
+
+static enum bench_status p11_setup(struct run *r, enum bench_way way)
+{
+    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK};
+    const struct bench_case *bc = r->job->bc;
+    char *why = r->report->way[way].why;
+    CK_C_GetFunctionList get_list;
+    CK_MECHANISM_INFO info;
+    void *handle;
+    CK_RV rv;
+
+    /* Never dlclosed: the child exits soon after. */
+    handle = dlopen(r->module, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        snprintf(why, BENCH_WHY_LEN, "dlopen: %s", dlerror());
+        return BENCH_FAILED;
+    }
+    get_list = (CK_C_GetFunctionList)dlsym(handle, "C_GetFunctionList");
+    if (get_list == NULL || get_list(&r->p11) != CKR_OK) {
+        r->p11 = NULL;
+        snprintf(why, BENCH_WHY_LEN, "%s: no usable C_GetFunctionList",
+                 r->module);
+        return BENCH_FAILED;
+    }
+    rv = r->p11->C_Initialize(&init_args);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        snprintf(why, BENCH_WHY_LEN, "C_Initialize: CKR 0x%08lx", rv);
+        return BENCH_FAILED;
+    }
+    r->p11_initialized = rv == CKR_OK;
+    if (!p11_pick_slot(r))
+        return BENCH_FAILED;
+    rv = r->p11->C_GetMechanismInfo(r->slot, bc->mech, &info);
+    if (rv == CKR_MECHANISM_INVALID) {
+        snprintf(why, BENCH_WHY_LEN, "the token lacks mechanism 0x%lx",
+                 bc->mech);
+        return BENCH_NA;
+    }
+    if (rv != CKR_OK) {
+        snprintf(why, BENCH_WHY_LEN, "C_GetMechanismInfo: CKR 0x%08lx", rv);
+        return BENCH_FAILED;
+    }
+    if (bc->key_len > 0) {
+        rv = p11_create_key(r);
+        if (rv != CKR_OK) {
+            snprintf(why, BENCH_WHY_LEN,
+                     "C_OpenSession/C_CreateObject (key): CKR 0x%08lx", rv);
+            return BENCH_FAILED;
+        }
+    }
+    return BENCH_OK;
+}
+
+static void p11_teardown(struct run *r, enum bench_way way)
+{
+    (void)way;
+    if (r->p11 == NULL)
+        return;
+    /* Closing the session destroys the session key object too. */
+    if (r->key_session != CK_INVALID_HANDLE)
+        r->p11->C_CloseSession(r->key_session);
+    if (r->p11_initialized)
+        r->p11->C_Finalize(NULL);
+}
+
+static int p11_thread_setup(struct worker *w, enum bench_way way)
+{
+    struct bench_p11_thread *t = &w->p11;
+    struct run *r = w->run;
+    CK_RV rv;
+
+    t->p11 = r->p11;
+    t->key = r->key;
+    t->mech = r->job->bc->mech;
+    t->iv = run_iv;
+    t->in = w->in;
+    t->in_len = r->job->in_len;
+    t->out = w->out;
+    t->out_cap = r->job->in_len + OUT_SLACK;
+    rv = r->p11->C_OpenSession(r->slot, CKF_SERIAL_SESSION, NULL, NULL,
+                               &t->session);
+    if (rv == CKR_OK)
+        return 1;
+    snprintf(w->why[way], sizeof(w->why[way]), "C_OpenSession: CKR 0x%08lx",
+             rv);
+    return 0;
+}
+
+static void p11_thread_teardown(struct worker *w, enum bench_way way)
+{
+    (void)way;
+    w->run->p11->C_CloseSession(w->p11.session);
+}
+
+static int p11_op(struct worker *w, enum bench_way way)
+{
+    CK_RV rv = w->run->job->bc->p11_op(&w->p11);
+
+    if (rv == CKR_OK)
+        return 1;
+    snprintf(w->why[way], sizeof(w->why[way]), "%s: CKR 0x%08lx",
+             w->run->job->bc->name, rv);
+    return 0;
+}
+
+static const struct way ways[WAY_COUNT] = {
+    [WAY_PKCS11BE] = {evp_setup, evp_teardown, evp_thread_setup,
+                      evp_thread_teardown, evp_op},
+    [WAY_DIRECT] = {p11_setup, p11_teardown, p11_thread_setup,
+                    p11_thread_teardown, p11_op},
+    [WAY_DEFAULT] = {evp_setup, evp_teardown, evp_thread_setup,
+                     evp_thread_teardown, evp_op},
+};
+
+/* Threads */
+
+/* Marks a way failed for everyone; the first reason stays in w->why. */
+static void way_failed(struct worker *w, enum bench_way way)
+{
+    __atomic_fetch_or(&w->run->failed, WAY_BIT(way), __ATOMIC_RELAXED);
+}
+
+static int way_has_failed(const struct run *r, enum bench_way way)
+{
+    return (__atomic_load_n(&r->failed, __ATOMIC_RELAXED) & WAY_BIT(way)) != 0;
+}
+
+/* Sets up and warms up every active way in this thread. */
+static void worker_prepare(struct worker *w)
+{
+    const struct bench_job *job = w->run->job;
+    double warm = job->seconds / 10;
+    int k;
+
+    if (warm > WARM_UP_MAX_SECONDS)
+        warm = WARM_UP_MAX_SECONDS;
+    for (k = 0; k < WAY_COUNT; k++) {
+        const struct way *way = &ways[k];
+        double until = now_seconds() + warm;
+
+        if ((w->run->active & WAY_BIT(k)) == 0)
+            continue;
+        if (!way->thread_setup(w, k)) {
+            way_failed(w, k);
+            continue;
+        }
+        w->set_up |= WAY_BIT(k);
+        do {
+            if (!way->op(w, k)) {
+                way_failed(w, k);
+                break;
+            }
+        } while (now_seconds() < until);
+    }
+}
+
+/* A count job: its one way, count_ops times. */
+static void worker_count(struct worker *w)
+{
+    const struct bench_job *job = w->run->job;
+    int k;
+
+    for (k = 0; k < WAY_COUNT; k++) {
+        if ((job->ways & WAY_BIT(k)) == 0 || way_has_failed(w->run, k))
+            continue;
+        while (w->ops[k] < job->count_ops && ways[k].op(w, k))
+            w->ops[k]++;
+        if (w->ops[k] < job->count_ops)
+            way_failed(w, k);
+    }
+}
+
+/* A timed job: whatever way the main thread says, until it says stop. */
+static void worker_follow(struct worker *w)
+{
+    struct run *r = w->run;
+    int k;
+
+    while ((k = __atomic_load_n(&r->phase, __ATOMIC_RELAXED)) >= 0) {
+        if (way_has_failed(r, k)) {
+            sleep_seconds(0.001); /* until the main thread moves on */
+            continue;
+        }
+        if (ways[k].op(w, k))
+            w->ops[k]++;
+        else
+            way_failed(w, k);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    worker_prepare(w);
+    /* Even a failed thread meets the others, or they would wait forever. */
+    pthread_barrier_wait(&w->run->ready);
+    pthread_barrier_wait(&w->run->go);
+    if (w->run->job->counts != NULL)
+        worker_count(w);
+    else
+        worker_follow(w);
+    /* The main thread tears down, once it has read the counters. */
+    return NULL;
+}
+
+/*
+ * Hands out time slices round the active ways until each has had its
+ * seconds, and records how long each really had. The threads wait at the
+ * `go` barrier until the first slice's way is set.
+ */
+static void run_slices(struct run *r, double *spent)
+{
+    double want = r->job->seconds;
+    int released = 0;
+    int k = 0;
+    int idle;
+
+    for (idle = 0; idle < WAY_COUNT; k = (k + 1) % WAY_COUNT) {
+        double slice = want - spent[k];
+        double start;
+
+        if ((r->active & WAY_BIT(k)) == 0 || way_has_failed(r, k)
+            || slice <= 0) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (slice > BENCH_SLICE_SECONDS)
+            slice = BENCH_SLICE_SECONDS;
+        __atomic_store_n(&r->phase, k, __ATOMIC_RELAXED);
+        if (!released) {
+            pthread_barrier_wait(&r->go);
+            released = 1;
+        }
+        start = now_seconds();
+        sleep_seconds(slice);
+        spent[k] += now_seconds() - start;
+    }
+    __atomic_store_n(&r->phase, -1, __ATOMIC_RELAXED);
+    if (!released)
+        pthread_barrier_wait(&r->go); /* every way failed in warm-up */
+}
+
+static void counts_read(const struct run *r, uint64_t *out)
+{
+    int i;
+
+    for (i = 0; i < P11SHIM_FN_COUNT; i++)
+        out[i] = __atomic_load_n(&r->job->counts->counter[i], __ATOMIC_RELAXED);
+}
+
+/* Fills the report from the threads, for every way asked for. */
+static void run_collect(struct run *r, const struct worker *workers,
+                        const double *spent)
+{
+    unsigned i;
+    int k;
+
+    for (k = 0; k < WAY_COUNT; k++) {
+        struct bench_way_report *rep = &r->report->way[k];
+
+        if ((r->active & WAY_BIT(k)) == 0)
+            continue; /* not asked for, or its setup said why not */
+        rep->seconds = spent[k];
+        for (i = 0; i < r->job->threads; i++) {
+            rep->ops += workers[i].ops[k];
+            if (workers[i].why[k][0] != '\0' && rep->status == BENCH_OK) {
+                rep->status = BENCH_FAILED;
+                snprintf(rep->why, sizeof(rep->why), "thread %u: %s", i,
+                         workers[i].why[k]);
+            }
+        }
+        if (way_has_failed(r, k) && rep->status == BENCH_OK) {
+            rep->status = BENCH_FAILED;
+            snprintf(rep->why, sizeof(rep->why), "failed");
+        }
+    }
+}
+
+/* Starts the threads, measures, fills the report; 0 if it cannot. */
+static int run_threads(struct run *r)
+{
+    unsigned n = r->job->threads;
+    double spent[WAY_COUNT] = {0};
+    uint64_t before[P11SHIM_FN_COUNT] = {0};
+    uint64_t after[P11SHIM_FN_COUNT] = {0};
+    struct worker *workers;
+    double start = 0;
+    unsigned i;
+    int k;
+
+    workers = calloc(n, sizeof(*workers));
+    if (workers == NULL)
+        return 0;
+    pthread_barrier_init(&r->ready, NULL, n + 1);
+    pthread_barrier_init(&r->go, NULL, n + 1);
+    for (i = 0; i < n; i++) {
+        struct worker *w = &workers[i];
+
+        w->run = r;
+        w->in = malloc(r->job->in_len);
+        w->out = malloc(r->job->in_len + OUT_SLACK);
+        if (w->in == NULL || w->out == NULL)
+            return 0; /* the barriers expect every thread: give up */
+        memset(w->in, 0x5a, r->job->in_len);
+        if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
+            return 0;
+    }
+    pthread_barrier_wait(&r->ready);
+    if (r->job->counts != NULL) {
+        counts_read(r, before);
+        start = now_seconds();
+        pthread_barrier_wait(&r->go);
+    } else {
+        run_slices(r, spent);
+    }
+    for (i = 0; i < n; i++)
+        pthread_join(workers[i].tid, NULL);
+    if (r->job->counts != NULL) {
+        double wall = now_seconds() - start;
+
+        counts_read(r, after);
+        for (i = 0; i < P11SHIM_FN_COUNT; i++)
+            r->report->calls[i] = after[i] - before[i];
+        for (k = 0; k < WAY_COUNT; k++)
+            spent[k] = wall;
+    }
+    run_collect(r, workers, spent);
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < WAY_COUNT; k++)
+            if (workers[i].set_up & WAY_BIT(k))
+                ways[k].thread_teardown(&workers[i], k);
+        free(workers[i].in);
+        free(workers[i].out);
+    }
+    pthread_barrier_destroy(&r->ready);
+    pthread_barrier_destroy(&r->go);
+    free(workers);
+    return 1;
+}
+
+/*
+ * In the child. A count job routes the module through the shim: pkcs11be
+ * finds it in CRYPTOGRAPHY_PKCS11_PATH when it loads, direct dlopens it.
+ */
+static void run_child(const struct bench_job *job, struct bench_report *report)
+{
+    struct run r = {
+        .job = job,
+        .report = report,
+        .module = job->module,
+        .key_session = CK_INVALID_HANDLE,
+        .key = CK_INVALID_HANDLE,
+    };
+    int i;
+
+    alarm((unsigned)(job->seconds * WAY_COUNT) + WATCHDOG_SLACK_SECONDS);
+    if (job->counts != NULL) {
+        setenv("P11SHIM_MODULE", job->module, 1);
+        setenv("P11SHIM_COUNTS", job->counts_path, 1);
+        setenv("CRYPTOGRAPHY_PKCS11_PATH", job->shim, 1);
+        r.module = job->shim;
+    } else {
+        setenv("CRYPTOGRAPHY_PKCS11_PATH", job->module, 1);
+    }
+    for (i = 0; i < WAY_COUNT; i++) {
+        enum bench_way k = setup_order[i];
+
+        if ((job->ways & WAY_BIT(k)) == 0)
+            continue;
+        report->way[k].status = ways[k].setup(&r, k);
+        if (report->way[k].status == BENCH_OK)
+            r.active |= WAY_BIT(k);
+    }
+    if (r.active != 0 && !run_threads(&r)) {
+        fprintf(stderr, "p11bench: cannot start the threads\n");
+        exit(1);
+    }
+    for (i = WAY_COUNT - 1; i >= 0; i--)
+        if (job->ways & WAY_BIT(setup_order[i]))
+            ways[setup_order[i]].teardown(&r, setup_order[i]);
+    report->done = 1;
+}
+
+int bench_run_job(const struct bench_job *job, struct bench_report *report)
+{
+    char why[BENCH_WHY_LEN] = "";
+    int wstatus;
+    pid_t pid;
+    int k;
+
+    memset(report, 0, sizeof(*report));
+    /* Or the child's exit flushes our buffered output a second time. */
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(why, sizeof(why), "fork: %s", strerror(errno));
+    } else if (pid == 0) {
+        run_child(job, report);
+        exit(0);
+    } else {
+        pid_t got;
+
+        do {
+            got = waitpid(pid, &wstatus, 0);
+        } while (got < 0 && errno == EINTR);
+        if (got < 0)
+            snprintf(why, sizeof(why), "waitpid: %s", strerror(errno));
+        else if (WIFSIGNALED(wstatus))
+            snprintf(why, sizeof(why), "child killed by signal %d%s",
+                     WTERMSIG(wstatus),
+                     WTERMSIG(wstatus) == SIGALRM ? " (watchdog: hung)" : "");
+        else if (!report->done)
+            snprintf(why, sizeof(why), "child exited with %d",
+                     WEXITSTATUS(wstatus));
+    }
+    if (why[0] == '\0')
+        return 1;
+    /* A crash, even after the report was written, spoils the job. */
+    for (k = 0; k < WAY_COUNT; k++)
+        if (job->ways & WAY_BIT(k)) {
+            report->way[k].status = BENCH_FAILED;
+            snprintf(report->way[k].why, BENCH_WHY_LEN, "%s", why);
+        }
+    return 0;
+}
