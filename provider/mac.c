@@ -553,10 +553,14 @@ static void mac_abandon(MAC_CTX *ctx)
     OPENSSL_cleanse(scratch, sizeof(scratch));
 }
 
+/*
+ * Only the RFC 2104 prefix (K0 ^ ipad) is key material; the message is not
+ * a secret (STYLE.md) and wiping it would cost as much as hashing it.
+ */
 static void mac_forget_input(MAC_CTX *ctx)
 {
-    if (ctx->held_len > 0)
-        OPENSSL_cleanse(ctx->held, ctx->held_len);
+    if (ctx->held_prefix > 0)
+        OPENSSL_cleanse(ctx->held, ctx->held_prefix);
     ctx->held_len = 0;
     ctx->held_prefix = 0;
 }
@@ -569,7 +573,11 @@ static int mac_hold(MAC_CTX *ctx, const unsigned char *in, size_t inl)
 
         while (cap < ctx->held_len + inl)
             cap *= 2;
-        bigger = OPENSSL_clear_realloc(ctx->held, ctx->held_cap, cap);
+        /* A moved prefix must not stay behind in freed memory. */
+        if (ctx->held_prefix > 0)
+            bigger = OPENSSL_clear_realloc(ctx->held, ctx->held_cap, cap);
+        else
+            bigger = OPENSSL_realloc(ctx->held, cap);
         if (bigger == NULL) {
             p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
                         "holding %zu bytes of MAC input", ctx->held_len + inl);
@@ -869,7 +877,8 @@ static void mac_freectx(void *vctx)
         return;
     EVP_MAC_CTX_free(ctx->fallback);
     mac_abandon(ctx);
-    OPENSSL_clear_free(ctx->held, ctx->held_cap);
+    mac_forget_input(ctx);
+    OPENSSL_free(ctx->held);
     mac_key_free(ctx->key);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }

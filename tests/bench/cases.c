@@ -6,6 +6,9 @@
  */
 #include "bench.h"
 
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
 /* Digests: the targets (#2, section 11). */
 /* clang-format off */
 #define DIGEST_SIZES {{64, 0.90}, {16384, 0.97}, {0, 0}}
@@ -40,6 +43,122 @@ static CK_RV digest_p11_op(struct bench_p11_thread *t)
     return t->p11->C_Digest(t->session, t->in, t->in_len, t->out, &out_len);
 }
 
+/* MACs and ciphers: the issues' targets (#3, #4). */
+/* clang-format off */
+#define MAC_SIZES {{64, 0.90}, {16384, 0.97}, {0, 0}}
+#define CMAC_SIZES {{64, 0.90}, {0, 0}}
+#define CIPHER_SIZES {{64, 0.85}, {16384, 0.95}, {0, 0}}
+/* clang-format on */
+
+/*
+ * What an application MACing many messages with one key does: set the key
+ * once, then re-initialise with no key (the key object is reused).
+ */
+static int mac_evp_op(struct bench_evp_thread *t, const char *param,
+                      const char *value)
+{
+    OSSL_PARAM params[2];
+    size_t len;
+
+    if (EVP_MAC_CTX_get_mac_size(t->mac_ctx) == 0) {
+        params[0] = OSSL_PARAM_construct_utf8_string(param, (char *)value, 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (!EVP_MAC_init(t->mac_ctx, t->key, t->key_len, params))
+            return 0;
+    } else if (!EVP_MAC_init(t->mac_ctx, NULL, 0, NULL)) {
+        return 0;
+    }
+    return EVP_MAC_update(t->mac_ctx, t->in, t->in_len)
+           && EVP_MAC_final(t->mac_ctx, t->out, &len, t->out_cap);
+}
+
+static int hmac_sha256_evp_op(struct bench_evp_thread *t)
+{
+    return mac_evp_op(t, "digest", "SHA256");
+}
+
+static int cmac_aes128_evp_op(struct bench_evp_thread *t)
+{
+    return mac_evp_op(t, "cipher", "AES-128-CBC");
+}
+
+/* C_SignInit + C_Sign with the key object made once. */
+static CK_RV sign_p11_op(struct bench_p11_thread *t)
+{
+    CK_MECHANISM mech = {t->mech, NULL, 0};
+    CK_ULONG out_len = t->out_cap;
+    CK_RV rv;
+
+    rv = t->p11->C_SignInit(t->session, &mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Sign(t->session, t->in, t->in_len, t->out, &out_len);
+}
+
+/*
+ * One message with the key set once: a new IV through
+ * EVP_CipherInit_ex2 with no cipher and no key keeps the context and the
+ * key object; PKCS#7 padding on, as by default.
+ */
+static int cipher_evp_op(struct bench_evp_thread *t, const char *cipher)
+{
+    int len, fin;
+
+    (void)cipher;
+    if (EVP_CIPHER_CTX_get0_cipher(t->cipher_ctx) == NULL) {
+        if (!EVP_EncryptInit_ex2(t->cipher_ctx, t->cipher, t->key, t->iv,
+                                 NULL))
+            return 0;
+    } else if (!EVP_EncryptInit_ex2(t->cipher_ctx, NULL, NULL, t->iv, NULL)) {
+        return 0;
+    }
+    return EVP_EncryptUpdate(t->cipher_ctx, t->out, &len, t->in,
+                             (int)t->in_len)
+           && EVP_EncryptFinal_ex(t->cipher_ctx, t->out + len, &fin);
+}
+
+static int aes_cbc_evp_op(struct bench_evp_thread *t)
+{
+    return cipher_evp_op(t, "AES-128-CBC");
+}
+
+/* GCM: the same, and the tag. */
+static int aes_gcm_evp_op(struct bench_evp_thread *t)
+{
+    unsigned char tag[16];
+
+    return cipher_evp_op(t, "AES-256-GCM")
+           && EVP_CIPHER_CTX_ctrl(t->cipher_ctx, EVP_CTRL_AEAD_GET_TAG,
+                                  sizeof(tag), tag);
+}
+
+/* C_EncryptInit + C_Encrypt; the mechanism's padding or tag included. */
+static CK_RV encrypt_p11_op(struct bench_p11_thread *t, CK_MECHANISM *mech)
+{
+    CK_ULONG out_len = t->out_cap;
+    CK_RV rv;
+
+    rv = t->p11->C_EncryptInit(t->session, mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Encrypt(t->session, t->in, t->in_len, t->out, &out_len);
+}
+
+static CK_RV aes_cbc_pad_p11_op(struct bench_p11_thread *t)
+{
+    CK_MECHANISM mech = {CKM_AES_CBC_PAD, t->iv, 16};
+
+    return encrypt_p11_op(t, &mech);
+}
+
+static CK_RV aes_gcm_p11_op(struct bench_p11_thread *t)
+{
+    CK_GCM_PARAMS gcm = {t->iv, 12, 96, NULL, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+
+    return encrypt_p11_op(t, &mech);
+}
+
 /* clang-format off */
 const struct bench_case bench_cases[] = {
     {.name = "SHA-256 Init+Update+Final", .kind = BENCH_DIGEST,
@@ -48,6 +167,22 @@ const struct bench_case bench_cases[] = {
     {.name = "SHA-256 EVP_Digest", .kind = BENCH_DIGEST,
      .alg = "SHA2-256", .mech = CKM_SHA256, .sizes = DIGEST_SIZES,
      .evp_op = digest_oneshot_evp_op, .p11_op = digest_p11_op},
+    {.name = "HMAC-SHA256 (key set once)", .kind = BENCH_MAC,
+     .alg = "HMAC", .mech = CKM_SHA256_HMAC, .key_type = CKK_GENERIC_SECRET,
+     .key_use = CKA_SIGN, .key_len = 32, .sizes = MAC_SIZES,
+     .evp_op = hmac_sha256_evp_op, .p11_op = sign_p11_op},
+    {.name = "CMAC-AES128 (key set once)", .kind = BENCH_MAC,
+     .alg = "CMAC", .mech = CKM_AES_CMAC, .key_type = CKK_AES,
+     .key_use = CKA_SIGN, .key_len = 16, .sizes = CMAC_SIZES,
+     .evp_op = cmac_aes128_evp_op, .p11_op = sign_p11_op},
+    {.name = "AES-128-CBC encrypt, padded", .kind = BENCH_CIPHER,
+     .alg = "AES-128-CBC", .mech = CKM_AES_CBC_PAD, .key_type = CKK_AES,
+     .key_use = CKA_ENCRYPT, .key_len = 16, .sizes = CIPHER_SIZES,
+     .evp_op = aes_cbc_evp_op, .p11_op = aes_cbc_pad_p11_op},
+    {.name = "AES-256-GCM encrypt + tag", .kind = BENCH_CIPHER,
+     .alg = "AES-256-GCM", .mech = CKM_AES_GCM, .key_type = CKK_AES,
+     .key_use = CKA_ENCRYPT, .key_len = 32, .sizes = CIPHER_SIZES,
+     .evp_op = aes_gcm_evp_op, .p11_op = aes_gcm_p11_op},
     {.name = NULL},
 };
 /* clang-format on */
