@@ -46,14 +46,50 @@ static CK_RV object_session_locked(P11BE_TOKEN *token)
     return CKR_OK;
 }
 
-int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
-                        CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
+/* What runs on the object session: C_CreateObject or C_GenerateKeyPair. */
+struct object_call {
+    CK_MECHANISM *mech;      /* C_GenerateKeyPair; NULL: C_CreateObject */
+    CK_ATTRIBUTE *tmpl;      /* the object's (the public key's) template */
+    CK_ULONG count;          /* entries in tmpl */
+    CK_ATTRIBUTE *priv_tmpl; /* C_GenerateKeyPair: the private key's */
+    CK_ULONG priv_count;     /* entries in priv_tmpl */
+    P11BE_OBJECT_REF *ref;   /* the object (the public key) */
+    P11BE_OBJECT_REF *priv;  /* C_GenerateKeyPair: the private key */
+};
+
+static CK_RV object_call_once(P11BE_TOKEN *token, struct object_call *c)
+{
+    if (c->mech == NULL)
+        return P11BE_CALL(token->fns, C_CreateObject, token->object_session,
+                          c->tmpl, c->count, &c->ref->handle);
+    return P11BE_CALL(token->fns, C_GenerateKeyPair, token->object_session,
+                      c->mech, c->tmpl, c->count, c->priv_tmpl, c->priv_count,
+                      &c->ref->handle, &c->priv->handle);
+}
+
+static void object_ref_set(P11BE_TOKEN *token, P11BE_OBJECT_REF *ref, CK_RV rv)
+{
+    if (rv != CKR_OK)
+        ref->handle = CK_INVALID_HANDLE;
+    ref->generation = token->object_generation;
+    ref->forks = token->object_forks;
+    ref->epoch = token->object_epoch;
+}
+
+/*
+ * Runs the call on the object session (opened, and logged in when asked),
+ * once more if that session was lost. Raises naming what failed.
+ */
+static int object_run(P11BE_PROV_CTX *prov, int need_login,
+                      struct object_call *c, const char *what)
 {
     P11BE_TOKEN *token = p11be_prov_token(prov);
     int attempt;
     CK_RV rv = CKR_OK;
 
-    ref->handle = CK_INVALID_HANDLE;
+    c->ref->handle = CK_INVALID_HANDLE;
+    if (c->priv != NULL)
+        c->priv->handle = CK_INVALID_HANDLE;
     if (token == NULL)
         return 0;
     pthread_mutex_lock(&token->object_lock);
@@ -69,24 +105,42 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
             return 0;
         }
         if (rv == CKR_OK)
-            rv = P11BE_CALL(token->fns, C_CreateObject, token->object_session,
-                            tmpl, count, &ref->handle);
+            rv = object_call_once(token, c);
         if (!p11be_ckr_session_lost(rv))
             break;
         token->object_session_open = 0;
     }
-    ref->generation = token->object_generation;
-    ref->forks = token->object_forks;
-    ref->epoch = token->object_epoch;
+    object_ref_set(token, c->ref, rv);
+    if (c->priv != NULL)
+        object_ref_set(token, c->priv, rv);
     pthread_mutex_unlock(&token->object_lock);
     if (rv != CKR_OK) {
-        ref->handle = CK_INVALID_HANDLE;
         p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_CreateObject on the token \"%s\": %s", token->label,
+                    "%s on the token \"%s\": %s", what, token->label,
                     p11be_ckr_name(rv));
         return 0;
     }
     return 1;
+}
+
+int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
+                        CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
+{
+    struct object_call c = {NULL, tmpl, count, NULL, 0, ref, NULL};
+
+    return object_run(prov, need_login, &c, "C_CreateObject");
+}
+
+int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
+                               CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
+                               CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
+                               int need_login, P11BE_OBJECT_REF *pub,
+                               P11BE_OBJECT_REF *priv)
+{
+    struct object_call c = {mech,       pub_tmpl, pub_count, priv_tmpl,
+                            priv_count, pub,      priv};
+
+    return object_run(prov, need_login, &c, "C_GenerateKeyPair");
 }
 
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)

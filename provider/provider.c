@@ -24,6 +24,9 @@
 extern const OSSL_ALGORITHM p11be_digest_algorithms[];
 extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
+extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
+extern const OSSL_ALGORITHM p11be_signature_algorithms[];
+extern const OSSL_ALGORITHM p11be_asym_cipher_algorithms[];
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -129,6 +132,12 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return p11be_mac_algorithms;
     case OSSL_OP_CIPHER:
         return p11be_cipher_algorithms;
+    case OSSL_OP_KEYMGMT:
+        return p11be_keymgmt_algorithms;
+    case OSSL_OP_SIGNATURE:
+        return p11be_signature_algorithms;
+    case OSSL_OP_ASYM_CIPHER:
+        return p11be_asym_cipher_algorithms;
     default:
         return NULL;
     }

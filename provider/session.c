@@ -311,7 +311,7 @@ static int leaves_session_clean(CK_RV rv)
            || rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_KEY_HANDLE_INVALID
            || rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_TYPE_INCONSISTENT
            || rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_KEY_SIZE_RANGE
-           || rv == CKR_USER_NOT_LOGGED_IN;
+           || rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_ARGUMENTS_BAD;
 }
 
 /* Every idle session may have gone with a lost sibling: check on reuse. */

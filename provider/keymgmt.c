@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Keymgmt functions shared by every key type; see keymgmt.h. */
+#include "keymgmt.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+
+#include "err.h"
+#include "reentry.h"
+
+/* The EVP_PKEY_fromdata/todata selection for an OSSL_KEYMGMT_SELECT_*. */
+static int keymgmt_evp_selection(int selection, int with_private)
+{
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && with_private)
+        return EVP_PKEY_KEYPAIR;
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0)
+        return EVP_PKEY_PUBLIC_KEY;
+    return EVP_PKEY_KEY_PARAMETERS;
+}
+
+EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
+                                  OSSL_PARAM params[])
+{
+    EVP_PKEY_CTX *ctx;
+    EVP_PKEY *pkey = NULL;
+
+    ctx = EVP_PKEY_CTX_new_from_name(p11be_fallback_libctx(), key->kind->name,
+                                     NULL);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
+        || EVP_PKEY_fromdata(ctx, &pkey, evp_selection, params) <= 0) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "OpenSSL's default provider refuses this %s key",
+                    key->kind->name);
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
+/* Nothing touches the token here: objects are made on first use. */
+int p11be_keymgmt_import(void *keydata, int selection,
+                         const OSSL_PARAM params[])
+{
+    P11BE_KEY *key = keydata;
+    int with_private, evp_selection;
+    EVP_PKEY *host;
+
+    if (key == NULL || params == NULL)
+        return 0;
+    /* Parameters alone make no key (RSA has none to keep). */
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return 1;
+    with_private =
+        (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
+        && OSSL_PARAM_locate_const(params, key->kind->private_param) != NULL;
+    evp_selection = keymgmt_evp_selection(selection, with_private);
+    host = p11be_keymgmt_host_from(key, evp_selection, (OSSL_PARAM *)params);
+    if (host == NULL)
+        return 0;
+    if (!p11be_key_set_host(key, host, with_private)) {
+        EVP_PKEY_free(host);
+        return 0;
+    }
+    return 1;
+}
+
+void p11be_keymgmt_free(void *keydata)
+{
+    p11be_key_free(keydata);
+}
+
+int p11be_keymgmt_has(const void *keydata, int selection)
+{
+    const P11BE_KEY *key = keydata;
+    int ok = key != NULL;
+
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0)
+        ok = ok && key->host != NULL;
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+        ok = ok && p11be_key_has_private(key);
+    return ok;
+}
+
+/* The public parts decide: one public key has one private key. */
+int p11be_keymgmt_match(const void *keydata1, const void *keydata2,
+                        int selection)
+{
+    const P11BE_KEY *a = keydata1, *b = keydata2;
+    int ok = 1;
+
+    if (a->host == NULL || b->host == NULL)
+        return a->host == b->host;
+    if ((selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS) != 0)
+        ok = EVP_PKEY_parameters_eq(a->host, b->host) == 1;
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0)
+        ok = ok && EVP_PKEY_eq(a->host, b->host) == 1;
+    return ok;
+}
+
+/*
+ * The host copy is checked by the default provider; a private half on the
+ * token is the token's to keep sound, and is taken as valid.
+ */
+int p11be_keymgmt_validate(const void *keydata, int selection, int checktype)
+{
+    const P11BE_KEY *key = keydata;
+    EVP_PKEY_CTX *ctx;
+    int ok = 1;
+
+    (void)checktype;
+    if (key->host == NULL)
+        return 0;
+    ctx = p11be_key_host_ctx(key);
+    if (ctx == NULL)
+        return 0;
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0)
+        ok = EVP_PKEY_public_check(ctx) == 1;
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && key->host_private)
+        ok = ok && EVP_PKEY_private_check(ctx) == 1;
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == OSSL_KEYMGMT_SELECT_KEYPAIR
+        && key->host_private)
+        ok = ok && EVP_PKEY_pairwise_check(ctx) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+int p11be_keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *param_cb,
+                         void *cbarg)
+{
+    P11BE_KEY *key = keydata;
+    OSSL_PARAM *params = NULL, *p;
+    int ok;
+
+    if (key->host == NULL)
+        return 0;
+    if (EVP_PKEY_todata(key->host,
+                        keymgmt_evp_selection(selection, key->host_private),
+                        &params)
+        != 1)
+        return 0;
+    ok = param_cb(params, cbarg);
+    /* OpenSSL 3.0 has no OSSL_PARAM_clear_free(): wipe, then free. */
+    for (p = params; p->key != NULL; p++)
+        OPENSSL_cleanse(p->data, p->data_size);
+    OSSL_PARAM_free(params);
+    return ok;
+}
+
+/* The default provider's answers: bits, security-bits, max-size, n, e .. */
+int p11be_keymgmt_get_params(void *keydata, OSSL_PARAM params[])
+{
+    P11BE_KEY *key = keydata;
+
+    if (key->host == NULL)
+        return 1;
+    return EVP_PKEY_get_params(key->host, params);
+}
+
+/*
+ * Keys are immutable, so a full copy is the same key with one more
+ * reference; a copy without the private half is a new, public-only key.
+ */
+void *p11be_keymgmt_dup(const void *keydata_from, int selection)
+{
+    P11BE_KEY *from = (P11BE_KEY *)keydata_from;
+    OSSL_PARAM *params = NULL;
+    P11BE_KEY *key;
+    EVP_PKEY *host;
+
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
+        || !p11be_key_has_private(from) || from->host == NULL) {
+        p11be_key_up_ref(from);
+        return from;
+    }
+    key = p11be_key_new(from->prov, from->kind);
+    if (key == NULL)
+        return NULL;
+    if (EVP_PKEY_todata(from->host, keymgmt_evp_selection(selection, 0),
+                        &params)
+        != 1)
+        goto out_free_key;
+    host = p11be_keymgmt_host_from(key, keymgmt_evp_selection(selection, 0),
+                                   params);
+    OSSL_PARAM_free(params);
+    if (host != NULL && p11be_key_set_host(key, host, 0))
+        return key;
+    EVP_PKEY_free(host);
+out_free_key:
+    p11be_key_free(key);
+    return NULL;
+}

@@ -1,0 +1,782 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The key object (see keyobj.h), the template helpers that build its
+ * token objects, the operation base (P11BE_KEYOP), and per token: its
+ * flags and the parameter sets it refused.
+ *
+ * Login. Imported private keys are session objects with CKA_PRIVATE
+ * false, which SoftHSM2 creates and uses without a login. A token that
+ * reports CKF_LOGIN_REQUIRED may insist on one (many HSMs refuse a private
+ * key that is not CKA_PRIVATE), so when it does and a PIN is configured,
+ * the objects are made CKA_PRIVATE after a login; with no PIN configured
+ * they are tried without one, and the token's refusal names what to set.
+ * Persistent generated keys are always CKA_PRIVATE, after a login.
+ *
+ * Generated key pairs are made on the object session (objects.h), so a
+ * session pair lives as long as its key, like an imported one. A
+ * persistent pair outlives that session: it is found again by its id or
+ * label when the token was re-inserted or the process forked.
+ */
+#include "keyobj.h"
+
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+
+#include "debug.h"
+#include "err.h"
+#include "p11call.h"
+#include "reentry.h"
+
+/* ---- templates ---------------------------------------------------------- */
+
+void p11be_attrs_add(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                     const void *value, size_t len)
+{
+    unsigned char *copy;
+
+    if (attrs->failed)
+        return;
+    /* One spare byte, so that an empty value still has a buffer. */
+    copy = attrs->count < P11BE_ATTRS_MAX ? OPENSSL_malloc(len + 1) : NULL;
+    if (copy == NULL) {
+        attrs->failed = 1;
+        return;
+    }
+    if (len > 0)
+        memcpy(copy, value, len);
+    attrs->list[attrs->count].type = type;
+    attrs->list[attrs->count].pValue = copy;
+    attrs->list[attrs->count].ulValueLen = len;
+    attrs->count++;
+}
+
+void p11be_attrs_add_bool(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type, int value)
+{
+    CK_BBOOL b = value ? CK_TRUE : CK_FALSE;
+
+    p11be_attrs_add(attrs, type, &b, sizeof(b));
+}
+
+void p11be_attrs_add_ulong(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                           CK_ULONG value)
+{
+    p11be_attrs_add(attrs, type, &value, sizeof(value));
+}
+
+int p11be_attrs_add_bn(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                       const EVP_PKEY *pkey, const char *name)
+{
+    BIGNUM *bn = NULL;
+    unsigned char *buf;
+    int len;
+
+    if (!EVP_PKEY_get_bn_param(pkey, name, &bn))
+        return 0;
+    len = BN_num_bytes(bn);
+    buf = OPENSSL_malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        attrs->failed = 1;
+    } else {
+        BN_bn2bin(bn, buf);
+        p11be_attrs_add(attrs, type, buf, len);
+        OPENSSL_clear_free(buf, len > 0 ? len : 1);
+    }
+    BN_clear_free(bn);
+    return 1;
+}
+
+void p11be_attrs_free(P11BE_ATTRS *attrs)
+{
+    CK_ULONG i;
+
+    for (i = 0; i < attrs->count; i++)
+        OPENSSL_clear_free(attrs->list[i].pValue,
+                           attrs->list[i].ulValueLen + 1);
+    attrs->count = 0;
+}
+
+/* ---- what the token says ------------------------------------------------ */
+
+#define FACT_TOKENS  8
+#define FACT_REFUSED 64
+
+/* One token's facts, read once (mechanism info is the core's). */
+struct key_facts {
+    const void *token;                             /* p11be_prov_token() */
+    CK_FLAGS token_flags;                          /* CK_TOKEN_INFO.flags */
+    size_t refused_count;                          /* entries below */
+    struct p11be_mech_shape refused[FACT_REFUSED]; /* see keyobj.h */
+};
+
+static pthread_mutex_t facts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct key_facts facts[FACT_TOKENS]; /* guarded by facts_lock */
+static size_t facts_count;                  /* entries used */
+static size_t facts_next;                   /* entry to reuse next */
+
+/* The token's entry, or NULL; facts_lock held. */
+static struct key_facts *facts_find_locked(const void *token)
+{
+    size_t i;
+
+    for (i = 0; i < facts_count; i++)
+        if (facts[i].token == token)
+            return &facts[i];
+    return NULL;
+}
+
+/*
+ * Makes sure the token has an entry (its flags read with C_GetSessionInfo
+ * + C_GetTokenInfo); returns the token, or NULL (raised).
+ */
+static const void *facts_ensure(P11BE_PROV_CTX *prov)
+{
+    const void *token = p11be_prov_token(prov);
+    struct p11be_session_req req = {0};
+    struct key_facts fresh = {0};
+    P11BE_SESSION *sess;
+    CK_SESSION_INFO sinfo;
+    CK_TOKEN_INFO tinfo;
+    CK_RV rv;
+
+    if (token == NULL)
+        return NULL;
+    pthread_mutex_lock(&facts_lock);
+    if (facts_find_locked(token) != NULL) {
+        pthread_mutex_unlock(&facts_lock);
+        return token;
+    }
+    pthread_mutex_unlock(&facts_lock);
+
+    sess = p11be_session_acquire(prov, &req);
+    if (sess == NULL)
+        return NULL;
+    rv = P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &sinfo);
+    if (rv == CKR_OK)
+        rv = P11BE_CALL(sess->fns, C_GetTokenInfo, sinfo.slotID, &tinfo);
+    p11be_session_release(sess, rv);
+    if (rv != CKR_OK) {
+        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "C_GetSessionInfo/C_GetTokenInfo: %s", p11be_ckr_name(rv));
+        return NULL;
+    }
+    fresh.token = token;
+    fresh.token_flags = tinfo.flags;
+
+    pthread_mutex_lock(&facts_lock);
+    if (facts_find_locked(token) == NULL) {
+        if (facts_count < FACT_TOKENS) {
+            facts[facts_count++] = fresh;
+        } else {
+            facts[facts_next] = fresh;
+            facts_next = (facts_next + 1) % FACT_TOKENS;
+        }
+    }
+    pthread_mutex_unlock(&facts_lock);
+    return token;
+}
+
+static int shape_equal(const struct p11be_mech_shape *a,
+                       const struct p11be_mech_shape *b)
+{
+    return a->mech == b->mech && a->hash == b->hash && a->mgf == b->mgf;
+}
+
+int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
+                            const struct p11be_mech_shape *shape)
+{
+    const void *token = facts_ensure(prov);
+    struct key_facts *f;
+    int refused = 0;
+    size_t i;
+
+    pthread_mutex_lock(&facts_lock);
+    f = token != NULL ? facts_find_locked(token) : NULL;
+    for (i = 0; f != NULL && i < f->refused_count && !refused; i++)
+        refused = shape_equal(&f->refused[i], shape);
+    pthread_mutex_unlock(&facts_lock);
+    return refused;
+}
+
+void p11be_key_note_refused(P11BE_PROV_CTX *prov,
+                            const struct p11be_mech_shape *shape)
+{
+    const void *token = facts_ensure(prov);
+    struct key_facts *f;
+
+    P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
+                "mgf 0x%lx: padding on the host from now on",
+                (unsigned long)shape->mech, (unsigned long)shape->hash,
+                (unsigned long)shape->mgf);
+    pthread_mutex_lock(&facts_lock);
+    f = token != NULL ? facts_find_locked(token) : NULL;
+    if (f != NULL && f->refused_count < FACT_REFUSED)
+        f->refused[f->refused_count++] = *shape;
+    pthread_mutex_unlock(&facts_lock);
+}
+
+/*
+ * Whether imported private keys are made CKA_PRIVATE after a login (see
+ * the top of the file): 1 or 0, or -1 on failure (raised).
+ */
+static int facts_login_for_keys(P11BE_PROV_CTX *prov)
+{
+    const void *token = facts_ensure(prov);
+    struct key_facts *f;
+    CK_FLAGS flags = 0;
+
+    if (token == NULL)
+        return -1;
+    pthread_mutex_lock(&facts_lock);
+    f = facts_find_locked(token);
+    if (f != NULL)
+        flags = f->token_flags;
+    pthread_mutex_unlock(&facts_lock);
+    return (flags & CKF_LOGIN_REQUIRED) != 0
+           && p11be_config_get(&prov->config, P11BE_SET_PIN) != NULL;
+}
+
+/* ---- the key object ----------------------------------------------------- */
+
+static void ref_clear(P11BE_OBJECT_REF *ref)
+{
+    memset(ref, 0, sizeof(*ref));
+    ref->handle = CK_INVALID_HANDLE;
+}
+
+/* A token key's object made or found on a session of the same insertion. */
+static void ref_set_token(P11BE_OBJECT_REF *ref, CK_OBJECT_HANDLE handle,
+                          const P11BE_SESSION *sess)
+{
+    ref_clear(ref);
+    ref->handle = handle;
+    ref->generation = sess->generation;
+    ref->forks = sess->fork_generation;
+}
+
+/* Whether that object is still there, as far as `sess` can tell. */
+static int ref_token_current(const P11BE_OBJECT_REF *ref,
+                             const P11BE_SESSION *sess)
+{
+    return ref->handle != CK_INVALID_HANDLE
+           && ref->generation == sess->generation
+           && ref->forks == sess->fork_generation;
+}
+
+P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
+                         const struct p11be_key_kind *kind)
+{
+    P11BE_KEY *key;
+    int i;
+
+    if (!p11be_fallback_prepare()) {
+        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "cannot load OpenSSL's default provider for the public "
+                    "half of a %s key",
+                    kind->name);
+        return NULL;
+    }
+    key = OPENSSL_zalloc(sizeof(*key));
+    if (key == NULL) {
+        p11be_fallback_release();
+        return NULL;
+    }
+    key->prov = prov;
+    key->kind = kind;
+    key->refs = 1;
+    pthread_mutex_init(&key->lock, NULL);
+    for (i = 0; i < P11BE_USE_COUNT; i++)
+        ref_clear(&key->priv[i]);
+    ref_clear(&key->pub);
+    return key;
+}
+
+int p11be_key_up_ref(P11BE_KEY *key)
+{
+    __atomic_add_fetch(&key->refs, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
+void p11be_key_free(P11BE_KEY *key)
+{
+    int i;
+
+    if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    if (!key->persistent) {
+        for (i = 0; i < P11BE_USE_COUNT; i++)
+            p11be_object_destroy(key->prov, &key->priv[i]);
+        p11be_object_destroy(key->prov, &key->pub);
+    }
+    EVP_PKEY_free(key->host);
+    p11be_fallback_release();
+    OPENSSL_free(key->id);
+    OPENSSL_free(key->label);
+    pthread_mutex_destroy(&key->lock);
+    OPENSSL_clear_free(key, sizeof(*key));
+}
+
+int p11be_key_set_host(P11BE_KEY *key, EVP_PKEY *host, int has_private)
+{
+    if (key->host != NULL) {
+        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+                    "a %s key cannot be imported twice", key->kind->name);
+        return 0;
+    }
+    key->host = host;
+    key->host_private = has_private;
+    return 1;
+}
+
+int p11be_key_has_private(const P11BE_KEY *key)
+{
+    return key->host_private || key->token_private;
+}
+
+EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+
+    if (key->host != NULL)
+        ctx = EVP_PKEY_CTX_new_from_pkey(p11be_fallback_libctx(), key->host,
+                                         NULL);
+    if (ctx == NULL)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY, "no %s key to work with",
+                    key->kind->name);
+    return ctx;
+}
+
+/* C_CreateObject of the imported private key, with `use` its only usage. */
+static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
+                              P11BE_OBJECT_REF *ref)
+{
+    P11BE_ATTRS attrs = {0};
+    int ok = 0;
+
+    p11be_attrs_add_ulong(&attrs, CKA_CLASS, CKO_PRIVATE_KEY);
+    p11be_attrs_add_ulong(&attrs, CKA_KEY_TYPE, key->kind->key_type);
+    p11be_attrs_add_bool(&attrs, CKA_TOKEN, 0);
+    p11be_attrs_add_bool(&attrs, CKA_PRIVATE, login);
+    p11be_attrs_add_bool(&attrs, CKA_SENSITIVE, 1);
+    p11be_attrs_add_bool(&attrs, CKA_EXTRACTABLE, 0);
+    p11be_attrs_add_bool(&attrs, CKA_SIGN, use == P11BE_USE_SIGN);
+    p11be_attrs_add_bool(&attrs, CKA_DECRYPT, use == P11BE_USE_DECRYPT);
+    p11be_attrs_add_bool(&attrs, CKA_DERIVE, use == P11BE_USE_DERIVE);
+    if (!key->kind->private_attrs(key, &attrs) || attrs.failed) {
+        if (attrs.failed)
+            p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "building the %s private key template",
+                        key->kind->name);
+        goto out_free_attrs;
+    }
+    ok = p11be_object_create(key->prov, attrs.list, attrs.count, login, ref);
+    if (ok)
+        key->need_login = login;
+out_free_attrs:
+    p11be_attrs_free(&attrs);
+    return ok;
+}
+
+/* C_FindObjects for exactly one object of `cls` with the key's id/label. */
+static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
+                          CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *found)
+{
+    CK_KEY_TYPE type = key->kind->key_type;
+    CK_ATTRIBUTE tmpl[3] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+    };
+    CK_OBJECT_HANDLE handles[2];
+    CK_ULONG count = 0;
+    CK_RV rv;
+
+    if (key->id_len > 0) {
+        tmpl[2].type = CKA_ID;
+        tmpl[2].pValue = key->id;
+        tmpl[2].ulValueLen = key->id_len;
+    } else {
+        tmpl[2].type = CKA_LABEL;
+        tmpl[2].pValue = key->label;
+        tmpl[2].ulValueLen = strlen(key->label);
+    }
+    rv = P11BE_CALL(sess->fns, C_FindObjectsInit, sess->handle, tmpl, 3);
+    if (rv != CKR_OK)
+        return rv;
+    rv = P11BE_CALL(sess->fns, C_FindObjects, sess->handle, handles, 2, &count);
+    P11BE_CALL(sess->fns, C_FindObjectsFinal, sess->handle);
+    if (rv == CKR_OK && count != 1)
+        rv = CKR_KEY_HANDLE_INVALID; /* gone, or no longer unique */
+    if (rv == CKR_OK)
+        *found = handles[0];
+    return rv;
+}
+
+/* A persistent pair after a fork or re-insertion: found by id or label. */
+static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess)
+{
+    CK_OBJECT_HANDLE priv, pub;
+    CK_RV rv;
+
+    rv = key_find_one(key, sess, CKO_PRIVATE_KEY, &priv);
+    if (rv == CKR_OK)
+        rv = key_find_one(key, sess, CKO_PUBLIC_KEY, &pub);
+    if (rv != CKR_OK) {
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the persistent %s key pair %s%s%s is not on the token "
+                    "(C_FindObjects: %s)",
+                    key->kind->name, key->label ? "labelled \"" : "",
+                    key->label ? key->label : "with its id",
+                    key->label ? "\"" : "", p11be_ckr_name(rv));
+        return 0;
+    }
+    ref_set_token(&key->priv[0], priv, sess);
+    ref_set_token(&key->pub, pub, sess);
+    return 1;
+}
+
+P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
+                                 CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj)
+{
+    struct p11be_session_req req = {.mech = mech};
+    P11BE_OBJECT_REF *ref;
+    P11BE_SESSION *sess;
+    int ok;
+
+    if (!p11be_key_has_private(key)) {
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s key has no private half", key->kind->name);
+        return NULL;
+    }
+    /* Decided before the session: the facts may need one of their own. */
+    req.need_login =
+        key->token_private ? key->need_login : facts_login_for_keys(key->prov);
+    if (req.need_login < 0)
+        return NULL;
+    /* Acquired first: in a forked child that re-initialises the module. */
+    sess = p11be_session_acquire(key->prov, &req);
+    if (sess == NULL)
+        return NULL;
+    pthread_mutex_lock(&key->lock);
+    ref = &key->priv[key->token_private ? 0 : use];
+    ok = key->persistent ? ref_token_current(ref, sess)
+                         : p11be_object_alive(key->prov, ref);
+    if (!ok && key->host_private)
+        ok = key_create_private(key, use, req.need_login, ref);
+    else if (!ok && key->persistent)
+        ok = key_find_again(key, sess);
+    else if (!ok)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s key pair generated on the token is gone (the "
+                    "token was removed or the process forked): session "
+                    "keys cannot come back",
+                    key->kind->name);
+    *obj = ref->handle;
+    pthread_mutex_unlock(&key->lock);
+    if (!ok) {
+        p11be_session_release(sess, CKR_OK);
+        return NULL;
+    }
+    return sess;
+}
+
+static int key_init_refused(CK_RV rv)
+{
+    return rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID
+           || rv == CKR_ARGUMENTS_BAD;
+}
+
+int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
+                         CK_MECHANISM *mech, const char *mech_name,
+                         const unsigned char *in, size_t in_len,
+                         unsigned char *out, size_t *out_len, int *refused)
+{
+    int sign = use == P11BE_USE_SIGN;
+    CK_OBJECT_HANDLE obj;
+    CK_ULONG len = 0;
+    int attempt, at_init = 0;
+    CK_RV rv = CKR_OK;
+
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
+        P11BE_SESSION *sess =
+            p11be_key_session(key, use, mech->mechanism, &obj);
+
+        if (sess == NULL)
+            return 0;
+        if (sign)
+            rv = P11BE_CALL(sess->fns, C_SignInit, sess->handle, mech, obj);
+        else
+            rv = P11BE_CALL(sess->fns, C_DecryptInit, sess->handle, mech, obj);
+        at_init = rv != CKR_OK;
+        len = *out_len;
+        if (rv == CKR_OK && sign)
+            rv = P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)in,
+                            in_len, out, &len);
+        else if (rv == CKR_OK)
+            rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)in,
+                            in_len, out, &len);
+        if (at_init && key_init_refused(rv)) {
+            /*
+             * A refused init starts nothing: the session is clean, whatever
+             * the code (SoftHSM2 says CKR_ARGUMENTS_BAD where PKCS#11 says
+             * CKR_MECHANISM_PARAM_INVALID), so the pool keeps it.
+             */
+            p11be_session_release(sess, CKR_MECHANISM_PARAM_INVALID);
+            break;
+        }
+        if (!p11be_session_done(sess, rv))
+            break;
+    }
+    if (rv == CKR_OK) {
+        *out_len = len;
+        return 1;
+    }
+    if (refused != NULL && at_init && key_init_refused(rv)) {
+        *refused = 1;
+        return 0;
+    }
+    p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s (%s): %s",
+                sign ? (at_init ? "C_SignInit" : "C_Sign")
+                     : (at_init ? "C_DecryptInit" : "C_Decrypt"),
+                mech_name, p11be_ckr_name(rv));
+    return 0;
+}
+
+/* ---- operations on a key ------------------------------------------------- */
+
+void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what)
+{
+    op->prov = prov;
+    op->what = what;
+    op->reentered = p11be_reentered();
+    if (op->reentered)
+        P11BE_DEBUG("re-entered from the module: %s on the host", what);
+}
+
+int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
+                     int uses_private)
+{
+    P11BE_KEY *key = provkey;
+
+    if (key != NULL) {
+        p11be_key_up_ref(key);
+        p11be_key_free(op->key);
+        op->key = key;
+    }
+    key = op->key;
+    EVP_PKEY_CTX_free(op->host);
+    op->host = NULL;
+    op->operation = operation;
+    if (key == NULL) {
+        p11be_raise(op->prov->handle, P11BE_R_NO_KEY, "%s: no key given",
+                    op->what);
+        return 0;
+    }
+    if (uses_private && !p11be_key_has_private(key)) {
+        p11be_raise(op->prov->handle, P11BE_R_NO_KEY,
+                    "%s: the key is a public key", op->what);
+        return 0;
+    }
+    if (uses_private && op->reentered && !key->host_private) {
+        p11be_raise(op->prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s with a token key requested from inside a token call",
+                    op->what);
+        return 0;
+    }
+    op->host = p11be_key_host_ctx(key);
+    return op->host != NULL;
+}
+
+int p11be_keyop_ready(P11BE_KEYOP *op, int operation)
+{
+    if (op->host != NULL && op->operation == operation)
+        return 1;
+    p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
+                "%s: called without its init", op->what);
+    return 0;
+}
+
+int p11be_keyop_dup(P11BE_KEYOP *dst, const P11BE_KEYOP *src)
+{
+    *dst = *src;
+    dst->key = NULL;
+    dst->host = NULL;
+    if (src->key != NULL && p11be_key_up_ref(src->key))
+        dst->key = src->key;
+    return src->host == NULL
+           || (dst->host = EVP_PKEY_CTX_dup(src->host)) != NULL;
+}
+
+void p11be_keyop_cleanup(P11BE_KEYOP *op)
+{
+    EVP_PKEY_CTX_free(op->host);
+    p11be_key_free(op->key);
+    op->host = NULL;
+    op->key = NULL;
+}
+
+int p11be_keyop_get_params(P11BE_KEYOP *op, OSSL_PARAM params[])
+{
+    if (op->host == NULL) {
+        p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
+                    "%s: parameters asked before init", op->what);
+        return 0;
+    }
+    return EVP_PKEY_CTX_get_params(op->host, params) > 0;
+}
+
+/* Whether `key` names a property query (dropped for the host). */
+static int keyop_param_is_props(const char *key)
+{
+    size_t len = strlen(key);
+
+    return (len >= 10 && strcmp(key + len - 10, "properties") == 0)
+           || (len >= 6 && strcmp(key + len - 6, "-props") == 0);
+}
+
+int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[])
+{
+    OSSL_PARAM *kept;
+    size_t count = 0, n = 0, i;
+    int ok;
+
+    if (params == NULL || params[0].key == NULL)
+        return 1;
+    if (op->host == NULL) {
+        p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
+                    "%s: parameters set before init", op->what);
+        return 0;
+    }
+    while (params[count].key != NULL)
+        count++;
+    kept = OPENSSL_malloc((count + 1) * sizeof(*kept));
+    if (kept == NULL)
+        return 0;
+    for (i = 0; i < count; i++)
+        if (!keyop_param_is_props(params[i].key))
+            kept[n++] = params[i];
+    kept[n] = params[count]; /* the end marker */
+    ok = n == 0 || EVP_PKEY_CTX_set_params(op->host, kept) > 0;
+    OPENSSL_free(kept);
+    return ok;
+}
+
+/* Appends the template's own entries (pointers, not copies) to `out`. */
+static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
+                             const P11BE_ATTRS *more)
+{
+    CK_ULONG i;
+
+    for (i = 0; more != NULL && i < more->count; i++)
+        out[n++] = more->list[i];
+    return n;
+}
+
+int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
+{
+    CK_MECHANISM mech = {gen->mech, NULL, 0};
+    CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
+    CK_ULONG pub_count, priv_count;
+    P11BE_ATTRS common_pub = {0}, common_priv = {0};
+    int persistent = gen->label != NULL || gen->id_len > 0;
+    int login, ok = 0;
+
+    if (!p11be_check_mech(key->prov, gen->mech, gen->mech_name))
+        return 0;
+    login = persistent ? 1 : facts_login_for_keys(key->prov);
+    if (login < 0)
+        return 0;
+    p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
+    p11be_attrs_add_bool(&common_pub, CKA_PRIVATE, 0);
+    p11be_attrs_add_bool(&common_priv, CKA_TOKEN, persistent);
+    p11be_attrs_add_bool(&common_priv, CKA_PRIVATE, login);
+    p11be_attrs_add_bool(&common_priv, CKA_SENSITIVE, 1);
+    p11be_attrs_add_bool(&common_priv, CKA_EXTRACTABLE, 0);
+    if (gen->label != NULL) {
+        p11be_attrs_add(&common_pub, CKA_LABEL, gen->label, strlen(gen->label));
+        p11be_attrs_add(&common_priv, CKA_LABEL, gen->label,
+                        strlen(gen->label));
+    }
+    if (gen->id_len > 0) {
+        p11be_attrs_add(&common_pub, CKA_ID, gen->id, gen->id_len);
+        p11be_attrs_add(&common_priv, CKA_ID, gen->id, gen->id_len);
+    }
+    if (common_pub.failed || common_priv.failed) {
+        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "building the key-pair templates");
+        goto out_free_attrs;
+    }
+    pub_count = attrs_append(pub_tmpl, 0, &common_pub);
+    pub_count = attrs_append(pub_tmpl, pub_count, gen->pub);
+    priv_count = attrs_append(priv_tmpl, 0, &common_priv);
+    priv_count = attrs_append(priv_tmpl, priv_count, gen->priv);
+
+    if (!p11be_object_generate_pair(key->prov, &mech, pub_tmpl, pub_count,
+                                    priv_tmpl, priv_count, login, &key->pub,
+                                    &key->priv[0]))
+        goto out_free_attrs;
+    key->token_private = 1;
+    key->persistent = persistent;
+    key->need_login = login;
+    if (gen->label != NULL && (key->label = OPENSSL_strdup(gen->label)) == NULL)
+        goto out_free_attrs;
+    if (gen->id_len > 0) {
+        key->id = OPENSSL_memdup(gen->id, gen->id_len);
+        if (key->id == NULL)
+            goto out_free_attrs;
+        key->id_len = gen->id_len;
+    }
+    P11BE_DEBUG("%s key pair generated: private 0x%lx, public 0x%lx%s",
+                key->kind->name, (unsigned long)key->priv[0].handle,
+                (unsigned long)key->pub.handle,
+                persistent ? " (persistent)" : "");
+    ok = 1;
+out_free_attrs:
+    p11be_attrs_free(&common_pub);
+    p11be_attrs_free(&common_priv);
+    return ok;
+}
+
+int p11be_key_read_public(P11BE_KEY *key, CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    struct p11be_session_req req = {0};
+    P11BE_SESSION *sess;
+    CK_ULONG i;
+    CK_RV rv;
+
+    for (i = 0; i < count; i++) {
+        tmpl[i].pValue = NULL;
+        tmpl[i].ulValueLen = 0;
+    }
+    sess = p11be_session_acquire(key->prov, &req);
+    if (sess == NULL)
+        return 0;
+    rv = (key->persistent ? ref_token_current(&key->pub, sess)
+                          : p11be_object_alive(key->prov, &key->pub))
+             ? CKR_OK
+             : CKR_OBJECT_HANDLE_INVALID;
+    if (rv == CKR_OK)
+        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle,
+                        key->pub.handle, tmpl, count);
+    for (i = 0; rv == CKR_OK && i < count; i++) {
+        tmpl[i].pValue = OPENSSL_malloc(tmpl[i].ulValueLen + 1);
+        if (tmpl[i].pValue == NULL)
+            rv = CKR_HOST_MEMORY;
+    }
+    if (rv == CKR_OK)
+        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle,
+                        key->pub.handle, tmpl, count);
+    p11be_session_release(sess, rv);
+    if (rv != CKR_OK) {
+        for (i = 0; i < count; i++) {
+            OPENSSL_free(tmpl[i].pValue);
+            tmpl[i].pValue = NULL;
+        }
+        p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "C_GetAttributeValue of the %s public key: %s",
+                    key->kind->name, p11be_ckr_name(rv));
+        return 0;
+    }
+    return 1;
+}

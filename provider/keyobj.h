@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one key object behind every asymmetric key type (RSA now, EC and
+ * EdDSA next): the keydata that pkcs11be's keymgmts hand to OpenSSL, and
+ * that its signature, asym-cipher and key-exchange operations receive.
+ *
+ * A key has two halves that are kept apart:
+ *
+ *   host   an EVP_PKEY in the fallback library context (OpenSSL's default
+ *          provider only, see reentry.h). It always holds the public parts:
+ *          public-key operations (verify, encrypt), parameter checks,
+ *          export and get_params run on it. For a key imported from
+ *          software it holds the private parts too, which never leave the
+ *          process: they re-create the token objects after a fork or a
+ *          token re-insertion, and serve a call that re-enters from the
+ *          module (which must not touch the token).
+ *
+ *   token  private-key objects. An imported key gets one session object
+ *          per use (CKA_SIGN, CKA_DECRYPT or CKA_DERIVE, the only usage
+ *          set), created on the object session (objects.h) the first time
+ *          an operation needs it and destroyed when the key is freed. A
+ *          generated key has the pair the token made; a persistent one
+ *          (CKA_TOKEN, with a label and/or id) is kept on the token when
+ *          freed and found again by its id or label after a fork.
+ *
+ * Keys are immutable once imported or generated, and reference counted:
+ * every operation context holds a reference while it uses one.
+ */
+#ifndef P11BE_KEYOBJ_H
+#define P11BE_KEYOBJ_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <p11-kit/pkcs11.h>
+
+#include "objects.h"
+#include "provider.h"
+#include "session.h"
+
+typedef struct p11be_key_st P11BE_KEY;
+
+/* What a private-key object is for: its one usage attribute. */
+enum p11be_key_use {
+    P11BE_USE_SIGN,    /* CKA_SIGN */
+    P11BE_USE_DECRYPT, /* CKA_DECRYPT */
+    P11BE_USE_DERIVE,  /* CKA_DERIVE */
+    P11BE_USE_COUNT
+};
+
+/* A PKCS#11 template whose values the list owns (and wipes when freed). */
+#define P11BE_ATTRS_MAX 24
+typedef struct p11be_attrs_st {
+    CK_ATTRIBUTE list[P11BE_ATTRS_MAX]; /* the template */
+    CK_ULONG count;                     /* entries in list */
+    int failed;                         /* an add ran out of room or memory */
+} P11BE_ATTRS;
+
+void p11be_attrs_add(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                     const void *value, size_t len);
+void p11be_attrs_add_bool(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                          int value);
+void p11be_attrs_add_ulong(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                           CK_ULONG value);
+/* The BIGNUM parameter `name` of `pkey`, big-endian; 0 if pkey lacks it. */
+int p11be_attrs_add_bn(P11BE_ATTRS *attrs, CK_ATTRIBUTE_TYPE type,
+                       const EVP_PKEY *pkey, const char *name);
+void p11be_attrs_free(P11BE_ATTRS *attrs);
+
+/* What differs between key types: one row per type, in its keymgmt file. */
+struct p11be_key_kind {
+    const char *name;          /* the default provider's keymgmt name: "RSA" */
+    CK_KEY_TYPE key_type;      /* CKK_* of the token objects */
+    const char *private_param; /* the OSSL_PARAM only a private key has */
+    /* Adds the private value attributes (CKA_MODULUS ..) from key->host. */
+    int (*private_attrs)(const P11BE_KEY *key, P11BE_ATTRS *attrs);
+};
+
+struct p11be_key_st {
+    P11BE_PROV_CTX *prov;              /* provider that owns the objects */
+    const struct p11be_key_kind *kind; /* key type */
+    int refs;                          /* holders; freed at 0 */
+    pthread_mutex_t lock;              /* guards priv[] and pub */
+    EVP_PKEY *host;                    /* see above; NULL while empty */
+    int host_private;                  /* host holds the private parts */
+    int token_private;                 /* private half only on the token */
+    int persistent;                    /* CKA_TOKEN objects, kept at free */
+    int need_login;                    /* objects are CKA_PRIVATE */
+    /*
+     * Imported keys: one object per use, on the object session (objects.h).
+     * Token keys: [0] for every use, and pub; their generation and forks
+     * are those of the session they were made or found on.
+     */
+    P11BE_OBJECT_REF priv[P11BE_USE_COUNT];
+    P11BE_OBJECT_REF pub; /* the token's public object, if any */
+    unsigned char *id;    /* CKA_ID of a persistent key */
+    size_t id_len;        /* bytes in id */
+    char *label;          /* CKA_LABEL of a persistent key */
+};
+
+P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
+                         const struct p11be_key_kind *kind);
+int p11be_key_up_ref(P11BE_KEY *key);
+/* Drops a reference; the last one destroys the session objects. */
+void p11be_key_free(P11BE_KEY *key);
+
+/* Gives the key its host copy (taking it over); once, on import. */
+int p11be_key_set_host(P11BE_KEY *key, EVP_PKEY *host, int has_private);
+
+/* Whether a private half exists (in the host copy or on the token). */
+int p11be_key_has_private(const P11BE_KEY *key);
+
+/* A context on the host copy (fallback library context); raises on NULL. */
+EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
+
+/*
+ * A session for `mech` with the key's private object for `use` ready
+ * (created, re-created or found again as needed): returns the session,
+ * or NULL (raised). Give it back with p11be_session_release().
+ */
+P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
+                                 CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
+
+/*
+ * One private-key operation on the token: C_SignInit + C_Sign (for
+ * P11BE_USE_SIGN) or C_DecryptInit + C_Decrypt (P11BE_USE_DECRYPT) of `in`
+ * into out (room *out_len), retried once on a lost session. Returns 1, or
+ * 0 (raised). With `refused` non-NULL, a C_*Init that rejects the
+ * mechanism or its parameters (CKR_MECHANISM_INVALID,
+ * CKR_MECHANISM_PARAM_INVALID, CKR_ARGUMENTS_BAD) sets *refused and
+ * raises nothing, so that the caller can go another way.
+ */
+int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
+                         CK_MECHANISM *mech, const char *mech_name,
+                         const unsigned char *in, size_t in_len,
+                         unsigned char *out, size_t *out_len, int *refused);
+
+/*
+ * What every operation context on a key shares (signature, asym-cipher,
+ * key exchange): the key, and a context of OpenSSL's default provider on
+ * its host copy, which takes every parameter, checks, defaults and reports
+ * them as OpenSSL does, and runs the public-key side. The operation reads
+ * the settled values back from it for the token's part.
+ */
+typedef struct p11be_keyop_st {
+    P11BE_PROV_CTX *prov; /* provider that made us */
+    const char *what;     /* "RSA signature" .., for messages */
+    int reentered;        /* made inside a token call: host only */
+    int operation;        /* EVP_PKEY_OP_* of the last init */
+    P11BE_KEY *key;       /* a reference; NULL until init */
+    EVP_PKEY_CTX *host;   /* on key->host; NULL until init */
+} P11BE_KEYOP;
+
+/* For newctx: notes whether the thread is inside a token call. */
+void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what);
+
+/*
+ * For init: takes provkey (NULL keeps the key set before) and makes a new
+ * host context, which the caller then initialises for its operation.
+ * With `uses_private`, refuses a public key, and a token key in re-entry.
+ */
+int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
+                     int uses_private);
+
+/* Whether the last init was for `operation`; raises otherwise. */
+int p11be_keyop_ready(P11BE_KEYOP *op, int operation);
+
+int p11be_keyop_dup(P11BE_KEYOP *dst, const P11BE_KEYOP *src);
+void p11be_keyop_cleanup(P11BE_KEYOP *op);
+
+/* get_ctx_params: what the host context reports. */
+int p11be_keyop_get_params(P11BE_KEYOP *op, OSSL_PARAM params[]);
+
+/*
+ * set_ctx_params (after init; NULL or empty: nothing to do): to the host
+ * context, less the property queries for digests ("properties",
+ * "digest-props" ..): the host's digests come from the default provider
+ * whatever the caller prefers.
+ */
+int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[]);
+
+/* Key-pair generation on the token: what the keymgmt adds to the objects. */
+struct p11be_keygen {
+    CK_MECHANISM_TYPE mech;  /* CKM_RSA_PKCS_KEY_PAIR_GEN .. */
+    const char *mech_name;   /* for messages */
+    P11BE_ATTRS *pub;        /* type attributes and usage of the public key */
+    P11BE_ATTRS *priv;       /* usage of the private key */
+    const char *label;       /* CKA_LABEL; with id, makes a persistent pair */
+    const unsigned char *id; /* CKA_ID */
+    size_t id_len;           /* bytes in id */
+};
+
+/*
+ * Generates the pair (session objects, or token objects when a label or
+ * id is given) and points the key at it. The keymgmt then reads the
+ * public parts with p11be_key_read_public() and sets the host copy.
+ */
+int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen);
+
+/*
+ * Reads attributes of the key's public object into fresh buffers
+ * (tmpl[i].pValue, to OPENSSL_free); raises and returns 0 on failure.
+ */
+int p11be_key_read_public(P11BE_KEY *key, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+
+/*
+ * Parameter sets the token refused at C_*Init although it lists the
+ * mechanism (SoftHSM2 2.6.1: OAEP with a hash other than SHA-1, PSS with
+ * MGF1 other than the hash). Learned once per token and set, so the next
+ * call goes straight to the host-padding path.
+ */
+struct p11be_mech_shape {
+    CK_MECHANISM_TYPE mech; /* CKM_RSA_PKCS_PSS, CKM_RSA_PKCS_OAEP .. */
+    CK_ULONG hash;          /* hashAlg */
+    CK_ULONG mgf;           /* CKG_MGF1_* */
+};
+
+int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
+                            const struct p11be_mech_shape *shape);
+void p11be_key_note_refused(P11BE_PROV_CTX *prov,
+                            const struct p11be_mech_shape *shape);
+
+#endif

@@ -1,0 +1,160 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+#
+# keymgmt "RSA" (tests/c/rsa_check.c), counted through the shim: software
+# keys imported with the default provider's parameters, export, eq, dup
+# and validate, and no token object until an operation needs one; key
+# pairs generated on the token, as session objects destroyed on free or
+# as persistent ones kept there; keys that outlive the pooled sessions
+# they were used on, and a forked child.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Spec;
+use Test::More;
+use P11BE;
+
+plan skip_all => 'the token lacks CKM_RSA_PKCS or CKM_RSA_PKCS_KEY_PAIR_GEN'
+    unless has_mech('CKM_RSA_PKCS') && has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN');
+plan tests => 8;
+
+use_shim();
+my $check = test_program('rsa_check');
+
+sub make_key {
+    my ($bits) = @_;
+    my $path = File::Spec->catfile(tmp_dir(), "rsa$bits.pem");
+    my ($rc, undef, $err) = ossl('genpkey', '-algorithm', 'RSA', '-pkeyopt',
+                                 "rsa_keygen_bits:$bits", '-out', $path);
+    die "openssl genpkey $bits: $err" if $rc != 0;
+    return $path;
+}
+
+sub check {
+    my ($name, $args, $env) = @_;
+    my ($rc, $out, $err) = run($check, @$args,
+        { env => { P11BE_BUILD_DIR => build_dir(), %{ $env // {} } } });
+    is($rc, 0, $name) or diag "$out$err";
+    return $out;
+}
+
+my %key = map { $_ => make_key($_) } (1024, 2048, 3072);
+
+subtest 'import: parameters and export as the default provider' => sub {
+    plan tests => 4;
+
+    reset_counts();
+    my $out = check('1024, 2048 and 3072-bit keys', ['params', @key{1024, 2048, 3072}]);
+    is(() = $out =~ /ok: \d+-bit key: params/g, 3, 'every key checked');
+    is(count_of('C_CreateObject'), 0,
+       'importing, comparing and exporting made no token object');
+    is(count_of('C_Sign'), 0, 'and a public key never signed');
+};
+
+subtest 'generation: a session key pair, destroyed when freed' => sub {
+    plan tests => 5;
+
+    reset_counts();
+    check('2048 bits', ['gen', 2048]);
+    check('1024 bits', ['gen', 1024]);
+    is(count_of('C_GenerateKeyPair'), 2, 'both generated on the token');
+    is(count_of('C_Sign'), 2, 'and signed there');
+    is(count_of('C_DestroyObject'), 4, 'both pairs destroyed at free');
+};
+
+subtest 'generation: a persistent key pair with a label and an id' => sub {
+    my $tool = '/usr/bin/pkcs11-tool';
+    plan skip_all => 'no pkcs11-tool to look at the token' unless -x $tool;
+    plan tests => 5;
+
+    my $label = 'p11be-rsa-persistent';
+    my @tool = ($tool, '--module', real_module(), '--slot',
+                $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID}, '--login', '--pin',
+                $ENV{CRYPTOGRAPHY_PKCS11_PASSWORD});
+    reset_counts();
+    check('generated', ['gen', 2048, $label, '0a0b0c']);
+    is(count_of('C_DestroyObject'), 0, 'nothing destroyed at free');
+    my ($rc, $out) = run(@tool, '--list-objects');
+    is(() = $out =~ /label:\s+\Q$label\E/g, 2,
+       'another process finds both objects by label');
+    like($out, qr/ID:\s+0a0b0c/, 'with the id');
+    for my $type (qw(privkey pubkey)) {
+        run(@tool, '--delete-object', '--type', $type, '--label', $label);
+    }
+    ($rc, $out) = run(@tool, '--list-objects');
+    unlike($out, qr/\Q$label\E/, 'deleted in teardown');
+};
+
+# Whether the shim injects faults (P11SHIM_FAULTS); a bad rule says so.
+sub shim_has_faults {
+    my ($rc) = run($check, 'repeat', 1, $key{1024},
+                   { env => { P11BE_BUILD_DIR => build_dir(),
+                              P11SHIM_FAULTS => 'C_Nothing:1' } });
+    return $rc != 0;
+}
+
+# One counter, read without P11BE::counts(), which knows no fault lines.
+sub calls_of {
+    my ($name) = @_;
+    my (undef, $out) = run(test_program('p11count'), $ENV{P11SHIM_COUNTS});
+    return $out =~ /^\Q$name\E (\d+)$/m ? $1 : 0;
+}
+
+subtest 'an imported key outlives the sessions it was used on' => sub {
+    plan skip_all => 'the shim injects no faults' unless shim_has_faults();
+    plan tests => 3;
+
+    reset_counts();
+    # The shim closes the session of the 2nd C_Sign and of the 4th
+    # C_SignInit; the pool drops them, the signature runs again on a new
+    # session, and the key object (on the object session) is still there.
+    check('four signatures', ['outlive', $key{2048}],
+          { P11SHIM_FAULTS => 'C_Sign:CKR_SESSION_HANDLE_INVALID:nth=2;'
+                              . 'C_SignInit:CKR_SESSION_CLOSED:nth=4' });
+    is(calls_of('C_CreateObject'), 1, 'the key object was made once');
+    cmp_ok(calls_of('C_OpenSession'), '>=', 3, 'while sessions came and went');
+};
+
+subtest 'a generated key outlives the session it was made on' => sub {
+    plan skip_all => 'the shim injects no faults' unless shim_has_faults();
+    plan tests => 1;
+
+    reset_counts();
+    check('four signatures', ['outlive-gen'],
+          { P11SHIM_FAULTS => 'C_SignInit:CKR_SESSION_CLOSED:nth=2' });
+};
+
+subtest 'fork: the child re-creates the key object' => sub {
+    plan tests => 2;
+
+    reset_counts();
+    check('parent, child, parent', ['fork', $key{2048}]);
+    is(count_of('C_CreateObject'), 2, 'one object in each process');
+};
+
+subtest 'fork: generated key pairs' => sub {
+    plan tests => 5;
+
+    reset_counts();
+    check('a persistent pair is found again in the child',
+          ['gen-fork', 'persistent']);
+    cmp_ok(count_of('C_FindObjectsInit'), '>=', 2,
+           'by its id (private and public objects)');
+    is(count_of('C_DestroyObject'), 0, 'and kept on the token');
+    my $out = check('a session pair is gone in the child, clearly',
+                    ['gen-fork']);
+    like($out, qr/session keys cannot come back/, 'the error says why');
+    # The persistent pair goes in teardown, with the token.
+};
+
+subtest 'threads share one key object' => sub {
+    plan tests => 2;
+
+    reset_counts();
+    check('8 threads', ['threads', 8, $key{2048}]);
+    is(count_of('C_CreateObject'), 1, 'made once for all');
+};
