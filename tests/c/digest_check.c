@@ -21,34 +21,10 @@
 #include <openssl/provider.h>
 #include <p11-kit/pkcs11.h>
 
+#include "testutil.h"
+#include <p11-kit/pkcs11.h>
+
 static OSSL_PROVIDER *p11be, *deflt;
-
-static int fail(const char *what)
-{
-    printf("FAIL: %s\n", what);
-    ERR_print_errors_fp(stdout);
-    return 0;
-}
-
-static void fill(unsigned char *buf, size_t len, unsigned seed)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        seed = seed * 1103515245u + 12345u;
-        buf[i] = (unsigned char)(seed >> 16);
-    }
-}
-
-static int load_providers(void)
-{
-    const char *dir = getenv("P11BE_BUILD_DIR");
-
-    OSSL_PROVIDER_set_default_search_path(NULL, dir != NULL ? dir : "build");
-    p11be = OSSL_PROVIDER_load(NULL, "pkcs11be");
-    deflt = OSSL_PROVIDER_load(NULL, "default");
-    return p11be != NULL && deflt != NULL;
-}
 
 static int digest_with(const char *props, const char *alg,
                        const unsigned char *in, size_t len, unsigned char *out,
@@ -70,7 +46,7 @@ static int check_copy(size_t head_len)
     size_t i;
     int ok = 1;
 
-    fill(msg, head_len + 64, 7);
+    tu_fill(msg, head_len + 64, 7);
     for (i = 0; i < sizeof(algs) / sizeof(algs[0]) && ok; i++) {
         EVP_MD *md = EVP_MD_fetch(NULL, algs[i], "provider=pkcs11be");
         EVP_MD_CTX *a = EVP_MD_CTX_new(), *b = EVP_MD_CTX_new();
@@ -100,7 +76,7 @@ static int check_copy(size_t head_len)
                                 eb, &leb)
                  && la == lea && lb == leb && memcmp(ra, ea, la) == 0
                  && memcmp(rb, eb, lb) == 0;
-            fill(msg, head_len + 64, 7);
+            tu_fill(msg, head_len + 64, 7);
             printf("%s: %s copy after %zu bytes\n", ok ? "ok" : "FAIL", algs[i],
                    head_len);
         }
@@ -111,7 +87,7 @@ static int check_copy(size_t head_len)
     free(msg);
     if (ok == 2)
         return 2;
-    return ok ? 1 : fail("copy");
+    return ok ? 1 : tu_fail("copy");
 }
 
 struct thread_arg {
@@ -130,7 +106,7 @@ static void *hash_thread(void *varg)
     for (i = 0; i < 200 && arg->ok; i++) {
         size_t len = (size_t)(i * 37 + arg->index) % sizeof(msg);
 
-        fill(msg, len, (unsigned)(arg->index * 1000 + i));
+        tu_fill(msg, len, (unsigned)(arg->index * 1000 + i));
         arg->ok =
             digest_with("provider=pkcs11be", "SHA256", msg, len, got, &got_len)
             && digest_with("provider=default", "SHA256", msg, len, want,
@@ -157,7 +133,7 @@ static int check_threads(int count)
         ok &= args[i].ok;
     }
     printf("%s: %d threads x 200 SHA-256 digests\n", ok ? "ok" : "FAIL", count);
-    return ok ? 1 : fail("threads");
+    return ok ? 1 : tu_fail("threads");
 }
 
 static int one_digest_matches(unsigned seed)
@@ -165,7 +141,7 @@ static int one_digest_matches(unsigned seed)
     unsigned char msg[3000], got[64], want[64];
     unsigned int got_len, want_len;
 
-    fill(msg, sizeof(msg), seed);
+    tu_fill(msg, sizeof(msg), seed);
     return digest_with("provider=pkcs11be", "SHA384", msg, sizeof(msg), got,
                        &got_len)
            && digest_with("provider=default", "SHA384", msg, sizeof(msg), want,
@@ -183,7 +159,7 @@ static int check_fork(void)
     pid_t pid;
 
     if (!one_digest_matches(1))
-        return fail("parent before fork");
+        return tu_fail("parent before fork");
     for (i = 0; i < 2; i++) {
         pid = fork();
         if (pid == 0) {
@@ -196,10 +172,10 @@ static int check_fork(void)
         }
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
             || WEXITSTATUS(status) != 0)
-            return fail(i == 0 ? "child using the provider"
-                               : "child not using the provider");
+            return tu_fail(i == 0 ? "child using the provider"
+                                  : "child not using the provider");
         if (!one_digest_matches(4 + i))
-            return fail("parent after fork");
+            return tu_fail("parent after fork");
     }
     printf("ok: fork: parent, child, idle child, parent again\n");
     return 1;
@@ -212,24 +188,24 @@ static int check_abandon(void)
     unsigned char big[1 << 16];
     int i;
 
-    fill(big, sizeof(big), 9);
+    tu_fill(big, sizeof(big), 9);
     for (i = 0; i < 40; i++) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         int j;
 
         /* 2 MiB: beyond the default held bound, so the token streams. */
         if (!EVP_DigestInit_ex(ctx, md, NULL))
-            return fail("init");
+            return tu_fail("init");
         for (j = 0; j < 32; j++)
             if (!EVP_DigestUpdate(ctx, big, sizeof(big)))
-                return fail("update");
+                return tu_fail("update");
         if (i % 2 == 1 && !EVP_DigestInit_ex(ctx, md, NULL))
-            return fail("re-init mid-stream");
+            return tu_fail("re-init mid-stream");
         EVP_MD_CTX_free(ctx);
     }
     EVP_MD_free(md);
     if (!one_digest_matches(11))
-        return fail("digest after abandoned contexts");
+        return tu_fail("digest after abandoned contexts");
     printf("ok: 40 contexts abandoned mid-stream\n");
     return 1;
 }
@@ -245,7 +221,7 @@ static int private_round(unsigned seed)
     unsigned int got_len, want_len;
     int ok;
 
-    fill(msg, sizeof(msg), seed);
+    tu_fill(msg, sizeof(msg), seed);
     OSSL_PROVIDER_set_default_search_path(libctx, dir != NULL ? dir : "build");
     prov = OSSL_PROVIDER_load(libctx, "pkcs11be");
     ok = prov != NULL
@@ -269,7 +245,7 @@ static int check_unload(void)
 
     for (round = 0; round < 3; round++)
         if (!private_round((unsigned)round))
-            return fail("load, digest, unload round");
+            return tu_fail("load, digest, unload round");
     printf("ok: three load/unload rounds\n");
     return 1;
 }
@@ -303,7 +279,7 @@ static int check_libctx(void)
     ok = ok && one_digest_matches(32);
     printf("%s: private library context beside the default one\n",
            ok ? "ok" : "FAIL");
-    return ok ? 1 : fail("libctx");
+    return ok ? 1 : tu_fail("libctx");
 }
 
 /*
@@ -322,18 +298,18 @@ static int check_shared_module(void)
     int ok;
 
     if (dl == NULL)
-        return fail("dlopen of the module");
+        return tu_fail("dlopen of the module");
     get_list = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
     if (get_list == NULL || get_list(&fns) != CKR_OK
         || fns->C_Initialize(&args) != CKR_OK)
-        return fail("the application's own C_Initialize");
+        return tu_fail("the application's own C_Initialize");
     ok = private_round(41) && private_round(42);
     /* Still initialised for the application after pkcs11be let go. */
     ok = ok && fns->C_GetSlotList(CK_TRUE, NULL, &slots) == CKR_OK
          && fns->C_Finalize(NULL) == CKR_OK;
     printf("%s: module initialised by the application, shared\n",
            ok ? "ok" : "FAIL");
-    return ok ? 1 : fail("shared module");
+    return ok ? 1 : tu_fail("shared module");
 }
 
 int main(int argc, char **argv)
@@ -347,7 +323,7 @@ int main(int argc, char **argv)
         return check_unload() ? 0 : 1;
     if (argc > 1 && strcmp(argv[1], "shared") == 0)
         return check_shared_module() ? 0 : 1;
-    if (argc < 2 || !load_providers()) {
+    if (argc < 2 || !tu_load_providers(&p11be, &deflt)) {
         fprintf(stderr, "usage: digest_check MODE (providers must load)\n");
         ERR_print_errors_fp(stderr);
         return 2;
@@ -364,7 +340,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[1], "abandon") == 0)
         ok = check_abandon();
     else
-        ok = fail("unknown mode");
+        ok = tu_fail("unknown mode");
     OSSL_PROVIDER_unload(p11be);
     OSSL_PROVIDER_unload(deflt);
     return ok ? 0 : 1;

@@ -53,11 +53,8 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 
-/*
- * The counter file code is compiled in rather than linked: test programs
- * link only OpenSSL (tests/CMakeLists.txt).
- */
-#include "../shim/p11shim_counts.c"
+#include "p11shim_counts.h"
+#include "testutil.h"
 
 #define P11 "provider=pkcs11be"
 #define DEF "provider=default"
@@ -107,16 +104,6 @@ static struct p11shim_counts counts; /* campaign: the shim's counter file */
 static char mix_text[256] = "sha256,hmac,sha256,hmac,hmac-new,stream";
 static const char *mix[MAX_MIX]; /* threads/campaign: from mix_text */
 static size_t mix_count;         /* entries in mix */
-
-static void fill(unsigned char *buf, size_t len, unsigned seed)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        seed = seed * 1103515245u + 12345u;
-        buf[i] = (unsigned char)(seed >> 16);
-    }
-}
 
 static int load_providers(void)
 {
@@ -168,7 +155,7 @@ static enum op_result op_sha256(struct worker *w)
     size_t len = (w->seed++ * 37u) % sizeof(msg);
     unsigned int got_len = 0;
 
-    fill(msg, len, w->seed);
+    tu_fill(msg, len, w->seed);
     if (!digest_default(msg, len, want))
         return OP_FAILED;
     memset(got, 0, sizeof(got));
@@ -186,7 +173,7 @@ static enum op_result op_stream(struct worker *w)
     enum op_result res = OP_FAILED;
     size_t done;
 
-    fill(msg, sizeof(msg), 7); /* the same for every thread */
+    tu_fill(msg, sizeof(msg), 7); /* the same for every thread */
     if (ctx == NULL || !digest_default(msg, sizeof(msg), want)
         || !EVP_DigestInit_ex2(ctx, md_p11, NULL))
         goto out_free;
@@ -244,7 +231,7 @@ static enum op_result hmac_on(EVP_MAC_CTX *ctx, const unsigned char *key,
     unsigned char msg[200], got[32], want[32];
     size_t len = (seed * 13u) % sizeof(msg), got_len = 0;
 
-    fill(msg, len, seed);
+    tu_fill(msg, len, seed);
     if (!hmac_default(want_key, msg, len, want))
         return OP_FAILED;
     memset(got, 0, sizeof(got));
@@ -263,7 +250,7 @@ static enum op_result op_hmac(struct worker *w)
         w->hmac_ctx = hmac_new(mac_p11, P11);
         if (w->hmac_ctx == NULL)
             return OP_FAILED;
-        fill(w->key, KEY_LEN, w->seed + 1000);
+        tu_fill(w->key, KEY_LEN, w->seed + 1000);
     }
     /* Once keyed, a NULL key reuses the key (and its token object). */
     res = hmac_on(w->hmac_ctx, w->keyed ? NULL : w->key, w->key, w->seed++);
@@ -278,7 +265,7 @@ static enum op_result op_hmac_new(struct worker *w)
     unsigned char key[KEY_LEN];
     enum op_result res = OP_FAILED;
 
-    fill(key, sizeof(key), w->seed + 5000);
+    tu_fill(key, sizeof(key), w->seed + 5000);
     if (ctx != NULL)
         res = hmac_on(ctx, key, key, w->seed++);
     EVP_MAC_CTX_free(ctx);
@@ -296,7 +283,7 @@ static enum op_result op_warm(struct worker *w, unsigned long k)
     unsigned long i;
 
     (void)w;
-    fill(msg, sizeof(msg), 11);
+    tu_fill(msg, sizeof(msg), 11);
     if (k > MAX_WARM || !digest_default(msg, sizeof(msg), want))
         return OP_FAILED;
     for (i = 0; i < k && res == OP_OK; i++) {

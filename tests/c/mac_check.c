@@ -35,6 +35,8 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 
+#include "testutil.h"
+
 #define P11 "provider=pkcs11be"
 #define DEF "provider=default"
 
@@ -46,34 +48,7 @@ static const size_t cipher_keys[] = {16, 24, 32};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static int fail(const char *what)
-{
-    printf("FAIL: %s\n", what);
-    ERR_print_errors_fp(stdout);
-    return 0;
-}
-
-static void fill(unsigned char *buf, size_t len, unsigned seed)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        seed = seed * 1103515245u + 12345u;
-        buf[i] = (unsigned char)(seed >> 16);
-    }
-}
-
 static OSSL_PROVIDER *p11be, *deflt;
-
-static int load_providers(void)
-{
-    const char *dir = getenv("P11BE_BUILD_DIR");
-
-    OSSL_PROVIDER_set_default_search_path(NULL, dir != NULL ? dir : "build");
-    p11be = OSSL_PROVIDER_load(NULL, "pkcs11be");
-    deflt = OSSL_PROVIDER_load(NULL, "default");
-    return p11be != NULL && deflt != NULL;
-}
 
 static int is_cmac(const char *alg)
 {
@@ -228,16 +203,16 @@ static int run_random(const char *method)
     int ok = msg != NULL;
 
     if (ok)
-        fill(msg, big, 42);
+        tu_fill(msg, big, 42);
     for (i = 0; i < COUNT(long_keys) * COUNT(digests) && ok; i++) {
         key_len = long_keys[i / COUNT(digests)];
-        fill(key, key_len, (unsigned)key_len);
+        tu_fill(key, key_len, (unsigned)key_len);
         ok = mac_agree("HMAC", digests[i % COUNT(digests)], method, key,
                        key_len, msg, lens[i % COUNT(lens)], 0);
         count++;
     }
     for (key_len = 0; key_len <= 300 && ok; key_len++) {
-        fill(key, key_len, (unsigned)key_len);
+        tu_fill(key, key_len, (unsigned)key_len);
         for (i = 0; i < COUNT(digests) && ok; i++) {
             len = lens[(key_len * 7 + i) % COUNT(lens)];
             if (key_len % 60 == 7 && i == 2)
@@ -253,7 +228,7 @@ static int run_random(const char *method)
                count, big);
     for (i = 0; i < COUNT(ciphers) && ok && method == NULL; i++) {
         for (key_len = 0; key_len < 20 && ok; key_len++) {
-            fill(key, cipher_keys[i], (unsigned)(key_len * 31 + i));
+            tu_fill(key, cipher_keys[i], (unsigned)(key_len * 31 + i));
             len = key_len == 19 ? big : lens[key_len % COUNT(lens)];
             ok = mac_agree("CMAC", ciphers[i], NULL, key, cipher_keys[i], msg,
                            len, key_len % 2 ? 0 : 1 + key_len * 13 % 100);
@@ -295,7 +270,7 @@ static int dup_one(const char *alg, const char *sub, const unsigned char *key,
                      eb, &leb)
          && la == lea && lb == leb && memcmp(ra, ea, la) == 0
          && memcmp(rb, eb, lb) == 0;
-    fill(msg + head_len, 64, 9);
+    tu_fill(msg + head_len, 64, 9);
     printf("%s: %s-%s dup after %zu bytes\n", ok ? "ok" : "FAIL", alg, sub,
            head_len);
     EVP_MAC_CTX_free(a);
@@ -310,10 +285,10 @@ static int run_dup(size_t head_len)
     int ok = msg != NULL;
 
     if (ok) {
-        fill(msg, head_len, 5);
-        fill(msg + head_len, 64, 9);
+        tu_fill(msg, head_len, 5);
+        tu_fill(msg + head_len, 64, 9);
     }
-    fill(key, sizeof(key), 3);
+    tu_fill(key, sizeof(key), 3);
     for (i = 0; i < COUNT(digests) && ok; i++) {
         /* Short (padded), in range, and longer than the block (hashed). */
         ok = dup_one("HMAC", digests[i], key, 5, msg, head_len)
@@ -323,7 +298,7 @@ static int run_dup(size_t head_len)
     for (i = 0; i < COUNT(ciphers) && ok; i++)
         ok = dup_one("CMAC", ciphers[i], key, cipher_keys[i], msg, head_len);
     free(msg);
-    return ok ? 1 : fail("dup");
+    return ok ? 1 : tu_fail("dup");
 }
 
 struct thread_arg {
@@ -344,8 +319,8 @@ static void *mac_thread(void *varg)
         size_t key_len = (size_t)(i + arg->index) % sizeof(key);
         const char *digest = digests[(i + arg->index) % COUNT(digests)];
 
-        fill(msg, len, (unsigned)(arg->index * 1000 + i));
-        fill(key, key_len, (unsigned)i);
+        tu_fill(msg, len, (unsigned)(arg->index * 1000 + i));
+        tu_fill(key, key_len, (unsigned)i);
         arg->ok =
             mac_agree("HMAC", digest, NULL, key, key_len, msg, len, 0)
             && mac_agree("CMAC", "AES-128-CBC", NULL, key, 16, msg, len, 0);
@@ -355,7 +330,7 @@ static void *mac_thread(void *varg)
             unsigned char got[64], want[64];
             size_t got_len = 0, want_len = 0;
 
-            fill(key, 40, 77);
+            tu_fill(key, 40, 77);
             arg->ok = ctx != NULL && EVP_MAC_update(ctx, msg, len)
                       && EVP_MAC_final(ctx, got, &got_len, sizeof(got))
                       && mac_with(DEF, "HMAC", "SHA2-256", NULL, key, 40, msg,
@@ -375,7 +350,7 @@ static int run_threads(int count)
     EVP_MAC_CTX *shared = mac_new(P11, "HMAC", "SHA2-256", NULL);
     int i, started = 0, ok;
 
-    fill(key, sizeof(key), 77);
+    tu_fill(key, sizeof(key), 77);
     ok = shared != NULL && EVP_MAC_init(shared, key, sizeof(key), NULL);
     if (count > 64)
         count = 64;
@@ -393,7 +368,7 @@ static int run_threads(int count)
         ok = i < started && args[i].ok;
     EVP_MAC_CTX_free(shared);
     if (!ok)
-        return fail("threads");
+        return tu_fail("threads");
     printf("ok: %d threads\n", count);
     return 1;
 }
@@ -419,15 +394,15 @@ static int run_fork(void)
     int status;
     pid_t pid;
 
-    fill(key, sizeof(key), 1);
-    fill(msg, sizeof(msg), 2);
+    tu_fill(key, sizeof(key), 1);
+    tu_fill(msg, sizeof(msg), 2);
     if (ctx == NULL || !EVP_MAC_init(ctx, key, sizeof(key), NULL)
         || !mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
-        return fail("parent before fork");
+        return tu_fail("parent before fork");
     fflush(stdout);
     pid = fork();
     if (pid < 0)
-        return fail("fork");
+        return tu_fail("fork");
     if (pid == 0) {
         EVP_MAC_CTX *copy = EVP_MAC_CTX_dup(ctx);
         int ok = copy != NULL
@@ -445,9 +420,9 @@ static int run_fork(void)
     }
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
         || WEXITSTATUS(status) != 0)
-        return fail("child");
+        return tu_fail("child");
     if (!mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
-        return fail("parent after the child");
+        return tu_fail("parent after the child");
     printf("ok: parent after the child\n");
     EVP_MAC_CTX_free(ctx);
     return 1;
@@ -459,13 +434,13 @@ static int run_reinit(int count)
     EVP_MAC_CTX *ctx = mac_new(P11, "HMAC", "SHA2-256", NULL);
     int i;
 
-    fill(key, sizeof(key), 4);
-    fill(msg, sizeof(msg), 5);
+    tu_fill(key, sizeof(key), 4);
+    tu_fill(msg, sizeof(msg), 5);
     if (ctx == NULL || !EVP_MAC_init(ctx, key, sizeof(key), NULL))
-        return fail("init");
+        return tu_fail("init");
     for (i = 0; i < count; i++)
         if (!mac_again(ctx, key, sizeof(key), msg, (size_t)i % sizeof(msg)))
-            return fail("re-init with a NULL key");
+            return tu_fail("re-init with a NULL key");
     EVP_MAC_CTX_free(ctx);
     printf("ok: %d inits with one key\n", count);
     return 1;
@@ -477,12 +452,12 @@ static int run_rekey(int count)
     EVP_MAC_CTX *ctx = mac_new(P11, "HMAC", "SHA2-256", NULL);
     int i;
 
-    fill(msg, sizeof(msg), 5);
+    tu_fill(msg, sizeof(msg), 5);
     for (i = 0; i < count && ctx != NULL; i++) {
-        fill(key, sizeof(key), (unsigned)i);
+        tu_fill(key, sizeof(key), (unsigned)i);
         if (!EVP_MAC_init(ctx, key, sizeof(key), NULL)
             || !mac_again(ctx, key, sizeof(key), msg, sizeof(msg)))
-            return fail("re-key");
+            return tu_fail("re-key");
     }
     EVP_MAC_CTX_free(ctx);
     printf("ok: %d keys on one context\n", count);
@@ -498,18 +473,18 @@ static int run_oneshot(int count)
     size_t out_len;
     int i;
 
-    fill(key, sizeof(key), 4);
-    fill(msg, sizeof(msg), 5);
+    tu_fill(key, sizeof(key), 4);
+    tu_fill(msg, sizeof(msg), 5);
     if (ctx == NULL || cmac == NULL
         || !EVP_MAC_init(ctx, key, sizeof(key), NULL)
         || !EVP_MAC_init(cmac, key, 16, NULL))
-        return fail("init");
+        return tu_fail("init");
     for (i = 0; i < count; i++) {
         if (!mac_again(ctx, key, sizeof(key), msg, sizeof(msg))
             || !EVP_MAC_init(cmac, NULL, 0, NULL)
             || !EVP_MAC_update(cmac, msg, sizeof(msg))
             || !EVP_MAC_final(cmac, out, &out_len, sizeof(out)))
-            return fail("one-shot");
+            return tu_fail("one-shot");
     }
     EVP_MAC_CTX_free(ctx);
     EVP_MAC_CTX_free(cmac);
@@ -675,7 +650,7 @@ static int run_params(void)
         ok = 0;
     EVP_MAC_free(hmac);
     EVP_MAC_free(cmac);
-    return ok ? 1 : fail("params");
+    return ok ? 1 : tu_fail("params");
 }
 
 int main(int argc, char **argv)
@@ -684,8 +659,8 @@ int main(int argc, char **argv)
     int n = argc > 2 ? atoi(argv[2]) : 0;
     int ok;
 
-    if (!load_providers())
-        return fail("loading pkcs11be and default") ? 0 : 1;
+    if (!tu_load_providers(&p11be, &deflt))
+        return tu_fail("loading pkcs11be and default") ? 0 : 1;
     if (strcmp(mode, "kat") == 0)
         ok = run_kat();
     else if (strcmp(mode, "random") == 0)
@@ -707,8 +682,8 @@ int main(int argc, char **argv)
     else if (strcmp(mode, "params") == 0)
         ok = run_params();
     else
-        ok = fail("usage: mac_check kat|random|dup|threads|fork|reinit|"
-                  "rekey|oneshot|errors|params");
+        ok = tu_fail("usage: mac_check kat|random|dup|threads|fork|reinit|"
+                     "rekey|oneshot|errors|params");
     OSSL_PROVIDER_unload(p11be);
     OSSL_PROVIDER_unload(deflt);
     return ok ? 0 : 1;
