@@ -15,6 +15,7 @@
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h) is served by OpenSSL's default provider.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -91,9 +92,40 @@ static OSSL_FUNC_digest_get_params_fn sha256_get_params;
 static OSSL_FUNC_digest_get_params_fn sha384_get_params;
 static OSSL_FUNC_digest_get_params_fn sha512_get_params;
 
+/*
+ * OpenSSL 3.0 frees and re-creates the context for every digest: the
+ * provider keeps one freed context to hand out again (see digest_freectx).
+ */
+static DIGEST_CTX *digest_ctx_alloc(P11BE_PROV_CTX *prov)
+{
+    DIGEST_CTX *ctx =
+        __atomic_exchange_n(&prov->digest_ctx_spare, NULL, __ATOMIC_ACQUIRE);
+
+    if (ctx == NULL)
+        return OPENSSL_zalloc(sizeof(*ctx));
+    /* Everything but the inline buffer, which holds nothing yet. */
+    memset(ctx, 0, offsetof(DIGEST_CTX, held_inline));
+    return ctx;
+}
+
+static void digest_ctx_recycle(P11BE_PROV_CTX *prov, DIGEST_CTX *ctx)
+{
+    void *none = NULL;
+
+    if (!__atomic_compare_exchange_n(&prov->digest_ctx_spare, &none, ctx, 0,
+                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        OPENSSL_free(ctx);
+}
+
+void p11be_digest_teardown(P11BE_PROV_CTX *prov)
+{
+    OPENSSL_free(prov->digest_ctx_spare);
+    prov->digest_ctx_spare = NULL;
+}
+
 static void *digest_newctx(void *provctx, const struct digest_alg *alg)
 {
-    DIGEST_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
+    DIGEST_CTX *ctx = digest_ctx_alloc(provctx);
 
     if (ctx == NULL)
         return NULL;
@@ -112,7 +144,7 @@ static void *digest_newctx(void *provctx, const struct digest_alg *alg)
                         "%s requested from inside a token call", alg->name);
             EVP_MD_CTX_free(ctx->fallback);
             EVP_MD_free(ctx->fallback_md);
-            OPENSSL_free(ctx);
+            digest_ctx_recycle(ctx->prov, ctx);
             return NULL;
         }
     }
@@ -393,7 +425,7 @@ static void digest_freectx(void *vctx)
     digest_forget_input(ctx);
     if (ctx->held != ctx->held_inline)
         p11be_spare_give(ctx->prov, ctx->held, ctx->held_cap);
-    OPENSSL_free(ctx);
+    digest_ctx_recycle(ctx->prov, ctx);
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */

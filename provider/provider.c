@@ -164,6 +164,7 @@ static void prov_teardown(void *provctx)
                                            : (enum p11be_finalize_mode)mode);
     p11be_config_free(&prov->config);
     p11be_spare_free_all(prov);
+    p11be_digest_teardown(prov);
     pthread_mutex_destroy(&prov->spare_lock);
     pthread_mutex_destroy(&prov->token_lock);
     OPENSSL_free(prov);

@@ -22,6 +22,7 @@ typedef struct p11be_prov_ctx_st {
     pthread_mutex_t token_lock;   /* serialises the first open */
     struct p11be_token_st *token; /* NULL until first use */
     unsigned digest_checked;      /* digest.c: mechanisms found, a bit each */
+    void *digest_ctx_spare;       /* digest.c: a freed context to reuse */
     pthread_mutex_t spare_lock;   /* guards the spares (spare.c) */
     unsigned char *spare[P11BE_SPARES]; /* buffers kept for reuse */
     size_t spare_cap[P11BE_SPARES];     /* their sizes */
@@ -34,6 +35,9 @@ typedef struct p11be_prov_ctx_st {
  * tries again on the next call.
  */
 struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov);
+
+/* Frees what digest.c keeps in the provider; at teardown. */
+void p11be_digest_teardown(P11BE_PROV_CTX *prov);
 
 #define P11BE_DIGEST_BUFFER_DEFAULT ((size_t)1024 * 1024)
 

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -101,10 +102,28 @@ static void forget_idle_locked(P11BE_TOKEN *token)
 }
 
 /* Every session and the login are gone (token removed, or forked). */
+/*
+ * The hot slot: the last session given back, lent again without the lock
+ * on the next acquire (the common case of one thread doing operation after
+ * operation). Whatever needs to see every idle session moves it onto the
+ * idle stack first.
+ */
+static void drain_hot_locked(P11BE_TOKEN *token)
+{
+    P11BE_SESSION *sess =
+        __atomic_exchange_n(&token->hot, NULL, __ATOMIC_ACQUIRE);
+
+    if (sess != NULL) {
+        sess->next_idle = token->idle;
+        token->idle = sess;
+    }
+}
+
 static void invalidate_locked(P11BE_TOKEN *token)
 {
+    drain_hot_locked(token);
     forget_idle_locked(token);
-    token->generation++;
+    __atomic_add_fetch(&token->generation, 1, __ATOMIC_RELEASE);
     if (token->login != P11BE_LOGIN_REFUSED)
         token->login = P11BE_LOGGED_OUT;
     pthread_cond_broadcast(&token->session_freed);
@@ -123,6 +142,7 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
     pthread_mutex_unlock(&token_list_lock);
 
     pthread_mutex_lock(&token->lock);
+    drain_hot_locked(token);
     while (token->idle != NULL) {
         P11BE_SESSION *sess = token->idle;
 
@@ -179,6 +199,19 @@ static P11BE_SESSION *open_session(P11BE_TOKEN *token, unsigned generation,
     return sess;
 }
 
+static void wait_a_little(P11BE_TOKEN *token)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 20 * 1000 * 1000;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&token->session_freed, &token->lock, &until);
+}
+
 /*
  * A sibling of `sess` was lost (a token reset that reports only
  * CKR_SESSION_HANDLE_INVALID, as network HSMs do): ask before lending it,
@@ -213,11 +246,29 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
     unsigned generation, forks;
     CK_RV rv;
 
+    sess = __atomic_exchange_n(&token->hot, NULL, __ATOMIC_ACQUIRE);
+    if (sess != NULL && !sess->verify
+        && sess->generation
+               == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
+        && sess->fork_generation == fork_generation)
+        return sess;
+
     pthread_mutex_lock(&token->lock);
+    if (sess != NULL) {
+        sess->next_idle = token->idle;
+        token->idle = sess;
+    }
     for (;;) {
+        drain_hot_locked(token);
         if (token->idle != NULL) {
             sess = token->idle;
             token->idle = sess->next_idle;
+            if (sess->generation != token->generation) {
+                /* Given back after its token went: forget it. */
+                token->open_count--;
+                OPENSSL_free(sess);
+                continue;
+            }
             if (!sess->verify) {
                 pthread_mutex_unlock(&token->lock);
                 return sess;
@@ -232,9 +283,13 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
         }
         if (token->open_count < token->max_sessions)
             break;
-        token->waiting++;
-        pthread_cond_wait(&token->session_freed, &token->lock);
-        token->waiting--;
+        __atomic_add_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
+        /*
+         * Timed: a session given back to the hot slot just before we began
+         * waiting signals nobody; the next look finds it.
+         */
+        wait_a_little(token);
+        __atomic_sub_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
     }
     token->open_count++;
     generation = token->generation;
@@ -319,6 +374,7 @@ static void suspect_idle_locked(P11BE_TOKEN *token)
 {
     P11BE_SESSION *sess;
 
+    drain_hot_locked(token);
     for (sess = token->idle; sess != NULL; sess = sess->next_idle)
         sess->verify = 1;
 }
@@ -326,11 +382,20 @@ static void suspect_idle_locked(P11BE_TOKEN *token)
 void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
 {
     P11BE_TOKEN *token;
+    P11BE_SESSION *none = NULL;
     int close_it = 0;
 
     if (sess == NULL)
         return;
     token = sess->token;
+    /* The common case: a good session, nobody waiting, the hot slot free. */
+    if (last_rv == CKR_OK && sess->fork_generation == fork_generation
+        && sess->generation
+               == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
+        && __atomic_load_n(&token->waiting, __ATOMIC_RELAXED) == 0
+        && __atomic_compare_exchange_n(&token->hot, &none, sess, 0,
+                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        return;
     pthread_mutex_lock(&token->lock);
     if (sess->fork_generation != token->fork_generation) {
         /* The parent's session, already uncounted in this child. */
@@ -471,6 +536,7 @@ int p11be_pool_close_one_idle(P11BE_TOKEN *token)
     P11BE_SESSION *sess;
 
     pthread_mutex_lock(&token->lock);
+    drain_hot_locked(token);
     sess = token->idle;
     if (sess != NULL)
         token->idle = sess->next_idle;

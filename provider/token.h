@@ -47,6 +47,7 @@ typedef struct p11be_token_st {
     pthread_mutex_t lock;         /* guards everything below */
     pthread_cond_t session_freed; /* signalled when a session comes back */
     P11BE_SESSION *idle;          /* stack of idle sessions */
+    P11BE_SESSION *hot;           /* one idle session lent without the lock */
     size_t open_count;            /* sessions open, idle or lent */
     size_t max_sessions;          /* pool bound */
     size_t waiting;               /* threads waiting for a session */
