@@ -3,6 +3,7 @@
 
 #include "err.h"
 #include "p11call.h"
+#include "session.h"
 #include "token.h"
 
 static unsigned token_generation(P11BE_TOKEN *token)
@@ -93,7 +94,7 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
     if (token == NULL)
         return 0;
     pthread_mutex_lock(&token->object_lock);
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         rv = object_session_locked(token);
         if (rv != CKR_OK) {
             pthread_mutex_unlock(&token->object_lock);
