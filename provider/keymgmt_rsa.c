@@ -26,6 +26,20 @@
  * "-pkeyopt hexpkcs11-key-id:0102"). A persistent key stays on the token
  * when freed. RSA-PSS generation also takes "digest", "mgf1-digest" and
  * "saltlen", which make a restricted key as with the default provider.
+ *
+ * Until a store offers token keys by URI, "pkcs11-key-existing" (an
+ * integer, 1) turns generation into a look-up: instead of generating, the
+ * key pair that an earlier process made with that label and/or id is
+ * found on the token (after a login; by the id when one is given, else by
+ * the label; exactly one private and one public CKK_RSA object must
+ * match), its n and e are read from the public object, and the key is
+ * used like a generated one and kept on the token when freed:
+ *
+ *   EVP_PKEY_keygen_init(ctx);   (ctx for "RSA", provider=pkcs11be)
+ *   params: pkcs11-key-label = "signer", pkcs11-key-existing = 1
+ *   EVP_PKEY_CTX_set_params(ctx, params); EVP_PKEY_generate(ctx, &key);
+ *
+ * "bits", "e" and "primes" are then ignored.
  */
 #include <string.h>
 
@@ -44,6 +58,7 @@
 
 #define RSA_GEN_PARAM_LABEL "pkcs11-key-label"
 #define RSA_GEN_PARAM_ID    "pkcs11-key-id"
+#define RSA_GEN_PARAM_FIND  "pkcs11-key-existing"
 
 #define RSA_DEFAULT_BITS 2048
 #define RSA_MIN_BITS     512 /* as OpenSSL's default provider */
@@ -71,6 +86,7 @@ struct rsa_gen_ctx_st {
     char *label;                       /* pkcs11-key-label, or NULL */
     unsigned char *id;                 /* pkcs11-key-id, or NULL */
     size_t id_len;                     /* bytes in id */
+    int existing;                      /* find the pair, do not generate */
     OSSL_PARAM *pss;                   /* RSA-PSS restrictions, or NULL */
 };
 
@@ -312,6 +328,9 @@ static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
                                          &gctx->id_len))
             goto out_bad;
     }
+    p = OSSL_PARAM_locate_const(params, RSA_GEN_PARAM_FIND);
+    if (p != NULL && !OSSL_PARAM_get_int(p, &gctx->existing))
+        goto out_bad;
     return gctx->kind != &rsa_pss_kind || rsa_gen_keep_pss(gctx, params);
 
 out_bad:
@@ -325,7 +344,8 @@ out_bad:
         OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_PRIMES, NULL),                   \
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),                         \
         OSSL_PARAM_utf8_string(RSA_GEN_PARAM_LABEL, NULL, 0),                  \
-        OSSL_PARAM_octet_string(RSA_GEN_PARAM_ID, NULL, 0)
+        OSSL_PARAM_octet_string(RSA_GEN_PARAM_ID, NULL, 0),                    \
+        OSSL_PARAM_int(RSA_GEN_PARAM_FIND, NULL)
 
 static const OSSL_PARAM *rsa_gen_settable_params(void *genctx, void *provctx)
 {
@@ -447,6 +467,12 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     key = p11be_key_new(gctx->prov, gctx->kind);
     if (key == NULL || (gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
         return key;
+    if (gctx->existing) {
+        if (!p11be_key_find(key, gctx->label, gctx->id, gctx->id_len)
+            || !rsa_gen_host(key, gctx->pss))
+            goto out_free_key;
+        return key;
+    }
     e_len = BN_num_bytes(gctx->e);
     if (e_len <= 0 || (size_t)e_len > sizeof(e) || !BN_is_odd(gctx->e)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,

@@ -436,6 +436,43 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess)
     return 1;
 }
 
+int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
+                   size_t id_len)
+{
+    struct p11be_session_req req = {.need_login = 1};
+    P11BE_SESSION *sess;
+    int ok;
+
+    if (label == NULL && id_len == 0) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "finding a %s key pair on the token needs a label or an "
+                    "id",
+                    key->kind->name);
+        return 0;
+    }
+    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+        return 0;
+    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
+        return 0;
+    key->id_len = id_len;
+    /* A token pair, kept at free: as p11be_key_generate() leaves one. */
+    key->token_private = 1;
+    key->persistent = 1;
+    key->need_login = 1;
+    sess = p11be_session_acquire(key->prov, &req);
+    if (sess == NULL)
+        return 0;
+    pthread_mutex_lock(&key->lock);
+    ok = key_find_again(key, sess);
+    pthread_mutex_unlock(&key->lock);
+    p11be_session_release(sess, CKR_OK);
+    if (ok)
+        P11BE_DEBUG("%s key pair found: private 0x%lx, public 0x%lx",
+                    key->kind->name, (unsigned long)key->priv[0].handle,
+                    (unsigned long)key->pub.handle);
+    return ok;
+}
+
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj)
 {

@@ -199,6 +199,15 @@ struct p11be_keygen {
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen);
 
 /*
+ * Points the key at a persistent pair already on the token (made by an
+ * earlier process): one private and one public object of the key's type,
+ * found after a login by `id` when id_len > 0, else by `label`. The keymgmt
+ * then reads the public parts as after generation. 1, or 0 (raised).
+ */
+int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
+                   size_t id_len);
+
+/*
  * Reads attributes of the key's public object into fresh buffers
  * (tmpl[i].pValue, to OPENSSL_free); raises and returns 0 on failure.
  */

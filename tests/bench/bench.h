@@ -25,6 +25,16 @@
  * hmac_p11_op() (C_SignInit on t->key, C_Sign). Whether the EVP op passes
  * t->key to every EVP_MAC_init or only sets it once is part of what the
  * row measures: pkcs11be may import the key on each call that passes it.
+ *
+ * BENCH_PKEY rows (RSA) work on one RSA-2048 key pair that the child makes
+ * in software once and gives to all three ways: through EVP_PKEY_fromdata
+ * in each EVP way's library context (so pkcs11be imports it with its own
+ * keymgmt and makes its token object on first use), and to direct as a
+ * session object (CKO_PRIVATE_KEY with n, e, d and the CRT values, or
+ * CKO_PUBLIC_KEY when key_use is CKA_VERIFY or CKA_ENCRYPT). `in` is then
+ * a SHA-256 digest (in_len 32), and the runner adds `sig`, its PKCS#1 v1.5
+ * SHA-256 signature, and `ct`, its OAEP (SHA-1) encryption, both made in
+ * software with the same key, for verify and decrypt rows.
  */
 #ifndef P11BENCH_H
 #define P11BENCH_H
@@ -39,6 +49,7 @@ enum bench_kind {
     BENCH_DIGEST, /* EVP_MD, EVP_MD_CTX */
     BENCH_MAC,    /* EVP_MAC, EVP_MAC_CTX */
     BENCH_CIPHER, /* EVP_CIPHER, EVP_CIPHER_CTX */
+    BENCH_PKEY,   /* the RSA-2048 EVP_PKEY above, EVP_PKEY_CTX */
 };
 
 /* One thread's state for the EVP ways (pkcs11be and default). */
@@ -49,6 +60,12 @@ struct bench_evp_thread {
     EVP_MD_CTX *md_ctx;         /* BENCH_DIGEST: this thread's, reused */
     EVP_MAC_CTX *mac_ctx;       /* BENCH_MAC: this thread's, reused */
     EVP_CIPHER_CTX *cipher_ctx; /* BENCH_CIPHER: this thread's, reused */
+    EVP_PKEY_CTX *pkey_ctx;     /* BENCH_PKEY: this thread's, reused */
+    int pkey_ready;             /* BENCH_PKEY: the op initialised pkey_ctx */
+    const unsigned char *sig;   /* BENCH_PKEY: signature of in */
+    size_t sig_len;             /* bytes in sig */
+    const unsigned char *ct;    /* BENCH_PKEY: OAEP encryption of in */
+    size_t ct_len;              /* bytes in ct */
     const unsigned char *key;   /* the case's key (same bytes as direct's) */
     size_t key_len;             /* the case's key_len */
     const unsigned char *iv;    /* 16 zero bytes, for ciphers */
@@ -65,6 +82,10 @@ struct bench_p11_thread {
     CK_OBJECT_HANDLE key;      /* the case's key object, if it has one */
     CK_MECHANISM_TYPE mech;    /* the case's mechanism */
     unsigned char *iv;         /* 16 zero bytes, for ciphers */
+    unsigned char *sig;        /* BENCH_PKEY: signature of in */
+    CK_ULONG sig_len;          /* bytes in sig */
+    unsigned char *ct;         /* BENCH_PKEY: OAEP encryption of in */
+    CK_ULONG ct_len;           /* bytes in ct */
     unsigned char *in;         /* input, in_len bytes */
     CK_ULONG in_len;           /* the cell's input size */
     unsigned char *out;        /* output, out_cap bytes */
@@ -80,7 +101,7 @@ typedef CK_RV bench_p11_op_fn(struct bench_p11_thread *t);
 /* An input size a case runs at, with the pkcs11be/direct target. */
 struct bench_size {
     size_t in_len;    /* bytes of input per operation; 0 ends the list */
-    double min_ratio; /* pkcs11be ops/s at least this times direct's */
+    double min_ratio; /* pkcs11be ops/s at least this times direct's; 0: none */
 };
 
 #define BENCH_MAX_SIZES   4
@@ -91,7 +112,7 @@ struct bench_case {
     enum bench_kind kind;      /* what `alg` is */
     const char *alg;           /* fetched by this name from each provider */
     CK_MECHANISM_TYPE mech;    /* what direct uses; checked on the token */
-    CK_KEY_TYPE key_type;      /* direct's key object, if key_len > 0 */
+    CK_KEY_TYPE key_type;      /* direct's key object (key_len > 0, PKEY) */
     CK_ATTRIBUTE_TYPE key_use; /* CKA_SIGN, CKA_ENCRYPT, ...: set TRUE */
     size_t key_len;            /* 0: no key; at most BENCH_MAX_KEY_LEN */
     struct bench_size sizes[BENCH_MAX_SIZES]; /* ends at in_len 0 */

@@ -6,6 +6,8 @@
  */
 #include "bench.h"
 
+#include <string.h>
+
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
@@ -106,14 +108,12 @@ static int cipher_evp_op(struct bench_evp_thread *t, const char *cipher)
 
     (void)cipher;
     if (EVP_CIPHER_CTX_get0_cipher(t->cipher_ctx) == NULL) {
-        if (!EVP_EncryptInit_ex2(t->cipher_ctx, t->cipher, t->key, t->iv,
-                                 NULL))
+        if (!EVP_EncryptInit_ex2(t->cipher_ctx, t->cipher, t->key, t->iv, NULL))
             return 0;
     } else if (!EVP_EncryptInit_ex2(t->cipher_ctx, NULL, NULL, t->iv, NULL)) {
         return 0;
     }
-    return EVP_EncryptUpdate(t->cipher_ctx, t->out, &len, t->in,
-                             (int)t->in_len)
+    return EVP_EncryptUpdate(t->cipher_ctx, t->out, &len, t->in, (int)t->in_len)
            && EVP_EncryptFinal_ex(t->cipher_ctx, t->out + len, &fin);
 }
 
@@ -159,6 +159,152 @@ static CK_RV aes_gcm_p11_op(struct bench_p11_thread *t)
     return encrypt_p11_op(t, &mech);
 }
 
+/*
+ * RSA-2048 (BENCH_PKEY, bench.h): the issue's targets (#5) for the
+ * private-key operations; verify has none (pkcs11be verifies on the host).
+ */
+/* clang-format off */
+#define RSA_SIZES {{32, 0.97}, {0, 0}}
+#define RSA_VERIFY_SIZES {{32, 0.0}, {0, 0}}
+/* clang-format on */
+
+/*
+ * Signing many digests with one key: the context is set up once, then one
+ * EVP_PKEY_sign per SHA-256 digest. EVP_PKEY_sign on a digest rather than
+ * EVP_DigestSign on a message, because pkcs11be hashes on the host
+ * (signature_rsa.c) and the token's part is then exactly direct's: one
+ * C_SignInit + C_Sign over the DigestInfo (CKM_RSA_PKCS) or the digest
+ * (CKM_RSA_PKCS_PSS).
+ */
+static int rsa_evp_setup(struct bench_evp_thread *t, int sign, const char *pad)
+{
+    OSSL_PARAM params[4], *p = params;
+
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
+                                            (char *)pad, 0);
+    if (sign)
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST,
+                                                "SHA256", 0);
+    if (strcmp(pad, "pss") == 0)
+        *p++ = OSSL_PARAM_construct_utf8_string(
+            OSSL_SIGNATURE_PARAM_PSS_SALTLEN, "digest", 0);
+    *p = OSSL_PARAM_construct_end();
+    t->pkey_ready = EVP_PKEY_CTX_set_params(t->pkey_ctx, params) > 0;
+    return t->pkey_ready;
+}
+
+static int rsa_sign_evp_op(struct bench_evp_thread *t, const char *pad)
+{
+    size_t len = t->out_cap;
+
+    if (!t->pkey_ready
+        && (EVP_PKEY_sign_init(t->pkey_ctx) <= 0 || !rsa_evp_setup(t, 1, pad)))
+        return 0;
+    return EVP_PKEY_sign(t->pkey_ctx, t->out, &len, t->in, t->in_len) > 0;
+}
+
+static int rsa_pkcs1_sign_evp_op(struct bench_evp_thread *t)
+{
+    return rsa_sign_evp_op(t, "pkcs1");
+}
+
+static int rsa_pss_sign_evp_op(struct bench_evp_thread *t)
+{
+    return rsa_sign_evp_op(t, "pss");
+}
+
+static int rsa_verify_evp_op(struct bench_evp_thread *t)
+{
+    if (!t->pkey_ready
+        && (EVP_PKEY_verify_init(t->pkey_ctx) <= 0
+            || !rsa_evp_setup(t, 1, "pkcs1")))
+        return 0;
+    return EVP_PKEY_verify(t->pkey_ctx, t->sig, t->sig_len, t->in, t->in_len)
+           == 1;
+}
+
+static int rsa_oaep_decrypt_evp_op(struct bench_evp_thread *t)
+{
+    size_t len = t->out_cap;
+
+    if (!t->pkey_ready
+        && (EVP_PKEY_decrypt_init(t->pkey_ctx) <= 0
+            || !rsa_evp_setup(t, 0, "oaep")))
+        return 0;
+    return EVP_PKEY_decrypt(t->pkey_ctx, t->out, &len, t->ct, t->ct_len) > 0;
+}
+
+/* The DER DigestInfo of a SHA-256 digest, as CKM_RSA_PKCS signs it. */
+static const unsigned char sha256_info[19] = {
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+    0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+};
+
+/* DigestInfo of the input (a SHA-256 digest); its length, 0 if too long. */
+static CK_ULONG rsa_digest_info(const struct bench_p11_thread *t,
+                                unsigned char *info, size_t cap)
+{
+    if (t->in_len + sizeof(sha256_info) > cap)
+        return 0;
+    memcpy(info, sha256_info, sizeof(sha256_info));
+    memcpy(info + sizeof(sha256_info), t->in, t->in_len);
+    return sizeof(sha256_info) + t->in_len;
+}
+
+static CK_RV rsa_pkcs1_sign_p11_op(struct bench_p11_thread *t)
+{
+    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
+    unsigned char info[128];
+    CK_ULONG info_len = rsa_digest_info(t, info, sizeof(info));
+    CK_ULONG out_len = t->out_cap;
+    CK_RV rv;
+
+    rv = t->p11->C_SignInit(t->session, &mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Sign(t->session, info, info_len, t->out, &out_len);
+}
+
+static CK_RV rsa_pss_sign_p11_op(struct bench_p11_thread *t)
+{
+    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    CK_MECHANISM mech = {CKM_RSA_PKCS_PSS, &pss, sizeof(pss)};
+    CK_ULONG out_len = t->out_cap;
+    CK_RV rv;
+
+    rv = t->p11->C_SignInit(t->session, &mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Sign(t->session, t->in, t->in_len, t->out, &out_len);
+}
+
+static CK_RV rsa_verify_p11_op(struct bench_p11_thread *t)
+{
+    CK_MECHANISM mech = {CKM_RSA_PKCS, NULL, 0};
+    unsigned char info[128];
+    CK_ULONG info_len = rsa_digest_info(t, info, sizeof(info));
+    CK_RV rv;
+
+    rv = t->p11->C_VerifyInit(t->session, &mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Verify(t->session, info, info_len, t->sig, t->sig_len);
+}
+
+static CK_RV rsa_oaep_decrypt_p11_op(struct bench_p11_thread *t)
+{
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA_1, CKG_MGF1_SHA1,
+                                    CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
+    CK_ULONG out_len = t->out_cap;
+    CK_RV rv;
+
+    rv = t->p11->C_DecryptInit(t->session, &mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Decrypt(t->session, t->ct, t->ct_len, t->out, &out_len);
+}
+
 /* clang-format off */
 const struct bench_case bench_cases[] = {
     {.name = "SHA-256 Init+Update+Final", .kind = BENCH_DIGEST,
@@ -183,6 +329,22 @@ const struct bench_case bench_cases[] = {
      .alg = "AES-256-GCM", .mech = CKM_AES_GCM, .key_type = CKK_AES,
      .key_use = CKA_ENCRYPT, .key_len = 32, .sizes = CIPHER_SIZES,
      .evp_op = aes_gcm_evp_op, .p11_op = aes_gcm_p11_op},
+    {.name = "RSA-2048 sign PKCS#1 v1.5 SHA-256", .kind = BENCH_PKEY,
+     .alg = "RSA", .mech = CKM_RSA_PKCS, .key_type = CKK_RSA,
+     .key_use = CKA_SIGN, .sizes = RSA_SIZES,
+     .evp_op = rsa_pkcs1_sign_evp_op, .p11_op = rsa_pkcs1_sign_p11_op},
+    {.name = "RSA-2048 sign PSS SHA-256", .kind = BENCH_PKEY,
+     .alg = "RSA", .mech = CKM_RSA_PKCS_PSS, .key_type = CKK_RSA,
+     .key_use = CKA_SIGN, .sizes = RSA_SIZES,
+     .evp_op = rsa_pss_sign_evp_op, .p11_op = rsa_pss_sign_p11_op},
+    {.name = "RSA-2048 verify PKCS#1 v1.5 SHA-256", .kind = BENCH_PKEY,
+     .alg = "RSA", .mech = CKM_RSA_PKCS, .key_type = CKK_RSA,
+     .key_use = CKA_VERIFY, .sizes = RSA_VERIFY_SIZES,
+     .evp_op = rsa_verify_evp_op, .p11_op = rsa_verify_p11_op},
+    {.name = "RSA-2048 decrypt OAEP SHA-1", .kind = BENCH_PKEY,
+     .alg = "RSA", .mech = CKM_RSA_PKCS_OAEP, .key_type = CKK_RSA,
+     .key_use = CKA_DECRYPT, .sizes = RSA_SIZES,
+     .evp_op = rsa_oaep_decrypt_evp_op, .p11_op = rsa_oaep_decrypt_p11_op},
     {.name = NULL},
 };
 /* clang-format on */

@@ -118,9 +118,13 @@ static void list_cases(void)
     const struct bench_size *sz;
 
     for (bc = bench_cases; bc->name != NULL; bc++) {
-        printf("%-32s %-12s", bc->name, bc->alg);
-        for (sz = bc->sizes; sz->in_len > 0; sz++)
-            printf(" %zu B (>= %.2f of direct)", sz->in_len, sz->min_ratio);
+        printf("%-36s %-12s", bc->name, bc->alg);
+        for (sz = bc->sizes; sz->in_len > 0; sz++) {
+            if (sz->min_ratio > 0)
+                printf(" %zu B (>= %.2f of direct)", sz->in_len, sz->min_ratio);
+            else
+                printf(" %zu B (no target)", sz->in_len);
+        }
         putchar('\n');
     }
 }

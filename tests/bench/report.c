@@ -217,8 +217,12 @@ static void format_row(table_row row, const struct cell *cells, size_t count,
     format_rate(row[COL_DEFAULT], c, WAY_DEFAULT);
     if (ratio > 0) {
         snprintf(row[COL_RATIO], CELL_LEN, "%.2f", ratio);
-        snprintf(row[COL_RATIO_OK], CELL_LEN, ">=%.2f %s", c->size->min_ratio,
-                 verdict(ratio >= c->size->min_ratio));
+        /* A min_ratio of 0: the issue sets no target for the cell. */
+        if (c->size->min_ratio > 0)
+            snprintf(row[COL_RATIO_OK], CELL_LEN, ">=%.2f %s",
+                     c->size->min_ratio, verdict(ratio >= c->size->min_ratio));
+        else
+            snprintf(row[COL_RATIO_OK], CELL_LEN, "none");
     }
     format_scaling(row, cells, count, c);
     if (p11be_calls >= 0)

@@ -29,8 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
+#include <openssl/rsa.h>
 
 const char *const bench_way_names[WAY_COUNT] = {
     [WAY_PKCS11BE] = "pkcs11be",
@@ -67,8 +70,14 @@ static const unsigned char run_key[BENCH_MAX_KEY_LEN] =
     "p11bench: a test key, not a secret";
 static unsigned char run_iv[16];
 
-/* Room past in_len in the output buffer: a tag, a block of padding. */
-#define OUT_SLACK 64
+/*
+ * Room past in_len in the output buffer: a tag, a block of padding, an
+ * RSA signature or plaintext of up to 4096 bits.
+ */
+#define OUT_SLACK 512
+
+/* BENCH_PKEY: the key pair every way gets (bench.h). */
+#define PKEY_BITS 2048
 
 /* An EVP way's state for the whole process. */
 struct evp_state {
@@ -77,6 +86,7 @@ struct evp_state {
     EVP_MD *md;              /* fetched once, if BENCH_DIGEST */
     EVP_MAC *mac;            /* fetched once, if BENCH_MAC */
     EVP_CIPHER *cipher;      /* fetched once, if BENCH_CIPHER */
+    EVP_PKEY *pkey;          /* BENCH_PKEY: run's key, imported here */
 };
 
 struct run {
@@ -90,6 +100,11 @@ struct run {
     CK_SLOT_ID slot;                 /* direct: the token's slot */
     CK_SESSION_HANDLE key_session;   /* direct: holds the key object */
     CK_OBJECT_HANDLE key;            /* direct: CK_INVALID_HANDLE if none */
+    EVP_PKEY *soft_key;              /* BENCH_PKEY: made once, in software */
+    unsigned char sig[OUT_SLACK];    /* BENCH_PKEY: signature of the input */
+    size_t sig_len;                  /* bytes in sig */
+    unsigned char ct[OUT_SLACK];     /* BENCH_PKEY: OAEP of the input */
+    size_t ct_len;                   /* bytes in ct */
     pthread_barrier_t ready;         /* threads set up and warm */
     pthread_barrier_t go;            /* counters read: start measuring */
     int phase;                       /* timed job: the way to run; -1: stop */
@@ -164,6 +179,67 @@ static void why_openssl(char *why, size_t len, const char *what)
     ERR_clear_error();
 }
 
+/* BENCH_PKEY: the key pair, and a signature and ciphertext of the input */
+
+/*
+ * Makes r->soft_key with OpenSSL's default provider (in the process's
+ * default library context), and signs (PKCS#1 v1.5, SHA-256) and encrypts
+ * (OAEP, SHA-1) the input that run_threads() gives every thread: in_len
+ * bytes of 0x5a. 1, or 0 with the reason in `why`.
+ */
+static int pkey_prepare(struct run *r, char *why)
+{
+    unsigned char in[64];
+    EVP_PKEY_CTX *ctx = NULL;
+    int ok = 0;
+
+    if (r->job->in_len > sizeof(in)) {
+        snprintf(why, BENCH_WHY_LEN, "input of %zu bytes: at most %zu",
+                 r->job->in_len, sizeof(in));
+        return 0;
+    }
+    memset(in, 0x5a, r->job->in_len);
+    r->soft_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)PKEY_BITS);
+    if (r->soft_key == NULL) {
+        why_openssl(why, BENCH_WHY_LEN, "EVP_PKEY_Q_keygen (RSA)");
+        return 0;
+    }
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, r->soft_key, NULL);
+    r->sig_len = sizeof(r->sig);
+    r->ct_len = sizeof(r->ct);
+    if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0
+        || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0
+        || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0
+        || EVP_PKEY_sign(ctx, r->sig, &r->sig_len, in, r->job->in_len) <= 0
+        || EVP_PKEY_encrypt_init(ctx) <= 0
+        || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0
+        || EVP_PKEY_encrypt(ctx, r->ct, &r->ct_len, in, r->job->in_len) <= 0)
+        why_openssl(why, BENCH_WHY_LEN, "signing and encrypting the input");
+    else
+        ok = 1;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+/* r->soft_key through `props`' keymgmt in libctx (EVP_PKEY_fromdata). */
+static EVP_PKEY *pkey_import(const struct run *r, OSSL_LIB_CTX *libctx,
+                             const char *props)
+{
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+
+    if (EVP_PKEY_todata(r->soft_key, EVP_PKEY_KEYPAIR, &params) <= 0)
+        return NULL;
+    ctx = EVP_PKEY_CTX_new_from_name(libctx, "RSA", props);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
+        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0)
+        pkey = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params); /* a throw-away key: 3.0 has no clear_free */
+    return pkey;
+}
+
 /* EVP ways: pkcs11be and default */
 
 static enum bench_status evp_setup(struct run *r, enum bench_way way)
@@ -208,6 +284,11 @@ static enum bench_status evp_setup(struct run *r, enum bench_way way)
         if (e->cipher != NULL)
             return BENCH_OK;
         break;
+    case BENCH_PKEY:
+        e->pkey = pkey_import(r, e->libctx, props);
+        if (e->pkey != NULL)
+            return BENCH_OK;
+        break;
     }
     ERR_clear_error();
     snprintf(why, BENCH_WHY_LEN, "%s does not offer %s", name, bc->alg);
@@ -221,6 +302,7 @@ static void evp_teardown(struct run *r, enum bench_way way)
     EVP_MD_free(e->md);
     EVP_MAC_free(e->mac);
     EVP_CIPHER_free(e->cipher);
+    EVP_PKEY_free(e->pkey);
     if (e->provider != NULL)
         OSSL_PROVIDER_unload(e->provider);
     OSSL_LIB_CTX_free(e->libctx);
@@ -231,6 +313,7 @@ static int evp_thread_setup(struct worker *w, enum bench_way way)
     struct bench_evp_thread *t = &w->evp[way];
     const struct evp_state *e = &w->run->evp[way];
     const struct bench_job *job = w->run->job;
+    char props[64];
 
     t->md = e->md;
     t->mac = e->mac;
@@ -242,6 +325,10 @@ static int evp_thread_setup(struct worker *w, enum bench_way way)
     t->in_len = job->in_len;
     t->out = w->out;
     t->out_cap = job->in_len + OUT_SLACK;
+    t->sig = w->run->sig;
+    t->sig_len = w->run->sig_len;
+    t->ct = w->run->ct;
+    t->ct_len = w->run->ct_len;
     switch (job->bc->kind) {
     case BENCH_DIGEST:
         t->md_ctx = EVP_MD_CTX_new();
@@ -252,6 +339,10 @@ static int evp_thread_setup(struct worker *w, enum bench_way way)
     case BENCH_CIPHER:
         t->cipher_ctx = EVP_CIPHER_CTX_new();
         return t->cipher_ctx != NULL;
+    case BENCH_PKEY:
+        snprintf(props, sizeof(props), "provider=%s", bench_way_names[way]);
+        t->pkey_ctx = EVP_PKEY_CTX_new_from_pkey(e->libctx, e->pkey, props);
+        return t->pkey_ctx != NULL;
     }
     return 0;
 }
@@ -261,6 +352,7 @@ static void evp_thread_teardown(struct worker *w, enum bench_way way)
     EVP_MD_CTX_free(w->evp[way].md_ctx);
     EVP_MAC_CTX_free(w->evp[way].mac_ctx);
     EVP_CIPHER_CTX_free(w->evp[way].cipher_ctx);
+    EVP_PKEY_CTX_free(w->evp[way].pkey_ctx);
 }
 
 static int evp_op(struct worker *w, enum bench_way way)
@@ -302,6 +394,95 @@ static int p11_pick_slot(struct run *r)
     return 1;
 }
 
+/*
+ * Whether a private key object is made CKA_PRIVATE, after a login on the
+ * key session: as pkcs11be decides for its own (keyobj.c), when the token
+ * reports CKF_LOGIN_REQUIRED and a PIN is configured. Both ways then use
+ * the same kind of object: SoftHSM2 keeps a private object's values
+ * encrypted and decrypts them on every use, a few percent of an RSA-2048
+ * signature. 1 or 0; *rv is set on failure.
+ */
+static int p11_login_for_key(struct run *r, CK_RV *rv)
+{
+    const char *pin = getenv("CRYPTOGRAPHY_PKCS11_PASSWORD");
+    CK_TOKEN_INFO info;
+
+    *rv = r->p11->C_GetTokenInfo(r->slot, &info);
+    if (*rv != CKR_OK || (info.flags & CKF_LOGIN_REQUIRED) == 0 || pin == NULL
+        || *pin == '\0')
+        return 0;
+    *rv = r->p11->C_Login(r->key_session, CKU_USER, (CK_UTF8CHAR *)pin,
+                          strlen(pin));
+    if (*rv == CKR_USER_ALREADY_LOGGED_IN)
+        *rv = CKR_OK;
+    return *rv == CKR_OK;
+}
+
+/*
+ * BENCH_PKEY: r->soft_key as a session object for key_use only: the
+ * private key (sensitive, not extractable; CKA_PRIVATE as pkcs11be makes
+ * it), or the public one for CKA_VERIFY and CKA_ENCRYPT.
+ */
+static CK_RV p11_create_pkey(struct run *r)
+{
+    static const char *const names[] = {
+        OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+        OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+        OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+    };
+    static const CK_ATTRIBUTE_TYPE types[] = {
+        CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1,
+        CKA_PRIME_2, CKA_EXPONENT_1,      CKA_EXPONENT_2,       CKA_COEFFICIENT,
+    };
+    const struct bench_case *bc = r->job->bc;
+    int public = bc->key_use == CKA_VERIFY || bc->key_use == CKA_ENCRYPT;
+    CK_OBJECT_CLASS cls = public ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
+    CK_KEY_TYPE key_type = bc->key_type;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_BBOOL priv = CK_FALSE;
+    CK_ATTRIBUTE tmpl[7 + 8] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &priv, sizeof(priv)},
+        {bc->key_use, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+    };
+    CK_ULONG count = public ? 5 : 7;
+    size_t i, values = public ? 2 : 8;
+    CK_RV rv = CKR_OK;
+
+    if (!public)
+        priv = p11_login_for_key(r, &rv) ? CK_TRUE : CK_FALSE;
+    if (rv != CKR_OK)
+        return rv;
+    rv = CKR_HOST_MEMORY;
+    for (i = 0; i < values; i++) {
+        BIGNUM *bn = NULL;
+        int len;
+
+        if (!EVP_PKEY_get_bn_param(r->soft_key, names[i], &bn))
+            goto out_free_values;
+        len = BN_num_bytes(bn);
+        tmpl[count].type = types[i];
+        tmpl[count].pValue = OPENSSL_malloc(len > 0 ? len : 1);
+        tmpl[count].ulValueLen = len;
+        if (tmpl[count].pValue != NULL)
+            BN_bn2bin(bn, tmpl[count].pValue);
+        BN_clear_free(bn);
+        if (tmpl[count++].pValue == NULL)
+            goto out_free_values;
+    }
+    rv = r->p11->C_CreateObject(r->key_session, tmpl, count, &r->key);
+out_free_values:
+    for (i = public ? 5 : 7; i < count; i++)
+        OPENSSL_clear_free(tmpl[i].pValue, tmpl[i].ulValueLen);
+    return rv;
+}
+
 /* A session object holding the case's key, usable for key_use only. */
 static CK_RV p11_create_key(struct run *r)
 {
@@ -328,6 +509,8 @@ static CK_RV p11_create_key(struct run *r)
         r->key_session = CK_INVALID_HANDLE;
         return rv;
     }
+    if (bc->kind == BENCH_PKEY)
+        return p11_create_pkey(r);
     return r->p11->C_CreateObject(r->key_session, tmpl,
                                   sizeof(tmpl) / sizeof(tmpl[0]), &r->key);
 }
@@ -373,7 +556,7 @@ static enum bench_status p11_setup(struct run *r, enum bench_way way)
         snprintf(why, BENCH_WHY_LEN, "C_GetMechanismInfo: CKR 0x%08lx", rv);
         return BENCH_FAILED;
     }
-    if (bc->key_len > 0) {
+    if (bc->key_len > 0 || bc->kind == BENCH_PKEY) {
         rv = p11_create_key(r);
         if (rv != CKR_OK) {
             snprintf(why, BENCH_WHY_LEN,
@@ -406,6 +589,10 @@ static int p11_thread_setup(struct worker *w, enum bench_way way)
     t->key = r->key;
     t->mech = r->job->bc->mech;
     t->iv = run_iv;
+    t->sig = r->sig;
+    t->sig_len = r->sig_len;
+    t->ct = r->ct;
+    t->ct_len = r->ct_len;
     t->in = w->in;
     t->in_len = r->job->in_len;
     t->out = w->out;
@@ -686,6 +873,8 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
         .key_session = CK_INVALID_HANDLE,
         .key = CK_INVALID_HANDLE,
     };
+    char why[BENCH_WHY_LEN] = "";
+    int prepared;
     int i;
 
     alarm((unsigned)(job->seconds * WAY_COUNT) + WATCHDOG_SLACK_SECONDS);
@@ -697,11 +886,18 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
     } else {
         setenv("CRYPTOGRAPHY_PKCS11_PATH", job->module, 1);
     }
+    /* A key pair for all ways, or the reason every way fails. */
+    prepared = job->bc->kind != BENCH_PKEY || pkey_prepare(&r, why);
     for (i = 0; i < WAY_COUNT; i++) {
         enum bench_way k = setup_order[i];
 
         if ((job->ways & WAY_BIT(k)) == 0)
             continue;
+        if (!prepared) {
+            report->way[k].status = BENCH_FAILED;
+            snprintf(report->way[k].why, BENCH_WHY_LEN, "%s", why);
+            continue;
+        }
         report->way[k].status = ways[k].setup(&r, k);
         if (report->way[k].status == BENCH_OK)
             r.active |= WAY_BIT(k);
@@ -713,6 +909,7 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
     for (i = WAY_COUNT - 1; i >= 0; i--)
         if (job->ways & WAY_BIT(setup_order[i]))
             ways[setup_order[i]].teardown(&r, setup_order[i]);
+    EVP_PKEY_free(r.soft_key);
     report->done = 1;
 }
 

@@ -8,8 +8,15 @@
  *
  *   rsa_check params PEM..     import into pkcs11be: params, export, eq,
  *                              dup, validate as the default provider
- *   rsa_check gen BITS [LABEL [IDHEX]]  generate on the token, use it;
- *                              persistent with a label/id
+ *   rsa_check gen BITS [LABEL [IDHEX [PUBOUT]]]  generate on the token,
+ *                              use it; persistent with a label/id; the
+ *                              public key to PUBOUT (PEM)
+ *   rsa_check find LABEL IDHEX MSG SIGOUT  find a persistent pair made by
+ *                              another process ("-": no label or id), sign
+ *                              MSG (PKCS#1 v1.5, SHA-256) into SIGOUT,
+ *                              and decrypt (OAEP) with it
+ *   rsa_check destroy LABEL    C_DestroyObject of every object labelled
+ *                              LABEL, straight on the module
  *   rsa_check sign FULL PEM..  every padding and digest, both directions
  *                              (FULL=1: every PSS salt and MGF1)
  *   rsa_check decrypt PEM..    pkcs1, oaep (hashes, MGF1, label), none
@@ -606,7 +613,19 @@ static int hex_to_bin(const char *hex, unsigned char *out, size_t room)
     return (int)len;
 }
 
-static int run_gen(size_t bits, const char *label, const char *id_hex)
+/* The public half of `key` as PEM in `path`. */
+static int write_pub(EVP_PKEY *key, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    int ok = f != NULL && PEM_write_PUBKEY(f, key);
+
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    return ok;
+}
+
+static int run_gen(size_t bits, const char *label, const char *id_hex,
+                   const char *pub_path)
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", P11);
     struct sigcase c = {"pss", "SHA2-256", NULL, "digest"};
@@ -649,11 +668,132 @@ static int run_gen(size_t bits, const char *label, const char *id_hex)
     if (!sign_with(key, P11, &c, tbs, sizeof(tbs), sig, &sig_len)
         || !verify_with(pub, DEF, &c, tbs, sizeof(tbs), sig, sig_len))
         return fail("sign with the generated key");
+    if (pub_path != NULL && !write_pub(pub, pub_path))
+        return fail("writing the public key");
     printf("ok: generated %zu-bit key%s%s, signed\n", bits,
            label ? " labelled " : "", label ? label : "");
     EVP_PKEY_free(pub);
     EVP_PKEY_free(key);
     return 1;
+}
+
+/*
+ * A persistent pair made by another process, found with the keygen
+ * parameter pkcs11-key-existing by label and/or id ("-": not given).
+ */
+static EVP_PKEY *find_key(const char *label, const char *id_hex)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", P11);
+    unsigned char id[64];
+    int existing = 1, n = 0, id_len = 0;
+    EVP_PKEY *key = NULL;
+    OSSL_PARAM p[4];
+
+    if (strcmp(id_hex, "-") != 0
+        && (id_len = hex_to_bin(id_hex, id, sizeof(id))) <= 0) {
+        EVP_PKEY_CTX_free(ctx);
+        fail("bad id");
+        return NULL;
+    }
+    if (strcmp(label, "-") != 0)
+        p[n++] = OSSL_PARAM_construct_utf8_string("pkcs11-key-label",
+                                                  (char *)label, 0);
+    if (id_len > 0)
+        p[n++] = OSSL_PARAM_construct_octet_string("pkcs11-key-id", id,
+                                                   (size_t)id_len);
+    p[n++] = OSSL_PARAM_construct_int("pkcs11-key-existing", &existing);
+    p[n] = OSSL_PARAM_construct_end();
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0
+        || !EVP_PKEY_CTX_set_params(ctx, p)
+        || EVP_PKEY_generate(ctx, &key) <= 0) {
+        fail("finding the key pair on the token");
+        key = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return key;
+}
+
+/* OAEP: encrypted by the default provider, decrypted on the token. */
+static int find_decrypts(EVP_PKEY *key, EVP_PKEY *pub)
+{
+    static const unsigned char secret[] = "a secret for the found key";
+    unsigned char ct[1024], pt[1024];
+    size_t ct_len = sizeof(ct), pt_len = sizeof(pt);
+    EVP_PKEY_CTX *enc = EVP_PKEY_CTX_new_from_pkey(NULL, pub, DEF);
+    EVP_PKEY_CTX *dec = EVP_PKEY_CTX_new_from_pkey(NULL, key, P11);
+    int ok = enc != NULL && dec != NULL && EVP_PKEY_encrypt_init(enc) > 0
+             && EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_OAEP_PADDING) > 0
+             && EVP_PKEY_encrypt(enc, ct, &ct_len, secret, sizeof(secret)) > 0
+             && EVP_PKEY_decrypt_init(dec) > 0
+             && EVP_PKEY_CTX_set_rsa_padding(dec, RSA_PKCS1_OAEP_PADDING) > 0
+             && EVP_PKEY_decrypt(dec, pt, &pt_len, ct, ct_len) > 0
+             && pt_len == sizeof(secret) && memcmp(pt, secret, pt_len) == 0;
+
+    EVP_PKEY_CTX_free(enc);
+    EVP_PKEY_CTX_free(dec);
+    return ok || fail("OAEP decryption with the key found");
+}
+
+static int run_find(const char *label, const char *id_hex, const char *msg_path,
+                    const char *sig_path)
+{
+    unsigned char msg[4096], sig[1024];
+    size_t msg_len, sig_len = sizeof(sig);
+    EVP_MD_CTX *md = NULL;
+    EVP_PKEY *key, *pub = NULL;
+    FILE *f;
+    int ok = 0;
+
+    f = fopen(msg_path, "rb");
+    if (f == NULL)
+        return fail("reading the message");
+    msg_len = fread(msg, 1, sizeof(msg), f);
+    fclose(f);
+    key = find_key(label, id_hex);
+    if (key == NULL)
+        return 0;
+    if (EVP_PKEY_get_bits(key) <= 0 || !EVP_PKEY_can_sign(key)) {
+        fail("the key found has no size or cannot sign");
+        goto out_free;
+    }
+    md = EVP_MD_CTX_new();
+    if (md == NULL
+        || !EVP_DigestSignInit_ex(md, NULL, "SHA2-256", NULL, P11, key, NULL)
+        || !EVP_DigestSign(md, sig, &sig_len, msg, msg_len)) {
+        fail("signing with the key found");
+        goto out_free;
+    }
+    /* Its public half, as the default provider sees it, checks it here. */
+    pub = convert(key, DEF, EVP_PKEY_PUBLIC_KEY);
+    EVP_MD_CTX_free(md);
+    md = EVP_MD_CTX_new();
+    if (pub == NULL || md == NULL
+        || !EVP_DigestVerifyInit_ex(md, NULL, "SHA2-256", NULL, DEF, pub, NULL)
+        || EVP_DigestVerify(md, sig, sig_len, msg, msg_len) != 1) {
+        fail("verifying with the public key read from the token");
+        goto out_free;
+    }
+    if (!find_decrypts(key, pub))
+        goto out_free;
+    f = fopen(sig_path, "wb");
+    if (f == NULL || fwrite(sig, 1, sig_len, f) != sig_len) {
+        if (f != NULL)
+            fclose(f);
+        fail("writing the signature");
+        goto out_free;
+    }
+    if (fclose(f) != 0) {
+        fail("writing the signature");
+        goto out_free;
+    }
+    printf("ok: found the %d-bit key pair, signed %zu bytes, decrypted\n",
+           EVP_PKEY_get_bits(key), msg_len);
+    ok = 1;
+out_free:
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(key);
+    return ok;
 }
 
 /* A restricted RSA-PSS key: imported, and generated on the token. */
@@ -1136,12 +1276,55 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int bench_open(CK_OBJECT_HANDLE *priv)
+/* The module (from the environment), a R/W session, logged in; or 0. */
+static int direct_open(void)
 {
     const char *path = getenv("CRYPTOGRAPHY_PKCS11_PATH");
     const char *slot = getenv("CRYPTOGRAPHY_PKCS11_SLOT_ID");
     const char *pin = getenv("CRYPTOGRAPHY_PKCS11_PASSWORD");
     CK_C_GetFunctionList get;
+    void *lib;
+
+    return path != NULL && slot != NULL && pin != NULL
+           && (lib = dlopen(path, RTLD_NOW)) != NULL
+           && (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList"))
+                  != NULL
+           && get(&bench_fns) == CKR_OK
+           && bench_fns->C_Initialize(NULL) == CKR_OK
+           && bench_fns->C_OpenSession(strtoul(slot, NULL, 10),
+                                       CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                                       NULL, NULL, &bench_sess)
+                  == CKR_OK
+           && bench_fns->C_Login(bench_sess, CKU_USER, (CK_UTF8CHAR *)pin,
+                                 strlen(pin))
+                  == CKR_OK;
+}
+
+/* Test teardown: every object labelled `label` destroyed. */
+static int run_destroy(const char *label)
+{
+    CK_ATTRIBUTE tmpl[] = {{CKA_LABEL, (void *)label, strlen(label)}};
+    CK_OBJECT_HANDLE found[16];
+    CK_ULONG count = 0, i;
+    int ok;
+
+    if (!direct_open())
+        return fail("opening the token directly");
+    ok = bench_fns->C_FindObjectsInit(bench_sess, tmpl, 1) == CKR_OK
+         && bench_fns->C_FindObjects(bench_sess, found, 16, &count) == CKR_OK
+         && bench_fns->C_FindObjectsFinal(bench_sess) == CKR_OK;
+    for (i = 0; ok && i < count; i++)
+        ok = bench_fns->C_DestroyObject(bench_sess, found[i]) == CKR_OK;
+    bench_fns->C_Finalize(NULL);
+    if (!ok)
+        return fail("C_FindObjects/C_DestroyObject");
+    printf("ok: destroyed %lu objects labelled %s\n", (unsigned long)count,
+           label);
+    return 1;
+}
+
+static int bench_open(CK_OBJECT_HANDLE *priv)
+{
     CK_ULONG bits = 2048;
     CK_BYTE e[] = {1, 0, 1};
     CK_BBOOL yes = CK_TRUE;
@@ -1150,19 +1333,8 @@ static int bench_open(CK_OBJECT_HANDLE *priv)
     CK_ATTRIBUTE priv_t[] = {{CKA_SIGN, &yes, sizeof(yes)}};
     CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_OBJECT_HANDLE pub;
-    void *lib;
 
-    if (path == NULL || slot == NULL || pin == NULL
-        || (lib = dlopen(path, RTLD_NOW)) == NULL
-        || (get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList")) == NULL
-        || get(&bench_fns) != CKR_OK || bench_fns->C_Initialize(NULL) != CKR_OK
-        || bench_fns->C_OpenSession(strtoul(slot, NULL, 10),
-                                    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-                                    NULL, &bench_sess)
-               != CKR_OK
-        || bench_fns->C_Login(bench_sess, CKU_USER, (CK_UTF8CHAR *)pin,
-                              strlen(pin))
-               != CKR_OK
+    if (!direct_open()
         || bench_fns->C_GenerateKeyPair(bench_sess, &gen, pub_t, 2, priv_t, 1,
                                         &pub, priv)
                != CKR_OK)
@@ -1224,6 +1396,8 @@ int main(int argc, char **argv)
     if (strcmp(mode, "hashbench") == 0)
         return run_hashbench(n, argc > 3 ? strtoul(argv[3], NULL, 10) : 32) ? 0
                                                                             : 1;
+    if (strcmp(mode, "destroy") == 0 && argc > 2)
+        return run_destroy(argv[2]) ? 0 : 1;
     if (!load_providers())
         return fail("loading pkcs11be and default") ? 0 : 1;
     if (strcmp(mode, "params") == 0)
@@ -1234,7 +1408,9 @@ int main(int argc, char **argv)
         ok = run_pss_key(argv[2]);
     else if (strcmp(mode, "gen") == 0)
         ok = run_gen((size_t)n, argc > 3 ? argv[3] : NULL,
-                     argc > 4 ? argv[4] : NULL);
+                     argc > 4 ? argv[4] : NULL, argc > 5 ? argv[5] : NULL);
+    else if (strcmp(mode, "find") == 0 && argc > 5)
+        ok = run_find(argv[2], argv[3], argv[4], argv[5]);
     else if (strcmp(mode, "sign") == 0)
         ok = run_sign(n, argc - 3, argv + 3);
     else if (strcmp(mode, "decrypt") == 0)
@@ -1256,9 +1432,9 @@ int main(int argc, char **argv)
     else if (strcmp(mode, "errors") == 0 && argc > 3)
         ok = run_errors(argv[2], argv[3]);
     else
-        ok = fail("usage: rsa_check params|gen|sign|decrypt|pss-key|repeat|"
-                  "hygiene|outlive|outlive-gen|dup|threads|fork|gen-fork|"
-                  "errors|hashbench");
+        ok = fail("usage: rsa_check params|gen|find|destroy|sign|decrypt|"
+                  "pss-key|repeat|hygiene|outlive|outlive-gen|dup|threads|"
+                  "fork|gen-fork|errors|hashbench");
     OSSL_PROVIDER_unload(p11be);
     OSSL_PROVIDER_unload(deflt);
     return ok ? 0 : 1;
