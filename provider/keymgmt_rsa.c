@@ -556,10 +556,21 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     {0, NULL},
 };
 
+/* In keymgmt_ec.c and keymgmt_ed.c. */
+extern const OSSL_DISPATCH p11be_keymgmt_ec_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
+
 const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
     {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
      "RSA keys on the PKCS#11 token"},
     {P11BE_NAMES_RSA_PSS, P11BE_PROPS, p11be_keymgmt_rsa_pss_functions,
      "RSA-PSS keys on the PKCS#11 token"},
+    {P11BE_NAMES_EC, P11BE_PROPS, p11be_keymgmt_ec_functions,
+     "EC keys on the PKCS#11 token"},
+    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_keymgmt_ed25519_functions,
+     "Ed25519 keys on the PKCS#11 token"},
+    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
+     "Ed448 keys on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };

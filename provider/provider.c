@@ -27,6 +27,7 @@ extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
 extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
 extern const OSSL_ALGORITHM p11be_signature_algorithms[];
 extern const OSSL_ALGORITHM p11be_asym_cipher_algorithms[];
+extern const OSSL_ALGORITHM p11be_keyexch_algorithms[];
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -138,6 +139,8 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return p11be_signature_algorithms;
     case OSSL_OP_ASYM_CIPHER:
         return p11be_asym_cipher_algorithms;
+    case OSSL_OP_KEYEXCH:
+        return p11be_keyexch_algorithms;
     default:
         return NULL;
     }

@@ -661,8 +661,19 @@ static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
     {0, NULL},
 };
 
+/* In signature_ecdsa.c and signature_eddsa.c. */
+extern const OSSL_DISPATCH p11be_signature_ecdsa_functions[];
+extern const OSSL_DISPATCH p11be_signature_ed25519_functions[];
+extern const OSSL_DISPATCH p11be_signature_ed448_functions[];
+
 const OSSL_ALGORITHM p11be_signature_algorithms[] = {
     {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
      "RSA signatures with the key on the PKCS#11 token"},
+    {P11BE_NAMES_ECDSA, P11BE_PROPS, p11be_signature_ecdsa_functions,
+     "ECDSA signatures with the key on the PKCS#11 token"},
+    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_signature_ed25519_functions,
+     "Ed25519 signatures with the key on the PKCS#11 token"},
+    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
+     "Ed448 signatures with the key on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * keymgmt "ED25519" and "ED448": EdDSA keys as P11BE_KEY (keyobj.h), with
+ * the functions all key types share from keymgmt.c.
+ *
+ * On the token they are CKK_EC_EDWARDS objects whose CKA_EC_PARAMS is the
+ * curve's OID (id-Ed25519, id-Ed448, as SoftHSM2 takes them); an imported
+ * private key is CKA_VALUE, the raw private key of RFC 8032. Generation
+ * runs on the token with CKM_EC_EDWARDS_KEY_PAIR_GEN, as a session pair
+ * or a persistent one with pkcs11-key-label and/or pkcs11-key-id, as for
+ * RSA; the public key (CKA_EC_POINT, a DER OCTET STRING or raw) becomes
+ * the host copy.
+ */
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+
+#include "err.h"
+#include "keymgmt.h"
+#include "keyobj.h"
+#include "names.h"
+#include "reentry.h"
+
+#define ED_GEN_PARAM_LABEL "pkcs11-key-label"
+#define ED_GEN_PARAM_ID    "pkcs11-key-id"
+
+#define ED_KEY_MAX 57 /* Ed448 */
+
+static OSSL_FUNC_keymgmt_new_fn ed25519_new;
+static OSSL_FUNC_keymgmt_new_fn ed448_new;
+static OSSL_FUNC_keymgmt_import_types_fn ed_key_types;
+static OSSL_FUNC_keymgmt_gettable_params_fn ed_gettable_params;
+static OSSL_FUNC_keymgmt_query_operation_name_fn ed25519_query_operation_name;
+static OSSL_FUNC_keymgmt_query_operation_name_fn ed448_query_operation_name;
+static OSSL_FUNC_keymgmt_gen_init_fn ed25519_gen_init;
+static OSSL_FUNC_keymgmt_gen_init_fn ed448_gen_init;
+static OSSL_FUNC_keymgmt_gen_set_params_fn ed_gen_set_params;
+static OSSL_FUNC_keymgmt_gen_settable_params_fn ed_gen_settable_params;
+static OSSL_FUNC_keymgmt_gen_fn ed_gen;
+static OSSL_FUNC_keymgmt_gen_cleanup_fn ed_gen_cleanup;
+
+/* What differs between Ed25519 and Ed448. */
+struct ed_curve {
+    const struct p11be_key_kind *kind; /* the key type */
+    unsigned char oid[5];              /* DER OID: CKA_EC_PARAMS */
+    size_t key_len;                    /* bytes in a raw key */
+};
+
+struct ed_gen_ctx_st {
+    P11BE_PROV_CTX *prov;         /* provider that made us */
+    const struct ed_curve *curve; /* Ed25519 or Ed448 */
+    int selection;                /* what to generate */
+    char *label;                  /* pkcs11-key-label, or NULL */
+    unsigned char *id;            /* pkcs11-key-id, or NULL */
+    size_t id_len;                /* bytes in id */
+};
+
+typedef struct ed_gen_ctx_st ED_GEN_CTX;
+
+static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs);
+
+static const struct p11be_key_kind ed25519_kind = {
+    "ED25519",
+    CKK_EC_EDWARDS,
+    OSSL_PKEY_PARAM_PRIV_KEY,
+    ed_private_attrs,
+};
+
+static const struct p11be_key_kind ed448_kind = {
+    "ED448",
+    CKK_EC_EDWARDS,
+    OSSL_PKEY_PARAM_PRIV_KEY,
+    ed_private_attrs,
+};
+
+static const struct ed_curve ed25519_curve = {
+    &ed25519_kind,
+    {0x06, 0x03, 0x2b, 0x65, 0x70},
+    32,
+};
+
+static const struct ed_curve ed448_curve = {
+    &ed448_kind,
+    {0x06, 0x03, 0x2b, 0x65, 0x71},
+    57,
+};
+
+static const struct ed_curve *ed_curve_of(const P11BE_KEY *key)
+{
+    return key->kind == &ed448_kind ? &ed448_curve : &ed25519_curve;
+}
+
+/* CKA_EC_PARAMS and CKA_VALUE, the raw private key. */
+static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
+{
+    const struct ed_curve *curve = ed_curve_of(key);
+    unsigned char priv[ED_KEY_MAX];
+    size_t len = 0;
+
+    if (!EVP_PKEY_get_octet_string_param(key->host, OSSL_PKEY_PARAM_PRIV_KEY,
+                                         priv, sizeof(priv), &len)
+        || len != curve->key_len) {
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s private key lacks its value", key->kind->name);
+        OPENSSL_cleanse(priv, sizeof(priv));
+        return 0;
+    }
+    p11be_attrs_add(attrs, CKA_EC_PARAMS, curve->oid, sizeof(curve->oid));
+    p11be_attrs_add(attrs, CKA_VALUE, priv, len);
+    OPENSSL_cleanse(priv, sizeof(priv));
+    return 1;
+}
+
+static void *ed25519_new(void *provctx)
+{
+    return p11be_key_new(provctx, &ed25519_kind);
+}
+
+static void *ed448_new(void *provctx)
+{
+    return p11be_key_new(provctx, &ed448_kind);
+}
+
+static const OSSL_PARAM *ed_key_types(int selection)
+{
+    static const OSSL_PARAM types[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return NULL;
+    return types;
+}
+
+static const OSSL_PARAM *ed_gettable_params(void *provctx)
+{
+    static const OSSL_PARAM gettable[] = {
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return gettable;
+}
+
+static const char *ed25519_query_operation_name(int operation_id)
+{
+    return operation_id == OSSL_OP_SIGNATURE ? "ED25519" : NULL;
+}
+
+static const char *ed448_query_operation_name(int operation_id)
+{
+    return operation_id == OSSL_OP_SIGNATURE ? "ED448" : NULL;
+}
+
+/* ---- generation on the token -------------------------------------------- */
+
+static void *ed_gen_init(void *provctx, int selection,
+                         const OSSL_PARAM params[],
+                         const struct ed_curve *curve)
+{
+    ED_GEN_CTX *gctx = OPENSSL_zalloc(sizeof(*gctx));
+
+    if (gctx == NULL)
+        return NULL;
+    gctx->prov = provctx;
+    gctx->curve = curve;
+    gctx->selection = selection;
+    if (!ed_gen_set_params(gctx, params)) {
+        ed_gen_cleanup(gctx);
+        return NULL;
+    }
+    return gctx;
+}
+
+static void *ed25519_gen_init(void *provctx, int selection,
+                              const OSSL_PARAM params[])
+{
+    return ed_gen_init(provctx, selection, params, &ed25519_curve);
+}
+
+static void *ed448_gen_init(void *provctx, int selection,
+                            const OSSL_PARAM params[])
+{
+    return ed_gen_init(provctx, selection, params, &ed448_curve);
+}
+
+static void ed_gen_cleanup(void *genctx)
+{
+    ED_GEN_CTX *gctx = genctx;
+
+    if (gctx == NULL)
+        return;
+    OPENSSL_free(gctx->label);
+    OPENSSL_free(gctx->id);
+    OPENSSL_free(gctx);
+}
+
+static int ed_gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+    ED_GEN_CTX *gctx = genctx;
+    const OSSL_PARAM *p;
+
+    if (params == NULL)
+        return 1;
+    p = OSSL_PARAM_locate_const(params, ED_GEN_PARAM_LABEL);
+    if (p != NULL) {
+        OPENSSL_free(gctx->label);
+        gctx->label = NULL;
+        if (!OSSL_PARAM_get_utf8_string(p, &gctx->label, 0))
+            goto out_bad;
+    }
+    p = OSSL_PARAM_locate_const(params, ED_GEN_PARAM_ID);
+    if (p != NULL) {
+        OPENSSL_free(gctx->id);
+        gctx->id = NULL;
+        gctx->id_len = 0;
+        if (!OSSL_PARAM_get_octet_string(p, (void **)&gctx->id, 0,
+                                         &gctx->id_len))
+            goto out_bad;
+    }
+    return 1;
+
+out_bad:
+    p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                "%s key generation: bad \"%s\" parameter",
+                gctx->curve->kind->name, p->key);
+    return 0;
+}
+
+static const OSSL_PARAM *ed_gen_settable_params(void *genctx, void *provctx)
+{
+    static const OSSL_PARAM settable[] = {
+        OSSL_PARAM_utf8_string(ED_GEN_PARAM_LABEL, NULL, 0),
+        OSSL_PARAM_octet_string(ED_GEN_PARAM_ID, NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    (void)genctx;
+    (void)provctx;
+    return settable;
+}
+
+/* The host copy of a generated key: CKA_EC_POINT. */
+static int ed_gen_host(P11BE_KEY *key, const struct ed_curve *curve)
+{
+    CK_ATTRIBUTE tmpl[] = {{CKA_EC_POINT, NULL, 0}};
+    ASN1_OCTET_STRING *os = NULL;
+    const unsigned char *der, *pub;
+    size_t pub_len;
+    OSSL_PARAM params[2];
+    EVP_PKEY *host = NULL;
+    int ok = 0;
+
+    if (!p11be_key_read_public(key, tmpl, 1))
+        return 0;
+    /* PKCS#11 says DER OCTET STRING; some tokens give the raw key. */
+    pub = tmpl[0].pValue;
+    pub_len = tmpl[0].ulValueLen;
+    der = pub;
+    if (pub_len != curve->key_len) {
+        os = d2i_ASN1_OCTET_STRING(NULL, &der, (long)pub_len);
+        if (os != NULL && der == pub + pub_len) {
+            pub = ASN1_STRING_get0_data(os);
+            pub_len = ASN1_STRING_length(os);
+        }
+    }
+    if (pub_len != curve->key_len) {
+        p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "the token's %s public key is %zu bytes, not %zu",
+                    curve->kind->name, pub_len, curve->key_len);
+        goto out_free;
+    }
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                  (void *)pub, pub_len);
+    params[1] = OSSL_PARAM_construct_end();
+    host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, params);
+    ok = host != NULL && p11be_key_set_host(key, host, 0);
+    if (!ok)
+        EVP_PKEY_free(host);
+out_free:
+    ASN1_OCTET_STRING_free(os);
+    OPENSSL_free(tmpl[0].pValue);
+    return ok;
+}
+
+/* A key made by the default provider, private half on the host. */
+static int ed_gen_on_host(P11BE_KEY *key)
+{
+    EVP_PKEY *host =
+        EVP_PKEY_Q_keygen(p11be_fallback_libctx(), NULL, key->kind->name);
+
+    if (host != NULL && p11be_key_set_host(key, host, 1))
+        return 1;
+    EVP_PKEY_free(host);
+    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+                "%s key generation on the host failed", key->kind->name);
+    return 0;
+}
+
+static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+    ED_GEN_CTX *gctx = genctx;
+    P11BE_ATTRS pub = {0}, priv = {0};
+    struct p11be_keygen gen = {
+        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        "CKM_EC_EDWARDS_KEY_PAIR_GEN",
+        &pub,
+        &priv,
+        gctx->label,
+        gctx->id,
+        gctx->id_len,
+    };
+    P11BE_KEY *key;
+
+    (void)cb; /* the token reports no progress */
+    (void)cbarg;
+    key = p11be_key_new(gctx->prov, gctx->curve->kind);
+    if (key == NULL || (gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return key;
+    /*
+     * The module itself asking (SoftHSM2 makes its EdDSA keys with
+     * EVP_PKEY_keygen): a software key from the default provider.
+     */
+    if (p11be_reentered()) {
+        if (ed_gen_on_host(key))
+            return key;
+        p11be_key_free(key);
+        return NULL;
+    }
+    p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
+                    sizeof(gctx->curve->oid));
+    p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
+    p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
+    if (pub.failed || priv.failed) {
+        p11be_raise(gctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "building the %s key-pair templates",
+                    gctx->curve->kind->name);
+        goto out_free_attrs;
+    }
+    if (!p11be_key_generate(key, &gen) || !ed_gen_host(key, gctx->curve))
+        goto out_free_attrs;
+    p11be_attrs_free(&pub);
+    p11be_attrs_free(&priv);
+    return key;
+
+out_free_attrs:
+    p11be_attrs_free(&pub);
+    p11be_attrs_free(&priv);
+    p11be_key_free(key);
+    return NULL;
+}
+
+const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[] = {
+    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ed25519_new},
+    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
+    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
+    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
+    {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},
+    {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},
+    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))ed_key_types},
+    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},
+    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ed_key_types},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p11be_keymgmt_get_params},
+    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))ed_gettable_params},
+    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},
+    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+     (void (*)(void))ed25519_query_operation_name},
+    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))ed25519_gen_init},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))ed_gen_set_params},
+    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
+     (void (*)(void))ed_gen_settable_params},
+    {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))ed_gen},
+    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))ed_gen_cleanup},
+    {0, NULL},
+};
+
+const OSSL_DISPATCH p11be_keymgmt_ed448_functions[] = {
+    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ed448_new},
+    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
+    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
+    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
+    {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},
+    {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},
+    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))ed_key_types},
+    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},
+    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ed_key_types},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p11be_keymgmt_get_params},
+    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))ed_gettable_params},
+    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},
+    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+     (void (*)(void))ed448_query_operation_name},
+    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))ed448_gen_init},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))ed_gen_set_params},
+    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
+     (void (*)(void))ed_gen_settable_params},
+    {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))ed_gen},
+    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))ed_gen_cleanup},
+    {0, NULL},
+};
