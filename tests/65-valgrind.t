@@ -1,0 +1,75 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+#
+# valgrind (memcheck) on a subset of the C test programs: digest copies
+# mid-stream, digests from 4 threads, HMAC/CMAC re-inits, dups and bad
+# input, GCM corner cases and bad cipher input. A memcheck error (invalid
+# read or write, use of uninitialised memory, bad free) or a definitely
+# lost block fails the program with exit 99. Suppressions, with the reason
+# for each: tests/valgrind.supp. The programs run two at a time to keep
+# the file short.
+#
+# Skipped without valgrind, and under ASan (LD_PRELOAD holding libasan):
+# the two cannot share a process.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Spec;
+use POSIX ();
+use Test::More;
+use P11BE;
+
+plan skip_all => 'ASan is preloaded: valgrind cannot run with it'
+    if ($ENV{LD_PRELOAD} // '') =~ /libasan/;
+my ($valgrind) = grep { -x } map { File::Spec->catfile($_, 'valgrind') }
+    File::Spec->path();
+plan skip_all => 'valgrind is not installed' unless defined $valgrind;
+for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_ECB CKM_AES_GCM)) {
+    plan skip_all => "the token lacks $mech" unless has_mech($mech);
+}
+
+my @runs = (
+    [qw(digest_check copy)],
+    [qw(digest_check threads 4)],
+    [qw(mac_check reinit 5)],
+    [qw(mac_check dup 100)],
+    [qw(mac_check errors)],
+    [qw(cipher_check gcm-edge)],
+    [qw(cipher_check bad)],
+);
+plan tests => scalar @runs;
+
+my $supp = File::Spec->catfile(source_dir(), 'tests', 'valgrind.supp');
+my @memcheck = ($valgrind, '--error-exitcode=99', '--leak-check=full',
+                '--errors-for-leak-kinds=definite', "--suppressions=$supp",
+                '--num-callers=30');
+
+# Runs one program under memcheck in a child process; its exit status and
+# output go to files in tmp_dir(). Returns the child's pid.
+sub start {
+    my ($i, $argv) = @_;
+    my $pid = fork() // die "fork: $!";
+    return $pid if $pid != 0;
+
+    my ($rc, $out, $err) = run(@memcheck, test_program($argv->[0]),
+        @$argv[1 .. $#$argv],
+        { env => { P11BE_BUILD_DIR => build_dir() }, timeout => 120 });
+    write_file(File::Spec->catfile(tmp_dir(), "vg$i.out"),
+               "$rc\n$out$err");
+    POSIX::_exit(0); # no END blocks: they belong to the parent
+}
+
+for (my $i = 0; $i < @runs; $i += 2) {
+    my @batch = grep { $_ < @runs } ($i, $i + 1);
+    waitpid($_, 0) for map { start($_, $runs[$_]) } @batch;
+    for my $j (@batch) {
+        my $text = read_file(File::Spec->catfile(tmp_dir(), "vg$j.out"));
+        my ($rc) = $text =~ /\A(\d+)\n/;
+        ok(defined $rc && $rc == 0, "memcheck clean: @{ $runs[$j] }")
+            or diag("exit " . ($rc // '?') . "\n$text");
+    }
+}
