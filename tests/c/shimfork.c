@@ -111,8 +111,9 @@ static int fork_run(CK_FUNCTION_LIST_PTR p11, unsigned long threads,
     for (i = 0; i < threads; i++) {
         workers[i].p11 = p11;
         workers[i].calls = calls;
-        workers[i].started = pthread_create(&workers[i].tid, NULL, fork_thread,
-                                            &workers[i]) == 0;
+        workers[i].started =
+            pthread_create(&workers[i].tid, NULL, fork_thread, &workers[i])
+            == 0;
         /* Do the work inline so the expected count still holds. */
         if (!workers[i].started)
             fork_thread(&workers[i]);
@@ -151,9 +152,9 @@ int main(int argc, char **argv)
             return 1;
         argi = 3;
     }
-    if (argc - argi != 4 || !fork_parse(argv[argi + 1], &procs) ||
-        !fork_parse(argv[argi + 2], &threads) ||
-        !fork_parse(argv[argi + 3], &calls)) {
+    if (argc - argi != 4 || !fork_parse(argv[argi + 1], &procs)
+        || !fork_parse(argv[argi + 2], &threads)
+        || !fork_parse(argv[argi + 3], &calls)) {
         fork_usage();
         return 2;
     }

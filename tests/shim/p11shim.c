@@ -93,15 +93,15 @@
  * disagree.
  */
 #define SHIM_CHECK_ROW(id, fn)                                                 \
-    _Static_assert(offsetof(CK_FUNCTION_LIST, fn) ==                           \
-                       offsetof(CK_FUNCTION_LIST, C_Initialize) +              \
-                           (id) * sizeof(CK_C_Initialize),                     \
+    _Static_assert(offsetof(CK_FUNCTION_LIST, fn)                              \
+                       == offsetof(CK_FUNCTION_LIST, C_Initialize)             \
+                              + (id) * sizeof(CK_C_Initialize),                \
                    #fn " is out of CK_FUNCTION_LIST order");
 P11SHIM_FUNCTIONS(SHIM_CHECK_ROW)
 #undef SHIM_CHECK_ROW
-_Static_assert(sizeof(CK_FUNCTION_LIST) ==
-                   offsetof(CK_FUNCTION_LIST, C_Initialize) +
-                       P11SHIM_FN_COUNT * sizeof(CK_C_Initialize),
+_Static_assert(sizeof(CK_FUNCTION_LIST)
+                   == offsetof(CK_FUNCTION_LIST, C_Initialize)
+                          + P11SHIM_FN_COUNT * sizeof(CK_C_Initialize),
                "CK_FUNCTION_LIST has more entries than the shim's table");
 
 /* Where each function's pointer sits in a CK_FUNCTION_LIST. */
@@ -691,8 +691,9 @@ static int shim_is_self(CK_C_GetFunctionList fn)
     Dl_info self;
     Dl_info other;
 
-    return dladdr((void *)shim_C_GetFunctionList, &self) != 0 &&
-           dladdr((void *)fn, &other) != 0 && self.dli_fbase == other.dli_fbase;
+    return dladdr((void *)shim_C_GetFunctionList, &self) != 0
+           && dladdr((void *)fn, &other) != 0
+           && self.dli_fbase == other.dli_fbase;
 }
 
 /*

@@ -37,8 +37,8 @@ static int counts_header_ok(const unsigned char *map)
     uint64_t fn_count;
 
     memcpy(&fn_count, map + P11SHIM_COUNTS_MAGIC_LEN, sizeof(fn_count));
-    return memcmp(map, P11SHIM_COUNTS_MAGIC, P11SHIM_COUNTS_MAGIC_LEN) == 0 &&
-           fn_count == P11SHIM_FN_COUNT;
+    return memcmp(map, P11SHIM_COUNTS_MAGIC, P11SHIM_COUNTS_MAGIC_LEN) == 0
+           && fn_count == P11SHIM_FN_COUNT;
 }
 
 static int faults_header_ok(const unsigned char *region)
