@@ -6,7 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
 
-__thread unsigned p11be_token_call_depth;
+__thread unsigned p11be_token_call_depth P11BE_TLS_FAST;
 
 static pthread_mutex_t fallback_lock = PTHREAD_MUTEX_INITIALIZER;
 static OSSL_LIB_CTX *fallback_libctx;

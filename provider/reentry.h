@@ -15,7 +15,14 @@
 
 #include <openssl/types.h>
 
-extern __thread unsigned p11be_token_call_depth;
+/*
+ * Read on every call into the module: the initial-exec model skips
+ * __tls_get_addr. Four bytes of the static TLS surplus glibc keeps for
+ * dlopen'd libraries.
+ */
+#define P11BE_TLS_FAST __attribute__((tls_model("initial-exec")))
+
+extern __thread unsigned p11be_token_call_depth P11BE_TLS_FAST;
 
 static inline void p11be_reentry_enter(void)
 {
