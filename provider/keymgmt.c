@@ -190,3 +190,31 @@ out_free_key:
     p11be_key_free(key);
     return NULL;
 }
+
+int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,
+                              unsigned char **id, size_t *id_len,
+                              const OSSL_PARAM **bad)
+{
+    const OSSL_PARAM *p;
+
+    p = OSSL_PARAM_locate_const(params, P11BE_KEYGEN_PARAM_LABEL);
+    if (p != NULL) {
+        OPENSSL_free(*label);
+        *label = NULL;
+        if (!OSSL_PARAM_get_utf8_string(p, label, 0)) {
+            *bad = p;
+            return 0;
+        }
+    }
+    p = OSSL_PARAM_locate_const(params, P11BE_KEYGEN_PARAM_ID);
+    if (p != NULL) {
+        OPENSSL_free(*id);
+        *id = NULL;
+        *id_len = 0;
+        if (!OSSL_PARAM_get_octet_string(p, (void **)id, 0, id_len)) {
+            *bad = p;
+            return 0;
+        }
+    }
+    return 1;
+}

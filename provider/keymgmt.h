@@ -34,4 +34,20 @@ OSSL_FUNC_keymgmt_export_fn p11be_keymgmt_export;
 OSSL_FUNC_keymgmt_get_params_fn p11be_keymgmt_get_params;
 OSSL_FUNC_keymgmt_dup_fn p11be_keymgmt_dup;
 
+/*
+ * Key generation parameters every key type takes: a label and/or an id
+ * make the generated pair a persistent token key.
+ */
+#define P11BE_KEYGEN_PARAM_LABEL "pkcs11-key-label"
+#define P11BE_KEYGEN_PARAM_ID    "pkcs11-key-id"
+
+/*
+ * Reads pkcs11-key-label and pkcs11-key-id from `params` into *label and
+ * *id / *id_len (replacing what they held). On a malformed one returns 0
+ * with *bad pointing at it, for the caller's error.
+ */
+int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,
+                              unsigned char **id, size_t *id_len,
+                              const OSSL_PARAM **bad);
+
 #endif

@@ -39,9 +39,6 @@
 #include "names.h"
 #include "reentry.h"
 
-#define EC_GEN_PARAM_LABEL "pkcs11-key-label"
-#define EC_GEN_PARAM_ID    "pkcs11-key-id"
-
 #define EC_OID_MAX 16
 
 static OSSL_FUNC_keymgmt_new_fn ec_new;
@@ -330,22 +327,9 @@ static int ec_gen_set_params(void *genctx, const OSSL_PARAM params[])
             return 0;
         }
     }
-    p = OSSL_PARAM_locate_const(params, EC_GEN_PARAM_LABEL);
-    if (p != NULL) {
-        OPENSSL_free(gctx->label);
-        gctx->label = NULL;
-        if (!OSSL_PARAM_get_utf8_string(p, &gctx->label, 0))
-            goto out_bad;
-    }
-    p = OSSL_PARAM_locate_const(params, EC_GEN_PARAM_ID);
-    if (p != NULL) {
-        OPENSSL_free(gctx->id);
-        gctx->id = NULL;
-        gctx->id_len = 0;
-        if (!OSSL_PARAM_get_octet_string(p, (void **)&gctx->id, 0,
-                                         &gctx->id_len))
-            goto out_bad;
-    }
+    if (!p11be_keygen_token_params(params, &gctx->label, &gctx->id,
+                                   &gctx->id_len, &p))
+        goto out_bad;
     return 1;
 
 out_bad:
@@ -359,8 +343,8 @@ static const OSSL_PARAM *ec_gen_settable_params(void *genctx, void *provctx)
     static const OSSL_PARAM settable[] = {
         OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
         OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
-        OSSL_PARAM_utf8_string(EC_GEN_PARAM_LABEL, NULL, 0),
-        OSSL_PARAM_octet_string(EC_GEN_PARAM_ID, NULL, 0),
+        OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),
+        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0),
         OSSL_PARAM_END,
     };
 

@@ -25,9 +25,6 @@
 #include "names.h"
 #include "reentry.h"
 
-#define ED_GEN_PARAM_LABEL "pkcs11-key-label"
-#define ED_GEN_PARAM_ID    "pkcs11-key-id"
-
 #define ED_KEY_MAX 57 /* Ed448 */
 
 static OSSL_FUNC_keymgmt_new_fn ed25519_new;
@@ -215,22 +212,9 @@ static int ed_gen_set_params(void *genctx, const OSSL_PARAM params[])
 
     if (params == NULL)
         return 1;
-    p = OSSL_PARAM_locate_const(params, ED_GEN_PARAM_LABEL);
-    if (p != NULL) {
-        OPENSSL_free(gctx->label);
-        gctx->label = NULL;
-        if (!OSSL_PARAM_get_utf8_string(p, &gctx->label, 0))
-            goto out_bad;
-    }
-    p = OSSL_PARAM_locate_const(params, ED_GEN_PARAM_ID);
-    if (p != NULL) {
-        OPENSSL_free(gctx->id);
-        gctx->id = NULL;
-        gctx->id_len = 0;
-        if (!OSSL_PARAM_get_octet_string(p, (void **)&gctx->id, 0,
-                                         &gctx->id_len))
-            goto out_bad;
-    }
+    if (!p11be_keygen_token_params(params, &gctx->label, &gctx->id,
+                                   &gctx->id_len, &p))
+        goto out_bad;
     return 1;
 
 out_bad:
@@ -243,8 +227,8 @@ out_bad:
 static const OSSL_PARAM *ed_gen_settable_params(void *genctx, void *provctx)
 {
     static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(ED_GEN_PARAM_LABEL, NULL, 0),
-        OSSL_PARAM_octet_string(ED_GEN_PARAM_ID, NULL, 0),
+        OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),
+        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0),
         OSSL_PARAM_END,
     };
 

@@ -56,9 +56,7 @@
 #include "names.h"
 #include "reentry.h"
 
-#define RSA_GEN_PARAM_LABEL "pkcs11-key-label"
-#define RSA_GEN_PARAM_ID    "pkcs11-key-id"
-#define RSA_GEN_PARAM_FIND  "pkcs11-key-existing"
+#define RSA_GEN_PARAM_FIND "pkcs11-key-existing"
 
 #define RSA_DEFAULT_BITS 2048
 #define RSA_MIN_BITS     512 /* as OpenSSL's default provider */
@@ -312,22 +310,9 @@ static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_E);
     if (p != NULL && !OSSL_PARAM_get_BN(p, &gctx->e))
         goto out_bad;
-    p = OSSL_PARAM_locate_const(params, RSA_GEN_PARAM_LABEL);
-    if (p != NULL) {
-        OPENSSL_free(gctx->label);
-        gctx->label = NULL;
-        if (!OSSL_PARAM_get_utf8_string(p, &gctx->label, 0))
-            goto out_bad;
-    }
-    p = OSSL_PARAM_locate_const(params, RSA_GEN_PARAM_ID);
-    if (p != NULL) {
-        OPENSSL_free(gctx->id);
-        gctx->id = NULL;
-        gctx->id_len = 0;
-        if (!OSSL_PARAM_get_octet_string(p, (void **)&gctx->id, 0,
-                                         &gctx->id_len))
-            goto out_bad;
-    }
+    if (!p11be_keygen_token_params(params, &gctx->label, &gctx->id,
+                                   &gctx->id_len, &p))
+        goto out_bad;
     p = OSSL_PARAM_locate_const(params, RSA_GEN_PARAM_FIND);
     if (p != NULL && !OSSL_PARAM_get_int(p, &gctx->existing))
         goto out_bad;
@@ -343,8 +328,8 @@ out_bad:
     OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL),                         \
         OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_PRIMES, NULL),                   \
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),                         \
-        OSSL_PARAM_utf8_string(RSA_GEN_PARAM_LABEL, NULL, 0),                  \
-        OSSL_PARAM_octet_string(RSA_GEN_PARAM_ID, NULL, 0),                    \
+        OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),             \
+        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0),               \
         OSSL_PARAM_int(RSA_GEN_PARAM_FIND, NULL)
 
 static const OSSL_PARAM *rsa_gen_settable_params(void *genctx, void *provctx)
