@@ -28,6 +28,9 @@ extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
 extern const OSSL_ALGORITHM p11be_signature_algorithms[];
 extern const OSSL_ALGORITHM p11be_asym_cipher_algorithms[];
 extern const OSSL_ALGORITHM p11be_keyexch_algorithms[];
+extern const OSSL_ALGORITHM p11be_store_algorithms[];
+extern const OSSL_ALGORITHM p11be_encoder_algorithms[];
+extern const OSSL_ALGORITHM p11be_decoder_algorithms[];
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -141,6 +144,12 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return p11be_asym_cipher_algorithms;
     case OSSL_OP_KEYEXCH:
         return p11be_keyexch_algorithms;
+    case OSSL_OP_STORE:
+        return p11be_store_algorithms;
+    case OSSL_OP_ENCODER:
+        return p11be_encoder_algorithms;
+    case OSSL_OP_DECODER:
+        return p11be_decoder_algorithms;
     default:
         return NULL;
     }
