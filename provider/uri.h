@@ -31,14 +31,14 @@ enum p11be_uri_type {
 /* A parsed URI; every string is NUL-terminated, NULL when not given. */
 typedef struct p11be_uri_st {
     /* Path attributes: the token and its slot. */
-    char *token;              /* "token": CK_TOKEN_INFO label */
-    char *manufacturer;       /* "manufacturer": token manufacturerID */
-    char *serial;             /* "serial": token serialNumber */
-    char *model;              /* "model": token model */
-    char *slot_description;   /* "slot-description" */
-    char *slot_manufacturer;  /* "slot-manufacturer" */
-    int has_slot_id;          /* "slot-id" given */
-    unsigned long slot_id;    /* its value (decimal) */
+    char *token;             /* "token": CK_TOKEN_INFO label */
+    char *manufacturer;      /* "manufacturer": token manufacturerID */
+    char *serial;            /* "serial": token serialNumber */
+    char *model;             /* "model": token model */
+    char *slot_description;  /* "slot-description" */
+    char *slot_manufacturer; /* "slot-manufacturer" */
+    int has_slot_id;         /* "slot-id" given */
+    unsigned long slot_id;   /* its value (decimal) */
     /* Path attributes: the module (library). */
     char *library_manufacturer; /* "library-manufacturer" */
     char *library_description;  /* "library-description" */
@@ -46,11 +46,11 @@ typedef struct p11be_uri_st {
     unsigned library_major;     /* "M" of "M[.N]" */
     unsigned library_minor;     /* "N", 0 when left out */
     /* Path attributes: the object. */
-    char *object;              /* "object": CKA_LABEL */
-    unsigned char *id;         /* "id": CKA_ID bytes */
-    size_t id_len;             /* bytes in id */
-    int has_id;                /* "id" given (it may be empty) */
-    enum p11be_uri_type type;  /* "type" */
+    char *object;             /* "object": CKA_LABEL */
+    unsigned char *id;        /* "id": CKA_ID bytes */
+    size_t id_len;            /* bytes in id */
+    int has_id;               /* "id" given (it may be empty) */
+    enum p11be_uri_type type; /* "type" */
     /* Query attributes. */
     char *pin_value;   /* "pin-value"; wiped by p11be_uri_clear() */
     char *pin_source;  /* "pin-source": "file:PATH" or an absolute path */
