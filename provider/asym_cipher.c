@@ -107,6 +107,13 @@ static int enc_init(ENC_CTX *ctx, void *provkey, const OSSL_PARAM params[],
 
     if (!p11be_keyop_init(&ctx->op, provkey, operation, decrypt))
         return 0;
+    if (!EVP_PKEY_is_a(ctx->op.key->host, "RSA")) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "RSA %s needs an RSA key, not %s",
+                    decrypt ? "decryption" : "encryption",
+                    ctx->op.key->kind->name);
+        return 0;
+    }
     /* Decrypting on the token: the host context only holds the params. */
     if (decrypt && ctx->op.reentered)
         ok = EVP_PKEY_decrypt_init(ctx->op.host);

@@ -30,6 +30,8 @@ static const struct {
     [P11BE_SET_FINALIZE] = {"pkcs11-finalize", "P11BE_FINALIZE"},
     [P11BE_SET_DIGEST_BUFFER_MAX] = {"pkcs11-digest-buffer-max",
                                      "P11BE_DIGEST_BUFFER_MAX"},
+    [P11BE_SET_KEYGEN_EXPORTABLE] = {"pkcs11-keygen-exportable",
+                                     "P11BE_KEYGEN_EXPORTABLE"},
 };
 
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
@@ -103,9 +105,11 @@ int p11be_config_ulong(const P11BE_CONFIG *cfg, enum p11be_setting id,
         *out = fallback;
         return 1;
     }
+    /* Digits only: strtoul() would take " -1" (as ULONG_MAX) and "+6". */
     errno = 0;
     v = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || text[0] == '-' || v < min || v > max) {
+    if (errno != 0 || *end != '\0' || strspn(text, "0123456789") != strlen(text)
+        || text[0] == '\0' || v < min || v > max) {
         p11be_raise(handle, P11BE_R_BAD_SETTING,
                     "%s=\"%s\": expected a decimal number from %lu to %lu",
                     p11be_config_source(cfg, id), text, min, max);
@@ -141,6 +145,9 @@ static int pin_from_file(const P11BE_CONFIG *cfg,
     FILE *f = fopen(path, "re");
     size_t len;
 
+    /* Unbuffered: stdio's buffer would keep a copy of the PIN when freed. */
+    if (f != NULL)
+        setvbuf(f, NULL, _IONBF, 0);
     if (f == NULL) {
         p11be_raise(
             handle, P11BE_R_BAD_SETTING, "%s: cannot read PIN file %s: %s",

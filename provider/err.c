@@ -27,6 +27,9 @@ static const OSSL_ITEM reason_strings[] = {
     {P11BE_R_FALLBACK_FAILED,
      "re-entrant call could not be served by the default provider"},
     {P11BE_R_NO_KEY, "no key set"},
+    {P11BE_R_OBJECT_NOT_FOUND, "no matching object on the token"},
+    {P11BE_R_AMBIGUOUS, "more than one object on the token matches"},
+    {P11BE_R_NOT_EXTRACTABLE, "the private key cannot leave the token"},
     {0, NULL},
 };
 

@@ -28,6 +28,9 @@ enum p11be_reason {
     P11BE_R_INVALID_ARGUMENT,
     P11BE_R_FALLBACK_FAILED,
     P11BE_R_NO_KEY,
+    P11BE_R_OBJECT_NOT_FOUND,
+    P11BE_R_AMBIGUOUS,
+    P11BE_R_NOT_EXTRACTABLE,
 };
 
 /* Remember the core's error functions; called once from provider init. */

@@ -2,6 +2,8 @@
 /* Keymgmt functions shared by every key type; see keymgmt.h. */
 #include "keymgmt.h"
 
+#include <string.h>
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
@@ -38,6 +40,39 @@ EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
     return pkey;
 }
 
+int p11be_keymgmt_set_public_from(P11BE_KEY *key, OSSL_PARAM params[])
+{
+    EVP_PKEY *host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, params);
+
+    if (host != NULL && p11be_key_set_host(key, host, 0))
+        return 1;
+    EVP_PKEY_free(host);
+    return 0;
+}
+
+void p11be_ec_point_of(const unsigned char *value, size_t len,
+                       const unsigned char **point, size_t *point_len)
+{
+    size_t head = 0, body = 0;
+
+    /* 04 LEN or 04 81 LEN: the only lengths a point or EdDSA key needs. */
+    if (len >= 2 && value[0] == 0x04 && value[1] < 0x80) {
+        head = 2;
+        body = value[1];
+    } else if (len >= 3 && value[0] == 0x04 && value[1] == 0x81
+               && value[2] >= 0x80) {
+        head = 3;
+        body = value[2];
+    }
+    if (head != 0 && head + body == len) {
+        *point = value + head;
+        *point_len = body;
+    } else {
+        *point = value;
+        *point_len = len;
+    }
+}
+
 /* Nothing touches the token here: objects are made on first use. */
 int p11be_keymgmt_import(void *keydata, int selection,
                          const OSSL_PARAM params[])
@@ -48,9 +83,19 @@ int p11be_keymgmt_import(void *keydata, int selection,
 
     if (key == NULL || params == NULL)
         return 0;
-    /* Parameters alone make no key (RSA has none to keep). */
-    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
-        return 1;
+    /* Parameters alone: only a curve is worth keeping (EC's ECDHE peers). */
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
+        if ((selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) == 0
+            || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME)
+                   == NULL)
+            return 1;
+        host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS,
+                                       (OSSL_PARAM *)params);
+        if (host != NULL && p11be_key_set_params_host(key, host))
+            return 1;
+        EVP_PKEY_free(host);
+        return 0;
+    }
     with_private =
         (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
         && OSSL_PARAM_locate_const(params, key->kind->private_param) != NULL;
@@ -76,7 +121,7 @@ int p11be_keymgmt_has(const void *keydata, int selection)
     int ok = key != NULL;
 
     if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0)
-        ok = ok && key->host != NULL;
+        ok = ok && key->host != NULL && !key->params_only;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
         ok = ok && p11be_key_has_private(key);
     return ok;
@@ -134,6 +179,25 @@ int p11be_keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *param_cb,
 
     if (key->host == NULL)
         return 0;
+    /*
+     * The private half of a token key cannot be exported, and a public-only
+     * answer to a request that includes it would be taken for the whole
+     * key: OpenSSL 3.0 hands a key to the provider its property query
+     * prefers by exporting it, and with a public-only copy the default
+     * provider's signature fails ("missing private key") where a refusal
+     * makes OpenSSL fall back to pkcs11be's own operation. Comparisons
+     * (EVP_PKEY_eq) then run in the other direction; an application that
+     * wants the public parts asks for them alone (EVP_PKEY_PUBLIC_KEY).
+     */
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
+        && !key->host_private) {
+        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+                    "the private half of this %s key is on the token and "
+                    "cannot be exported (to generate keys that can be, set "
+                    "pkcs11-keygen-exportable = yes)",
+                    key->kind->name);
+        return 0;
+    }
     if (EVP_PKEY_todata(key->host,
                         keymgmt_evp_selection(selection, key->host_private),
                         &params)
@@ -164,31 +228,63 @@ int p11be_keymgmt_get_params(void *keydata, OSSL_PARAM params[])
 void *p11be_keymgmt_dup(const void *keydata_from, int selection)
 {
     P11BE_KEY *from = (P11BE_KEY *)keydata_from;
+    int want_keypair = (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
     OSSL_PARAM *params = NULL;
+    int evp_selection, ok;
     P11BE_KEY *key;
     EVP_PKEY *host;
 
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
-        || !p11be_key_has_private(from) || from->host == NULL) {
+    if (from->host == NULL
+        || (!from->params_only && want_keypair
+            && ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
+                || !p11be_key_has_private(from)))) {
         p11be_key_up_ref(from);
         return from;
     }
+    /* A parameters-only copy may be completed later: never shared. */
+    evp_selection = from->params_only ? EVP_PKEY_KEY_PARAMETERS
+                                      : keymgmt_evp_selection(selection, 0);
     key = p11be_key_new(from->prov, from->kind);
     if (key == NULL)
         return NULL;
-    if (EVP_PKEY_todata(from->host, keymgmt_evp_selection(selection, 0),
-                        &params)
-        != 1)
+    if (EVP_PKEY_todata(from->host, evp_selection, &params) != 1)
         goto out_free_key;
-    host = p11be_keymgmt_host_from(key, keymgmt_evp_selection(selection, 0),
-                                   params);
+    host = p11be_keymgmt_host_from(key, evp_selection, params);
     OSSL_PARAM_free(params);
-    if (host != NULL && p11be_key_set_host(key, host, 0))
+    ok = host != NULL
+         && (evp_selection == EVP_PKEY_KEY_PARAMETERS
+                 ? p11be_key_set_params_host(key, host)
+                 : p11be_key_set_host(key, host, 0));
+    if (ok)
         return key;
     EVP_PKEY_free(host);
 out_free_key:
     p11be_key_free(key);
     return NULL;
+}
+
+void *p11be_keymgmt_load(const void *reference, size_t reference_sz,
+                         const struct p11be_key_kind *kind)
+{
+    P11BE_KEY *key;
+
+    if (reference == NULL || reference_sz != sizeof(key))
+        return NULL;
+    memcpy(&key, reference, sizeof(key));
+    if (key == NULL || key->kind != kind)
+        return NULL;
+    p11be_key_up_ref(key);
+    return key;
+}
+
+int p11be_keygen_on_host(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
+{
+    static const char *const choices[] = {"no", "yes", NULL};
+
+    if (label != NULL || id_len > 0)
+        return 0;
+    return p11be_config_choice(&prov->config, P11BE_SET_KEYGEN_EXPORTABLE,
+                               prov->handle, 0, choices);
 }
 
 int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,

@@ -25,6 +25,19 @@
 EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
                                   OSSL_PARAM params[]);
 
+/*
+ * The same, given to the key as its public host copy (p11be_key_set_host):
+ * 1, or 0 (raised, nothing kept).
+ */
+int p11be_keymgmt_set_public_from(P11BE_KEY *key, OSSL_PARAM params[]);
+
+/*
+ * CKA_EC_POINT's value: a DER OCTET STRING as PKCS#11 says, or the raw
+ * point (key) that some tokens give. Points *point into `value`.
+ */
+void p11be_ec_point_of(const unsigned char *value, size_t len,
+                       const unsigned char **point, size_t *point_len);
+
 OSSL_FUNC_keymgmt_free_fn p11be_keymgmt_free;
 OSSL_FUNC_keymgmt_import_fn p11be_keymgmt_import;
 OSSL_FUNC_keymgmt_has_fn p11be_keymgmt_has;
@@ -35,11 +48,46 @@ OSSL_FUNC_keymgmt_get_params_fn p11be_keymgmt_get_params;
 OSSL_FUNC_keymgmt_dup_fn p11be_keymgmt_dup;
 
 /*
+ * OSSL_FUNC_keymgmt_load for a key of `kind`: the reference is a
+ * P11BE_KEY * that the store (store.c) passes by address
+ * (OSSL_OBJECT_PARAM_REFERENCE, sizeof(P11BE_KEY *) bytes) and keeps its
+ * own reference to; returns a new reference, or NULL when the reference
+ * is malformed or of another kind.
+ */
+void *p11be_keymgmt_load(const void *reference, size_t reference_sz,
+                         const struct p11be_key_kind *kind);
+
+/* The key types, one row each in its keymgmt file. */
+extern const struct p11be_key_kind p11be_kind_rsa;     /* keymgmt_rsa.c */
+extern const struct p11be_key_kind p11be_kind_rsa_pss; /* keymgmt_rsa.c */
+extern const struct p11be_key_kind p11be_kind_ec;      /* keymgmt_ec.c */
+extern const struct p11be_key_kind p11be_kind_ed25519; /* keymgmt_ed.c */
+extern const struct p11be_key_kind p11be_kind_ed448;   /* keymgmt_ed.c */
+
+/*
+ * The Ed25519 or Ed448 kind for a CKK_EC_EDWARDS object's CKA_EC_PARAMS
+ * (the curve's OID, or the PrintableString "edwards25519" / "edwards448"
+ * some tools write), or NULL.
+ */
+const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
+                                              size_t len);
+
+/*
  * Key generation parameters every key type takes: a label and/or an id
  * make the generated pair a persistent token key.
  */
 #define P11BE_KEYGEN_PARAM_LABEL "pkcs11-key-label"
 #define P11BE_KEYGEN_PARAM_ID    "pkcs11-key-id"
+
+/*
+ * Whether a key pair asked for without a label or id is made on the host
+ * (OpenSSL's default provider) so that it can be serialised: the
+ * pkcs11-keygen-exportable setting, "no" by default (a session key pair
+ * on the token, whose private half never leaves it). 1 yes, 0 no, -1 a
+ * bad setting (raised). A persistent key is always made on the token.
+ */
+int p11be_keygen_on_host(P11BE_PROV_CTX *prov, const char *label,
+                         size_t id_len);
 
 /*
  * Reads pkcs11-key-label and pkcs11-key-id from `params` into *label and

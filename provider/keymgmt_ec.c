@@ -24,7 +24,6 @@
  */
 #include <string.h>
 
-#include <openssl/asn1.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -42,9 +41,12 @@
 #define EC_OID_MAX 16
 
 static OSSL_FUNC_keymgmt_new_fn ec_new;
+static OSSL_FUNC_keymgmt_load_fn ec_load;
 static OSSL_FUNC_keymgmt_import_fn ec_import;
 static OSSL_FUNC_keymgmt_import_types_fn ec_key_types;
 static OSSL_FUNC_keymgmt_gettable_params_fn ec_gettable_params;
+static OSSL_FUNC_keymgmt_set_params_fn ec_set_params;
+static OSSL_FUNC_keymgmt_settable_params_fn ec_settable_params;
 static OSSL_FUNC_keymgmt_query_operation_name_fn ec_query_operation_name;
 static OSSL_FUNC_keymgmt_gen_init_fn ec_gen_init;
 static OSSL_FUNC_keymgmt_gen_set_template_fn ec_gen_set_template;
@@ -148,16 +150,82 @@ static int ec_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     return 1;
 }
 
-static const struct p11be_key_kind ec_kind = {
+static int ec_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
+
+const struct p11be_key_kind p11be_kind_ec = {
     "EC",
     CKK_EC,
     OSSL_PKEY_PARAM_PRIV_KEY,
     ec_private_attrs,
+    ec_public_from_token,
 };
+
+/* The row whose OID is CKA_EC_PARAMS `params`, or NULL. */
+static const struct ec_curve *ec_curve_by_oid(const unsigned char *params,
+                                              size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(ec_curves) / sizeof(ec_curves[0]); i++)
+        if (ec_curves[i].oid_len == len
+            && memcmp(ec_curves[i].oid, params, len) == 0)
+            return &ec_curves[i];
+    return NULL;
+}
+
+/*
+ * The host copy from a token object's CKA_EC_PARAMS (a named curve's OID)
+ * and CKA_EC_POINT (DER OCTET STRING, or raw as some tokens give it).
+ * Private-key objects have no CKA_EC_POINT: the public object it is.
+ */
+static int ec_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_EC_PARAMS, NULL, 0},
+        {CKA_EC_POINT, NULL, 0},
+    };
+    const struct ec_curve *curve;
+    const unsigned char *point;
+    size_t point_len;
+    OSSL_PARAM params[3];
+    int ok = 0;
+
+    (void)extra;
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 2,
+                                "the EC key's CKA_EC_PARAMS and "
+                                "CKA_EC_POINT"))
+        return 0;
+    curve = ec_curve_by_oid(tmpl[0].pValue, tmpl[0].ulValueLen);
+    if (curve == NULL) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "the token's EC key is not on a named curve pkcs11be "
+                    "offers (%s)",
+                    EC_CURVES_OFFERED);
+        goto out_free;
+    }
+    p11be_ec_point_of(tmpl[1].pValue, tmpl[1].ulValueLen, &point, &point_len);
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                 (char *)curve->name, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                  (void *)point, point_len);
+    params[2] = OSSL_PARAM_construct_end();
+    ok = p11be_keymgmt_set_public_from(key, params);
+out_free:
+    p11be_token_free_attrs(tmpl, 2);
+    return ok;
+}
 
 static void *ec_new(void *provctx)
 {
-    return p11be_key_new(provctx, &ec_kind);
+    return p11be_key_new(provctx, &p11be_kind_ec);
+}
+
+/* A token key from the store (store.c). */
+static void *ec_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ec);
 }
 
 /* Whether params do not ask for explicit curve parameters. */
@@ -243,6 +311,61 @@ static const OSSL_PARAM *ec_gettable_params(void *provctx)
 
     (void)provctx;
     return gettable;
+}
+
+/*
+ * The peer's point for a parameters-only key (EVP_PKEY_set1_encoded_public_
+ * key: libssl's ECDHE key share). Keys are otherwise immutable.
+ */
+static int ec_set_params(void *keydata, const OSSL_PARAM params[])
+{
+    P11BE_KEY *key = keydata;
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY);
+    const struct ec_curve *curve;
+    const void *point = NULL;
+    size_t point_len = 0;
+    OSSL_PARAM pub[3];
+    EVP_PKEY *host;
+
+    if (p == NULL)
+        return 1;
+    if (!OSSL_PARAM_get_octet_string_ptr(p, &point, &point_len)) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "the \"%s\" parameter must be an octet string", p->key);
+        return 0;
+    }
+    if (!key->params_only) {
+        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+                    "only an EC key holding curve parameters alone takes "
+                    "\"%s\"",
+                    p->key);
+        return 0;
+    }
+    curve = ec_curve_of(key);
+    if (curve == NULL)
+        return 0;
+    pub[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                              (char *)curve->name, 0);
+    pub[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                               (void *)point, point_len);
+    pub[2] = OSSL_PARAM_construct_end();
+    host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, pub);
+    if (host != NULL && p11be_key_set_public(key, host))
+        return 1;
+    EVP_PKEY_free(host);
+    return 0;
+}
+
+static const OSSL_PARAM *ec_settable_params(void *provctx)
+{
+    static const OSSL_PARAM settable[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return settable;
 }
 
 static const char *ec_query_operation_name(int operation_id)
@@ -353,41 +476,24 @@ static const OSSL_PARAM *ec_gen_settable_params(void *genctx, void *provctx)
     return settable;
 }
 
-/* The host copy of a generated key: its curve and CKA_EC_POINT. */
-static int ec_gen_host(P11BE_KEY *key, const struct ec_curve *curve)
+/*
+ * Parameter generation (selection: domain parameters only): a key that
+ * names its curve and nothing else, as libssl makes for an ECDHE peer
+ * before it sets the peer's point with ec_set_params(). No token call.
+ */
+static int ec_params_host(P11BE_KEY *key, const struct ec_curve *curve)
 {
-    CK_ATTRIBUTE tmpl[] = {{CKA_EC_POINT, NULL, 0}};
-    const unsigned char *der;
-    ASN1_OCTET_STRING *os = NULL;
-    const unsigned char *point;
-    size_t point_len;
-    OSSL_PARAM params[3];
+    OSSL_PARAM params[2];
     EVP_PKEY *host;
-    int ok;
 
-    if (!p11be_key_read_public(key, tmpl, 1))
-        return 0;
-    /* PKCS#11 says DER OCTET STRING; some tokens give the raw point. */
-    point = tmpl[0].pValue;
-    point_len = tmpl[0].ulValueLen;
-    der = point;
-    os = d2i_ASN1_OCTET_STRING(NULL, &der, (long)point_len);
-    if (os != NULL && der == point + point_len) {
-        point = ASN1_STRING_get0_data(os);
-        point_len = ASN1_STRING_length(os);
-    }
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
                                                  (char *)curve->name, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                                  (void *)point, point_len);
-    params[2] = OSSL_PARAM_construct_end();
-    host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, params);
-    ok = host != NULL && p11be_key_set_host(key, host, 0);
-    if (!ok)
-        EVP_PKEY_free(host);
-    ASN1_OCTET_STRING_free(os);
-    OPENSSL_free(tmpl[0].pValue);
-    return ok;
+    params[1] = OSSL_PARAM_construct_end();
+    host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS, params);
+    if (host != NULL && p11be_key_set_params_host(key, host))
+        return 1;
+    EVP_PKEY_free(host);
+    return 0;
 }
 
 /* A key made by the default provider, private half on the host. */
@@ -418,6 +524,7 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->id_len,
     };
     P11BE_KEY *key;
+    int on_host;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -429,12 +536,25 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
                     OSSL_PKEY_PARAM_GROUP_NAME);
         return NULL;
     }
-    key = p11be_key_new(gctx->prov, &ec_kind);
-    if (key == NULL || (gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+    key = p11be_key_new(gctx->prov, &p11be_kind_ec);
+    if (key == NULL)
+        return NULL;
+    if ((gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
+        if (gctx->curve != NULL && !ec_params_host(key, gctx->curve)) {
+            p11be_key_free(key);
+            return NULL;
+        }
         return key;
-    /* The module itself asking: a software key from the default provider. */
-    if (p11be_reentered()) {
-        if (ec_gen_on_host(key, gctx->curve))
+    }
+    /*
+     * The module itself asking, or exportable keys wanted: a software key
+     * from the default provider.
+     */
+    on_host = p11be_reentered()
+                  ? 1
+                  : p11be_keygen_on_host(gctx->prov, gctx->label, gctx->id_len);
+    if (on_host != 0) {
+        if (on_host > 0 && ec_gen_on_host(key, gctx->curve))
             return key;
         p11be_key_free(key);
         return NULL;
@@ -442,14 +562,17 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
                     gctx->curve->oid_len);
     p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
+    p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 0);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
+    p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
     if (pub.failed || priv.failed) {
         p11be_raise(gctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
                     "building the EC key-pair templates");
         goto out_free_attrs;
     }
-    if (!p11be_key_generate(key, &gen) || !ec_gen_host(key, gctx->curve))
+    if (!p11be_key_generate(key, &gen)
+        || !p11be_key_load_public(key, NULL, NULL))
         goto out_free_attrs;
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
@@ -464,6 +587,7 @@ out_free_attrs:
 
 const OSSL_DISPATCH p11be_keymgmt_ec_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ec_new},
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ec_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
     {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
     {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
@@ -474,6 +598,8 @@ const OSSL_DISPATCH p11be_keymgmt_ec_functions[] = {
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ec_key_types},
     {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p11be_keymgmt_get_params},
     {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))ec_gettable_params},
+    {OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))ec_set_params},
+    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))ec_settable_params},
     {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},
     {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
      (void (*)(void))ec_query_operation_name},

@@ -13,7 +13,6 @@
  */
 #include <string.h>
 
-#include <openssl/asn1.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -29,6 +28,8 @@
 
 static OSSL_FUNC_keymgmt_new_fn ed25519_new;
 static OSSL_FUNC_keymgmt_new_fn ed448_new;
+static OSSL_FUNC_keymgmt_load_fn ed25519_load;
+static OSSL_FUNC_keymgmt_load_fn ed448_load;
 static OSSL_FUNC_keymgmt_import_types_fn ed_key_types;
 static OSSL_FUNC_keymgmt_gettable_params_fn ed_gettable_params;
 static OSSL_FUNC_keymgmt_query_operation_name_fn ed25519_query_operation_name;
@@ -59,36 +60,54 @@ struct ed_gen_ctx_st {
 typedef struct ed_gen_ctx_st ED_GEN_CTX;
 
 static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs);
+static int ed_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
 
-static const struct p11be_key_kind ed25519_kind = {
-    "ED25519",
-    CKK_EC_EDWARDS,
-    OSSL_PKEY_PARAM_PRIV_KEY,
-    ed_private_attrs,
+const struct p11be_key_kind p11be_kind_ed25519 = {
+    "ED25519",        CKK_EC_EDWARDS,       OSSL_PKEY_PARAM_PRIV_KEY,
+    ed_private_attrs, ed_public_from_token,
 };
 
-static const struct p11be_key_kind ed448_kind = {
-    "ED448",
-    CKK_EC_EDWARDS,
-    OSSL_PKEY_PARAM_PRIV_KEY,
-    ed_private_attrs,
+const struct p11be_key_kind p11be_kind_ed448 = {
+    "ED448",          CKK_EC_EDWARDS,       OSSL_PKEY_PARAM_PRIV_KEY,
+    ed_private_attrs, ed_public_from_token,
 };
 
 static const struct ed_curve ed25519_curve = {
-    &ed25519_kind,
+    &p11be_kind_ed25519,
     {0x06, 0x03, 0x2b, 0x65, 0x70},
     32,
 };
 
 static const struct ed_curve ed448_curve = {
-    &ed448_kind,
+    &p11be_kind_ed448,
     {0x06, 0x03, 0x2b, 0x65, 0x71},
     57,
 };
 
 static const struct ed_curve *ed_curve_of(const P11BE_KEY *key)
 {
-    return key->kind == &ed448_kind ? &ed448_curve : &ed25519_curve;
+    return key->kind == &p11be_kind_ed448 ? &ed448_curve : &ed25519_curve;
+}
+
+const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
+                                              size_t len)
+{
+    /* RFC 8410 OIDs, and the curve names PKCS#11 3.0 also allows. */
+    static const unsigned char name25519[] = {
+        0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'};
+    static const unsigned char name448[] = {0x13, 0x0a, 'e', 'd', 'w', 'a',
+                                            'r',  'd',  's', '4', '4', '8'};
+
+    if ((len == sizeof(ed25519_curve.oid)
+         && memcmp(params, ed25519_curve.oid, len) == 0)
+        || (len == sizeof(name25519) && memcmp(params, name25519, len) == 0))
+        return &p11be_kind_ed25519;
+    if ((len == sizeof(ed448_curve.oid)
+         && memcmp(params, ed448_curve.oid, len) == 0)
+        || (len == sizeof(name448) && memcmp(params, name448, len) == 0))
+        return &p11be_kind_ed448;
+    return NULL;
 }
 
 /* CKA_EC_PARAMS and CKA_VALUE, the raw private key. */
@@ -114,12 +133,23 @@ static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
 
 static void *ed25519_new(void *provctx)
 {
-    return p11be_key_new(provctx, &ed25519_kind);
+    return p11be_key_new(provctx, &p11be_kind_ed25519);
 }
 
 static void *ed448_new(void *provctx)
 {
-    return p11be_key_new(provctx, &ed448_kind);
+    return p11be_key_new(provctx, &p11be_kind_ed448);
+}
+
+/* Token keys from the store (store.c). */
+static void *ed25519_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ed25519);
+}
+
+static void *ed448_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ed448);
 }
 
 static const OSSL_PARAM *ed_key_types(int selection)
@@ -237,30 +267,22 @@ static const OSSL_PARAM *ed_gen_settable_params(void *genctx, void *provctx)
     return settable;
 }
 
-/* The host copy of a generated key: CKA_EC_POINT. */
-static int ed_gen_host(P11BE_KEY *key, const struct ed_curve *curve)
+/* The host copy from a token public key's CKA_EC_POINT. */
+static int ed_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra)
 {
+    const struct ed_curve *curve = ed_curve_of(key);
     CK_ATTRIBUTE tmpl[] = {{CKA_EC_POINT, NULL, 0}};
-    ASN1_OCTET_STRING *os = NULL;
-    const unsigned char *der, *pub;
+    const unsigned char *pub;
     size_t pub_len;
     OSSL_PARAM params[2];
-    EVP_PKEY *host = NULL;
     int ok = 0;
 
-    if (!p11be_key_read_public(key, tmpl, 1))
+    (void)extra;
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+                                "the EdDSA key's CKA_EC_POINT"))
         return 0;
-    /* PKCS#11 says DER OCTET STRING; some tokens give the raw key. */
-    pub = tmpl[0].pValue;
-    pub_len = tmpl[0].ulValueLen;
-    der = pub;
-    if (pub_len != curve->key_len) {
-        os = d2i_ASN1_OCTET_STRING(NULL, &der, (long)pub_len);
-        if (os != NULL && der == pub + pub_len) {
-            pub = ASN1_STRING_get0_data(os);
-            pub_len = ASN1_STRING_length(os);
-        }
-    }
+    p11be_ec_point_of(tmpl[0].pValue, tmpl[0].ulValueLen, &pub, &pub_len);
     if (pub_len != curve->key_len) {
         p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "the token's %s public key is %zu bytes, not %zu",
@@ -270,13 +292,9 @@ static int ed_gen_host(P11BE_KEY *key, const struct ed_curve *curve)
     params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
                                                   (void *)pub, pub_len);
     params[1] = OSSL_PARAM_construct_end();
-    host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, params);
-    ok = host != NULL && p11be_key_set_host(key, host, 0);
-    if (!ok)
-        EVP_PKEY_free(host);
+    ok = p11be_keymgmt_set_public_from(key, params);
 out_free:
-    ASN1_OCTET_STRING_free(os);
-    OPENSSL_free(tmpl[0].pValue);
+    p11be_token_free_attrs(tmpl, 1);
     return ok;
 }
 
@@ -308,6 +326,7 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->id_len,
     };
     P11BE_KEY *key;
+    int on_host;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -316,10 +335,14 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         return key;
     /*
      * The module itself asking (SoftHSM2 makes its EdDSA keys with
-     * EVP_PKEY_keygen): a software key from the default provider.
+     * EVP_PKEY_keygen), or exportable keys wanted: a software key from the
+     * default provider.
      */
-    if (p11be_reentered()) {
-        if (ed_gen_on_host(key))
+    on_host = p11be_reentered()
+                  ? 1
+                  : p11be_keygen_on_host(gctx->prov, gctx->label, gctx->id_len);
+    if (on_host != 0) {
+        if (on_host > 0 && ed_gen_on_host(key))
             return key;
         p11be_key_free(key);
         return NULL;
@@ -327,14 +350,18 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
                     sizeof(gctx->curve->oid));
     p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
+    p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 0);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
+    p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
+    p11be_attrs_add_bool(&priv, CKA_DERIVE, 0);
     if (pub.failed || priv.failed) {
         p11be_raise(gctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
                     "building the %s key-pair templates",
                     gctx->curve->kind->name);
         goto out_free_attrs;
     }
-    if (!p11be_key_generate(key, &gen) || !ed_gen_host(key, gctx->curve))
+    if (!p11be_key_generate(key, &gen)
+        || !p11be_key_load_public(key, NULL, NULL))
         goto out_free_attrs;
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
@@ -349,6 +376,7 @@ out_free_attrs:
 
 const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ed25519_new},
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ed25519_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
     {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
     {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
@@ -373,6 +401,7 @@ const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[] = {
 
 const OSSL_DISPATCH p11be_keymgmt_ed448_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ed448_new},
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ed448_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
     {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
     {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},

@@ -27,13 +27,15 @@
  * when freed. RSA-PSS generation also takes "digest", "mgf1-digest" and
  * "saltlen", which make a restricted key as with the default provider.
  *
- * Until a store offers token keys by URI, "pkcs11-key-existing" (an
- * integer, 1) turns generation into a look-up: instead of generating, the
- * key pair that an earlier process made with that label and/or id is
- * found on the token (after a login; by the id when one is given, else by
- * the label; exactly one private and one public CKK_RSA object must
- * match), its n and e are read from the public object, and the key is
- * used like a generated one and kept on the token when freed:
+ * Token keys are normally found by pkcs11: URI through the store
+ * (store.c). For programs that make keys through EVP_PKEY_generate(),
+ * "pkcs11-key-existing" (an integer, 1) turns generation into a look-up:
+ * instead of generating, the key pair that an earlier process made with
+ * that label and/or id is found on the token (after a login; by the id
+ * when one is given, else by the label; exactly one private and one
+ * public CKK_RSA object must match), its n and e are read from the public
+ * object, and the key is used like a generated one and kept on the token
+ * when freed:
  *
  *   EVP_PKEY_keygen_init(ctx);   (ctx for "RSA", provider=pkcs11be)
  *   params: pkcs11-key-label = "signer", pkcs11-key-existing = 1
@@ -49,6 +51,7 @@
 #include <openssl/crypto.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
+#include <openssl/rsa.h>
 
 #include "err.h"
 #include "keymgmt.h"
@@ -63,6 +66,8 @@
 
 static OSSL_FUNC_keymgmt_new_fn rsa_new;
 static OSSL_FUNC_keymgmt_new_fn rsa_pss_new;
+static OSSL_FUNC_keymgmt_load_fn rsa_load;
+static OSSL_FUNC_keymgmt_load_fn rsa_pss_load;
 static OSSL_FUNC_keymgmt_gettable_params_fn rsa_gettable_params;
 static OSSL_FUNC_keymgmt_import_types_fn rsa_key_types;
 static OSSL_FUNC_keymgmt_import_types_fn rsa_pss_key_types;
@@ -120,28 +125,87 @@ static int rsa_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     return 1;
 }
 
-static const struct p11be_key_kind rsa_kind = {
+static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                 CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
+
+const struct p11be_key_kind p11be_kind_rsa = {
     "RSA",
     CKK_RSA,
     OSSL_PKEY_PARAM_RSA_D,
     rsa_private_attrs,
+    rsa_public_from_token,
 };
 
-static const struct p11be_key_kind rsa_pss_kind = {
+const struct p11be_key_kind p11be_kind_rsa_pss = {
     "RSA-PSS",
     CKK_RSA,
     OSSL_PKEY_PARAM_RSA_D,
     rsa_private_attrs,
+    rsa_public_from_token,
 };
+
+/*
+ * n and e of a token object (a public key, or a private key, which
+ * carries them too), plus `extra` (RSA-PSS restrictions), as the host copy.
+ */
+static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                 CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_MODULUS, NULL, 0},
+        {CKA_PUBLIC_EXPONENT, NULL, 0},
+    };
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL, *all = NULL;
+    BIGNUM *n = NULL, *e = NULL;
+    int ok = 0;
+
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 2,
+                                "the RSA key's CKA_MODULUS and "
+                                "CKA_PUBLIC_EXPONENT"))
+        return 0;
+    n = BN_bin2bn(tmpl[0].pValue, (int)tmpl[0].ulValueLen, NULL);
+    e = BN_bin2bn(tmpl[1].pValue, (int)tmpl[1].ulValueLen, NULL);
+    bld = OSSL_PARAM_BLD_new();
+    if (n == NULL || e == NULL || bld == NULL
+        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
+        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
+        || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL
+        || (all = OSSL_PARAM_merge(params, extra)) == NULL) {
+        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "holding an RSA public key from the token");
+        goto out_free;
+    }
+    ok = p11be_keymgmt_set_public_from(key, all);
+out_free:
+    OSSL_PARAM_free(all);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+    p11be_token_free_attrs(tmpl, 2);
+    return ok;
+}
 
 static void *rsa_new(void *provctx)
 {
-    return p11be_key_new(provctx, &rsa_kind);
+    return p11be_key_new(provctx, &p11be_kind_rsa);
 }
 
 static void *rsa_pss_new(void *provctx)
 {
-    return p11be_key_new(provctx, &rsa_pss_kind);
+    return p11be_key_new(provctx, &p11be_kind_rsa_pss);
+}
+
+/* A token key from the store (store.c). */
+static void *rsa_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa);
+}
+
+static void *rsa_pss_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa_pss);
 }
 
 /* The PSS restrictions, as OpenSSL's RSA-PSS keys take them. */
@@ -235,13 +299,13 @@ static void *rsa_gen_init_kind(void *provctx, int selection,
 static void *rsa_gen_init(void *provctx, int selection,
                           const OSSL_PARAM params[])
 {
-    return rsa_gen_init_kind(provctx, selection, params, &rsa_kind);
+    return rsa_gen_init_kind(provctx, selection, params, &p11be_kind_rsa);
 }
 
 static void *rsa_pss_gen_init(void *provctx, int selection,
                               const OSSL_PARAM params[])
 {
-    return rsa_gen_init_kind(provctx, selection, params, &rsa_pss_kind);
+    return rsa_gen_init_kind(provctx, selection, params, &p11be_kind_rsa_pss);
 }
 
 static void rsa_gen_cleanup(void *genctx)
@@ -316,7 +380,7 @@ static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, RSA_GEN_PARAM_FIND);
     if (p != NULL && !OSSL_PARAM_get_int(p, &gctx->existing))
         goto out_bad;
-    return gctx->kind != &rsa_pss_kind || rsa_gen_keep_pss(gctx, params);
+    return gctx->kind != &p11be_kind_rsa_pss || rsa_gen_keep_pss(gctx, params);
 
 out_bad:
     p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
@@ -383,46 +447,32 @@ static int rsa_gen_check(RSA_GEN_CTX *gctx)
     return 1;
 }
 
-/* The host copy of a generated key: n and e, read from the token. */
-static int rsa_gen_host(P11BE_KEY *key, const OSSL_PARAM *pss)
+/* pkcs11-keygen-exportable: a key made by the default provider. */
+static int rsa_gen_on_host(P11BE_KEY *key, const RSA_GEN_CTX *gctx)
 {
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_MODULUS, NULL, 0},
-        {CKA_PUBLIC_EXPONENT, NULL, 0},
-    };
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL, *all = NULL;
-    BIGNUM *n = NULL, *e = NULL;
+    OSSL_PARAM params[3];
+    EVP_PKEY_CTX *ctx;
     EVP_PKEY *host = NULL;
-    int ok = 0;
+    size_t bits = gctx->bits;
+    int ok;
 
-    if (!p11be_key_read_public(key, tmpl, 2))
-        return 0;
-    n = BN_bin2bn(tmpl[0].pValue, (int)tmpl[0].ulValueLen, NULL);
-    e = BN_bin2bn(tmpl[1].pValue, (int)tmpl[1].ulValueLen, NULL);
-    bld = OSSL_PARAM_BLD_new();
-    if (n == NULL || e == NULL || bld == NULL
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
-        || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL
-        || (all = OSSL_PARAM_merge(params, pss)) == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding a generated RSA public key");
-        goto out_free;
-    }
-    host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, all);
-    ok = host != NULL && p11be_key_set_host(key, host, 0);
-    if (!ok)
-        EVP_PKEY_free(host);
-out_free:
-    OSSL_PARAM_free(all);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(n);
-    BN_free(e);
-    OPENSSL_free(tmpl[0].pValue);
-    OPENSSL_free(tmpl[1].pValue);
-    return ok;
+    ctx = EVP_PKEY_CTX_new_from_name(p11be_fallback_libctx(), key->kind->name,
+                                     NULL);
+    params[0] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
+    params[1] = OSSL_PARAM_construct_end();
+    ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1
+         && EVP_PKEY_CTX_set_params(ctx, params) == 1
+         && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, gctx->e) == 1
+         && (gctx->pss == NULL || EVP_PKEY_CTX_set_params(ctx, gctx->pss) == 1)
+         && EVP_PKEY_generate(ctx, &host) == 1
+         && p11be_key_set_host(key, host, 1);
+    EVP_PKEY_CTX_free(ctx);
+    if (ok)
+        return 1;
+    EVP_PKEY_free(host);
+    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+                "%s key generation on the host failed", key->kind->name);
+    return 0;
 }
 
 static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
@@ -440,7 +490,7 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     };
     unsigned char e[16];
     P11BE_KEY *key;
-    int e_len;
+    int e_len, on_host;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -454,10 +504,15 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         return key;
     if (gctx->existing) {
         if (!p11be_key_find(key, gctx->label, gctx->id, gctx->id_len)
-            || !rsa_gen_host(key, gctx->pss))
+            || !p11be_key_load_public(key, NULL, gctx->pss))
             goto out_free_key;
         return key;
     }
+    on_host = p11be_keygen_on_host(gctx->prov, gctx->label, gctx->id_len);
+    if (on_host < 0 || (on_host > 0 && !rsa_gen_on_host(key, gctx)))
+        goto out_free_key;
+    if (on_host > 0)
+        return key;
     e_len = BN_num_bytes(gctx->e);
     if (e_len <= 0 || (size_t)e_len > sizeof(e) || !BN_is_odd(gctx->e)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
@@ -479,7 +534,8 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
                     "building the RSA key-pair templates");
         goto out_free_attrs;
     }
-    if (!p11be_key_generate(key, &gen) || !rsa_gen_host(key, gctx->pss))
+    if (!p11be_key_generate(key, &gen)
+        || !p11be_key_load_public(key, NULL, gctx->pss))
         goto out_free_attrs;
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
@@ -495,6 +551,7 @@ out_free_key:
 
 static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_new},
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
     {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
     {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
@@ -519,6 +576,7 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
 
 static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_pss_new},
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_pss_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
     {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
     {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
@@ -545,6 +603,9 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
 extern const OSSL_DISPATCH p11be_keymgmt_ec_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
+/* In mac_pkey.c. */
+extern const OSSL_DISPATCH p11be_keymgmt_hmac_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_cmac_functions[];
 
 const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
     {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
@@ -557,5 +618,9 @@ const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
      "Ed25519 keys on the PKCS#11 token"},
     {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
      "Ed448 keys on the PKCS#11 token"},
+    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
+     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
+     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };

@@ -330,6 +330,35 @@ int p11be_key_set_host(P11BE_KEY *key, EVP_PKEY *host, int has_private)
     return 1;
 }
 
+int p11be_key_set_params_host(P11BE_KEY *key, EVP_PKEY *params)
+{
+    if (!p11be_key_set_host(key, params, 0))
+        return 0;
+    key->params_only = 1;
+    return 1;
+}
+
+int p11be_key_set_public(P11BE_KEY *key, EVP_PKEY *host)
+{
+    EVP_PKEY *params;
+
+    pthread_mutex_lock(&key->lock);
+    if (!key->params_only) {
+        pthread_mutex_unlock(&key->lock);
+        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+                    "the %s key already has a public key: keys are not "
+                    "changed once made",
+                    key->kind->name);
+        return 0;
+    }
+    params = key->host;
+    key->host = host;
+    key->params_only = 0;
+    pthread_mutex_unlock(&key->lock);
+    EVP_PKEY_free(params);
+    return 1;
+}
+
 int p11be_key_has_private(const P11BE_KEY *key)
 {
     return key->host_private || key->token_private;
@@ -364,6 +393,9 @@ static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
     p11be_attrs_add_bool(&attrs, CKA_SIGN, use == P11BE_USE_SIGN);
     p11be_attrs_add_bool(&attrs, CKA_DECRYPT, use == P11BE_USE_DECRYPT);
     p11be_attrs_add_bool(&attrs, CKA_DERIVE, use == P11BE_USE_DERIVE);
+    /* Tokens default what a template leaves out to TRUE: say no. */
+    p11be_attrs_add_bool(&attrs, CKA_SIGN_RECOVER, 0);
+    p11be_attrs_add_bool(&attrs, CKA_UNWRAP, 0);
     if (!key->kind->private_attrs(key, &attrs) || attrs.failed) {
         if (attrs.failed)
             p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
@@ -413,14 +445,21 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
     return rv;
 }
 
-/* A persistent pair after a fork or re-insertion: found by id or label. */
-static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess)
+/*
+ * A persistent key after a fork or re-insertion: found by id or label, its
+ * private object and, when it had one (or `want_pub`), its public object.
+ */
+static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
 {
-    CK_OBJECT_HANDLE priv, pub;
-    CK_RV rv;
+    CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+    CK_RV rv = CKR_OK;
 
-    rv = key_find_one(key, sess, CKO_PRIVATE_KEY, &priv);
-    if (rv == CKR_OK)
+    want_pub = want_pub || key->pub.handle != CK_INVALID_HANDLE;
+    if (key->label == NULL && key->id_len == 0)
+        rv = CKR_KEY_HANDLE_INVALID; /* nothing to find it by */
+    if (rv == CKR_OK && key->token_private)
+        rv = key_find_one(key, sess, CKO_PRIVATE_KEY, &priv);
+    if (rv == CKR_OK && want_pub)
         rv = key_find_one(key, sess, CKO_PUBLIC_KEY, &pub);
     if (rv != CKR_OK) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
@@ -431,8 +470,10 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess)
                     key->label ? "\"" : "", p11be_ckr_name(rv));
         return 0;
     }
-    ref_set_token(&key->priv[0], priv, sess);
-    ref_set_token(&key->pub, pub, sess);
+    if (priv != CK_INVALID_HANDLE)
+        ref_set_token(&key->priv[0], priv, sess);
+    if (pub != CK_INVALID_HANDLE)
+        ref_set_token(&key->pub, pub, sess);
     return 1;
 }
 
@@ -463,7 +504,7 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     if (sess == NULL)
         return 0;
     pthread_mutex_lock(&key->lock);
-    ok = key_find_again(key, sess);
+    ok = key_find_again(key, sess, 1);
     pthread_mutex_unlock(&key->lock);
     p11be_session_release(sess, CKR_OK);
     if (ok)
@@ -502,7 +543,7 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     if (!ok && key->host_private)
         ok = key_create_private(key, use, req.need_login, ref);
     else if (!ok && key->persistent)
-        ok = key_find_again(key, sess);
+        ok = key_find_again(key, sess, 0);
     else if (!ok)
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (the "
@@ -730,6 +771,11 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     p11be_attrs_add_bool(&common_priv, CKA_PRIVATE, login);
     p11be_attrs_add_bool(&common_priv, CKA_SENSITIVE, 1);
     p11be_attrs_add_bool(&common_priv, CKA_EXTRACTABLE, 0);
+    /* Tokens default what a template leaves out to TRUE: say no. */
+    p11be_attrs_add_bool(&common_priv, CKA_SIGN_RECOVER, 0);
+    p11be_attrs_add_bool(&common_priv, CKA_UNWRAP, 0);
+    p11be_attrs_add_bool(&common_pub, CKA_VERIFY_RECOVER, 0);
+    p11be_attrs_add_bool(&common_pub, CKA_WRAP, 0);
     if (gen->label != NULL) {
         p11be_attrs_add(&common_pub, CKA_LABEL, gen->label, strlen(gen->label));
         p11be_attrs_add(&common_priv, CKA_LABEL, gen->label,
@@ -775,10 +821,39 @@ out_free_attrs:
     return ok;
 }
 
-int p11be_key_read_public(P11BE_KEY *key, CK_ATTRIBUTE *tmpl, CK_ULONG count)
+int p11be_key_attach(P11BE_KEY *key, const P11BE_SESSION *sess,
+                     CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
+                     int need_login, const char *label, const unsigned char *id,
+                     size_t id_len)
 {
-    struct p11be_session_req req = {0};
-    P11BE_SESSION *sess;
+    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+        return 0;
+    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
+        return 0;
+    key->id_len = id_len;
+    key->persistent = 1;
+    key->token_private = priv != CK_INVALID_HANDLE;
+    key->need_login = need_login;
+    if (priv != CK_INVALID_HANDLE)
+        ref_set_token(&key->priv[0], priv, sess);
+    if (pub != CK_INVALID_HANDLE)
+        ref_set_token(&key->pub, pub, sess);
+    return 1;
+}
+
+void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    CK_ULONG i;
+
+    for (i = 0; i < count; i++) {
+        OPENSSL_free(tmpl[i].pValue);
+        tmpl[i].pValue = NULL;
+    }
+}
+
+CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
+                            CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
     CK_ULONG i;
     CK_RV rv;
 
@@ -786,34 +861,59 @@ int p11be_key_read_public(P11BE_KEY *key, CK_ATTRIBUTE *tmpl, CK_ULONG count)
         tmpl[i].pValue = NULL;
         tmpl[i].ulValueLen = 0;
     }
-    sess = p11be_session_acquire(key->prov, &req);
-    if (sess == NULL)
-        return 0;
-    rv = (key->persistent ? ref_token_current(&key->pub, sess)
-                          : p11be_object_alive(key->prov, &key->pub))
-             ? CKR_OK
-             : CKR_OBJECT_HANDLE_INVALID;
-    if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle,
-                        key->pub.handle, tmpl, count);
+    rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
+                    count);
     for (i = 0; rv == CKR_OK && i < count; i++) {
-        tmpl[i].pValue = OPENSSL_malloc(tmpl[i].ulValueLen + 1);
+        tmpl[i].pValue = OPENSSL_zalloc(tmpl[i].ulValueLen + 1);
         if (tmpl[i].pValue == NULL)
             rv = CKR_HOST_MEMORY;
     }
     if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle,
-                        key->pub.handle, tmpl, count);
-    p11be_session_release(sess, rv);
+        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
+                        count);
+    if (rv != CKR_OK)
+        p11be_token_free_attrs(tmpl, count);
+    return rv;
+}
+
+int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
+                           CK_ULONG count, const char *what)
+{
+    CK_RV rv = p11be_token_get_attrs(sess, obj, tmpl, count);
+
     if (rv != CKR_OK) {
-        for (i = 0; i < count; i++) {
-            OPENSSL_free(tmpl[i].pValue);
-            tmpl[i].pValue = NULL;
-        }
-        p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GetAttributeValue of the %s public key: %s",
-                    key->kind->name, p11be_ckr_name(rv));
+        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "C_GetAttributeValue of %s: %s", what, p11be_ckr_name(rv));
         return 0;
     }
     return 1;
+}
+
+int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
+                          const OSSL_PARAM *extra)
+{
+    struct p11be_session_req req = {0};
+    const P11BE_OBJECT_REF *ref =
+        key->pub.handle != CK_INVALID_HANDLE ? &key->pub : &key->priv[0];
+    P11BE_SESSION *own = NULL;
+    int ok;
+
+    if (sess == NULL) {
+        /* A CKA_PRIVATE private object is visible only after a login. */
+        req.need_login = ref != &key->pub && key->need_login;
+        own = sess = p11be_session_acquire(key->prov, &req);
+        if (sess == NULL)
+            return 0;
+    }
+    ok = key->persistent ? ref_token_current(ref, sess)
+                         : p11be_object_alive(key->prov, ref);
+    if (!ok)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s key's token object is gone", key->kind->name);
+    else
+        ok = key->kind->public_from_token(key, sess, ref->handle, extra);
+    if (own != NULL)
+        p11be_session_release(own, CKR_OK);
+    return ok;
 }

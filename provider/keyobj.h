@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The one key object behind every asymmetric key type (RSA now, EC and
- * EdDSA next): the keydata that pkcs11be's keymgmts hand to OpenSSL, and
+ * The one key object behind every asymmetric key type (RSA, EC, EdDSA):
+ * the keydata that pkcs11be's keymgmts hand to OpenSSL, and
  * that its signature, asym-cipher and key-exchange operations receive.
  *
  * A key has two halves that are kept apart:
@@ -21,7 +21,9 @@
  *          an operation needs it and destroyed when the key is freed. A
  *          generated key has the pair the token made; a persistent one
  *          (CKA_TOKEN, with a label and/or id) is kept on the token when
- *          freed and found again by its id or label after a fork.
+ *          freed and found again by its id or label after a fork. A key
+ *          the store found by pkcs11: URI (store.c) is such a persistent
+ *          key too, possibly without a public object (p11be_key_attach).
  *
  * Keys are immutable once imported or generated, and reference counted:
  * every operation context holds a reference while it uses one.
@@ -75,6 +77,17 @@ struct p11be_key_kind {
     const char *private_param; /* the OSSL_PARAM only a private key has */
     /* Adds the private value attributes (CKA_MODULUS ..) from key->host. */
     int (*private_attrs)(const P11BE_KEY *key, P11BE_ATTRS *attrs);
+    /*
+     * Makes the host copy (public parts only) from the token object `obj`
+     * read on `sess`: its public key, or a private key that carries the
+     * public values (RSA: CKA_MODULUS, CKA_PUBLIC_EXPONENT). `extra` (may
+     * be NULL) adds parameters to the host key (RSA-PSS restrictions).
+     * The one place per type that turns token attributes into a public
+     * key: generation, pkcs11-key-existing and the store all use it.
+     * 1, or 0 (raised).
+     */
+    int (*public_from_token)(P11BE_KEY *key, P11BE_SESSION *sess,
+                             CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
 };
 
 struct p11be_key_st {
@@ -84,6 +97,7 @@ struct p11be_key_st {
     pthread_mutex_t lock;              /* guards priv[] and pub */
     EVP_PKEY *host;                    /* see above; NULL while empty */
     int host_private;                  /* host holds the private parts */
+    int params_only;                   /* host holds domain parameters only */
     int token_private;                 /* private half only on the token */
     int persistent;                    /* CKA_TOKEN objects, kept at free */
     int need_login;                    /* objects are CKA_PRIVATE */
@@ -107,6 +121,17 @@ void p11be_key_free(P11BE_KEY *key);
 
 /* Gives the key its host copy (taking it over); once, on import. */
 int p11be_key_set_host(P11BE_KEY *key, EVP_PKEY *host, int has_private);
+
+/*
+ * Gives a key domain parameters only (EC parameter generation: libssl's
+ * ECDHE peer keys); p11be_key_set_public() may complete it once.
+ */
+int p11be_key_set_params_host(P11BE_KEY *key, EVP_PKEY *params);
+/*
+ * Turns a parameters-only key into a public key: `host` (taken over)
+ * replaces the parameters. Raises and returns 0 for any other key.
+ */
+int p11be_key_set_public(P11BE_KEY *key, EVP_PKEY *host);
 
 /* Whether a private half exists (in the host copy or on the token). */
 int p11be_key_has_private(const P11BE_KEY *key);
@@ -193,8 +218,8 @@ struct p11be_keygen {
 
 /*
  * Generates the pair (session objects, or token objects when a label or
- * id is given) and points the key at it. The keymgmt then reads the
- * public parts with p11be_key_read_public() and sets the host copy.
+ * id is given) and points the key at it. The keymgmt then sets the host
+ * copy with p11be_key_load_public().
  */
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen);
 
@@ -208,10 +233,42 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
                    size_t id_len);
 
 /*
- * Reads attributes of the key's public object into fresh buffers
- * (tmpl[i].pValue, to OPENSSL_free); raises and returns 0 on failure.
+ * Points the key at token objects found on `sess` (the store): `priv`
+ * (CK_INVALID_HANDLE for a public key) and `pub` (CK_INVALID_HANDLE when
+ * the token has no public object for it). The key is then a persistent
+ * token key, kept on the token when freed and found again by `id` (when
+ * id_len > 0) or `label` after a fork or re-insertion. `need_login`: the
+ * private object is CKA_PRIVATE. 1, or 0 (out of memory).
  */
-int p11be_key_read_public(P11BE_KEY *key, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+int p11be_key_attach(P11BE_KEY *key, const P11BE_SESSION *sess,
+                     CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub,
+                     int need_login, const char *label, const unsigned char *id,
+                     size_t id_len);
+
+/*
+ * Sets the key's host copy from its token objects with the kind's
+ * public_from_token(): from the public object when it has one, else from
+ * the private one. `sess` may be NULL (one is borrowed). 1, or 0 (raised).
+ */
+int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
+                          const OSSL_PARAM *extra);
+
+/*
+ * C_GetAttributeValue of `count` attributes of `obj` into fresh,
+ * zero-terminated buffers (tmpl[i].pValue, free with
+ * p11be_token_free_attrs()). Returns the token's CK_RV, raising nothing;
+ * on failure the buffers are freed.
+ */
+CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
+                            CK_ATTRIBUTE *tmpl, CK_ULONG count);
+/*
+ * The same, raising "C_GetAttributeValue of <what>: CKR_..." on failure;
+ * returns 1 or 0.
+ */
+int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
+                           CK_ULONG count, const char *what);
+void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /*
  * Parameter sets the token refused at C_*Init although it lists the

@@ -23,6 +23,7 @@ struct p11be_module_st {
     unsigned refs;         /* provider instances using it */
     pid_t init_pid;        /* process that last called C_Initialize */
     int we_initialized;    /* C_Initialize returned CKR_OK to us */
+    int finalize_at_exit;  /* pkcs11-finalize=always: see module.h */
     struct p11be_module_st *next;
 };
 
@@ -32,9 +33,36 @@ static volatile int process_exiting;
 
 static int self_pinned;
 
+const char *const p11be_finalize_choices[] = {"auto", "always", "never", NULL};
+
+/*
+ * Runs twice at exit: first from atexit() (registered after each module's
+ * C_Initialize, so before the module's own destructors), then from
+ * OpenSSL's clean-up. The first run finalises what pkcs11-finalize=always
+ * asks for; after it no module is called.
+ */
 void p11be_module_note_exit(void)
 {
+    P11BE_MODULE *module;
+
+    pthread_mutex_lock(&registry_lock);
+    if (!process_exiting)
+        for (module = registry; module != NULL; module = module->next)
+            if (module->finalize_at_exit && module->we_initialized
+                && module->init_pid == getpid()) {
+                P11BE_CALL(module->fns, C_Finalize, NULL);
+                module->we_initialized = 0;
+                P11BE_DEBUG("finalised %s at exit", module->path);
+            }
     process_exiting = 1;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void p11be_module_finalize_at_exit(P11BE_MODULE *module)
+{
+    pthread_mutex_lock(&registry_lock);
+    module->finalize_at_exit = 1;
+    pthread_mutex_unlock(&registry_lock);
 }
 
 void p11be_module_pin_self(void)
@@ -229,13 +257,13 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
 
     /*
      * Finalise only what we initialised, only in the process that did it
-     * (a child must not finalise its parent's token), and at process exit
-     * only when asked to: SoftHSM2 crashes in C_Finalize once OpenSSL's own
-     * atexit clean-up has begun.
+     * (a child must not finalise its parent's token), and never once exit
+     * began: SoftHSM2 crashes in C_Finalize once its own exit-time
+     * destructors ran, which is before OpenSSL's clean-up frees us. At exit
+     * "always" was done by p11be_module_note_exit().
      */
     finalize = module->we_initialized && module->init_pid == getpid()
-               && mode != P11BE_FINALIZE_NEVER
-               && (!process_exiting || mode == P11BE_FINALIZE_ALWAYS);
+               && mode != P11BE_FINALIZE_NEVER && !process_exiting;
     if (finalize) {
         P11BE_CALL(module->fns, C_Finalize, NULL);
         dlclose(module->dl);

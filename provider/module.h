@@ -18,6 +18,9 @@ enum p11be_finalize_mode {
     P11BE_FINALIZE_NEVER,
 };
 
+/* The pkcs11-finalize values, in enum order, NULL-terminated. */
+extern const char *const p11be_finalize_choices[];
+
 typedef struct p11be_module_st P11BE_MODULE;
 
 /* Load (or share) the module at `path`; raises and returns NULL on error. */
@@ -41,6 +44,13 @@ int p11be_module_reinit_in_child(P11BE_MODULE *module,
 int p11be_module_usable_now(const P11BE_MODULE *module);
 
 void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode);
+
+/*
+ * pkcs11-finalize=always: C_Finalize at process exit, from the exit hook
+ * that runs before the module's own exit-time destructors (OpenSSL's
+ * clean-up runs after them, too late to call the module).
+ */
+void p11be_module_finalize_at_exit(P11BE_MODULE *module);
 
 /* Marks the process as exiting: no call into any module after this. */
 void p11be_module_note_exit(void);

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 
+#include "capabilities.h"
 #include "debug.h"
 #include "err.h"
 #include "module.h"
@@ -163,20 +164,19 @@ static const OSSL_ITEM *prov_get_reason_strings(void *provctx)
 
 static void prov_teardown(void *provctx)
 {
-    static const char *const finalize_choices[] = {"auto", "always", "never",
-                                                   NULL};
     P11BE_PROV_CTX *prov = provctx;
     int mode;
 
     if (prov == NULL)
         return;
     mode = p11be_config_choice(&prov->config, P11BE_SET_FINALIZE, prov->handle,
-                               P11BE_FINALIZE_AUTO, finalize_choices);
+                               P11BE_FINALIZE_AUTO, p11be_finalize_choices);
     p11be_token_free(prov->token, mode < 0 ? P11BE_FINALIZE_AUTO
                                            : (enum p11be_finalize_mode)mode);
     p11be_config_free(&prov->config);
     p11be_spare_free_all(prov);
     p11be_digest_teardown(prov);
+    OSSL_LIB_CTX_free(prov->corebio_libctx);
     pthread_mutex_destroy(&prov->spare_lock);
     pthread_mutex_destroy(&prov->token_lock);
     OPENSSL_free(prov);
@@ -187,6 +187,8 @@ static const OSSL_DISPATCH prov_dispatch[] = {
     {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))prov_gettable_params},
     {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params},
     {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))prov_query_operation},
+    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
+     (void (*)(void))p11be_get_capabilities},
     {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
      (void (*)(void))prov_get_reason_strings},
     {0, NULL},
@@ -222,7 +224,11 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     prov->digest_buffer_max = P11BE_DIGEST_BUFFER_DEFAULT;
     pthread_mutex_init(&prov->token_lock, NULL);
     pthread_mutex_init(&prov->spare_lock, NULL);
-    if (!p11be_config_load(&prov->config, handle, core_get_params)) {
+    /* Core BIOs for the encoders and decoders (provider.h). */
+    prov->corebio_libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
+    if (prov->corebio_libctx == NULL
+        || !p11be_config_load(&prov->config, handle, core_get_params)) {
+        OSSL_LIB_CTX_free(prov->corebio_libctx);
         pthread_mutex_destroy(&prov->spare_lock);
         pthread_mutex_destroy(&prov->token_lock);
         OPENSSL_free(prov);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include <openssl/core.h>
+#include <openssl/types.h>
 
 #include "config.h"
 
@@ -27,6 +28,12 @@ typedef struct p11be_prov_ctx_st {
     unsigned char *spare[P11BE_SPARES]; /* buffers kept for reuse */
     size_t spare_cap[P11BE_SPARES];     /* their sizes */
     size_t spare_count;                 /* entries in spare */
+    /*
+     * Made at init with OSSL_LIB_CTX_new_from_dispatch(): holds no
+     * providers, only the core's BIO upcalls, for BIO_new_from_core_bio()
+     * (encoder.c, decoder.c). Freed at teardown.
+     */
+    OSSL_LIB_CTX *corebio_libctx;
 } P11BE_PROV_CTX;
 
 /*

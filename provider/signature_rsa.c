@@ -139,6 +139,13 @@ static int sig_init(SIG_CTX *ctx, void *provkey, const OSSL_PARAM params[],
     ctx->mdctx = NULL;
     if (!p11be_keyop_init(&ctx->op, provkey, operation, sign))
         return 0;
+    if (!EVP_PKEY_is_a(ctx->op.key->host, "RSA")
+        && !EVP_PKEY_is_a(ctx->op.key->host, "RSA-PSS")) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "RSA signature needs an RSA key, not %s",
+                    ctx->op.key->kind->name);
+        return 0;
+    }
     /* Signing on the token: the host context only holds the params. */
     if (sign && ctx->op.reentered)
         ok = EVP_PKEY_sign_init(ctx->op.host);
@@ -665,6 +672,9 @@ static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
 extern const OSSL_DISPATCH p11be_signature_ecdsa_functions[];
 extern const OSSL_DISPATCH p11be_signature_ed25519_functions[];
 extern const OSSL_DISPATCH p11be_signature_ed448_functions[];
+/* In mac_pkey.c. */
+extern const OSSL_DISPATCH p11be_signature_hmac_functions[];
+extern const OSSL_DISPATCH p11be_signature_cmac_functions[];
 
 const OSSL_ALGORITHM p11be_signature_algorithms[] = {
     {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
@@ -675,5 +685,9 @@ const OSSL_ALGORITHM p11be_signature_algorithms[] = {
      "Ed25519 signatures with the key on the PKCS#11 token"},
     {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
      "Ed448 signatures with the key on the PKCS#11 token"},
+    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
+     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
+     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };

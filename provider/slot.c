@@ -198,7 +198,8 @@ out_free:
 }
 
 /* Reads the tuning settings; each raises naming itself when wrong. */
-static int read_settings(P11BE_TOKEN *token, unsigned long *pool_max)
+static int read_settings(P11BE_TOKEN *token, unsigned long *pool_max,
+                         int *finalize)
 {
     static const char *const login_choices[] = {"on-demand", "at-first-use",
                                                 NULL};
@@ -218,6 +219,11 @@ static int read_settings(P11BE_TOKEN *token, unsigned long *pool_max)
                                  P11BE_LOGIN_ON_DEMAND, login_choices);
     if (policy < 0)
         return 0;
+    *finalize =
+        p11be_config_choice(cfg, P11BE_SET_FINALIZE, token->handle,
+                            P11BE_FINALIZE_AUTO, p11be_finalize_choices);
+    if (*finalize < 0)
+        return 0;
     token->session_flags = flags | CKF_SERIAL_SESSION;
     token->user_type = user_type;
     token->login_policy = policy;
@@ -231,6 +237,7 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
     P11BE_TOKEN *token;
     CK_TOKEN_INFO info;
     unsigned long pool_max;
+    int finalize;
 
     if (path == NULL || *path == '\0') {
         p11be_raise(handle, P11BE_R_MODULE_PATH_NOT_SET,
@@ -243,12 +250,14 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
         return NULL;
     token->handle = handle;
     token->config = config;
-    if (!read_settings(token, &pool_max))
+    if (!read_settings(token, &pool_max, &finalize))
         goto out_free;
     token->module = p11be_module_get(
         path, p11be_config_source(config, P11BE_SET_MODULE_PATH), handle);
     if (token->module == NULL)
         goto out_free;
+    if (finalize == P11BE_FINALIZE_ALWAYS)
+        p11be_module_finalize_at_exit(token->module);
     token->fns = p11be_module_functions(token->module);
     if (!choose_slot(token, &info) || !read_mechanisms(token))
         goto out_put_module;
@@ -294,7 +303,7 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode)
  * when the session turned out to be gone.
  */
 static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                         CK_RV *lost_rv)
+                         const char *source, CK_RV *lost_rv)
 {
     CK_SESSION_INFO sinfo;
     CK_TOKEN_INFO info;
@@ -324,8 +333,7 @@ static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
         snprintf(token->login_error, sizeof(token->login_error),
                  "the token \"%s\" says the next wrong PIN locks it: not "
                  "trying %s",
-                 token->label,
-                 p11be_config_source(token->config, P11BE_SET_PIN));
+                 token->label, source);
     else
         return 1;
     return 0;
@@ -340,14 +348,28 @@ static int login_verdict(CK_RV rv)
            || rv == CKR_USER_TYPE_INVALID;
 }
 
+enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token)
+{
+    return __atomic_load_n(&token->login, __ATOMIC_ACQUIRE);
+}
+
 int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                       CK_RV *last_rv)
+{
+    return p11be_token_login_pin(token, session, NULL, 0, NULL, last_rv);
+}
+
+int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
+                          const char *given_pin, size_t given_len,
+                          const char *source, CK_RV *last_rv)
 {
     char *pin = NULL;
     size_t pin_len = 0;
     int have_pin, allowed, ok = 0;
     CK_RV rv = CKR_OK;
 
+    if (source == NULL)
+        source = p11be_config_source(token->config, P11BE_SET_PIN);
     pthread_mutex_lock(&token->login_lock);
     if (token->login == P11BE_LOGGED_IN) {
         ok = 1;
@@ -355,7 +377,7 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
     }
     if (token->login == P11BE_LOGIN_REFUSED)
         goto out_raise;
-    allowed = login_allowed(token, session, &rv);
+    allowed = login_allowed(token, session, source, &rv);
     if (allowed == 3) {
         p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
                     "C_GetSessionInfo before C_Login: %s", p11be_ckr_name(rv));
@@ -370,8 +392,11 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
         token->login = P11BE_LOGIN_REFUSED;
         goto out_raise;
     }
-    have_pin =
-        p11be_config_read_pin(token->config, token->handle, &pin, &pin_len);
+    /* The caller's PIN is used as it is (and wiped by the caller). */
+    have_pin = given_pin != NULL
+                   ? 1
+                   : p11be_config_read_pin(token->config, token->handle, &pin,
+                                           &pin_len);
     if (have_pin == 0)
         goto out_unlock;
     if (have_pin < 0) {
@@ -381,12 +406,16 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                     token->label);
         goto out_unlock;
     }
-    rv = P11BE_CALL(token->fns, C_Login, session, token->user_type,
-                    (CK_UTF8CHAR *)pin, (CK_ULONG)pin_len);
+    if (given_pin != NULL)
+        rv = P11BE_CALL(token->fns, C_Login, session, token->user_type,
+                        (CK_UTF8CHAR *)given_pin, (CK_ULONG)given_len);
+    else
+        rv = P11BE_CALL(token->fns, C_Login, session, token->user_type,
+                        (CK_UTF8CHAR *)pin, (CK_ULONG)pin_len);
     OPENSSL_clear_free(pin, pin_len);
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        token->login = P11BE_LOGGED_IN;
-        P11BE_DEBUG("logged in to \"%s\"", token->label);
+        __atomic_store_n(&token->login, P11BE_LOGGED_IN, __ATOMIC_RELEASE);
+        P11BE_DEBUG("logged in to \"%s\" (PIN from %s)", token->label, source);
         ok = 1;
         goto out_unlock;
     }
@@ -400,8 +429,7 @@ int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
     token->login = P11BE_LOGIN_REFUSED;
     snprintf(token->login_error, sizeof(token->login_error),
              "C_Login failed: %s (PIN from %s); not retried in this process",
-             p11be_ckr_name(rv),
-             p11be_config_source(token->config, P11BE_SET_PIN));
+             p11be_ckr_name(rv), source);
 out_raise:
     p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "%s", token->login_error);
 out_unlock:

@@ -88,6 +88,20 @@ int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
 int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                       CK_RV *last_rv);
 
+/*
+ * The same with a PIN the caller holds (the store: from the URI, a PIN
+ * file or a passphrase callback): `pin` (pin_len bytes; NULL: the
+ * configured one), named in messages as "PIN from <source>" (NULL: the
+ * setting's name). A PIN the token refuses sets the login refused for the
+ * process, whatever its source. The caller wipes its PIN.
+ */
+int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
+                          const char *pin, size_t pin_len, const char *source,
+                          CK_RV *last_rv);
+
+/* The login state now (for a caller deciding whether to find a PIN). */
+enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token);
+
 /* The fork generation this process is in (bumped in each child). */
 unsigned p11be_fork_generation(void);
 

@@ -26,8 +26,10 @@ my $conf = File::Spec->catfile($build, 'openssl.cnf');
 my $dir = tmp_dir();
 my $key_hex = '0b' x 20;
 my $small = File::Spec->catfile($dir, 'small');
+my $medium = File::Spec->catfile($dir, 'medium');
 my $large = File::Spec->catfile($dir, 'large');
 write_file($small, 'Hi There');
+write_file($medium, random_bytes(200 * 1024));
 write_file($large, random_bytes(3 * 1024 * 1024 + 5));
 
 my $strict = ['-provider', 'default', '-propquery', 'provider=pkcs11be'];
@@ -85,8 +87,8 @@ subtest 'openssl mac -provider pkcs11be: CMAC and a 3 MiB file' => sub {
        'key objects destroyed');
 };
 
-subtest 'openssl dgst -hmac' => sub {
-    plan tests => 3;
+subtest 'openssl dgst -hmac and -mac (EVP_PKEY MAC keys)' => sub {
+    plan tests => 10;
 
     my $want = dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $small));
     reset_counts();
@@ -96,13 +98,35 @@ subtest 'openssl dgst -hmac' => sub {
        $want, 'preferring pkcs11be: matches the default provider');
     is(count_of('C_Sign'), 1, 'the token made the HMAC');
 
-    TODO: {
-        local $TODO = 'the EVP_PKEY "HMAC" keymgmt and signature that dgst '
-            . '-hmac needs come from the default provider only';
-        my ($rc) = ossl_p11('dgst', @$strict, '-sha256', '-hmac', 'Jefe',
-                            $small);
-        is($rc, 0, 'requiring provider=pkcs11be');
-    }
+    # Requiring pkcs11be: the HMAC key and the signature are pkcs11be's
+    # (mac_pkey.c), the MAC its EVP_MAC on the token.
+    reset_counts();
+    is(dgst_value(ossl_p11('dgst', @$strict, '-sha256', '-hmac', 'Jefe',
+                           $small)),
+       $want, 'requiring provider=pkcs11be: matches the default provider');
+    is(count_of('C_Sign'), 1, 'the token made the HMAC');
+
+    # Within pkcs11-digest-buffer-max: EVP_DigestSignFinal copies the
+    # context before final, which beyond it needs C_GetOperationState.
+    my @hmac = ('-sha512', '-mac', 'HMAC', '-macopt', "hexkey:$key_hex");
+    $want = dgst_value(ossl('dgst', @hmac, $medium));
+    reset_counts();
+    is(dgst_value(ossl_p11('dgst', @$strict, @hmac, $medium)), $want,
+       '-mac HMAC -sha512 of 200 KiB, required: matches the default provider');
+    is(count_of('C_Sign'), 1, 'the token made it');
+
+    my @cmac = ('-mac', 'CMAC', '-macopt', 'cipher:AES-128-CBC', '-macopt',
+                'hexkey:2b7e151628aed2a6abf7158809cf4f3c');
+    $want = dgst_value(ossl('dgst', @cmac, $small));
+    reset_counts();
+    is(dgst_value(ossl_p11('dgst', @$strict, @cmac, $small)), $want,
+       '-mac CMAC, required: matches the default provider');
+    is(count_of('C_Sign'), 1, 'the token made the CMAC');
+
+    my ($rc, $out, $err) = ossl_p11('dgst', @$strict, '-mac', 'CMAC',
+                                    '-macopt', 'hexkey:00112233', $small);
+    isnt($rc, 0, 'a CMAC key without a cipher fails');
+    like($err, qr/CMAC key needs its "cipher"/, '... saying so');
 };
 
 subtest 'config activation (OPENSSL_CONF) needs no -provider' => sub {

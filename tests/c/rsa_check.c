@@ -24,6 +24,13 @@
  *                              generated on the token
  *   rsa_check repeat N PEM     N pkcs1 SHA-256 signatures with one key
  *   rsa_check hygiene N PEM    import, sign once, free: N keys
+ *   rsa_check hygiene-fromdata N PEM..  N keys, taking the PEM keys in
+ *                              turn: each imported into pkcs11be with
+ *                              EVP_PKEY_fromdata, signed with once (so
+ *                              its token object is made), verified by
+ *                              the default provider, freed; prints
+ *                              "rss: start_kb=.. end_kb=.." (start after
+ *                              the first tenth, a warm-up)
  *   rsa_check outlive PEM      sign, sign, sign (faults close sessions)
  *   rsa_check outlive-gen      the same with a generated key
  *   rsa_check dup PEM          EVP_MD_CTX_copy of a DigestSign mid-stream
@@ -652,8 +659,15 @@ static int run_gen(size_t bits, const char *label, const char *id_hex,
     EVP_PKEY_CTX_free(ctx);
     if (EVP_PKEY_get_bits(key) != (int)bits)
         return fail("wrong size");
-    /* Its public half goes to the default provider, nothing more. */
+    /*
+     * Its public half goes to the default provider, nothing more: a
+     * key-pair export is refused (not answered with the public half).
+     */
     pub = convert(key, DEF, EVP_PKEY_KEYPAIR);
+    if (pub != NULL)
+        return fail("key-pair export of a token key succeeded");
+    ERR_clear_error();
+    pub = convert(key, DEF, EVP_PKEY_PUBLIC_KEY);
     if (pub == NULL || EVP_PKEY_eq(pub, key) != 1)
         return fail("public export of a generated key");
     {
@@ -938,6 +952,48 @@ static int run_hygiene(int n, const char *path)
     printf("ok: %d keys imported, used and freed\n", n);
     printf("rss: %ld kB after %d keys, %ld kB after %d\n", rss_early, n / 4 + 1,
            rss_kb(), n);
+    return 1;
+}
+
+static int run_hygiene_fromdata(int n, int count, char **paths)
+{
+    EVP_PKEY *keys[8];
+    OSSL_PARAM *params[8];
+    long rss_start = 0;
+    int i, k, ok = 1;
+
+    if (count < 1 || count > 8)
+        return fail("hygiene-fromdata: 1 to 8 PEM keys");
+    for (k = 0; k < count; k++) {
+        keys[k] = load_pem(paths[k]);
+        params[k] = NULL;
+        if (keys[k] == NULL
+            || EVP_PKEY_todata(keys[k], EVP_PKEY_KEYPAIR, &params[k]) != 1)
+            return fail("cannot load the keys");
+    }
+    for (i = 0; ok && i < n; i++) {
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", P11);
+        EVP_PKEY *imp = NULL;
+
+        k = i % count;
+        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1
+            || EVP_PKEY_fromdata(ctx, &imp, EVP_PKEY_KEYPAIR, params[k]) != 1
+            || !sign_verify_once(imp, keys[k], (unsigned)i))
+            ok = fail("import and sign");
+        EVP_PKEY_free(imp);
+        EVP_PKEY_CTX_free(ctx);
+        if (i + 1 == n / 10)
+            rss_start = rss_kb();
+    }
+    for (k = 0; k < count; k++) {
+        OSSL_PARAM_free(params[k]); /* test keys: no clear_free in 3.0 */
+        EVP_PKEY_free(keys[k]);
+    }
+    if (!ok)
+        return 0;
+    printf("ok: %d keys imported with EVP_PKEY_fromdata, used and freed\n", n);
+    printf("rss: start_kb=%ld end_kb=%ld (after %d and %d keys)\n", rss_start,
+           rss_kb(), n / 10, n);
     return 1;
 }
 
@@ -1419,6 +1475,8 @@ int main(int argc, char **argv)
         ok = run_repeat(n, argv[3]);
     else if (strcmp(mode, "hygiene") == 0 && argc > 3)
         ok = run_hygiene(n, argv[3]);
+    else if (strcmp(mode, "hygiene-fromdata") == 0 && argc > 3)
+        ok = run_hygiene_fromdata(n, argc - 3, argv + 3);
     else if (strcmp(mode, "outlive") == 0 && argc > 2)
         ok = run_outlive(argv[2]);
     else if (strcmp(mode, "outlive-gen") == 0)
@@ -1433,7 +1491,8 @@ int main(int argc, char **argv)
         ok = run_errors(argv[2], argv[3]);
     else
         ok = fail("usage: rsa_check params|gen|find|destroy|sign|decrypt|"
-                  "pss-key|repeat|hygiene|outlive|outlive-gen|dup|threads|"
+                  "pss-key|repeat|hygiene|hygiene-fromdata|outlive|outlive-gen|"
+                  "dup|threads|"
                   "fork|gen-fork|errors|hashbench");
     OSSL_PROVIDER_unload(p11be);
     OSSL_PROVIDER_unload(deflt);

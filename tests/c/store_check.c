@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_check: the "pkcs11" store from a program (tests/82-store-pin.t).
+ *
+ *   store_check URI TIMES [PIN]
+ *
+ * Loads the first private key URI names, TIMES times in one process
+ * (OSSL_STORE_open_ex with "provider=pkcs11be"), giving PIN to the
+ * store's passphrase callback when one is given, and prints one line per
+ * attempt: "load N: ok" (after a signature with the key) or
+ * "load N: failed" with the error queue. Exits 0 when every attempt
+ * succeeded, 1 otherwise. With STORE_CHECK_FORK=1 in the environment, a
+ * forked child signs with each loaded key too (it must find the token
+ * objects again), and the parent signs after it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/store.h>
+#include <openssl/ui.h>
+
+#include "testutil.h"
+
+/* The PIN for the passphrase callback, or NULL. */
+static const char *given_pin;
+
+static int check_pw(char *buf, int size, int rwflag, void *u)
+{
+    size_t len;
+
+    (void)rwflag;
+    (void)u;
+    if (given_pin == NULL)
+        return -1;
+    len = strlen(given_pin);
+    if (len >= (size_t)size)
+        return -1;
+    memcpy(buf, given_pin, len + 1);
+    return (int)len;
+}
+
+/* One signature with pkey on the token; 1 when it worked. */
+static int check_sign(EVP_PKEY *pkey)
+{
+    static const unsigned char msg[32] = {1, 2, 3};
+    EVP_PKEY_CTX *ctx;
+    unsigned char sig[1024];
+    size_t sig_len = sizeof(sig);
+    int ok = 0;
+
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, "provider=pkcs11be");
+    if (ctx != NULL && EVP_PKEY_sign_init(ctx) > 0
+        && EVP_PKEY_sign(ctx, sig, &sig_len, msg, sizeof(msg)) > 0)
+        ok = 1;
+    else
+        tu_fail("EVP_PKEY_sign");
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+/* Signs in a forked child; 1 when the child did. */
+static int check_child(EVP_PKEY *pkey)
+{
+    int status = 0;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return tu_fail("fork");
+    if (pid == 0) {
+        int ok = check_sign(pkey);
+
+        printf("child: %s\n", ok ? "signed" : "failed");
+        fflush(stdout);
+        _exit(ok ? 0 : 1);
+    }
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+           && WEXITSTATUS(status) == 0;
+}
+
+/* One load and one signature; 1 when both worked. */
+static int check_once(const char *uri, UI_METHOD *ui)
+{
+    OSSL_STORE_CTX *store;
+    OSSL_STORE_INFO *info;
+    EVP_PKEY *pkey = NULL;
+    int ok;
+
+    store = OSSL_STORE_open_ex(uri, NULL, "provider=pkcs11be", ui, NULL, NULL,
+                               NULL, NULL);
+    if (store == NULL)
+        return tu_fail("OSSL_STORE_open_ex");
+    if (!OSSL_STORE_expect(store, OSSL_STORE_INFO_PKEY)) {
+        OSSL_STORE_close(store);
+        return tu_fail("OSSL_STORE_expect");
+    }
+    while (pkey == NULL && !OSSL_STORE_eof(store)) {
+        info = OSSL_STORE_load(store);
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(store);
+    if (pkey == NULL)
+        return tu_fail("no private key loaded");
+    ok = 1;
+    if (getenv("STORE_CHECK_FORK") != NULL)
+        ok = check_child(pkey);
+    ok = check_sign(pkey) && ok;
+    EVP_PKEY_free(pkey);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    UI_METHOD *ui;
+    int times, i, failed = 0;
+
+    if (argc < 3 || argc > 4) {
+        fprintf(stderr, "usage: store_check URI TIMES [PIN]\n");
+        return 2;
+    }
+    times = atoi(argv[2]);
+    given_pin = argc == 4 ? argv[3] : NULL;
+    if (!tu_load_providers(NULL, NULL)) {
+        tu_fail("loading the providers");
+        return 1;
+    }
+    ui = UI_UTIL_wrap_read_pem_callback(check_pw, 0);
+    if (ui == NULL)
+        return 1;
+    for (i = 1; i <= times; i++) {
+        int ok = check_once(argv[1], ui);
+
+        printf("load %d: %s\n", i, ok ? "ok" : "failed");
+        fflush(stdout);
+        failed |= !ok;
+        ERR_clear_error();
+    }
+    UI_destroy_method(ui);
+    return failed;
+}
