@@ -1,5 +1,601 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: filled in by the issue-7 work. */
-#include <openssl/core.h>
+/*
+ * Encoders for pkcs11be keys (P11BE_KEY, keyobj.h): RSA, RSA-PSS, EC,
+ * ED25519 and ED448, in every output and structure that OpenSSL's default
+ * provider offers for them in PEM, DER and text (not msblob, pvk or blob).
+ * OpenSSL prefers the encoders of the key's own provider, so these are the
+ * ones that write pkcs11be keys; they take no keys of other providers (no
+ * import_object).
+ *
+ * What is written is OpenSSL's own encoding, made by the default provider
+ * on the key's host copy (fallback library context), so it is byte for
+ * byte what the default provider writes for the same key:
+ *
+ *   - public parts, parameters and text: always;
+ *   - private parts of a key imported from software (host_private): as
+ *     the default provider writes them (PrivateKeyInfo, encrypted with
+ *     "cipher" and the passphrase when asked, type-specific): it is the
+ *     caller's own key.
+ *
+ * A private half that lives on the token never leaves it:
+ *
+ *   - a persistent token key (made with a label or id, or found by URI)
+ *     is written as its pkcs11: URI in the PKCS11 KEY URI form (keyuri.h),
+ *     whatever private structure was asked for; decoder.c reads it back.
+ *     The URI is not a secret, so a cipher or passphrase is not applied;
+ *   - a session key generated on the token cannot be named later, so
+ *     asking for its private key fails with an error that says how to
+ *     make a key that can be;
+ *   - text (openssl pkey -text) prints the public parts as the default
+ *     provider does ("Public-Key: ..") and then a line saying where the
+ *     private half is: "Private key: on the PKCS#11 token (pkcs11:..)".
+ */
+#include <string.h>
 
-const OSSL_ALGORITHM p11be_encoder_algorithms[] = {{NULL, NULL, NULL, NULL}};
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/pem.h>
+
+#include "err.h"
+#include "keyobj.h"
+#include "keyuri.h"
+#include "names.h"
+#include "provider.h"
+#include "reentry.h"
+#include "store.h"
+
+static OSSL_FUNC_encoder_newctx_fn text_newctx;
+static OSSL_FUNC_encoder_newctx_fn spki_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn spki_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn pki_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn pki_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn epki_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn epki_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn ts_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn ts_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn rsa_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn rsa_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn pkcs1_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn pkcs1_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn ec_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn ec_pem_newctx;
+static OSSL_FUNC_encoder_newctx_fn x962_der_newctx;
+static OSSL_FUNC_encoder_newctx_fn x962_pem_newctx;
+static OSSL_FUNC_encoder_freectx_fn enc_freectx;
+static OSSL_FUNC_encoder_set_ctx_params_fn enc_set_ctx_params;
+static OSSL_FUNC_encoder_settable_ctx_params_fn enc_settable_ctx_params;
+static OSSL_FUNC_encoder_does_selection_fn spki_does_selection;
+static OSSL_FUNC_encoder_does_selection_fn pki_does_selection;
+static OSSL_FUNC_encoder_does_selection_fn keypair_does_selection;
+static OSSL_FUNC_encoder_does_selection_fn nopub_does_selection;
+static OSSL_FUNC_encoder_encode_fn enc_encode;
+
+/* One way of writing a key: the output and structure of an encoder. */
+struct enc_format {
+    const char *output;    /* "pem", "der" or "text" */
+    const char *structure; /* "PrivateKeyInfo" ..; NULL for text */
+};
+
+static const struct enc_format enc_text = {"text", NULL};
+static const struct enc_format enc_spki_der = {"der", "SubjectPublicKeyInfo"};
+static const struct enc_format enc_spki_pem = {"pem", "SubjectPublicKeyInfo"};
+static const struct enc_format enc_pki_der = {"der", "PrivateKeyInfo"};
+static const struct enc_format enc_pki_pem = {"pem", "PrivateKeyInfo"};
+static const struct enc_format enc_epki_der = {"der",
+                                               "EncryptedPrivateKeyInfo"};
+static const struct enc_format enc_epki_pem = {"pem",
+                                               "EncryptedPrivateKeyInfo"};
+static const struct enc_format enc_ts_der = {"der", "type-specific"};
+static const struct enc_format enc_ts_pem = {"pem", "type-specific"};
+static const struct enc_format enc_rsa_der = {"der", "rsa"};
+static const struct enc_format enc_rsa_pem = {"pem", "rsa"};
+static const struct enc_format enc_pkcs1_der = {"der", "pkcs1"};
+static const struct enc_format enc_pkcs1_pem = {"pem", "pkcs1"};
+static const struct enc_format enc_ec_der = {"der", "ec"};
+static const struct enc_format enc_ec_pem = {"pem", "ec"};
+static const struct enc_format enc_x962_der = {"der", "X9.62"};
+static const struct enc_format enc_x962_pem = {"pem", "X9.62"};
+
+struct enc_ctx_st {
+    P11BE_PROV_CTX *prov;            /* provider that made us */
+    const struct enc_format *format; /* what this encoder writes */
+    char *cipher;                    /* "cipher" for PKCS#8, or NULL */
+    int save_parameters;             /* "save-parameters"; -1: not set */
+};
+
+typedef struct enc_ctx_st ENC_CTX;
+
+static void *enc_newctx(void *provctx, const struct enc_format *format)
+{
+    ENC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
+
+    if (ctx == NULL)
+        return NULL;
+    ctx->prov = provctx;
+    ctx->format = format;
+    ctx->save_parameters = -1;
+    return ctx;
+}
+
+static void *text_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_text);
+}
+
+static void *spki_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_spki_der);
+}
+
+static void *spki_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_spki_pem);
+}
+
+static void *pki_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_pki_der);
+}
+
+static void *pki_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_pki_pem);
+}
+
+static void *epki_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_epki_der);
+}
+
+static void *epki_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_epki_pem);
+}
+
+static void *ts_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_ts_der);
+}
+
+static void *ts_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_ts_pem);
+}
+
+static void *rsa_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_rsa_der);
+}
+
+static void *rsa_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_rsa_pem);
+}
+
+static void *pkcs1_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_pkcs1_der);
+}
+
+static void *pkcs1_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_pkcs1_pem);
+}
+
+static void *ec_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_ec_der);
+}
+
+static void *ec_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_ec_pem);
+}
+
+static void *x962_der_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_x962_der);
+}
+
+static void *x962_pem_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &enc_x962_pem);
+}
+
+static void enc_freectx(void *vctx)
+{
+    ENC_CTX *ctx = vctx;
+
+    if (ctx == NULL)
+        return;
+    OPENSSL_free(ctx->cipher);
+    OPENSSL_clear_free(ctx, sizeof(*ctx));
+}
+
+/*
+ * Which selections an encoder takes, as the default provider's encoders
+ * of the same structure decide it, so that OpenSSL picks one of ours
+ * wherever it would have picked one of theirs: the first of private key,
+ * public key and parameters that the caller asks for must be in `mask`.
+ */
+static int enc_check_selection(int selection, int mask)
+{
+    static const int levels[] = {
+        OSSL_KEYMGMT_SELECT_PRIVATE_KEY,
+        OSSL_KEYMGMT_SELECT_PUBLIC_KEY,
+        OSSL_KEYMGMT_SELECT_ALL_PARAMETERS,
+    };
+    size_t i;
+
+    if (selection == 0)
+        return 1;
+    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if ((selection & levels[i]) != 0)
+            return (mask & levels[i]) != 0;
+    return 0;
+}
+
+/* SubjectPublicKeyInfo. */
+static int spki_does_selection(void *provctx, int selection)
+{
+    (void)provctx;
+    return enc_check_selection(selection, OSSL_KEYMGMT_SELECT_PUBLIC_KEY);
+}
+
+/* PrivateKeyInfo, EncryptedPrivateKeyInfo. */
+static int pki_does_selection(void *provctx, int selection)
+{
+    (void)provctx;
+    return enc_check_selection(selection, OSSL_KEYMGMT_SELECT_PRIVATE_KEY);
+}
+
+/* RSA's type-specific, "rsa" and "pkcs1": RSAPrivateKey, RSAPublicKey. */
+static int keypair_does_selection(void *provctx, int selection)
+{
+    (void)provctx;
+    return enc_check_selection(selection, OSSL_KEYMGMT_SELECT_KEYPAIR);
+}
+
+/* EC's type-specific, "ec" and "X9.62": ECPrivateKey, ECParameters. */
+static int nopub_does_selection(void *provctx, int selection)
+{
+    (void)provctx;
+    return enc_check_selection(selection,
+                               OSSL_KEYMGMT_SELECT_PRIVATE_KEY
+                                   | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS);
+}
+
+static const OSSL_PARAM *enc_settable_ctx_params(void *provctx)
+{
+    static const OSSL_PARAM settable[] = {
+        OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
+        OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_PROPERTIES, NULL, 0),
+        OSSL_PARAM_int(OSSL_ENCODER_PARAM_SAVE_PARAMETERS, NULL),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return settable;
+}
+
+/*
+ * Any time before encode(). The cipher is fetched where the encoding
+ * runs, in the fallback library context, so "properties" (a query for
+ * the caller's context, possibly naming pkcs11be) is accepted and not
+ * used: the default provider's cipher of that name encrypts.
+ */
+static int enc_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    ENC_CTX *ctx = vctx;
+    const OSSL_PARAM *p;
+    const char *name = NULL;
+    OSSL_LIB_CTX *libctx;
+    EVP_CIPHER *cipher;
+    char *copy = NULL;
+
+    p = OSSL_PARAM_locate_const(params, OSSL_ENCODER_PARAM_CIPHER);
+    if (p != NULL) {
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
+            return 0;
+        libctx = p11be_fallback_libctx();
+        if (name != NULL && libctx != NULL) {
+            /* Fail now, as the default provider does, on an unknown name. */
+            cipher = EVP_CIPHER_fetch(libctx, name, NULL);
+            if (cipher == NULL) {
+                p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                            "unknown cipher \"%s\" for the private key", name);
+                return 0;
+            }
+            EVP_CIPHER_free(cipher);
+        }
+        if (name != NULL && (copy = OPENSSL_strdup(name)) == NULL)
+            return 0;
+        OPENSSL_free(ctx->cipher);
+        ctx->cipher = copy;
+    }
+    p = OSSL_PARAM_locate_const(params, OSSL_ENCODER_PARAM_SAVE_PARAMETERS);
+    if (p != NULL && !OSSL_PARAM_get_int(p, &ctx->save_parameters))
+        return 0;
+    return 1;
+}
+
+/*
+ * Writes the host copy with OpenSSL's default provider, in the same
+ * output and structure, with the cipher and passphrase the caller gave.
+ */
+static int enc_host(ENC_CTX *ctx, const P11BE_KEY *key, int selection, BIO *out,
+                    OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
+{
+    OSSL_ENCODER_CTX *ectx;
+    OSSL_PARAM params[2];
+    int ok = 0;
+
+    ectx =
+        OSSL_ENCODER_CTX_new_for_pkey(key->host, selection, ctx->format->output,
+                                      ctx->format->structure, NULL);
+    if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0) {
+        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "OpenSSL's default provider has no %s %s encoder for "
+                    "this %s key",
+                    ctx->format->output,
+                    ctx->format->structure != NULL ? ctx->format->structure
+                                                   : "",
+                    key->kind->name);
+        goto out_free_ectx;
+    }
+    if (ctx->cipher != NULL
+        && !OSSL_ENCODER_CTX_set_cipher(ectx, ctx->cipher, NULL))
+        goto out_free_ectx;
+    if (cb != NULL && !OSSL_ENCODER_CTX_set_passphrase_cb(ectx, cb, cbarg))
+        goto out_free_ectx;
+    if (ctx->save_parameters >= 0) {
+        params[0] = OSSL_PARAM_construct_int(OSSL_ENCODER_PARAM_SAVE_PARAMETERS,
+                                             &ctx->save_parameters);
+        params[1] = OSSL_PARAM_construct_end();
+        (void)OSSL_ENCODER_CTX_set_params(ectx, params);
+    }
+    ok = OSSL_ENCODER_to_bio(ectx, out);
+out_free_ectx:
+    OSSL_ENCODER_CTX_free(ectx);
+    return ok;
+}
+
+/* The DER of keyuri.h: SEQUENCE { UTF8String uri }; its length, or 0. */
+static int enc_uri_der(const char *uri, unsigned char **der)
+{
+    ASN1_SEQUENCE_ANY *seq;
+    ASN1_UTF8STRING *str = NULL;
+    ASN1_TYPE *field = NULL;
+    int len = 0;
+
+    seq = sk_ASN1_TYPE_new_null();
+    if (seq == NULL)
+        return 0;
+    str = ASN1_UTF8STRING_new();
+    field = ASN1_TYPE_new();
+    if (str == NULL || field == NULL || !ASN1_STRING_set(str, uri, -1))
+        goto out_free;
+    ASN1_TYPE_set(field, V_ASN1_UTF8STRING, str);
+    str = NULL; /* field owns it */
+    if (!sk_ASN1_TYPE_push(seq, field))
+        goto out_free;
+    field = NULL; /* seq owns it */
+    len = i2d_ASN1_SEQUENCE_ANY(seq, der);
+    if (len < 0)
+        len = 0;
+out_free:
+    ASN1_UTF8STRING_free(str);
+    ASN1_TYPE_free(field);
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    return len;
+}
+
+/* A persistent token key's private half: its URI (keyuri.h). */
+static int enc_uri(ENC_CTX *ctx, const P11BE_KEY *key, BIO *out)
+{
+    unsigned char *der = NULL;
+    char *uri;
+    int der_len, ok = 0;
+
+    uri = p11be_store_key_uri(key);
+    if (uri == NULL)
+        return 0;
+    der_len = enc_uri_der(uri, &der);
+    if (der_len == 0) {
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "cannot encode the key's URI");
+        goto out_free_uri;
+    }
+    if (strcmp(ctx->format->output, "der") == 0)
+        ok = BIO_write(out, der, der_len) == der_len;
+    else
+        ok = PEM_write_bio(out, P11BE_KEYURI_PEM_LABEL, "", der, der_len) > 0;
+    OPENSSL_free(der);
+out_free_uri:
+    OPENSSL_free(uri);
+    return ok;
+}
+
+/* The text line that says where the private half of a token key is. */
+static int enc_text_private(const P11BE_KEY *key, BIO *out)
+{
+    char *uri;
+    int ok;
+
+    if (!key->persistent)
+        return BIO_printf(out, "Private key: a session object on the "
+                               "PKCS#11 token (not addressable by URI)\n")
+               > 0;
+    uri = p11be_store_key_uri(key);
+    if (uri == NULL)
+        return 0;
+    ok = BIO_printf(out, "Private key: on the PKCS#11 token (%s)\n", uri) > 0;
+    OPENSSL_free(uri);
+    return ok;
+}
+
+static int enc_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
+                      const OSSL_PARAM obj_abstract[], int selection,
+                      OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
+{
+    ENC_CTX *ctx = vctx;
+    const P11BE_KEY *key = obj_raw;
+    int public_selection;
+    BIO *out;
+    int ok = 0;
+
+    /* Only keys of pkcs11be's keymgmts: no object abstractions. */
+    if (key == NULL || obj_abstract != NULL || key->host == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_NO_KEY,
+                    "no pkcs11be key to encode");
+        return 0;
+    }
+    out = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cout);
+    if (out == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "cannot open the encoder's output");
+        return 0;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 || key->host_private
+        || !key->token_private) {
+        /* Public parts, or the caller's own key, or no private half. */
+        ok = enc_host(ctx, key, selection, out, cb, cbarg);
+    } else if (ctx->format->structure == NULL) {
+        public_selection = (selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
+                           | OSSL_KEYMGMT_SELECT_PUBLIC_KEY;
+        ok = enc_host(ctx, key, public_selection, out, cb, cbarg)
+             && enc_text_private(key, out);
+    } else if (!key->persistent) {
+        p11be_raise(ctx->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+                    "the private half of a session key generated on the "
+                    "token cannot leave it; generate it with -pkeyopt "
+                    "%s:NAME to keep it on the token and refer to it by URI",
+                    "pkcs11-key-label");
+    } else {
+        ok = enc_uri(ctx, key, out);
+    }
+    BIO_free(out);
+    return ok;
+}
+
+/* The functions every encoder shares; newctx picks what it writes. */
+#define ENC_DISPATCH(newctx, does_selection)                                   \
+    {                                                                          \
+        {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))(newctx)},                  \
+            {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_freectx},          \
+            {OSSL_FUNC_ENCODER_SET_CTX_PARAMS,                                 \
+             (void (*)(void))enc_set_ctx_params},                              \
+            {OSSL_FUNC_ENCODER_SETTABLE_CTX_PARAMS,                            \
+             (void (*)(void))enc_settable_ctx_params},                         \
+            {OSSL_FUNC_ENCODER_DOES_SELECTION,                                 \
+             (void (*)(void))(does_selection)},                                \
+            {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))enc_encode}, {0, NULL}, \
+    }
+
+/* Text takes every selection, as the default provider's does. */
+static const OSSL_DISPATCH enc_text_functions[] = {
+    {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))text_newctx},
+    {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_freectx},
+    {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))enc_encode},
+    {0, NULL},
+};
+
+static const OSSL_DISPATCH enc_spki_der_functions[] =
+    ENC_DISPATCH(spki_der_newctx, spki_does_selection);
+static const OSSL_DISPATCH enc_spki_pem_functions[] =
+    ENC_DISPATCH(spki_pem_newctx, spki_does_selection);
+static const OSSL_DISPATCH enc_pki_der_functions[] =
+    ENC_DISPATCH(pki_der_newctx, pki_does_selection);
+static const OSSL_DISPATCH enc_pki_pem_functions[] =
+    ENC_DISPATCH(pki_pem_newctx, pki_does_selection);
+static const OSSL_DISPATCH enc_epki_der_functions[] =
+    ENC_DISPATCH(epki_der_newctx, pki_does_selection);
+static const OSSL_DISPATCH enc_epki_pem_functions[] =
+    ENC_DISPATCH(epki_pem_newctx, pki_does_selection);
+static const OSSL_DISPATCH enc_rsa_ts_der_functions[] =
+    ENC_DISPATCH(ts_der_newctx, keypair_does_selection);
+static const OSSL_DISPATCH enc_rsa_ts_pem_functions[] =
+    ENC_DISPATCH(ts_pem_newctx, keypair_does_selection);
+static const OSSL_DISPATCH enc_rsa_der_functions[] =
+    ENC_DISPATCH(rsa_der_newctx, keypair_does_selection);
+static const OSSL_DISPATCH enc_rsa_pem_functions[] =
+    ENC_DISPATCH(rsa_pem_newctx, keypair_does_selection);
+static const OSSL_DISPATCH enc_pkcs1_der_functions[] =
+    ENC_DISPATCH(pkcs1_der_newctx, keypair_does_selection);
+static const OSSL_DISPATCH enc_pkcs1_pem_functions[] =
+    ENC_DISPATCH(pkcs1_pem_newctx, keypair_does_selection);
+static const OSSL_DISPATCH enc_ec_ts_der_functions[] =
+    ENC_DISPATCH(ts_der_newctx, nopub_does_selection);
+static const OSSL_DISPATCH enc_ec_ts_pem_functions[] =
+    ENC_DISPATCH(ts_pem_newctx, nopub_does_selection);
+static const OSSL_DISPATCH enc_ec_der_functions[] =
+    ENC_DISPATCH(ec_der_newctx, nopub_does_selection);
+static const OSSL_DISPATCH enc_ec_pem_functions[] =
+    ENC_DISPATCH(ec_pem_newctx, nopub_does_selection);
+static const OSSL_DISPATCH enc_x962_der_functions[] =
+    ENC_DISPATCH(x962_der_newctx, nopub_does_selection);
+static const OSSL_DISPATCH enc_x962_pem_functions[] =
+    ENC_DISPATCH(x962_pem_newctx, nopub_does_selection);
+
+#define ENC_PROPS(rest) P11BE_PROPS "," rest
+
+/* What every key type has: text, SPKI, PKCS#8 plain and encrypted. */
+#define ENC_COMMON(names)                                                      \
+    {(names), ENC_PROPS("output=text"), enc_text_functions, NULL},             \
+        {(names), ENC_PROPS("output=der,structure=SubjectPublicKeyInfo"),      \
+         enc_spki_der_functions, NULL},                                        \
+        {(names), ENC_PROPS("output=pem,structure=SubjectPublicKeyInfo"),      \
+         enc_spki_pem_functions, NULL},                                        \
+        {(names), ENC_PROPS("output=der,structure=PrivateKeyInfo"),            \
+         enc_pki_der_functions, NULL},                                         \
+        {(names), ENC_PROPS("output=pem,structure=PrivateKeyInfo"),            \
+         enc_pki_pem_functions, NULL},                                         \
+        {(names), ENC_PROPS("output=der,structure=EncryptedPrivateKeyInfo"),   \
+         enc_epki_der_functions, NULL},                                        \
+    {                                                                          \
+        (names), ENC_PROPS("output=pem,structure=EncryptedPrivateKeyInfo"),    \
+            enc_epki_pem_functions, NULL                                       \
+    }
+
+const OSSL_ALGORITHM p11be_encoder_algorithms[] = {
+    ENC_COMMON(P11BE_NAMES_RSA),
+    {P11BE_NAMES_RSA, ENC_PROPS("output=der,structure=type-specific"),
+     enc_rsa_ts_der_functions, NULL},
+    {P11BE_NAMES_RSA, ENC_PROPS("output=pem,structure=type-specific"),
+     enc_rsa_ts_pem_functions, NULL},
+    {P11BE_NAMES_RSA, ENC_PROPS("output=der,structure=rsa"),
+     enc_rsa_der_functions, NULL},
+    {P11BE_NAMES_RSA, ENC_PROPS("output=pem,structure=rsa"),
+     enc_rsa_pem_functions, NULL},
+    {P11BE_NAMES_RSA, ENC_PROPS("output=der,structure=pkcs1"),
+     enc_pkcs1_der_functions, NULL},
+    {P11BE_NAMES_RSA, ENC_PROPS("output=pem,structure=pkcs1"),
+     enc_pkcs1_pem_functions, NULL},
+    ENC_COMMON(P11BE_NAMES_RSA_PSS),
+    {P11BE_NAMES_RSA_PSS, ENC_PROPS("output=der,structure=pkcs1"),
+     enc_pkcs1_der_functions, NULL},
+    {P11BE_NAMES_RSA_PSS, ENC_PROPS("output=pem,structure=pkcs1"),
+     enc_pkcs1_pem_functions, NULL},
+    ENC_COMMON(P11BE_NAMES_EC),
+    {P11BE_NAMES_EC, ENC_PROPS("output=der,structure=type-specific"),
+     enc_ec_ts_der_functions, NULL},
+    {P11BE_NAMES_EC, ENC_PROPS("output=pem,structure=type-specific"),
+     enc_ec_ts_pem_functions, NULL},
+    {P11BE_NAMES_EC, ENC_PROPS("output=der,structure=ec"), enc_ec_der_functions,
+     NULL},
+    {P11BE_NAMES_EC, ENC_PROPS("output=pem,structure=ec"), enc_ec_pem_functions,
+     NULL},
+    {P11BE_NAMES_EC, ENC_PROPS("output=der,structure=X9.62"),
+     enc_x962_der_functions, NULL},
+    {P11BE_NAMES_EC, ENC_PROPS("output=pem,structure=X9.62"),
+     enc_x962_pem_functions, NULL},
+    ENC_COMMON(P11BE_NAMES_ED25519),
+    ENC_COMMON(P11BE_NAMES_ED448),
+    {NULL, NULL, NULL, NULL},
+};
