@@ -152,8 +152,10 @@ void p11be_cipher_key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
 }
 
 /*
- * CKA_ENCRYPT and CKA_DECRYPT are both given, the unused one false: SoftHSM2
- * (among others) defaults every usage attribute of a secret key to true.
+ * Every usage attribute is given, all but the directions asked for false:
+ * SoftHSM2 (among others) defaults every usage attribute of a secret key to
+ * true, and a key left with CKA_WRAP or CKA_SIGN could wrap other keys or
+ * MAC with this one.
  */
 static int key_create(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
                       P11BE_CIPHER_KEY *key, CK_FLAGS usage)
@@ -172,6 +174,11 @@ static int key_create(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
         {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_ENCRYPT, &encrypt, sizeof(encrypt)},
         {CKA_DECRYPT, &decrypt, sizeof(decrypt)},
+        {CKA_SIGN, &no, sizeof(no)},
+        {CKA_VERIFY, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
         {CKA_VALUE, key->value, key->len},
     };
 
@@ -365,13 +372,15 @@ void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
 int p11be_cipher_fallback_new(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
                               P11BE_CIPHER_FALLBACK *fb)
 {
-    P11BE_DEBUG("re-entered from the module: %s by the default provider",
+    P11BE_DEBUG("%s: %s by the default provider",
+                p11be_reentered() ? "re-entered from the module"
+                                  : "TLS record parameters given",
                 alg->name);
     fb->ctx = EVP_CIPHER_CTX_new();
     fb->cipher = EVP_CIPHER_fetch(p11be_fallback_libctx(), alg->name, NULL);
     if (fb->ctx == NULL || fb->cipher == NULL) {
         p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s requested from inside a token call", alg->name);
+                    "%s: OpenSSL's default provider lacks it", alg->name);
         p11be_cipher_fallback_free(fb);
         return 0;
     }
@@ -506,7 +515,7 @@ int p11be_cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
     return 1;
 }
 
-int p11be_cipher_refuse_tls(P11BE_PROV_CTX *prov, const OSSL_PARAM params[])
+int p11be_cipher_is_tls(const OSSL_PARAM params[])
 {
     static const char *const tls_params[] = {
         OSSL_CIPHER_PARAM_TLS_VERSION,
@@ -517,13 +526,39 @@ int p11be_cipher_refuse_tls(P11BE_PROV_CTX *prov, const OSSL_PARAM params[])
     };
     size_t i;
 
-    for (i = 0; i < sizeof(tls_params) / sizeof(tls_params[0]); i++)
-        if (OSSL_PARAM_locate_const(params, tls_params[i]) != NULL) {
-            p11be_raise(prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "%s: pkcs11be ciphers do no TLS record processing",
-                        tls_params[i]);
-            return 0;
-        }
+    for (i = 0;
+         params != NULL && i < sizeof(tls_params) / sizeof(tls_params[0]); i++)
+        if (OSSL_PARAM_locate_const(params, tls_params[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
+                         P11BE_CIPHER_FALLBACK *fb, const P11BE_CIPHER_KEY *key,
+                         const unsigned char *iv, int enc, int pad)
+{
+    unsigned int padding = pad > 0;
+    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+
+    if (key->len == 0) {
+        p11be_raise(prov->handle, P11BE_R_BAD_STATE,
+                    "%s: TLS record parameters need the key set first",
+                    alg->name);
+        return 0;
+    }
+    if (pad >= 0)
+        params[0] =
+            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
+    if (!p11be_cipher_fallback_new(prov, alg, fb))
+        return 0;
+    if (!p11be_cipher_fallback_init(fb, key->value, iv, params, enc)) {
+        p11be_cipher_fallback_free(fb);
+        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: OpenSSL's default provider refused the key for TLS "
+                    "records",
+                    alg->name);
+        return 0;
+    }
     return 1;
 }
 

@@ -171,10 +171,28 @@ int p11be_cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg);
 const OSSL_PARAM *p11be_cipher_gettable_params(void *provctx);
 
 /*
- * The TLS record-layer params the default provider's ciphers take: refused
- * with a clear error, so that libssl fails instead of computing wrongly.
+ * Whether params hold one of the TLS 1.0-1.2 record-layer parameters
+ * (tls-version, tls-mac-size, tlsaad, tlsivfixed, tlsivinv) that libssl
+ * gives a cipher it protects records with.
+ *
+ * Such a context moves to OpenSSL's default provider for good (see
+ * p11be_cipher_to_host): the record keys come out of the TLS key schedule
+ * in process memory, so the token would protect nothing, and record
+ * processing (explicit nonces, CBC padding and MAC checks in constant
+ * time) belongs with OpenSSL's own code. TLS 1.3 records use plain AEAD
+ * calls and stay on the token.
  */
-int p11be_cipher_refuse_tls(P11BE_PROV_CTX *prov, const OSSL_PARAM params[]);
+int p11be_cipher_is_tls(const OSSL_PARAM params[]);
+
+/*
+ * Moves a context to OpenSSL's default provider: a fallback context with
+ * the key, the IV (NULL: none yet) and the direction, and padding `pad`
+ * (< 0: leave the default). Raises and returns 0 on failure, or when no
+ * key was set yet.
+ */
+int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
+                         P11BE_CIPHER_FALLBACK *fb, const P11BE_CIPHER_KEY *key,
+                         const unsigned char *iv, int enc, int pad);
 
 extern const P11BE_CIPHER_ALG p11be_cipher_aes_128_ecb,
     p11be_cipher_aes_192_ecb, p11be_cipher_aes_256_ecb,

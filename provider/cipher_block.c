@@ -993,6 +993,14 @@ static int des3_random_key(const BLOCK_CTX *ctx, OSSL_PARAM *p)
     unsigned char *key = p->data;
     size_t i;
 
+    /* data_size 0 is EVP_CIPHER_CTX_rand_key(); a stated size must fit. */
+    if (p->data_type != OSSL_PARAM_OCTET_STRING
+        || (p->data_size != 0 && p->data_size < ctx->alg->key_bytes)) {
+        p11be_raise(ctx->prov->handle, P11BE_R_BUFFER_TOO_SMALL,
+                    "%s: \"%s\" needs an octet string of %zu bytes",
+                    ctx->alg->name, p->key, ctx->alg->key_bytes);
+        return 0;
+    }
     if (key == NULL || RAND_priv_bytes(key, (int)ctx->alg->key_bytes) <= 0)
         return 0;
     for (i = 0; i < ctx->alg->key_bytes; i++) {
@@ -1055,20 +1063,36 @@ static int block_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
     if (params == NULL)
         return 1;
-    if (!p11be_cipher_refuse_tls(ctx->prov, params))
-        return 0;
+    if (p11be_cipher_is_tls(params)) {
+        block_abandon(ctx);
+        if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
+                                  ctx->iv_set ? ctx->iv : NULL, ctx->enc,
+                                  (int)ctx->pad))
+            return 0;
+        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
+    }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_PADDING);
     if (p != NULL) {
-        if (!OSSL_PARAM_get_uint(p, &value))
+        if (!OSSL_PARAM_get_uint(p, &value)) {
+            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                        "%s: the \"%s\" parameter must be an unsigned "
+                        "integer",
+                        ctx->alg->name, OSSL_CIPHER_PARAM_PADDING);
             return 0;
+        }
         if (ctx->pad != (value != 0))
             ctx->spec_valid = 0;
         ctx->pad = value != 0;
     }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_NUM);
     if (p != NULL) {
-        if (!OSSL_PARAM_get_uint(p, &value))
+        if (!OSSL_PARAM_get_uint(p, &value)) {
+            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                        "%s: the \"%s\" parameter must be an unsigned "
+                        "integer",
+                        ctx->alg->name, OSSL_CIPHER_PARAM_NUM);
             return 0;
+        }
         if (value != ctx->num) {
             p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
                         "%s: setting num to %u (it is %u) is not supported",

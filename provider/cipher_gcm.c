@@ -878,8 +878,14 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
     if (params == NULL)
         return 1;
-    if (!p11be_cipher_refuse_tls(ctx->prov, params))
-        return 0;
+    if (p11be_cipher_is_tls(params)) {
+        gcm_abandon(ctx);
+        if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
+                                  ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL,
+                                  ctx->enc, -1))
+            return 0;
+        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
+    }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TAG);
     if (p != NULL) {
         void *tag = ctx->tag;
