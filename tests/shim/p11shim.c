@@ -58,6 +58,27 @@
  * by thread, for fault_check), delays, removals and refused calls are
  * counted there too; p11count prints them as "fault.*" lines.
  *
+ * Logging.  P11SHIM_LOG names a file the shim appends one line to for
+ * each of these events (each line starts with "pid=N", one write() per
+ * line, so processes and threads sharing the file keep lines whole):
+ *   rv C_Name CKR_NAME      a forwarded call the real module failed
+ *   login user=U pin_len=N rv=CKR_NAME   C_Login; never the PIN itself
+ *   object fn=C_Name h=H ATTR=V... tmpl=A[=V],...
+ *                           an object C_CreateObject, C_GenerateKey,
+ *                           C_GenerateKeyPair (fn=C_GenerateKeyPair.pub
+ *                           and .priv), C_DeriveKey, C_UnwrapKey or
+ *                           C_CopyObject made, with its attributes as the
+ *                           real module reports them afterwards (class,
+ *                           key_type, token, private, sensitive,
+ *                           extractable, always_sensitive,
+ *                           never_extractable and the usage flags; "?"
+ *                           where it reports none) and the template's
+ *                           attribute names (booleans with their value;
+ *                           other values are never written)
+ *   destroy h=H rv=CKR_NAME C_DestroyObject
+ * Secrets never reach the log: no PIN, no attribute value but booleans
+ * and the two enums above.
+ *
  * Token removal, as when a token is pulled out and put back: the real
  * C_CloseAllSessions on every slot this process opened a session on
  * (which also logs the token out), then every call on a session opened
@@ -72,6 +93,8 @@
 #define _GNU_SOURCE /* dladdr(), gettid() */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -174,10 +197,12 @@ static struct {
     uint64_t absent_opens;            /* opens still to refuse meanwhile */
     CK_RV gone_rv;                    /* old sessions' answer meanwhile */
     uint64_t seen_requests; /* stats->remove_requests already obeyed */
+    int log_fd;             /* P11SHIM_LOG, opened for appending; -1: none */
 } shim = {
     .once = PTHREAD_ONCE_INIT,
     .load_rv = CKR_GENERAL_ERROR,
     .epoch = 1,
+    .log_fd = -1,
 };
 
 /* One call between shim_enter() and shim_leave(). */
@@ -196,6 +221,179 @@ static void shim_warn(const char *what, const char *detail)
 {
     fprintf(stderr, "p11shim: %s%s%s\n", what, detail ? ": " : "",
             detail ? detail : "");
+}
+
+/* Appends one line to P11SHIM_LOG: "pid=N " and the text, in one write. */
+static void shim_log(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static void shim_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int len;
+
+    if (shim.log_fd < 0)
+        return;
+    len = snprintf(line, sizeof(line), "pid=%ld ", (long)getpid());
+    va_start(ap, fmt);
+    len += vsnprintf(line + len, sizeof(line) - (size_t)len - 1, fmt, ap);
+    va_end(ap);
+    if (len > (int)sizeof(line) - 2)
+        len = (int)sizeof(line) - 2;
+    line[len++] = '\n';
+    if (write(shim.log_fd, line, (size_t)len) < 0)
+        shim_warn("cannot write P11SHIM_LOG", strerror(errno));
+}
+
+/* A CKR_* name for the log, or the number. */
+static const char *shim_log_ckr(CK_RV rv, char *buf, size_t buf_len)
+{
+    const char *name = p11shim_ckr_name(rv);
+
+    if (name != NULL)
+        return name;
+    snprintf(buf, buf_len, "0x%lx", (unsigned long)rv);
+    return buf;
+}
+
+/* The attributes an object line reports; all but the first two CK_BBOOL. */
+static const struct {
+    CK_ATTRIBUTE_TYPE type; /* the attribute */
+    const char *name;       /* its name in the log */
+} shim_log_attrs[] = {
+    {CKA_CLASS, "class"},
+    {CKA_KEY_TYPE, "key_type"},
+    {CKA_TOKEN, "token"},
+    {CKA_PRIVATE, "private"},
+    {CKA_SENSITIVE, "sensitive"},
+    {CKA_EXTRACTABLE, "extractable"},
+    {CKA_ALWAYS_SENSITIVE, "always_sensitive"},
+    {CKA_NEVER_EXTRACTABLE, "never_extractable"},
+    {CKA_SIGN, "sign"},
+    {CKA_VERIFY, "verify"},
+    {CKA_ENCRYPT, "encrypt"},
+    {CKA_DECRYPT, "decrypt"},
+    {CKA_DERIVE, "derive"},
+    {CKA_WRAP, "wrap"},
+    {CKA_UNWRAP, "unwrap"},
+};
+
+/* Template attribute names the log spells out; others are 0x%lx. */
+static const struct {
+    CK_ATTRIBUTE_TYPE type; /* the attribute */
+    const char *name;       /* its CKA_* name */
+} shim_log_cka_names[] = {
+    {CKA_CLASS, "CKA_CLASS"},
+    {CKA_TOKEN, "CKA_TOKEN"},
+    {CKA_PRIVATE, "CKA_PRIVATE"},
+    {CKA_LABEL, "CKA_LABEL"},
+    {CKA_VALUE, "CKA_VALUE"},
+    {CKA_KEY_TYPE, "CKA_KEY_TYPE"},
+    {CKA_ID, "CKA_ID"},
+    {CKA_SENSITIVE, "CKA_SENSITIVE"},
+    {CKA_ENCRYPT, "CKA_ENCRYPT"},
+    {CKA_DECRYPT, "CKA_DECRYPT"},
+    {CKA_WRAP, "CKA_WRAP"},
+    {CKA_UNWRAP, "CKA_UNWRAP"},
+    {CKA_SIGN, "CKA_SIGN"},
+    {CKA_VERIFY, "CKA_VERIFY"},
+    {CKA_DERIVE, "CKA_DERIVE"},
+    {CKA_MODULUS, "CKA_MODULUS"},
+    {CKA_MODULUS_BITS, "CKA_MODULUS_BITS"},
+    {CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT"},
+    {CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT"},
+    {CKA_PRIME_1, "CKA_PRIME_1"},
+    {CKA_PRIME_2, "CKA_PRIME_2"},
+    {CKA_EXPONENT_1, "CKA_EXPONENT_1"},
+    {CKA_EXPONENT_2, "CKA_EXPONENT_2"},
+    {CKA_COEFFICIENT, "CKA_COEFFICIENT"},
+    {CKA_VALUE_LEN, "CKA_VALUE_LEN"},
+    {CKA_EXTRACTABLE, "CKA_EXTRACTABLE"},
+    {CKA_EC_PARAMS, "CKA_EC_PARAMS"},
+    {CKA_EC_POINT, "CKA_EC_POINT"},
+};
+
+/* Appends "what" to buf at *len, as far as it fits. */
+static void shim_log_cat(char *buf, size_t buf_len, size_t *len,
+                         const char *what)
+{
+    int n = snprintf(buf + *len, buf_len - *len, "%s", what);
+
+    if (n > 0)
+        *len += (size_t)n < buf_len - *len ? (size_t)n : buf_len - *len - 1;
+}
+
+/*
+ * Logs one object made by fn: its attributes as the real module reports
+ * them (one C_GetAttributeValue each, so one the object lacks spoils
+ * nothing else) and the template's attribute names.
+ */
+static void shim_log_object(const char *fn, CK_SESSION_HANDLE sess,
+                            CK_OBJECT_HANDLE obj, const CK_ATTRIBUTE *tmpl,
+                            CK_ULONG count)
+{
+    char buf[900];
+    char item[64];
+    size_t len = 0;
+    size_t i, j;
+    CK_ULONG k;
+
+    if (shim.log_fd < 0)
+        return;
+    for (i = 0; i < sizeof(shim_log_attrs) / sizeof(shim_log_attrs[0]); i++) {
+        CK_ULONG ulong_value = 0;
+        CK_BBOOL bool_value = CK_FALSE;
+        CK_ATTRIBUTE attr = {shim_log_attrs[i].type, NULL, 0};
+        int is_ulong = i < 2;
+
+        attr.pValue = is_ulong ? (void *)&ulong_value : (void *)&bool_value;
+        attr.ulValueLen = is_ulong ? sizeof(ulong_value) : sizeof(bool_value);
+        if (shim.real->C_GetAttributeValue(sess, obj, &attr, 1) != CKR_OK)
+            snprintf(item, sizeof(item), " %s=?", shim_log_attrs[i].name);
+        else if (is_ulong)
+            snprintf(item, sizeof(item), " %s=0x%lx", shim_log_attrs[i].name,
+                     (unsigned long)ulong_value);
+        else
+            snprintf(item, sizeof(item), " %s=%d", shim_log_attrs[i].name,
+                     bool_value ? 1 : 0);
+        shim_log_cat(buf, sizeof(buf), &len, item);
+    }
+    shim_log_cat(buf, sizeof(buf), &len, " tmpl=");
+    for (k = 0; k < count && tmpl != NULL; k++) {
+        const char *name = NULL;
+
+        for (j = 0;
+             j < sizeof(shim_log_cka_names) / sizeof(shim_log_cka_names[0]);
+             j++)
+            if (shim_log_cka_names[j].type == tmpl[k].type)
+                name = shim_log_cka_names[j].name;
+        if (name != NULL)
+            snprintf(item, sizeof(item), "%s%s", k > 0 ? "," : "", name);
+        else
+            snprintf(item, sizeof(item), "%s0x%lx", k > 0 ? "," : "",
+                     (unsigned long)tmpl[k].type);
+        shim_log_cat(buf, sizeof(buf), &len, item);
+        /* Booleans only: no other value is safe to write down. */
+        if (tmpl[k].ulValueLen == sizeof(CK_BBOOL) && tmpl[k].pValue != NULL
+            && tmpl[k].type != CKA_VALUE && tmpl[k].type != CKA_ID
+            && tmpl[k].type != CKA_LABEL) {
+            snprintf(item, sizeof(item), "=%d",
+                     *(const CK_BBOOL *)tmpl[k].pValue ? 1 : 0);
+            shim_log_cat(buf, sizeof(buf), &len, item);
+        }
+    }
+    shim_log("object fn=%s h=%lu%s", fn, (unsigned long)obj, buf);
+}
+
+static void shim_log_open(void)
+{
+    const char *path = getenv("P11SHIM_LOG");
+
+    if (path == NULL || *path == '\0')
+        return;
+    shim.log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (shim.log_fd < 0)
+        shim_warn("cannot open P11SHIM_LOG", strerror(errno));
 }
 
 /* Bumps a fault counter, shared with other processes when mapped. */
@@ -747,6 +945,7 @@ static void shim_load(void)
         p11shim_counts_close(&shim.counts);
         goto out_close;
     }
+    shim_log_open();
     shim.load_rv = CKR_OK;
     return;
 out_close:
@@ -791,6 +990,12 @@ static CK_RV shim_enter(struct shim_call *call, enum p11shim_fn fn,
 static CK_RV shim_leave(struct shim_call *call, CK_RV rv, CK_BYTE_PTR out,
                         CK_ULONG_PTR out_len)
 {
+    if (rv != CKR_OK && shim.log_fd >= 0) {
+        char num[32];
+
+        shim_log("rv %s %s", p11shim_fn_names[call->fn],
+                 shim_log_ckr(rv, num, sizeof(num)));
+    }
     if (call->locked)
         pthread_rwlock_unlock(&shim.token_lock);
     if (call->after == NULL)
@@ -1037,6 +1242,13 @@ static CK_RV shim_C_Login(CK_SESSION_HANDLE sess, CK_USER_TYPE user,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_Login(sess, user, pin, pin_len);
+    if (shim.log_fd >= 0) {
+        char num[32];
+
+        /* The PIN's length only: never its bytes. */
+        shim_log("login user=%lu pin_len=%lu rv=%s", (unsigned long)user,
+                 (unsigned long)pin_len, shim_log_ckr(rv, num, sizeof(num)));
+    }
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1060,6 +1272,8 @@ static CK_RV shim_C_CreateObject(CK_SESSION_HANDLE sess, CK_ATTRIBUTE_PTR tmpl,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_CreateObject(sess, tmpl, count, obj);
+    if (rv == CKR_OK)
+        shim_log_object("C_CreateObject", sess, *obj, tmpl, count);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1073,6 +1287,8 @@ static CK_RV shim_C_CopyObject(CK_SESSION_HANDLE sess, CK_OBJECT_HANDLE obj,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_CopyObject(sess, obj, tmpl, count, new_obj);
+    if (rv == CKR_OK)
+        shim_log_object("C_CopyObject", sess, *new_obj, tmpl, count);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1084,6 +1300,12 @@ static CK_RV shim_C_DestroyObject(CK_SESSION_HANDLE sess, CK_OBJECT_HANDLE obj)
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_DestroyObject(sess, obj);
+    if (shim.log_fd >= 0) {
+        char num[32];
+
+        shim_log("destroy h=%lu rv=%s", (unsigned long)obj,
+                 shim_log_ckr(rv, num, sizeof(num)));
+    }
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1529,6 +1751,8 @@ static CK_RV shim_C_GenerateKey(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_GenerateKey(sess, mech, tmpl, count, key);
+    if (rv == CKR_OK)
+        shim_log_object("C_GenerateKey", sess, *key, tmpl, count);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1544,6 +1768,12 @@ static CK_RV shim_C_GenerateKeyPair(
         return rv;
     rv = shim.real->C_GenerateKeyPair(sess, mech, pub_tmpl, pub_count,
                                       priv_tmpl, priv_count, pub_key, priv_key);
+    if (rv == CKR_OK) {
+        shim_log_object("C_GenerateKeyPair.pub", sess, *pub_key, pub_tmpl,
+                        pub_count);
+        shim_log_object("C_GenerateKeyPair.priv", sess, *priv_key, priv_tmpl,
+                        priv_count);
+    }
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1574,6 +1804,8 @@ static CK_RV shim_C_UnwrapKey(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
         return rv;
     rv = shim.real->C_UnwrapKey(sess, mech, unwrapping_key, wrapped,
                                 wrapped_len, tmpl, count, key);
+    if (rv == CKR_OK)
+        shim_log_object("C_UnwrapKey", sess, *key, tmpl, count);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1587,6 +1819,8 @@ static CK_RV shim_C_DeriveKey(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_DeriveKey(sess, mech, base_key, tmpl, count, key);
+    if (rv == CKR_OK && key != NULL)
+        shim_log_object("C_DeriveKey", sess, *key, tmpl, count);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
