@@ -18,7 +18,6 @@
  */
 #include <string.h>
 
-#include <openssl/bn.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -139,33 +138,61 @@ static int ecdsa_verify_init(void *vctx, void *provkey,
     return ecdsa_init(vctx, provkey, params, EVP_PKEY_OP_VERIFY);
 }
 
-/* r||s (half bytes each) as DER into sig (room sigsize); 0 on failure. */
+/*
+ * One DER INTEGER holding the unsigned big-endian number in[0..len) (len
+ * >= 1): written to out unless out is NULL; returns its size. Lengths stay
+ * below 128 for every curve pkcs11be offers (P-521: 66 bytes + a pad).
+ */
+static size_t ecdsa_der_uint(const unsigned char *in, size_t len,
+                             unsigned char *out)
+{
+    size_t pad;
+
+    while (len > 1 && in[0] == 0) {
+        in++;
+        len--;
+    }
+    pad = (in[0] & 0x80) != 0;
+    if (out != NULL) {
+        out[0] = 0x02;
+        out[1] = (unsigned char)(len + pad);
+        out[2] = 0;
+        memcpy(out + 2 + pad, in, len);
+    }
+    return 2 + pad + len;
+}
+
+/*
+ * r||s (half bytes each) as the DER SEQUENCE OpenSSL writes, into sig
+ * (room sigsize). Written directly: through ECDSA_SIG and i2d it cost
+ * ~2% of a P-256 signature on SoftHSM2.
+ */
 static int ecdsa_raw_to_der(ECDSA_CTX *ctx, const unsigned char *raw,
                             size_t half, unsigned char *sig, size_t *siglen,
                             size_t sigsize)
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw, (int)half, NULL);
-    BIGNUM *s = BN_bin2bn(raw + half, (int)half, NULL);
-    unsigned char *out = sig;
-    int len, ok = 0;
+    size_t r_len = ecdsa_der_uint(raw, half, NULL);
+    size_t s_len = ecdsa_der_uint(raw + half, half, NULL);
+    size_t body = r_len + s_len;
+    size_t head = body < 0x80 ? 2 : 3;
 
-    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
-        BN_free(r);
-        BN_free(s);
-        goto out_free_sig;
-    }
-    len = i2d_ECDSA_SIG(es, NULL);
-    if (len <= 0 || (size_t)len > sigsize) {
+    if (head + body > sigsize) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_BUFFER_TOO_SMALL,
-                    "an ECDSA signature needs %d bytes, got %zu", len, sigsize);
-        goto out_free_sig;
+                    "an ECDSA signature needs %zu bytes, got %zu", head + body,
+                    sigsize);
+        return 0;
     }
-    *siglen = i2d_ECDSA_SIG(es, &out);
-    ok = 1;
-out_free_sig:
-    ECDSA_SIG_free(es);
-    return ok;
+    sig[0] = 0x30;
+    if (head == 2) {
+        sig[1] = (unsigned char)body;
+    } else {
+        sig[1] = 0x81;
+        sig[2] = (unsigned char)body;
+    }
+    ecdsa_der_uint(raw, half, sig + head);
+    ecdsa_der_uint(raw + half, half, sig + head + r_len);
+    *siglen = head + body;
+    return 1;
 }
 
 /* The private-key operation over tbs (a digest when one is set). */

@@ -26,15 +26,21 @@
  * t->key to every EVP_MAC_init or only sets it once is part of what the
  * row measures: pkcs11be may import the key on each call that passes it.
  *
- * BENCH_PKEY rows (RSA) work on one RSA-2048 key pair that the child makes
- * in software once and gives to all three ways: through EVP_PKEY_fromdata
- * in each EVP way's library context (so pkcs11be imports it with its own
- * keymgmt and makes its token object on first use), and to direct as a
- * session object (CKO_PRIVATE_KEY with n, e, d and the CRT values, or
+ * BENCH_PKEY rows work on one key pair that the child makes in software
+ * once and gives to all three ways; `alg` names its type: "RSA"
+ * (RSA-2048), "EC" (P-256) or "ED25519". EVP ways get it through
+ * EVP_PKEY_fromdata in their own library context (so pkcs11be imports it
+ * with its own keymgmt and makes its token object on first use), direct
+ * as a session object (CKO_PRIVATE_KEY with the private values, or
  * CKO_PUBLIC_KEY when key_use is CKA_VERIFY or CKA_ENCRYPT). `in` is then
- * a SHA-256 digest (in_len 32), and the runner adds `sig`, its PKCS#1 v1.5
- * SHA-256 signature, and `ct`, its OAEP (SHA-1) encryption, both made in
- * software with the same key, for verify and decrypt rows.
+ * a SHA-256 digest (in_len 32; the message itself for Ed25519), and the
+ * runner adds `sig`, its signature (RSA: PKCS#1 v1.5 SHA-256; EC: ECDSA,
+ * DER for the EVP ways and r||s for direct; Ed25519: pure EdDSA), and for
+ * RSA `ct`, its OAEP (SHA-1) encryption, all made in software with the
+ * same key, for verify and decrypt rows. EC rows also get a peer: a
+ * second P-256 key made in software, as an EVP_PKEY of the way's library
+ * context (`peer`) and as its uncompressed point for direct (`peer_point`),
+ * for ECDH.
  */
 #ifndef P11BENCH_H
 #define P11BENCH_H
@@ -49,7 +55,7 @@ enum bench_kind {
     BENCH_DIGEST, /* EVP_MD, EVP_MD_CTX */
     BENCH_MAC,    /* EVP_MAC, EVP_MAC_CTX */
     BENCH_CIPHER, /* EVP_CIPHER, EVP_CIPHER_CTX */
-    BENCH_PKEY,   /* the RSA-2048 EVP_PKEY above, EVP_PKEY_CTX */
+    BENCH_PKEY,   /* the key pair above, EVP_PKEY_CTX */
 };
 
 /* One thread's state for the EVP ways (pkcs11be and default). */
@@ -62,6 +68,9 @@ struct bench_evp_thread {
     EVP_CIPHER_CTX *cipher_ctx; /* BENCH_CIPHER: this thread's, reused */
     EVP_PKEY_CTX *pkey_ctx;     /* BENCH_PKEY: this thread's, reused */
     int pkey_ready;             /* BENCH_PKEY: the op initialised pkey_ctx */
+    OSSL_LIB_CTX *libctx;       /* BENCH_PKEY: the way's, borrowed */
+    EVP_PKEY *pkey;             /* BENCH_PKEY: the key, borrowed */
+    EVP_PKEY *peer;             /* BENCH_PKEY EC: the peer key, borrowed */
     const unsigned char *sig;   /* BENCH_PKEY: signature of in */
     size_t sig_len;             /* bytes in sig */
     const unsigned char *ct;    /* BENCH_PKEY: OAEP encryption of in */
@@ -86,6 +95,8 @@ struct bench_p11_thread {
     CK_ULONG sig_len;          /* bytes in sig */
     unsigned char *ct;         /* BENCH_PKEY: OAEP encryption of in */
     CK_ULONG ct_len;           /* bytes in ct */
+    unsigned char *peer_point; /* BENCH_PKEY EC: the peer's point */
+    CK_ULONG peer_point_len;   /* bytes in peer_point */
     unsigned char *in;         /* input, in_len bytes */
     CK_ULONG in_len;           /* the cell's input size */
     unsigned char *out;        /* output, out_cap bytes */

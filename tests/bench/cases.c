@@ -305,6 +305,139 @@ static CK_RV rsa_oaep_decrypt_p11_op(struct bench_p11_thread *t)
     return t->p11->C_Decrypt(t->session, t->ct, t->ct_len, t->out, &out_len);
 }
 
+/*
+ * EC P-256 and Ed25519 (BENCH_PKEY, bench.h): the issue's targets (#6).
+ * ECDSA verification runs on the host in pkcs11be (no token call), so
+ * its row compares the host with the token's C_Verify.
+ */
+/* clang-format off */
+#define EC_SIZES {{32, 0.95}, {0, 0}}
+/* clang-format on */
+
+/*
+ * ECDSA: as for RSA, the context set up once (digest SHA-256, so the
+ * input must be a 32-byte digest), then one EVP_PKEY_sign per digest;
+ * pkcs11be's token part is then direct's: C_SignInit + C_Sign with
+ * CKM_ECDSA over the digest, and it turns r||s into DER on the host.
+ */
+static int ecdsa_setup(struct bench_evp_thread *t)
+{
+    OSSL_PARAM params[2];
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST,
+                                                 "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    t->pkey_ready = EVP_PKEY_CTX_set_params(t->pkey_ctx, params) > 0;
+    return t->pkey_ready;
+}
+
+static int ecdsa_sign_evp_op(struct bench_evp_thread *t)
+{
+    size_t len = t->out_cap;
+
+    if (!t->pkey_ready
+        && (EVP_PKEY_sign_init(t->pkey_ctx) <= 0 || !ecdsa_setup(t)))
+        return 0;
+    return EVP_PKEY_sign(t->pkey_ctx, t->out, &len, t->in, t->in_len) > 0;
+}
+
+static int ecdsa_verify_evp_op(struct bench_evp_thread *t)
+{
+    if (!t->pkey_ready
+        && (EVP_PKEY_verify_init(t->pkey_ctx) <= 0 || !ecdsa_setup(t)))
+        return 0;
+    return EVP_PKEY_verify(t->pkey_ctx, t->sig, t->sig_len, t->in, t->in_len)
+           == 1;
+}
+
+/* C_VerifyInit + C_Verify of r||s on the public key object. */
+static CK_RV verify_p11_op(struct bench_p11_thread *t)
+{
+    CK_MECHANISM mech = {t->mech, NULL, 0};
+    CK_RV rv;
+
+    rv = t->p11->C_VerifyInit(t->session, &mech, t->key);
+    if (rv != CKR_OK)
+        return rv;
+    return t->p11->C_Verify(t->session, t->in, t->in_len, t->sig, t->sig_len);
+}
+
+/*
+ * Ed25519 is one-shot: EVP_DigestSignInit_ex on the thread's EVP_MD_CTX
+ * once, then EVP_DigestSign per message (OpenSSL 3.0 lets a one-shot
+ * context sign again). The token gets C_SignInit + C_Sign with CKM_EDDSA
+ * over the message, as direct does (sign_p11_op).
+ */
+static int ed25519_sign_evp_op(struct bench_evp_thread *t)
+{
+    size_t len = t->out_cap;
+
+    if (!t->pkey_ready) {
+        if (t->md_ctx == NULL && (t->md_ctx = EVP_MD_CTX_new()) == NULL)
+            return 0;
+        if (EVP_DigestSignInit_ex(t->md_ctx, NULL, NULL, t->libctx, NULL,
+                                  t->pkey, NULL)
+            != 1)
+            return 0;
+        t->pkey_ready = 1;
+    }
+    return EVP_DigestSign(t->md_ctx, t->out, &len, t->in, t->in_len) == 1;
+}
+
+/*
+ * ECDH: derive initialised and the peer set once, then one EVP_PKEY_derive
+ * per secret (the raw x coordinate, 32 bytes).
+ */
+static int ecdh_derive_evp_op(struct bench_evp_thread *t)
+{
+    size_t len = t->out_cap;
+
+    if (!t->pkey_ready) {
+        if (EVP_PKEY_derive_init(t->pkey_ctx) <= 0
+            || EVP_PKEY_derive_set_peer(t->pkey_ctx, t->peer) <= 0)
+            return 0;
+        t->pkey_ready = 1;
+    }
+    return EVP_PKEY_derive(t->pkey_ctx, t->out, &len) > 0 && len == 32;
+}
+
+/*
+ * What pkcs11be does for one secret (exchange_ecdh.c), and the least a
+ * PKCS#11 application can do to get the secret's bytes: C_DeriveKey with
+ * CKM_ECDH1_DERIVE (no KDF, the peer's point) into an extractable session
+ * secret key, C_GetAttributeValue of CKA_VALUE, C_DestroyObject.
+ */
+static CK_RV ecdh_derive_p11_op(struct bench_p11_thread *t)
+{
+    CK_ECDH1_DERIVE_PARAMS params = {CKD_NULL, 0, NULL, t->peer_point_len,
+                                     t->peer_point};
+    CK_MECHANISM mech = {CKM_ECDH1_DERIVE, &params, sizeof(params)};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG value_len = 32;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+        {CKA_SENSITIVE, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
+    };
+    CK_ATTRIBUTE value = {CKA_VALUE, t->out, 32};
+    CK_OBJECT_HANDLE secret;
+    CK_RV rv, drv;
+
+    rv = t->p11->C_DeriveKey(t->session, &mech, t->key, tmpl,
+                             sizeof(tmpl) / sizeof(tmpl[0]), &secret);
+    if (rv != CKR_OK)
+        return rv;
+    rv = t->p11->C_GetAttributeValue(t->session, secret, &value, 1);
+    drv = t->p11->C_DestroyObject(t->session, secret);
+    return rv != CKR_OK ? rv : drv;
+}
+
 /* clang-format off */
 const struct bench_case bench_cases[] = {
     {.name = "SHA-256 Init+Update+Final", .kind = BENCH_DIGEST,
@@ -345,6 +478,22 @@ const struct bench_case bench_cases[] = {
      .alg = "RSA", .mech = CKM_RSA_PKCS_OAEP, .key_type = CKK_RSA,
      .key_use = CKA_DECRYPT, .sizes = RSA_SIZES,
      .evp_op = rsa_oaep_decrypt_evp_op, .p11_op = rsa_oaep_decrypt_p11_op},
+    {.name = "ECDSA P-256 sign SHA-256", .kind = BENCH_PKEY,
+     .alg = "EC", .mech = CKM_ECDSA, .key_type = CKK_EC,
+     .key_use = CKA_SIGN, .sizes = EC_SIZES,
+     .evp_op = ecdsa_sign_evp_op, .p11_op = sign_p11_op},
+    {.name = "ECDSA P-256 verify SHA-256", .kind = BENCH_PKEY,
+     .alg = "EC", .mech = CKM_ECDSA, .key_type = CKK_EC,
+     .key_use = CKA_VERIFY, .sizes = EC_SIZES,
+     .evp_op = ecdsa_verify_evp_op, .p11_op = verify_p11_op},
+    {.name = "Ed25519 sign", .kind = BENCH_PKEY,
+     .alg = "ED25519", .mech = CKM_EDDSA, .key_type = CKK_EC_EDWARDS,
+     .key_use = CKA_SIGN, .sizes = EC_SIZES,
+     .evp_op = ed25519_sign_evp_op, .p11_op = sign_p11_op},
+    {.name = "ECDH P-256 derive", .kind = BENCH_PKEY,
+     .alg = "EC", .mech = CKM_ECDH1_DERIVE, .key_type = CKK_EC,
+     .key_use = CKA_DERIVE, .sizes = EC_SIZES,
+     .evp_op = ecdh_derive_evp_op, .p11_op = ecdh_derive_p11_op},
     {.name = NULL},
 };
 /* clang-format on */

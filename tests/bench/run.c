@@ -31,6 +31,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
@@ -77,7 +78,11 @@ static unsigned char run_iv[16];
 #define OUT_SLACK 512
 
 /* BENCH_PKEY: the key pair every way gets (bench.h). */
-#define PKEY_BITS 2048
+#define PKEY_BITS  2048
+#define PKEY_CURVE "P-256"
+
+/* BENCH_PKEY EC: the largest point made (P-256 uncompressed: 65). */
+#define POINT_MAX 133
 
 /* An EVP way's state for the whole process. */
 struct evp_state {
@@ -87,6 +92,7 @@ struct evp_state {
     EVP_MAC *mac;            /* fetched once, if BENCH_MAC */
     EVP_CIPHER *cipher;      /* fetched once, if BENCH_CIPHER */
     EVP_PKEY *pkey;          /* BENCH_PKEY: run's key, imported here */
+    EVP_PKEY *peer;          /* BENCH_PKEY EC: run's peer, imported here */
 };
 
 struct run {
@@ -101,8 +107,13 @@ struct run {
     CK_SESSION_HANDLE key_session;   /* direct: holds the key object */
     CK_OBJECT_HANDLE key;            /* direct: CK_INVALID_HANDLE if none */
     EVP_PKEY *soft_key;              /* BENCH_PKEY: made once, in software */
+    EVP_PKEY *soft_peer;             /* BENCH_PKEY EC: the ECDH peer */
     unsigned char sig[OUT_SLACK];    /* BENCH_PKEY: signature of the input */
     size_t sig_len;                  /* bytes in sig */
+    unsigned char raw[OUT_SLACK];    /* sig as the token makes it: r||s */
+    size_t raw_len;                  /* bytes in raw */
+    unsigned char point[POINT_MAX];  /* BENCH_PKEY EC: soft_peer's */
+    size_t point_len;                /* bytes in point */
     unsigned char ct[OUT_SLACK];     /* BENCH_PKEY: OAEP of the input */
     size_t ct_len;                   /* bytes in ct */
     pthread_barrier_t ready;         /* threads set up and warm */
@@ -181,17 +192,103 @@ static void why_openssl(char *why, size_t len, const char *what)
 
 /* BENCH_PKEY: the key pair, and a signature and ciphertext of the input */
 
+/* RSA: PKCS#1 v1.5 SHA-256 signature and OAEP (SHA-1) encryption of in. */
+static int pkey_prepare_rsa(struct run *r, const unsigned char *in,
+                            size_t in_len)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+    int ok;
+
+    r->soft_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)PKEY_BITS);
+    if (r->soft_key == NULL)
+        return 0;
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, r->soft_key, NULL);
+    r->sig_len = sizeof(r->sig);
+    r->ct_len = sizeof(r->ct);
+    ok = ctx != NULL && EVP_PKEY_sign_init(ctx) > 0
+         && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0
+         && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) > 0
+         && EVP_PKEY_sign(ctx, r->sig, &r->sig_len, in, in_len) > 0
+         && EVP_PKEY_encrypt_init(ctx) > 0
+         && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0
+         && EVP_PKEY_encrypt(ctx, r->ct, &r->ct_len, in, in_len) > 0;
+    EVP_PKEY_CTX_free(ctx);
+    memcpy(r->raw, r->sig, r->sig_len);
+    r->raw_len = r->sig_len;
+    return ok;
+}
+
+/* DER ECDSA-Sig-Value in r->sig as r||s (each `half` bytes) in r->raw. */
+static int pkey_ecdsa_raw(struct run *r, size_t half)
+{
+    const unsigned char *p = r->sig;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)r->sig_len);
+    int ok;
+
+    ok = es != NULL && 2 * half <= sizeof(r->raw)
+         && BN_bn2binpad(ECDSA_SIG_get0_r(es), r->raw, (int)half) == (int)half
+         && BN_bn2binpad(ECDSA_SIG_get0_s(es), r->raw + half, (int)half)
+                == (int)half;
+    ECDSA_SIG_free(es);
+    r->raw_len = 2 * half;
+    return ok;
+}
+
+/* EC P-256: an ECDSA signature of the digest in, and the ECDH peer. */
+static int pkey_prepare_ec(struct run *r, const unsigned char *in,
+                           size_t in_len)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+    int ok;
+
+    r->soft_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", PKEY_CURVE);
+    r->soft_peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", PKEY_CURVE);
+    if (r->soft_key == NULL || r->soft_peer == NULL)
+        return 0;
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, r->soft_key, NULL);
+    r->sig_len = sizeof(r->sig);
+    ok = ctx != NULL && EVP_PKEY_sign_init(ctx) > 0
+         && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) > 0
+         && EVP_PKEY_sign(ctx, r->sig, &r->sig_len, in, in_len) > 0
+         && pkey_ecdsa_raw(r, (EVP_PKEY_get_bits(r->soft_key) + 7) / 8)
+         && EVP_PKEY_get_octet_string_param(
+             r->soft_peer, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, r->point,
+             sizeof(r->point), &r->point_len);
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+/* Ed25519: the signature of the message in. */
+static int pkey_prepare_ed(struct run *r, const unsigned char *in,
+                           size_t in_len)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    int ok;
+
+    r->soft_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    r->sig_len = sizeof(r->sig);
+    ok = r->soft_key != NULL && mctx != NULL
+         && EVP_DigestSignInit_ex(mctx, NULL, NULL, NULL, NULL, r->soft_key,
+                                  NULL)
+                == 1
+         && EVP_DigestSign(mctx, r->sig, &r->sig_len, in, in_len) == 1;
+    EVP_MD_CTX_free(mctx);
+    memcpy(r->raw, r->sig, r->sig_len);
+    r->raw_len = r->sig_len;
+    return ok;
+}
+
 /*
- * Makes r->soft_key with OpenSSL's default provider (in the process's
- * default library context), and signs (PKCS#1 v1.5, SHA-256) and encrypts
- * (OAEP, SHA-1) the input that run_threads() gives every thread: in_len
- * bytes of 0x5a. 1, or 0 with the reason in `why`.
+ * Makes r->soft_key (of the case's `alg`) with OpenSSL's default provider
+ * (in the process's default library context), and signs, encrypts or
+ * makes a peer for the input that run_threads() gives every thread:
+ * in_len bytes of 0x5a. 1, or 0 with the reason in `why`.
  */
 static int pkey_prepare(struct run *r, char *why)
 {
+    const char *alg = r->job->bc->alg;
     unsigned char in[64];
-    EVP_PKEY_CTX *ctx = NULL;
-    int ok = 0;
+    int ok;
 
     if (r->job->in_len > sizeof(in)) {
         snprintf(why, BENCH_WHY_LEN, "input of %zu bytes: at most %zu",
@@ -199,41 +296,34 @@ static int pkey_prepare(struct run *r, char *why)
         return 0;
     }
     memset(in, 0x5a, r->job->in_len);
-    r->soft_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)PKEY_BITS);
-    if (r->soft_key == NULL) {
-        why_openssl(why, BENCH_WHY_LEN, "EVP_PKEY_Q_keygen (RSA)");
+    if (strcmp(alg, "RSA") == 0) {
+        ok = pkey_prepare_rsa(r, in, r->job->in_len);
+    } else if (strcmp(alg, "EC") == 0) {
+        ok = pkey_prepare_ec(r, in, r->job->in_len);
+    } else if (strcmp(alg, "ED25519") == 0) {
+        ok = pkey_prepare_ed(r, in, r->job->in_len);
+    } else {
+        snprintf(why, BENCH_WHY_LEN, "no key pair for %s", alg);
         return 0;
     }
-    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, r->soft_key, NULL);
-    r->sig_len = sizeof(r->sig);
-    r->ct_len = sizeof(r->ct);
-    if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0
-        || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0
-        || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0
-        || EVP_PKEY_sign(ctx, r->sig, &r->sig_len, in, r->job->in_len) <= 0
-        || EVP_PKEY_encrypt_init(ctx) <= 0
-        || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0
-        || EVP_PKEY_encrypt(ctx, r->ct, &r->ct_len, in, r->job->in_len) <= 0)
-        why_openssl(why, BENCH_WHY_LEN, "signing and encrypting the input");
-    else
-        ok = 1;
-    EVP_PKEY_CTX_free(ctx);
+    if (!ok)
+        why_openssl(why, BENCH_WHY_LEN, "making the key and signing the input");
     return ok;
 }
 
-/* r->soft_key through `props`' keymgmt in libctx (EVP_PKEY_fromdata). */
-static EVP_PKEY *pkey_import(const struct run *r, OSSL_LIB_CTX *libctx,
-                             const char *props)
+/* `from` through `props`' keymgmt in libctx (EVP_PKEY_fromdata). */
+static EVP_PKEY *pkey_import(const struct run *r, EVP_PKEY *from, int selection,
+                             OSSL_LIB_CTX *libctx, const char *props)
 {
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *pkey = NULL;
 
-    if (EVP_PKEY_todata(r->soft_key, EVP_PKEY_KEYPAIR, &params) <= 0)
+    if (EVP_PKEY_todata(from, selection, &params) <= 0)
         return NULL;
-    ctx = EVP_PKEY_CTX_new_from_name(libctx, "RSA", props);
+    ctx = EVP_PKEY_CTX_new_from_name(libctx, r->job->bc->alg, props);
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
-        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0)
+        || EVP_PKEY_fromdata(ctx, &pkey, selection, params) <= 0)
         pkey = NULL;
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params); /* a throw-away key: 3.0 has no clear_free */
@@ -285,8 +375,12 @@ static enum bench_status evp_setup(struct run *r, enum bench_way way)
             return BENCH_OK;
         break;
     case BENCH_PKEY:
-        e->pkey = pkey_import(r, e->libctx, props);
-        if (e->pkey != NULL)
+        e->pkey =
+            pkey_import(r, r->soft_key, EVP_PKEY_KEYPAIR, e->libctx, props);
+        if (r->soft_peer != NULL && e->pkey != NULL)
+            e->peer = pkey_import(r, r->soft_peer, EVP_PKEY_PUBLIC_KEY,
+                                  e->libctx, props);
+        if (e->pkey != NULL && (r->soft_peer == NULL || e->peer != NULL))
             return BENCH_OK;
         break;
     }
@@ -303,6 +397,7 @@ static void evp_teardown(struct run *r, enum bench_way way)
     EVP_MAC_free(e->mac);
     EVP_CIPHER_free(e->cipher);
     EVP_PKEY_free(e->pkey);
+    EVP_PKEY_free(e->peer);
     if (e->provider != NULL)
         OSSL_PROVIDER_unload(e->provider);
     OSSL_LIB_CTX_free(e->libctx);
@@ -329,6 +424,9 @@ static int evp_thread_setup(struct worker *w, enum bench_way way)
     t->sig_len = w->run->sig_len;
     t->ct = w->run->ct;
     t->ct_len = w->run->ct_len;
+    t->libctx = e->libctx;
+    t->pkey = e->pkey;
+    t->peer = e->peer;
     switch (job->bc->kind) {
     case BENCH_DIGEST:
         t->md_ctx = EVP_MD_CTX_new();
@@ -418,6 +516,79 @@ static int p11_login_for_key(struct run *r, CK_RV *rv)
     return *rv == CKR_OK;
 }
 
+/* DER OBJECT IDENTIFIERs of the curves, as CKA_EC_PARAMS. */
+static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
+static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+
+/*
+ * BENCH_PKEY "EC" or "ED25519": as p11_create_pkey() below, with
+ * CKA_EC_PARAMS and the private value (CKA_VALUE: the scalar padded to the
+ * order, or the raw Ed25519 key), or the public point (CKA_EC_POINT, a DER
+ * OCTET STRING), as pkcs11be's keymgmts make them.
+ */
+static CK_RV p11_create_ec(struct run *r)
+{
+    const struct bench_case *bc = r->job->bc;
+    int public = bc->key_use == CKA_VERIFY;
+    int ed = strcmp(bc->alg, "ED25519") == 0;
+    CK_OBJECT_CLASS cls = public ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
+    CK_KEY_TYPE key_type = bc->key_type;
+    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL no = CK_FALSE;
+    CK_BBOOL priv = CK_FALSE;
+    unsigned char value[2 + POINT_MAX];
+    size_t value_len = 0;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &priv, sizeof(priv)},
+        {bc->key_use, &yes, sizeof(yes)},
+        {CKA_EC_PARAMS, (void *)(ed ? oid_ed25519 : oid_p256),
+         ed ? sizeof(oid_ed25519) : sizeof(oid_p256)},
+        {public ? CKA_EC_POINT : CKA_VALUE, value, 0},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+    };
+    CK_ULONG count = public ? 7 : 9;
+    BIGNUM *d = NULL;
+    int half = (EVP_PKEY_get_bits(r->soft_key) + 7) / 8;
+    int ok;
+    CK_RV rv = CKR_OK;
+
+    if (!public)
+        priv = p11_login_for_key(r, &rv) ? CK_TRUE : CK_FALSE;
+    if (rv != CKR_OK)
+        return rv;
+    if (public) {
+        ok = EVP_PKEY_get_octet_string_param(
+            r->soft_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, value + 2,
+            sizeof(value) - 2, &value_len);
+        value[0] = 0x04; /* OCTET STRING, short length */
+        value[1] = (unsigned char)value_len;
+        value_len += 2;
+    } else if (ed) {
+        ok = EVP_PKEY_get_octet_string_param(r->soft_key,
+                                             OSSL_PKEY_PARAM_PRIV_KEY, value,
+                                             sizeof(value), &value_len);
+    } else {
+        ok = EVP_PKEY_get_bn_param(r->soft_key, OSSL_PKEY_PARAM_PRIV_KEY, &d)
+             && half <= (int)sizeof(value)
+             && BN_bn2binpad(d, value, half) == half;
+        value_len = (size_t)half;
+    }
+    BN_clear_free(d);
+    if (ok) {
+        tmpl[6].ulValueLen = value_len;
+        rv = r->p11->C_CreateObject(r->key_session, tmpl, count, &r->key);
+    } else {
+        rv = CKR_HOST_MEMORY;
+    }
+    OPENSSL_cleanse(value, sizeof(value));
+    return rv;
+}
+
 /*
  * BENCH_PKEY: r->soft_key as a session object for key_use only: the
  * private key (sensitive, not extractable; CKA_PRIVATE as pkcs11be makes
@@ -455,6 +626,8 @@ static CK_RV p11_create_pkey(struct run *r)
     size_t i, values = public ? 2 : 8;
     CK_RV rv = CKR_OK;
 
+    if (strcmp(bc->alg, "RSA") != 0)
+        return p11_create_ec(r);
     if (!public)
         priv = p11_login_for_key(r, &rv) ? CK_TRUE : CK_FALSE;
     if (rv != CKR_OK)
@@ -589,10 +762,12 @@ static int p11_thread_setup(struct worker *w, enum bench_way way)
     t->key = r->key;
     t->mech = r->job->bc->mech;
     t->iv = run_iv;
-    t->sig = r->sig;
-    t->sig_len = r->sig_len;
+    t->sig = r->raw;
+    t->sig_len = r->raw_len;
     t->ct = r->ct;
     t->ct_len = r->ct_len;
+    t->peer_point = r->point;
+    t->peer_point_len = r->point_len;
     t->in = w->in;
     t->in_len = r->job->in_len;
     t->out = w->out;
@@ -910,6 +1085,7 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
         if (job->ways & WAY_BIT(setup_order[i]))
             ways[setup_order[i]].teardown(&r, setup_order[i]);
     EVP_PKEY_free(r.soft_key);
+    EVP_PKEY_free(r.soft_peer);
     report->done = 1;
 }
 

@@ -10,7 +10,10 @@
  *                           imported and token-generated keys
  *   ec_check ecdh           every curve, both sides, imported and generated
  *   ec_check gen LABEL IDHEX  a persistent key pair, found by its label
- *   ec_check hygiene N      import, sign once, free: N keys
+ *   ec_check hygiene N      import (EVP_PKEY_fromdata), sign once,
+ *                           free: N software P-256 keys, each new; prints
+ *                           "rss: start_kb=.. end_kb=.." (start after the
+ *                           first tenth, a warm-up)
  *   ec_check errors         bad input: clear errors, no crash
  *   ec_check ed-vectors FILE N  the first N Ed25519 vectors of pyca's
  *                           sign.input, signed on the token: same bytes
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -450,9 +454,24 @@ static int run_gen(const char *label, const char *idhex)
     return 1;
 }
 
+/* Resident set size in kB, from /proc/self/statm. */
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static int run_hygiene(int n)
 {
     unsigned char msg[8] = "hygiene";
+    long rss_start = 0;
     int i;
 
     for (i = 0; i < n; i++) {
@@ -464,8 +483,12 @@ static int run_hygiene(int n)
             return fail("import and sign");
         EVP_PKEY_free(imp);
         EVP_PKEY_free(sw);
+        if (i + 1 == n / 10)
+            rss_start = rss_kb();
     }
     printf("ok: %d keys imported, used and freed\n", n);
+    printf("rss: start_kb=%ld end_kb=%ld (after %d and %d keys)\n", rss_start,
+           rss_kb(), n / 10, n);
     return 1;
 }
 

@@ -10,7 +10,8 @@
  *   stress_check run T N      T threads x N operations, taken in turn
  *                             from: sha256, hmac, cbc-enc, cbc-dec,
  *                             gcm-enc, gcm-dec, rsa-pkcs1, rsa-pss,
- *                             rsa-verify (one RSA-2048 key for all
+ *                             rsa-verify, ecdsa-sign, ecdsa-verify (one
+ *                             RSA-2048 and one P-256 key for all
  *                             threads, made by the default provider and
  *                             imported by pkcs11be on first use); prints
  *                             "stress: threads=T ops=.. ok=.. failed=..
@@ -78,6 +79,7 @@
 #define IV_LEN       16  /* CBC IVs; GCM uses the first 12 bytes */
 #define SIGS         8   /* signatures made ahead for rsa-verify */
 #define SIG_MAX      512 /* bytes of an RSA signature */
+#define EC_SIG_MAX   80  /* bytes of a DER P-256 ECDSA signature */
 
 enum op_result {
     OP_OK,
@@ -96,12 +98,15 @@ enum op_kind {
     OPK_RSA_PKCS1,
     OPK_RSA_PSS,
     OPK_RSA_VERIFY,
+    OPK_EC_SIGN,
+    OPK_EC_VERIFY,
     OPK_COUNT
 };
 
 static const char *const op_names[OPK_COUNT] = {
-    "sha256",  "hmac",      "cbc-enc", "cbc-dec",    "gcm-enc",
-    "gcm-dec", "rsa-pkcs1", "rsa-pss", "rsa-verify",
+    "sha256",     "hmac",       "cbc-enc",      "cbc-dec",
+    "gcm-enc",    "gcm-dec",    "rsa-pkcs1",    "rsa-pss",
+    "rsa-verify", "ecdsa-sign", "ecdsa-verify",
 };
 
 /* A signature made by the default provider, for rsa-verify. */
@@ -110,6 +115,13 @@ struct ref_sig {
     unsigned char sig[SIG_MAX]; /* its signature */
     size_t sig_len;             /* bytes in sig */
     int pss;                    /* PSS, else PKCS#1 v1.5 */
+};
+
+/* An ECDSA P-256 signature made by the default provider, for ecdsa-verify. */
+struct ref_ec_sig {
+    unsigned char tbs[32];         /* SHA-256 of some message */
+    unsigned char sig[EC_SIG_MAX]; /* its DER signature */
+    size_t sig_len;                /* bytes in sig */
 };
 
 /* One thread of "run". */
@@ -131,10 +143,12 @@ static OSSL_PROVIDER *prov_p11, *prov_def;
 static EVP_MD *md_p11, *md_def;
 static EVP_MAC *mac_p11, *mac_def;
 static EVP_CIPHER *cbc_p11, *cbc_def, *gcm_p11, *gcm_def;
-static EVP_PKEY *rsa_key;             /* made by default, used by both */
-static struct ref_sig ref_sigs[SIGS]; /* for rsa-verify */
-static struct p11shim_counts counts;  /* the shim's counter file, if any */
-static int have_counts;               /* counts is open */
+static EVP_PKEY *rsa_key;                   /* made by default, used by both */
+static struct ref_sig ref_sigs[SIGS];       /* for rsa-verify */
+static EVP_PKEY *ec_key;                    /* made by default, used by both */
+static struct ref_ec_sig ref_ec_sigs[SIGS]; /* for ecdsa-verify */
+static struct p11shim_counts counts; /* the shim's counter file, if any */
+static int have_counts;              /* counts is open */
 
 static void fill(unsigned char *buf, size_t len, unsigned seed)
 {
@@ -292,10 +306,12 @@ static void free_algorithms(void)
     EVP_CIPHER_free(gcm_p11);
     EVP_CIPHER_free(gcm_def);
     EVP_PKEY_free(rsa_key);
+    EVP_PKEY_free(ec_key);
     md_p11 = md_def = NULL;
     mac_p11 = mac_def = NULL;
     cbc_p11 = cbc_def = gcm_p11 = gcm_def = NULL;
     rsa_key = NULL;
+    ec_key = NULL;
 }
 
 /*
@@ -407,6 +423,108 @@ static enum op_result op_rsa_verify(unsigned seed)
     good = rsa_verify(P11, r->pss, r->tbs, r->sig, r->sig_len);
     tampered = rsa_verify(P11, r->pss, r->tbs, bad, r->sig_len);
     ERR_clear_error(); /* a tampered signature may leave an error */
+    if (good == 1 && tampered == 0)
+        return OP_OK;
+    if (good == 0 || tampered == 1)
+        return OP_WRONG;
+    return OP_FAILED;
+}
+
+/* ---- ECDSA P-256 ---------------------------------------------------- */
+
+/* A context on ec_key for `props`, initialised to sign or verify SHA-256. */
+static EVP_PKEY_CTX *ec_ctx(const char *props, int sign)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ec_key, props);
+    OSSL_PARAM p[2];
+
+    p[0] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST,
+                                            (char *)"SHA2-256", 0);
+    p[1] = OSSL_PARAM_construct_end();
+    if (ctx == NULL
+        || (sign ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_verify_init(ctx)) <= 0
+        || EVP_PKEY_CTX_set_params(ctx, p) <= 0) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int ec_sign(const char *props, const unsigned char *tbs,
+                   unsigned char *sig, size_t *sig_len)
+{
+    EVP_PKEY_CTX *ctx = ec_ctx(props, 1);
+    int ok;
+
+    ok = ctx != NULL && EVP_PKEY_sign(ctx, sig, sig_len, tbs, 32) > 0;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+/* 1 valid, 0 invalid, -1 error. */
+static int ec_verify(const char *props, const unsigned char *tbs,
+                     const unsigned char *sig, size_t sig_len)
+{
+    EVP_PKEY_CTX *ctx = ec_ctx(props, 0);
+    int r = -1;
+
+    if (ctx != NULL)
+        r = EVP_PKEY_verify(ctx, sig, sig_len, tbs, 32);
+    EVP_PKEY_CTX_free(ctx);
+    return r < 0 ? -1 : r;
+}
+
+/* The key, and SIGS signatures by the default provider for ecdsa-verify. */
+static int make_ec(void)
+{
+    int i;
+
+    ec_key = EVP_PKEY_Q_keygen(NULL, DEF, "EC", "P-256");
+    if (ec_key == NULL)
+        return 0;
+    for (i = 0; i < SIGS; i++) {
+        struct ref_ec_sig *r = &ref_ec_sigs[i];
+        unsigned char msg[64];
+        unsigned int len = 0;
+
+        fill(msg, sizeof(msg), 700u + (unsigned)i);
+        r->sig_len = sizeof(r->sig);
+        if (!EVP_Digest(msg, sizeof(msg), r->tbs, &len, md_def, NULL)
+            || !ec_sign(DEF, r->tbs, r->sig, &r->sig_len))
+            return 0;
+    }
+    return 1;
+}
+
+/* Signed by pkcs11be (on the token), verified by the default provider. */
+static enum op_result op_ec_sign(unsigned seed)
+{
+    unsigned char tbs[32], sig[EC_SIG_MAX];
+    size_t sig_len = sizeof(sig);
+    int v;
+
+    fill(tbs, sizeof(tbs), seed);
+    if (!ec_sign(P11, tbs, sig, &sig_len))
+        return OP_FAILED;
+    v = ec_verify(DEF, tbs, sig, sig_len);
+    if (v < 0)
+        return OP_FAILED;
+    return v == 1 ? OP_OK : OP_WRONG;
+}
+
+/* The default provider's signature, good and tampered, by pkcs11be. */
+static enum op_result op_ec_verify(unsigned seed)
+{
+    const struct ref_ec_sig *r = &ref_ec_sigs[seed % SIGS];
+    unsigned char tbs[32];
+    int good, tampered;
+
+    /* A changed digest: the signature must not verify. */
+    memcpy(tbs, r->tbs, sizeof(tbs));
+    tbs[seed % sizeof(tbs)] ^= 0x01;
+    good = ec_verify(P11, r->tbs, r->sig, r->sig_len);
+    tampered = ec_verify(P11, tbs, r->sig, r->sig_len);
+    ERR_clear_error(); /* a bad signature may leave an error */
     if (good == 1 && tampered == 0)
         return OP_OK;
     if (good == 0 || tampered == 1)
@@ -557,6 +675,10 @@ static enum op_result op_run(enum op_kind kind, unsigned seed)
         return op_rsa_sign(seed, 1);
     case OPK_RSA_VERIFY:
         return op_rsa_verify(seed);
+    case OPK_EC_SIGN:
+        return op_ec_sign(seed);
+    case OPK_EC_VERIFY:
+        return op_ec_verify(seed);
     case OPK_COUNT:
         break;
     }
@@ -605,8 +727,8 @@ static int run_stress(unsigned long threads, unsigned long ops)
         fprintf(stderr, "stress_check: 1..%d threads\n", MAX_THREADS);
         return 2;
     }
-    if (!make_rsa()) {
-        printf("FAIL: cannot make the RSA key\n");
+    if (!make_rsa() || !make_ec()) {
+        printf("FAIL: cannot make the RSA and EC keys\n");
         ERR_print_errors_fp(stdout);
         return 2;
     }
@@ -706,7 +828,7 @@ static int run_fork(int children, int idle)
                                                  (char *)"SHA2-256", 0);
     params[1] = OSSL_PARAM_construct_end();
     kept = EVP_MAC_CTX_new(mac_p11);
-    if (!make_rsa() || kept == NULL
+    if (!make_rsa() || !make_ec() || kept == NULL
         || !EVP_MAC_init(kept, key, sizeof(key), params)
         || battery(kept, key, 1) != OP_OK) {
         take_errors(err, sizeof(err));
