@@ -3,7 +3,9 @@
 #
 # valgrind (memcheck) on a subset of the C test programs: digest copies
 # mid-stream, digests from 4 threads, HMAC/CMAC re-inits, dups and bad
-# input, GCM corner cases and bad cipher input. A memcheck error (invalid
+# input, GCM corner cases and bad cipher input, and token keys by URI
+# (the pkcs11 store, with and without a fork) and as key files (the
+# encoders and decoder). A memcheck error (invalid
 # read or write, use of uninitialised memory, bad free) or a definitely
 # lost block fails the program with exit 99. Suppressions, with the reason
 # for each: tests/valgrind.supp. The programs run two at a time to keep
@@ -28,9 +30,21 @@ plan skip_all => 'ASan is preloaded: valgrind cannot run with it'
 my ($valgrind) = grep { -x } map { File::Spec->catfile($_, 'valgrind') }
     File::Spec->path();
 plan skip_all => 'valgrind is not installed' unless defined $valgrind;
-for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_ECB CKM_AES_GCM)) {
+for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_ECB CKM_AES_GCM
+                CKM_EC_KEY_PAIR_GEN CKM_ECDSA)) {
     plan skip_all => "the token lacks $mech" unless has_mech($mech);
 }
+
+# A persistent EC key for the store and key-file runs, made outside
+# valgrind; its key file holds the key's pkcs11: URI.
+my $key_file = File::Spec->catfile(tmp_dir(), 'vg-key.pem');
+my ($gen_rc, undef, $gen_err) = ossl_p11('genpkey', '-provider', 'default',
+    '-propquery', '?provider=pkcs11be', '-algorithm', 'EC', '-pkeyopt',
+    'ec_paramgen_curve:P-256', '-pkeyopt', 'pkcs11-key-label:vg',
+    '-out', $key_file);
+die "genpkey on the token failed: $gen_err" if $gen_rc != 0;
+my $uri = 'pkcs11:object=vg;type=private';
+my $conf = File::Spec->catfile(build_dir(), 'openssl.cnf');
 
 my @runs = (
     [qw(digest_check copy)],
@@ -40,6 +54,10 @@ my @runs = (
     [qw(mac_check errors)],
     [qw(cipher_check gcm-edge)],
     [qw(cipher_check bad)],
+    ['store_check', $uri, 3],
+    ['store_check', $uri, 2, { STORE_CHECK_FORK => 1 }],
+    ['encoder_check', 'read', $key_file,
+     File::Spec->catfile(tmp_dir(), 'vg-pub.pem'), { OPENSSL_CONF => $conf }],
 );
 plan tests => scalar @runs;
 
@@ -55,9 +73,11 @@ sub start {
     my $pid = fork() // die "fork: $!";
     return $pid if $pid != 0;
 
-    my ($rc, $out, $err) = run(@memcheck, test_program($argv->[0]),
-        @$argv[1 .. $#$argv],
-        { env => { P11BE_BUILD_DIR => build_dir() }, timeout => 120 });
+    my %env = (P11BE_BUILD_DIR => build_dir());
+    my @args = @$argv[1 .. $#$argv];
+    %env = (%env, %{ pop @args }) if @args && ref $args[-1] eq 'HASH';
+    my ($rc, $out, $err) = run(@memcheck, '--trace-children=yes',
+        test_program($argv->[0]), @args, { env => \%env, timeout => 180 });
     write_file(File::Spec->catfile(tmp_dir(), "vg$i.out"),
                "$rc\n$out$err");
     POSIX::_exit(0); # no END blocks: they belong to the parent
@@ -69,7 +89,8 @@ for (my $i = 0; $i < @runs; $i += 2) {
     for my $j (@batch) {
         my $text = read_file(File::Spec->catfile(tmp_dir(), "vg$j.out"));
         my ($rc) = $text =~ /\A(\d+)\n/;
-        ok(defined $rc && $rc == 0, "memcheck clean: @{ $runs[$j] }")
+        my $name = join ' ', grep { !ref } @{ $runs[$j] };
+        ok(defined $rc && $rc == 0, "memcheck clean: $name")
             or diag("exit " . ($rc // '?') . "\n$text");
     }
 }

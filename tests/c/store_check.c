@@ -119,6 +119,7 @@ static int check_once(const char *uri, UI_METHOD *ui)
 
 int main(int argc, char **argv)
 {
+    OSSL_PROVIDER *p11be = NULL, *deflt = NULL;
     UI_METHOD *ui;
     int times, i, failed = 0;
 
@@ -128,7 +129,7 @@ int main(int argc, char **argv)
     }
     times = atoi(argv[2]);
     given_pin = argc == 4 ? argv[3] : NULL;
-    if (!tu_load_providers(NULL, NULL)) {
+    if (!tu_load_providers(&p11be, &deflt)) {
         tu_fail("loading the providers");
         return 1;
     }
@@ -144,5 +145,7 @@ int main(int argc, char **argv)
         ERR_clear_error();
     }
     UI_destroy_method(ui);
+    OSSL_PROVIDER_unload(p11be);
+    OSSL_PROVIDER_unload(deflt);
     return failed;
 }
