@@ -1064,6 +1064,18 @@ static int block_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     if (params == NULL)
         return 1;
     if (p11be_cipher_is_tls(params)) {
+        /*
+         * libssl gives them to CBC ciphers only; on a stream mode they
+         * would reach the default provider's CTR unchecked (its "num" is
+         * an index there).
+         */
+        if (ctx->alg->mode != EVP_CIPH_CBC_MODE) {
+            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                        "%s: TLS record parameters are for CBC and GCM "
+                        "ciphers only",
+                        ctx->alg->name);
+            return 0;
+        }
         block_abandon(ctx);
         if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
                                   ctx->iv_set ? ctx->iv : NULL, ctx->enc,
