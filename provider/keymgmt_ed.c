@@ -324,9 +324,10 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->label,
         gctx->id,
         gctx->id_len,
+        NULL,
     };
     P11BE_KEY *key;
-    int on_host;
+    int on_host, ok;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -354,22 +355,11 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
     p11be_attrs_add_bool(&priv, CKA_DERIVE, 0);
-    if (pub.failed || priv.failed) {
-        p11be_raise(gctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "building the %s key-pair templates",
-                    gctx->curve->kind->name);
-        goto out_free_attrs;
-    }
-    if (!p11be_key_generate(key, &gen)
-        || !p11be_key_load_public(key, NULL, NULL))
-        goto out_free_attrs;
+    ok = p11be_key_generate(key, &gen);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
-    return key;
-
-out_free_attrs:
-    p11be_attrs_free(&pub);
-    p11be_attrs_free(&priv);
+    if (ok)
+        return key;
     p11be_key_free(key);
     return NULL;
 }

@@ -487,10 +487,11 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->label,
         gctx->id,
         gctx->id_len,
+        gctx->pss,
     };
     unsigned char e[16];
     P11BE_KEY *key;
-    int e_len, on_host;
+    int e_len, on_host, ok;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -529,21 +530,11 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 1);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DECRYPT, 1);
-    if (pub.failed || priv.failed) {
-        p11be_raise(gctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "building the RSA key-pair templates");
-        goto out_free_attrs;
-    }
-    if (!p11be_key_generate(key, &gen)
-        || !p11be_key_load_public(key, NULL, gctx->pss))
-        goto out_free_attrs;
+    ok = p11be_key_generate(key, &gen);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
-    return key;
-
-out_free_attrs:
-    p11be_attrs_free(&pub);
-    p11be_attrs_free(&priv);
+    if (ok)
+        return key;
 out_free_key:
     p11be_key_free(key);
     return NULL;

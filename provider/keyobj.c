@@ -760,6 +760,11 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     int persistent = gen->label != NULL || gen->id_len > 0;
     int login, ok = 0;
 
+    if (gen->pub->failed || gen->priv->failed) {
+        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "building the %s key-pair templates", key->kind->name);
+        return 0;
+    }
     if (!p11be_check_mech(key->prov, gen->mech, gen->mech_name))
         return 0;
     login = persistent ? 1 : facts_login_for_keys(key->prov);
@@ -814,7 +819,7 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
                 key->kind->name, (unsigned long)key->priv[0].handle,
                 (unsigned long)key->pub.handle,
                 persistent ? " (persistent)" : "");
-    ok = 1;
+    ok = p11be_key_load_public(key, NULL, gen->extra);
 out_free_attrs:
     p11be_attrs_free(&common_pub);
     p11be_attrs_free(&common_priv);

@@ -214,12 +214,14 @@ struct p11be_keygen {
     const char *label;       /* CKA_LABEL; with id, makes a persistent pair */
     const unsigned char *id; /* CKA_ID */
     size_t id_len;           /* bytes in id */
+    const OSSL_PARAM *extra; /* for the host copy: RSA-PSS restrictions */
 };
 
 /*
  * Generates the pair (session objects, or token objects when a label or
- * id is given) and points the key at it. The keymgmt then sets the host
- * copy with p11be_key_load_public().
+ * id is given), points the key at it and gives it its host copy from the
+ * public object (p11be_key_load_public() with gen->extra). Raises and
+ * returns 0 on failure, also when building gen->pub or gen->priv failed.
  */
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen);
 
