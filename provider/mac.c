@@ -53,6 +53,7 @@
 
 #include "debug.h"
 #include "err.h"
+#include "mac.h"
 #include "names.h"
 #include "objects.h"
 #include "p11call.h"
@@ -926,6 +927,13 @@ static int mac_dup_streaming(MAC_CTX *src, MAC_CTX *dst)
 out_free_state:
     OPENSSL_clear_free(state, state_len);
     return rv == CKR_OK;
+}
+
+int p11be_mac_streaming(const void *macctx)
+{
+    const MAC_CTX *ctx = macctx;
+
+    return ctx->fallback == NULL && ctx->sess != NULL;
 }
 
 static void *mac_dupctx(void *vctx)

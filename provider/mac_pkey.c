@@ -17,15 +17,15 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/params.h>
 
 #include "err.h"
+#include "mac.h"
 #include "names.h"
 #include "provider.h"
 
 #define MAC_PKEY_CIPHER_MAX 64 /* longest cipher name a CMAC key keeps */
-
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 
 static OSSL_FUNC_keymgmt_new_fn mac_key_new;
 static OSSL_FUNC_keymgmt_free_fn mac_key_free;
@@ -81,6 +81,7 @@ struct mac_sig_ctx_st {
     struct mac_impl impl; /* mac.c's functions */
     void *mac;            /* mac.c's context; NULL until init */
     MAC_KEY *key;         /* a reference; NULL until init */
+    int moved;            /* its running MAC went to a copy (see dupctx) */
 };
 
 typedef struct mac_sig_ctx_st MAC_SIG_CTX;
@@ -390,6 +391,15 @@ static void mac_sig_freectx(void *vctx)
     OPENSSL_free(ctx);
 }
 
+/*
+ * OpenSSL 3.0's EVP_DigestSignFinal() finishes a copy of the context and
+ * keeps the original. Past pkcs11-digest-buffer-max the MAC streams on the
+ * token, and a token without C_GetOperationState (SoftHSM2) cannot copy a
+ * running MAC: then the running operation moves to the copy, and the
+ * original, should it be used again, says where it went. So
+ * `openssl dgst -hmac` works on input of any size; a caller that wants two
+ * live copies of such a context gets a clear error from the original.
+ */
 static void *mac_sig_dupctx(void *vctx)
 {
     MAC_SIG_CTX *src = vctx;
@@ -398,15 +408,41 @@ static void *mac_sig_dupctx(void *vctx)
     if (dst == NULL)
         return NULL;
     dst->mac = NULL;
-    if (src->mac != NULL
-        && (src->impl.dupctx == NULL
-            || (dst->mac = src->impl.dupctx(src->mac)) == NULL)) {
-        OPENSSL_free(dst);
-        return NULL;
+    if (src->mac != NULL) {
+        ERR_set_mark();
+        dst->mac = src->impl.dupctx(src->mac);
+        if (dst->mac == NULL && p11be_mac_streaming(src->mac)) {
+            ERR_pop_to_mark();
+            dst->mac = src->mac;
+            src->mac = NULL;
+            src->moved = 1;
+        } else {
+            ERR_clear_last_mark();
+        }
+        if (dst->mac == NULL) {
+            OPENSSL_free(dst);
+            return NULL;
+        }
     }
     if (dst->key != NULL)
         __atomic_add_fetch(&dst->key->refs, 1, __ATOMIC_ACQ_REL);
     return dst;
+}
+
+/* An update or final on a context that is not ready: say why. */
+static int mac_sig_not_ready(MAC_SIG_CTX *ctx, const char *step)
+{
+    if (ctx->moved)
+        p11be_raise(ctx->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
+                    "this %s signature context was copied while its MAC "
+                    "streamed on a token that cannot copy a running "
+                    "operation (past pkcs11-digest-buffer-max, %zu bytes), "
+                    "and the operation went to the copy",
+                    ctx->cmac ? "CMAC" : "HMAC", ctx->prov->digest_buffer_max);
+    else
+        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+                    "MAC signature %s without init", step);
+    return 0;
 }
 
 static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
@@ -434,6 +470,7 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
     ctx->mac = ctx->impl.newctx(ctx->prov);
     if (ctx->mac == NULL)
         return 0;
+    ctx->moved = 0;
     init[0] = ctx->cmac
                   ? OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
                                                      key->cipher, 0)
@@ -453,11 +490,8 @@ static int mac_sig_update(void *vctx, const unsigned char *data, size_t datalen)
 {
     MAC_SIG_CTX *ctx = vctx;
 
-    if (ctx->mac == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "MAC signature update without init");
-        return 0;
-    }
+    if (ctx->mac == NULL)
+        return mac_sig_not_ready(ctx, "update");
     return ctx->impl.update(ctx->mac, data, datalen);
 }
 
@@ -467,11 +501,8 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     MAC_SIG_CTX *ctx = vctx;
     OSSL_PARAM size[2];
 
-    if (ctx->mac == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "MAC signature final without init");
-        return 0;
-    }
+    if (ctx->mac == NULL)
+        return mac_sig_not_ready(ctx, "final");
     /* A size query: EVP_MAC_final() answers it above the provider. */
     if (sig == NULL) {
         size[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, siglen);

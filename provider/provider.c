@@ -14,6 +14,7 @@
 #include "capabilities.h"
 #include "debug.h"
 #include "err.h"
+#include "mac.h"
 #include "module.h"
 #include "names.h"
 #include "reentry.h"
@@ -23,7 +24,6 @@
 #define P11BE_NAME "pkcs11be"
 
 extern const OSSL_ALGORITHM p11be_digest_algorithms[];
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
 extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
 extern const OSSL_ALGORITHM p11be_signature_algorithms[];

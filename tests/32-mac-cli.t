@@ -106,8 +106,8 @@ subtest 'openssl dgst -hmac and -mac (EVP_PKEY MAC keys)' => sub {
        $want, 'requiring provider=pkcs11be: matches the default provider');
     is(count_of('C_Sign'), 1, 'the token made the HMAC');
 
-    # Within pkcs11-digest-buffer-max: EVP_DigestSignFinal copies the
-    # context before final, which beyond it needs C_GetOperationState.
+    # Within pkcs11-digest-buffer-max: EVP_DigestSignFinal finishes a copy
+    # of the held input (past it, see the config activation subtest).
     my @hmac = ('-sha512', '-mac', 'HMAC', '-macopt', "hexkey:$key_hex");
     $want = dgst_value(ossl('dgst', @hmac, $medium));
     reset_counts();
@@ -130,7 +130,7 @@ subtest 'openssl dgst -hmac and -mac (EVP_PKEY MAC keys)' => sub {
 };
 
 subtest 'config activation (OPENSSL_CONF) needs no -provider' => sub {
-    plan tests => 6;
+    plan tests => 9;
 
     my $env = { env => { OPENSSL_CONF => $conf } };
     my @hmac = ('-digest', 'SHA384', '-macopt', 'key:Jefe', '-in', $small,
@@ -156,6 +156,15 @@ subtest 'config activation (OPENSSL_CONF) needs no -provider' => sub {
     is(count_of('C_Sign'), 4, 'the token made all four');
     is(count_of('C_DestroyObject'), count_of('C_CreateObject'),
        'key objects destroyed');
+
+    # Past pkcs11-digest-buffer-max the MAC streams, and the copy
+    # EVP_DigestSignFinal makes takes the running operation (mac_pkey.c).
+    reset_counts();
+    is(dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $large, $env)),
+       dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $large)),
+       'openssl dgst -hmac of 3 MiB');
+    cmp_ok(count_of('C_SignUpdate'), '>', 0, 'streamed on the token');
+    is(count_of('C_SignFinal'), 1, 'and finished there');
 };
 
 # SoftHSM2's CKM_*_HMAC and CKM_AES_CMAC run on OpenSSL's HMAC_* and CMAC_*

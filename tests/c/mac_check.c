@@ -19,6 +19,11 @@
  *   mac_check oneshot N      N MACs of held messages, key set once
  *   mac_check errors         bad input: clear errors, no crash
  *   mac_check params         size, block-size and the settable names
+ *   mac_check sigmove        EVP_DigestSign with HMAC and CMAC EVP_PKEYs
+ *                            past the held bound (run with a small
+ *                            P11BE_DIGEST_BUFFER_MAX): final works, a
+ *                            copy takes the running MAC, the original
+ *                            then fails clearly and works after re-init
  *
  * METHOD is a value for pkcs11-hmac-method ("auto" or "digest").
  */
@@ -653,6 +658,138 @@ static int run_params(void)
     return ok ? 1 : tu_fail("params");
 }
 
+/* A MAC EVP_PKEY ("HMAC" or "CMAC") of `props`' keymgmt. */
+static EVP_PKEY *sig_key(const char *props, const char *alg,
+                         const unsigned char *key, size_t key_len)
+{
+    OSSL_PARAM params[3], *p = params;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, alg, props);
+    EVP_PKEY *pkey = NULL;
+
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
+                                             (void *)key, key_len);
+    if (is_cmac(alg))
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_CIPHER,
+                                                "AES-128-CBC", 0);
+    *p = OSSL_PARAM_construct_end();
+    if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0
+        || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0)
+        pkey = NULL;
+    EVP_PKEY_CTX_free(pctx);
+    return pkey;
+}
+
+/* A signing context for the MAC key: SHA-256 for HMAC, none for CMAC. */
+static EVP_MD_CTX *sig_start(const char *props, const char *alg, EVP_PKEY *pkey)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ctx != NULL
+        && EVP_DigestSignInit_ex(ctx, NULL, is_cmac(alg) ? NULL : "SHA256",
+                                 NULL, props, pkey, NULL)
+               > 0)
+        return ctx;
+    EVP_MD_CTX_free(ctx);
+    return NULL;
+}
+
+/* The default provider's MAC signature of msg, in want/want_len. */
+static int sig_reference(const char *alg, const unsigned char *key,
+                         size_t key_len, const unsigned char *msg,
+                         size_t msg_len, unsigned char *want, size_t *want_len)
+{
+    EVP_PKEY *pkey = sig_key(DEF, alg, key, key_len);
+    EVP_MD_CTX *ctx = pkey != NULL ? sig_start(DEF, alg, pkey) : NULL;
+    int ok = ctx != NULL && EVP_DigestSignUpdate(ctx, msg, msg_len) > 0
+             && EVP_DigestSignFinal(ctx, want, want_len) > 0;
+
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pkey);
+    return ok;
+}
+
+static int sig_same(const char *name, const unsigned char *got, size_t got_len,
+                    const unsigned char *want, size_t want_len)
+{
+    if (got_len == want_len && memcmp(got, want, want_len) == 0) {
+        printf("ok: %s matches the default provider\n", name);
+        return 1;
+    }
+    printf("FAIL: %s differs from the default provider\n", name);
+    return 0;
+}
+
+static int sigmove_one(const char *alg, const unsigned char *msg,
+                       size_t msg_len)
+{
+    static const unsigned char key[16] = "sixteen byte key";
+    unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
+    size_t want_len = sizeof(want), got_len = sizeof(got);
+    size_t half = msg_len / 2;
+    EVP_PKEY *pkey = sig_key(P11, alg, key, sizeof(key));
+    EVP_MD_CTX *ctx = pkey != NULL ? sig_start(P11, alg, pkey) : NULL;
+    EVP_MD_CTX *copy = EVP_MD_CTX_new();
+    int ok;
+
+    ok = ctx != NULL && copy != NULL
+         && sig_reference(alg, key, sizeof(key), msg, msg_len, want, &want_len);
+    if (!ok) {
+        tu_fail(alg);
+        goto out;
+    }
+    /* EVP_DigestSignFinal() finishes a copy: the common case. */
+    ok = EVP_DigestSignUpdate(ctx, msg, msg_len) > 0
+         && EVP_DigestSignFinal(ctx, got, &got_len) > 0
+         && sig_same(alg, got, got_len, want, want_len);
+    ok = ok
+         && check_error("a second final",
+                        EVP_DigestSignFinal(ctx, got, &got_len) > 0,
+                        "went to the copy");
+    /* An explicit copy mid-stream takes the running MAC with it. */
+    got_len = sizeof(got);
+    EVP_MD_CTX_free(ctx);
+    ctx = sig_start(P11, alg, pkey);
+    ok = ok && ctx != NULL && EVP_DigestSignUpdate(ctx, msg, half) > 0
+         && EVP_MD_CTX_copy_ex(copy, ctx)
+         && EVP_DigestSignUpdate(copy, msg + half, msg_len - half) > 0
+         && EVP_DigestSignFinal(copy, got, &got_len) > 0
+         && sig_same("the copy", got, got_len, want, want_len);
+    ok = ok
+         && check_error("an update of the original",
+                        EVP_DigestSignUpdate(ctx, msg, 1) > 0,
+                        "went to the copy");
+    /* Init again: the original starts a new MAC. */
+    got_len = sizeof(got);
+    ok = ok
+         && EVP_DigestSignInit_ex(ctx, NULL, is_cmac(alg) ? NULL : "SHA256",
+                                  NULL, P11, pkey, NULL)
+                > 0
+         && EVP_DigestSignUpdate(ctx, msg, msg_len) > 0
+         && EVP_DigestSignFinal(ctx, got, &got_len) > 0
+         && sig_same("the original after init", got, got_len, want, want_len);
+    if (!ok)
+        tu_fail(alg);
+out:
+    EVP_MD_CTX_free(copy);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pkey);
+    return ok;
+}
+
+static int run_sigmove(void)
+{
+    size_t len = 100 * 1024 + 3;
+    unsigned char *msg = malloc(len);
+    int ok;
+
+    if (msg == NULL)
+        return tu_fail("malloc");
+    tu_fill(msg, len, 7);
+    ok = sigmove_one("HMAC", msg, len) & sigmove_one("CMAC", msg, len);
+    free(msg);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -681,9 +818,11 @@ int main(int argc, char **argv)
         ok = run_errors();
     else if (strcmp(mode, "params") == 0)
         ok = run_params();
+    else if (strcmp(mode, "sigmove") == 0)
+        ok = run_sigmove();
     else
         ok = tu_fail("usage: mac_check kat|random|dup|threads|fork|reinit|"
-                     "rekey|oneshot|errors|params");
+                     "rekey|oneshot|errors|params|sigmove");
     OSSL_PROVIDER_unload(p11be);
     OSSL_PROVIDER_unload(deflt);
     return ok ? 0 : 1;
