@@ -8,19 +8,27 @@
  * that fits costs exactly C_DigestInit + C_Digest, and a context can be
  * duplicated by copying what it holds, on any token. Beyond the bound the
  * context streams (C_DigestInit, C_DigestUpdate .. C_DigestFinal) on a
- * session it keeps; duplicating it then needs the token's
- * C_GetOperationState/C_SetOperationState, and fails with a clear error on
- * tokens without them (SoftHSM2 2.6.1 among them).
+ * session it keeps; duplicating it then uses the token's
+ * C_GetOperationState/C_SetOperationState. On tokens without them
+ * (SoftHSM2 2.6.1 among them) the copies share the one running operation
+ * (struct digest_shared): the first of them to take more input takes it,
+ * and the others then fail with a clear error; copies that only finish
+ * all get the digest of the input they share. That is what OpenSSL's own
+ * copies need (CMS and PKCS#7 signing copy the content's digest for each
+ * signer and finish the copies), and no copy can ever finish a digest of
+ * input it did not see.
  *
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h) is served by OpenSSL's default provider.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -63,6 +71,7 @@ struct digest_ctx_st {
     EVP_MD_CTX *fallback;         /* set when made during re-entry */
     EVP_MD *fallback_md;          /* the default provider's digest */
     P11BE_SESSION *sess;          /* set while the token streams for us */
+    struct digest_shared *shared; /* a running digest shared with copies */
     unsigned char *held;          /* input not yet given to the token */
     size_t held_len;              /* bytes in held */
     size_t held_cap;              /* bytes allocated for held */
@@ -72,6 +81,21 @@ struct digest_ctx_st {
 };
 
 typedef struct digest_ctx_st DIGEST_CTX;
+
+/*
+ * A streaming digest that a context and its copies share, on a token that
+ * cannot copy it. Continuing takes the session out (digest_claim); once it
+ * is out, the token's state is one context's alone.
+ */
+struct digest_shared {
+    P11BE_SESSION *sess;               /* the running operation; NULL once
+                                          taken */
+    unsigned refs;                     /* contexts that share it */
+    pthread_mutex_t lock;              /* orders finals (digest_finish) */
+    int finished;                      /* md holds the shared input's digest */
+    unsigned char md[EVP_MAX_MD_SIZE]; /* set by the first final */
+    CK_ULONG md_len;                   /* bytes in md */
+};
 
 static OSSL_FUNC_digest_init_fn digest_init;
 static OSSL_FUNC_digest_update_fn digest_update;
@@ -186,26 +210,72 @@ static void *sha512_newctx(void *provctx)
  * cancel: finishing into a scratch buffer leaves the session clean and
  * poolable, which is cheaper than closing it and opening another.
  */
-static void digest_abandon(DIGEST_CTX *ctx)
+static void digest_end_operation(P11BE_SESSION *sess)
 {
     unsigned char scratch[EVP_MAX_MD_SIZE];
     CK_ULONG len = sizeof(scratch);
     CK_RV rv;
 
-    if (ctx->sess == NULL)
+    if (sess == NULL)
         return;
-    if (!p11be_session_usable_now(ctx->sess)) {
-        /* Freed during exit clean-up: the module may be gone already. */
-        ctx->sess = NULL;
-        return;
-    }
-    rv = P11BE_CALL(ctx->sess->fns, C_DigestFinal, ctx->sess->handle, scratch,
-                    &len);
+    if (!p11be_session_usable_now(sess))
+        return; /* freed during exit clean-up: the module may be gone */
+    rv = P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, scratch, &len);
     if (rv == CKR_OK || p11be_ckr_session_lost(rv))
-        p11be_session_release(ctx->sess, rv);
+        p11be_session_release(sess, rv);
     else
-        p11be_session_discard(ctx->sess);
+        p11be_session_discard(sess);
+}
+
+/* Lets go of a shared digest; the last one out ends it if still running. */
+static void digest_unshare(DIGEST_CTX *ctx)
+{
+    struct digest_shared *shared = ctx->shared;
+
+    if (shared == NULL)
+        return;
+    ctx->shared = NULL;
+    if (__atomic_sub_fetch(&shared->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    digest_end_operation(shared->sess);
+    pthread_mutex_destroy(&shared->lock);
+    OPENSSL_free(shared);
+}
+
+static void digest_abandon(DIGEST_CTX *ctx)
+{
+    digest_end_operation(ctx->sess);
     ctx->sess = NULL;
+    digest_unshare(ctx);
+}
+
+static void digest_raise_continued(const DIGEST_CTX *ctx)
+{
+    p11be_raise(ctx->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
+                "this %s context was copied past pkcs11-digest-buffer-max "
+                "(%zu bytes) on a token that cannot copy a running digest, "
+                "and a copy has continued or finished the digest",
+                ctx->alg->name, ctx->prov->digest_buffer_max);
+}
+
+/*
+ * Before a shared digest takes more input: takes its session, or says that
+ * a copy has taken or finished it (the token's state then is not this
+ * context's). Init starts the context afresh either way.
+ */
+static int digest_claim(DIGEST_CTX *ctx)
+{
+    P11BE_SESSION *sess =
+        __atomic_exchange_n(&ctx->shared->sess, NULL, __ATOMIC_ACQ_REL);
+
+    if (sess == NULL) {
+        /* Kept shared, so that later calls and copies say the same. */
+        digest_raise_continued(ctx);
+        return 0;
+    }
+    digest_unshare(ctx);
+    ctx->sess = sess;
+    return 1;
 }
 
 static void digest_forget_input(DIGEST_CTX *ctx)
@@ -315,6 +385,8 @@ static int digest_update(void *vctx, const unsigned char *in, size_t inl)
     }
     if (inl == 0)
         return 1;
+    if (ctx->shared != NULL && !digest_claim(ctx))
+        return 0;
     if (ctx->sess == NULL) {
         if (ctx->held_len + inl <= ctx->prov->digest_buffer_max)
             return digest_hold(ctx, in, inl);
@@ -368,6 +440,50 @@ static CK_RV digest_one_shot(DIGEST_CTX *ctx, unsigned char *out,
     return rv;
 }
 
+/*
+ * Final of a shared digest that nobody has continued. The first final
+ * finishes it on the token and keeps the result; other copies, which hold
+ * the same input, get the same (CMS and PKCS#7 copy the content's digest
+ * once per signer and finish each copy).
+ */
+static int digest_finish_shared(DIGEST_CTX *ctx, unsigned char *out,
+                                size_t *outl)
+{
+    struct digest_shared *shared = ctx->shared;
+    CK_RV rv = CKR_OK;
+    int ok;
+
+    pthread_mutex_lock(&shared->lock);
+    if (!shared->finished) {
+        P11BE_SESSION *sess =
+            __atomic_exchange_n(&shared->sess, NULL, __ATOMIC_ACQ_REL);
+
+        if (sess == NULL) {
+            pthread_mutex_unlock(&shared->lock);
+            digest_raise_continued(ctx);
+            return 0;
+        }
+        shared->md_len = sizeof(shared->md);
+        rv = P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, shared->md,
+                        &shared->md_len);
+        p11be_session_release(sess, rv);
+        shared->finished = rv == CKR_OK;
+    }
+    ok = shared->finished;
+    if (ok) {
+        memcpy(out, shared->md, shared->md_len);
+        *outl = shared->md_len;
+    }
+    pthread_mutex_unlock(&shared->lock);
+    ctx->ready = 0;
+    digest_unshare(ctx);
+    if (!ok)
+        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "C_DigestFinal (%s): %s", ctx->alg->mech_name,
+                    p11be_ckr_name(rv));
+    return ok;
+}
+
 static int digest_final(void *vctx, unsigned char *out, size_t *outl,
                         size_t outsz)
 {
@@ -402,6 +518,8 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
                     ctx->alg->size, outsz);
         return 0;
     }
+    if (ctx->shared != NULL)
+        return digest_finish_shared(ctx, out, outl);
     ctx->ready = 0;
     if (ctx->sess == NULL) {
         rv = digest_one_shot(ctx, out, &out_len);
@@ -480,6 +598,47 @@ out_free_state:
     return rv == CKR_OK;
 }
 
+/* The token cannot copy src's running digest: src and dst share it. */
+static int digest_share(DIGEST_CTX *src, DIGEST_CTX *dst)
+{
+    struct digest_shared *shared = OPENSSL_malloc(sizeof(*shared));
+
+    if (shared == NULL) {
+        p11be_raise(src->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "sharing a running %s", src->alg->name);
+        return 0;
+    }
+    shared->sess = src->sess;
+    shared->refs = 2;
+    shared->finished = 0;
+    shared->md_len = 0;
+    pthread_mutex_init(&shared->lock, NULL);
+    src->sess = NULL;
+    src->shared = shared;
+    dst->shared = shared;
+    P11BE_DEBUG("%s: the token cannot copy a running digest: shared",
+                src->alg->name);
+    return 1;
+}
+
+/* src shares a digest nobody has continued: dst joins in. */
+static int digest_join(DIGEST_CTX *src, DIGEST_CTX *dst)
+{
+    int finished;
+
+    pthread_mutex_lock(&src->shared->lock);
+    finished = src->shared->finished;
+    pthread_mutex_unlock(&src->shared->lock);
+    if (!finished
+        && __atomic_load_n(&src->shared->sess, __ATOMIC_ACQUIRE) == NULL) {
+        digest_raise_continued(src);
+        return 0;
+    }
+    __atomic_add_fetch(&src->shared->refs, 1, __ATOMIC_ACQ_REL);
+    dst->shared = src->shared;
+    return 1;
+}
+
 static void *digest_dupctx(void *vctx)
 {
     DIGEST_CTX *src = vctx;
@@ -503,8 +662,18 @@ static void *digest_dupctx(void *vctx)
     }
     if (src->held_len > 0 && !digest_hold(dst, src->held, src->held_len))
         goto out_free_dst;
-    if (src->sess != NULL && !digest_dup_streaming(src, dst))
+    if (src->sess != NULL) {
+        ERR_set_mark();
+        if (digest_dup_streaming(src, dst)) {
+            ERR_clear_last_mark();
+        } else {
+            ERR_pop_to_mark();
+            if (!digest_share(src, dst))
+                goto out_free_dst;
+        }
+    } else if (src->shared != NULL && !digest_join(src, dst)) {
         goto out_free_dst;
+    }
     return dst;
 
 out_free_dst:

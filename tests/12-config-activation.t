@@ -62,6 +62,43 @@ unlike(read_file($log), qr/\Q$ENV{CRYPTOGRAPHY_PKCS11_PASSWORD}\E\b(?!\d)/,
 is($rc, 0, 'pkcs11be in a private libctx beside the config one') or diag
     "$out$err";
 
+# CMS and S/MIME signing copy the content's digest for each signer and
+# finish the copies: past pkcs11-digest-buffer-max (1 MiB) SoftHSM2 cannot
+# copy a running digest, so the copies share it (digest.c).
+{
+    my $big = tmp_dir() . '/big.bin';
+    write_file($big, random_bytes(3 * 1024 * 1024 + 7));
+    my @signers;
+    for my $n (1, 2) {
+        my ($key, $cert) = map { tmp_dir() . "/signer$n.$_" } qw(key crt);
+        ($rc, $out, $err) = ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                                 'ec_paramgen_curve:P-256', '-nodes',
+                                 '-keyout', $key, '-out', $cert, '-subj',
+                                 "/CN=signer $n", '-days', '2');
+        is($rc, 0, "signer $n made by the default provider") or diag $err;
+        push @signers, '-signer', $cert, '-inkey', $key;
+    }
+    write_file(tmp_dir() . '/signers.crt',
+               join('', map { read_file(tmp_dir() . "/signer$_.crt") } 1, 2));
+    for my $cmd ('cms', 'smime') {
+        my $signed = tmp_dir() . "/big.$cmd";
+        reset_counts();
+        ($rc, $out, $err) = ossl($cmd, '-sign', '-binary', '-in', $big,
+                                 @signers, '-outform', 'DER', '-out', $signed,
+                                 { env => \%env, timeout => 60 });
+        is($rc, 0, "openssl $cmd -sign, 3 MiB, two signers") or diag $err;
+        cmp_ok(count_of('C_DigestUpdate'), '>', 0,
+               "$cmd: the content was hashed on the token");
+        ($rc, $out, $err) = ossl($cmd, '-verify', '-binary', '-inform', 'DER',
+                                 '-in', $signed, '-content', $big, '-CAfile',
+                                 tmp_dir() . '/signers.crt', '-out', '/dev/null',
+                                 { timeout => 60 });
+        like($err, qr/Verification successful/,
+             "$cmd: the default provider verifies both signatures")
+            or diag "$rc $err";
+    }
+}
+
 # pyca/cryptography through the system OpenSSL (Debian's python3).
 SKIP: {
     skip 'no /usr/bin/python3 with cryptography', 3
