@@ -11,17 +11,14 @@
  * session it keeps; duplicating it then uses the token's
  * C_GetOperationState/C_SetOperationState. On tokens without them
  * (SoftHSM2 2.6.1 among them) the copies share the one running operation
- * (struct digest_shared): the first of them to take more input takes it,
- * and the others then fail with a clear error; copies that only finish
- * all get the digest of the input they share. That is what OpenSSL's own
- * copies need (CMS and PKCS#7 signing copy the content's digest for each
- * signer and finish the copies), and no copy can ever finish a digest of
- * input it did not see.
+ * (shared_op.h): the first of them to take more input takes it, the others
+ * then fail with a clear error, and copies that only finish all get the
+ * digest of the input they share. CMS and PKCS#7 signing need no more:
+ * they copy the content's digest for each signer and finish the copies.
  *
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h) is served by OpenSSL's default provider.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -39,6 +36,7 @@
 #include "provider.h"
 #include "reentry.h"
 #include "session.h"
+#include "shared_op.h"
 #include "spare.h"
 
 struct digest_alg {
@@ -71,7 +69,7 @@ struct digest_ctx_st {
     EVP_MD_CTX *fallback;         /* set when made during re-entry */
     EVP_MD *fallback_md;          /* the default provider's digest */
     P11BE_SESSION *sess;          /* set while the token streams for us */
-    struct digest_shared *shared; /* a running digest shared with copies */
+    P11BE_SHARED_OP *shared;      /* a running digest shared with copies */
     unsigned char *held;          /* input not yet given to the token */
     size_t held_len;              /* bytes in held */
     size_t held_cap;              /* bytes allocated for held */
@@ -81,21 +79,6 @@ struct digest_ctx_st {
 };
 
 typedef struct digest_ctx_st DIGEST_CTX;
-
-/*
- * A streaming digest that a context and its copies share, on a token that
- * cannot copy it. Continuing takes the session out (digest_claim); once it
- * is out, the token's state is one context's alone.
- */
-struct digest_shared {
-    P11BE_SESSION *sess;               /* the running operation; NULL once
-                                          taken */
-    unsigned refs;                     /* contexts that share it */
-    pthread_mutex_t lock;              /* orders finals (digest_finish) */
-    int finished;                      /* md holds the shared input's digest */
-    unsigned char md[EVP_MAX_MD_SIZE]; /* set by the first final */
-    CK_ULONG md_len;                   /* bytes in md */
-};
 
 static OSSL_FUNC_digest_init_fn digest_init;
 static OSSL_FUNC_digest_update_fn digest_update;
@@ -227,19 +210,10 @@ static void digest_end_operation(P11BE_SESSION *sess)
         p11be_session_discard(sess);
 }
 
-/* Lets go of a shared digest; the last one out ends it if still running. */
 static void digest_unshare(DIGEST_CTX *ctx)
 {
-    struct digest_shared *shared = ctx->shared;
-
-    if (shared == NULL)
-        return;
+    p11be_shared_op_leave(ctx->shared);
     ctx->shared = NULL;
-    if (__atomic_sub_fetch(&shared->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    digest_end_operation(shared->sess);
-    pthread_mutex_destroy(&shared->lock);
-    OPENSSL_free(shared);
 }
 
 static void digest_abandon(DIGEST_CTX *ctx)
@@ -265,8 +239,7 @@ static void digest_raise_continued(const DIGEST_CTX *ctx)
  */
 static int digest_claim(DIGEST_CTX *ctx)
 {
-    P11BE_SESSION *sess =
-        __atomic_exchange_n(&ctx->shared->sess, NULL, __ATOMIC_ACQ_REL);
+    P11BE_SESSION *sess = p11be_shared_op_take(ctx->shared);
 
     if (sess == NULL) {
         /* Kept shared, so that later calls and copies say the same. */
@@ -440,48 +413,23 @@ static CK_RV digest_one_shot(DIGEST_CTX *ctx, unsigned char *out,
     return rv;
 }
 
-/*
- * Final of a shared digest that nobody has continued. The first final
- * finishes it on the token and keeps the result; other copies, which hold
- * the same input, get the same (CMS and PKCS#7 copy the content's digest
- * once per signer and finish each copy).
- */
-static int digest_finish_shared(DIGEST_CTX *ctx, unsigned char *out,
-                                size_t *outl)
+/* C_DigestFinal of a shared digest, for p11be_shared_op_finish(). */
+static int digest_final_shared_on(void *arg, P11BE_SESSION *sess,
+                                  unsigned char *out, size_t *out_len)
 {
-    struct digest_shared *shared = ctx->shared;
-    CK_RV rv = CKR_OK;
-    int ok;
+    DIGEST_CTX *ctx = arg;
+    CK_ULONG len = P11BE_SHARED_OP_MAX;
+    CK_RV rv = P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, out, &len);
 
-    pthread_mutex_lock(&shared->lock);
-    if (!shared->finished) {
-        P11BE_SESSION *sess =
-            __atomic_exchange_n(&shared->sess, NULL, __ATOMIC_ACQ_REL);
-
-        if (sess == NULL) {
-            pthread_mutex_unlock(&shared->lock);
-            digest_raise_continued(ctx);
-            return 0;
-        }
-        shared->md_len = sizeof(shared->md);
-        rv = P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, shared->md,
-                        &shared->md_len);
-        p11be_session_release(sess, rv);
-        shared->finished = rv == CKR_OK;
-    }
-    ok = shared->finished;
-    if (ok) {
-        memcpy(out, shared->md, shared->md_len);
-        *outl = shared->md_len;
-    }
-    pthread_mutex_unlock(&shared->lock);
-    ctx->ready = 0;
-    digest_unshare(ctx);
-    if (!ok)
+    p11be_session_release(sess, rv);
+    if (rv != CKR_OK) {
         p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "C_DigestFinal (%s): %s", ctx->alg->mech_name,
                     p11be_ckr_name(rv));
-    return ok;
+        return 0;
+    }
+    *out_len = len;
+    return 1;
 }
 
 static int digest_final(void *vctx, unsigned char *out, size_t *outl,
@@ -518,8 +466,16 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
                     ctx->alg->size, outsz);
         return 0;
     }
-    if (ctx->shared != NULL)
-        return digest_finish_shared(ctx, out, outl);
+    if (ctx->shared != NULL) {
+        int rc = p11be_shared_op_finish(ctx->shared, digest_final_shared_on,
+                                        ctx, out, outl);
+
+        if (rc == 0)
+            digest_raise_continued(ctx);
+        ctx->ready = 0;
+        digest_unshare(ctx);
+        return rc == 1;
+    }
     ctx->ready = 0;
     if (ctx->sess == NULL) {
         rv = digest_one_shot(ctx, out, &out_len);
@@ -598,45 +554,31 @@ out_free_state:
     return rv == CKR_OK;
 }
 
+/* src shares a digest nobody has taken on alone: dst joins in. */
+static int digest_join(DIGEST_CTX *src, DIGEST_CTX *dst)
+{
+    if (!p11be_shared_op_join(src->shared)) {
+        digest_raise_continued(src);
+        return 0;
+    }
+    dst->shared = src->shared;
+    return 1;
+}
+
 /* The token cannot copy src's running digest: src and dst share it. */
 static int digest_share(DIGEST_CTX *src, DIGEST_CTX *dst)
 {
-    struct digest_shared *shared = OPENSSL_malloc(sizeof(*shared));
+    P11BE_SHARED_OP *shared =
+        p11be_shared_op_new(src->sess, digest_end_operation);
 
     if (shared == NULL) {
         p11be_raise(src->prov->handle, P11BE_R_OUT_OF_MEMORY,
                     "sharing a running %s", src->alg->name);
         return 0;
     }
-    shared->sess = src->sess;
-    shared->refs = 2;
-    shared->finished = 0;
-    shared->md_len = 0;
-    pthread_mutex_init(&shared->lock, NULL);
     src->sess = NULL;
     src->shared = shared;
-    dst->shared = shared;
-    P11BE_DEBUG("%s: the token cannot copy a running digest: shared",
-                src->alg->name);
-    return 1;
-}
-
-/* src shares a digest nobody has continued: dst joins in. */
-static int digest_join(DIGEST_CTX *src, DIGEST_CTX *dst)
-{
-    int finished;
-
-    pthread_mutex_lock(&src->shared->lock);
-    finished = src->shared->finished;
-    pthread_mutex_unlock(&src->shared->lock);
-    if (!finished
-        && __atomic_load_n(&src->shared->sess, __ATOMIC_ACQUIRE) == NULL) {
-        digest_raise_continued(src);
-        return 0;
-    }
-    __atomic_add_fetch(&src->shared->refs, 1, __ATOMIC_ACQ_REL);
-    dst->shared = src->shared;
-    return 1;
+    return digest_join(src, dst);
 }
 
 static void *digest_dupctx(void *vctx)

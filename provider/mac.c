@@ -34,9 +34,12 @@
  * pkcs11-digest-buffer-max (1 MiB by default, the bound digest.c uses), so
  * a context can be duplicated by copying what it holds on any token. Beyond
  * the bound it streams (C_SignUpdate, or C_DigestUpdate for RFC 2104) on a
- * session it keeps; duplicating it then needs C_GetOperationState and
- * C_SetOperationState, and fails with a clear error on tokens without them
- * (SoftHSM2 2.6.1 among them).
+ * session it keeps; duplicating it then uses C_GetOperationState and
+ * C_SetOperationState, and on tokens without them (SoftHSM2 2.6.1 among
+ * them) the copies share the running MAC (shared_op.h): the first to take
+ * more input keeps it, the others then fail clearly, and copies that only
+ * finish all get the MAC of the input they share (what
+ * EVP_DigestSignFinal's copy needs).
  *
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h) is served by OpenSSL's default provider.
@@ -48,6 +51,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -60,6 +64,7 @@
 #include "provider.h"
 #include "reentry.h"
 #include "session.h"
+#include "shared_op.h"
 
 /* pkcs11be's own HMAC parameter: "auto" (the default) or "digest". */
 #define MAC_PARAM_HMAC_METHOD "pkcs11-hmac-method"
@@ -139,6 +144,7 @@ struct mac_ctx_st {
     MAC_KEY *key;                     /* NULL until a key is given */
     EVP_MAC_CTX *fallback;            /* set when made during re-entry */
     P11BE_SESSION *sess;              /* set while the token streams */
+    P11BE_SHARED_OP *shared;          /* a running MAC shared with copies */
     unsigned char *held;              /* input not yet given to the token */
     size_t held_len;                  /* bytes in held */
     size_t held_cap;                  /* bytes allocated for held */
@@ -537,21 +543,72 @@ static CK_RV mac_op_final(MAC_CTX *ctx, unsigned char *out, CK_ULONG *out_len)
  * Ends a running token operation nobody wants any more. PKCS#11 2.40 has no
  * cancel: finishing into a scratch buffer leaves the session poolable.
  */
-static void mac_abandon(MAC_CTX *ctx)
+static void mac_end_operation(P11BE_SESSION *sess, int via_digest)
 {
     unsigned char scratch[EVP_MAX_MD_SIZE];
     CK_ULONG len = sizeof(scratch);
     CK_RV rv;
 
-    if (ctx->sess == NULL)
-        return;
-    rv = mac_op_final(ctx, scratch, &len);
-    if (rv == CKR_OK || p11be_ckr_session_lost(rv))
-        p11be_session_release(ctx->sess, rv);
+    if (via_digest)
+        rv = P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, scratch, &len);
     else
-        p11be_session_discard(ctx->sess);
-    ctx->sess = NULL;
+        rv = P11BE_CALL(sess->fns, C_SignFinal, sess->handle, scratch, &len);
+    if (rv == CKR_OK || p11be_ckr_session_lost(rv))
+        p11be_session_release(sess, rv);
+    else
+        p11be_session_discard(sess);
     OPENSSL_cleanse(scratch, sizeof(scratch));
+}
+
+/* For p11be_shared_op_new(): the two kinds of running MAC. */
+static void mac_end_signing(P11BE_SESSION *sess)
+{
+    mac_end_operation(sess, 0);
+}
+
+static void mac_end_digesting(P11BE_SESSION *sess)
+{
+    mac_end_operation(sess, 1);
+}
+
+static void mac_unshare(MAC_CTX *ctx)
+{
+    p11be_shared_op_leave(ctx->shared);
+    ctx->shared = NULL;
+}
+
+static void mac_abandon(MAC_CTX *ctx)
+{
+    if (ctx->sess != NULL)
+        mac_end_operation(ctx->sess, ctx->key->via_digest);
+    ctx->sess = NULL;
+    mac_unshare(ctx);
+}
+
+static void mac_raise_continued(const MAC_CTX *ctx)
+{
+    p11be_raise(ctx->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
+                "this %s context was copied past pkcs11-digest-buffer-max "
+                "(%zu bytes) on a token that cannot copy a running MAC, and "
+                "a copy has continued or finished the MAC",
+                ctx->is_cmac ? "CMAC" : "HMAC", ctx->prov->digest_buffer_max);
+}
+
+/*
+ * Before a shared MAC takes more input: takes its session, or says that a
+ * copy has taken or finished it. Init starts the context afresh either way.
+ */
+static int mac_claim(MAC_CTX *ctx)
+{
+    P11BE_SESSION *sess = p11be_shared_op_take(ctx->shared);
+
+    if (sess == NULL) {
+        mac_raise_continued(ctx);
+        return 0;
+    }
+    mac_unshare(ctx);
+    ctx->sess = sess;
+    return 1;
 }
 
 /*
@@ -736,6 +793,8 @@ static int mac_update(void *vctx, const unsigned char *in, size_t inl)
     }
     if (inl == 0)
         return 1;
+    if (ctx->shared != NULL && !mac_claim(ctx))
+        return 0;
     if (ctx->sess == NULL) {
         if (ctx->held_len - ctx->held_prefix + inl
             <= ctx->prov->digest_buffer_max)
@@ -825,6 +884,28 @@ static int mac_finish_streaming(MAC_CTX *ctx, unsigned char *out,
     return 1;
 }
 
+/* The final of a shared MAC, for p11be_shared_op_finish(). */
+static int mac_final_shared_on(void *arg, P11BE_SESSION *sess,
+                               unsigned char *out, size_t *out_len)
+{
+    MAC_CTX *ctx = arg;
+    unsigned char inner[EVP_MAX_MD_SIZE];
+    CK_ULONG len = P11BE_SHARED_OP_MAX;
+    int ok;
+
+    ctx->sess = sess;
+    if (!ctx->key->via_digest) {
+        ok = mac_finish_streaming(ctx, out, &len);
+        *out_len = len;
+        return ok;
+    }
+    len = sizeof(inner);
+    ok = mac_finish_streaming(ctx, inner, &len) && hmac_outer(ctx, inner, out);
+    OPENSSL_cleanse(inner, sizeof(inner));
+    *out_len = mac_size(ctx);
+    return ok;
+}
+
 static int mac_final(void *vctx, unsigned char *out, size_t *outl,
                      size_t outsize)
 {
@@ -848,6 +929,15 @@ static int mac_final(void *vctx, unsigned char *out, size_t *outl,
         return 0;
     }
     ctx->ready = 0;
+    if (ctx->shared != NULL) {
+        int rc = p11be_shared_op_finish(ctx->shared, mac_final_shared_on, ctx,
+                                        out, outl);
+
+        if (rc == 0)
+            mac_raise_continued(ctx);
+        mac_unshare(ctx);
+        return rc == 1;
+    }
     if (ctx->key->via_digest) {
         out_len = sizeof(inner);
         if (ctx->sess == NULL)
@@ -929,11 +1019,31 @@ out_free_state:
     return rv == CKR_OK;
 }
 
-int p11be_mac_streaming(const void *macctx)
+/* src shares a MAC nobody has taken on alone: dst joins in. */
+static int mac_join(MAC_CTX *src, MAC_CTX *dst)
 {
-    const MAC_CTX *ctx = macctx;
+    if (!p11be_shared_op_join(src->shared)) {
+        mac_raise_continued(src);
+        return 0;
+    }
+    dst->shared = src->shared;
+    return 1;
+}
 
-    return ctx->fallback == NULL && ctx->sess != NULL;
+/* The token cannot copy src's running MAC: src and dst share it. */
+static int mac_share(MAC_CTX *src, MAC_CTX *dst)
+{
+    P11BE_SHARED_OP *shared = p11be_shared_op_new(
+        src->sess, src->key->via_digest ? mac_end_digesting : mac_end_signing);
+
+    if (shared == NULL) {
+        p11be_raise(src->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "sharing a running %s", src->is_cmac ? "CMAC" : "HMAC");
+        return 0;
+    }
+    src->sess = NULL;
+    src->shared = shared;
+    return mac_join(src, dst);
 }
 
 static void *mac_dupctx(void *vctx)
@@ -962,8 +1072,18 @@ static void *mac_dupctx(void *vctx)
     if (src->held_len > 0 && !mac_hold(dst, src->held, src->held_len))
         goto out_free_dst;
     dst->held_prefix = src->held_prefix;
-    if (src->sess != NULL && !mac_dup_streaming(src, dst))
+    if (src->sess != NULL) {
+        ERR_set_mark();
+        if (mac_dup_streaming(src, dst)) {
+            ERR_clear_last_mark();
+        } else {
+            ERR_pop_to_mark();
+            if (!mac_share(src, dst))
+                goto out_free_dst;
+        }
+    } else if (src->shared != NULL && !mac_join(src, dst)) {
         goto out_free_dst;
+    }
     return dst;
 
 out_free_dst:

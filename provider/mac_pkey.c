@@ -17,7 +17,6 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/params.h>
 
 #include "err.h"
@@ -81,7 +80,6 @@ struct mac_sig_ctx_st {
     struct mac_impl impl; /* mac.c's functions */
     void *mac;            /* mac.c's context; NULL until init */
     MAC_KEY *key;         /* a reference; NULL until init */
-    int moved;            /* its running MAC went to a copy (see dupctx) */
 };
 
 typedef struct mac_sig_ctx_st MAC_SIG_CTX;
@@ -392,13 +390,9 @@ static void mac_sig_freectx(void *vctx)
 }
 
 /*
- * OpenSSL 3.0's EVP_DigestSignFinal() finishes a copy of the context and
- * keeps the original. Past pkcs11-digest-buffer-max the MAC streams on the
- * token, and a token without C_GetOperationState (SoftHSM2) cannot copy a
- * running MAC: then the running operation moves to the copy, and the
- * original, should it be used again, says where it went. So
- * `openssl dgst -hmac` works on input of any size; a caller that wants two
- * live copies of such a context gets a clear error from the original.
+ * OpenSSL 3.0's EVP_DigestSignFinal() finishes a copy of the context; past
+ * pkcs11-digest-buffer-max, on a token that cannot copy a running MAC, the
+ * copy shares it (mac.c), so input of any size works.
  */
 static void *mac_sig_dupctx(void *vctx)
 {
@@ -408,41 +402,15 @@ static void *mac_sig_dupctx(void *vctx)
     if (dst == NULL)
         return NULL;
     dst->mac = NULL;
-    if (src->mac != NULL) {
-        ERR_set_mark();
-        dst->mac = src->impl.dupctx(src->mac);
-        if (dst->mac == NULL && p11be_mac_streaming(src->mac)) {
-            ERR_pop_to_mark();
-            dst->mac = src->mac;
-            src->mac = NULL;
-            src->moved = 1;
-        } else {
-            ERR_clear_last_mark();
-        }
-        if (dst->mac == NULL) {
-            OPENSSL_free(dst);
-            return NULL;
-        }
+    if (src->mac != NULL
+        && (src->impl.dupctx == NULL
+            || (dst->mac = src->impl.dupctx(src->mac)) == NULL)) {
+        OPENSSL_free(dst);
+        return NULL;
     }
     if (dst->key != NULL)
         __atomic_add_fetch(&dst->key->refs, 1, __ATOMIC_ACQ_REL);
     return dst;
-}
-
-/* An update or final on a context that is not ready: say why. */
-static int mac_sig_not_ready(MAC_SIG_CTX *ctx, const char *step)
-{
-    if (ctx->moved)
-        p11be_raise(ctx->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "this %s signature context was copied while its MAC "
-                    "streamed on a token that cannot copy a running "
-                    "operation (past pkcs11-digest-buffer-max, %zu bytes), "
-                    "and the operation went to the copy",
-                    ctx->cmac ? "CMAC" : "HMAC", ctx->prov->digest_buffer_max);
-    else
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "MAC signature %s without init", step);
-    return 0;
 }
 
 static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
@@ -470,7 +438,6 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
     ctx->mac = ctx->impl.newctx(ctx->prov);
     if (ctx->mac == NULL)
         return 0;
-    ctx->moved = 0;
     init[0] = ctx->cmac
                   ? OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
                                                      key->cipher, 0)
@@ -490,8 +457,11 @@ static int mac_sig_update(void *vctx, const unsigned char *data, size_t datalen)
 {
     MAC_SIG_CTX *ctx = vctx;
 
-    if (ctx->mac == NULL)
-        return mac_sig_not_ready(ctx, "update");
+    if (ctx->mac == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+                    "MAC signature update without init");
+        return 0;
+    }
     return ctx->impl.update(ctx->mac, data, datalen);
 }
 
@@ -501,8 +471,11 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     MAC_SIG_CTX *ctx = vctx;
     OSSL_PARAM size[2];
 
-    if (ctx->mac == NULL)
-        return mac_sig_not_ready(ctx, "final");
+    if (ctx->mac == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+                    "MAC signature final without init");
+        return 0;
+    }
     /* A size query: EVP_MAC_final() answers it above the provider. */
     if (sig == NULL) {
         size[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, siglen);
