@@ -475,8 +475,11 @@ static int enc_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
         p11be_raise(ctx->prov->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the private half of a session key generated on the "
                     "token cannot leave it; generate it with -pkeyopt "
-                    "%s:NAME to keep it on the token and refer to it by URI",
-                    "pkcs11-key-label");
+                    "%s:NAME to keep it on the token and refer to it by "
+                    "URI, or set %s = yes (%s=yes) for keys made in process "
+                    "memory that can be written out",
+                    "pkcs11-key-label", "pkcs11-keygen-exportable",
+                    "P11BE_KEYGEN_EXPORTABLE");
     } else {
         ok = enc_uri(ctx, key, out);
     }

@@ -221,13 +221,15 @@ subtest 'a token key found by URI writes the same URI file' => sub {
 };
 
 subtest 'a session key generated on the token cannot be written' => sub {
-    plan tests => 4 * @types;
+    plan tests => 5 * @types;
     for my $type (@types) {
         my ($rc, $out, $err) = p11('genpkey', '-algorithm', $type,
                                    @{ $types{$type}{opts} }, '-text');
         isnt($rc, 0, "$type: genpkey without a label fails");
         like($err, qr/the private half of a session key generated on the token cannot leave it; generate it with -pkeyopt pkcs11-key-label:NAME/,
              "$type: with the clear error");
+        like($err, qr/or set pkcs11-keygen-exportable = yes \(P11BE_KEYGEN_EXPORTABLE=yes\)/,
+             "$type: naming the setting that makes exportable keys");
         unlike($err, qr/malloc failure/, "$type: not a malloc failure");
         like($out, qr/^Private key: a session object on the PKCS#11 token/m,
              "$type: -text says where the private half is");
