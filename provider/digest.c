@@ -210,45 +210,16 @@ static void digest_end_operation(P11BE_SESSION *sess)
         p11be_session_discard(sess);
 }
 
-static void digest_unshare(DIGEST_CTX *ctx)
-{
-    p11be_shared_op_leave(ctx->shared);
-    ctx->shared = NULL;
-}
-
 static void digest_abandon(DIGEST_CTX *ctx)
 {
     digest_end_operation(ctx->sess);
     ctx->sess = NULL;
-    digest_unshare(ctx);
+    p11be_shared_op_leave(&ctx->shared);
 }
 
-static void digest_raise_continued(const DIGEST_CTX *ctx)
+static void digest_raise_taken(const DIGEST_CTX *ctx)
 {
-    p11be_raise(ctx->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                "this %s context was copied past pkcs11-digest-buffer-max "
-                "(%zu bytes) on a token that cannot copy a running digest, "
-                "and a copy has continued or finished the digest",
-                ctx->alg->name, ctx->prov->digest_buffer_max);
-}
-
-/*
- * Before a shared digest takes more input: takes its session, or says that
- * a copy has taken or finished it (the token's state then is not this
- * context's). Init starts the context afresh either way.
- */
-static int digest_claim(DIGEST_CTX *ctx)
-{
-    P11BE_SESSION *sess = p11be_shared_op_take(ctx->shared);
-
-    if (sess == NULL) {
-        /* Kept shared, so that later calls and copies say the same. */
-        digest_raise_continued(ctx);
-        return 0;
-    }
-    digest_unshare(ctx);
-    ctx->sess = sess;
-    return 1;
+    p11be_shared_op_raise_taken(ctx->prov, ctx->alg->name, "digest");
 }
 
 static void digest_forget_input(DIGEST_CTX *ctx)
@@ -358,8 +329,12 @@ static int digest_update(void *vctx, const unsigned char *in, size_t inl)
     }
     if (inl == 0)
         return 1;
-    if (ctx->shared != NULL && !digest_claim(ctx))
+    /* A shared digest (shared_op.h): only one holder may take more input. */
+    if (ctx->shared != NULL
+        && !p11be_shared_op_claim(&ctx->shared, &ctx->sess)) {
+        digest_raise_taken(ctx);
         return 0;
+    }
     if (ctx->sess == NULL) {
         if (ctx->held_len + inl <= ctx->prov->digest_buffer_max)
             return digest_hold(ctx, in, inl);
@@ -471,9 +446,9 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
                                         ctx, out, outl);
 
         if (rc == 0)
-            digest_raise_continued(ctx);
+            digest_raise_taken(ctx);
         ctx->ready = 0;
-        digest_unshare(ctx);
+        p11be_shared_op_leave(&ctx->shared);
         return rc == 1;
     }
     ctx->ready = 0;
@@ -554,33 +529,6 @@ out_free_state:
     return rv == CKR_OK;
 }
 
-/* src shares a digest nobody has taken on alone: dst joins in. */
-static int digest_join(DIGEST_CTX *src, DIGEST_CTX *dst)
-{
-    if (!p11be_shared_op_join(src->shared)) {
-        digest_raise_continued(src);
-        return 0;
-    }
-    dst->shared = src->shared;
-    return 1;
-}
-
-/* The token cannot copy src's running digest: src and dst share it. */
-static int digest_share(DIGEST_CTX *src, DIGEST_CTX *dst)
-{
-    P11BE_SHARED_OP *shared =
-        p11be_shared_op_new(src->sess, digest_end_operation);
-
-    if (shared == NULL) {
-        p11be_raise(src->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "sharing a running %s", src->alg->name);
-        return 0;
-    }
-    src->sess = NULL;
-    src->shared = shared;
-    return digest_join(src, dst);
-}
-
 static void *digest_dupctx(void *vctx)
 {
     DIGEST_CTX *src = vctx;
@@ -605,15 +553,21 @@ static void *digest_dupctx(void *vctx)
     if (src->held_len > 0 && !digest_hold(dst, src->held, src->held_len))
         goto out_free_dst;
     if (src->sess != NULL) {
+        /* Where the token cannot copy it, the two share it. */
         ERR_set_mark();
         if (digest_dup_streaming(src, dst)) {
             ERR_clear_last_mark();
-        } else {
-            ERR_pop_to_mark();
-            if (!digest_share(src, dst))
-                goto out_free_dst;
+            return dst;
         }
-    } else if (src->shared != NULL && !digest_join(src, dst)) {
+        ERR_pop_to_mark();
+        src->shared =
+            p11be_shared_op_new(src->prov, &src->sess, digest_end_operation);
+        if (src->shared == NULL)
+            goto out_free_dst;
+    }
+    if (src->shared != NULL
+        && !p11be_shared_op_join(src->shared, &dst->shared)) {
+        digest_raise_taken(src);
         goto out_free_dst;
     }
     return dst;

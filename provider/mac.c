@@ -571,44 +571,18 @@ static void mac_end_digesting(P11BE_SESSION *sess)
     mac_end_operation(sess, 1);
 }
 
-static void mac_unshare(MAC_CTX *ctx)
-{
-    p11be_shared_op_leave(ctx->shared);
-    ctx->shared = NULL;
-}
-
 static void mac_abandon(MAC_CTX *ctx)
 {
     if (ctx->sess != NULL)
         mac_end_operation(ctx->sess, ctx->key->via_digest);
     ctx->sess = NULL;
-    mac_unshare(ctx);
+    p11be_shared_op_leave(&ctx->shared);
 }
 
-static void mac_raise_continued(const MAC_CTX *ctx)
+static void mac_raise_taken(const MAC_CTX *ctx)
 {
-    p11be_raise(ctx->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                "this %s context was copied past pkcs11-digest-buffer-max "
-                "(%zu bytes) on a token that cannot copy a running MAC, and "
-                "a copy has continued or finished the MAC",
-                ctx->is_cmac ? "CMAC" : "HMAC", ctx->prov->digest_buffer_max);
-}
-
-/*
- * Before a shared MAC takes more input: takes its session, or says that a
- * copy has taken or finished it. Init starts the context afresh either way.
- */
-static int mac_claim(MAC_CTX *ctx)
-{
-    P11BE_SESSION *sess = p11be_shared_op_take(ctx->shared);
-
-    if (sess == NULL) {
-        mac_raise_continued(ctx);
-        return 0;
-    }
-    mac_unshare(ctx);
-    ctx->sess = sess;
-    return 1;
+    p11be_shared_op_raise_taken(ctx->prov, ctx->is_cmac ? "CMAC" : "HMAC",
+                                "MAC");
 }
 
 /*
@@ -793,8 +767,12 @@ static int mac_update(void *vctx, const unsigned char *in, size_t inl)
     }
     if (inl == 0)
         return 1;
-    if (ctx->shared != NULL && !mac_claim(ctx))
+    /* A shared MAC (shared_op.h): only one holder may take more input. */
+    if (ctx->shared != NULL
+        && !p11be_shared_op_claim(&ctx->shared, &ctx->sess)) {
+        mac_raise_taken(ctx);
         return 0;
+    }
     if (ctx->sess == NULL) {
         if (ctx->held_len - ctx->held_prefix + inl
             <= ctx->prov->digest_buffer_max)
@@ -934,8 +912,8 @@ static int mac_final(void *vctx, unsigned char *out, size_t *outl,
                                         out, outl);
 
         if (rc == 0)
-            mac_raise_continued(ctx);
-        mac_unshare(ctx);
+            mac_raise_taken(ctx);
+        p11be_shared_op_leave(&ctx->shared);
         return rc == 1;
     }
     if (ctx->key->via_digest) {
@@ -1019,33 +997,6 @@ out_free_state:
     return rv == CKR_OK;
 }
 
-/* src shares a MAC nobody has taken on alone: dst joins in. */
-static int mac_join(MAC_CTX *src, MAC_CTX *dst)
-{
-    if (!p11be_shared_op_join(src->shared)) {
-        mac_raise_continued(src);
-        return 0;
-    }
-    dst->shared = src->shared;
-    return 1;
-}
-
-/* The token cannot copy src's running MAC: src and dst share it. */
-static int mac_share(MAC_CTX *src, MAC_CTX *dst)
-{
-    P11BE_SHARED_OP *shared = p11be_shared_op_new(
-        src->sess, src->key->via_digest ? mac_end_digesting : mac_end_signing);
-
-    if (shared == NULL) {
-        p11be_raise(src->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "sharing a running %s", src->is_cmac ? "CMAC" : "HMAC");
-        return 0;
-    }
-    src->sess = NULL;
-    src->shared = shared;
-    return mac_join(src, dst);
-}
-
 static void *mac_dupctx(void *vctx)
 {
     MAC_CTX *src = vctx;
@@ -1073,15 +1024,22 @@ static void *mac_dupctx(void *vctx)
         goto out_free_dst;
     dst->held_prefix = src->held_prefix;
     if (src->sess != NULL) {
+        /* Where the token cannot copy it, the two share it. */
         ERR_set_mark();
         if (mac_dup_streaming(src, dst)) {
             ERR_clear_last_mark();
-        } else {
-            ERR_pop_to_mark();
-            if (!mac_share(src, dst))
-                goto out_free_dst;
+            return dst;
         }
-    } else if (src->shared != NULL && !mac_join(src, dst)) {
+        ERR_pop_to_mark();
+        src->shared = p11be_shared_op_new(
+            src->prov, &src->sess,
+            src->key->via_digest ? mac_end_digesting : mac_end_signing);
+        if (src->shared == NULL)
+            goto out_free_dst;
+    }
+    if (src->shared != NULL
+        && !p11be_shared_op_join(src->shared, &dst->shared)) {
+        mac_raise_taken(src);
         goto out_free_dst;
     }
     return dst;

@@ -10,6 +10,8 @@
 
 #include <openssl/crypto.h>
 
+#include "err.h"
+
 struct p11be_shared_op {
     P11BE_SESSION *sess;         /* the running operation; NULL once taken */
     p11be_shared_op_end_fn *end; /* ends it when nobody took it */
@@ -20,24 +22,26 @@ struct p11be_shared_op {
     size_t result_len; /* bytes in result */
 };
 
-P11BE_SHARED_OP *p11be_shared_op_new(P11BE_SESSION *sess,
+P11BE_SHARED_OP *p11be_shared_op_new(const P11BE_PROV_CTX *prov,
+                                     P11BE_SESSION **sess,
                                      p11be_shared_op_end_fn *end)
 {
     P11BE_SHARED_OP *op = OPENSSL_zalloc(sizeof(*op));
 
-    if (op == NULL)
-        return NULL;
-    if (pthread_mutex_init(&op->lock, NULL) != 0) {
+    if (op == NULL || pthread_mutex_init(&op->lock, NULL) != 0) {
         OPENSSL_free(op);
+        p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "sharing a running operation");
         return NULL;
     }
-    op->sess = sess;
+    op->sess = *sess;
     op->end = end;
     op->refs = 1;
+    *sess = NULL;
     return op;
 }
 
-int p11be_shared_op_join(P11BE_SHARED_OP *op)
+int p11be_shared_op_join(P11BE_SHARED_OP *op, P11BE_SHARED_OP **holder)
 {
     int alive;
 
@@ -47,11 +51,16 @@ int p11be_shared_op_join(P11BE_SHARED_OP *op)
     if (alive)
         __atomic_add_fetch(&op->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&op->lock);
+    if (alive)
+        *holder = op;
     return alive;
 }
 
-void p11be_shared_op_leave(P11BE_SHARED_OP *op)
+void p11be_shared_op_leave(P11BE_SHARED_OP **holder)
 {
+    P11BE_SHARED_OP *op = *holder;
+
+    *holder = NULL;
     if (op == NULL || __atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     if (op->sess != NULL)
@@ -61,9 +70,26 @@ void p11be_shared_op_leave(P11BE_SHARED_OP *op)
     OPENSSL_free(op);
 }
 
-P11BE_SESSION *p11be_shared_op_take(P11BE_SHARED_OP *op)
+int p11be_shared_op_claim(P11BE_SHARED_OP **holder, P11BE_SESSION **sess)
 {
-    return __atomic_exchange_n(&op->sess, NULL, __ATOMIC_ACQ_REL);
+    P11BE_SESSION *taken =
+        __atomic_exchange_n(&(*holder)->sess, NULL, __ATOMIC_ACQ_REL);
+
+    if (taken == NULL)
+        return 0;
+    p11be_shared_op_leave(holder);
+    *sess = taken;
+    return 1;
+}
+
+void p11be_shared_op_raise_taken(const P11BE_PROV_CTX *prov, const char *name,
+                                 const char *kind)
+{
+    p11be_raise(prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
+                "this %s context was copied past pkcs11-digest-buffer-max "
+                "(%zu bytes) on a token that cannot copy a running %s, and "
+                "a copy has continued or finished the %s",
+                name, prov->digest_buffer_max, kind, kind);
 }
 
 int p11be_shared_op_finish(P11BE_SHARED_OP *op, p11be_shared_op_final_fn *final,
@@ -73,7 +99,8 @@ int p11be_shared_op_finish(P11BE_SHARED_OP *op, p11be_shared_op_final_fn *final,
 
     pthread_mutex_lock(&op->lock);
     if (!op->finished) {
-        P11BE_SESSION *sess = p11be_shared_op_take(op);
+        P11BE_SESSION *sess =
+            __atomic_exchange_n(&op->sess, NULL, __ATOMIC_ACQ_REL);
 
         if (sess == NULL)
             rc = 0;

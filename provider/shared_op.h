@@ -8,7 +8,7 @@
  * copy of a streaming context needs the token to copy the operation; where
  * it cannot, the context and its copies share the one operation instead:
  *   - the first of them to take more input takes the session
- *     (p11be_shared_op_take) and goes on alone; the others then fail
+ *     (p11be_shared_op_claim) and goes on alone; the others then fail
  *     with a clear error, as their input is no longer the token's;
  *   - copies that only finish all get the result of the first final
  *     (p11be_shared_op_finish): they share the same input;
@@ -22,11 +22,12 @@
 
 #include <stddef.h>
 
+#include "provider.h"
 #include "session.h"
 
 typedef struct p11be_shared_op P11BE_SHARED_OP;
 
-/* Ends a running operation on sess that nobody will finish; returns sess. */
+/* Ends a running operation on sess that nobody will finish; gives sess back. */
 typedef void p11be_shared_op_end_fn(P11BE_SESSION *sess);
 
 /*
@@ -39,18 +40,31 @@ typedef int p11be_shared_op_final_fn(void *arg, P11BE_SESSION *sess,
 
 #define P11BE_SHARED_OP_MAX 64 /* EVP_MAX_MD_SIZE: any digest or MAC */
 
-/* Shares sess's running operation; the caller holds the first reference. */
-P11BE_SHARED_OP *p11be_shared_op_new(P11BE_SESSION *sess,
+/*
+ * Shares the running operation on *sess, which it takes over (*sess is
+ * then NULL); the caller holds the first reference. NULL when out of
+ * memory (raised), *sess untouched.
+ */
+P11BE_SHARED_OP *p11be_shared_op_new(const P11BE_PROV_CTX *prov,
+                                     P11BE_SESSION **sess,
                                      p11be_shared_op_end_fn *end);
 
-/* One more holder; 0 when a holder has taken the operation on alone. */
-int p11be_shared_op_join(P11BE_SHARED_OP *op);
+/*
+ * Another holder: *holder = op. 0 when a holder has taken the operation on
+ * alone (nothing raised: see p11be_shared_op_raise_taken).
+ */
+int p11be_shared_op_join(P11BE_SHARED_OP *op, P11BE_SHARED_OP **holder);
 
-/* One holder fewer; the last ends the operation if nobody took it. */
-void p11be_shared_op_leave(P11BE_SHARED_OP *op);
+/* Lets go of *holder (NULL is fine), which is then NULL; the last holder
+ * ends the operation if nobody took it. */
+void p11be_shared_op_leave(P11BE_SHARED_OP **holder);
 
-/* The session, for more input; NULL when another holder took or ended it. */
-P11BE_SESSION *p11be_shared_op_take(P11BE_SHARED_OP *op);
+/*
+ * Before more input: moves the session into *sess and lets go of *holder;
+ * 0 when another holder took or finished the operation (*holder is kept,
+ * so that later calls and copies say the same; nothing raised).
+ */
+int p11be_shared_op_claim(P11BE_SHARED_OP **holder, P11BE_SESSION **sess);
 
 /*
  * The result: the first holder's final runs `final` (on the token), later
@@ -59,5 +73,12 @@ P11BE_SESSION *p11be_shared_op_take(P11BE_SHARED_OP *op);
  */
 int p11be_shared_op_finish(P11BE_SHARED_OP *op, p11be_shared_op_final_fn *final,
                            void *arg, unsigned char *out, size_t *out_len);
+
+/*
+ * "this NAME context was copied past pkcs11-digest-buffer-max ... and a
+ * copy has continued or finished the KIND", KIND "digest" or "MAC".
+ */
+void p11be_shared_op_raise_taken(const P11BE_PROV_CTX *prov, const char *name,
+                                 const char *kind);
 
 #endif
