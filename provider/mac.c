@@ -57,7 +57,6 @@
 
 #include "debug.h"
 #include "err.h"
-#include "mac.h"
 #include "names.h"
 #include "objects.h"
 #include "p11call.h"

@@ -14,7 +14,6 @@
 #include "capabilities.h"
 #include "debug.h"
 #include "err.h"
-#include "mac.h"
 #include "module.h"
 #include "names.h"
 #include "reentry.h"
@@ -24,6 +23,7 @@
 #define P11BE_NAME "pkcs11be"
 
 extern const OSSL_ALGORITHM p11be_digest_algorithms[];
+extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
 extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
 extern const OSSL_ALGORITHM p11be_signature_algorithms[];
