@@ -456,7 +456,7 @@ END {
 C<$n> HTTPS requests to https://localhost:$port/, each by its own curl
 process (a new connection and a full handshake each time: no session
 to resume), verifying the server against C<$ca_crt>; C<env> and C<args>
-(extra curl arguments) are passed on.  Returns the number of requests
+(extra curl arguments) are passed on, C<path> is appended to the URL.  Returns the number of requests
 whose body was C<hello>, and the last failure's output.
 
 =cut
@@ -468,7 +468,7 @@ sub https_requests {
     for (1 .. $n) {
         my ($rc, $out, $err) = run(
             $curl, '-sS', '--max-time', '20', '--cacert', $ca,
-            @{ $o{args} // [] }, "https://localhost:$port/",
+            @{ $o{args} // [] }, "https://localhost:$port/" . ($o{path} // ''),
             { env => $o{env} // {}, timeout => 30 });
         if ($rc == 0 && $out =~ /\Ahello\n?\z/) {
             $ok++;
