@@ -68,6 +68,7 @@ our @EXPORT = qw(
 );
 
 my @SERVERS;    # started and not yet stopped: killed in END
+my $SHARED_GID; # the group share_token_with() gave the token to
 
 # p11-kit's proxy: where Debian's p11-kit-modules puts it.
 sub proxy_module {
@@ -173,7 +174,8 @@ sub pin_file {
 Writes the variant's OpenSSL configuration and returns the environment a
 server (and its clients) need: C<OPENSSL_CONF>, C<P11SHIM_MODULE> (the
 real module or p11-kit's proxy behind the shim), C<P11SHIM_CALLS> (a new,
-empty call log), C<P11BE_OFFLOAD> for keys, and the PKCS#11 variables of
+empty call log, writable by the group share_token_with() named),
+C<P11BE_OFFLOAD> for keys, and the PKCS#11 variables of
 the environment removed (the configuration names everything).
 
 =cut
@@ -219,6 +221,11 @@ properties = provider=default
 CONF
     chmod 0644, $conf;
     write_file($log, '');
+    # For servers that run as their own user from the start (PostgreSQL).
+    if (defined $SHARED_GID) {
+        chown(-1, $SHARED_GID, $log) or croak "chown $log: $!";
+        chmod(0660, $log) or croak "chmod $log: $!";
+    }
     return {
         OPENSSL_CONF => $conf,
         P11SHIM_MODULE => $module,
@@ -299,8 +306,11 @@ sub token_key_cert {
 
 What a server whose workers run as another user needs, done the way an
 administrator would: the token directory and its files belong to
-C<$group> and are group-readable (C<g+rX>; SoftHSM2 only reads them to
-sign), the PIN file too, and tmp_dir() (made 0700 by File::Temp) is
+C<$group> with group read and write (C<g+rwX>: a process that opens the
+token itself, such as PostgreSQL's postmaster running as postgres, gets
+CKR_GENERAL_ERROR from C_GetTokenInfo after its login without write
+access, as SoftHSM2 locks and updates its files; workers forked from a
+root master only need read), the PIN file group-readable, and tmp_dir() (made 0700 by File::Temp) is
 traversable by that group.  Nothing becomes readable by everyone.
 
 =cut
@@ -313,13 +323,14 @@ sub share_token_with {
     File::Find::find({ no_chdir => 1, wanted => sub {
         chown(-1, $gid, $_) or croak "chown $_: $!";
         my $mode = (stat $_)[2] & 07777;
-        chmod($mode | (-d $_ ? 0050 : 0040), $_) or croak "chmod $_: $!";
+        chmod($mode | (-d $_ ? 0070 : 0060), $_) or croak "chmod $_: $!";
     } }, $token);
     my $pin = pin_file();
     chown(-1, $gid, $pin) or croak "chown $pin: $!";
     chmod(0640, $pin) or croak "chmod $pin: $!";
     chown(-1, $gid, tmp_dir()) or croak 'chown tmp_dir: ' . $!;
     chmod(0751, tmp_dir()) or croak 'chmod tmp_dir: ' . $!;
+    $SHARED_GID = $gid;
     return;
 }
 
