@@ -176,14 +176,17 @@ server (and its clients) need: C<OPENSSL_CONF>, C<P11SHIM_MODULE> (the
 real module or p11-kit's proxy behind the shim), C<P11SHIM_CALLS> (a new,
 empty call log, writable by the group share_token_with() named),
 C<P11BE_OFFLOAD> for keys, and the PKCS#11 variables of
-the environment removed (the configuration names everything).
+the environment removed (the configuration names everything).  With
+C<< no_pin => 1 >> the configuration has no C<pkcs11-pin>: the
+application's passphrase callback has to give the PIN.
 
 =cut
 
 sub variant_env {
-    my ($v) = @_;
+    my ($v, %o) = @_;
     my $tag = "$v->{mode}-$v->{via}";
-    my $conf = conf_path("openssl-$tag.cnf");
+    my $conf = conf_path("openssl-$tag" . ($o{no_pin} ? '-nopin' : '')
+                         . '.cnf');
     my $log = conf_path("calls-$tag-" . ++$v->{runs} . '.log');
     my $module = $v->{via} eq 'softhsm2' ? real_module() : proxy_module();
     my $prefer = $v->{mode} eq 'all'
@@ -208,7 +211,7 @@ module = ${\ provider_module()}
 activate = 1
 pkcs11-module-path = ${\ shim_module()}
 pkcs11-token-label = $ENV{P11BE_TOKEN_LABEL}
-pkcs11-pin = file:${\ pin_file()}
+${\ ($o{no_pin} ? '' : 'pkcs11-pin = file:' . pin_file())}
 
 [default_sect]
 activate = 1
@@ -378,7 +381,7 @@ sub wait_port {
 
 Starts C<@argv> in the background in its own process group, stdout and
 stderr to files in tmp_dir(), with C<env> added to the environment
-(undef removes), and waits up to C<timeout> seconds (default 60) for
+(undef removes), in directory C<dir> if given, and waits up to C<timeout> seconds (default 60) for
 C<port> to accept connections.  Returns a handle C<< { pid, out, err,
 ok } >>; C<ok> is false if the port never opened (the server's output is
 then diagnosed).
@@ -394,6 +397,7 @@ sub start_server {
 
     if ($pid == 0) {
         setpgrp(0, 0);
+        chdir($o{dir}) or POSIX::_exit(127) if defined $o{dir};
         open(STDIN, '<', File::Spec->devnull) or POSIX::_exit(127);
         open(STDOUT, '>>', $out) or POSIX::_exit(127);
         open(STDERR, '>>', $err) or POSIX::_exit(127);
@@ -547,7 +551,7 @@ sub worker_signs_ok {
     for my $pid (sort keys %$calls) {
         # C_GetFunctionList may come first; it needs no initialisation.
         my @c = grep { $_->[0] ne 'C_GetFunctionList' } @{ $calls->{$pid} };
-        push @uninit, "$pid: first call $c[0][0]"
+        push @uninit, "$pid: first call $c[0][0] $c[0][1]"
             if @c && $c[0][0] ne 'C_Initialize';
         # SoftHSM2 does not notice the fork and answers a worker's
         # C_Initialize with CKR_CRYPTOKI_ALREADY_INITIALIZED: fine.
@@ -566,7 +570,8 @@ sub worker_signs_ok {
         "$v->{name}: a worker process signed on the token") or
         Test::More::diag('processes in the call log: '
                          . join(' ', sort keys %$calls) . " (master $master)");
-    Test::More::is(join("\n", @uninit), '',
+    Test::More::is(join("\n", @uninit[0 .. ($#uninit < 4 ? $#uninit : 4)]),
+        '',
         "$v->{name}: every process called C_Initialize first");
     Test::More::is(join("\n", @failed[0 .. ($#failed < 9 ? $#failed : 9)]),
         '', "$v->{name}: no PKCS#11 call failed");
