@@ -22,7 +22,7 @@ use P11BE::Server;
 
 servers_wanted('nginx', 'curl');
 my @variants = variants();
-plan tests => 1 + @variants;
+plan tests => 2 + @variants;
 
 my $requests = 20;
 my $ca = make_ca();
@@ -44,7 +44,8 @@ subtest 'nginx does not take a pkcs11: URI (engine: or a file only)' => sub {
 };
 
 sub nginx_conf {
-    my ($dir, $port, $keyspec) = @_;
+    my ($dir, $port, $keyspec, $extra) = @_;
+    $extra //= '';
     return <<"CONF";
 daemon off;
 master_process on;
@@ -69,6 +70,7 @@ http {
         ssl_certificate_key $keyspec;
         ssl_session_cache off;
         ssl_session_tickets off;
+        $extra
         location / { return 200 "hello\\n"; }
     }
 }
@@ -98,3 +100,22 @@ for my $v (@variants) {
         worker_signs_ok($v, $env->{P11SHIM_CALLS}, $srv->{pid}, $requests);
     };
 }
+
+subtest 'the PIN from ssl_password_file (no pkcs11-pin)' => sub {
+    plan tests => 2;
+    my $env = variant_env($variants[0], no_pin => 1);
+    my $dir = conf_path('nginx-password-file');
+    mkdir $dir;
+    my $port = free_port();
+    write_file("$dir/nginx.conf", nginx_conf($dir, $port, $key,
+        "ssl_password_file ${\ pin_file()};"));
+    my $srv = start_server([$nginx, '-p', $dir, '-c', "$dir/nginx.conf"],
+                           env => $env, port => $port,
+                           name => 'nginx-password-file');
+    push @{ $srv->{logs} }, "$dir/error.log";
+    ok($srv->{ok}, 'nginx loaded the key with the PIN from ssl_password_file');
+    my ($ok, $why) = https_requests($port, $ca->{crt}, 2);
+    is($ok, 2, 'and its workers sign with it')
+        or diag $why . P11BE::Server::server_output($srv);
+    stop_server($srv, signal => 'QUIT');
+};
