@@ -89,8 +89,7 @@ sub apache_run {
                            name => "apache-$v->{mode}-$v->{via}-$v->{runs}");
     push @{ $srv->{logs} }, "$dir/error.log";
     ok($srv->{ok}, "$what: httpd started");
-    my (undef, $ps) = run('ps', '--ppid', $srv->{pid}, '-o', 'user=');
-    my %users = map { $_ => 1 } split /\s+/, $ps =~ s/\A\s+//r;
+    my %users = map { $_ => 1 } child_users($srv->{pid}, 2);
     is(join(' ', sort keys %users), 'www-data',
        "$what: the children run as www-data");
     my ($ok, $why) = https_requests($port, $ca->{crt}, $requests,

@@ -62,8 +62,8 @@ CFG
                                env => $env, port => $port,
                                name => "haproxy-$v->{mode}-$v->{via}");
         ok($srv->{ok}, 'haproxy started');
-        my (undef, $ps) = run('ps', '--ppid', $srv->{pid}, '-o', 'user=');
-        is($ps =~ s/\s+//gr, 'haproxy', 'one worker, running as haproxy');
+        is(join(' ', child_users($srv->{pid}, 1)), 'haproxy',
+           'one worker, running as haproxy');
         my ($ok, $why) = https_requests($port, $ca->{crt}, $requests);
         is($ok, $requests, "$requests requests answered over TLS")
             or diag $why . P11BE::Server::server_output($srv);

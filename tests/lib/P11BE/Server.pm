@@ -61,7 +61,7 @@ use P11BE ':notoken';
 
 our @ISA = ('Exporter');
 our @EXPORT = qw(
-    servers_wanted need_program variants variant_env proxy_module
+    servers_wanted need_program child_users variants variant_env proxy_module
     offload_keys_recognised make_ca token_key_cert pin_file
     share_token_with free_port start_server stop_server wait_port
     https_requests calls_log worker_signs_ok conf_path
@@ -153,7 +153,8 @@ C<all> without the preference, and its strict call counts are TODO.
 
 sub offload_keys_recognised {
     my $so = read_file(provider_module());
-    return index($so, 'P11BE_OFFLOAD') >= 0 ? 1 : 0;
+    return index($so, 'P11BE_OFFLOAD') >= 0 || index($so, 'pkcs11-offload') >= 0
+        ? 1 : 0;
 }
 
 sub conf_path { return File::Spec->catfile(tmp_dir(), @_) }
@@ -374,10 +375,35 @@ sub wait_port {
             close $s;
             return 1;
         }
-        return 0 if $srv && waitpid($srv->{pid}, POSIX::WNOHANG()) > 0;
+        if ($srv && waitpid($srv->{pid}, POSIX::WNOHANG()) > 0) {
+            $srv->{exited} = $?;    # for stop_server()
+            return 0;
+        }
         Time::HiRes::sleep(0.1);
     }
     return 0;
+}
+
+=head2 child_users($pid, $count)
+
+The users the children of C<$pid> run as, sorted, once there are at least
+C<$count> of them (the port may open before a master has forked its
+workers), or whatever is there after 10 seconds.
+
+=cut
+
+sub child_users {
+    my ($pid, $count) = @_;
+    my $deadline = Time::HiRes::time() + 10;
+    my @users;
+    for (;;) {
+        my (undef, $ps) = run('ps', '--ppid', $pid, '-o', 'user=');
+        @users = sort split ' ', $ps;
+        last if @users >= $count || Time::HiRes::time() >= $deadline
+            || !kill(0, $pid);
+        Time::HiRes::sleep(0.1);
+    }
+    return @users;
 }
 
 =head2 start_server(\@argv, %opts)
@@ -442,8 +468,8 @@ sub stop_server {
     return $srv->{status} if defined $srv->{status};
     kill($o{signal} // 'TERM', $srv->{pid});
     my $deadline = Time::HiRes::time() + ($o{timeout} // 30);
-    my $status;
-    while (Time::HiRes::time() < $deadline) {
+    my $status = $srv->{exited};
+    while (!defined $status && Time::HiRes::time() < $deadline) {
         if (waitpid($srv->{pid}, POSIX::WNOHANG()) == $srv->{pid}) {
             $status = $?;
             last;
