@@ -25,7 +25,7 @@ use P11BE::Server;
 
 servers_wanted('postgres', 'initdb', 'psql', 'setpriv');
 my @variants = variants();
-plan tests => 1 + @variants;
+plan tests => 2 + @variants;
 
 my $requests = 20;
 my $ca = make_ca();
@@ -53,6 +53,30 @@ subtest 'initdb' => sub {
                "hostssl all postgres 127.0.0.1/32 cert\n");
 };
 
+# $n psql connections, each asking the server about its own TLS session;
+# returns how many saw TLS 1.3 with the client certificate, and why the
+# last one that did not failed.
+sub psql_requests {
+    my ($port, $env, $n) = @_;
+    my $conn = "host=localhost port=$port dbname=postgres user=postgres "
+        . "sslmode=verify-full sslrootcert=$ca->{crt} sslcert=$ccrt "
+        . "sslkey=$ckey";
+    my ($ok, $why) = (0, '');
+    for (1 .. $n) {
+        my ($rc, $out, $err) = run(
+            need_program('psql'), '-X', '-At', '-d', $conn, '-c',
+            "select 'hello ' || ssl::text || ' ' || version || ' ' "
+            . '|| client_dn from pg_stat_ssl where pid = pg_backend_pid()',
+            { env => $env, timeout => 30 });
+        if ($rc == 0 && $out =~ m{\Ahello true TLSv1\.3 /CN=postgres\n\z}) {
+            $ok++;
+        } else {
+            $why = "psql exit $rc: $out$err";
+        }
+    }
+    return ($ok, $why);
+}
+
 for my $v (@variants) {
     subtest "postgresql, $v->{name}" => sub {
         plan tests => 9;
@@ -71,22 +95,7 @@ for my $v (@variants) {
             env => $env, port => $port,
             name => "postgres-$v->{mode}-$v->{via}");
         ok($srv->{ok}, 'postgres started');
-        my $conn = "host=localhost port=$port dbname=postgres user=postgres "
-            . "sslmode=verify-full sslrootcert=$ca->{crt} sslcert=$ccrt "
-            . "sslkey=$ckey";
-        my ($ok, $why) = (0, '');
-        for (1 .. $requests) {
-            my ($rc, $out, $err) = run(
-                need_program('psql'), '-X', '-At', '-d', $conn, '-c',
-                "select 'hello ' || ssl::text || ' ' || version || ' ' "
-                . '|| client_dn from pg_stat_ssl where pid = pg_backend_pid()',
-                { env => $cenv, timeout => 30 });
-            if ($rc == 0 && $out =~ m{\Ahello true TLSv1\.3 /CN=postgres\n\z}) {
-                $ok++;
-            } else {
-                $why = "psql exit $rc: $out$err";
-            }
-        }
+        my ($ok, $why) = psql_requests($port, $cenv, $requests);
         is($ok, $requests,
            "$requests connections over TLS 1.3 with the client certificate")
             or diag $why . P11BE::Server::server_output($srv);
@@ -101,3 +110,24 @@ for my $v (@variants) {
         worker_signs_ok($v, $env->{P11SHIM_CALLS}, $srv->{pid}, $requests);
     };
 }
+
+subtest 'the server PIN from ssl_passphrase_command (no pkcs11-pin)' => sub {
+    plan tests => 2;
+    my $env = variant_env($variants[0], no_pin => 1);
+    my $cenv = variant_env($variants[0]);
+    my $port = free_port();
+    my $srv = start_server(
+        [@as_postgres, need_program('postgres'), '-D', $data,
+         '-c', 'listen_addresses=127.0.0.1', '-c', "port=$port",
+         '-c', "unix_socket_directories=$data", '-c', 'ssl=on',
+         '-c', "ssl_cert_file=$crt", '-c', "ssl_key_file=$key",
+         '-c', "ssl_ca_file=$ca->{crt}", '-c', 'fsync=off',
+         '-c', "ssl_passphrase_command=cat ${\ pin_file()}"],
+        env => $env, port => $port, name => 'postgres-passphrase');
+    ok($srv->{ok}, 'postgres loaded its key with the PIN from '
+                   . 'ssl_passphrase_command')
+        or diag P11BE::Server::server_output($srv);
+    my ($ok, $why) = psql_requests($port, $cenv, 2);
+    is($ok, 2, 'and its backends sign with it') or diag $why;
+    stop_server($srv, signal => 'INT');
+};
