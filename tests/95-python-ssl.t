@@ -23,7 +23,7 @@ use P11BE::Server;
 
 servers_wanted('python3', 'curl');
 my @variants = variants();
-plan tests => scalar @variants;
+plan tests => 1 + @variants;
 
 my $requests = 20;
 my $ca = make_ca();
@@ -33,6 +33,7 @@ write_file($server, <<'PY');
 import http.server, socketserver, ssl, sys
 
 port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+pin_file = sys.argv[4] if len(sys.argv) > 4 else None
 
 class Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -54,7 +55,12 @@ class Server(socketserver.ForkingMixIn, http.server.HTTPServer):
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.options |= ssl.OP_NO_TICKET
-ctx.load_cert_chain(cert, key)
+if pin_file:
+    # The PIN as the key's password, read when OpenSSL asks for it.
+    ctx.load_cert_chain(cert, key,
+                        password=lambda: open(pin_file).read().strip())
+else:
+    ctx.load_cert_chain(cert, key)
 Server(("127.0.0.1", port), Hello).serve_forever()
 PY
 
@@ -74,3 +80,18 @@ for my $v (@variants) {
         worker_signs_ok($v, $env->{P11SHIM_CALLS}, $srv->{pid}, $requests);
     };
 }
+
+subtest 'the PIN from load_cert_chain(password=...) (no pkcs11-pin)' => sub {
+    plan tests => 2;
+    my $env = variant_env($variants[0], no_pin => 1);
+    my $port = free_port();
+    my $srv = start_server(['python3', $server, $port, $crt, $key,
+                            pin_file()],
+                           env => $env, port => $port,
+                           name => 'python-password');
+    ok($srv->{ok}, 'the key loaded with the PIN from the password callback')
+        or diag P11BE::Server::server_output($srv);
+    my ($ok, $why) = https_requests($port, $ca->{crt}, 2);
+    is($ok, 2, 'and the children sign with it') or diag $why;
+    stop_server($srv);
+};
