@@ -488,6 +488,12 @@ sub stop_server {
     return $srv->{status};
 }
 
+# A test killed by a signal (a closed pipe, ^C, a timeout) would skip END
+# and leave its servers running: make those signals exit normally.
+for my $sig (qw(INT TERM HUP PIPE)) {
+    $SIG{$sig} = sub { exit 1 };
+}
+
 END {
     for my $srv (@SERVERS) {
         kill 'KILL', -$srv->{pid}, $srv->{pid};
