@@ -70,8 +70,14 @@ our @EXPORT = qw(
 my @SERVERS;    # started and not yet stopped: killed in END
 my $SHARED_GID; # the group share_token_with() gave the token to
 
-# p11-kit's proxy: where Debian's p11-kit-modules puts it.
+# p11-kit's proxy: where Debian's p11-kit-modules puts it. It finds
+# SoftHSM2 through the module config Debian's softhsm2 installs; a
+# per-user config (~/.config/pkcs11/modules) would need HOME in every
+# worker, which nginx, for one, does not pass on.
 sub proxy_module {
+    my $conf = '/usr/share/p11-kit/modules/softhsm2.module';
+    croak "$conf is missing: p11-kit's proxy would not find SoftHSM2"
+        unless -f $conf;
     my @dirs = ('/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu',
                 '/usr/lib64', '/usr/lib');
     for my $dir (@dirs) {
