@@ -79,6 +79,13 @@
  * Secrets never reach the log: no PIN, no attribute value but booleans
  * and the two enums above.
  *
+ * Call log.  P11SHIM_CALLS names a file the shim appends "pid=N C_Name
+ * CKR_NAME" to for every call it forwarded, in the same way.  The file is
+ * opened when the shim loads and the descriptor survives fork() (not
+ * exec), so a server's workers log into the file their parent opened even
+ * when they run as a user who could not open it: what tells a worker's
+ * signatures from its master's (tests/lib/P11BE/Server.pm).
+ *
  * Token removal, as when a token is pulled out and put back: the real
  * C_CloseAllSessions on every slot this process opened a session on
  * (which also logs the token out), then every call on a session opened
@@ -198,11 +205,13 @@ static struct {
     CK_RV gone_rv;                    /* old sessions' answer meanwhile */
     uint64_t seen_requests; /* stats->remove_requests already obeyed */
     int log_fd;             /* P11SHIM_LOG, opened for appending; -1: none */
+    int calls_fd;           /* P11SHIM_CALLS, likewise */
 } shim = {
     .once = PTHREAD_ONCE_INIT,
     .load_rv = CKR_GENERAL_ERROR,
     .epoch = 1,
     .log_fd = -1,
+    .calls_fd = -1,
 };
 
 /* One call between shim_enter() and shim_leave(). */
@@ -223,26 +232,45 @@ static void shim_warn(const char *what, const char *detail)
             detail ? detail : "");
 }
 
-/* Appends one line to P11SHIM_LOG: "pid=N " and the text, in one write. */
+/* Appends "pid=N " and the text to fd as one line, in one write. */
+static void shim_vlog_to(int fd, const char *fmt, va_list ap)
+{
+    char line[1024];
+    int len;
+
+    if (fd < 0)
+        return;
+    len = snprintf(line, sizeof(line), "pid=%ld ", (long)getpid());
+    len += vsnprintf(line + len, sizeof(line) - (size_t)len - 1, fmt, ap);
+    if (len > (int)sizeof(line) - 2)
+        len = (int)sizeof(line) - 2;
+    line[len++] = '\n';
+    if (write(fd, line, (size_t)len) < 0)
+        shim_warn("cannot write the shim's log", strerror(errno));
+}
+
+/* Appends one line to P11SHIM_LOG. */
 static void shim_log(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static void shim_log(const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
-    int len;
 
-    if (shim.log_fd < 0)
-        return;
-    len = snprintf(line, sizeof(line), "pid=%ld ", (long)getpid());
     va_start(ap, fmt);
-    len += vsnprintf(line + len, sizeof(line) - (size_t)len - 1, fmt, ap);
+    shim_vlog_to(shim.log_fd, fmt, ap);
     va_end(ap);
-    if (len > (int)sizeof(line) - 2)
-        len = (int)sizeof(line) - 2;
-    line[len++] = '\n';
-    if (write(shim.log_fd, line, (size_t)len) < 0)
-        shim_warn("cannot write P11SHIM_LOG", strerror(errno));
+}
+
+/* Appends one line to P11SHIM_CALLS. */
+static void shim_log_call(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static void shim_log_call(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    shim_vlog_to(shim.calls_fd, fmt, ap);
+    va_end(ap);
 }
 
 /* A CKR_* name for the log, or the number. */
@@ -385,15 +413,23 @@ static void shim_log_object(const char *fn, CK_SESSION_HANDLE sess,
     shim_log("object fn=%s h=%lu%s", fn, (unsigned long)obj, buf);
 }
 
-static void shim_log_open(void)
+static int shim_log_open_one(const char *name)
 {
-    const char *path = getenv("P11SHIM_LOG");
+    const char *path = getenv(name);
+    int fd;
 
     if (path == NULL || *path == '\0')
-        return;
-    shim.log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (shim.log_fd < 0)
-        shim_warn("cannot open P11SHIM_LOG", strerror(errno));
+        return -1;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fprintf(stderr, "p11shim: cannot open %s: %s\n", name, strerror(errno));
+    return fd;
+}
+
+static void shim_log_open(void)
+{
+    shim.log_fd = shim_log_open_one("P11SHIM_LOG");
+    shim.calls_fd = shim_log_open_one("P11SHIM_CALLS");
 }
 
 /* Bumps a fault counter, shared with other processes when mapped. */
@@ -990,11 +1026,13 @@ static CK_RV shim_enter(struct shim_call *call, enum p11shim_fn fn,
 static CK_RV shim_leave(struct shim_call *call, CK_RV rv, CK_BYTE_PTR out,
                         CK_ULONG_PTR out_len)
 {
-    if (rv != CKR_OK && shim.log_fd >= 0) {
+    if ((rv != CKR_OK && shim.log_fd >= 0) || shim.calls_fd >= 0) {
         char num[32];
+        const char *ckr = shim_log_ckr(rv, num, sizeof(num));
 
-        shim_log("rv %s %s", p11shim_fn_names[call->fn],
-                 shim_log_ckr(rv, num, sizeof(num)));
+        if (rv != CKR_OK)
+            shim_log("rv %s %s", p11shim_fn_names[call->fn], ckr);
+        shim_log_call("%s %s", p11shim_fn_names[call->fn], ckr);
     }
     if (call->locked)
         pthread_rwlock_unlock(&shim.token_lock);
