@@ -547,8 +547,8 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     else if (!ok)
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (the "
-                    "token was removed or the process forked): session "
-                    "keys cannot come back",
+                    "token was removed, the login was lost or the process "
+                    "forked): session keys cannot come back",
                     key->kind->name);
     *obj = ref->handle;
     pthread_mutex_unlock(&key->lock);

@@ -1,0 +1,134 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+#
+# The login (provider/slot.c): one state per token in the process, shared
+# by every library context; lost and made again when the application logs
+# out, closes every session or the token goes; a refused PIN tried once
+# per process; an empty PIN never sent; key files never a PIN source; and
+# the errors a failed look-up gives. tests/c/login_check.c does the C
+# side; the shim's counts prove what reached the token.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Spec;
+use MIME::Base64 qw(encode_base64);
+use POSIX ();
+use Test::More;
+use P11BE;
+
+plan skip_all => 'the token lacks CKM_EC_KEY_PAIR_GEN or CKM_ECDSA'
+    unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA');
+plan tests => 4;
+
+use_shim();
+my $tmp = tmp_dir();
+my $pin = $ENV{CRYPTOGRAPHY_PKCS11_PASSWORD};
+my $check = test_program('login_check');
+my %build = (P11BE_BUILD_DIR => build_dir());
+my $label = 'login-key';
+my $priv = "pkcs11:object=$label;type=private";
+my $msg = File::Spec->catfile($tmp, 'msg.bin');
+write_file($msg, random_bytes(32, 'login'));
+my $setsid = (grep { -x "$_/setsid" } split /:/, $ENV{PATH})[0];
+
+our $timeout = 60;
+my @P = ('-provider-path', build_dir(), '-provider', 'pkcs11be',
+         '-provider', 'default', '-propquery', '?provider=pkcs11be');
+
+sub path { return File::Spec->catfile($tmp, @_) }
+
+# openssl $cmd with pkcs11be; the configured PIN unless $env says; in a
+# session of its own, so that no terminal is there to prompt on.
+sub p11 {
+    my ($cmd, @args) = @_;
+    my $env = (@args && ref $args[-1] eq 'HASH') ? pop @args : {};
+    my @pre = defined $setsid ? ("$setsid/setsid", '-w') : ();
+    my ($rc, $out, $err) = run(@pre, $ENV{P11BE_OPENSSL} // 'openssl', $cmd,
+                               @P, @args, { env => $env, timeout => $timeout });
+    return ($rc, "$out$err");
+}
+
+sub sign_with {
+    my ($key, @more) = @_;
+    my $sig = path('sig.bin');
+    unlink $sig;
+    my ($rc, $out) = p11('pkeyutl', '-sign', '-inkey', $key, '-in', $msg,
+                         '-out', $sig, @more);
+    return ($rc == 0 && -s $sig, $out);
+}
+
+# A PKCS11 KEY URI file (keyuri.h) holding $uri, written as-is.
+sub key_file {
+    my ($name, $uri) = @_;
+    my $utf8 = pack('C C', 0x0c, length $uri) . $uri;
+    my $der = pack('C C', 0x30, length $utf8) . $utf8;
+    my $file = path($name);
+    write_file($file, "-----BEGIN PKCS11 KEY URI-----\n"
+                      . encode_base64($der)
+                      . "-----END PKCS11 KEY URI-----\n");
+    return $file;
+}
+
+subtest 'the application logs out: pkcs11be logs in again' => sub {
+    plan tests => 8;
+    reset_counts();
+    my ($rc, $out, $err) = run($check, 'logout',
+                               { env => \%build, timeout => 60 });
+    is($rc, 0, 'every key made after C_Logout imports and signs')
+        or diag "$out$err";
+    like($out, qr/^application: C_Logout: 0x0$/m, 'the application logged out');
+    like($out, qr/^after: import and sign: ok$/m, 'import');
+    like($out, qr/^after: generate and sign: ok$/m, 'generation');
+    like($out, qr/^after: sign with the imported key: ok$/m,
+         'the key imported before (destroyed by C_Logout) made again');
+    like($out, qr/^after: sign with the generated key: (ok|failed: .*session keys cannot come back)$/m,
+         'a session pair from before: a clear error');
+    is(real_calls('C_Login'), 2, 'logged in once more, once');
+    is(count_of('C_Logout'), 1, 'the only C_Logout is the application\'s');
+};
+
+subtest 'the application closes every session: pkcs11be logs in again' => sub {
+    plan tests => 4;
+    reset_counts();
+    my ($rc, $out, $err) = run($check, 'closeall',
+                               { env => \%build, timeout => 60 });
+    is($rc, 0, 'import, generate and sign after C_CloseAllSessions')
+        or diag "$out$err";
+    like($out, qr/^after: generate and sign: ok$/m, 'generation');
+    like($out, qr/^after: import and sign again: ok$/m, 'import');
+    is(real_calls('C_Login'), 2, 'logged in once more');
+};
+
+subtest 'CKR_DEVICE_REMOVED on C_CreateObject, 16 threads' => sub {
+    plan tests => 5;
+    reset_counts();
+    my ($rc, $out, $err) = run($check, 'threads', 16, 20,
+        { env => { %build,
+                   P11SHIM_FAULTS => 'C_CreateObject:CKR_DEVICE_REMOVED:nth=40' },
+          timeout => 120 });
+    is($rc, 0, 'ran') or diag "$out$err";
+    is(fault_of('removals'), 1, 'the token was removed once');
+    my ($failed) = $out =~ /^threads: ops=\d+ ok=\d+ failed=(\d+)$/m;
+    ok(defined $failed && $failed <= 16,
+       'at most one failure per thread around the removal')
+        or diag $out;
+    like($out, qr/^after: ok=16 failed=0$/m, 'then every thread imports and signs')
+        or diag $out;
+    is(real_calls('C_Login'), 2, 'one login before, one after the removal');
+};
+
+subtest 'a wrong PIN in four library contexts: one C_Login' => sub {
+    plan tests => 3;
+    reset_counts();
+    my ($rc, $out, $err) = run($check, 'libctx', 4,
+        { env => { %build, CRYPTOGRAPHY_PKCS11_PASSWORD => '97531' },
+          timeout => 60 });
+    is($rc, 0, 'ran') or diag "$out$err";
+    is(() = $out =~ /^ctx \d: failed: .*C_Login failed: CKR_PIN_INCORRECT \(PIN from CRYPTOGRAPHY_PKCS11_PASSWORD\); not retried in this process$/mg,
+       4, 'each context fails, saying why') or diag $out;
+    is(count_of('C_Login'), 1, 'one C_Login for the four');
+};
