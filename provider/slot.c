@@ -2,6 +2,7 @@
 /* Opening the token: slot choice, token facts, mechanisms, and the login. */
 #include "token.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,7 +525,7 @@ login_attempt(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
               const char *given_pin, size_t given_len, const char *source,
               char *error, size_t room, CK_RV *rv)
 {
-    char *pin = NULL;
+    char *pin = NULL, origin[PATH_MAX + 64];
     size_t pin_len = 0;
     CK_FLAGS flags;
     int have_pin;
@@ -557,12 +558,27 @@ login_attempt(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
         pin = (char *)given_pin;
         pin_len = given_len;
     }
-    *rv = P11BE_CALL(token->fns, C_Login, session, token->user_type,
-                     (CK_UTF8CHAR *)pin, (CK_ULONG)pin_len);
+    /* An empty PIN only spends a try, unless the token has a PIN pad. */
+    if (pin_len == 0 && !(flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
+        if (given_pin == NULL) {
+            p11be_config_pin_origin(token->config, origin, sizeof(origin));
+            source = origin;
+        }
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
+                    "the PIN from %s is empty: not sent to the token \"%s\"",
+                    source, token->label);
+        if (given_pin == NULL)
+            OPENSSL_clear_free(pin, pin_len);
+        return P11BE_LOGGED_OUT;
+    }
+    *rv =
+        P11BE_CALL(token->fns, C_Login, session, token->user_type,
+                   pin_len > 0 ? (CK_UTF8CHAR *)pin : NULL, (CK_ULONG)pin_len);
     if (given_pin == NULL)
         OPENSSL_clear_free(pin, pin_len);
     if (*rv == CKR_OK || *rv == CKR_USER_ALREADY_LOGGED_IN) {
-        P11BE_DEBUG("logged in to \"%s\" (PIN from %s)", token->label, source);
+        P11BE_DEBUG("logged in to \"%s\" (PIN from %s)", token->label,
+                    pin_len > 0 ? source : "the token's PIN pad");
         return P11BE_LOGGED_IN;
     }
     if (!login_verdict(*rv)) {

@@ -392,30 +392,6 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
 
 /* ---- the login ---- */
 
-/* The first line of a pin-source file, in buf; its length, or -1 (raised). */
-static int store_pin_from_source(STORE_CTX *ctx, char *buf, size_t room)
-{
-    const char *path = ctx->uri.pin_source;
-    FILE *f;
-    int len;
-
-    if (strncmp(path, "file:", 5) == 0)
-        path += 5;
-    f = fopen(path, "re");
-    if (f == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_SETTING,
-                    "%s: cannot read the pin-source file %s: %s", ctx->shown,
-                    path, strerror(errno));
-        return -1;
-    }
-    if (fgets(buf, (int)room, f) == NULL)
-        buf[0] = '\0';
-    fclose(f);
-    len = (int)strcspn(buf, "\r\n");
-    buf[len] = '\0';
-    return len;
-}
-
 /* The PIN from the application's passphrase callback; length, or -1. */
 static int store_pin_from_cb(STORE_CTX *ctx, const P11BE_TOKEN *token,
                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg,
@@ -450,7 +426,9 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                        OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg,
                        int optional)
 {
-    char buf[STORE_PIN_MAX];
+    char buf[STORE_PIN_MAX], named[PATH_MAX + 48];
+    char *from_file = NULL;
+    size_t file_len = 0;
     const char *source = NULL;
     const char *pin = NULL;
     int len = 0, ok;
@@ -467,11 +445,18 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
         len = (int)strlen(pin);
         source = "URI pin-value";
     } else if (ctx->uri.pin_source != NULL) {
-        len = store_pin_from_source(ctx, buf, sizeof(buf));
-        if (len < 0)
+        const char *path = ctx->uri.pin_source;
+
+        if (strncmp(path, "file:", 5) == 0)
+            path += 5;
+        if (!p11be_pin_from_file(ctx->prov->handle, ctx->shown, "pin-source",
+                                 path, &from_file, &file_len))
             return 0;
-        pin = buf;
-        source = "URI pin-source";
+        pin = from_file;
+        len = (int)file_len;
+        snprintf(named, sizeof(named), "URI pin-source (the first line of %s)",
+                 path);
+        source = named;
     } else if (p11be_config_get(&ctx->prov->config, P11BE_SET_PIN) == NULL) {
         len = store_pin_from_cb(ctx, token, pw_cb, pw_cbarg, buf, sizeof(buf));
         if (len >= 0) {
@@ -496,6 +481,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
     ok = p11be_token_login_pin(token, sess->handle, pin, (size_t)len, source,
                                &rv);
     OPENSSL_cleanse(buf, sizeof(buf));
+    OPENSSL_clear_free(from_file, file_len);
     return ok;
 }
 

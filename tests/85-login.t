@@ -22,7 +22,7 @@ use P11BE;
 
 plan skip_all => 'the token lacks CKM_EC_KEY_PAIR_GEN or CKM_ECDSA'
     unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA');
-plan tests => 4;
+plan tests => 6;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -131,4 +131,57 @@ subtest 'a wrong PIN in four library contexts: one C_Login' => sub {
     is(() = $out =~ /^ctx \d: failed: .*C_Login failed: CKR_PIN_INCORRECT \(PIN from CRYPTOGRAPHY_PKCS11_PASSWORD\); not retried in this process$/mg,
        4, 'each context fails, saying why') or diag $out;
     is(count_of('C_Login'), 1, 'one C_Login for the four');
+};
+
+subtest 'a persistent key to sign with' => sub {
+    plan tests => 2;
+    reset_counts();
+    my ($rc, $out) = p11('genpkey', '-algorithm', 'EC', '-pkeyopt',
+                         'ec_paramgen_curve:P-256', '-pkeyopt',
+                         "pkcs11-key-label:$label", '-out', path('key.pem'));
+    is($rc, 0, 'generated') or diag $out;
+    my ($ok, $o) = sign_with(path('key.pem'));
+    ok($ok, 'its key file signs') or diag $o;
+};
+
+subtest 'an empty PIN is never sent to the token' => sub {
+    my $empty = path('empty.pin');
+    write_file($empty, '');
+    my $blank_line = path('blank-line.pin');
+    write_file($blank_line, "\n$pin\n");
+    my $dir = path('pin-dir');
+    mkdir $dir;
+    $ENV{P11BE_TEST_EMPTY} = '';
+    my $PW = 'CRYPTOGRAPHY_PKCS11_PASSWORD';
+    my @cases = (
+        ['an empty PIN file', $priv, { $PW => "file:$empty" },
+         qr/the PIN from \Q$PW\E \(the first line of \Q$empty\E\) is empty: not sent/],
+        ['a PIN file whose first line is empty', $priv,
+         { $PW => "file:$blank_line" },
+         qr/the PIN from \Q$PW\E \(the first line of \Q$blank_line\E\) is empty/],
+        ['/dev/null', $priv, { $PW => 'file:/dev/null' },
+         qr/the PIN from \Q$PW\E \(the first line of \/dev\/null\) is empty/],
+        ['a directory', $priv, { $PW => "file:$dir" },
+         qr/\Q$PW\E: cannot read the PIN file \Q$dir\E: Is a directory/],
+        ['an empty environment variable', $priv,
+         { $PW => 'env:P11BE_TEST_EMPTY' },
+         qr/the PIN from \Q$PW\E \(the environment variable P11BE_TEST_EMPTY\) is empty/],
+        ['an empty setting', $priv, { $PW => '' },
+         qr/the PIN from \Q$PW\E is empty/],
+        ['pin-value=', "$priv?pin-value=", { $PW => undef },
+         qr/the PIN from URI pin-value is empty/],
+        ['an empty pin-source file', "$priv?pin-source=file:$empty",
+         { $PW => undef },
+         qr/the PIN from URI pin-source \(the first line of \Q$empty\E\) is empty/],
+        ['an empty passphrase', $priv, { $PW => undef },
+         qr/the PIN from the passphrase callback is empty/, '-passin', 'pass:'],
+    );
+    plan tests => 2 * @cases;
+    for my $case (@cases) {
+        my ($what, $key, $env, $re, @more) = @$case;
+        reset_counts();
+        my ($ok, $out) = sign_with($key, @more, $env);
+        like($out, $re, "$what: refused, naming the source") or diag $out;
+        is(count_of('C_Login'), 0, "$what: no C_Login");
+    }
 };
