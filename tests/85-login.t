@@ -22,7 +22,7 @@ use P11BE;
 
 plan skip_all => 'the token lacks CKM_EC_KEY_PAIR_GEN or CKM_ECDSA'
     unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA');
-plan tests => 6;
+plan tests => 9;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -184,4 +184,45 @@ subtest 'an empty PIN is never sent to the token' => sub {
         like($out, $re, "$what: refused, naming the source") or diag $out;
         is(count_of('C_Login'), 0, "$what: no C_Login");
     }
+};
+
+subtest 'key files carrying a PIN are refused' => sub {
+    plan tests => 8;
+    my $fifo = path('pin.fifo');
+    POSIX::mkfifo($fifo, 0600) or die "mkfifo: $!";
+    my %files = (
+        'pin-value' => key_file('pin-value.pem', "$priv?pin-value=$pin"),
+        'pin-source' => key_file('pin-source.pem',
+                                 "$priv?pin-source=file:$fifo"),
+    );
+    for my $what (sort keys %files) {
+        reset_counts();
+        # Opening the FIFO would block until the timeout.
+        local $timeout = 20;
+        my ($ok, $out) = sign_with($files{$what},
+                                   { CRYPTOGRAPHY_PKCS11_PASSWORD => undef });
+        ok(!$ok, "$what: the key file is refused");
+        like($out, qr/a PKCS11 KEY URI file must not carry a PIN \(pin-value or pin-source\)/,
+             "$what: saying why") or diag $out;
+        unlike($out, qr/\Q$pin\E/, "$what: without showing the PIN");
+        is(count_of('C_Login'), 0, "$what: no C_Login");
+    }
+};
+
+subtest 'a URI typed on the command line may carry the PIN' => sub {
+    plan tests => 2;
+    reset_counts();
+    my ($ok, $out) = sign_with("$priv?pin-value=$pin",
+                               { CRYPTOGRAPHY_PKCS11_PASSWORD => undef });
+    ok($ok, 'pkeyutl -inkey URI?pin-value signs') or diag $out;
+    is(count_of('C_Login'), 1, 'one C_Login');
+};
+
+subtest 'a key file naming a public key where a private key is needed' => sub {
+    plan tests => 2;
+    my $file = key_file('pub.pem', "pkcs11:object=$label;type=public");
+    my ($ok, $out) = sign_with($file);
+    ok(!$ok, 'signing fails');
+    like($out, qr/pkcs11be.*a PKCS11 KEY URI file names a private key on the token, and pkcs11:object=\Q$label\E;type=public names type=public/,
+         'pkcs11be says why') or diag $out;
 };
