@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -138,6 +139,20 @@ static int slot_in(const CK_SLOT_ID *slots, CK_ULONG count, CK_SLOT_ID id)
 }
 
 /*
+ * Software tokens (SoftHSM2) do not list a token whose files this user
+ * cannot read: a worker that runs as another user than the one that made
+ * the token (nginx's "user nobody;") finds no token, not a refusal.
+ */
+static const char *invisible_hint(char *out, size_t room)
+{
+    snprintf(out, room,
+             "; this process runs as user ID %u: a token whose storage that "
+             "user cannot read is not listed",
+             (unsigned)getuid());
+    return out;
+}
+
+/*
  * The slot: the configured id, or the token with the configured label, or
  * the first slot that has a token. Both set: they must agree.
  */
@@ -147,6 +162,7 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
     const char *want_label = p11be_config_get(cfg, P11BE_SET_TOKEN_LABEL);
     int have_id = p11be_config_get(cfg, P11BE_SET_SLOT_ID) != NULL;
     unsigned long want_id = 0;
+    char hint[160];
     CK_SLOT_ID *slots;
     CK_ULONG count, i;
     int found = 0;
@@ -160,9 +176,9 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
         return 0;
     if (have_id && !slot_in(slots, count, want_id)) {
         p11be_raise(token->handle, P11BE_R_TOKEN_NOT_FOUND,
-                    "%s=%lu: no token in that slot (%lu slots have one)",
+                    "%s=%lu: no token in that slot (%lu slots have one)%s",
                     p11be_config_source(cfg, P11BE_SET_SLOT_ID), want_id,
-                    (unsigned long)count);
+                    (unsigned long)count, invisible_hint(hint, sizeof(hint)));
         goto out_free;
     }
     for (i = 0; i < count && !found; i++) {
@@ -188,12 +204,14 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
     }
     if (!found && want_label != NULL)
         p11be_raise(token->handle, P11BE_R_TOKEN_NOT_FOUND,
-                    "pkcs11-token-label=\"%s\": no token has that label%s",
-                    want_label, have_id ? " in the configured slot" : "");
+                    "pkcs11-token-label=\"%s\": no token has that label%s%s",
+                    want_label, have_id ? " in the configured slot" : "",
+                    invisible_hint(hint, sizeof(hint)));
     else if (!found)
         p11be_raise(token->handle, P11BE_R_TOKEN_NOT_FOUND,
-                    "%s: no slot has a token",
-                    p11be_config_source(cfg, P11BE_SET_MODULE_PATH));
+                    "%s: no slot has a token%s",
+                    p11be_config_source(cfg, P11BE_SET_MODULE_PATH),
+                    invisible_hint(hint, sizeof(hint)));
 out_free:
     OPENSSL_free(slots);
     return found;

@@ -33,11 +33,17 @@
  *   keys, public keys, certificates (a key pair lists as two entries, as
  *   the token holds two objects).
  *
- * - Ambiguity. When the URI names an object (object= or id= given) and
- *   more than one private key, public key or certificate matches, the
- *   load fails with an "ambiguous" error listing the matches; when none
- *   matches, with "no object matches <uri> on token <label>" (also for a
- *   URI with only a type). A listing URI that finds nothing is empty.
+ * - Ambiguity. When the URI names an object (object= or id= given), or
+ *   the application expects a key (OSSL_STORE_expect PKEY or PUBKEY, as
+ *   openssl's -inkey and -key do, and as a key file is read), and more
+ *   than one private key, public key or certificate matches, the load
+ *   fails with an "ambiguous" error listing the matches: one rule for a
+ *   URI on the command line and the same URI in a key file, never "the
+ *   first". (So `openssl storeutl -keys` lists one key; storeutl without
+ *   -keys lists them all.) When none matches: "no object matches <uri>
+ *   on token <label>: C_FindObjects found nothing; likely causes: ..."
+ *   (also for a URI with only a type). A listing URI that finds nothing
+ *   is empty.
  *
  * - Keys. A key is yielded by reference (OSSL_OBJECT_PARAM_REFERENCE, a
  *   P11BE_KEY * passed by address) for pkcs11be's keymgmt load();
@@ -796,11 +802,13 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
     if (ctx->count == 0
         && (named || unique || ctx->uri.type != P11BE_URI_TYPE_ANY)) {
         p11be_raise(ctx->prov->handle, P11BE_R_OBJECT_NOT_FOUND,
-                    "no object matches %s on token \"%s\"%s", ctx->shown,
-                    token->label,
+                    "no object matches %s on token \"%s\": C_FindObjects "
+                    "found nothing%s; likely causes: %s",
+                    ctx->shown, token->label,
                     ctx->skipped_login ? " (no PIN was given, so private "
                                          "keys were not searched)"
-                                       : "");
+                                       : "",
+                    P11BE_NOT_FOUND_CAUSES);
         goto out_release;
     }
     ok = 1;
@@ -1005,7 +1013,10 @@ static int store_load(void *loaderctx, OSSL_CALLBACK *object_cb,
 
     if (!ctx->searched) {
         ctx->searched = 1;
-        if (!store_search(ctx, pw_cb, pw_cbarg, 0)) {
+        /* An application that expects a key gets one, never the first. */
+        if (!store_search(ctx, pw_cb, pw_cbarg,
+                          ctx->expect == OSSL_STORE_INFO_PKEY
+                              || ctx->expect == OSSL_STORE_INFO_PUBKEY)) {
             ctx->failed = 1;
             return 0;
         }

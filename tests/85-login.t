@@ -22,7 +22,7 @@ use P11BE;
 
 plan skip_all => 'the token lacks CKM_EC_KEY_PAIR_GEN or CKM_ECDSA'
     unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA');
-plan tests => 9;
+plan tests => 13;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -218,6 +218,46 @@ subtest 'a URI typed on the command line may carry the PIN' => sub {
     is(count_of('C_Login'), 1, 'one C_Login');
 };
 
+subtest 'a key file naming a key that is not on the token' => sub {
+    plan tests => 3;
+    my $file = key_file('gone.pem', 'pkcs11:object=no-such-key;type=private');
+    my ($ok, $out) = sign_with($file);
+    ok(!$ok, 'fails');
+    like($out, qr/no object matches pkcs11:object=no-such-key;type=private on token "[^"]*": C_FindObjects found nothing/,
+         'says what was found') or diag $out;
+    like($out, qr/likely causes: .*not visible to this user or process.*not logged in.*another token/,
+         'and the likely causes') or diag $out;
+};
+
+subtest 'pkcs11-key-existing for a key pair that is not on the token' => sub {
+    plan skip_all => 'no CKM_RSA_PKCS_KEY_PAIR_GEN'
+        unless has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN');
+    plan tests => 3;
+    my ($rc, $out) = p11('genpkey', '-algorithm', 'RSA', '-pkeyopt',
+                         'pkcs11-key-label:not-there', '-pkeyopt',
+                         'pkcs11-key-existing:1', '-out', path('nt.pem'));
+    isnt($rc, 0, 'fails');
+    unlike($out, qr/CKR_KEY_HANDLE_INVALID/, 'no made-up CKR_* code');
+    like($out, qr/the persistent RSA key pair labelled "not-there" is not on the token: C_FindObjects found no private key object; likely causes: .*not visible to this user or process/,
+         'says what was found, and the likely causes') or diag $out;
+};
+
+subtest 'one rule for ambiguous keys: refused, key file or -inkey' => sub {
+    plan tests => 4;
+    my ($rc, $out) = p11('genpkey', '-algorithm', 'EC', '-pkeyopt',
+                         'ec_paramgen_curve:P-256', '-pkeyopt',
+                         'pkcs11-key-label:second-key', '-out', path('k2.pem'));
+    is($rc, 0, 'a second persistent key') or diag $out;
+    my $ok;
+    ($ok, $out) = sign_with('pkcs11:type=private');
+    ok(!$ok, '-inkey pkcs11:type=private with two keys fails');
+    like($out, qr/is ambiguous on token .*2 private keys match/, 'as ambiguous')
+        or diag $out;
+    ($ok, $out) = sign_with(key_file('amb.pem', 'pkcs11:type=private'));
+    like($out, qr/is ambiguous on token .*2 private keys match/,
+         'the same URI in a key file: the same error') or diag $out;
+};
+
 subtest 'a key file naming a public key where a private key is needed' => sub {
     plan tests => 2;
     my $file = key_file('pub.pem', "pkcs11:object=$label;type=public");
@@ -225,4 +265,27 @@ subtest 'a key file naming a public key where a private key is needed' => sub {
     ok(!$ok, 'signing fails');
     like($out, qr/pkcs11be.*a PKCS11 KEY URI file names a private key on the token, and pkcs11:object=\Q$label\E;type=public names type=public/,
          'pkcs11be says why') or diag $out;
+};
+
+subtest 'a worker running as another user: the error says what to suspect' => sub {
+    my $setpriv = (grep { -x "$_/setpriv" } split /:/, $ENV{PATH})[0];
+    my $nobody = getpwnam('nobody');
+    plan skip_all => 'needs root, setpriv and the user nobody'
+        unless $> == 0 && defined $setpriv && defined $nobody;
+    plan tests => 3;
+    # As nginx's workers: the key file readable, the token's files not
+    # (SoftHSM2 makes each token's directory 0700).
+    chmod 0711, $tmp;
+    chmod 0644, path('key.pem'), $msg;
+    my ($rc, $out, $err) = run("$setpriv/setpriv", '--reuid=nobody',
+        '--regid=nogroup', '--clear-groups', $ENV{P11BE_OPENSSL} // 'openssl',
+        'pkeyutl', '-sign', @P, '-inkey', path('key.pem'), '-in', $msg,
+        '-out', '/dev/null',
+        { env => { CRYPTOGRAPHY_PKCS11_PATH => real_module(),
+                   P11SHIM_COUNTS => undef }, timeout => 60 });
+    chmod 0700, $tmp;
+    isnt($rc, 0, 'fails');
+    like("$out$err", qr/pkcs11be/, 'with an error from pkcs11be');
+    like("$out$err", qr/this process runs as user ID $nobody: a token whose storage that user cannot read is not listed/,
+         'naming the likely cause') or diag "$out$err";
 };
