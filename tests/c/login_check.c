@@ -201,8 +201,10 @@ static int run_logout(int close_all)
     ok &= step("before: import and sign",
                imported != NULL && sign_verify(NULL, imported, sw));
     ok &= step("before: generate and sign", generated_signs(generated));
-    if (!ok || !application_logs_out(close_all))
-        return 0;
+    if (!ok || !application_logs_out(close_all)) {
+        ok = 0;
+        goto out_free;
+    }
     ok &= step("after: sign with the imported key",
                sign_verify(NULL, imported, sw));
     /* A session pair dies with the login (C_Logout destroys private
@@ -213,6 +215,7 @@ static int run_logout(int close_all)
     generated = EVP_PKEY_Q_keygen(NULL, P11, "EC", "P-256");
     ok &= step("after: generate and sign", generated_signs(generated));
     ok &= step("after: import and sign again", import_and_sign());
+out_free:
     EVP_PKEY_free(generated);
     EVP_PKEY_free(imported);
     EVP_PKEY_free(sw);
@@ -272,6 +275,7 @@ static int run_libctx(int n)
 {
     const char *dir = getenv("P11BE_BUILD_DIR");
     OSSL_LIB_CTX *ctx[MAX_CTX] = {NULL};
+    OSSL_PROVIDER *prov[MAX_CTX][2] = {{NULL}};
     int i;
 
     if (n < 1 || n > MAX_CTX)
@@ -284,37 +288,43 @@ static int run_libctx(int n)
         if (ctx[i] == NULL
             || !OSSL_PROVIDER_set_default_search_path(
                 ctx[i], dir != NULL ? dir : "build")
-            || OSSL_PROVIDER_load(ctx[i], "default") == NULL
-            || OSSL_PROVIDER_load(ctx[i], "pkcs11be") == NULL)
+            || (prov[i][0] = OSSL_PROVIDER_load(ctx[i], "default")) == NULL
+            || (prov[i][1] = OSSL_PROVIDER_load(ctx[i], "pkcs11be")) == NULL)
             return 0;
         key = EVP_PKEY_Q_keygen(ctx[i], P11, "EC", "P-256");
         snprintf(what, sizeof(what), "ctx %d", i);
         step(what, key != NULL);
         EVP_PKEY_free(key);
     }
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        OSSL_PROVIDER_unload(prov[i][1]);
+        OSSL_PROVIDER_unload(prov[i][0]);
         OSSL_LIB_CTX_free(ctx[i]);
+    }
     return 1;
 }
 
 int main(int argc, char **argv)
 {
-    int ok;
+    OSSL_PROVIDER *p11be = NULL, *deflt = NULL;
+    int status;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc >= 2 && strcmp(argv[1], "libctx") == 0) {
-        ok = argc == 3 && run_libctx(atoi(argv[2]));
-        return ok ? 0 : 2;
-    }
-    if (!tu_load_providers(NULL, NULL))
+    if (argc >= 2 && strcmp(argv[1], "libctx") == 0)
+        return argc == 3 && run_libctx(atoi(argv[2])) ? 0 : 2;
+    if (!tu_load_providers(&p11be, &deflt))
         return tu_fail("loading the providers"), 2;
     if (argc == 2 && strcmp(argv[1], "logout") == 0)
-        ok = run_logout(0);
+        status = run_logout(0) ? 0 : 1;
     else if (argc == 2 && strcmp(argv[1], "closeall") == 0)
-        ok = run_logout(1);
+        status = run_logout(1) ? 0 : 1;
     else if (argc == 4 && strcmp(argv[1], "threads") == 0)
-        return run_threads(atoi(argv[2]), atoi(argv[3])) ? 0 : 2;
-    else
-        return fprintf(stderr, "usage: see the top of login_check.c\n"), 2;
-    return ok ? 0 : 1;
+        status = run_threads(atoi(argv[2]), atoi(argv[3])) ? 0 : 2;
+    else {
+        fprintf(stderr, "usage: see the top of login_check.c\n");
+        status = 2;
+    }
+    OSSL_PROVIDER_unload(p11be);
+    OSSL_PROVIDER_unload(deflt);
+    return status;
 }
