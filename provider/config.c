@@ -150,32 +150,56 @@ int p11be_config_choice(const P11BE_CONFIG *cfg, enum p11be_setting id,
     return -1;
 }
 
-/* The first line of a file, without its line ending. */
-static int pin_from_file(const P11BE_CONFIG *cfg,
-                         const OSSL_CORE_HANDLE *handle, const char *path,
-                         char **pin, size_t *pin_len)
+int p11be_pin_from_file(const OSSL_CORE_HANDLE *handle, const char *who,
+                        const char *kind, const char *path, char **pin,
+                        size_t *pin_len)
 {
     char line[1024];
     FILE *f = fopen(path, "re");
+    int failed, err;
     size_t len;
 
     /* Unbuffered: stdio's buffer would keep a copy of the PIN when freed. */
     if (f != NULL)
         setvbuf(f, NULL, _IONBF, 0);
     if (f == NULL) {
-        p11be_raise(
-            handle, P11BE_R_BAD_SETTING, "%s: cannot read PIN file %s: %s",
-            p11be_config_source(cfg, P11BE_SET_PIN), path, strerror(errno));
+        p11be_raise(handle, P11BE_R_BAD_SETTING,
+                    "%s: cannot read the %s file %s: %s", who, kind, path,
+                    strerror(errno));
         return 0;
     }
     if (fgets(line, sizeof(line), f) == NULL)
         line[0] = '\0';
+    /* A directory opens, and its read fails (EISDIR). */
+    failed = ferror(f);
+    err = errno;
     fclose(f);
+    if (failed) {
+        p11be_raise(handle, P11BE_R_BAD_SETTING,
+                    "%s: cannot read the %s file %s: %s", who, kind, path,
+                    strerror(err));
+        OPENSSL_cleanse(line, sizeof(line));
+        return 0;
+    }
     len = strcspn(line, "\r\n");
     *pin = OPENSSL_strndup(line, len);
     *pin_len = len;
     OPENSSL_cleanse(line, sizeof(line));
     return *pin != NULL;
+}
+
+void p11be_config_pin_origin(const P11BE_CONFIG *cfg, char *out, size_t room)
+{
+    const char *spec = cfg->value[P11BE_SET_PIN];
+    const char *name = p11be_config_source(cfg, P11BE_SET_PIN);
+
+    /* Only a path or a variable's name: a literal value is the PIN. */
+    if (spec != NULL && strncmp(spec, "file:", 5) == 0)
+        snprintf(out, room, "%s (the first line of %s)", name, spec + 5);
+    else if (spec != NULL && strncmp(spec, "env:", 4) == 0)
+        snprintf(out, room, "%s (the environment variable %s)", name, spec + 4);
+    else
+        snprintf(out, room, "%s", name);
 }
 
 int p11be_config_read_pin(const P11BE_CONFIG *cfg,
@@ -188,7 +212,9 @@ int p11be_config_read_pin(const P11BE_CONFIG *cfg,
     if (spec == NULL)
         return -1;
     if (strncmp(spec, "file:", 5) == 0)
-        return pin_from_file(cfg, handle, spec + 5, pin, pin_len);
+        return p11be_pin_from_file(handle,
+                                   p11be_config_source(cfg, P11BE_SET_PIN),
+                                   "PIN", spec + 5, pin, pin_len);
     if (strncmp(spec, "env:", 4) == 0) {
         value = p11be_getenv(spec + 4);
         if (value == NULL) {

@@ -85,4 +85,22 @@ int p11be_config_read_pin(const P11BE_CONFIG *cfg,
                           const OSSL_CORE_HANDLE *handle, char **pin,
                           size_t *pin_len);
 
+/*
+ * The first line of the file at `path`, without its line ending, read
+ * unbuffered (stdio keeps no copy): the only PIN file reader, for the
+ * setting and for a URI's pin-source. *pin as for p11be_config_read_pin;
+ * 0 (raised: "<who>: cannot read the <kind> file <path>: <why>") on
+ * failure. An empty first line gives an empty PIN: the login refuses it.
+ */
+int p11be_pin_from_file(const OSSL_CORE_HANDLE *handle, const char *who,
+                        const char *kind, const char *path, char **pin,
+                        size_t *pin_len);
+
+/*
+ * Where the configured PIN comes from, for messages: the setting's name
+ * and, for "file:" and "env:", the file or the variable (never a literal
+ * PIN).
+ */
+void p11be_config_pin_origin(const P11BE_CONFIG *cfg, char *out, size_t room);
+
 #endif

@@ -52,6 +52,7 @@
 #include "provider.h"
 #include "reentry.h"
 #include "store.h"
+#include "uri.h"
 
 /* The DER form is a few hundred bytes; anything this large is not ours. */
 #define DEC_DER_MAX 65536
@@ -132,6 +133,49 @@ static void dec_freectx(void *vctx)
 }
 
 /*
+ * What a key file may name: a private key on the token, and no PIN.
+ * pkcs11be writes key files for token private keys only and never writes
+ * a PIN into one; a file that names a PIN (pin-value) or a file to read
+ * it from (pin-source) would spend a PIN try on whatever the process can
+ * read, so it is refused before anything is read or tried (a URI the
+ * application gives itself, as a command line's -inkey, may still carry
+ * one: RFC 7512). A file naming a public key is refused with the reason
+ * here: the file: store would drop it later with no word from pkcs11be.
+ * A URI that does not parse is left to the store, which says why.
+ */
+static int dec_uri_acceptable(DEC_CTX *ctx, const char *uri)
+{
+    P11BE_URI parsed;
+    char why[256];
+    int has_pin, type;
+
+    if (!p11be_uri_parse(uri, &parsed, why, sizeof(why)))
+        return 1;
+    has_pin = parsed.pin_value != NULL || parsed.pin_source != NULL;
+    type = parsed.type;
+    p11be_uri_clear(&parsed);
+    if (has_pin) {
+        p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a %s file must not carry a PIN (pin-value or "
+                    "pin-source): %.*s?... refused; give the PIN with "
+                    "pkcs11-pin, CRYPTOGRAPHY_PKCS11_PASSWORD or a "
+                    "passphrase (-passin)",
+                    P11BE_KEYURI_PEM_LABEL, (int)strcspn(uri, "?"), uri);
+        return 0;
+    }
+    if (type != P11BE_URI_TYPE_ANY && type != P11BE_URI_TYPE_PRIVATE) {
+        p11be_raise(ctx->prov->handle, P11BE_R_NO_KEY,
+                    "a %s file names a private key on the token, and %.*s "
+                    "names type=%s: name the private key (type=private); a "
+                    "public key is kept as its PEM (openssl pkey -pubout)",
+                    P11BE_KEYURI_PEM_LABEL, (int)strcspn(uri, "?"), uri,
+                    p11be_uri_type_name(type));
+        return 0;
+    }
+    return 1;
+}
+
+/*
  * The key `uri` names, as a new reference; NULL (raised) when none. Notes
  * its type for the decoders that follow on this thread (see dec_seen_*).
  */
@@ -141,6 +185,8 @@ static P11BE_KEY *dec_lookup(DEC_CTX *ctx, const char *uri,
     size_t len = strlen(uri);
     P11BE_KEY *key;
 
+    if (!dec_uri_acceptable(ctx, uri))
+        return NULL;
     key = p11be_store_key_by_uri(ctx->prov, uri, pw_cb, pw_cbarg);
     if (key != NULL && len < DEC_SEEN_MAX) {
         memcpy(dec_seen_uri, uri, len + 1);
@@ -216,6 +262,7 @@ static int pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
     static int object_type = OSSL_OBJECT_PKEY;
+    (void)selection;
     DEC_CTX *ctx = vctx;
     char *name = NULL, *header = NULL, *uri = NULL;
     unsigned char *der = NULL;
@@ -225,7 +272,6 @@ static int pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     BIO *in;
     int ok = 1;
 
-    (void)selection;
     if (p11be_reentered())
         return 1;
     in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
@@ -277,6 +323,7 @@ static int der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
     static int object_type = OSSL_OBJECT_PKEY;
+    (void)selection;
     DEC_CTX *ctx = vctx;
     unsigned char *der;
     size_t der_len = 0;
@@ -286,7 +333,6 @@ static int der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     BIO *in;
     int ok = 1;
 
-    (void)selection;
     if (p11be_reentered())
         return 1;
     in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);

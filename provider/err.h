@@ -60,4 +60,14 @@ int p11be_ckr_session_lost(CK_RV rv);
 /* The token itself went away: every session and the login are gone. */
 int p11be_ckr_token_gone(CK_RV rv);
 
+/*
+ * What to suspect when C_FindObjects finds nothing the key names: the end
+ * of a "not found" message, after "likely causes: ".
+ */
+#define P11BE_NOT_FOUND_CAUSES                                                 \
+    "the token's objects are not visible to this user or process (a "          \
+    "worker running as another user, a token store it cannot read), it is "    \
+    "not logged in (private objects need the PIN), or it uses another "        \
+    "token (pkcs11-token-label, pkcs11-slot-id)"
+
 #endif

@@ -411,9 +411,13 @@ out_free_attrs:
     return ok;
 }
 
-/* C_FindObjects for exactly one object of `cls` with the key's id/label. */
+/*
+ * C_FindObjects for the objects of `cls` with the key's id (or label):
+ * *count is 0, 1 (*found set) or 2 (more than one).
+ */
 static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
-                          CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *found)
+                          CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *found,
+                          CK_ULONG *count)
 {
     CK_KEY_TYPE type = key->kind->key_type;
     CK_ATTRIBUTE tmpl[3] = {
@@ -421,9 +425,9 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
         {CKA_KEY_TYPE, &type, sizeof(type)},
     };
     CK_OBJECT_HANDLE handles[2];
-    CK_ULONG count = 0;
     CK_RV rv;
 
+    *count = 0;
     if (key->id_len > 0) {
         tmpl[2].type = CKA_ID;
         tmpl[2].pValue = key->id;
@@ -436,11 +440,9 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
     rv = P11BE_CALL(sess->fns, C_FindObjectsInit, sess->handle, tmpl, 3);
     if (rv != CKR_OK)
         return rv;
-    rv = P11BE_CALL(sess->fns, C_FindObjects, sess->handle, handles, 2, &count);
+    rv = P11BE_CALL(sess->fns, C_FindObjects, sess->handle, handles, 2, count);
     P11BE_CALL(sess->fns, C_FindObjectsFinal, sess->handle);
-    if (rv == CKR_OK && count != 1)
-        rv = CKR_KEY_HANDLE_INVALID; /* gone, or no longer unique */
-    if (rv == CKR_OK)
+    if (rv == CKR_OK && *count == 1)
         *found = handles[0];
     return rv;
 }
@@ -448,32 +450,59 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
 /*
  * A persistent key after a fork or re-insertion: found by id or label, its
  * private object and, when it had one (or `want_pub`), its public object.
+ * Raises saying what C_FindObjects found when it is not exactly one.
  */
 static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
 {
-    CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+    static const CK_OBJECT_CLASS classes[2] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
+    CK_OBJECT_HANDLE handles[2] = {CK_INVALID_HANDLE, CK_INVALID_HANDLE};
+    char by[160];
+    CK_ULONG count = 1;
     CK_RV rv = CKR_OK;
+    int i;
 
     want_pub = want_pub || key->pub.handle != CK_INVALID_HANDLE;
-    if (key->label == NULL && key->id_len == 0)
-        rv = CKR_KEY_HANDLE_INVALID; /* nothing to find it by */
-    if (rv == CKR_OK && key->token_private)
-        rv = key_find_one(key, sess, CKO_PRIVATE_KEY, &priv);
-    if (rv == CKR_OK && want_pub)
-        rv = key_find_one(key, sess, CKO_PUBLIC_KEY, &pub);
-    if (rv != CKR_OK) {
+    if (key->label == NULL && key->id_len == 0) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the persistent %s key pair %s%s%s is not on the token "
-                    "(C_FindObjects: %s)",
-                    key->kind->name, key->label ? "labelled \"" : "",
-                    key->label ? key->label : "with its id",
-                    key->label ? "\"" : "", p11be_ckr_name(rv));
+                    "the persistent %s key pair has no label or id to find "
+                    "it by on the token",
+                    key->kind->name);
         return 0;
     }
-    if (priv != CK_INVALID_HANDLE)
-        ref_set_token(&key->priv[0], priv, sess);
-    if (pub != CK_INVALID_HANDLE)
-        ref_set_token(&key->pub, pub, sess);
+    if (key->id_len > 0)
+        snprintf(by, sizeof(by), "with the CKA_ID of %zu bytes%s%s%s",
+                 key->id_len, key->label != NULL ? " (labelled \"" : "",
+                 key->label != NULL ? key->label : "",
+                 key->label != NULL ? "\")" : "");
+    else
+        snprintf(by, sizeof(by), "labelled \"%s\"", key->label);
+    for (i = 0; i < 2 && rv == CKR_OK && count == 1; i++)
+        if (i == 0 ? key->token_private : want_pub)
+            rv = key_find_one(key, sess, classes[i], &handles[i], &count);
+    i--;
+    if (rv != CKR_OK)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "looking for the persistent %s key pair %s: "
+                    "C_FindObjects: %s",
+                    key->kind->name, by, p11be_ckr_name(rv));
+    else if (count == 0)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the persistent %s key pair %s is not on the token: "
+                    "C_FindObjects found no %s key object; likely causes: %s",
+                    key->kind->name, by, i == 0 ? "private" : "public",
+                    P11BE_NOT_FOUND_CAUSES);
+    else if (count > 1)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the persistent %s key pair %s is not unique: "
+                    "C_FindObjects found more than one %s key object; give "
+                    "each pair its own id or label",
+                    key->kind->name, by, i == 0 ? "private" : "public");
+    if (rv != CKR_OK || count != 1)
+        return 0;
+    if (handles[0] != CK_INVALID_HANDLE)
+        ref_set_token(&key->priv[0], handles[0], sess);
+    if (handles[1] != CK_INVALID_HANDLE)
+        ref_set_token(&key->pub, handles[1], sess);
     return 1;
 }
 
@@ -547,8 +576,8 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     else if (!ok)
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (the "
-                    "token was removed or the process forked): session "
-                    "keys cannot come back",
+                    "token was removed, the login was lost or the process "
+                    "forked): session keys cannot come back",
                     key->kind->name);
     *obj = ref->handle;
     pthread_mutex_unlock(&key->lock);

@@ -107,6 +107,11 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
         }
         if (rv == CKR_OK)
             rv = object_call_once(token, c);
+        if (rv == CKR_USER_NOT_LOGGED_IN || p11be_ckr_token_gone(rv))
+            p11be_token_login_lost(token, rv == CKR_USER_NOT_LOGGED_IN);
+        /* The login went under the object session: log in again. */
+        if (rv == CKR_USER_NOT_LOGGED_IN && need_login)
+            continue;
         if (!p11be_ckr_session_lost(rv))
             break;
         token->object_session_open = 0;
@@ -172,6 +177,17 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
         if (p11be_ckr_session_lost(rv)) {
             /* Every object on it died with it: re-create them on use. */
             token->object_session_open = 0;
+            gone = 1;
+        } else if (rv == CKR_OK
+                   && (info.state == CKS_RO_PUBLIC_SESSION
+                       || info.state == CKS_RW_PUBLIC_SESSION)
+                   && p11be_token_login_state(token) == P11BE_LOGGED_IN) {
+            /*
+             * The application logged out: C_Logout destroys the private
+             * session objects. Re-create them on use, after a login.
+             */
+            p11be_token_login_lost(token, 0);
+            token->object_epoch++;
             gone = 1;
         }
     }

@@ -36,27 +36,38 @@ static void atfork_prepare(void)
     pthread_mutex_lock(&token_list_lock);
     for (t = token_list; t != NULL; t = t->next_token) {
         pthread_mutex_lock(&t->object_lock);
-        pthread_mutex_lock(&t->login_lock);
         pthread_mutex_lock(&t->lock);
     }
+    p11be_logins_atfork_prepare();
 }
 
-static void atfork_parent(void)
+static void unlock_tokens(void)
 {
     P11BE_TOKEN *t;
 
     for (t = token_list; t != NULL; t = t->next_token) {
         pthread_mutex_unlock(&t->lock);
-        pthread_mutex_unlock(&t->login_lock);
         pthread_mutex_unlock(&t->object_lock);
     }
     pthread_mutex_unlock(&token_list_lock);
 }
 
+static void atfork_parent(void)
+{
+    p11be_logins_atfork_parent();
+    unlock_tokens();
+}
+
 /* The child's fork generation was bumped by module.c's handler. */
+static void atfork_child(void)
+{
+    p11be_logins_atfork_child();
+    unlock_tokens();
+}
+
 static void atfork_register(void)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_parent);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 int p11be_pool_init(P11BE_TOKEN *token)
@@ -64,10 +75,6 @@ int p11be_pool_init(P11BE_TOKEN *token)
     pthread_once(&atfork_once, atfork_register);
     if (pthread_mutex_init(&token->lock, NULL) != 0)
         return 0;
-    if (pthread_mutex_init(&token->login_lock, NULL) != 0) {
-        pthread_mutex_destroy(&token->lock);
-        return 0;
-    }
     pthread_cond_init(&token->session_freed, NULL);
     pthread_mutex_init(&token->object_lock, NULL);
     pthread_mutex_lock(&token_list_lock);
@@ -113,8 +120,7 @@ static void invalidate_locked(P11BE_TOKEN *token)
     drain_hot_locked(token);
     forget_idle_locked(token);
     __atomic_add_fetch(&token->generation, 1, __ATOMIC_RELEASE);
-    if (token->login != P11BE_LOGIN_REFUSED)
-        token->login = P11BE_LOGGED_OUT;
+    p11be_token_login_lost(token, 0);
     pthread_cond_broadcast(&token->session_freed);
 }
 
@@ -145,7 +151,6 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
         P11BE_CALL(token->fns, C_CloseSession, token->object_session);
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
-    pthread_mutex_destroy(&token->login_lock);
     pthread_mutex_destroy(&token->object_lock);
     pthread_cond_destroy(&token->session_freed);
 }
@@ -219,12 +224,8 @@ static int session_still_there(P11BE_TOKEN *token, P11BE_SESSION *sess)
     }
     if (rv == CKR_OK
         && (info.state == CKS_RO_PUBLIC_SESSION
-            || info.state == CKS_RW_PUBLIC_SESSION)) {
-        pthread_mutex_lock(&token->lock);
-        if (token->login == P11BE_LOGGED_IN)
-            token->login = P11BE_LOGGED_OUT;
-        pthread_mutex_unlock(&token->lock);
-    }
+            || info.state == CKS_RW_PUBLIC_SESSION))
+        p11be_token_login_lost(token, 0);
     return 1;
 }
 
@@ -333,9 +334,8 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
         if (sess == NULL)
             return NULL;
         if (!(req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
-              || token->login_wanted)
-            || __atomic_load_n(&token->login, __ATOMIC_ACQUIRE)
-                   == P11BE_LOGGED_IN
+              || p11be_token_login_wanted(token))
+            || p11be_token_login_state(token) == P11BE_LOGGED_IN
             || p11be_token_login(token, sess->handle, &rv))
             return sess;
         /* A session lost under the login: the next one may do. */
@@ -394,12 +394,8 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
     }
     if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
         invalidate_locked(token);
-    if (last_rv == CKR_USER_NOT_LOGGED_IN) {
-        /* The token wants a login for this: log in from now on. */
-        token->login_wanted = 1;
-        if (token->login == P11BE_LOGGED_IN)
-            token->login = P11BE_LOGGED_OUT;
-    }
+    if (last_rv == CKR_USER_NOT_LOGGED_IN)
+        p11be_token_login_lost(token, 1);
     if (sess->generation != token->generation
         || p11be_ckr_session_lost(last_rv)) {
         /* Gone with its token, or lost on its own: forget it. */

@@ -2,9 +2,11 @@
 /* Opening the token: slot choice, token facts, mechanisms, and the login. */
 #include "token.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -14,12 +16,13 @@
 
 #define DEFAULT_POOL_MAX 32
 
-/* PKCS#11 pads labels with blanks to 32 bytes; make a C string of one. */
-static void label_to_string(const CK_UTF8CHAR *padded, char out[33])
-{
-    size_t len = 32;
+static int login_attach(P11BE_TOKEN *token, const CK_TOKEN_INFO *info);
+static void login_detach(P11BE_LOGIN *login);
 
-    memcpy(out, padded, 32);
+/* PKCS#11 pads text fields with blanks; make a C string of one. */
+static void unpad(const CK_UTF8CHAR *padded, size_t len, char *out)
+{
+    memcpy(out, padded, len);
     while (len > 0 && out[len - 1] == ' ')
         len--;
     out[len] = '\0';
@@ -136,6 +139,20 @@ static int slot_in(const CK_SLOT_ID *slots, CK_ULONG count, CK_SLOT_ID id)
 }
 
 /*
+ * Software tokens (SoftHSM2) do not list a token whose files this user
+ * cannot read: a worker that runs as another user than the one that made
+ * the token (nginx's "user nobody;") finds no token, not a refusal.
+ */
+static const char *invisible_hint(char *out, size_t room)
+{
+    snprintf(out, room,
+             "; this process runs as user ID %u: a token whose storage that "
+             "user cannot read is not listed",
+             (unsigned)getuid());
+    return out;
+}
+
+/*
  * The slot: the configured id, or the token with the configured label, or
  * the first slot that has a token. Both set: they must agree.
  */
@@ -145,6 +162,7 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
     const char *want_label = p11be_config_get(cfg, P11BE_SET_TOKEN_LABEL);
     int have_id = p11be_config_get(cfg, P11BE_SET_SLOT_ID) != NULL;
     unsigned long want_id = 0;
+    char hint[160];
     CK_SLOT_ID *slots;
     CK_ULONG count, i;
     int found = 0;
@@ -158,9 +176,9 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
         return 0;
     if (have_id && !slot_in(slots, count, want_id)) {
         p11be_raise(token->handle, P11BE_R_TOKEN_NOT_FOUND,
-                    "%s=%lu: no token in that slot (%lu slots have one)",
+                    "%s=%lu: no token in that slot (%lu slots have one)%s",
                     p11be_config_source(cfg, P11BE_SET_SLOT_ID), want_id,
-                    (unsigned long)count);
+                    (unsigned long)count, invisible_hint(hint, sizeof(hint)));
         goto out_free;
     }
     for (i = 0; i < count && !found; i++) {
@@ -174,7 +192,7 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
                         p11be_ckr_name(rv));
             continue;
         }
-        label_to_string(info->label, label);
+        unpad(info->label, sizeof(info->label), label);
         if (want_label != NULL && strcmp(label, want_label) != 0)
             continue;
         /* SoftHSM2 always shows a blank token in a spare slot: skip it. */
@@ -186,12 +204,14 @@ static int choose_slot(P11BE_TOKEN *token, CK_TOKEN_INFO *info)
     }
     if (!found && want_label != NULL)
         p11be_raise(token->handle, P11BE_R_TOKEN_NOT_FOUND,
-                    "pkcs11-token-label=\"%s\": no token has that label%s",
-                    want_label, have_id ? " in the configured slot" : "");
+                    "pkcs11-token-label=\"%s\": no token has that label%s%s",
+                    want_label, have_id ? " in the configured slot" : "",
+                    invisible_hint(hint, sizeof(hint)));
     else if (!found)
         p11be_raise(token->handle, P11BE_R_TOKEN_NOT_FOUND,
-                    "%s: no slot has a token",
-                    p11be_config_source(cfg, P11BE_SET_MODULE_PATH));
+                    "%s: no slot has a token%s",
+                    p11be_config_source(cfg, P11BE_SET_MODULE_PATH),
+                    invisible_hint(hint, sizeof(hint)));
 out_free:
     OPENSSL_free(slots);
     return found;
@@ -264,7 +284,8 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
     if (finalize == P11BE_FINALIZE_ALWAYS)
         p11be_module_finalize_at_exit(token->module);
     token->fns = p11be_module_functions(token->module);
-    if (!choose_slot(token, &info) || !read_mechanisms(token))
+    if (!choose_slot(token, &info) || !read_mechanisms(token)
+        || !login_attach(token, &info))
         goto out_put_module;
 
     token->max_sessions = pool_max;
@@ -274,12 +295,14 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
         && info.ulMaxSessionCount < token->max_sessions)
         token->max_sessions = info.ulMaxSessionCount;
     if (!p11be_pool_init(token))
-        goto out_put_module;
+        goto out_detach;
     P11BE_DEBUG("slot %lu, token \"%s\", %lu mechanisms, up to %zu sessions",
                 (unsigned long)token->slot_id, token->label,
                 (unsigned long)token->mech_count, token->max_sessions);
     return token;
 
+out_detach:
+    login_detach(token->login);
 out_put_module:
     OPENSSL_free(token->mechs);
     OPENSSL_free(token->mech_infos);
@@ -295,6 +318,7 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode)
     if (token == NULL)
         return;
     p11be_pool_close_all(token, p11be_module_usable_now(token->module));
+    login_detach(token->login);
     p11be_module_put(token->module, mode);
     OPENSSL_free(token->mechs);
     OPENSSL_free(token->mech_infos);
@@ -303,12 +327,174 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode)
 }
 
 /*
+ * The login. A PKCS#11 login belongs to the application and the token,
+ * not to a session or a provider instance: all of this process's sessions
+ * on the token are logged in, or none is. So the state is kept once per
+ * token in the process (module path, slot, serial number, label) and
+ * shared by every provider instance (library context) that opens that
+ * token; a PIN the token refused is never tried again by any of them. A
+ * token re-initialised with a new PIN in the same process keeps its
+ * refusal while it keeps its serial number and label.
+ *
+ * The state is written by login_set() only, under login->lock, the last
+ * lock in the order (token->object_lock, then token->lock, then it):
+ * nothing else is taken and the module is never called while it is held.
+ * A login attempt runs without it, in the P11BE_LOGGING_IN state, which
+ * makes other threads wait for its outcome.
+ */
+struct p11be_login_st {
+    char *module_path;           /* the key: module, slot, serial, label */
+    CK_SLOT_ID slot_id;          /* ... */
+    char serial[17];             /* ... */
+    char label[33];              /* ... */
+    unsigned refs;               /* tokens using it; under logins_lock */
+    struct p11be_login_st *next; /* all of them; under logins_lock */
+
+    pthread_mutex_t lock;         /* guards what follows */
+    pthread_cond_t settled;       /* a login attempt ended */
+    enum p11be_login_state state; /* see the enum; set by login_set() */
+    int wanted;                   /* the token answered USER_NOT_LOGGED_IN */
+    char error[160];              /* why the login was refused */
+};
+
+static pthread_mutex_t logins_lock = PTHREAD_MUTEX_INITIALIZER;
+static P11BE_LOGIN *logins;
+
+/* The one writer of the state; login->lock held. */
+static void login_set(P11BE_LOGIN *login, enum p11be_login_state state)
+{
+    __atomic_store_n(&login->state, state, __ATOMIC_RELEASE);
+    if (state != P11BE_LOGGING_IN)
+        pthread_cond_broadcast(&login->settled);
+}
+
+static int login_attach(P11BE_TOKEN *token, const CK_TOKEN_INFO *info)
+{
+    const char *path = p11be_module_path(token->module);
+    P11BE_LOGIN *login;
+    char serial[17];
+
+    unpad(info->serialNumber, sizeof(info->serialNumber), serial);
+    pthread_mutex_lock(&logins_lock);
+    for (login = logins; login != NULL; login = login->next)
+        if (login->slot_id == token->slot_id
+            && strcmp(login->module_path, path) == 0
+            && strcmp(login->serial, serial) == 0
+            && strcmp(login->label, token->label) == 0)
+            break;
+    if (login == NULL && (login = OPENSSL_zalloc(sizeof(*login))) != NULL) {
+        login->module_path = OPENSSL_strdup(path);
+        if (login->module_path == NULL) {
+            OPENSSL_free(login);
+            login = NULL;
+        } else {
+            login->slot_id = token->slot_id;
+            memcpy(login->serial, serial, sizeof(serial));
+            memcpy(login->label, token->label, sizeof(login->label));
+            pthread_mutex_init(&login->lock, NULL);
+            pthread_cond_init(&login->settled, NULL);
+            login->next = logins;
+            logins = login;
+        }
+    }
+    if (login != NULL)
+        login->refs++;
+    pthread_mutex_unlock(&logins_lock);
+    token->login = login;
+    return login != NULL;
+}
+
+/* A refusal stays for the process: its record is kept. */
+static void login_detach(P11BE_LOGIN *login)
+{
+    P11BE_LOGIN **link;
+
+    if (login == NULL)
+        return;
+    pthread_mutex_lock(&logins_lock);
+    if (--login->refs > 0
+        || __atomic_load_n(&login->state, __ATOMIC_ACQUIRE)
+               == P11BE_LOGIN_REFUSED) {
+        pthread_mutex_unlock(&logins_lock);
+        return;
+    }
+    for (link = &logins; *link != login; link = &(*link)->next)
+        ;
+    *link = login->next;
+    pthread_mutex_unlock(&logins_lock);
+    pthread_mutex_destroy(&login->lock);
+    pthread_cond_destroy(&login->settled);
+    OPENSSL_free(login->module_path);
+    OPENSSL_free(login);
+}
+
+void p11be_logins_atfork_prepare(void)
+{
+    P11BE_LOGIN *login;
+
+    pthread_mutex_lock(&logins_lock);
+    for (login = logins; login != NULL; login = login->next)
+        pthread_mutex_lock(&login->lock);
+}
+
+void p11be_logins_atfork_parent(void)
+{
+    P11BE_LOGIN *login;
+
+    for (login = logins; login != NULL; login = login->next)
+        pthread_mutex_unlock(&login->lock);
+    pthread_mutex_unlock(&logins_lock);
+}
+
+void p11be_logins_atfork_child(void)
+{
+    P11BE_LOGIN *login;
+
+    for (login = logins; login != NULL; login = login->next) {
+        /* The parent's waiters and login attempts are not in the child. */
+        pthread_cond_init(&login->settled, NULL);
+        if (login->state != P11BE_LOGIN_REFUSED)
+            login_set(login, P11BE_LOGGED_OUT);
+        pthread_mutex_unlock(&login->lock);
+    }
+    pthread_mutex_unlock(&logins_lock);
+}
+
+enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token)
+{
+    return __atomic_load_n(&token->login->state, __ATOMIC_ACQUIRE);
+}
+
+int p11be_token_login_wanted(P11BE_TOKEN *token)
+{
+    return __atomic_load_n(&token->login->wanted, __ATOMIC_ACQUIRE);
+}
+
+void p11be_token_login_lost(P11BE_TOKEN *token, int token_asked)
+{
+    P11BE_LOGIN *login = token->login;
+
+    pthread_mutex_lock(&login->lock);
+    if (token_asked)
+        __atomic_store_n(&login->wanted, 1, __ATOMIC_RELEASE);
+    if (login->state == P11BE_LOGGED_IN) {
+        login_set(login, P11BE_LOGGED_OUT);
+        P11BE_DEBUG("the login to \"%s\" is gone: logging in again when "
+                    "needed",
+                    token->label);
+    }
+    pthread_mutex_unlock(&login->lock);
+}
+
+/*
  * Refuses before the token would lock: never spend its last PIN try.
- * Returns 2 when the session is already logged in, and 3 (with *lost_rv)
- * when the session turned out to be gone.
+ * Returns 2 when the session is already logged in, and 3 (with *rv) when
+ * the session turned out to be gone; 0 with `error` set when refused.
+ * *flags: the token's flags, when it gave them.
  */
 static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                         const char *source, CK_RV *lost_rv)
+                         const char *source, char *error, size_t room,
+                         CK_FLAGS *flags, CK_RV *rv)
 {
     CK_SESSION_INFO sinfo;
     CK_TOKEN_INFO info;
@@ -316,26 +502,25 @@ static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
         token->user_type == CKU_SO ? CKF_SO_PIN_LOCKED : CKF_USER_PIN_LOCKED;
     CK_FLAGS final_try = token->user_type == CKU_SO ? CKF_SO_PIN_FINAL_TRY
                                                     : CKF_USER_PIN_FINAL_TRY;
-    CK_RV rv;
 
-    rv = P11BE_CALL(token->fns, C_GetSessionInfo, session, &sinfo);
-    if (p11be_ckr_session_lost(rv)) {
-        *lost_rv = rv;
+    *flags = 0;
+    *rv = P11BE_CALL(token->fns, C_GetSessionInfo, session, &sinfo);
+    if (p11be_ckr_session_lost(*rv))
         return 3;
-    }
-    if (rv == CKR_OK
+    if (*rv == CKR_OK
         && (sinfo.state == CKS_RO_USER_FUNCTIONS
             || sinfo.state == CKS_RW_USER_FUNCTIONS
             || sinfo.state == CKS_RW_SO_FUNCTIONS))
         return 2; /* someone (the application itself) already logged in */
-    rv = P11BE_CALL(token->fns, C_GetTokenInfo, token->slot_id, &info);
-    if (rv != CKR_OK)
+    *rv = CKR_OK;
+    if (P11BE_CALL(token->fns, C_GetTokenInfo, token->slot_id, &info) != CKR_OK)
         return 1; /* C_Login will say what is wrong */
+    *flags = info.flags;
     if (info.flags & locked)
-        snprintf(token->login_error, sizeof(token->login_error),
-                 "the token \"%s\" reports its PIN locked", token->label);
+        snprintf(error, room, "the token \"%s\" reports its PIN locked",
+                 token->label);
     else if (info.flags & final_try)
-        snprintf(token->login_error, sizeof(token->login_error),
+        snprintf(error, room,
                  "the token \"%s\" says the next wrong PIN locks it: not "
                  "trying %s",
                  token->label, source);
@@ -353,9 +538,83 @@ static int login_verdict(CK_RV rv)
            || rv == CKR_USER_TYPE_INVALID;
 }
 
-enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token)
+/*
+ * One login attempt, with no lock held: P11BE_LOGGED_IN, P11BE_LOGGED_OUT
+ * (raised; a later attempt may do better) or P11BE_LOGIN_REFUSED (the
+ * reason in `error`, not raised).
+ */
+static enum p11be_login_state
+login_attempt(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
+              const char *given_pin, size_t given_len, const char *source,
+              char *error, size_t room, CK_RV *rv)
 {
-    return __atomic_load_n(&token->login, __ATOMIC_ACQUIRE);
+    char *pin = NULL, origin[PATH_MAX + 64];
+    size_t pin_len = 0;
+    CK_FLAGS flags;
+    int have_pin;
+
+    switch (login_allowed(token, session, source, error, room, &flags, rv)) {
+    case 3:
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
+                    "C_GetSessionInfo before C_Login: %s", p11be_ckr_name(*rv));
+        return P11BE_LOGGED_OUT;
+    case 2:
+        return P11BE_LOGGED_IN;
+    case 0:
+        return P11BE_LOGIN_REFUSED;
+    }
+    /* The caller's PIN is used as it is (and wiped by the caller). */
+    have_pin = given_pin != NULL
+                   ? 1
+                   : p11be_config_read_pin(token->config, token->handle, &pin,
+                                           &pin_len);
+    if (have_pin == 0)
+        return P11BE_LOGGED_OUT; /* raised */
+    if (have_pin < 0) {
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
+                    "the token \"%s\" needs a login: set pkcs11-pin or "
+                    "CRYPTOGRAPHY_PKCS11_PASSWORD",
+                    token->label);
+        return P11BE_LOGGED_OUT;
+    }
+    if (given_pin != NULL) {
+        pin = (char *)given_pin;
+        pin_len = given_len;
+    }
+    /* An empty PIN only spends a try, unless the token has a PIN pad. */
+    if (pin_len == 0 && !(flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
+        if (given_pin == NULL) {
+            p11be_config_pin_origin(token->config, origin, sizeof(origin));
+            source = origin;
+        }
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
+                    "the PIN from %s is empty: not sent to the token \"%s\"",
+                    source, token->label);
+        if (given_pin == NULL)
+            OPENSSL_clear_free(pin, pin_len);
+        return P11BE_LOGGED_OUT;
+    }
+    *rv =
+        P11BE_CALL(token->fns, C_Login, session, token->user_type,
+                   pin_len > 0 ? (CK_UTF8CHAR *)pin : NULL, (CK_ULONG)pin_len);
+    if (given_pin == NULL)
+        OPENSSL_clear_free(pin, pin_len);
+    if (*rv == CKR_OK || *rv == CKR_USER_ALREADY_LOGGED_IN) {
+        P11BE_DEBUG("logged in to \"%s\" (PIN from %s)", token->label,
+                    pin_len > 0 ? source : "the token's PIN pad");
+        return P11BE_LOGGED_IN;
+    }
+    if (!login_verdict(*rv)) {
+        /* Not about the PIN (a lost session, a device error): may retry. */
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "C_Login: %s",
+                    p11be_ckr_name(*rv));
+        return P11BE_LOGGED_OUT;
+    }
+    /* A wrong PIN is tried once: retry storms lock real tokens. */
+    snprintf(error, room,
+             "C_Login failed: %s (PIN from %s); not retried in this process",
+             p11be_ckr_name(*rv), source);
+    return P11BE_LOGIN_REFUSED;
 }
 
 int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
@@ -368,77 +627,34 @@ int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                           const char *given_pin, size_t given_len,
                           const char *source, CK_RV *last_rv)
 {
-    char *pin = NULL;
-    size_t pin_len = 0;
-    int have_pin, allowed, ok = 0;
+    P11BE_LOGIN *login = token->login;
+    char error[sizeof(login->error)];
+    enum p11be_login_state outcome;
     CK_RV rv = CKR_OK;
 
     if (source == NULL)
         source = p11be_config_source(token->config, P11BE_SET_PIN);
-    pthread_mutex_lock(&token->login_lock);
-    if (token->login == P11BE_LOGGED_IN) {
-        ok = 1;
-        goto out_unlock;
-    }
-    if (token->login == P11BE_LOGIN_REFUSED)
-        goto out_raise;
-    allowed = login_allowed(token, session, source, &rv);
-    if (allowed == 3) {
-        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
-                    "C_GetSessionInfo before C_Login: %s", p11be_ckr_name(rv));
-        goto out_unlock;
-    }
-    if (allowed == 2) {
-        token->login = P11BE_LOGGED_IN;
-        ok = 1;
-        goto out_unlock;
-    }
-    if (!allowed) {
-        token->login = P11BE_LOGIN_REFUSED;
-        goto out_raise;
-    }
-    /* The caller's PIN is used as it is (and wiped by the caller). */
-    have_pin = given_pin != NULL
-                   ? 1
-                   : p11be_config_read_pin(token->config, token->handle, &pin,
-                                           &pin_len);
-    if (have_pin == 0)
-        goto out_unlock;
-    if (have_pin < 0) {
-        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED,
-                    "the token \"%s\" needs a login: set pkcs11-pin or "
-                    "CRYPTOGRAPHY_PKCS11_PASSWORD",
-                    token->label);
-        goto out_unlock;
-    }
-    if (given_pin != NULL)
-        rv = P11BE_CALL(token->fns, C_Login, session, token->user_type,
-                        (CK_UTF8CHAR *)given_pin, (CK_ULONG)given_len);
+    pthread_mutex_lock(&login->lock);
+    while (login->state == P11BE_LOGGING_IN)
+        pthread_cond_wait(&login->settled, &login->lock);
+    outcome = login->state;
+    if (outcome == P11BE_LOGGED_OUT)
+        login_set(login, P11BE_LOGGING_IN);
     else
-        rv = P11BE_CALL(token->fns, C_Login, session, token->user_type,
-                        (CK_UTF8CHAR *)pin, (CK_ULONG)pin_len);
-    OPENSSL_clear_free(pin, pin_len);
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        __atomic_store_n(&token->login, P11BE_LOGGED_IN, __ATOMIC_RELEASE);
-        P11BE_DEBUG("logged in to \"%s\" (PIN from %s)", token->label, source);
-        ok = 1;
-        goto out_unlock;
+        memcpy(error, login->error, sizeof(error));
+    pthread_mutex_unlock(&login->lock);
+
+    if (outcome == P11BE_LOGGED_OUT) {
+        outcome = login_attempt(token, session, given_pin, given_len, source,
+                                error, sizeof(error), &rv);
+        pthread_mutex_lock(&login->lock);
+        if (outcome == P11BE_LOGIN_REFUSED)
+            memcpy(login->error, error, sizeof(error));
+        login_set(login, outcome);
+        pthread_mutex_unlock(&login->lock);
     }
-    if (!login_verdict(rv)) {
-        /* Not about the PIN (a lost session, a device error): may retry. */
-        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "C_Login: %s",
-                    p11be_ckr_name(rv));
-        goto out_unlock;
-    }
-    /* A wrong PIN is tried once: retry storms lock real tokens. */
-    token->login = P11BE_LOGIN_REFUSED;
-    snprintf(token->login_error, sizeof(token->login_error),
-             "C_Login failed: %s (PIN from %s); not retried in this process",
-             p11be_ckr_name(rv), source);
-out_raise:
-    p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "%s", token->login_error);
-out_unlock:
-    pthread_mutex_unlock(&token->login_lock);
-    *last_rv = ok ? CKR_OK : rv;
-    return ok;
+    if (outcome == P11BE_LOGIN_REFUSED)
+        p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "%s", error);
+    *last_rv = outcome == P11BE_LOGGED_IN ? CKR_OK : rv;
+    return outcome == P11BE_LOGGED_IN;
 }

@@ -33,11 +33,17 @@
  *   keys, public keys, certificates (a key pair lists as two entries, as
  *   the token holds two objects).
  *
- * - Ambiguity. When the URI names an object (object= or id= given) and
- *   more than one private key, public key or certificate matches, the
- *   load fails with an "ambiguous" error listing the matches; when none
- *   matches, with "no object matches <uri> on token <label>" (also for a
- *   URI with only a type). A listing URI that finds nothing is empty.
+ * - Ambiguity. When the URI names an object (object= or id= given), or
+ *   the application expects a key (OSSL_STORE_expect PKEY or PUBKEY, as
+ *   openssl's -inkey and -key do, and as a key file is read), and more
+ *   than one private key, public key or certificate matches, the load
+ *   fails with an "ambiguous" error listing the matches: one rule for a
+ *   URI on the command line and the same URI in a key file, never "the
+ *   first". (So `openssl storeutl -keys` lists one key; storeutl without
+ *   -keys lists them all.) When none matches: "no object matches <uri>
+ *   on token <label>: C_FindObjects found nothing; likely causes: ..."
+ *   (also for a URI with only a type). A listing URI that finds nothing
+ *   is empty.
  *
  * - Keys. A key is yielded by reference (OSSL_OBJECT_PARAM_REFERENCE, a
  *   P11BE_KEY * passed by address) for pkcs11be's keymgmt load();
@@ -392,30 +398,6 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
 
 /* ---- the login ---- */
 
-/* The first line of a pin-source file, in buf; its length, or -1 (raised). */
-static int store_pin_from_source(STORE_CTX *ctx, char *buf, size_t room)
-{
-    const char *path = ctx->uri.pin_source;
-    FILE *f;
-    int len;
-
-    if (strncmp(path, "file:", 5) == 0)
-        path += 5;
-    f = fopen(path, "re");
-    if (f == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_SETTING,
-                    "%s: cannot read the pin-source file %s: %s", ctx->shown,
-                    path, strerror(errno));
-        return -1;
-    }
-    if (fgets(buf, (int)room, f) == NULL)
-        buf[0] = '\0';
-    fclose(f);
-    len = (int)strcspn(buf, "\r\n");
-    buf[len] = '\0';
-    return len;
-}
-
 /* The PIN from the application's passphrase callback; length, or -1. */
 static int store_pin_from_cb(STORE_CTX *ctx, const P11BE_TOKEN *token,
                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg,
@@ -450,7 +432,9 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                        OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg,
                        int optional)
 {
-    char buf[STORE_PIN_MAX];
+    char buf[STORE_PIN_MAX], named[PATH_MAX + 48];
+    char *from_file = NULL;
+    size_t file_len = 0;
     const char *source = NULL;
     const char *pin = NULL;
     int len = 0, ok;
@@ -467,11 +451,18 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
         len = (int)strlen(pin);
         source = "URI pin-value";
     } else if (ctx->uri.pin_source != NULL) {
-        len = store_pin_from_source(ctx, buf, sizeof(buf));
-        if (len < 0)
+        const char *path = ctx->uri.pin_source;
+
+        if (strncmp(path, "file:", 5) == 0)
+            path += 5;
+        if (!p11be_pin_from_file(ctx->prov->handle, ctx->shown, "pin-source",
+                                 path, &from_file, &file_len))
             return 0;
-        pin = buf;
-        source = "URI pin-source";
+        pin = from_file;
+        len = (int)file_len;
+        snprintf(named, sizeof(named), "URI pin-source (the first line of %s)",
+                 path);
+        source = named;
     } else if (p11be_config_get(&ctx->prov->config, P11BE_SET_PIN) == NULL) {
         len = store_pin_from_cb(ctx, token, pw_cb, pw_cbarg, buf, sizeof(buf));
         if (len >= 0) {
@@ -496,6 +487,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
     ok = p11be_token_login_pin(token, sess->handle, pin, (size_t)len, source,
                                &rv);
     OPENSSL_cleanse(buf, sizeof(buf));
+    OPENSSL_clear_free(from_file, file_len);
     return ok;
 }
 
@@ -810,11 +802,13 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
     if (ctx->count == 0
         && (named || unique || ctx->uri.type != P11BE_URI_TYPE_ANY)) {
         p11be_raise(ctx->prov->handle, P11BE_R_OBJECT_NOT_FOUND,
-                    "no object matches %s on token \"%s\"%s", ctx->shown,
-                    token->label,
+                    "no object matches %s on token \"%s\": C_FindObjects "
+                    "found nothing%s; likely causes: %s",
+                    ctx->shown, token->label,
                     ctx->skipped_login ? " (no PIN was given, so private "
                                          "keys were not searched)"
-                                       : "");
+                                       : "",
+                    P11BE_NOT_FOUND_CAUSES);
         goto out_release;
     }
     ok = 1;
@@ -1019,7 +1013,10 @@ static int store_load(void *loaderctx, OSSL_CALLBACK *object_cb,
 
     if (!ctx->searched) {
         ctx->searched = 1;
-        if (!store_search(ctx, pw_cb, pw_cbarg, 0)) {
+        /* An application that expects a key gets one, never the first. */
+        if (!store_search(ctx, pw_cb, pw_cbarg,
+                          ctx->expect == OSSL_STORE_INFO_PKEY
+                              || ctx->expect == OSSL_STORE_INFO_PUBKEY)) {
             ctx->failed = 1;
             return 0;
         }

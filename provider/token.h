@@ -18,8 +18,12 @@
 
 typedef struct p11be_session_st P11BE_SESSION;
 
+/* The token's login in this process, shared by provider instances (slot.c). */
+typedef struct p11be_login_st P11BE_LOGIN;
+
 enum p11be_login_state {
     P11BE_LOGGED_OUT,
+    P11BE_LOGGING_IN, /* one thread is trying; the others wait for it */
     P11BE_LOGGED_IN,
     P11BE_LOGIN_REFUSED, /* a PIN failed or the token is locked: never again */
 };
@@ -53,10 +57,7 @@ typedef struct p11be_token_st {
     size_t waiting;               /* threads waiting for a session */
     unsigned generation;          /* bumped when all sessions are lost */
     unsigned fork_generation;     /* p11be_fork_generation seen last */
-    enum p11be_login_state login; /* see enum */
-    int login_wanted;           /* the token answered CKR_USER_NOT_LOGGED_IN */
-    char login_error[160];      /* why the login was refused */
-    pthread_mutex_t login_lock; /* one login attempt at a time */
+    P11BE_LOGIN *login;           /* the login state; slot.c owns it */
 
     pthread_mutex_t object_lock;      /* guards the object session */
     CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
@@ -101,6 +102,23 @@ int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
 
 /* The login state now (for a caller deciding whether to find a PIN). */
 enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token);
+
+/* Whether the token asked for a login for something not marked private. */
+int p11be_token_login_wanted(P11BE_TOKEN *token);
+
+/*
+ * The login is gone (the token was removed, the process forked, the
+ * application logged out or closed all sessions): the next operation that
+ * needs it logs in again, unless a PIN was refused. `token_asked`: the
+ * token answered CKR_USER_NOT_LOGGED_IN, so log in from now on even for
+ * operations that do not say they need it. Takes only the login's lock.
+ */
+void p11be_token_login_lost(P11BE_TOKEN *token, int token_asked);
+
+/* For session.c's fork handlers: the login records' locks, taken last. */
+void p11be_logins_atfork_prepare(void);
+void p11be_logins_atfork_parent(void);
+void p11be_logins_atfork_child(void);
 
 /*
  * After CKR_KEY_HANDLE_INVALID: is the object session (and every object on
