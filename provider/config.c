@@ -32,6 +32,7 @@ static const struct {
                                      "P11BE_DIGEST_BUFFER_MAX"},
     [P11BE_SET_KEYGEN_EXPORTABLE] = {"pkcs11-keygen-exportable",
                                      "P11BE_KEYGEN_EXPORTABLE"},
+    [P11BE_SET_OFFLOAD] = {"pkcs11-offload", "P11BE_OFFLOAD"},
 };
 
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
