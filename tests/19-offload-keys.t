@@ -16,6 +16,8 @@
 #   C_Sign per handshake (TLS 1.3, and TLS 1.2 ECDHE-ECDSA), counted over
 #   several handshakes after a first one; the figure of offload "all"
 #   (build/openssl.cnf) is reported beside it.
+# - p11tlsbench --offload keys (no property query, a token session key):
+#   C_SignInit + C_Sign per handshake, nothing else.
 # - openssl list -providers -verbose shows the module, slot, token and
 #   offload mode (OpenSSL 3.0 prints only the names of other parameters).
 
@@ -37,7 +39,7 @@ plan skip_all => "no $keys_cnf (configure with CMake)" unless -f $keys_cnf;
 plan skip_all => 'the token lacks EC or RSA signing'
     unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA')
     && has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN') && has_mech('CKM_RSA_PKCS');
-plan tests => 9;
+plan tests => 10;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -335,4 +337,19 @@ subtest 'a bad pkcs11-offload value names the setting' => sub {
     isnt($rc, 0, 'the operation fails');
     like($err, qr/P11BE_OFFLOAD="key": not a known value/,
          'the error names P11BE_OFFLOAD and its value');
+};
+
+subtest 'p11tlsbench --offload keys: C_SignInit + C_Sign per handshake' => sub {
+    plan tests => 5;
+    my ($rc, $out, $err) = run(test_program('p11tlsbench'), '-s', '0.2',
+                               '-n', '5', '--offload', 'keys', '--markdown',
+                               { timeout => 300 });
+    is($rc, 0, 'p11tlsbench ran') or diag "$out$err";
+    for my $key ('ECDSA P-256', 'RSA-2048') {
+        my ($row) = $out =~ /^(\| \Q$key\E .*)$/m;
+        # | key | signature | hs/s | hs/s | ratio | C_Sign/hs | calls | calls |
+        my @f = map { s/^\s+|\s+$//gr } split /\|/, $row // '';
+        is($f[6], '1.00', "$key: 1 C_Sign per handshake");
+        is($f[7], '2.00', "$key: 2 PKCS#11 calls per handshake in all");
+    }
 };
