@@ -39,7 +39,7 @@ plan skip_all => "no $keys_cnf (configure with CMake)" unless -f $keys_cnf;
 plan skip_all => 'the token lacks EC or RSA signing'
     unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA')
     && has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN') && has_mech('CKM_RSA_PKCS');
-plan tests => 10;
+plan tests => 11;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -230,6 +230,7 @@ sub per_handshake {
         open(STDOUT, '>', $out) or POSIX::_exit(127);
         open(STDERR, '>&', \*STDOUT) or POSIX::_exit(127);
         $ENV{OPENSSL_CONF} = $a{conf};
+        %ENV = (%ENV, %{ $a{env} // {} });
         { no warnings 'exec';
           exec { 'openssl' } 'openssl', 's_server', @{ $a{server} },
               '-accept', '127.0.0.1:0', '-naccept', $rounds + 1, '-www'; }
@@ -326,6 +327,29 @@ subtest 'TLS 1.2 ECDHE-ECDSA s_server, EC key on the token' => sub {
                 server => ['-key', uri('off-ec'), '-cert', path('off-ec.crt')],
                 client => ['-tls1_2', '-cipher',
                            'ECDHE-ECDSA-AES128-GCM-SHA256']);
+};
+
+# openssl.cnf prefers pkcs11be; in keys mode the ECDHE key share (P-256,
+# which pkcs11be's EC keymgmt then generates) is a software key, made and
+# used on the host.
+subtest 'pkcs11be preferred in keys mode: ECDHE P-256 costs no call' => sub {
+    plan tests => 2 * 3;
+    for my $case (['tls13-preferred', 'TLSv1.3', ['-groups', 'P-256']],
+                  ['tls12-preferred', 'TLSv1.2',
+                   ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256',
+                    '-curves', 'P-256']]) {
+        my ($name, $proto, $client) = @$case;
+        my $r = per_handshake(
+            name => $name, conf => $all_cnf,
+            env => { P11BE_OFFLOAD => 'keys' },
+            server => ['-key', uri('off-ec'), '-cert', path('off-ec.crt')],
+            client => $client);
+        is($r->{error}, '', "$name: handshakes");
+        is($r->{protocol}, $proto, "$name: $proto");
+        is_deeply($r->{calls}, { C_SignInit => 1, C_Sign => 1 },
+                  "$name: per handshake: C_SignInit 1, C_Sign 1")
+            or diag 'per handshake: ' . calls_text($r->{calls});
+    }
 };
 
 subtest 'a bad pkcs11-offload value names the setting' => sub {
