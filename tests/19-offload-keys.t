@@ -92,24 +92,33 @@ subtest 'openssl list -providers -verbose shows the token settings' => sub {
 
 subtest 'digests, ciphers and HMAC: the default provider, no token call'
     => sub {
-    plan tests => 12;
-    reset_counts();
+    plan tests => 2 * 12;
     my $key = '00112233445566778899aabbccddeeff' x 2;
     my $iv = 'ffeeddccbbaa99887766554433221100';
     my @enc = ('enc', '-aes-256-cbc', '-K', $key, '-iv', $iv, '-in', $msg);
-    for my $case (['sha256', 'sha256', $msg],
-                  ['aes-256-cbc', @enc],
-                  ['HMAC-SHA256', 'dgst', '-sha256', '-hmac', 'secret', $msg]) {
-        my ($name, @args) = @$case;
-        my $out = keys_ok("$name runs", @args);
-        isnt($out, '', "$name: output");
-        is($out, plain_out(@args), "$name: the default provider's result");
+    # openssl-keys.cnf, and openssl.cnf (pkcs11be preferred) in keys mode.
+    for my $setup (['keys.cnf', $keys->{env}],
+                   ['preferred', { OPENSSL_CONF => $all_cnf,
+                                   P11BE_OFFLOAD => 'keys' }]) {
+        my ($how, $env) = @$setup;
+        local $keys->{env} = $env;
+        reset_counts();
+        for my $case (['sha256', 'sha256', $msg],
+                      ['aes-256-cbc', @enc],
+                      ['HMAC-SHA256', 'dgst', '-sha256', '-hmac', 'secret',
+                       $msg]) {
+            my ($name, @args) = @$case;
+            my $out = keys_ok("$how: $name runs", @args);
+            isnt($out, '', "$how: $name: output");
+            is($out, plain_out(@args), "$how: $name: the default provider's");
+        }
+        is(total_calls(), 0, "$how: no PKCS#11 call (token not opened)")
+            or diag explain counts();
+        my $list = keys_ok("$how: algorithms listed", 'list',
+                           '-digest-algorithms', '-mac-algorithms',
+                           '-cipher-algorithms');
+        unlike($list, qr/pkcs11be/, "$how: no digest, MAC or cipher offered");
     }
-    is(total_calls(), 0, 'no PKCS#11 call (the token was not opened)')
-        or diag explain counts();
-    my $list = keys_ok('algorithms listed', 'list', '-digest-algorithms',
-                       '-mac-algorithms', '-cipher-algorithms');
-    unlike($list, qr/pkcs11be/, 'pkcs11be offers no digest, MAC or cipher');
 };
 
 subtest 'software keys sign in the default provider, no token call' => sub {
