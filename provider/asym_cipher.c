@@ -115,7 +115,7 @@ static int enc_init(ENC_CTX *ctx, void *provkey, const OSSL_PARAM params[],
         return 0;
     }
     /* Decrypting on the token: the host context only holds the params. */
-    if (decrypt && ctx->op.reentered)
+    if (decrypt && ctx->op.on_host)
         ok = EVP_PKEY_decrypt_init(ctx->op.host);
     else
         ok = EVP_PKEY_encrypt_init(ctx->op.host);
@@ -273,7 +273,7 @@ static int enc_decrypt(void *vctx, unsigned char *out, size_t *outlen,
 
     if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_DECRYPT))
         return 0;
-    if (ctx->op.reentered) {
+    if (ctx->op.on_host) {
         *outlen = outsize;
         return EVP_PKEY_decrypt(ctx->op.host, out, outlen, in, inlen) > 0;
     }

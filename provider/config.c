@@ -36,6 +36,7 @@ static const struct {
                                      "P11BE_KEYGEN_EXPORTABLE"},
     [P11BE_SET_MODULE_INIT_ARGS] = {"pkcs11-module-init-args",
                                     "P11BE_MODULE_INIT_ARGS"},
+    [P11BE_SET_OFFLOAD] = {"pkcs11-offload", "P11BE_OFFLOAD"},
 };
 
 const char *p11be_getenv(const char *name)

@@ -116,7 +116,7 @@ static int ecdh_init(void *vctx, void *provkey, const OSSL_PARAM params[])
     if (EVP_PKEY_derive_init(ctx->op.host) <= 0
         || !p11be_keyop_set_params(&ctx->op, params))
         return 0;
-    if (!ctx->op.reentered)
+    if (!ctx->op.on_host)
         return p11be_check_mech(ctx->op.prov, CKM_ECDH1_DERIVE,
                                 "CKM_ECDH1_DERIVE");
     return 1;
@@ -294,7 +294,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen,
                     "ECDH: derive without a peer key");
         return 0;
     }
-    if (ctx->op.reentered) {
+    if (ctx->op.on_host) {
         *secretlen = outlen;
         return EVP_PKEY_derive(ctx->op.host, secret, secretlen) > 0;
     }

@@ -283,8 +283,10 @@ int p11be_keygen_on_host(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
 
     if (label != NULL || id_len > 0)
         return 0;
+    /* Keys mode: an unnamed key is a software key unless asked otherwise. */
     return p11be_config_choice(&prov->config, P11BE_SET_KEYGEN_EXPORTABLE,
-                               prov->handle, 0, choices);
+                               prov->handle, prov->offload_keys ? 1 : 0,
+                               choices);
 }
 
 int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,

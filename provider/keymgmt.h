@@ -83,8 +83,10 @@ const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
  * Whether a key pair asked for without a label or id is made on the host
  * (OpenSSL's default provider) so that it can be serialised: the
  * pkcs11-keygen-exportable setting, "no" by default (a session key pair
- * on the token, whose private half never leaves it). 1 yes, 0 no, -1 a
- * bad setting (raised). A persistent key is always made on the token.
+ * on the token, whose private half never leaves it), "yes" by default in
+ * pkcs11-offload = keys mode (only named keys go to the token). 1 yes,
+ * 0 no, -1 a bad setting (raised). A persistent key is always made on the
+ * token.
  */
 int p11be_keygen_on_host(P11BE_PROV_CTX *prov, const char *label,
                          size_t id_len);

@@ -598,7 +598,15 @@ extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_hmac_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_cmac_functions[];
 
+/*
+ * The MAC rows come first: in pkcs11-offload = keys mode provider.c offers
+ * the table from the first key row on (p11be_keymgmt_key_algorithms).
+ */
 const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
+    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
+     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
+     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
     {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
      "RSA keys on the PKCS#11 token"},
     {P11BE_NAMES_RSA_PSS, P11BE_PROPS, p11be_keymgmt_rsa_pss_functions,
@@ -609,9 +617,7 @@ const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
      "Ed25519 keys on the PKCS#11 token"},
     {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
      "Ed448 keys on the PKCS#11 token"},
-    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
-     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
-     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
+const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms =
+    p11be_keymgmt_algorithms + 2;

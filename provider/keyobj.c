@@ -691,6 +691,11 @@ int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
                     op->what);
         return 0;
     }
+    op->on_host =
+        op->reentered || (op->prov->offload_keys && key->host_private);
+    if (op->on_host && !op->reentered)
+        P11BE_DEBUG("%s with a software key, offload keys: on the host",
+                    op->what);
     op->host = p11be_key_host_ctx(key);
     return op->host != NULL;
 }

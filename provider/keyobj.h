@@ -175,6 +175,13 @@ typedef struct p11be_keyop_st {
     int operation;        /* EVP_PKEY_OP_* of the last init */
     P11BE_KEY *key;       /* a reference; NULL until init */
     EVP_PKEY_CTX *host;   /* on key->host; NULL until init */
+    /*
+     * Set by init: the work runs on the host copy and never on the token.
+     * On re-entry, and in pkcs11-offload = keys mode for a key that came
+     * from software (its private half is in the host copy), so that such
+     * keys cost no token call even where pkcs11be is preferred.
+     */
+    int on_host;
 } P11BE_KEYOP;
 
 /* For newctx: notes whether the thread is inside a token call. */

@@ -26,7 +26,9 @@ extern const OSSL_ALGORITHM p11be_digest_algorithms[];
 extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
 extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
+extern const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms;
 extern const OSSL_ALGORITHM p11be_signature_algorithms[];
+extern const OSSL_ALGORITHM *const p11be_signature_key_algorithms;
 extern const OSSL_ALGORITHM p11be_asym_cipher_algorithms[];
 extern const OSSL_ALGORITHM p11be_keyexch_algorithms[];
 extern const OSSL_ALGORITHM p11be_store_algorithms[];
@@ -39,6 +41,8 @@ static OSSL_FUNC_provider_get_params_fn prov_get_params;
 static OSSL_FUNC_provider_query_operation_fn prov_query_operation;
 static OSSL_FUNC_provider_get_reason_strings_fn prov_get_reason_strings;
 
+const char *const p11be_offload_choices[] = {"all", "keys", NULL};
+
 struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
 {
     struct p11be_token_st *token;
@@ -50,6 +54,9 @@ struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
     pthread_mutex_lock(&prov->token_lock);
     token = prov->token;
     if (token == NULL
+        && p11be_config_choice(&prov->config, P11BE_SET_OFFLOAD, prov->handle,
+                               P11BE_OFFLOAD_ALL, p11be_offload_choices)
+               >= 0
         && p11be_config_ulong(&prov->config, P11BE_SET_DIGEST_BUFFER_MAX,
                               prov->handle, P11BE_DIGEST_BUFFER_DEFAULT, 0,
                               (unsigned long)1 << 30, &buffer_max)) {
@@ -103,9 +110,7 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
     if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, P11BE_VERSION_STR))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
-    if (p != NULL
-        && !OSSL_PARAM_set_utf8_ptr(p, "pkcs11be " P11BE_VERSION_STR
-                                       " built with " OPENSSL_VERSION_TEXT))
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, prov->buildinfo))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
     if (p != NULL && !OSSL_PARAM_set_int(p, 1))
@@ -130,17 +135,26 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
     *no_cache = 0;
     if (prov->bystander)
         return NULL;
+    /*
+     * Keys mode: a provider never sees the property query, so the only way
+     * to leave digests, MACs and ciphers to the default provider whatever
+     * the application prefers is not to offer them. The asymmetric
+     * operations stay: OpenSSL 3.0 runs a token key's operation in the
+     * key's own provider once exporting it elsewhere is refused.
+     */
     switch (operation_id) {
     case OSSL_OP_DIGEST:
-        return p11be_digest_algorithms;
+        return prov->offload_keys ? NULL : p11be_digest_algorithms;
     case OSSL_OP_MAC:
-        return p11be_mac_algorithms;
+        return prov->offload_keys ? NULL : p11be_mac_algorithms;
     case OSSL_OP_CIPHER:
-        return p11be_cipher_algorithms;
+        return prov->offload_keys ? NULL : p11be_cipher_algorithms;
     case OSSL_OP_KEYMGMT:
-        return p11be_keymgmt_algorithms;
+        return prov->offload_keys ? p11be_keymgmt_key_algorithms
+                                  : p11be_keymgmt_algorithms;
     case OSSL_OP_SIGNATURE:
-        return p11be_signature_algorithms;
+        return prov->offload_keys ? p11be_signature_key_algorithms
+                                  : p11be_signature_algorithms;
     case OSSL_OP_ASYM_CIPHER:
         return p11be_asym_cipher_algorithms;
     case OSSL_OP_KEYEXCH:
@@ -196,6 +210,25 @@ static const OSSL_DISPATCH prov_dispatch[] = {
 
 static pthread_once_t exit_hook_once = PTHREAD_ONCE_INIT;
 
+/*
+ * OpenSSL 3.0's `openssl list -providers -verbose` prints the build info
+ * but only the names of other gettable parameters: the configured token
+ * and offload mode go into the build info so that they are seen there.
+ */
+static void prov_make_buildinfo(P11BE_PROV_CTX *prov)
+{
+    const char *module = p11be_config_get(&prov->config, P11BE_SET_MODULE_PATH);
+    const char *slot = p11be_config_get(&prov->config, P11BE_SET_SLOT_ID);
+    const char *label = p11be_config_get(&prov->config, P11BE_SET_TOKEN_LABEL);
+    const char *offload = p11be_config_get(&prov->config, P11BE_SET_OFFLOAD);
+
+    snprintf(prov->buildinfo, sizeof(prov->buildinfo),
+             "pkcs11be " P11BE_VERSION_STR " built with " OPENSSL_VERSION_TEXT
+             "; module %s, slot %s, token %s, offload %s",
+             module ? module : "(unset)", slot ? slot : "(first)",
+             label ? label : "(any)", offload ? offload : "all");
+}
+
 /* See p11be_module_pin_self(): exit hooks that outlive an unload. */
 static void register_exit_hook(void)
 {
@@ -240,8 +273,15 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
      * stand aside, offering nothing, so nothing can recurse into the token.
      */
     prov->bystander = p11be_reentered();
+    prov->offload_keys =
+        p11be_config_get(&prov->config, P11BE_SET_OFFLOAD) != NULL
+        && strcmp(p11be_config_get(&prov->config, P11BE_SET_OFFLOAD),
+                  p11be_offload_choices[P11BE_OFFLOAD_KEYS])
+               == 0;
+    prov_make_buildinfo(prov);
     pthread_once(&exit_hook_once, register_exit_hook);
-    P11BE_DEBUG("provider loaded%s", prov->bystander ? " (bystander)" : "");
+    P11BE_DEBUG("provider loaded%s: %s", prov->bystander ? " (bystander)" : "",
+                prov->buildinfo);
 
     *out = prov_dispatch;
     *provctx = prov;

@@ -19,6 +19,15 @@ typedef struct p11be_prov_ctx_st {
     const OSSL_CORE_HANDLE *handle; /* the core's handle, for errors */
     P11BE_CONFIG config;            /* settings read at load */
     int bystander; /* loaded from inside a token call: offers nothing */
+    /*
+     * pkcs11-offload = keys: only keys that live on the token are used
+     * there; pkcs11be offers no digest, MAC or cipher, and runs what it
+     * gets for a software key on the host copy (keyobj.h). Read at load
+     * (query_operation needs it before any token is open); a bad value
+     * counts as "all" and fails the token's opening, naming the setting.
+     */
+    int offload_keys;
+    char buildinfo[512]; /* build info with the configured token, at load */
     size_t digest_buffer_max;     /* see digest.c; set at token open */
     pthread_mutex_t token_lock;   /* serialises the first open */
     struct p11be_token_st *token; /* NULL until first use */
@@ -42,6 +51,10 @@ typedef struct p11be_prov_ctx_st {
  * tries again on the next call.
  */
 struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov);
+
+/* pkcs11-offload values, in the order of enum p11be_offload. */
+enum p11be_offload { P11BE_OFFLOAD_ALL, P11BE_OFFLOAD_KEYS };
+extern const char *const p11be_offload_choices[];
 
 /* Frees what digest.c keeps in the provider; at teardown. */
 void p11be_digest_teardown(P11BE_PROV_CTX *prov);

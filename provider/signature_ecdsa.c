@@ -122,7 +122,7 @@ static int ecdsa_init(ECDSA_CTX *ctx, void *provkey, const OSSL_PARAM params[],
               : EVP_PKEY_verify_init(ctx->op.host);
     if (ok <= 0 || !p11be_keyop_set_params(&ctx->op, params))
         return 0;
-    if (sign && !ctx->op.reentered)
+    if (sign && !ctx->op.on_host)
         return p11be_check_mech(ctx->op.prov, CKM_ECDSA, "CKM_ECDSA");
     return 1;
 }
@@ -208,7 +208,7 @@ static int ecdsa_sign_digest(ECDSA_CTX *ctx, unsigned char *sig, size_t *siglen,
     size_t md_size = 0;
     OSSL_PARAM get[2];
 
-    if (ctx->op.reentered) {
+    if (ctx->op.on_host) {
         *siglen = sigsize;
         return EVP_PKEY_sign(ctx->op.host, sig, siglen, tbs, tbs_len) > 0;
     }

@@ -110,7 +110,7 @@ static int eddsa_init(EDDSA_CTX *ctx, const char *mdname, void *provkey,
                     ctx->op.key->kind->name);
         return 0;
     }
-    if (sign && !ctx->op.reentered)
+    if (sign && !ctx->op.on_host)
         return p11be_check_mech(ctx->op.prov, CKM_EDDSA, "CKM_EDDSA");
     return 1;
 }
@@ -174,7 +174,7 @@ static int eddsa_digest_sign(void *vctx, unsigned char *sig, size_t *siglen,
                     ctx->sig_len, sigsize);
         return 0;
     }
-    if (ctx->op.reentered) {
+    if (ctx->op.on_host) {
         *siglen = sigsize;
         return eddsa_host(ctx, sig, siglen, tbs, tbslen, 1);
     }

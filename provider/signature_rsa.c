@@ -147,7 +147,7 @@ static int sig_init(SIG_CTX *ctx, void *provkey, const OSSL_PARAM params[],
         return 0;
     }
     /* Signing on the token: the host context only holds the params. */
-    if (sign && ctx->op.reentered)
+    if (sign && ctx->op.on_host)
         ok = EVP_PKEY_sign_init(ctx->op.host);
     else if (operation == EVP_PKEY_OP_VERIFYRECOVER)
         ok = EVP_PKEY_verify_recover_init(ctx->op.host);
@@ -155,7 +155,7 @@ static int sig_init(SIG_CTX *ctx, void *provkey, const OSSL_PARAM params[],
         ok = EVP_PKEY_verify_init(ctx->op.host);
     if (ok <= 0 || !p11be_keyop_set_params(&ctx->op, params))
         return 0;
-    if (sign && !ctx->op.reentered)
+    if (sign && !ctx->op.on_host)
         return p11be_check_mech(ctx->op.prov, CKM_RSA_PKCS, "CKM_RSA_PKCS");
     return 1;
 }
@@ -356,7 +356,7 @@ static int sig_sign_digest(SIG_CTX *ctx, unsigned char *sig, size_t *siglen,
     struct p11be_rsa_params sp;
     int ok = 0;
 
-    if (ctx->op.reentered) {
+    if (ctx->op.on_host) {
         *siglen = sigsize;
         return EVP_PKEY_sign(ctx->op.host, sig, siglen, tbs, tbs_len) > 0;
     }
@@ -676,7 +676,15 @@ extern const OSSL_DISPATCH p11be_signature_ed448_functions[];
 extern const OSSL_DISPATCH p11be_signature_hmac_functions[];
 extern const OSSL_DISPATCH p11be_signature_cmac_functions[];
 
+/*
+ * The MAC rows come first: in pkcs11-offload = keys mode provider.c offers
+ * the table from the first key row on (p11be_signature_key_algorithms).
+ */
 const OSSL_ALGORITHM p11be_signature_algorithms[] = {
+    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
+     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
+     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
     {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
      "RSA signatures with the key on the PKCS#11 token"},
     {P11BE_NAMES_ECDSA, P11BE_PROPS, p11be_signature_ecdsa_functions,
@@ -685,9 +693,7 @@ const OSSL_ALGORITHM p11be_signature_algorithms[] = {
      "Ed25519 signatures with the key on the PKCS#11 token"},
     {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
      "Ed448 signatures with the key on the PKCS#11 token"},
-    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
-     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
-     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
+const OSSL_ALGORITHM *const p11be_signature_key_algorithms =
+    p11be_signature_algorithms + 2;

@@ -18,6 +18,14 @@
  * (OpenSSL falls back to it when the key cannot be exported): one C_Sign
  * per handshake.
  *
+ * With --offload keys, pkcs11be is loaded in pkcs11-offload = keys mode
+ * (as build/openssl-keys.cnf does) and the SSL_CTXs have no property query
+ * at all: pkcs11be offers no digest, MAC or cipher then, and the default
+ * provider wins every algorithm both offer, so this is a server configured
+ * for keys mode. Its key is still a token key: generated without a label,
+ * with pkcs11-keygen-exportable = no (a session key pair on the token,
+ * nothing left on the token afterwards).
+ *
  * A handshake: a fresh socketpair (non-blocking), a fresh server and client
  * SSL, both driven from this one thread until both are done; no session
  * tickets, no resumption; then both are freed and the sockets closed. The
@@ -94,6 +102,7 @@ struct options {
     int markdown;                 /* print the table as Markdown */
     int verbose;                  /* every round's rates on stderr */
     const char *filter;           /* only the case whose tag this is */
+    int offload_keys;             /* --offload keys: see the top */
     const char *module;           /* the real PKCS#11 module */
     char provider_path[PATH_MAX]; /* directory holding pkcs11be.so */
     char shim[PATH_MAX];          /* the counting shim */
@@ -144,6 +153,8 @@ static void usage(FILE *out)
           "(100);\n"
           "                        0 skips counting\n"
           "  -c, --case ec|rsa     only this server key\n"
+          "  -o, --offload all|keys  pkcs11be's pkcs11-offload mode (all);\n"
+          "                        keys: no property query in the SSL_CTXs\n"
           "  -m, --markdown        print the table in Markdown\n"
           "  -v, --verbose         every round's rates\n"
           "      --provider-path DIR  where pkcs11be.so is (the build dir)\n"
@@ -265,9 +276,11 @@ out_free_cert:
 }
 
 /* TLS 1.3 only, no tickets, no session cache: every handshake is full. */
-static SSL_CTX *make_ssl_ctx(OSSL_LIB_CTX *libctx, const SSL_METHOD *method)
+static SSL_CTX *make_ssl_ctx(OSSL_LIB_CTX *libctx, const SSL_METHOD *method,
+                             int offload_keys)
 {
-    SSL_CTX *ctx = SSL_CTX_new_ex(libctx, "?provider=default", method);
+    SSL_CTX *ctx = SSL_CTX_new_ex(
+        libctx, offload_keys ? NULL : "?provider=default", method);
 
     if (ctx == NULL)
         return NULL;
@@ -292,7 +305,8 @@ static void side_free(struct tls_side *s)
 }
 
 static int side_setup(struct tls_side *s, OSSL_LIB_CTX *libctx,
-                      const struct tls_case *tc, enum tls_way way, char *why)
+                      const struct tls_case *tc, enum tls_way way,
+                      int offload_keys, char *why)
 {
     memset(s, 0, sizeof(*s));
     s->key = make_key(libctx, tc, way, why);
@@ -301,8 +315,8 @@ static int side_setup(struct tls_side *s, OSSL_LIB_CTX *libctx,
     s->cert = make_cert(libctx, s->key, why);
     if (s->cert == NULL)
         goto out_free_side;
-    s->server = make_ssl_ctx(libctx, TLS_server_method());
-    s->client = make_ssl_ctx(libctx, TLS_client_method());
+    s->server = make_ssl_ctx(libctx, TLS_server_method(), offload_keys);
+    s->client = make_ssl_ctx(libctx, TLS_client_method(), offload_keys);
     if (s->server == NULL || s->client == NULL) {
         why_openssl(why, "SSL_CTX_new_ex");
         goto out_free_side;
@@ -466,6 +480,10 @@ static int child_main(const struct child_env *env)
         why_openssl(rep->why, "OSSL_LIB_CTX_new");
         goto out_free_libctx;
     }
+    if (o->offload_keys) {
+        setenv("P11BE_OFFLOAD", "keys", 1);
+        setenv("P11BE_KEYGEN_EXPORTABLE", "no", 1);
+    }
     /* Default first: what nobody asks a property for stays there. */
     deflt = OSSL_PROVIDER_load(libctx, "default");
     p11be = OSSL_PROVIDER_load(libctx, "pkcs11be");
@@ -476,7 +494,7 @@ static int child_main(const struct child_env *env)
     for (k = 0; k < WAY_COUNT; k++) {
         char why[WHY_LEN];
 
-        if (!side_setup(&sides[k], libctx, env->tc, k, why)) {
+        if (!side_setup(&sides[k], libctx, env->tc, k, o->offload_keys, why)) {
             snprintf(rep->why, sizeof(rep->why), "%s: %s", way_names[k], why);
             goto out_free_sides;
         }
@@ -698,6 +716,12 @@ static void print_table(const struct options *o, const struct tls_cell *cells,
            "by the default provider; the rest of the handshake (X25519, "
            "HKDF, AES-GCM, hashes, the client) is the default provider's\n",
            bullet);
+    printf("%s%s\n", bullet,
+           o->offload_keys
+               ? "pkcs11be in pkcs11-offload = keys mode, no property query "
+                 "(as with openssl-keys.cnf)"
+               : "pkcs11be in pkcs11-offload = all mode; the SSL_CTXs prefer "
+                 "the default provider (?provider=default)");
     if (o->count > 0)
         printf("%scalls/hs: PKCS#11 calls per handshake through p11shim.so "
                "over %lu handshakes per way\n",
@@ -729,6 +753,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         {"repeat", required_argument, NULL, 'r'},
         {"count", required_argument, NULL, 'n'},
         {"case", required_argument, NULL, 'c'},
+        {"offload", required_argument, NULL, 'o'},
         {"markdown", no_argument, NULL, 'm'},
         {"verbose", no_argument, NULL, 'v'},
         {"provider-path", required_argument, NULL, OPT_PROVIDER_PATH},
@@ -740,7 +765,8 @@ static int parse_options(struct options *o, int argc, char **argv)
     long n;
     int c;
 
-    while ((c = getopt_long(argc, argv, "s:r:n:c:mvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:r:n:c:o:mvh", longopts, NULL))
+           != -1) {
         switch (c) {
         case 's':
             o->seconds = strtod(optarg, &end);
@@ -761,6 +787,11 @@ static int parse_options(struct options *o, int argc, char **argv)
             break;
         case 'c':
             o->filter = optarg;
+            break;
+        case 'o':
+            if (strcmp(optarg, "keys") != 0 && strcmp(optarg, "all") != 0)
+                goto out_bad;
+            o->offload_keys = strcmp(optarg, "keys") == 0;
             break;
         case 'm':
             o->markdown = 1;
