@@ -27,6 +27,11 @@ struct p11be_module_st {
     struct p11be_module_st *next;
 };
 
+/*
+ * Guards the registry and every module's C_Initialize and C_Finalize, so
+ * that an instance loading a module never sees another's finalisation of
+ * it half done.
+ */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static P11BE_MODULE *registry;
 static volatile int process_exiting;
@@ -253,7 +258,6 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
             *link = module->next;
             break;
         }
-    pthread_mutex_unlock(&registry_lock);
 
     /*
      * Finalise only what we initialised, only in the process that did it
@@ -265,9 +269,15 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
     finalize = module->we_initialized && module->init_pid == getpid()
                && mode != P11BE_FINALIZE_NEVER && !process_exiting;
     if (finalize) {
+        /*
+         * Still under the lock: an instance loading the module meanwhile
+         * must not find it initialised (and take it as shared) only to
+         * have it finalised under it.
+         */
         P11BE_CALL(module->fns, C_Finalize, NULL);
         dlclose(module->dl);
     }
+    pthread_mutex_unlock(&registry_lock);
     P11BE_DEBUG("released %s (%s)", module->path,
                 finalize ? "finalised" : "left initialised");
     OPENSSL_free(module->path);

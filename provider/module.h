@@ -43,6 +43,10 @@ int p11be_module_reinit_in_child(P11BE_MODULE *module,
  */
 int p11be_module_usable_now(const P11BE_MODULE *module);
 
+/*
+ * Drops a reference; the last one finalises the module (as `mode` says)
+ * under the registry lock, so a concurrent p11be_module_get waits for it.
+ */
 void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode);
 
 /*

@@ -1,0 +1,34 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+#
+# One library context loads pkcs11be while another unloads it
+# (tests/c/lifecycle_check.c): 4 threads x 50 rounds of new OSSL_LIB_CTX,
+# load, 20 SHA-256 digests on the token, unload, free. The instances share
+# the module, so the last unload's C_Finalize races the next load's
+# C_Initialize; neither may see the other half done. Run three times:
+# every round must work and every digest match the default provider's.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use P11BE;
+
+plan skip_all => 'the token lacks CKM_SHA256' unless has_mech('CKM_SHA256');
+plan tests => 4;
+
+use_shim();
+for my $run (1 .. 3) {
+    my ($rc, $out, $err) = run(test_program('lifecycle_check'), 4, 50, 20,
+        { env => { P11BE_BUILD_DIR => build_dir() }, timeout => 120 });
+    note($out);
+    is($rc, 0, "run $run: 200 rounds, every digest right, no crash")
+        or diag("exit $rc\n" . substr("$out$err", 0, 2000));
+}
+# Every load that found no other instance initialised the module, and
+# every last unload finalised it: they pair up.
+is(count_of('C_Initialize'), count_of('C_Finalize'),
+   'as many C_Finalize as C_Initialize');
