@@ -30,11 +30,15 @@ struct p11be_module_st {
 /*
  * Guards the registry and every module's C_Initialize and C_Finalize, so
  * that an instance loading a module never sees another's finalisation of
- * it half done.
+ * it half done. Taken after the session pools' locks (fork, P11BE_CALL).
  */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static P11BE_MODULE *registry;
 static volatile int process_exiting;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+unsigned p11be_forks;
+unsigned p11be_forks_initialized;
 
 static int self_pinned;
 
@@ -55,7 +59,7 @@ void p11be_module_note_exit(void)
         for (module = registry; module != NULL; module = module->next)
             if (module->finalize_at_exit && module->we_initialized
                 && module->init_pid == getpid()) {
-                P11BE_CALL(module->fns, C_Finalize, NULL);
+                P11BE_CALL_AS_IS(module->fns, C_Finalize, NULL);
                 module->we_initialized = 0;
                 P11BE_DEBUG("finalised %s at exit", module->path);
             }
@@ -83,6 +87,32 @@ void p11be_module_pin_self(void)
     }
 }
 
+/*
+ * Held across fork() (registered before the session pools' handlers, so
+ * taken after their locks), so that a child never inherits it locked.
+ */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void atfork_child(void)
+{
+    p11be_forks++;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* Locked by the caller. */
 static CK_RV module_initialize(P11BE_MODULE *module)
 {
     CK_C_INITIALIZE_ARGS args;
@@ -92,7 +122,7 @@ static CK_RV module_initialize(P11BE_MODULE *module)
     args.flags = CKF_OS_LOCKING_OK;
     /* Modules that use OpenSSL leave their start-up noise on our queue. */
     ERR_set_mark();
-    rv = P11BE_CALL(module->fns, C_Initialize, &args);
+    rv = P11BE_CALL_AS_IS(module->fns, C_Initialize, &args);
     ERR_pop_to_mark();
     module->we_initialized = rv == CKR_OK;
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
@@ -186,6 +216,7 @@ P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
                     "library context");
         return NULL;
     }
+    pthread_once(&atfork_once, atfork_register);
     pthread_mutex_lock(&registry_lock);
     for (module = registry; module != NULL; module = module->next)
         if (strcmp(module->path, path) == 0)
@@ -215,16 +246,37 @@ const char *p11be_module_path(const P11BE_MODULE *module)
     return module->path;
 }
 
+/* Locked by the caller. */
+static CK_RV reinit_in_child_locked(P11BE_MODULE *module)
+{
+    if (module->init_pid == getpid() || process_exiting)
+        return CKR_OK;
+    P11BE_DEBUG("forked: initialising %s again in the child", module->path);
+    return module_initialize(module);
+}
+
+void p11be_module_after_fork(void)
+{
+    P11BE_MODULE *module;
+
+    pthread_mutex_lock(&registry_lock);
+    if (p11be_forks_initialized != p11be_forks) {
+        /* A module that fails here is tried again by the next session. */
+        for (module = registry; module != NULL; module = module->next)
+            reinit_in_child_locked(module);
+        __atomic_store_n(&p11be_forks_initialized, p11be_forks,
+                         __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
 int p11be_module_reinit_in_child(P11BE_MODULE *module,
                                  const OSSL_CORE_HANDLE *handle)
 {
-    CK_RV rv = CKR_OK;
+    CK_RV rv;
 
     pthread_mutex_lock(&registry_lock);
-    if (module->init_pid != getpid()) {
-        P11BE_DEBUG("forked: initialising %s again in the child", module->path);
-        rv = module_initialize(module);
-    }
+    rv = reinit_in_child_locked(module);
     pthread_mutex_unlock(&registry_lock);
     if (rv != CKR_OK) {
         p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
@@ -274,7 +326,7 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
          * must not find it initialised (and take it as shared) only to
          * have it finalised under it.
          */
-        P11BE_CALL(module->fns, C_Finalize, NULL);
+        P11BE_CALL_AS_IS(module->fns, C_Finalize, NULL);
         dlclose(module->dl);
     }
     pthread_mutex_unlock(&registry_lock);

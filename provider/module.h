@@ -30,8 +30,11 @@ CK_FUNCTION_LIST *p11be_module_functions(const P11BE_MODULE *module);
 const char *p11be_module_path(const P11BE_MODULE *module);
 
 /*
- * Called in a forked child before it uses the module: PKCS#11 wants the
- * child to call C_Initialize again, and never to use the parent's handles.
+ * Called in a forked child before it takes a session, to raise an error
+ * naming the module when C_Initialize fails there. Every call into a module
+ * (P11BE_CALL) initialises the modules again first in a new child anyway:
+ * PKCS#11 wants the child to call C_Initialize before anything else, and
+ * never to use the parent's handles.
  */
 int p11be_module_reinit_in_child(P11BE_MODULE *module,
                                  const OSSL_CORE_HANDLE *handle);
@@ -48,6 +51,23 @@ int p11be_module_usable_now(const P11BE_MODULE *module);
  * under the registry lock, so a concurrent p11be_module_get waits for it.
  */
 void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode);
+
+/*
+ * The fork generation: bumped in every forked child, and the generation the
+ * modules were last initialised for. They differ in a child that has not
+ * called C_Initialize yet, which PKCS#11 wants before any other call, so
+ * the first call there, whichever it is (a slot query, a mechanism look-up,
+ * a session), initialises every module again first (P11BE_CALL).
+ */
+extern unsigned p11be_forks;
+extern unsigned p11be_forks_initialized;
+void p11be_module_after_fork(void);
+
+/* The fork generation this process is in (bumped in each child). */
+static inline unsigned p11be_fork_generation(void)
+{
+    return __atomic_load_n(&p11be_forks, __ATOMIC_RELAXED);
+}
 
 /*
  * pkcs11-finalize=always: C_Finalize at process exit, from the exit hook

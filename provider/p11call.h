@@ -15,9 +15,20 @@
 #include <p11-kit/pkcs11.h>
 
 #include "debug.h"
+#include "module.h"
 #include "reentry.h"
 
 void p11be_call_trace(const char *file, int line, const char *name, CK_RV rv);
+
+/* In a child that has not initialised the modules yet: do it now. */
+static inline void p11be_call_ready(void)
+{
+    if (__builtin_expect(
+            __atomic_load_n(&p11be_forks, __ATOMIC_RELAXED)
+                != __atomic_load_n(&p11be_forks_initialized, __ATOMIC_ACQUIRE),
+            0))
+        p11be_module_after_fork();
+}
 
 /* Leaves the module, traces the call when tracing is on, returns rv. */
 static inline CK_RV p11be_call_done(const char *file, int line,
@@ -30,6 +41,10 @@ static inline CK_RV p11be_call_done(const char *file, int line,
 }
 
 #define P11BE_CALL(fns, fn, ...)                                               \
+    (p11be_call_ready(), P11BE_CALL_AS_IS(fns, fn, __VA_ARGS__))
+
+/* Without the fork check: module.c's own C_Initialize and C_Finalize. */
+#define P11BE_CALL_AS_IS(fns, fn, ...)                                         \
     (p11be_reentry_enter(),                                                    \
      p11be_call_done(__FILE__, __LINE__, #fn, (fns)->fn(__VA_ARGS__)))
 

@@ -27,7 +27,6 @@
 
 static pthread_mutex_t token_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static P11BE_TOKEN *token_list;
-static unsigned fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void atfork_prepare(void)
@@ -54,20 +53,10 @@ static void atfork_parent(void)
     pthread_mutex_unlock(&token_list_lock);
 }
 
-static void atfork_child(void)
-{
-    fork_generation++;
-    atfork_parent();
-}
-
+/* The child's fork generation was bumped by module.c's handler. */
 static void atfork_register(void)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
-
-unsigned p11be_fork_generation(void)
-{
-    return fork_generation;
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_parent);
 }
 
 int p11be_pool_init(P11BE_TOKEN *token)
@@ -82,7 +71,7 @@ int p11be_pool_init(P11BE_TOKEN *token)
     pthread_cond_init(&token->session_freed, NULL);
     pthread_mutex_init(&token->object_lock, NULL);
     pthread_mutex_lock(&token_list_lock);
-    token->fork_generation = fork_generation;
+    token->fork_generation = p11be_fork_generation();
     token->next_token = token_list;
     token_list = token;
     pthread_mutex_unlock(&token_list_lock);
@@ -147,12 +136,12 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
         P11BE_SESSION *sess = token->idle;
 
         token->idle = sess->next_idle;
-        if (call_module && token->fork_generation == fork_generation)
+        if (call_module && token->fork_generation == p11be_fork_generation())
             P11BE_CALL(token->fns, C_CloseSession, sess->handle);
         OPENSSL_free(sess);
     }
     if (call_module && token->object_session_open
-        && token->object_forks == fork_generation)
+        && token->object_forks == p11be_fork_generation())
         P11BE_CALL(token->fns, C_CloseSession, token->object_session);
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
@@ -167,11 +156,11 @@ static int after_fork(P11BE_TOKEN *token)
     if (!p11be_module_reinit_in_child(token->module, token->handle))
         return 0;
     pthread_mutex_lock(&token->lock);
-    if (token->fork_generation != fork_generation) {
+    if (token->fork_generation != p11be_fork_generation()) {
         invalidate_locked(token);
         /* Sessions lent in the parent never come back here. */
         token->open_count = 0;
-        token->fork_generation = fork_generation;
+        token->fork_generation = p11be_fork_generation();
     }
     pthread_mutex_unlock(&token->lock);
     return 1;
@@ -250,7 +239,7 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
     if (sess != NULL && !sess->verify
         && sess->generation
                == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
-        && sess->fork_generation == fork_generation)
+        && sess->fork_generation == p11be_fork_generation())
         return sess;
 
     pthread_mutex_lock(&token->lock);
@@ -335,7 +324,7 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
                     (unsigned long)req->mech, token->label);
         return NULL;
     }
-    if (token->fork_generation != fork_generation && !after_fork(token))
+    if (token->fork_generation != p11be_fork_generation() && !after_fork(token))
         return NULL;
     for (attempt = 0; attempt < 2; attempt++) {
         CK_RV rv;
@@ -389,7 +378,7 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         return;
     token = sess->token;
     /* The common case: a good session, nobody waiting, the hot slot free. */
-    if (last_rv == CKR_OK && sess->fork_generation == fork_generation
+    if (last_rv == CKR_OK && sess->fork_generation == p11be_fork_generation()
         && sess->generation
                == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
         && __atomic_load_n(&token->waiting, __ATOMIC_RELAXED) == 0
@@ -527,7 +516,7 @@ int p11be_session_done(P11BE_SESSION *sess, CK_RV rv)
 
 int p11be_session_usable_now(const P11BE_SESSION *sess)
 {
-    return sess->fork_generation == fork_generation
+    return sess->fork_generation == p11be_fork_generation()
            && p11be_module_usable_now(sess->token->module);
 }
 

@@ -102,9 +102,6 @@ int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
 /* The login state now (for a caller deciding whether to find a PIN). */
 enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token);
 
-/* The fork generation this process is in (bumped in each child). */
-unsigned p11be_fork_generation(void);
-
 /*
  * After CKR_KEY_HANDLE_INVALID: is the object session (and every object on
  * it) gone? Then its objects are re-created on use; returns 1.

@@ -53,14 +53,16 @@ use Time::HiRes ();
 
 our @ISA = ('Exporter');
 our @EXPORT = qw(
-    build_dir source_dir provider_module shim_module real_module tmp_dir
-    test_program setup_token use_shim reset_counts counts count_of
+    build_dir source_dir provider_module shim_module real_module real_slot tmp_dir
+    test_program setup_token use_shim use_proxy proxy_module reset_counts counts count_of
     fault_counts fault_of real_calls remove_token
     run ossl ossl_p11 has_mech write_file read_file random_bytes
 );
 
 my $TMP_DIR;       # per-test-file directory, made on first use
 my $REAL_MODULE;   # the token's own module, even after use_shim()
+my $REAL_SLOT;     # the token's slot in $REAL_MODULE
+my $PROXY;         # p11-kit's proxy once use_proxy() put it in front
 my %MECHS;         # CKM_* names the token reports, filled by has_mech()
 
 sub import {
@@ -151,6 +153,17 @@ sub real_module {
         // croak 'no PKCS#11 module: call setup_token() first';
 }
 
+=head2 real_slot()
+
+The token's slot in real_module(), which stays known after use_proxy() has
+pointed C<CRYPTOGRAPHY_PKCS11_SLOT_ID> at the proxy's slot.
+
+=cut
+
+sub real_slot {
+    return $REAL_SLOT // croak 'no token: call setup_token() first';
+}
+
 =head2 tmp_dir()
 
 This test file's temporary directory, created on first use and removed at
@@ -205,6 +218,7 @@ sub setup_token {
         croak "mktoken did not set $name" unless defined $ENV{$name};
     }
     $REAL_MODULE = $ENV{CRYPTOGRAPHY_PKCS11_PATH};
+    $REAL_SLOT = $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID};
     return;
 }
 
@@ -221,8 +235,7 @@ sub has_mech {
     my ($name) = @_;
 
     if (!%MECHS) {
-        my $slot = $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID}
-            // croak 'no token: call setup_token() first';
+        my $slot = real_slot();
         my ($rc, $out, $err) = run(test_program('p11mechs'), real_module(),
                                    $slot);
 
@@ -248,11 +261,66 @@ sub use_shim {
     setup_token();
     my $shim = shim_module();
 
-    $ENV{P11SHIM_MODULE} = real_module();
+    $ENV{P11SHIM_MODULE} = $PROXY // real_module();
     $ENV{P11SHIM_COUNTS} = File::Spec->catfile(tmp_dir(), 'p11shim.counts');
     $ENV{CRYPTOGRAPHY_PKCS11_PATH} = $shim;
     reset_counts();
     return $shim;
+}
+
+=head2 proxy_module()
+
+p11-kit's proxy module, F<p11-kit-proxy.so> in the multiarch library
+directory (C<$ENV{P11BE_P11KIT_PROXY}> overrides), or undef when it is not
+installed.
+
+=cut
+
+sub proxy_module {
+    return $ENV{P11BE_P11KIT_PROXY} if $ENV{P11BE_P11KIT_PROXY};
+    for my $path (glob('/usr/lib/*/p11-kit-proxy.so'),
+                  '/usr/lib/p11-kit-proxy.so') {
+        return $path if -f $path;
+    }
+    return undef;
+}
+
+=head2 use_proxy()
+
+Puts p11-kit's proxy module (proxy_module()) in front of the token: the
+provider loads the proxy, which loads SoftHSM2 as p11-kit's system module
+configuration says (F</usr/share/p11-kit/modules/softhsm2.module> from
+Debian's softhsm2; p11-kit reads user module files only when the system
+F<pkcs11.conf> allows it, and the tests leave system files alone), and
+SoftHSM2 finds this file's token through C<SOFTHSM2_CONF> as before.  The
+proxy follows PKCS#11's rules where SoftHSM2 alone does not: a forked
+child must call C_Initialize again before anything else.
+
+The proxy numbers its slots its own way, so C<CRYPTOGRAPHY_PKCS11_SLOT_ID>
+becomes the proxy's slot for the token, found by its label (C<p11slot>).
+With use_shim() (before or after) the shim wraps the proxy.  Dies when the
+proxy is missing or does not show the token.  Returns the proxy's path.
+
+=cut
+
+sub use_proxy {
+    setup_token();
+    my $proxy = proxy_module() // croak 'p11-kit-proxy.so is not installed';
+    my $label = $ENV{P11BE_TOKEN_LABEL} // croak 'the token has no label';
+    my ($rc, $out, $err) = run(test_program('p11slot'), $proxy, $label);
+
+    croak "p11-kit's proxy does not show the token \"$label\" (is "
+          . "SoftHSM2 in p11-kit's module configuration?): $err"
+        if $rc != 0;
+    chomp $out;
+    $PROXY = $proxy;
+    $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID} = $out;
+    if (defined $ENV{P11SHIM_MODULE}) {
+        $ENV{P11SHIM_MODULE} = $proxy;
+    } else {
+        $ENV{CRYPTOGRAPHY_PKCS11_PATH} = $proxy;
+    }
+    return $proxy;
 }
 
 sub counts_file {
