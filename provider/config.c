@@ -32,6 +32,8 @@ static const struct {
                                      "P11BE_DIGEST_BUFFER_MAX"},
     [P11BE_SET_KEYGEN_EXPORTABLE] = {"pkcs11-keygen-exportable",
                                      "P11BE_KEYGEN_EXPORTABLE"},
+    [P11BE_SET_MODULE_INIT_ARGS] = {"pkcs11-module-init-args",
+                                    "P11BE_MODULE_INIT_ARGS"},
 };
 
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,

@@ -18,6 +18,7 @@
 
 struct p11be_module_st {
     char *path;            /* as configured: the registry's key */
+    char *init_args;       /* CK_C_INITIALIZE_ARGS.pReserved, or NULL */
     void *dl;              /* dlopen handle */
     CK_FUNCTION_LIST *fns; /* from C_GetFunctionList */
     unsigned refs;         /* provider instances using it */
@@ -120,6 +121,7 @@ static CK_RV module_initialize(P11BE_MODULE *module)
 
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
+    args.pReserved = module->init_args;
     /* Modules that use OpenSSL leave their start-up noise on our queue. */
     ERR_set_mark();
     rv = P11BE_CALL_AS_IS(module->fns, C_Initialize, &args);
@@ -136,13 +138,16 @@ static CK_RV module_initialize(P11BE_MODULE *module)
 }
 
 static P11BE_MODULE *module_load(const char *path, const char *path_setting,
+                                 const char *init_args,
                                  const OSSL_CORE_HANDLE *handle)
 {
     P11BE_MODULE *module = OPENSSL_zalloc(sizeof(*module));
     CK_C_GetFunctionList get_function_list;
     CK_RV rv;
 
-    if (module == NULL || (module->path = OPENSSL_strdup(path)) == NULL) {
+    if (module == NULL || (module->path = OPENSSL_strdup(path)) == NULL
+        || (init_args != NULL
+            && (module->init_args = OPENSSL_strdup(init_args)) == NULL)) {
         p11be_raise(handle, P11BE_R_OUT_OF_MEMORY, "loading %s", path);
         goto out_free;
     }
@@ -198,13 +203,23 @@ static P11BE_MODULE *module_load(const char *path, const char *path_setting,
 out_close:
     dlclose(module->dl);
 out_free:
-    if (module != NULL)
+    if (module != NULL) {
         OPENSSL_free(module->path);
+        OPENSSL_free(module->init_args);
+    }
     OPENSSL_free(module);
     return NULL;
 }
 
+/* NULL and "" both mean none. */
+static int same_init_args(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
 P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
+                               const char *init_args,
+                               const char *init_args_setting,
                                const OSSL_CORE_HANDLE *handle)
 {
     P11BE_MODULE *module;
@@ -221,8 +236,17 @@ P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
     for (module = registry; module != NULL; module = module->next)
         if (strcmp(module->path, path) == 0)
             break;
-    if (module == NULL) {
-        module = module_load(path, path_setting, handle);
+    if (module != NULL && !same_init_args(module->init_args, init_args)) {
+        /* One C_Initialize per module and process: it cannot take both. */
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "%s=\"%s\": %s is already in use in this process with "
+                    "init args \"%s\" (a module is initialised once per "
+                    "process)",
+                    init_args_setting, init_args != NULL ? init_args : "", path,
+                    module->init_args != NULL ? module->init_args : "");
+        module = NULL;
+    } else if (module == NULL) {
+        module = module_load(path, path_setting, init_args, handle);
         if (module != NULL) {
             module->next = registry;
             registry = module;
@@ -333,6 +357,7 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
     P11BE_DEBUG("released %s (%s)", module->path,
                 finalize ? "finalised" : "left initialised");
     OPENSSL_free(module->path);
+    OPENSSL_free(module->init_args);
     OPENSSL_free(module);
     p11be_fallback_release();
 }

@@ -23,8 +23,16 @@ extern const char *const p11be_finalize_choices[];
 
 typedef struct p11be_module_st P11BE_MODULE;
 
-/* Load (or share) the module at `path`; raises and returns NULL on error. */
+/*
+ * Load (or share) the module at `path`, initialised with `init_args` (the
+ * pkcs11-module-init-args setting, passed in CK_C_INITIALIZE_ARGS.pReserved;
+ * NULL for none). A module already in use with other init args is refused:
+ * it is initialised once per process. Raises and returns NULL on error;
+ * the *_setting names are for the messages.
+ */
 P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
+                               const char *init_args,
+                               const char *init_args_setting,
                                const OSSL_CORE_HANDLE *handle);
 CK_FUNCTION_LIST *p11be_module_functions(const P11BE_MODULE *module);
 const char *p11be_module_path(const P11BE_MODULE *module);

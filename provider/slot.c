@@ -253,7 +253,9 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
     if (!read_settings(token, &pool_max, &finalize))
         goto out_free;
     token->module = p11be_module_get(
-        path, p11be_config_source(config, P11BE_SET_MODULE_PATH), handle);
+        path, p11be_config_source(config, P11BE_SET_MODULE_PATH),
+        p11be_config_get(config, P11BE_SET_MODULE_INIT_ARGS),
+        p11be_config_source(config, P11BE_SET_MODULE_INIT_ARGS), handle);
     if (token->module == NULL)
         goto out_free;
     if (finalize == P11BE_FINALIZE_ALWAYS)
