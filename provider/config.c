@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#define _GNU_SOURCE /* secure_getenv */
 #include "config.h"
 
 #include <errno.h>
@@ -36,6 +37,11 @@ static const struct {
                                     "P11BE_MODULE_INIT_ARGS"},
 };
 
+const char *p11be_getenv(const char *name)
+{
+    return secure_getenv(name);
+}
+
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
                       OSSL_FUNC_core_get_params_fn *core_get_params)
 {
@@ -55,7 +61,7 @@ int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
         const char *value = found[i];
 
         if (value == NULL && setting_names[i].env != NULL) {
-            value = getenv(setting_names[i].env);
+            value = p11be_getenv(setting_names[i].env);
             cfg->from_env[i] = value != NULL;
         }
         if (value == NULL)
@@ -178,7 +184,7 @@ int p11be_config_read_pin(const P11BE_CONFIG *cfg,
     if (strncmp(spec, "file:", 5) == 0)
         return pin_from_file(cfg, handle, spec + 5, pin, pin_len);
     if (strncmp(spec, "env:", 4) == 0) {
-        value = getenv(spec + 4);
+        value = p11be_getenv(spec + 4);
         if (value == NULL) {
             p11be_raise(handle, P11BE_R_BAD_SETTING,
                         "%s names the environment variable %s, which is "

@@ -36,6 +36,15 @@ typedef struct p11be_config_st {
     unsigned char from_env[P11BE_SET_COUNT]; /* 1: taken from environment */
 } P11BE_CONFIG;
 
+/*
+ * getenv, except in a process running with privileges its caller lacks
+ * (setuid, setgid, file capabilities): there NULL, as OpenSSL reads its
+ * own settings. Otherwise an unprivileged user would choose the library a
+ * setuid program loads (CRYPTOGRAPHY_PKCS11_PATH) or the file it writes
+ * (P11BE_DEBUG). Every environment setting is read through it.
+ */
+const char *p11be_getenv(const char *name);
+
 /* Read every setting from the provider's config section, then the env. */
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
                       OSSL_FUNC_core_get_params_fn *core_get_params);

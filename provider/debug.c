@@ -8,13 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
+
 int p11be_debug_on;
 static FILE *debug_out;
 static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
 
 static void debug_open(void)
 {
-    const char *where = getenv("P11BE_DEBUG");
+    const char *where = p11be_getenv("P11BE_DEBUG");
 
     if (where == NULL || *where == '\0' || strcmp(where, "0") == 0)
         return;
