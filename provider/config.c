@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include <openssl/crypto.h>
 #include <openssl/params.h>
@@ -40,6 +41,11 @@ static const struct {
 const char *p11be_getenv(const char *name)
 {
     return secure_getenv(name);
+}
+
+int p11be_env_ignored(void)
+{
+    return getauxval(AT_SECURE) != 0;
 }
 
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,

@@ -45,6 +45,9 @@ typedef struct p11be_config_st {
  */
 const char *p11be_getenv(const char *name);
 
+/* Whether p11be_getenv ignores the environment in this process. */
+int p11be_env_ignored(void);
+
 /* Read every setting from the provider's config section, then the env. */
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,
                       OSSL_FUNC_core_get_params_fn *core_get_params);

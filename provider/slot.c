@@ -242,7 +242,10 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
     if (path == NULL || *path == '\0') {
         p11be_raise(handle, P11BE_R_MODULE_PATH_NOT_SET,
                     "set pkcs11-module-path in the provider's config section "
-                    "or CRYPTOGRAPHY_PKCS11_PATH in the environment");
+                    "or CRYPTOGRAPHY_PKCS11_PATH in the environment%s",
+                    p11be_env_ignored() ? " (the environment is ignored: "
+                                          "this process runs setuid or setgid)"
+                                        : "");
         return NULL;
     }
     token = OPENSSL_zalloc(sizeof(*token));
