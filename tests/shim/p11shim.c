@@ -96,6 +96,10 @@
  * module never has a session closed under a running call.  Besides rules,
  * `p11count --remove` asks every process running with P11SHIM_FAULTS set
  * (even to "") to remove the token before its next call.
+ *
+ * P11SHIM_FORK_IN_INITIALIZE=1 makes C_Initialize fork a child that exits
+ * at once, and wait for it, before forwarding: as p11-kit's remote modules
+ * start their helper process (the caller's fork handlers run in it).
  */
 #define _GNU_SOURCE /* dladdr(), gettid() */
 #include <dlfcn.h>
@@ -108,6 +112,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1073,6 +1078,14 @@ static CK_RV shim_C_Initialize(CK_VOID_PTR init_args)
 
     if (rv != CKR_OK)
         return rv;
+    if (getenv("P11SHIM_FORK_IN_INITIALIZE") != NULL) {
+        pid_t pid = fork();
+
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     rv = shim.real->C_Initialize(init_args);
     return shim_leave(&call, rv, NULL, NULL);
 }
