@@ -110,6 +110,12 @@ static int enc_init(ENC_CTX *ctx, void *provkey, const OSSL_PARAM params[],
     if (!p11be_keyop_init(&ctx->op, provkey, operation, decrypt))
         return 0;
     if (!EVP_PKEY_is_a(ctx->op.key->host, "RSA")) {
+        /* An RSA-PSS key: the default provider's own refusal. */
+        if (EVP_PKEY_is_a(ctx->op.key->host, "RSA-PSS")
+            && (decrypt ? EVP_PKEY_decrypt_init(ctx->op.host)
+                        : EVP_PKEY_encrypt_init(ctx->op.host))
+                   <= 0)
+            return 0;
         p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "RSA %s needs an RSA key, not %s",
                     decrypt ? "decryption" : "encryption",

@@ -410,6 +410,13 @@ static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
     if (p != NULL && !OSSL_PARAM_get_size_t(p, &gctx->bits))
         goto out_bad;
+    /* Refused when set, as the default provider does. */
+    if (p != NULL && gctx->bits < RSA_MIN_BITS) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "key size too small: RSA keys of %zu bits (at least %d)",
+                    gctx->bits, RSA_MIN_BITS);
+        return 0;
+    }
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_PRIMES);
     if (p != NULL && (!OSSL_PARAM_get_size_t(p, &primes) || primes != 2)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
@@ -474,12 +481,6 @@ static int rsa_gen_check(RSA_GEN_CTX *gctx)
 {
     CK_MECHANISM_INFO info;
 
-    if (gctx->bits < RSA_MIN_BITS) {
-        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA keys of %zu bits are too small (at least %d)",
-                    gctx->bits, RSA_MIN_BITS);
-        return 0;
-    }
     if (!p11be_mech_info(gctx->prov, CKM_RSA_PKCS_KEY_PAIR_GEN,
                          "CKM_RSA_PKCS_KEY_PAIR_GEN", &info))
         return 0;
@@ -558,6 +559,13 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
             goto out_free_key;
         return key;
     }
+    /* As the default provider (which then fails with its own reason). */
+    if (!BN_is_odd(gctx->e) || BN_is_one(gctx->e)) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "pub exponent out of range: an RSA public exponent is "
+                    "odd and greater than 1");
+        goto out_free_key;
+    }
     mode = p11be_keygen_mode(gctx->prov, gctx->label, gctx->id_len);
     if (mode < 0)
         goto out_free_key;
@@ -567,10 +575,11 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         return key;
     }
     e_len = BN_num_bytes(gctx->e);
-    if (e_len <= 0 || (size_t)e_len > sizeof(e) || !BN_is_odd(gctx->e)) {
+    if ((size_t)e_len > sizeof(e)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA public exponent must be odd and at most %zu bytes",
-                    sizeof(e));
+                    "an RSA public exponent of %d bytes: pkcs11be gives a "
+                    "token at most %zu",
+                    e_len, sizeof(e));
         goto out_free_key;
     }
     BN_bn2bin(gctx->e, e);
