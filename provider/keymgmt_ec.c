@@ -164,8 +164,8 @@ static OSSL_PARAM *ec_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     OSSL_PARAM *params = NULL;
     BIGNUM *d = NULL;
 
-    if (!p11be_token_read_secret(key->prov, sess, obj, tmpl, 1,
-                                 "the EC private key's CKA_VALUE"))
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+                                "the EC private key's CKA_VALUE"))
         return NULL;
     if ((d = BN_secure_new()) != NULL
         && BN_bin2bn(tmpl[0].pValue, (int)tmpl[0].ulValueLen, d) != NULL

@@ -313,8 +313,8 @@ static OSSL_PARAM *ed_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     OSSL_PARAM params[2], *dup = NULL;
     size_t priv_len;
 
-    if (!p11be_token_read_secret(key->prov, sess, obj, tmpl, 1,
-                                 "the EdDSA private key's CKA_VALUE"))
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+                                "the EdDSA private key's CKA_VALUE"))
         return NULL;
     p11be_ec_point_of(tmpl[0].pValue, tmpl[0].ulValueLen, &priv, &priv_len);
     if (priv_len != curve->key_len) {

@@ -148,9 +148,9 @@ static OSSL_PARAM *rsa_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     size_t i;
     int ok;
 
-    if (!p11be_token_read_secret(key->prov, sess, obj, tmpl, 6,
-                                 "the RSA private key's CKA_PRIVATE_EXPONENT "
-                                 "and CRT values"))
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 6,
+                                "the RSA private key's CKA_PRIVATE_EXPONENT "
+                                "and CRT values"))
         return NULL;
     ok = (bld = OSSL_PARAM_BLD_new()) != NULL;
     for (i = 0; i < 6 && ok; i++) {

@@ -967,42 +967,6 @@ void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count)
 CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
                             CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
-    CK_ULONG i;
-    CK_RV rv;
-
-    for (i = 0; i < count; i++) {
-        tmpl[i].pValue = NULL;
-        tmpl[i].ulValueLen = 0;
-    }
-    rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
-                    count);
-    for (i = 0; rv == CKR_OK && i < count; i++) {
-        tmpl[i].pValue = OPENSSL_zalloc(tmpl[i].ulValueLen + 1);
-        if (tmpl[i].pValue == NULL)
-            rv = CKR_HOST_MEMORY;
-    }
-    if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
-                        count);
-    if (rv != CKR_OK)
-        p11be_token_free_attrs(tmpl, count);
-    return rv;
-}
-
-void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count)
-{
-    CK_ULONG i;
-
-    for (i = 0; i < count; i++)
-        if (tmpl[i].pValue != NULL)
-            OPENSSL_cleanse(tmpl[i].pValue, tmpl[i].ulValueLen);
-    p11be_token_free_attrs(tmpl, count);
-}
-
-int p11be_token_read_secret(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
-                            CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
-                            CK_ULONG count, const char *what)
-{
     CK_ULONG room[P11BE_ATTRS_MAX], i;
     CK_RV rv = count <= P11BE_ATTRS_MAX ? CKR_OK : CKR_ARGUMENTS_BAD;
 
@@ -1023,14 +987,22 @@ int p11be_token_read_secret(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
         rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
                         count);
     if (rv == CKR_OK)
-        return 1;
-    /* A failed call may have filled some: wipe what was given to it. */
+        return rv;
+    /* A failed call may have filled some (a secret?): wipe each buffer. */
     for (i = 0; i < count && tmpl[i].pValue != NULL; i++)
         tmpl[i].ulValueLen = room[i];
     p11be_token_free_secret(tmpl, count);
-    p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                "C_GetAttributeValue of %s: %s", what, p11be_ckr_name(rv));
-    return 0;
+    return rv;
+}
+
+void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    CK_ULONG i;
+
+    for (i = 0; i < count; i++)
+        if (tmpl[i].pValue != NULL)
+            OPENSSL_cleanse(tmpl[i].pValue, tmpl[i].ulValueLen);
+    p11be_token_free_attrs(tmpl, count);
 }
 
 int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,

@@ -90,8 +90,8 @@ struct p11be_key_kind {
                              CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
     /*
      * The private values (OpenSSL's parameter names) read from the private
-     * object `obj` of an exportable key with p11be_token_read_secret(), as
-     * a fresh OSSL_PARAM array the caller wipes and frees; NULL (raised).
+     * object `obj` of an exportable key, as a fresh OSSL_PARAM array the
+     * caller wipes and frees; NULL (raised).
      */
     OSSL_PARAM *(*private_from_token)(P11BE_KEY *key, P11BE_SESSION *sess,
                                       CK_OBJECT_HANDLE obj);
@@ -281,10 +281,11 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
                           const OSSL_PARAM *extra);
 
 /*
- * C_GetAttributeValue of `count` attributes of `obj` into fresh,
- * zero-terminated buffers (tmpl[i].pValue, free with
- * p11be_token_free_attrs()). Returns the token's CK_RV, raising nothing;
- * on failure the buffers are freed.
+ * C_GetAttributeValue of `count` (at most P11BE_ATTRS_MAX) attributes of
+ * `obj` into fresh, zero-terminated buffers (tmpl[i].pValue, free with
+ * p11be_token_free_attrs(), or p11be_token_free_secret() for private key
+ * values). Returns the token's CK_RV, raising nothing; on failure the
+ * buffers are wiped and freed.
  */
 CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
                             CK_ATTRIBUTE *tmpl, CK_ULONG count);
@@ -297,13 +298,7 @@ int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
                            CK_ULONG count, const char *what);
 void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
-/*
- * p11be_token_read_attrs() of secret values (private key parts): free them
- * with p11be_token_free_secret(), which wipes them first.
- */
-int p11be_token_read_secret(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
-                            CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
-                            CK_ULONG count, const char *what);
+/* p11be_token_free_attrs() of secret values: wiped first. */
 void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /*
