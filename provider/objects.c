@@ -79,15 +79,17 @@ static void object_ref_set(P11BE_TOKEN *token, P11BE_OBJECT_REF *ref, CK_RV rv)
 
 /*
  * Runs the call on the object session (opened, and logged in when asked),
- * once more if that session was lost. Raises naming what failed.
+ * once more if that session was lost. Raises naming what failed; the last
+ * code goes to *last_rv.
  */
 static int object_run(P11BE_PROV_CTX *prov, int need_login,
-                      struct object_call *c, const char *what)
+                      struct object_call *c, const char *what, CK_RV *last_rv)
 {
     P11BE_TOKEN *token = p11be_prov_token(prov);
     int attempt;
     CK_RV rv = CKR_OK;
 
+    *last_rv = CKR_GENERAL_ERROR; /* until the call itself answers */
     c->ref->handle = CK_INVALID_HANDLE;
     if (c->priv != NULL)
         c->priv->handle = CK_INVALID_HANDLE;
@@ -120,6 +122,7 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
     if (c->priv != NULL)
         object_ref_set(token, c->priv, rv);
     pthread_mutex_unlock(&token->object_lock);
+    *last_rv = rv;
     if (rv != CKR_OK) {
         p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s on the token \"%s\": %s", what, token->label,
@@ -133,20 +136,23 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
                         CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
 {
     struct object_call c = {NULL, tmpl, count, NULL, 0, ref, NULL};
+    CK_RV rv;
 
-    return object_run(prov, need_login, &c, "C_CreateObject");
+    return object_run(prov, need_login, &c, "C_CreateObject", &rv);
 }
 
 int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
-                               P11BE_OBJECT_REF *priv)
+                               P11BE_OBJECT_REF *priv, CK_RV *rv)
 {
     struct object_call c = {mech,       pub_tmpl, pub_count, priv_tmpl,
                             priv_count, pub,      priv};
+    CK_RV unused;
 
-    return object_run(prov, need_login, &c, "C_GenerateKeyPair");
+    return object_run(prov, need_login, &c, "C_GenerateKeyPair",
+                      rv != NULL ? rv : &unused);
 }
 
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)

@@ -39,13 +39,14 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
 /*
  * C_GenerateKeyPair on the object session, so that a session key pair
  * lives as long as its owner, like a created object; both refs are filled.
- * Raises naming what failed; returns 0 then.
+ * Raises naming what failed; returns 0 then, with the token's code in
+ * *rv when rv is not NULL.
  */
 int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
-                               P11BE_OBJECT_REF *priv);
+                               P11BE_OBJECT_REF *priv, CK_RV *rv);
 
 /* Whether the object still exists (same token insertion, same process). */
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);

@@ -58,6 +58,12 @@
  * by thread, for fault_check), delays, removals and refused calls are
  * counted there too; p11count prints them as "fault.*" lines.
  *
+ * Hiding mechanisms.  P11SHIM_HIDE_MECHS holds up to 8 mechanism numbers
+ * (decimal or 0xHEX, separated by ','), which the shim makes the token
+ * lack: C_GetMechanismList leaves them out, and C_GetMechanismInfo,
+ * C_DecryptInit and C_SignInit answer CKR_MECHANISM_INVALID for them.
+ * Example: "0x3" (CKM_RSA_X_509), for a token without raw RSA.
+ *
  * Logging.  P11SHIM_LOG names a file the shim appends one line to for
  * each of these events (each line starts with "pid=N", one write() per
  * line, so processes and threads sharing the file keep lines whole):
@@ -163,6 +169,7 @@ static const enum p11shim_fn shim_sessionless[] = {
 #define SHIM_MAX_HANDLE 4096       /* session handles removal can track */
 #define SHIM_STAMP_DEAD UINT32_MAX /* session closed by an injected fault */
 #define SHIM_MAX_SLOTS  8          /* slots a removal empties */
+#define SHIM_MAX_HIDDEN 8          /* mechanisms P11SHIM_HIDE_MECHS may hide */
 
 /* One rule of P11SHIM_FAULTS; see the top of the file. */
 struct shim_rule {
@@ -211,6 +218,8 @@ static struct {
     uint64_t seen_requests; /* stats->remove_requests already obeyed */
     int log_fd;             /* P11SHIM_LOG, opened for appending; -1: none */
     int calls_fd;           /* P11SHIM_CALLS, likewise */
+    CK_MECHANISM_TYPE hidden[SHIM_MAX_HIDDEN]; /* P11SHIM_HIDE_MECHS */
+    int hidden_count;                          /* entries in hidden */
 } shim = {
     .once = PTHREAD_ONCE_INIT,
     .load_rv = CKR_GENERAL_ERROR,
@@ -920,6 +929,36 @@ static int fault_setup(const char *spec)
 
 static CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
 
+/* Parses P11SHIM_HIDE_MECHS (see the top); 0 with a warning if malformed. */
+static int hide_setup(const char *spec)
+{
+    const char *p = spec;
+    char *end;
+
+    while (*p != '\0') {
+        unsigned long mech = strtoul(p, &end, 0);
+
+        if (end == p || (*end != ',' && *end != '\0')
+            || shim.hidden_count == SHIM_MAX_HIDDEN) {
+            shim_warn("malformed P11SHIM_HIDE_MECHS", spec);
+            return 0;
+        }
+        shim.hidden[shim.hidden_count++] = mech;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return 1;
+}
+
+static int shim_hidden(CK_MECHANISM_TYPE mech)
+{
+    int i;
+
+    for (i = 0; i < shim.hidden_count; i++)
+        if (shim.hidden[i] == mech)
+            return 1;
+    return 0;
+}
+
 /*
  * Whether fn lives in this very object.  Comparing with the address of
  * C_GetFunctionList would not do: that name is interposable, so with the
@@ -948,6 +987,7 @@ static void shim_load(void)
     const char *path = getenv("P11SHIM_MODULE");
     const char *counts_path = getenv("P11SHIM_COUNTS");
     const char *faults = getenv("P11SHIM_FAULTS");
+    const char *hide = getenv("P11SHIM_HIDE_MECHS");
     int count_flags = P11SHIM_COUNTS_WRITE | P11SHIM_COUNTS_CREATE;
     CK_C_GetFunctionList get_list;
     CK_FUNCTION_LIST_PTR real = NULL;
@@ -973,6 +1013,8 @@ static void shim_load(void)
         shim_warn("C_GetFunctionList of P11SHIM_MODULE failed", path);
         goto out_close;
     }
+    if (hide != NULL && !hide_setup(hide))
+        goto out_close;
     if (faults != NULL)
         count_flags |= P11SHIM_COUNTS_FAULTS;
     if (counts_path != NULL && *counts_path != '\0'
@@ -1156,6 +1198,16 @@ static CK_RV shim_C_GetMechanismList(CK_SLOT_ID slot_id,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_GetMechanismList(slot_id, mech_list, count);
+    if (rv == CKR_OK && shim.hidden_count > 0) {
+        CK_ULONG kept = 0, i;
+
+        /* A size query counts them too: a few spare entries are harmless. */
+        for (i = 0; mech_list != NULL && i < *count; i++)
+            if (!shim_hidden(mech_list[i]))
+                mech_list[kept++] = mech_list[i];
+        if (mech_list != NULL)
+            *count = kept;
+    }
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1167,7 +1219,8 @@ static CK_RV shim_C_GetMechanismInfo(CK_SLOT_ID slot_id, CK_MECHANISM_TYPE type,
 
     if (rv != CKR_OK)
         return rv;
-    rv = shim.real->C_GetMechanismInfo(slot_id, type, info);
+    rv = shim_hidden(type) ? CKR_MECHANISM_INVALID
+                           : shim.real->C_GetMechanismInfo(slot_id, type, info);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1492,7 +1545,9 @@ static CK_RV shim_C_DecryptInit(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
 
     if (rv != CKR_OK)
         return rv;
-    rv = shim.real->C_DecryptInit(sess, mech, key);
+    rv = mech != NULL && shim_hidden(mech->mechanism)
+             ? CKR_MECHANISM_INVALID
+             : shim.real->C_DecryptInit(sess, mech, key);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1601,7 +1656,9 @@ static CK_RV shim_C_SignInit(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
 
     if (rv != CKR_OK)
         return rv;
-    rv = shim.real->C_SignInit(sess, mech, key);
+    rv = mech != NULL && shim_hidden(mech->mechanism)
+             ? CKR_MECHANISM_INVALID
+             : shim.real->C_SignInit(sess, mech, key);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
