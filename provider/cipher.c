@@ -289,7 +289,7 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
 P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
                                          CK_RV *rv)
 {
-    struct p11be_session_req req = {.mech = call->mech->mechanism};
+    struct p11be_session_req req = {.mech = call->mech->mechanism, .held = 1};
     int attempt;
 
     *rv = CKR_OK;

@@ -32,6 +32,8 @@ static const struct {
                                      "P11BE_DIGEST_BUFFER_MAX"},
     [P11BE_SET_KEYGEN_EXPORTABLE] = {"pkcs11-keygen-exportable",
                                      "P11BE_KEYGEN_EXPORTABLE"},
+    [P11BE_SET_HELD_MAX] = {"pkcs11-session-held-max",
+                            "P11BE_SESSION_HELD_MAX"},
 };
 
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,

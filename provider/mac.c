@@ -703,9 +703,9 @@ static CK_RV mac_op_init(MAC_CTX *ctx, P11BE_SESSION *sess,
  * A session for the key's mechanism, with the key's object ready (acquired
  * first: in a forked child that re-initialises the module).
  */
-static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj)
+static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj, int held)
 {
-    struct p11be_session_req req = {.mech = ctx->key->mech};
+    struct p11be_session_req req = {.mech = ctx->key->mech, .held = held};
     P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
 
     *obj = CK_INVALID_HANDLE;
@@ -729,7 +729,7 @@ static int mac_start_streaming(MAC_CTX *ctx)
     CK_RV rv = CKR_OK;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = mac_session(ctx, &obj);
+        P11BE_SESSION *sess = mac_session(ctx, &obj, 1);
 
         if (sess == NULL)
             return 0;
@@ -804,7 +804,7 @@ static int mac_sign_one_shot(MAC_CTX *ctx, unsigned char *out,
     CK_RV rv = CKR_GENERAL_ERROR;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = mac_session(ctx, &obj);
+        P11BE_SESSION *sess = mac_session(ctx, &obj, 0);
 
         if (sess == NULL)
             return 0;
@@ -977,7 +977,7 @@ static int mac_dup_streaming(MAC_CTX *src, MAC_CTX *dst)
                     p11be_ckr_name(rv));
         goto out_free_state;
     }
-    dst->sess = mac_session(dst, &obj);
+    dst->sess = mac_session(dst, &obj, 1);
     if (dst->sess == NULL) {
         rv = CKR_GENERAL_ERROR;
         goto out_free_state;

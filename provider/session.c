@@ -70,8 +70,17 @@ unsigned p11be_fork_generation(void)
     return fork_generation;
 }
 
+/* Sessions streaming contexts may keep, unless pkcs11-session-held-max. */
+#define DEFAULT_HELD_MAX 64
+
 int p11be_pool_init(P11BE_TOKEN *token)
 {
+    unsigned long held_max;
+
+    if (!p11be_config_ulong(token->config, P11BE_SET_HELD_MAX, token->handle,
+                            DEFAULT_HELD_MAX, 1, 65536, &held_max))
+        return 0;
+    token->held_max = held_max;
     pthread_once(&atfork_once, atfork_register);
     if (pthread_mutex_init(&token->lock, NULL) != 0)
         return 0;
@@ -171,6 +180,7 @@ static int after_fork(P11BE_TOKEN *token)
         invalidate_locked(token);
         /* Sessions lent in the parent never come back here. */
         token->open_count = 0;
+        token->held_count = 0;
         token->fork_generation = fork_generation;
     }
     pthread_mutex_unlock(&token->lock);
@@ -199,6 +209,25 @@ static P11BE_SESSION *open_session(P11BE_TOKEN *token, unsigned generation,
     return sess;
 }
 
+static struct timespec deadline_in(int seconds)
+{
+    struct timespec at;
+
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_sec += seconds;
+    return at;
+}
+
+static int past(const struct timespec *deadline)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec
+           || (now.tv_sec == deadline->tv_sec
+               && now.tv_nsec >= deadline->tv_nsec);
+}
+
 static void wait_a_little(P11BE_TOKEN *token)
 {
     struct timespec until;
@@ -210,6 +239,50 @@ static void wait_a_little(P11BE_TOKEN *token)
         until.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&token->session_freed, &token->lock, &until);
+}
+
+/*
+ * Whether a held session may be lent now: below pkcs11-session-held-max,
+ * and leaving one of the token's own sessions for work that does not keep
+ * its session, so that held sessions never stop everything else.
+ */
+static int held_room_locked(const P11BE_TOKEN *token)
+{
+    return token->held_count < token->held_max
+           && (token->session_limit == 0
+               || token->held_count + 1 < token->session_limit);
+}
+
+/* Whether one more session may be opened for this kind of work. */
+static int open_room_locked(const P11BE_TOKEN *token, int held)
+{
+    if (token->session_limit != 0 && token->open_count >= token->session_limit)
+        return 0;
+    if (held)
+        return held_room_locked(token);
+    return token->open_count - token->held_count < token->max_sessions;
+}
+
+static void raise_no_room(P11BE_TOKEN *token, int held)
+{
+    if (held)
+        p11be_raise(token->handle, P11BE_R_NO_SESSION,
+                    "no session for a streaming context on the token \"%s\": "
+                    "%zu sessions are kept by streaming contexts "
+                    "(pkcs11-session-held-max = %zu, token limit %zu) and "
+                    "none was given back within %d s; finish or free some "
+                    "contexts, or raise pkcs11-session-held-max",
+                    token->label, token->held_count, token->held_max,
+                    token->session_limit, P11BE_SESSION_WAIT_SECONDS);
+    else
+        p11be_raise(token->handle, P11BE_R_NO_SESSION,
+                    "no session on the token \"%s\": all %zu are in use "
+                    "(pkcs11-session-pool-max = %zu, %zu more kept by "
+                    "streaming contexts) and none was given back within "
+                    "%d s",
+                    token->label, token->open_count - token->held_count,
+                    token->max_sessions, token->held_count,
+                    P11BE_SESSION_WAIT_SECONDS);
 }
 
 /*
@@ -239,19 +312,46 @@ static int session_still_there(P11BE_TOKEN *token, P11BE_SESSION *sess)
     return 1;
 }
 
-/* An idle session, a fresh one, or wait; NULL (raised) on failure. */
-static P11BE_SESSION *take_session(P11BE_TOKEN *token)
+/* Lends `sess` (taken from the pool); counts it when it will be held. */
+static P11BE_SESSION *lend_locked(P11BE_TOKEN *token, P11BE_SESSION *sess,
+                                  int held)
+{
+    sess->held = held;
+    if (held)
+        token->held_count++;
+    return sess;
+}
+
+/* Gives back the count of a held session (locked by the caller). */
+static void unhold_locked(P11BE_TOKEN *token, P11BE_SESSION *sess)
+{
+    if (sess->held) {
+        sess->held = 0;
+        token->held_count--;
+    }
+}
+
+/*
+ * An idle session, a fresh one, or wait (at most
+ * P11BE_SESSION_WAIT_SECONDS); NULL (raised) on failure. `held`: the
+ * caller keeps the session across calls (session.h).
+ */
+static P11BE_SESSION *take_session(P11BE_TOKEN *token, int held)
 {
     P11BE_SESSION *sess = NULL;
     unsigned generation, forks;
+    struct timespec deadline;
+    int waited = 0;
     CK_RV rv;
 
-    sess = __atomic_exchange_n(&token->hot, NULL, __ATOMIC_ACQUIRE);
-    if (sess != NULL && !sess->verify
-        && sess->generation
-               == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
-        && sess->fork_generation == fork_generation)
-        return sess;
+    if (!held) {
+        sess = __atomic_exchange_n(&token->hot, NULL, __ATOMIC_ACQUIRE);
+        if (sess != NULL && !sess->verify
+            && sess->generation
+                   == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
+            && sess->fork_generation == fork_generation)
+            return sess;
+    }
 
     pthread_mutex_lock(&token->lock);
     if (sess != NULL) {
@@ -260,7 +360,7 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
     }
     for (;;) {
         drain_hot_locked(token);
-        if (token->idle != NULL) {
+        if (token->idle != NULL && (!held || held_room_locked(token))) {
             sess = token->idle;
             token->idle = sess->next_idle;
             if (sess->generation != token->generation) {
@@ -270,19 +370,32 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
                 continue;
             }
             if (!sess->verify) {
+                lend_locked(token, sess, held);
                 pthread_mutex_unlock(&token->lock);
                 return sess;
             }
             pthread_mutex_unlock(&token->lock);
-            if (session_still_there(token, sess))
+            if (session_still_there(token, sess)) {
+                pthread_mutex_lock(&token->lock);
+                lend_locked(token, sess, held);
+                pthread_mutex_unlock(&token->lock);
                 return sess;
+            }
             pthread_mutex_lock(&token->lock);
             token->open_count--;
             OPENSSL_free(sess);
             continue;
         }
-        if (token->open_count < token->max_sessions)
+        if (open_room_locked(token, held))
             break;
+        if (!waited) {
+            deadline = deadline_in(P11BE_SESSION_WAIT_SECONDS);
+            waited = 1;
+        } else if (past(&deadline)) {
+            raise_no_room(token, held);
+            pthread_mutex_unlock(&token->lock);
+            return NULL;
+        }
         __atomic_add_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
         /*
          * Timed: a session given back to the hot slot just before we began
@@ -297,18 +410,22 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
     pthread_mutex_unlock(&token->lock);
 
     sess = open_session(token, generation, forks, &rv);
-    if (sess != NULL)
-        return sess;
-
     pthread_mutex_lock(&token->lock);
+    if (sess != NULL) {
+        lend_locked(token, sess, held);
+        pthread_mutex_unlock(&token->lock);
+        return sess;
+    }
     token->open_count--;
     if (rv == CKR_SESSION_COUNT && token->open_count > 0) {
         /* The token's real limit is lower than it said: wait at it. */
-        token->max_sessions = token->open_count;
-        P11BE_DEBUG("C_OpenSession: CKR_SESSION_COUNT; pool bound now %zu",
-                    token->max_sessions);
+        token->session_limit = token->open_count;
+        if (token->max_sessions > token->session_limit)
+            token->max_sessions = token->session_limit;
+        P11BE_DEBUG("C_OpenSession: CKR_SESSION_COUNT; token limit now %zu",
+                    token->session_limit);
         pthread_mutex_unlock(&token->lock);
-        return take_session(token);
+        return take_session(token, held);
     }
     if (p11be_ckr_token_gone(rv))
         invalidate_locked(token);
@@ -340,7 +457,7 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
     for (attempt = 0; attempt < 2; attempt++) {
         CK_RV rv;
 
-        sess = take_session(token);
+        sess = take_session(token, req->held);
         if (sess == NULL)
             return NULL;
         if (!(req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
@@ -389,7 +506,8 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         return;
     token = sess->token;
     /* The common case: a good session, nobody waiting, the hot slot free. */
-    if (last_rv == CKR_OK && sess->fork_generation == fork_generation
+    if (last_rv == CKR_OK && !sess->held
+        && sess->fork_generation == fork_generation
         && sess->generation
                == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
         && __atomic_load_n(&token->waiting, __ATOMIC_RELAXED) == 0
@@ -403,6 +521,7 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         OPENSSL_free(sess);
         return;
     }
+    unhold_locked(token, sess);
     if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
         invalidate_locked(token);
     if (last_rv == CKR_USER_NOT_LOGGED_IN) {
@@ -444,6 +563,7 @@ void p11be_session_discard(P11BE_SESSION *sess)
         OPENSSL_free(sess);
         return;
     }
+    unhold_locked(token, sess);
     pthread_mutex_unlock(&token->lock);
     P11BE_CALL(sess->fns, C_CloseSession, sess->handle);
     pthread_mutex_lock(&token->lock);

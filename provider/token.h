@@ -49,7 +49,10 @@ typedef struct p11be_token_st {
     P11BE_SESSION *idle;          /* stack of idle sessions */
     P11BE_SESSION *hot;           /* one idle session lent without the lock */
     size_t open_count;            /* sessions open, idle or lent */
-    size_t max_sessions;          /* pool bound */
+    size_t max_sessions;          /* bound on sessions not held */
+    size_t held_count;            /* sessions lent as held (session.h) */
+    size_t held_max;              /* pkcs11-session-held-max */
+    size_t session_limit;         /* the token's own bound; 0: none known */
     size_t waiting;               /* threads waiting for a session */
     unsigned generation;          /* bumped when all sessions are lost */
     unsigned fork_generation;     /* p11be_fork_generation seen last */
