@@ -36,7 +36,7 @@ static void atfork_prepare(void)
 
     pthread_mutex_lock(&token_list_lock);
     for (t = token_list; t != NULL; t = t->next_token) {
-        pthread_mutex_lock(&t->object_lock);
+        pthread_rwlock_wrlock(&t->object_lock);
         pthread_mutex_lock(&t->login_lock);
         pthread_mutex_lock(&t->lock);
     }
@@ -49,15 +49,26 @@ static void atfork_parent(void)
     for (t = token_list; t != NULL; t = t->next_token) {
         pthread_mutex_unlock(&t->lock);
         pthread_mutex_unlock(&t->login_lock);
-        pthread_mutex_unlock(&t->object_lock);
+        pthread_rwlock_unlock(&t->object_lock);
     }
     pthread_mutex_unlock(&token_list_lock);
 }
 
 static void atfork_child(void)
 {
+    P11BE_TOKEN *t;
+
     fork_generation++;
-    atfork_parent();
+    for (t = token_list; t != NULL; t = t->next_token) {
+        pthread_mutex_unlock(&t->lock);
+        pthread_mutex_unlock(&t->login_lock);
+        /*
+         * Made again, not unlocked: glibc takes an unlock by a thread other
+         * than the writer (the child's has a new id) for a reader's.
+         */
+        p11be_objects_lock_init(t);
+    }
+    pthread_mutex_unlock(&token_list_lock);
 }
 
 static void atfork_register(void)
@@ -89,7 +100,7 @@ int p11be_pool_init(P11BE_TOKEN *token)
         return 0;
     }
     pthread_cond_init(&token->session_freed, NULL);
-    pthread_mutex_init(&token->object_lock, NULL);
+    p11be_objects_lock_init(token);
     pthread_mutex_lock(&token_list_lock);
     token->fork_generation = fork_generation;
     token->next_token = token_list;
@@ -166,7 +177,7 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
     pthread_mutex_destroy(&token->login_lock);
-    pthread_mutex_destroy(&token->object_lock);
+    pthread_rwlock_destroy(&token->object_lock);
     pthread_cond_destroy(&token->session_freed);
 }
 

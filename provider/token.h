@@ -61,12 +61,19 @@ typedef struct p11be_token_st {
     char login_error[160];      /* why the login was refused */
     pthread_mutex_t login_lock; /* one login attempt at a time */
 
-    pthread_mutex_t object_lock;      /* guards the object session */
+    /*
+     * Guards the object session. Written (exclusive) by every call on the
+     * object session, since a token that loses it there destroys every
+     * object on it; read (shared) by every use of one of its objects
+     * (objects.h, p11be_object_use_begin).
+     */
+    pthread_rwlock_t object_lock;
     CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
     int object_session_open;          /* object_session is valid */
     unsigned object_generation;       /* token generation it was opened in */
     unsigned object_forks;            /* fork generation it was opened in */
     unsigned object_epoch; /* bumped each time the object session opens */
+    CK_RV object_lost_rv;  /* why the last object session went */
 
     struct p11be_token_st *next_token; /* all tokens, for fork handling */
 } P11BE_TOKEN;
@@ -116,6 +123,9 @@ int p11be_objects_recheck(P11BE_TOKEN *token);
 
 /* Closes one idle pooled session to make room; 0 when none is idle. */
 int p11be_pool_close_one_idle(P11BE_TOKEN *token);
+
+/* The object session's lock (writers first: see objects.c). */
+void p11be_objects_lock_init(P11BE_TOKEN *token);
 
 /* Pool internals shared by slot.c, session.c and objects.c. */
 int p11be_pool_init(P11BE_TOKEN *token);
