@@ -929,6 +929,7 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
     const P11BE_OBJECT_REF *ref =
         key->pub.handle != CK_INVALID_HANDLE ? &key->pub : &key->priv[0];
     P11BE_SESSION *own = NULL;
+    char why[160];
     int ok;
 
     if (sess == NULL) {
@@ -938,13 +939,18 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
         if (sess == NULL)
             return 0;
     }
+    /* Read while in use: a lost object session must not free it meanwhile. */
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
-    if (!ok)
+                         : p11be_object_use_begin(key->prov, ref);
+    if (!ok) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the %s key's token object is gone", key->kind->name);
-    else
+                    "the %s key's token object is gone (%s)", key->kind->name,
+                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+    } else {
         ok = key->kind->public_from_token(key, sess, ref->handle, extra);
+        if (!key->persistent)
+            p11be_object_use_end(key->prov);
+    }
     if (own != NULL)
         p11be_session_release(own, CKR_OK);
     return ok;
