@@ -15,6 +15,7 @@
 #include "session.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -276,23 +277,28 @@ static int open_room_locked(const P11BE_TOKEN *token, int held)
 
 static void raise_no_room(P11BE_TOKEN *token, int held)
 {
+    char limit[64] = "";
+
+    if (token->session_limit != 0)
+        snprintf(limit, sizeof(limit), "; the token allows %zu sessions",
+                 token->session_limit);
     if (held)
         p11be_raise(token->handle, P11BE_R_NO_SESSION,
                     "no session for a streaming context on the token \"%s\": "
                     "%zu sessions are kept by streaming contexts "
-                    "(pkcs11-session-held-max = %zu, token limit %zu) and "
-                    "none was given back within %d s; finish or free some "
-                    "contexts, or raise pkcs11-session-held-max",
-                    token->label, token->held_count, token->held_max,
-                    token->session_limit, P11BE_SESSION_WAIT_SECONDS);
+                    "(pkcs11-session-held-max = %zu%s) and none was given "
+                    "back within %d s; finish or free some contexts, or "
+                    "raise pkcs11-session-held-max",
+                    token->label, token->held_count, token->held_max, limit,
+                    P11BE_SESSION_WAIT_SECONDS);
     else
         p11be_raise(token->handle, P11BE_R_NO_SESSION,
                     "no session on the token \"%s\": all %zu are in use "
                     "(pkcs11-session-pool-max = %zu, %zu more kept by "
-                    "streaming contexts) and none was given back within "
+                    "streaming contexts%s) and none was given back within "
                     "%d s",
                     token->label, token->open_count - token->held_count,
-                    token->max_sessions, token->held_count,
+                    token->max_sessions, token->held_count, limit,
                     P11BE_SESSION_WAIT_SECONDS);
 }
 

@@ -21,7 +21,7 @@ use P11BE;
 
 plan skip_all => 'the token lacks CKM_SHA256 or CKM_AES_CBC'
     unless has_mech('CKM_SHA256') && has_mech('CKM_AES_CBC');
-plan tests => 5;
+plan tests => 6;
 
 use_shim();
 my $check = test_program('pool_check');
@@ -89,4 +89,23 @@ subtest 'held sessions are given back' => sub {
     is($rc, 0, 'finished in time, no wrong result') or diag($out);
     my @rounds = $out =~ /^contexts: open=2 ok=2 failed=0 wrong=0 oneshot=ok/mg;
     is(scalar @rounds, 4, 'all four rounds succeed');
+};
+
+subtest 'streams took every session the token allows: one-shot work fails in time' => sub {
+    plan tests => 4;
+
+    # The token refuses a third session: two streams took both before the
+    # pool learned the limit, so neither the third stream nor the one-shot
+    # digest can have one until a stream ends, and this thread ends none.
+    my ($rc, $out) = pool({ P11BE_DIGEST_BUFFER_MAX => 4096,
+                            P11SHIM_FAULTS =>
+                                'C_OpenSession:CKR_SESSION_COUNT:from=3' },
+                          'contexts', 3, 8192);
+    is($rc, 0, 'finished in time, no wrong result') or diag($out);
+    like($out, qr/^contexts: open=2 ok=2 failed=1 wrong=0 oneshot=FAILED/m,
+         'the two streams finish; the third and the one-shot fail');
+    like($out, qr/pkcs11-session-held-max = 64; the token allows 2 sessions/,
+         'the error names the setting and the token\'s limit');
+    my ($ms) = $out =~ /ms=(\d+)/;
+    cmp_ok($ms // 0, '>=', 18000, 'each after the documented wait');
 };

@@ -306,6 +306,7 @@ static int run_cbc(unsigned long count)
 
 int main(int argc, char **argv)
 {
+    OSSL_PROVIDER *p11be = NULL, *deflt = NULL;
     int rc = 2, round;
 
     if (argc < 3) {
@@ -313,7 +314,7 @@ int main(int argc, char **argv)
                         "[R] | cbc N\n");
         return 2;
     }
-    if (!tu_load_providers(NULL, NULL))
+    if (!tu_load_providers(&p11be, &deflt))
         return tu_fail("loading the providers"), 2;
     sha_p11 = EVP_MD_fetch(NULL, "SHA256", P11);
     sha_def = EVP_MD_fetch(NULL, "SHA256", "provider=default");
@@ -336,5 +337,7 @@ int main(int argc, char **argv)
     EVP_MD_free(sha_def);
     EVP_CIPHER_free(cbc_p11);
     EVP_CIPHER_free(cbc_def);
+    OSSL_PROVIDER_unload(p11be);
+    OSSL_PROVIDER_unload(deflt);
     return rc;
 }
