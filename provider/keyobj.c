@@ -625,13 +625,44 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     return ok;
 }
 
+/*
+ * The key's object for `use` made ready under key->lock (created, created
+ * again or found again); a copy of its ref in *used. 1, or 0 (raised).
+ */
+static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
+                            P11BE_SESSION *sess, int need_login,
+                            P11BE_OBJECT_REF *used)
+{
+    P11BE_OBJECT_REF *ref;
+    char why[160];
+    int ok;
+
+    pthread_mutex_lock(&key->lock);
+    ref = &key->priv[key->token_private ? 0 : use];
+    ok = key->persistent ? ref_token_current(ref, sess)
+                         : p11be_object_alive(key->prov, ref);
+    if (!ok && key->host_private)
+        ok = key_create_private(key, use, need_login, ref);
+    else if (!ok && key->persistent)
+        ok = key_find_again(key, sess, 0);
+    else if (!ok)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s key pair generated on the token is gone (%s): "
+                    "session keys cannot come back",
+                    key->kind->name,
+                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+    *used = *ref;
+    pthread_mutex_unlock(&key->lock);
+    return ok;
+}
+
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj)
 {
     struct p11be_session_req req = {.mech = mech};
-    P11BE_OBJECT_REF *ref;
+    P11BE_OBJECT_REF used;
     P11BE_SESSION *sess;
-    int ok;
+    int tries;
 
     if (!p11be_key_has_private(key)) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
@@ -647,27 +678,22 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     sess = p11be_session_acquire(key->prov, &req);
     if (sess == NULL)
         return NULL;
-    pthread_mutex_lock(&key->lock);
-    ref = &key->priv[key->token_private ? 0 : use];
-    ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
-    if (!ok && key->host_private)
-        ok = key_create_private(key, use, req.need_login, ref);
-    else if (!ok && key->persistent)
-        ok = key_find_again(key, sess, 0);
-    else if (!ok)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the %s key pair generated on the token is gone (the "
-                    "token was removed, the login was lost or the process "
-                    "forked): session keys cannot come back",
-                    key->kind->name);
-    *obj = ref->handle;
-    pthread_mutex_unlock(&key->lock);
-    if (!ok) {
-        p11be_session_release(sess, CKR_OK);
-        return NULL;
+    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
+        if (!key_object_ready(key, use, sess, req.need_login, &used))
+            break;
+        /* Persistent objects are not on the object session. */
+        if (p11be_object_use_begin(key->prov, key->persistent ? NULL : &used)) {
+            *obj = used.handle;
+            return sess;
+        }
+        if (tries + 1 == P11BE_OBJECT_REMAKES)
+            p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                        "the %s key's object on the token went with its "
+                        "object session %d times in a row",
+                        key->kind->name, P11BE_OBJECT_REMAKES);
     }
-    return sess;
+    p11be_session_release(sess, CKR_OK);
+    return NULL;
 }
 
 static int key_init_refused(CK_RV rv)
@@ -705,6 +731,7 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
         else if (rv == CKR_OK)
             rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)in,
                             in_len, out, &len);
+        p11be_object_use_end(key->prov);
         if (at_init && key_init_refused(rv)) {
             /*
              * A refused init starts nothing: the session is clean, whatever
@@ -1060,6 +1087,7 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
     const P11BE_OBJECT_REF *ref =
         key->pub.handle != CK_INVALID_HANDLE ? &key->pub : &key->priv[0];
     P11BE_SESSION *own = NULL;
+    char why[160];
     int ok;
 
     if (sess == NULL) {
@@ -1069,13 +1097,18 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
         if (sess == NULL)
             return 0;
     }
+    /* Read while in use: a lost object session must not free it meanwhile. */
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
-    if (!ok)
+                         : p11be_object_use_begin(key->prov, ref);
+    if (!ok) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the %s key's token object is gone", key->kind->name);
-    else
+                    "the %s key's token object is gone (%s)", key->kind->name,
+                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+    } else {
         ok = key->kind->public_from_token(key, sess, ref->handle, extra);
+        if (!key->persistent)
+            p11be_object_use_end(key->prov);
+    }
     if (own != NULL)
         p11be_session_release(own, CKR_OK);
     return ok;

@@ -160,8 +160,9 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
 
 /*
  * A session for `mech` with the key's private object for `use` ready
- * (created, re-created or found again as needed): returns the session,
- * or NULL (raised). Give it back with p11be_session_release().
+ * (created, re-created or found again as needed) and in use (objects.h):
+ * returns the session, or NULL (raised). After the last call naming *obj,
+ * p11be_object_use_end(key->prov), then give the session back.
  */
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
