@@ -10,6 +10,14 @@
  * No wrapper knows about faults beyond passing its session handle and
  * its output buffer.
  *
+ * Network latency.  P11SHIM_LATENCY_US=N makes every forwarded call
+ * (all but C_GetFunctionList) sleep N microseconds first, as a module
+ * for a network HSM waits a round trip per call.  The thread sleeps (a
+ * round trip burns no CPU), its timer slack lowered to 1 us on its first
+ * call so that the kernel does not stretch the delay by its default
+ * 50 us.  No lock is taken: callers on different sessions wait side by
+ * side, as on a network.  Independent of P11SHIM_FAULTS and counting.
+ *
  * Only C_GetFunctionList is exported (p11shim.map).  There is no
  * C_GetInterface: callers must take the PKCS#11 2.40 path.
  *
@@ -118,6 +126,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -215,9 +224,10 @@ static struct {
     int absent;                       /* removed, not yet re-inserted */
     uint64_t absent_opens;            /* opens still to refuse meanwhile */
     CK_RV gone_rv;                    /* old sessions' answer meanwhile */
-    uint64_t seen_requests; /* stats->remove_requests already obeyed */
-    int log_fd;             /* P11SHIM_LOG, opened for appending; -1: none */
-    int calls_fd;           /* P11SHIM_CALLS, likewise */
+    uint64_t seen_requests;   /* stats->remove_requests already obeyed */
+    int log_fd;               /* P11SHIM_LOG, opened for appending; -1: none */
+    int calls_fd;             /* P11SHIM_CALLS, likewise */
+    unsigned long latency_us; /* P11SHIM_LATENCY_US; 0: none */
     CK_MECHANISM_TYPE hidden[SHIM_MAX_HIDDEN]; /* P11SHIM_HIDE_MECHS */
     int hidden_count;                          /* entries in hidden */
 } shim = {
@@ -927,6 +937,34 @@ static int fault_setup(const char *spec)
     return 1;
 }
 
+/* Reads P11SHIM_LATENCY_US (NULL or empty: none); 0 if malformed. */
+static int shim_latency_setup(const char *text)
+{
+    char *end;
+
+    if (text == NULL || *text == '\0')
+        return 1;
+    errno = 0;
+    shim.latency_us = strtoul(text, &end, 10);
+    if (*text >= '0' && *text <= '9' && *end == '\0' && errno == 0
+        && shim.latency_us <= 10 * 1000 * 1000)
+        return 1;
+    shim_warn("P11SHIM_LATENCY_US must be 0 to 10000000 microseconds", text);
+    return 0;
+}
+
+/* The round trip of P11SHIM_LATENCY_US, slept before forwarding a call. */
+static void shim_latency_wait(void)
+{
+    static __thread int slack_set;
+
+    if (!slack_set) {
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* nanoseconds */
+        slack_set = 1;
+    }
+    fault_sleep(shim.latency_us);
+}
+
 static CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
 
 /* Parses P11SHIM_HIDE_MECHS (see the top); 0 with a warning if malformed. */
@@ -1013,7 +1051,8 @@ static void shim_load(void)
         shim_warn("C_GetFunctionList of P11SHIM_MODULE failed", path);
         goto out_close;
     }
-    if (hide != NULL && !hide_setup(hide))
+    if ((hide != NULL && !hide_setup(hide))
+        || !shim_latency_setup(getenv("P11SHIM_LATENCY_US")))
         goto out_close;
     if (faults != NULL)
         count_flags |= P11SHIM_COUNTS_FAULTS;
@@ -1061,6 +1100,8 @@ static CK_RV shim_enter(struct shim_call *call, enum p11shim_fn fn,
            sizeof(real_fn));
     if (real_fn == NULL)
         return CKR_FUNCTION_NOT_SUPPORTED;
+    if (shim.latency_us > 0 && fn != P11SHIM_C_GetFunctionList)
+        shim_latency_wait();
     if (!shim.faults_on)
         return CKR_OK;
     return fault_enter(call);
