@@ -297,9 +297,9 @@ int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
     if (label != NULL || id_len > 0)
         return P11BE_KEYGEN_TOKEN;
     /* Keys mode: an unnamed key is a software key unless asked otherwise. */
-    choice = p11be_config_choice(&prov->config, P11BE_SET_KEYGEN_EXPORTABLE,
-                                 prov->handle, prov->offload_keys ? 1 : 0,
-                                 choices);
+    choice =
+        p11be_config_choice(&prov->config, P11BE_SET_KEYGEN_EXPORTABLE,
+                            prov->handle, prov->offload_keys ? 1 : 0, choices);
     return choice < 0 ? -1 : modes[choice];
 }
 
