@@ -32,6 +32,8 @@ static const struct {
                                      "P11BE_DIGEST_BUFFER_MAX"},
     [P11BE_SET_KEYGEN_EXPORTABLE] = {"pkcs11-keygen-exportable",
                                      "P11BE_KEYGEN_EXPORTABLE"},
+    [P11BE_SET_GCM_DECRYPT_MAX] = {"pkcs11-gcm-decrypt-max",
+                                   "P11BE_GCM_DECRYPT_MAX"},
 };
 
 int p11be_config_load(P11BE_CONFIG *cfg, const OSSL_CORE_HANDLE *handle,

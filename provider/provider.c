@@ -2,6 +2,7 @@
 /* OSSL_provider_init, the algorithm tables, provider params, teardown. */
 #include "provider.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static OSSL_FUNC_provider_get_reason_strings_fn prov_get_reason_strings;
 struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
 {
     struct p11be_token_st *token;
-    unsigned long buffer_max;
+    unsigned long buffer_max, gcm_max;
 
     token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
     if (token != NULL)
@@ -52,8 +53,12 @@ struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
     if (token == NULL
         && p11be_config_ulong(&prov->config, P11BE_SET_DIGEST_BUFFER_MAX,
                               prov->handle, P11BE_DIGEST_BUFFER_DEFAULT, 0,
-                              (unsigned long)1 << 30, &buffer_max)) {
+                              (unsigned long)1 << 30, &buffer_max)
+        && p11be_config_ulong(&prov->config, P11BE_SET_GCM_DECRYPT_MAX,
+                              prov->handle, P11BE_GCM_DECRYPT_DEFAULT, 0,
+                              SIZE_MAX, &gcm_max)) {
         prov->digest_buffer_max = buffer_max;
+        prov->gcm_decrypt_max = gcm_max;
         token = p11be_token_open(&prov->config, prov->handle);
         __atomic_store_n(&prov->token, token, __ATOMIC_RELEASE);
     }
@@ -222,6 +227,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 0;
     prov->handle = handle;
     prov->digest_buffer_max = P11BE_DIGEST_BUFFER_DEFAULT;
+    prov->gcm_decrypt_max = P11BE_GCM_DECRYPT_DEFAULT;
     pthread_mutex_init(&prov->token_lock, NULL);
     pthread_mutex_init(&prov->spare_lock, NULL);
     /* Core BIOs for the encoders and decoders (provider.h). */
