@@ -38,8 +38,16 @@
  * InvalidTag) puts no error on the queue.
  *
  * Memory: encryption holds the AAD and at most GCM_ONE_SHOT_MAX bytes of
- * plaintext; decryption holds the AAD and the whole ciphertext until final,
- * plus, during an update, a scratch buffer the size of that update.
+ * ciphertext (for a restart), plus a scratch buffer the size of a one-shot
+ * update; decryption holds the AAD and the whole ciphertext until final,
+ * plus, during an update, a scratch buffer the size of that update. The
+ * ciphertext cannot be let go: only the token checks the tag, over the
+ * whole message, and a streaming C_DecryptUpdate gives no plaintext before
+ * C_DecryptFinal (SoftHSM2 keeps the message too) while OpenSSL wants each
+ * update's plaintext at once, so final runs a one-shot C_Decrypt over every
+ * byte again. pkcs11-gcm-decrypt-max bounds the AAD and ciphertext a
+ * decryption holds: the update that would pass it fails, naming the
+ * setting.
  *
  * EVP_CIPHER_CTX_copy works before any data, after a one-shot encryption
  * update, and at any point of a decryption (the copy replays the kept
@@ -186,6 +194,28 @@ static unsigned char *gcm_work(GCM_CTX *ctx, size_t len)
         return NULL;
     ctx->work.len = len;
     return ctx->work.data;
+}
+
+/*
+ * Whether a decryption may hold `more` bytes besides its AAD and ciphertext
+ * so far (see the file comment); raises naming the setting when not.
+ */
+static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
+{
+    size_t held = ctx->aad.len + ctx->data.len;
+    size_t max = ctx->prov->gcm_decrypt_max;
+
+    if (held <= max && more <= max - held)
+        return 1;
+    p11be_raise(
+        ctx->prov->handle, P11BE_R_OVER_BOUND,
+        "%s: a decryption holds its AAD and ciphertext until final, "
+        "where the token checks the tag: %zu bytes held and %zu more "
+        "would exceed %s (%zu bytes)",
+        ctx->alg->name, held, more,
+        p11be_config_source(&ctx->prov->config, P11BE_SET_GCM_DECRYPT_MAX),
+        max);
+    return 0;
 }
 
 static void buf_free(struct gcm_buf *buf)
@@ -629,7 +659,8 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
     int verdict;
 
     /* Keep the ciphertext first: `in` may be `out`. */
-    if (!buf_append(ctx, &ctx->data, in, inl))
+    if (!gcm_decrypt_may_hold(ctx, inl)
+        || !buf_append(ctx, &ctx->data, in, inl))
         return 0;
     ctx->verdict = 0;
     if (ctx->phase == GCM_AAD) {
@@ -697,7 +728,8 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
                         "%s: AAD after data", ctx->alg->name);
             return 0;
         }
-        if (!buf_append(ctx, &ctx->aad, in, inl))
+        if ((!ctx->enc && !gcm_decrypt_may_hold(ctx, inl))
+            || !buf_append(ctx, &ctx->aad, in, inl))
             return 0;
         *outl = inl;
         return 1;

@@ -238,13 +238,18 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
     digest_abandon(ctx);
     digest_forget_input(ctx);
     ctx->ready = 0;
-    /* The token's list does not change: look each mechanism up once. */
-    if (!(__atomic_load_n(&ctx->prov->digest_checked, __ATOMIC_RELAXED)
+    /*
+     * The token's list does not change: look each mechanism up once. A
+     * thread that skips the lookup never meets p11be_prov_token(), so the
+     * bit must publish what opening the token set (digest_buffer_max):
+     * release here, acquire there (tests/c/digest_check.c first-use).
+     */
+    if (!(__atomic_load_n(&ctx->prov->digest_checked, __ATOMIC_ACQUIRE)
           & ctx->alg->bit)) {
         if (!p11be_check_mech(ctx->prov, ctx->alg->mech, ctx->alg->mech_name))
             return 0;
         __atomic_fetch_or(&ctx->prov->digest_checked, ctx->alg->bit,
-                          __ATOMIC_RELAXED);
+                          __ATOMIC_RELEASE);
     }
     ctx->ready = 1;
     return 1;

@@ -30,6 +30,7 @@ static const OSSL_ITEM reason_strings[] = {
     {P11BE_R_OBJECT_NOT_FOUND, "no matching object on the token"},
     {P11BE_R_AMBIGUOUS, "more than one object on the token matches"},
     {P11BE_R_NOT_EXTRACTABLE, "the private key cannot leave the token"},
+    {P11BE_R_OVER_BOUND, "more input than a pkcs11be setting allows"},
     {0, NULL},
 };
 

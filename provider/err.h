@@ -31,6 +31,7 @@ enum p11be_reason {
     P11BE_R_OBJECT_NOT_FOUND,
     P11BE_R_AMBIGUOUS,
     P11BE_R_NOT_EXTRACTABLE,
+    P11BE_R_OVER_BOUND,
 };
 
 /* Remember the core's error functions; called once from provider init. */

@@ -30,13 +30,19 @@ static inline void p11be_call_ready(void)
         p11be_module_after_fork();
 }
 
-/* Leaves the module, traces the call when tracing is on, returns rv. */
+/* A call refused because exit closed the modules (reentry.h): traced. */
+CK_RV p11be_call_refused(const char *file, int line, const char *name);
+
+/*
+ * Traces the call when tracing is on, leaves the module, returns rv. The
+ * line is written before leaving, so exit waits for it too.
+ */
 static inline CK_RV p11be_call_done(const char *file, int line,
                                     const char *name, CK_RV rv)
 {
-    p11be_reentry_leave();
     if (p11be_debug_on)
         p11be_call_trace(file, line, name, rv);
+    p11be_reentry_leave();
     return rv;
 }
 
@@ -45,7 +51,8 @@ static inline CK_RV p11be_call_done(const char *file, int line,
 
 /* Without the fork check: module.c's own C_Initialize and C_Finalize. */
 #define P11BE_CALL_AS_IS(fns, fn, ...)                                         \
-    (p11be_reentry_enter(),                                                    \
-     p11be_call_done(__FILE__, __LINE__, #fn, (fns)->fn(__VA_ARGS__)))
+    (p11be_reentry_enter()                                                     \
+         ? p11be_call_done(__FILE__, __LINE__, #fn, (fns)->fn(__VA_ARGS__))    \
+         : p11be_call_refused(__FILE__, __LINE__, #fn))
 
 #endif

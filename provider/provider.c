@@ -2,6 +2,7 @@
 /* OSSL_provider_init, the algorithm tables, provider params, teardown. */
 #include "provider.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ const char *const p11be_offload_choices[] = {"all", "keys", NULL};
 struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
 {
     struct p11be_token_st *token;
-    unsigned long buffer_max;
+    unsigned long buffer_max, gcm_max;
 
     /*
      * P11BE_CALL would do it too, but perhaps under the pool's or the
@@ -66,8 +67,12 @@ struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
                >= 0
         && p11be_config_ulong(&prov->config, P11BE_SET_DIGEST_BUFFER_MAX,
                               prov->handle, P11BE_DIGEST_BUFFER_DEFAULT, 0,
-                              (unsigned long)1 << 30, &buffer_max)) {
+                              (unsigned long)1 << 30, &buffer_max)
+        && p11be_config_ulong(&prov->config, P11BE_SET_GCM_DECRYPT_MAX,
+                              prov->handle, P11BE_GCM_DECRYPT_DEFAULT, 0,
+                              SIZE_MAX, &gcm_max)) {
         prov->digest_buffer_max = buffer_max;
+        prov->gcm_decrypt_max = gcm_max;
         token = p11be_token_open(&prov->config, prov->handle);
         __atomic_store_n(&prov->token, token, __ATOMIC_RELEASE);
     }
@@ -262,6 +267,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 0;
     prov->handle = handle;
     prov->digest_buffer_max = P11BE_DIGEST_BUFFER_DEFAULT;
+    prov->gcm_decrypt_max = P11BE_GCM_DECRYPT_DEFAULT;
     pthread_mutex_init(&prov->token_lock, NULL);
     pthread_mutex_init(&prov->spare_lock, NULL);
     /* Core BIOs for the encoders and decoders (provider.h). */

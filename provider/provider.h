@@ -29,6 +29,7 @@ typedef struct p11be_prov_ctx_st {
     int offload_keys;
     char buildinfo[512]; /* build info with the configured token, at load */
     size_t digest_buffer_max;     /* see digest.c; set at token open */
+    size_t gcm_decrypt_max;       /* see cipher_gcm.c; set at token open */
     pthread_mutex_t token_lock;   /* serialises the first open */
     struct p11be_token_st *token; /* NULL until first use */
     unsigned digest_checked;      /* digest.c: mechanisms found, a bit each */
@@ -60,5 +61,7 @@ extern const char *const p11be_offload_choices[];
 void p11be_digest_teardown(P11BE_PROV_CTX *prov);
 
 #define P11BE_DIGEST_BUFFER_DEFAULT ((size_t)1024 * 1024)
+/* pyca's largest AEAD message, and OpenSSL's largest single update. */
+#define P11BE_GCM_DECRYPT_DEFAULT ((size_t)0x7fffffff)
 
 #endif

@@ -13,26 +13,85 @@
 #ifndef P11BE_REENTRY_H
 #define P11BE_REENTRY_H
 
+#include <stddef.h>
+
 #include <openssl/types.h>
 
 /*
  * Read on every call into the module: the initial-exec model skips
- * __tls_get_addr. Four bytes of the static TLS surplus glibc keeps for
- * dlopen'd libraries.
+ * __tls_get_addr. Sixteen bytes (the depth and p11be_caller_self) of the
+ * static TLS surplus glibc keeps for dlopen'd libraries.
  */
 #define P11BE_TLS_FAST __attribute__((tls_model("initial-exec")))
 
 extern __thread unsigned p11be_token_call_depth P11BE_TLS_FAST;
 
-static inline void p11be_reentry_enter(void)
+/*
+ * Exit. exit() runs the module's exit-time destructors (SoftHSM2's C++
+ * statics) while the application's other threads may be inside a call
+ * into it, which crashes there. So each thread that calls a module has a
+ * record of its own saying whether it is inside a call (on its own cache
+ * line: marking it costs no contention), and the exit hook closes the
+ * modules to every other thread and waits, bounded, for the calls under
+ * way to end before those destructors run (p11be_reentry_close).
+ */
+struct p11be_caller {
+    unsigned inside;           /* 1 while its thread is inside a call */
+    unsigned in_use;           /* 0 once its thread ended: reusable */
+    struct p11be_caller *next; /* every record; never freed */
+} __attribute__((aligned(64)));
+
+extern __thread struct p11be_caller *p11be_caller_self P11BE_TLS_FAST;
+/* NULL while calls are open; once closed, the only thread still allowed. */
+extern struct p11be_caller *p11be_calls_closed_to_all_but;
+
+/* The first call of a thread (its record is made), out of line. */
+int p11be_reentry_enter_first(void);
+
+/*
+ * Marks the thread as inside the module. Returns 0, marking nothing, when
+ * exit has closed the modules to this thread.
+ */
+static inline int p11be_reentry_enter(void)
 {
+    struct p11be_caller *self = p11be_caller_self;
+    struct p11be_caller *allowed;
+
+    if (p11be_token_call_depth == 0) {
+        if (self == NULL)
+            return p11be_reentry_enter_first();
+        /* Sequentially consistent, against p11be_reentry_close's pair. */
+        __atomic_store_n(&self->inside, 1, __ATOMIC_SEQ_CST);
+        allowed =
+            __atomic_load_n(&p11be_calls_closed_to_all_but, __ATOMIC_SEQ_CST);
+        if (allowed != NULL && allowed != self) {
+            __atomic_store_n(&self->inside, 0, __ATOMIC_RELEASE);
+            return 0;
+        }
+    }
     p11be_token_call_depth++;
+    return 1;
 }
 
 static inline void p11be_reentry_leave(void)
 {
-    p11be_token_call_depth--;
+    if (--p11be_token_call_depth == 0 && p11be_caller_self != NULL)
+        __atomic_store_n(&p11be_caller_self->inside, 0, __ATOMIC_RELEASE);
 }
+
+/*
+ * Start keeping records (once pkcs11be.so is pinned in memory: a record's
+ * thread-exit destructor is in it). Without them calls are still closed at
+ * exit, but nothing waits for the ones under way.
+ */
+void p11be_reentry_track_callers(void);
+
+/*
+ * At exit: closes the modules to every thread but the calling one, then
+ * waits at most `timeout_ms` for the other threads inside a call to leave.
+ * Returns 1 when none is left inside.
+ */
+int p11be_reentry_close(unsigned timeout_ms);
 
 /* True while this thread is inside a call into the PKCS#11 module. */
 static inline int p11be_reentered(void)

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Digest behaviours that need a C program (tests/c/digest_check.c):
-# EVP_MD_CTX_copy_ex mid-stream, threads, a pool smaller than the thread
-# count, fork, contexts freed mid-stream, unload and reload.
+# EVP_MD_CTX_copy_ex mid-stream, threads (and a thread's first use after
+# another's), a pool smaller than the thread count, fork, contexts freed
+# mid-stream, unload and reload.
 use strict;
 use warnings;
 use FindBin;
@@ -41,6 +42,10 @@ check('the same with a 4 KiB bound', ['copy-large'],
       { P11BE_DIGEST_BUFFER_MAX => 4096 });
 
 check('8 threads at once', ['threads', 8]);
+# Fails only under ThreadSanitizer (the P11BE_TSAN build) when the first
+# use does not publish the token's settings to the other threads.
+check('a second thread\'s first digest after the first opened the token',
+      ['first-use']);
 reset_counts();
 check('16 threads through a pool of 2 sessions wait, never fail',
       ['threads', 16], { P11BE_SESSION_POOL_MAX => 2 });

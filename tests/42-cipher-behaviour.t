@@ -5,7 +5,7 @@
 # copies mid-stream, re-initialisation without re-importing the key, the
 # PKCS#11 calls a one-shot message costs (the same as a direct caller's
 # C_xInit + C_x), and bad input: clear errors, no crash, no object left on
-# the token.
+# the token; pkcs11-gcm-decrypt-max.
 use strict;
 use warnings;
 use FindBin;
@@ -73,6 +73,49 @@ check('AES-256-GCM dec, tag set before final', 'count', 'AES-256-GCM',
       16384, 0, 'dec-late');
 is(count_of('C_Decrypt') + count_of('C_Encrypt'), 2,
    '... costs one keystream pass and one checked C_Decrypt');
+
+# pkcs11-gcm-decrypt-max: a decryption holds its AAD and ciphertext until
+# final (the token checks the tag only there); past the bound the update
+# fails, naming the setting. Encryption is not bounded by it.
+sub gcm_bound {
+    my ($max, @args) = @_;
+    my ($rc, $out, $err) = run($check, 'gcm-bound', @args,
+        { env => { P11BE_BUILD_DIR => build_dir(),
+                   P11BE_GCM_DECRYPT_MAX => $max },
+          timeout => 120 });
+    return ($rc, "$out$err");
+}
+my $bound_error = join(' ',
+    'AES-256-GCM: a decryption holds its AAD and ciphertext until final,',
+    'where the token checks the tag: \d+ bytes held and \d+ more would',
+    'exceed P11BE_GCM_DECRYPT_MAX \(65536 bytes\)');
+reset_counts();
+my ($rc, $bound_out) = gcm_bound(65536, 65436, 100, 4096);
+is($rc, 0, 'GCM decryption of AAD and ciphertext up to the bound');
+is(() = $bound_out =~ /^ok: decrypted 65436 bytes .*: the message$/mg, 2,
+   '... gives the message, tag set first and last')
+    or diag($bound_out);
+cmp_ok(count_of('C_Decrypt'), '>=', 2, '... the token checked the tags');
+($rc, $bound_out) = gcm_bound(65536, 65437, 100, 4096);
+is($rc, 0, 'one byte more: no wrong result, no crash');
+is(() = $bound_out =~ /^refused at byte 61440, tag set \w+: .*$bound_error/mg,
+   2, '... is refused at the update that passes the bound, naming it')
+    or diag($bound_out);
+like($bound_out, qr/^ok: pkcs11be encrypted the 65437 bytes as the default/m,
+     'encryption is not bounded by it');
+($rc, $bound_out) = gcm_bound(65536, 0, 70000, 4096);
+is(() = $bound_out =~ /^refused at the AAD, tag set \w+: .*$bound_error/mg, 2,
+   'AAD counts too') or diag($bound_out);
+($rc, $bound_out) = gcm_bound('64k', 16, 0, 16);
+like($bound_out,
+     qr/P11BE_GCM_DECRYPT_MAX="64k": expected a decimal number from 0 to/,
+     'a bound that is not a number is named');
+($rc, $bound_out) = gcm_bound(undef, 3 << 20, 16, 65536);
+is(() = $bound_out =~ /^ok: decrypted 3145728 bytes .*: the message$/mg, 2,
+   'unset: 3 MiB decrypts (the default bound is 2 GiB - 1)')
+    or diag($bound_out);
+is(count_of('C_CreateObject'), count_of('C_DestroyObject'),
+   'no key object left on the token');
 
 reset_counts();
 $out = check('bad input', 'bad');

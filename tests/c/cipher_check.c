@@ -7,6 +7,9 @@
  *   cipher_check vectors        lines on stdin (see run_vectors)
  *   cipher_check random SEED    every algorithm, 0..1100 bytes, splits
  *   cipher_check gcm-edge       GCM corner cases
+ *   cipher_check gcm-bound LEN AADLEN CHUNK   a GCM message of LEN bytes
+ *                               decrypted in CHUNK-byte updates, the tag set
+ *                               first and last: "ok" or "refused" lines
  *   cipher_check copy           EVP_CIPHER_CTX_copy mid-stream
  *   cipher_check reinit N       N new IVs with the same key
  *   cipher_check count ALG LEN PAD   one encryption, for the call counts
@@ -420,6 +423,115 @@ static int run_random(unsigned seed)
     if (failures == 0)
         printf("ok: %lu random operations match the default provider\n", ops);
     return failures == 0;
+}
+
+/*
+ * One GCM decryption through pkcs11be in `chunk`-byte updates. Prints "ok:"
+ * when it gives back `msg`, "refused at byte N:" with the errors when an
+ * update fails; returns 0 only for a wrong result or a failed final.
+ */
+static int gcm_bound_decrypt(EVP_CIPHER *c, const unsigned char *key,
+                             const unsigned char *iv, const unsigned char *aad,
+                             size_t aadl, const unsigned char *ct,
+                             const unsigned char *msg, size_t len, size_t chunk,
+                             unsigned char *tag, int tag_late)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    unsigned char *out = malloc(len + 16);
+    const char *when = tag_late ? "set last" : "set first";
+    size_t done = 0;
+    int n, ok = ctx != NULL && out != NULL
+                && EVP_DecryptInit_ex2(ctx, c, key, iv, NULL)
+                && (tag_late
+                    || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag)
+                           > 0);
+
+    if (ok && aadl > 0 && !EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadl)) {
+        printf("refused at the AAD, tag %s: ", when);
+        ERR_print_errors_fp(stdout);
+        goto out;
+    }
+    while (ok && done < len) {
+        size_t piece_len = len - done < chunk ? len - done : chunk;
+
+        if (!EVP_DecryptUpdate(ctx, out + done, &n, ct + done,
+                               (int)piece_len)) {
+            printf("refused at byte %zu, tag %s: ", done, when);
+            ERR_print_errors_fp(stdout);
+            goto out;
+        }
+        done += (size_t)n;
+    }
+    ok = ok
+         && (!tag_late
+             || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) > 0)
+         && EVP_DecryptFinal_ex(ctx, out + done, &n) && done == len
+         && memcmp(out, msg, len) == 0;
+    if (ok)
+        printf("ok: decrypted %zu bytes with %zu of AAD in %zu-byte updates, "
+               "tag %s: the message\n",
+               len, aadl, chunk, when);
+    else
+        fail("gcm-bound: decrypting %zu bytes, tag %s", len, when);
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    free(out);
+    return ok;
+}
+
+/*
+ * A message encrypted by the default provider and by pkcs11be (same
+ * ciphertext and tag, whatever pkcs11-gcm-decrypt-max says), then
+ * decrypted by pkcs11be with the tag set first and last.
+ */
+static int run_gcm_bound(size_t len, size_t aadl, size_t chunk)
+{
+    EVP_CIPHER *c = fetch("AES-256-GCM", 1), *d = fetch("AES-256-GCM", 0);
+    unsigned char key[32], iv[12], tag[16], tag2[16];
+    unsigned char *msg = malloc(len + 1), *aad = malloc(aadl + 1);
+    unsigned char *ct = malloc(len + 16), *ct2 = malloc(len + 16);
+    struct op op = {.enc = 1,
+                    .key = key,
+                    .iv = iv,
+                    .ivlen = 12,
+                    .in = msg,
+                    .inl = len,
+                    .aad = aad,
+                    .aadl = aadl,
+                    .tag = tag,
+                    .taglen = 16};
+    size_t ct_len = 0, ct2_len = 0;
+    int ok = c != NULL && d != NULL && msg != NULL && aad != NULL && ct != NULL
+             && ct2 != NULL && chunk > 0;
+
+    if (ok) {
+        fill(key, sizeof(key));
+        fill(iv, sizeof(iv));
+        fill(msg, len);
+        fill(aad, aadl);
+        ok = run_op(d, &op, ct, &ct_len) == 1 && ct_len == len;
+        op.tag = tag2;
+        ok = ok && run_op(c, &op, ct2, &ct2_len) == 1 && ct2_len == len
+             && memcmp(ct, ct2, len) == 0 && memcmp(tag, tag2, 16) == 0;
+        if (ok)
+            printf("ok: pkcs11be encrypted the %zu bytes as the default "
+                   "provider\n",
+                   len);
+        else
+            fail("gcm-bound: encrypting %zu bytes", len);
+    }
+    ok =
+        ok
+        && gcm_bound_decrypt(c, key, iv, aad, aadl, ct, msg, len, chunk, tag, 0)
+        && gcm_bound_decrypt(c, key, iv, aad, aadl, ct, msg, len, chunk, tag,
+                             1);
+    EVP_CIPHER_free(c);
+    EVP_CIPHER_free(d);
+    free(msg);
+    free(aad);
+    free(ct);
+    free(ct2);
+    return ok;
 }
 
 static int gcm_expect(const char *what, int cond)
@@ -1143,6 +1255,9 @@ int main(int argc, char **argv)
         ok = run_random((unsigned)strtoul(argv[2], NULL, 0));
     else if (strcmp(mode, "gcm-edge") == 0)
         ok = run_gcm_edge();
+    else if (strcmp(mode, "gcm-bound") == 0 && argc > 4)
+        ok = run_gcm_bound(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0),
+                           strtoul(argv[4], NULL, 0));
     else if (strcmp(mode, "copy") == 0)
         ok = run_copy();
     else if (strcmp(mode, "reinit") == 0 && argc > 2)

@@ -5,8 +5,8 @@
  * prints "ok: ..." lines and exits 0, or prints "FAIL: ..." and exits 1.
  * Every result is compared with OpenSSL's default provider.
  *
- *   digest_check copy | copy-large | threads N | fork | abandon | unload
- *                | libctx | shared
+ *   digest_check copy | copy-large | threads N | first-use | fork | abandon
+ *                | unload | libctx | shared
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -328,6 +328,83 @@ static int check_threads(int count)
     return ok ? 1 : tu_fail("threads");
 }
 
+/*
+ * The first thread to digest opens the token; a second thread starts its
+ * first digest only once that is done, and learns it through a relaxed
+ * flag, which orders nothing: all it may rely on is what pkcs11be itself
+ * publishes. The first keeps its context meanwhile, so no context passes
+ * between them. Under ThreadSanitizer a report fails this mode.
+ */
+struct first_use {
+    const EVP_MD *md; /* SHA-256 from pkcs11be, fetched before the threads */
+    int first_done;   /* set by the first thread */
+    int second_done;  /* set by the second thread */
+    int ok[2];        /* each thread's digest was right */
+};
+
+static int first_use_digest(struct first_use *fu, EVP_MD_CTX *ctx,
+                            unsigned seed)
+{
+    unsigned char msg[100], got[32], want[32];
+    unsigned int got_len, want_len;
+
+    tu_fill(msg, sizeof(msg), seed);
+    return EVP_DigestInit_ex(ctx, fu->md, NULL)
+           && EVP_DigestUpdate(ctx, msg, sizeof(msg))
+           && EVP_DigestFinal_ex(ctx, got, &got_len)
+           && digest_with("provider=default", "SHA256", msg, sizeof(msg), want,
+                          &want_len)
+           && got_len == want_len && memcmp(got, want, got_len) == 0;
+}
+
+static void *first_use_first(void *varg)
+{
+    struct first_use *fu = varg;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    fu->ok[0] = ctx != NULL && first_use_digest(fu, ctx, 1);
+    __atomic_store_n(&fu->first_done, 1, __ATOMIC_RELAXED);
+    while (!__atomic_load_n(&fu->second_done, __ATOMIC_RELAXED))
+        usleep(1000);
+    EVP_MD_CTX_free(ctx);
+    return NULL;
+}
+
+static void *first_use_second(void *varg)
+{
+    struct first_use *fu = varg;
+    EVP_MD_CTX *ctx;
+
+    while (!__atomic_load_n(&fu->first_done, __ATOMIC_RELAXED))
+        usleep(1000);
+    ctx = EVP_MD_CTX_new();
+    fu->ok[1] = ctx != NULL && first_use_digest(fu, ctx, 2);
+    __atomic_store_n(&fu->second_done, 1, __ATOMIC_RELAXED);
+    EVP_MD_CTX_free(ctx);
+    return NULL;
+}
+
+static int check_first_use(void)
+{
+    struct first_use fu = {0};
+    pthread_t first, second;
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", "provider=pkcs11be");
+    int ok;
+
+    if (md == NULL)
+        return tu_fail("fetching SHA256 from pkcs11be");
+    fu.md = md;
+    pthread_create(&second, NULL, first_use_second, &fu);
+    pthread_create(&first, NULL, first_use_first, &fu);
+    pthread_join(first, NULL);
+    pthread_join(second, NULL);
+    EVP_MD_free(md);
+    ok = fu.ok[0] && fu.ok[1];
+    printf("%s: a second thread's first digest after the first's\n",
+           ok ? "ok" : "FAIL");
+    return ok ? 1 : tu_fail("first use");
+}
+
 static int one_digest_matches(unsigned seed)
 {
     unsigned char msg[3000], got[64], want[64];
@@ -527,6 +604,8 @@ int main(int argc, char **argv)
         ok = check_copy_shared(3 << 20);
     else if (strcmp(argv[1], "threads") == 0)
         ok = check_threads(argc > 2 ? atoi(argv[2]) : 8);
+    else if (strcmp(argv[1], "first-use") == 0)
+        ok = check_first_use();
     else if (strcmp(argv[1], "fork") == 0)
         ok = check_fork();
     else if (strcmp(argv[1], "abandon") == 0)

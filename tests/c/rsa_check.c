@@ -101,6 +101,13 @@ static void fill(unsigned char *buf, size_t len, unsigned seed)
 static OSSL_PROVIDER *p11be, *deflt;
 static int p11_signs, p11_decrypts; /* private-key operations by pkcs11be */
 
+/* Counts one more when `yes`; the threads test counts from every thread. */
+static void count_if(int *counter, int yes)
+{
+    if (yes)
+        __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+}
+
 static int load_providers(void)
 {
     const char *dir = getenv("P11BE_BUILD_DIR");
@@ -189,7 +196,7 @@ static int sign_with(EVP_PKEY *key, const char *props, const struct sigcase *c,
          && *sig_len <= room
          && EVP_PKEY_sign(ctx, sig, sig_len, tbs, tbs_len) > 0;
     EVP_PKEY_CTX_free(ctx);
-    p11_signs += ok && strcmp(props, P11) == 0;
+    count_if(&p11_signs, ok && strcmp(props, P11) == 0);
     return ok;
 }
 
@@ -415,7 +422,7 @@ static int crypt_with(EVP_PKEY *key, const char *props, const struct enccase *c,
         ok = EVP_PKEY_decrypt(ctx, NULL, out_len, in, in_len) > 0
              && *out_len <= room
              && EVP_PKEY_decrypt(ctx, out, out_len, in, in_len) > 0;
-    p11_decrypts += ok && decrypt && strcmp(props, P11) == 0;
+    count_if(&p11_decrypts, ok && decrypt && strcmp(props, P11) == 0);
     if (ok && !decrypt)
         ok = EVP_PKEY_encrypt(ctx, NULL, out_len, in, in_len) > 0
              && *out_len <= room
