@@ -13,7 +13,6 @@
  * session was replaced. Writers go first (a steady stream of operations
  * must not starve a key import), so a reader never takes it twice.
  */
-#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np() */
 #include "objects.h"
 
 #include <stdio.h>
@@ -32,17 +31,6 @@ static unsigned token_generation(P11BE_TOKEN *token)
     generation = token->generation;
     pthread_mutex_unlock(&token->lock);
     return generation;
-}
-
-void p11be_objects_lock_init(P11BE_TOKEN *token)
-{
-    pthread_rwlockattr_t attr;
-
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr,
-                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&token->object_lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
 }
 
 /* Every object on the object session went with it (locked for writing). */
@@ -140,16 +128,16 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
         c->priv->handle = CK_INVALID_HANDLE;
     if (token == NULL)
         return 0;
-    pthread_rwlock_wrlock(&token->object_lock);
+    p11be_rwlock_write(&token->object_lock);
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         rv = object_session_locked(token);
         if (rv != CKR_OK) {
-            pthread_rwlock_unlock(&token->object_lock);
+            p11be_rwlock_unlock(&token->object_lock);
             return 0; /* raised */
         }
         if (need_login && !p11be_token_login(token, token->object_session, &rv)
             && !p11be_ckr_session_lost(rv)) {
-            pthread_rwlock_unlock(&token->object_lock);
+            p11be_rwlock_unlock(&token->object_lock);
             return 0;
         }
         if (rv == CKR_OK)
@@ -166,7 +154,7 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
     object_ref_set(token, c->ref, rv);
     if (c->priv != NULL)
         object_ref_set(token, c->priv, rv);
-    pthread_rwlock_unlock(&token->object_lock);
+    p11be_rwlock_unlock(&token->object_lock);
     *last_rv = rv;
     if (rv != CKR_OK) {
         p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
@@ -207,9 +195,9 @@ int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
 
     if (token == NULL || ref->handle == CK_INVALID_HANDLE)
         return 0;
-    pthread_rwlock_rdlock(&token->object_lock);
+    p11be_rwlock_read(&token->object_lock);
     alive = alive_locked(token, ref);
-    pthread_rwlock_unlock(&token->object_lock);
+    p11be_rwlock_unlock(&token->object_lock);
     return alive;
 }
 
@@ -219,10 +207,10 @@ int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
 
     if (token == NULL)
         return 0;
-    pthread_rwlock_rdlock(&token->object_lock);
+    p11be_rwlock_read(&token->object_lock);
     if (ref == NULL || alive_locked(token, ref))
         return 1;
-    pthread_rwlock_unlock(&token->object_lock);
+    p11be_rwlock_unlock(&token->object_lock);
     P11BE_DEBUG("object %lu went with its object session: made again",
                 (unsigned long)ref->handle);
     return 0;
@@ -232,7 +220,7 @@ void p11be_object_use_end(P11BE_PROV_CTX *prov)
 {
     P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
 
-    pthread_rwlock_unlock(&token->object_lock);
+    p11be_rwlock_unlock(&token->object_lock);
 }
 
 const char *p11be_object_gone_why(P11BE_PROV_CTX *prov,
@@ -245,12 +233,12 @@ const char *p11be_object_gone_why(P11BE_PROV_CTX *prov,
         return "the process forked";
     if (token == NULL || ref->generation != token_generation(token))
         return "the token was removed";
-    pthread_rwlock_rdlock(&token->object_lock);
+    p11be_rwlock_read(&token->object_lock);
     snprintf(buf, len,
              "the object session that held it was lost (%s), which "
              "destroyed it",
              p11be_ckr_name(token->object_lost_rv));
-    pthread_rwlock_unlock(&token->object_lock);
+    p11be_rwlock_unlock(&token->object_lock);
     return buf;
 }
 
@@ -259,7 +247,7 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
     CK_SESSION_INFO info;
     int gone = 0;
 
-    pthread_rwlock_wrlock(&token->object_lock);
+    p11be_rwlock_write(&token->object_lock);
     if (token->object_session_open
         && token->object_forks == p11be_fork_generation()) {
         CK_RV rv = P11BE_CALL(token->fns, C_GetSessionInfo,
@@ -285,7 +273,7 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
         /* Lost or replaced since the caller's object was made. */
         gone = 1;
     }
-    pthread_rwlock_unlock(&token->object_lock);
+    p11be_rwlock_unlock(&token->object_lock);
     return gone;
 }
 
@@ -296,7 +284,7 @@ void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref)
     if (ref->handle != CK_INVALID_HANDLE && token != NULL
         && ref->forks == p11be_fork_generation()
         && p11be_module_usable_now(token->module)) {
-        pthread_rwlock_wrlock(&token->object_lock);
+        p11be_rwlock_write(&token->object_lock);
         if (alive_locked(token, ref)) {
             CK_RV rv = P11BE_CALL(token->fns, C_DestroyObject,
                                   token->object_session, ref->handle);
@@ -304,7 +292,7 @@ void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref)
             if (p11be_ckr_session_lost(rv))
                 object_session_lost_locked(token, rv);
         }
-        pthread_rwlock_unlock(&token->object_lock);
+        p11be_rwlock_unlock(&token->object_lock);
     }
     ref->handle = CK_INVALID_HANDLE;
 }

@@ -36,7 +36,7 @@ static void atfork_prepare(void)
 
     pthread_mutex_lock(&token_list_lock);
     for (t = token_list; t != NULL; t = t->next_token) {
-        pthread_rwlock_wrlock(&t->object_lock);
+        p11be_rwlock_atfork_prepare(&t->object_lock);
         pthread_mutex_lock(&t->lock);
     }
     p11be_logins_atfork_prepare();
@@ -49,14 +49,9 @@ static void unlock_tokens(int in_child)
     for (t = token_list; t != NULL; t = t->next_token) {
         pthread_mutex_unlock(&t->lock);
         if (in_child)
-            /*
-             * Made again, not unlocked: glibc takes an unlock by a thread
-             * other than the writer (the child's has a new id) for a
-             * reader's.
-             */
-            p11be_objects_lock_init(t);
+            p11be_rwlock_atfork_child(&t->object_lock);
         else
-            pthread_rwlock_unlock(&t->object_lock);
+            p11be_rwlock_atfork_parent(&t->object_lock);
     }
     pthread_mutex_unlock(&token_list_lock);
 }
@@ -94,7 +89,10 @@ int p11be_pool_init(P11BE_TOKEN *token)
     if (pthread_mutex_init(&token->lock, NULL) != 0)
         return 0;
     pthread_cond_init(&token->session_freed, NULL);
-    p11be_objects_lock_init(token);
+    if (!p11be_rwlock_init(&token->object_lock)) {
+        pthread_mutex_destroy(&token->lock);
+        return 0;
+    }
     pthread_mutex_lock(&token_list_lock);
     token->fork_generation = p11be_fork_generation();
     token->next_token = token_list;
@@ -169,7 +167,7 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
         P11BE_CALL(token->fns, C_CloseSession, token->object_session);
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
-    pthread_rwlock_destroy(&token->object_lock);
+    p11be_rwlock_destroy(&token->object_lock);
     pthread_cond_destroy(&token->session_freed);
 }
 
@@ -503,7 +501,7 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
 {
     P11BE_TOKEN *token;
     P11BE_SESSION *none = NULL;
-    int close_it = 0;
+    int close_it = 0, was_held;
 
     if (sess == NULL)
         return;
@@ -524,6 +522,7 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         OPENSSL_free(sess);
         return;
     }
+    was_held = sess->held;
     unhold_locked(token, sess);
     if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
         invalidate_locked(token);
@@ -536,6 +535,14 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
             suspect_idle_locked(token);
         token->open_count--;
         OPENSSL_free(sess);
+    } else if (was_held
+               && token->open_count - token->held_count > token->max_sessions) {
+        /*
+         * Pooled, it would count against pkcs11-session-pool-max, which
+         * sessions opened for held work must not push past: so that the
+         * two bounds add up, close it.
+         */
+        close_it = 1;
     } else if (last_rv == CKR_OK || leaves_session_clean(last_rv)) {
         sess->next_idle = token->idle;
         token->idle = sess;

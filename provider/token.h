@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "module.h"
+#include "rwlock.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
 
@@ -68,7 +69,7 @@ typedef struct p11be_token_st {
      * object on it; read (shared) by every use of one of its objects
      * (objects.h, p11be_object_use_begin).
      */
-    pthread_rwlock_t object_lock;
+    P11BE_RWLOCK object_lock;
     CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
     int object_session_open;          /* object_session is valid */
     unsigned object_generation;       /* token generation it was opened in */
@@ -138,9 +139,6 @@ int p11be_objects_recheck(P11BE_TOKEN *token);
 
 /* Closes one idle pooled session to make room; 0 when none is idle. */
 int p11be_pool_close_one_idle(P11BE_TOKEN *token);
-
-/* The object session's lock (writers first: see objects.c). */
-void p11be_objects_lock_init(P11BE_TOKEN *token);
 
 /* Pool internals shared by slot.c, session.c and objects.c. */
 int p11be_pool_init(P11BE_TOKEN *token);

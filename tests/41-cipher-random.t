@@ -52,7 +52,10 @@ reset_counts();
 check('16 threads through a pool of 2 sessions and 4 held ones wait, never fail',
       'threads', 16,
       { P11BE_SESSION_POOL_MAX => 2, P11BE_SESSION_HELD_MAX => 4 });
-cmp_ok(count_of('C_OpenSession'), '<=', 7,
-       'the bounds held (2 pooled + 4 held + the object session)');
+# A context freed with its operation running closes its session, and a new
+# one is opened: what may stay open is bounded, not what was opened.
+cmp_ok(count_of('C_OpenSession') - count_of('C_CloseSession'), '<=', 7,
+       'the bounds held (2 pooled + 4 held + the object session)')
+    or diag explain counts();
 
 done_testing();
