@@ -30,6 +30,7 @@
 #include "err.h"
 #include "p11call.h"
 #include "reentry.h"
+#include "token.h"
 
 /* ---- templates ---------------------------------------------------------- */
 
@@ -530,8 +531,8 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
 }
 
 /*
- * A persistent key after a fork or re-insertion: found by id or label, its
- * private object and, when it had one (or `want_pub`), its public object.
+ * A persistent key after a fork, re-insertion or logout: found by id or
+ * label, its private object and, with `want_pub`, its public object.
  * Raises saying what C_FindObjects found when it is not exactly one.
  */
 static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
@@ -543,7 +544,6 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     CK_RV rv = CKR_OK;
     int i;
 
-    want_pub = want_pub || key->pub.handle != CK_INVALID_HANDLE;
     if (key->label == NULL && key->id_len == 0) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair has no label or id to find "
@@ -644,7 +644,10 @@ static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
     if (!ok && key->host_private)
         ok = key_create_private(key, use, need_login, ref);
     else if (!ok && key->persistent)
-        ok = key_find_again(key, sess, 0);
+        /* The public object too when its handle is stale as well. */
+        ok = key_find_again(key, sess,
+                            key->pub.handle != CK_INVALID_HANDLE
+                                && !ref_token_current(&key->pub, sess));
     else if (!ok)
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (%s): "
@@ -696,6 +699,49 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     return NULL;
 }
 
+/*
+ * Whether the token still has the login on `sess`: the application may
+ * have logged out behind our back, which a pool that believes it logged
+ * in must learn before it finds private objects again.
+ */
+static void key_check_login(P11BE_SESSION *sess)
+{
+    CK_SESSION_INFO info;
+
+    if (P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &info) == CKR_OK
+        && (info.state == CKS_RO_PUBLIC_SESSION
+            || info.state == CKS_RW_PUBLIC_SESSION)
+        && p11be_token_login_state(sess->token) == P11BE_LOGGED_IN)
+        p11be_token_login_lost(sess->token, 0);
+}
+
+int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_RV rv)
+{
+    int forgotten = 0;
+
+    if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
+        && key->persistent) {
+        /*
+         * The token dropped the handle (SoftHSM2 does for private objects
+         * when it logs out, and the login may have been made again since):
+         * the object is found again on the next try.
+         */
+        pthread_mutex_lock(&key->lock);
+        if (key->priv[0].handle == obj) {
+            key->priv[0].handle = CK_INVALID_HANDLE;
+            forgotten = 1;
+        }
+        pthread_mutex_unlock(&key->lock);
+        if (forgotten && key->need_login)
+            key_check_login(sess);
+        if (forgotten)
+            P11BE_DEBUG("%s key object 0x%lx: %s, found again", key->kind->name,
+                        (unsigned long)obj, p11be_ckr_name(rv));
+    }
+    return p11be_session_done(sess, rv) || forgotten;
+}
+
 static int key_init_refused(CK_RV rv)
 {
     return rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID
@@ -741,7 +787,7 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
             p11be_session_release(sess, CKR_MECHANISM_PARAM_INVALID);
             break;
         }
-        if (!p11be_session_done(sess, rv))
+        if (!p11be_key_session_done(key, sess, obj, rv))
             break;
     }
     if (rv == CKR_OK) {

@@ -168,6 +168,15 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
 
 /*
+ * Ends one try of an operation that used the key's object `obj` (from
+ * p11be_key_session()): as p11be_session_done(), and when the token no
+ * longer knows a persistent key's handle, the key finds its object again
+ * and the caller tries once more (returns 1).
+ */
+int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_RV rv);
+
+/*
  * One private-key operation on the token: C_SignInit + C_Sign (for
  * P11BE_USE_SIGN) or C_DecryptInit + C_Decrypt (P11BE_USE_DECRYPT) of `in`
  * into out (room *out_len), retried once on a lost session. Returns 1, or

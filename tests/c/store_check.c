@@ -11,11 +11,16 @@
  * "load N: failed" with the error queue. Exits 0 when every attempt
  * succeeded, 1 otherwise. With STORE_CHECK_FORK=1 in the environment, a
  * forked child signs with each loaded key too (it must find the token
- * objects again), and the parent signs after it.
+ * objects again), and the parent signs after it. With
+ * STORE_CHECK_LOGOUT=1, the program signs once, then logs the token out
+ * itself (C_Logout through the module CRYPTOGRAPHY_PKCS11_PATH names,
+ * which hands this process the function list pkcs11be has), and signs
+ * again: the key must be found again after the provider's new login.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/store.h>
 #include <openssl/ui.h>
+#include <p11-kit/pkcs11.h>
 
 #include "testutil.h"
 
@@ -82,6 +88,50 @@ static int check_child(EVP_PKEY *pkey)
            && WEXITSTATUS(status) == 0;
 }
 
+/*
+ * The application's own C_Logout on the token pkcs11be uses (the first
+ * slot with a token); 1 when the token logged out.
+ */
+static int app_logout(void)
+{
+    const char *path = getenv("CRYPTOGRAPHY_PKCS11_PATH");
+    CK_C_GetFunctionList get_list;
+    CK_FUNCTION_LIST *fns;
+    CK_SLOT_ID slots[16], slot = 0;
+    CK_TOKEN_INFO info;
+    CK_ULONG count = 16, i;
+    CK_SESSION_HANDLE session;
+    CK_RV rv;
+    void *module;
+
+    module = path != NULL ? dlopen(path, RTLD_NOW) : NULL;
+    if (module == NULL)
+        return tu_fail("dlopen of CRYPTOGRAPHY_PKCS11_PATH");
+    get_list = (CK_C_GetFunctionList)dlsym(module, "C_GetFunctionList");
+    /* Already initialised by pkcs11be: the same library, the same state. */
+    rv = get_list != NULL ? get_list(&fns) : CKR_GENERAL_ERROR;
+    if (rv == CKR_OK)
+        rv = fns->C_GetSlotList(CK_TRUE, slots, &count);
+    /* SoftHSM2 adds an empty slot: take the initialised token. */
+    for (i = 0; rv == CKR_OK && i < count; i++)
+        if (fns->C_GetTokenInfo(slots[i], &info) == CKR_OK
+            && (info.flags & CKF_TOKEN_INITIALIZED))
+            break;
+    if (rv == CKR_OK && i == count)
+        rv = CKR_TOKEN_NOT_PRESENT;
+    if (rv == CKR_OK)
+        slot = slots[i];
+    if (rv == CKR_OK)
+        rv = fns->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session);
+    if (rv == CKR_OK) {
+        rv = fns->C_Logout(session);
+        fns->C_CloseSession(session);
+    }
+    dlclose(module);
+    printf("application C_Logout: 0x%lx\n", (unsigned long)rv);
+    return rv == CKR_OK;
+}
+
 /* One load and one signature; 1 when both worked. */
 static int check_once(const char *uri, UI_METHOD *ui)
 {
@@ -112,6 +162,8 @@ static int check_once(const char *uri, UI_METHOD *ui)
     ok = 1;
     if (getenv("STORE_CHECK_FORK") != NULL)
         ok = check_child(pkey);
+    if (getenv("STORE_CHECK_LOGOUT") != NULL)
+        ok = check_sign(pkey) && app_logout() && ok;
     ok = check_sign(pkey) && ok;
     EVP_PKEY_free(pkey);
     return ok;
