@@ -39,6 +39,7 @@ static const struct {
     [P11BE_SET_OFFLOAD] = {"pkcs11-offload", "P11BE_OFFLOAD"},
     [P11BE_SET_HELD_MAX] = {"pkcs11-session-held-max",
                             "P11BE_SESSION_HELD_MAX"},
+    [P11BE_SET_KEY_CACHE] = {"pkcs11-key-cache", "P11BE_KEY_CACHE"},
 };
 
 const char *p11be_getenv(const char *name)

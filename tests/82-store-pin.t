@@ -202,7 +202,7 @@ subtest 'an unreadable pin-source is an error naming the file' => sub {
 };
 
 subtest 'a key found by URI signs in a forked child (configured PIN)' => sub {
-    plan tests => 4;
+    plan tests => 5;
     my $check = test_program('store_check');
     reset_counts();
     my ($rc, $out, $err) = run($check, $priv, 1,
@@ -212,7 +212,10 @@ subtest 'a key found by URI signs in a forked child (configured PIN)' => sub {
         or diag "$out$err";
     like($out, qr/^child: signed$/m, 'the child found the key again');
     is(count_of('C_Sign'), 2, 'both on the token');
-    is(count_of('C_DestroyObject'), 0, 'the token key is kept');
+    is(count_of('C_CopyObject'), 2, 'a session copy of it in each process');
+    is(count_of('C_DestroyObject'), 1,
+       'the token key is kept: only the parent\'s copy destroyed (the '
+       . 'child exits without freeing the key)');
 };
 
 subtest 'a key found by URI signs after the application logged out' => sub {

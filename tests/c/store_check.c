@@ -16,6 +16,8 @@
  * itself (C_Logout through the module CRYPTOGRAPHY_PKCS11_PATH names,
  * which hands this process the function list pkcs11be has), and signs
  * again: the key must be found again after the provider's new login.
+ * STORE_CHECK_SIGNS=N makes each signature N signatures with the key.
+ * Every signature is verified by OpenSSL's default provider.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/store.h>
+#include <openssl/x509.h>
 #include <openssl/ui.h>
 #include <p11-kit/pkcs11.h>
 
@@ -50,22 +53,47 @@ static int check_pw(char *buf, int size, int rwflag, void *u)
     return (int)len;
 }
 
-/* One signature with pkey on the token; 1 when it worked. */
+/*
+ * One signature with pkey on the token (STORE_CHECK_SIGNS of them when
+ * set), each verified by OpenSSL's default provider; 1 when all worked.
+ */
 static int check_sign(EVP_PKEY *pkey)
 {
     static const unsigned char msg[32] = {1, 2, 3};
-    EVP_PKEY_CTX *ctx;
-    unsigned char sig[1024];
-    size_t sig_len = sizeof(sig);
-    int ok = 0;
+    const char *signs = getenv("STORE_CHECK_SIGNS");
+    int times = signs != NULL ? atoi(signs) : 1, i, ok = 1;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    int der_len = i2d_PUBKEY(pkey, &der);
+    EVP_PKEY *pub = NULL;
 
-    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, "provider=pkcs11be");
-    if (ctx != NULL && EVP_PKEY_sign_init(ctx) > 0
-        && EVP_PKEY_sign(ctx, sig, &sig_len, msg, sizeof(msg)) > 0)
-        ok = 1;
-    else
-        tu_fail("EVP_PKEY_sign");
-    EVP_PKEY_CTX_free(ctx);
+    /* The public key as the default provider's own key. */
+    p = der;
+    if (der_len <= 0
+        || (pub = d2i_PUBKEY_ex(NULL, &p, der_len, NULL, "provider=default"))
+               == NULL)
+        ok = tu_fail("the public key for the default provider");
+    OPENSSL_free(der);
+
+    for (i = 0; i < times && ok; i++) {
+        EVP_PKEY_CTX *ctx, *vctx = NULL;
+        unsigned char sig[1024];
+        size_t sig_len = sizeof(sig);
+
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, "provider=pkcs11be");
+        if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0
+            || EVP_PKEY_sign(ctx, sig, &sig_len, msg, sizeof(msg)) <= 0)
+            ok = tu_fail("EVP_PKEY_sign");
+        else if ((vctx =
+                      EVP_PKEY_CTX_new_from_pkey(NULL, pub, "provider=default"))
+                     == NULL
+                 || EVP_PKEY_verify_init(vctx) <= 0
+                 || EVP_PKEY_verify(vctx, sig, sig_len, msg, sizeof(msg)) != 1)
+            ok = tu_fail("EVP_PKEY_verify (default provider)");
+        EVP_PKEY_CTX_free(vctx);
+        EVP_PKEY_CTX_free(ctx);
+    }
+    EVP_PKEY_free(pub);
     return ok;
 }
 
