@@ -41,6 +41,7 @@ static const struct {
                             "P11BE_SESSION_HELD_MAX"},
     [P11BE_SET_GCM_DECRYPT_MAX] = {"pkcs11-gcm-decrypt-max",
                                    "P11BE_GCM_DECRYPT_MAX"},
+    [P11BE_SET_KEY_CACHE] = {"pkcs11-key-cache", "P11BE_KEY_CACHE"},
 };
 
 const char *p11be_getenv(const char *name)

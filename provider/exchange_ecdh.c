@@ -327,7 +327,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen,
         len = size;
         ecdh_token_once(ctx, sess, priv, &mech, z, &len, &rv);
         p11be_object_use_end(ctx->op.prov);
-        if (!p11be_session_done(sess, rv))
+        if (!p11be_key_session_done(ctx->op.key, sess, priv, rv))
             break;
     }
     if (rv != CKR_OK) {

@@ -30,6 +30,7 @@
 #include "err.h"
 #include "p11call.h"
 #include "reentry.h"
+#include "token.h"
 
 /* ---- templates ---------------------------------------------------------- */
 
@@ -291,6 +292,7 @@ P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
     for (i = 0; i < P11BE_USE_COUNT; i++)
         ref_clear(&key->priv[i]);
     ref_clear(&key->pub);
+    ref_clear(&key->copy);
     return key;
 }
 
@@ -311,6 +313,7 @@ void p11be_key_free(P11BE_KEY *key)
             p11be_object_destroy(key->prov, &key->priv[i]);
         p11be_object_destroy(key->prov, &key->pub);
     }
+    p11be_object_destroy(key->prov, &key->copy);
     EVP_PKEY_free(key->host);
     EVP_PKEY_free(key->host_full);
     p11be_fallback_release();
@@ -502,24 +505,27 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
                           CK_ULONG *count)
 {
     CK_KEY_TYPE type = key->kind->key_type;
-    CK_ATTRIBUTE tmpl[3] = {
+    CK_BBOOL on_token = CK_TRUE;
+    /* CKA_TOKEN: not the key's own session copy, which shares its id. */
+    CK_ATTRIBUTE tmpl[4] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, &on_token, sizeof(on_token)},
     };
     CK_OBJECT_HANDLE handles[2];
     CK_RV rv;
 
     *count = 0;
     if (key->id_len > 0) {
-        tmpl[2].type = CKA_ID;
-        tmpl[2].pValue = key->id;
-        tmpl[2].ulValueLen = key->id_len;
+        tmpl[3].type = CKA_ID;
+        tmpl[3].pValue = key->id;
+        tmpl[3].ulValueLen = key->id_len;
     } else {
-        tmpl[2].type = CKA_LABEL;
-        tmpl[2].pValue = key->label;
-        tmpl[2].ulValueLen = strlen(key->label);
+        tmpl[3].type = CKA_LABEL;
+        tmpl[3].pValue = key->label;
+        tmpl[3].ulValueLen = strlen(key->label);
     }
-    rv = P11BE_CALL(sess->fns, C_FindObjectsInit, sess->handle, tmpl, 3);
+    rv = P11BE_CALL(sess->fns, C_FindObjectsInit, sess->handle, tmpl, 4);
     if (rv != CKR_OK)
         return rv;
     rv = P11BE_CALL(sess->fns, C_FindObjects, sess->handle, handles, 2, count);
@@ -530,8 +536,8 @@ static CK_RV key_find_one(P11BE_KEY *key, P11BE_SESSION *sess,
 }
 
 /*
- * A persistent key after a fork or re-insertion: found by id or label, its
- * private object and, when it had one (or `want_pub`), its public object.
+ * A persistent key after a fork, re-insertion or logout: found by id or
+ * label, its private object and, with `want_pub`, its public object.
  * Raises saying what C_FindObjects found when it is not exactly one.
  */
 static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
@@ -543,7 +549,6 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     CK_RV rv = CKR_OK;
     int i;
 
-    want_pub = want_pub || key->pub.handle != CK_INVALID_HANDLE;
     if (key->label == NULL && key->id_len == 0) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair has no label or id to find "
@@ -625,32 +630,136 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     return ok;
 }
 
+/* pkcs11-key-cache values. */
+static const char *const key_cache_choices[] = {"yes", "no", NULL};
+
+/*
+ * Whether a persistent key's operations use a session copy (key->lock
+ * held): 1 or 0, -1 for a bad setting (raised).
+ */
+static int key_copy_wanted(P11BE_KEY *key)
+{
+    if (!key->copy_decided) {
+        int choice =
+            p11be_config_choice(&key->prov->config, P11BE_SET_KEY_CACHE,
+                                key->prov->handle, 0, key_cache_choices);
+
+        if (choice < 0)
+            return -1;
+        key->copy_off = choice == 1;
+        key->copy_decided = 1;
+    }
+    return key->token_private && !key->copy_off;
+}
+
+/* Whether C_CopyObject's `rv` says this token makes no such copy. */
+static int key_copy_refused(CK_RV rv)
+{
+    return rv == CKR_ACTION_PROHIBITED || rv == CKR_FUNCTION_NOT_SUPPORTED
+           || rv == CKR_TEMPLATE_INCONSISTENT
+           || rv == CKR_ATTRIBUTE_VALUE_INVALID
+           || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_READ_ONLY;
+}
+
+/*
+ * Makes the session copy of the token key's current private object on
+ * the object session (key->lock held). Only CKA_TOKEN changes: the copy
+ * keeps the original's sensitivity, extractability and usage. A token
+ * that refuses the copy (CKA_COPYABLE false, no C_CopyObject) has its
+ * object used from then on. 1 when made, 0 when the token object serves
+ * (nothing raised), -1 when the object cannot be found again (raised).
+ */
+static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
+{
+    CK_BBOOL session_object = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &session_object, sizeof(CK_BBOOL)}};
+    CK_RV rv = CKR_OK;
+    int made;
+
+    ERR_set_mark();
+    made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
+                             need_login, &key->copy, &rv);
+    if (!made
+        && (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)) {
+        /* The token dropped the original's handle at a logout. */
+        ERR_pop_to_mark();
+        ERR_set_mark();
+        if (!key_find_again(key, sess, 0)) {
+            ERR_clear_last_mark();
+            return -1;
+        }
+        made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
+                                 need_login, &key->copy, &rv);
+    }
+    /* The token object's own use says what is wrong, if anything is. */
+    ERR_pop_to_mark();
+    if (made) {
+        P11BE_DEBUG("%s token key 0x%lx: session copy 0x%lx made",
+                    key->kind->name, (unsigned long)key->priv[0].handle,
+                    (unsigned long)key->copy.handle);
+    } else if (key_copy_refused(rv)) {
+        key->copy_off = 1;
+        P11BE_DEBUG("%s token key 0x%lx: no session copy (C_CopyObject: %s), "
+                    "the token object serves",
+                    key->kind->name, (unsigned long)key->priv[0].handle,
+                    p11be_ckr_name(rv));
+    }
+    return made;
+}
+
 /*
  * The key's object for `use` made ready under key->lock (created, created
- * again or found again); a copy of its ref in *used. 1, or 0 (raised).
+ * again, found again or copied); a copy of its ref in *used, and
+ * *on_object_session says whether it lives on the object session (to be
+ * used as objects.h says). 1, or 0 (raised).
  */
 static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
                             P11BE_SESSION *sess, int need_login,
-                            P11BE_OBJECT_REF *used)
+                            P11BE_OBJECT_REF *used, int *on_object_session)
 {
     P11BE_OBJECT_REF *ref;
     char why[160];
-    int ok;
+    int ok, copy = 0;
 
     pthread_mutex_lock(&key->lock);
+    if (key->persistent) {
+        copy = key_copy_wanted(key);
+        if (copy < 0) {
+            pthread_mutex_unlock(&key->lock);
+            return 0;
+        }
+    }
+    if (copy && p11be_object_alive(key->prov, &key->copy)) {
+        /* The hot path: no token object check, no find. */
+        *used = key->copy;
+        *on_object_session = 1;
+        pthread_mutex_unlock(&key->lock);
+        return 1;
+    }
     ref = &key->priv[key->token_private ? 0 : use];
     ok = key->persistent ? ref_token_current(ref, sess)
                          : p11be_object_alive(key->prov, ref);
     if (!ok && key->host_private)
         ok = key_create_private(key, use, need_login, ref);
     else if (!ok && key->persistent)
-        ok = key_find_again(key, sess, 0);
+        /* The public object too when its handle is stale as well. */
+        ok = key_find_again(key, sess,
+                            key->pub.handle != CK_INVALID_HANDLE
+                                && !ref_token_current(&key->pub, sess));
     else if (!ok)
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (%s): "
                     "session keys cannot come back",
                     key->kind->name,
                     p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+    if (ok && copy) {
+        int made = key_copy_make(key, sess, need_login);
+
+        ok = made >= 0;
+        if (made > 0)
+            ref = &key->copy;
+    }
+    *on_object_session = !key->persistent || ref == &key->copy;
     *used = *ref;
     pthread_mutex_unlock(&key->lock);
     return ok;
@@ -662,7 +771,7 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     struct p11be_session_req req = {.mech = mech};
     P11BE_OBJECT_REF used;
     P11BE_SESSION *sess;
-    int tries;
+    int tries, on_object_session;
 
     if (!p11be_key_has_private(key)) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
@@ -679,10 +788,11 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     if (sess == NULL)
         return NULL;
     for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
-        if (!key_object_ready(key, use, sess, req.need_login, &used))
+        if (!key_object_ready(key, use, sess, req.need_login, &used,
+                              &on_object_session))
             break;
-        /* Persistent objects are not on the object session. */
-        if (p11be_object_use_begin(key->prov, key->persistent ? NULL : &used)) {
+        if (p11be_object_use_begin(key->prov,
+                                   on_object_session ? &used : NULL)) {
             *obj = used.handle;
             return sess;
         }
@@ -694,6 +804,53 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     }
     p11be_session_release(sess, CKR_OK);
     return NULL;
+}
+
+/*
+ * Whether the token still has the login on `sess`: the application may
+ * have logged out behind our back, which a pool that believes it logged
+ * in must learn before it finds private objects again.
+ */
+static void key_check_login(P11BE_SESSION *sess)
+{
+    CK_SESSION_INFO info;
+
+    if (P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &info) == CKR_OK
+        && (info.state == CKS_RO_PUBLIC_SESSION
+            || info.state == CKS_RW_PUBLIC_SESSION)
+        && p11be_token_login_state(sess->token) == P11BE_LOGGED_IN)
+        p11be_token_login_lost(sess->token, 0);
+}
+
+int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_RV rv)
+{
+    int forgotten = 0;
+
+    if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
+        && key->persistent) {
+        /*
+         * The token dropped the handle (SoftHSM2 does for private objects
+         * when it logs out, and the login may have been made again since):
+         * the object is found again on the next try.
+         */
+        pthread_mutex_lock(&key->lock);
+        if (key->copy.handle == obj) {
+            /* Gone with a logout: made again from the original. */
+            key->copy.handle = CK_INVALID_HANDLE;
+            forgotten = 1;
+        } else if (key->priv[0].handle == obj) {
+            key->priv[0].handle = CK_INVALID_HANDLE;
+            forgotten = 1;
+        }
+        pthread_mutex_unlock(&key->lock);
+        if (forgotten && key->need_login)
+            key_check_login(sess);
+        if (forgotten)
+            P11BE_DEBUG("%s key object 0x%lx: %s, found again", key->kind->name,
+                        (unsigned long)obj, p11be_ckr_name(rv));
+    }
+    return p11be_session_done(sess, rv) || forgotten;
 }
 
 static int key_init_refused(CK_RV rv)
@@ -741,7 +898,7 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
             p11be_session_release(sess, CKR_MECHANISM_PARAM_INVALID);
             break;
         }
-        if (!p11be_session_done(sess, rv))
+        if (!p11be_key_session_done(key, sess, obj, rv))
             break;
     }
     if (rv == CKR_OK) {

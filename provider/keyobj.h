@@ -117,9 +117,19 @@ struct p11be_key_st {
      */
     P11BE_OBJECT_REF priv[P11BE_USE_COUNT];
     P11BE_OBJECT_REF pub; /* the token's public object, if any */
-    unsigned char *id;    /* CKA_ID of a persistent key */
-    size_t id_len;        /* bytes in id */
-    char *label;          /* CKA_LABEL of a persistent key */
+    /*
+     * Token keys (pkcs11-key-cache): a session copy of priv[0] on the
+     * object session, made at first use and used for every operation
+     * (SoftHSM2 unwraps a token object's private value at every use, a
+     * session object's once); made again when it went with its object
+     * session, destroyed at free.
+     */
+    P11BE_OBJECT_REF copy;
+    int copy_off;      /* no copy: pkcs11-key-cache = no or the token refused */
+    int copy_decided;  /* copy_off read from the setting */
+    unsigned char *id; /* CKA_ID of a persistent key */
+    size_t id_len;     /* bytes in id */
+    char *label;       /* CKA_LABEL of a persistent key */
 };
 
 P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
@@ -166,6 +176,15 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
  */
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
+
+/*
+ * Ends one try of an operation that used the key's object `obj` (from
+ * p11be_key_session()): as p11be_session_done(), and when the token no
+ * longer knows a persistent key's handle, the key finds its object again
+ * and the caller tries once more (returns 1).
+ */
+int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_RV rv);
 
 /*
  * One private-key operation on the token: C_SignInit + C_Sign (for

@@ -80,8 +80,12 @@ static CK_RV object_session_locked(P11BE_TOKEN *token)
     return CKR_OK;
 }
 
-/* What runs on the object session: C_CreateObject or C_GenerateKeyPair. */
+/*
+ * What runs on the object session: C_CreateObject, C_GenerateKeyPair or
+ * C_CopyObject.
+ */
 struct object_call {
+    CK_OBJECT_HANDLE source; /* C_CopyObject of it; else CK_INVALID_HANDLE */
     CK_MECHANISM *mech;      /* C_GenerateKeyPair; NULL: C_CreateObject */
     CK_ATTRIBUTE *tmpl;      /* the object's (the public key's) template */
     CK_ULONG count;          /* entries in tmpl */
@@ -93,6 +97,9 @@ struct object_call {
 
 static CK_RV object_call_once(P11BE_TOKEN *token, struct object_call *c)
 {
+    if (c->source != CK_INVALID_HANDLE)
+        return P11BE_CALL(token->fns, C_CopyObject, token->object_session,
+                          c->source, c->tmpl, c->count, &c->ref->handle);
     if (c->mech == NULL)
         return P11BE_CALL(token->fns, C_CreateObject, token->object_session,
                           c->tmpl, c->count, &c->ref->handle);
@@ -168,10 +175,20 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
 int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
                         CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
 {
-    struct object_call c = {NULL, tmpl, count, NULL, 0, ref, NULL};
+    struct object_call c = {
+        CK_INVALID_HANDLE, NULL, tmpl, count, NULL, 0, ref, NULL};
     CK_RV rv;
 
     return object_run(prov, need_login, &c, "C_CreateObject", &rv);
+}
+
+int p11be_object_copy(P11BE_PROV_CTX *prov, CK_OBJECT_HANDLE source,
+                      CK_ATTRIBUTE *tmpl, CK_ULONG count, int need_login,
+                      P11BE_OBJECT_REF *ref, CK_RV *rv)
+{
+    struct object_call c = {source, NULL, tmpl, count, NULL, 0, ref, NULL};
+
+    return object_run(prov, need_login, &c, "C_CopyObject", rv);
 }
 
 int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
@@ -180,8 +197,8 @@ int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                                int need_login, P11BE_OBJECT_REF *pub,
                                P11BE_OBJECT_REF *priv, CK_RV *rv)
 {
-    struct object_call c = {mech,       pub_tmpl, pub_count, priv_tmpl,
-                            priv_count, pub,      priv};
+    struct object_call c = {CK_INVALID_HANDLE, mech,       pub_tmpl, pub_count,
+                            priv_tmpl,         priv_count, pub,      priv};
     CK_RV unused;
 
     return object_run(prov, need_login, &c, "C_GenerateKeyPair",

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Session objects (imported keys) that live as long as the OpenSSL object
- * that owns them, whatever happens to the pooled sessions.
+ * Session objects (imported keys, session copies of token keys) that
+ * live as long as the OpenSSL object that owns them, whatever happens to
+ * the pooled sessions.
  *
  * A PKCS#11 session object dies with the session that created it, so
  * objects are never created on pooled sessions (which may be closed when
@@ -47,6 +48,16 @@ int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
                                P11BE_OBJECT_REF *priv, CK_RV *rv);
+
+/*
+ * C_CopyObject of the token's object `source` (a handle of any session)
+ * into a new object on the object session, `tmpl` changing the copy's
+ * attributes. Raises naming what failed; returns 0 then, with the token's
+ * code in *rv.
+ */
+int p11be_object_copy(P11BE_PROV_CTX *prov, CK_OBJECT_HANDLE source,
+                      CK_ATTRIBUTE *tmpl, CK_ULONG count, int need_login,
+                      P11BE_OBJECT_REF *ref, CK_RV *rv);
 
 /* Whether the object still exists (same token insertion, same process). */
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);

@@ -564,7 +564,8 @@ static int store_item_read(P11BE_SESSION *sess, CK_OBJECT_CLASS cls,
 static int store_find_class(STORE_CTX *ctx, P11BE_SESSION *sess,
                             CK_OBJECT_CLASS cls, CK_RV *last_rv)
 {
-    CK_ATTRIBUTE tmpl[4];
+    CK_BBOOL on_token = CK_TRUE;
+    CK_ATTRIBUTE tmpl[5];
     CK_ULONG n = 0, got = 0, i;
     CK_OBJECT_HANDLE found[STORE_FIND_BATCH];
     CK_RV rv;
@@ -572,6 +573,10 @@ static int store_find_class(STORE_CTX *ctx, P11BE_SESSION *sess,
     tmpl[n].type = CKA_CLASS;
     tmpl[n].pValue = &cls;
     tmpl[n++].ulValueLen = sizeof(cls);
+    /* Not this process's session copies of them (keyobj.h). */
+    tmpl[n].type = CKA_TOKEN;
+    tmpl[n].pValue = &on_token;
+    tmpl[n++].ulValueLen = sizeof(on_token);
     if (ctx->uri.object != NULL) {
         tmpl[n].type = CKA_LABEL;
         tmpl[n].pValue = ctx->uri.object;

@@ -23,7 +23,7 @@ my ($type) = grep { has_mech($_ eq 'EC' ? 'CKM_EC_KEY_PAIR_GEN'
                                         : 'CKM_RSA_PKCS_KEY_PAIR_GEN') }
              qw(EC RSA);
 plan skip_all => 'the token generates no EC or RSA keys' unless $type;
-plan tests => 13;
+plan tests => 14;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -202,7 +202,7 @@ subtest 'an unreadable pin-source is an error naming the file' => sub {
 };
 
 subtest 'a key found by URI signs in a forked child (configured PIN)' => sub {
-    plan tests => 4;
+    plan tests => 5;
     my $check = test_program('store_check');
     reset_counts();
     my ($rc, $out, $err) = run($check, $priv, 1,
@@ -212,5 +212,26 @@ subtest 'a key found by URI signs in a forked child (configured PIN)' => sub {
         or diag "$out$err";
     like($out, qr/^child: signed$/m, 'the child found the key again');
     is(count_of('C_Sign'), 2, 'both on the token');
-    is(count_of('C_DestroyObject'), 0, 'the token key is kept');
+    is(count_of('C_CopyObject'), 2, 'a session copy of it in each process');
+    is(count_of('C_DestroyObject'), 1,
+       'the token key is kept: only the parent\'s copy destroyed (the '
+       . 'child exits without freeing the key)');
+};
+
+subtest 'a key found by URI signs after the application logged out' => sub {
+    plan tests => 5;
+    my $check = test_program('store_check');
+    my %env = (P11BE_BUILD_DIR => build_dir());
+    reset_counts();
+    my ($rc, $out, $err) = run($check, $priv, 1, { env => \%env });
+    is($rc, 0, 'loaded and signed once') or diag "$out$err";
+    my $finds = count_of('C_FindObjects');
+    reset_counts();
+    ($rc, $out, $err) = run($check, $priv, 1,
+                            { env => { %env, STORE_CHECK_LOGOUT => 1 } });
+    like($out, qr/^application C_Logout: 0x0$/m, 'the application logged out');
+    is($rc, 0, 'the signature after it works') or diag "$out$err";
+    is(count_of('C_Sign'), 2, 'both signatures on the token');
+    is(count_of('C_FindObjects'), $finds + 1,
+       'the private key found again once, with one C_FindObjects');
 };

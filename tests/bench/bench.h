@@ -129,6 +129,13 @@ struct bench_case {
     struct bench_size sizes[BENCH_MAX_SIZES]; /* ends at in_len 0 */
     bench_evp_op_fn *evp_op;                  /* one operation through EVP */
     bench_p11_op_fn *p11_op; /* one operation straight on the module */
+    /*
+     * BENCH_PKEY: the key lives on the token. Direct makes it a token
+     * object (CKA_TOKEN, labelled "p11bench-PID") and works on a session
+     * copy of it (C_CopyObject); pkcs11be loads it by pkcs11: URI through
+     * its store; default imports the same key pair from software.
+     */
+    int token_key;
 };
 
 /* The table, ending with a row whose name is NULL (cases.c). */

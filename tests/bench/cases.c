@@ -312,6 +312,11 @@ static CK_RV rsa_oaep_decrypt_p11_op(struct bench_p11_thread *t)
  */
 /* clang-format off */
 #define EC_SIZES {{32, 0.95}, {0, 0}}
+/*
+ * Token keys (bench.h, token_key): pkcs11be against direct on a session
+ * copy of the same token key.
+ */
+#define TOKEN_KEY_SIZES {{32, 0.95}, {0, 0}}
 /* clang-format on */
 
 /*
@@ -494,6 +499,29 @@ const struct bench_case bench_cases[] = {
      .alg = "EC", .mech = CKM_ECDH1_DERIVE, .key_type = CKK_EC,
      .key_use = CKA_DERIVE, .sizes = EC_SIZES,
      .evp_op = ecdh_derive_evp_op, .p11_op = ecdh_derive_p11_op},
+    {.name = "token key RSA-2048 sign PKCS#1 v1.5 SHA-256",
+     .kind = BENCH_PKEY, .alg = "RSA", .mech = CKM_RSA_PKCS,
+     .key_type = CKK_RSA, .key_use = CKA_SIGN, .sizes = TOKEN_KEY_SIZES,
+     .evp_op = rsa_pkcs1_sign_evp_op, .p11_op = rsa_pkcs1_sign_p11_op,
+     .token_key = 1},
+    {.name = "token key RSA-2048 sign PSS SHA-256",
+     .kind = BENCH_PKEY, .alg = "RSA", .mech = CKM_RSA_PKCS_PSS,
+     .key_type = CKK_RSA, .key_use = CKA_SIGN, .sizes = TOKEN_KEY_SIZES,
+     .evp_op = rsa_pss_sign_evp_op, .p11_op = rsa_pss_sign_p11_op,
+     .token_key = 1},
+    {.name = "token key RSA-2048 decrypt OAEP SHA-1",
+     .kind = BENCH_PKEY, .alg = "RSA", .mech = CKM_RSA_PKCS_OAEP,
+     .key_type = CKK_RSA, .key_use = CKA_DECRYPT, .sizes = TOKEN_KEY_SIZES,
+     .evp_op = rsa_oaep_decrypt_evp_op, .p11_op = rsa_oaep_decrypt_p11_op,
+     .token_key = 1},
+    {.name = "token key ECDSA P-256 sign SHA-256",
+     .kind = BENCH_PKEY, .alg = "EC", .mech = CKM_ECDSA,
+     .key_type = CKK_EC, .key_use = CKA_SIGN, .sizes = TOKEN_KEY_SIZES,
+     .evp_op = ecdsa_sign_evp_op, .p11_op = sign_p11_op, .token_key = 1},
+    {.name = "token key Ed25519 sign",
+     .kind = BENCH_PKEY, .alg = "ED25519", .mech = CKM_EDDSA,
+     .key_type = CKK_EC_EDWARDS, .key_use = CKA_SIGN, .sizes = TOKEN_KEY_SIZES,
+     .evp_op = ed25519_sign_evp_op, .p11_op = sign_p11_op, .token_key = 1},
     {.name = NULL},
 };
 /* clang-format on */

@@ -35,6 +35,7 @@
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
+#include <openssl/store.h>
 
 const char *const bench_way_names[WAY_COUNT] = {
     [WAY_PKCS11BE] = "pkcs11be",
@@ -106,6 +107,9 @@ struct run {
     CK_SLOT_ID slot;                 /* direct: the token's slot */
     CK_SESSION_HANDLE key_session;   /* direct: holds the key object */
     CK_OBJECT_HANDLE key;            /* direct: CK_INVALID_HANDLE if none */
+    CK_OBJECT_HANDLE token_key;      /* token_key rows: the token object */
+    CK_OBJECT_HANDLE token_pub;      /* token_key EC rows: its public key */
+    char token_label[32];            /* token_key rows: its CKA_LABEL */
     EVP_PKEY *soft_key;              /* BENCH_PKEY: made once, in software */
     EVP_PKEY *soft_peer;             /* BENCH_PKEY EC: the ECDH peer */
     unsigned char sig[OUT_SLACK];    /* BENCH_PKEY: signature of the input */
@@ -332,6 +336,40 @@ static EVP_PKEY *pkey_import(const struct run *r, EVP_PKEY *from, int selection,
 
 /* EVP ways: pkcs11be and default */
 
+/* token_key rows: the key direct put on the token, by pkcs11: URI. */
+static enum bench_status evp_load_token_key(struct run *r, struct evp_state *e,
+                                            const char *props)
+{
+    char *why = r->report->way[WAY_PKCS11BE].why;
+    OSSL_STORE_CTX *store = NULL;
+    char uri[64];
+
+    if (r->token_label[0] == '\0') {
+        snprintf(why, BENCH_WHY_LEN,
+                 "a token-key row needs the direct way, "
+                 "which puts the key on the token");
+        return BENCH_FAILED;
+    }
+    snprintf(uri, sizeof(uri), "pkcs11:object=%s;type=private", r->token_label);
+    store =
+        OSSL_STORE_open_ex(uri, e->libctx, props, NULL, NULL, NULL, NULL, NULL);
+    while (store != NULL && e->pkey == NULL && !OSSL_STORE_eof(store)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(store);
+
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            e->pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(store);
+    if (e->pkey == NULL) {
+        why_openssl(why, BENCH_WHY_LEN, uri);
+        return BENCH_FAILED;
+    }
+    return BENCH_OK;
+}
+
 static enum bench_status evp_setup(struct run *r, enum bench_way way)
 {
     const struct bench_case *bc = r->job->bc;
@@ -375,6 +413,8 @@ static enum bench_status evp_setup(struct run *r, enum bench_way way)
             return BENCH_OK;
         break;
     case BENCH_PKEY:
+        if (bc->token_key && way == WAY_PKCS11BE)
+            return evp_load_token_key(r, e, props);
         e->pkey =
             pkey_import(r, r->soft_key, EVP_PKEY_KEYPAIR, e->libctx, props);
         if (r->soft_peer != NULL && e->pkey != NULL)
@@ -527,10 +567,9 @@ static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
  * order, or the raw Ed25519 key), or the public point (CKA_EC_POINT, a DER
  * OCTET STRING), as pkcs11be's keymgmts make them.
  */
-static CK_RV p11_create_ec(struct run *r)
+static CK_RV p11_create_ec(struct run *r, int public, CK_OBJECT_HANDLE *out)
 {
     const struct bench_case *bc = r->job->bc;
-    int public = bc->key_use == CKA_VERIFY;
     int ed = strcmp(bc->alg, "ED25519") == 0;
     CK_OBJECT_CLASS cls = public ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
     CK_KEY_TYPE key_type = bc->key_type;
@@ -544,7 +583,7 @@ static CK_RV p11_create_ec(struct run *r)
         {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
         {CKA_TOKEN, &no, sizeof(no)},
         {CKA_PRIVATE, &priv, sizeof(priv)},
-        {bc->key_use, &yes, sizeof(yes)},
+        {public ? CKA_VERIFY : bc->key_use, &yes, sizeof(yes)},
         {CKA_EC_PARAMS, (void *)(ed ? oid_ed25519 : oid_p256),
          ed ? sizeof(oid_ed25519) : sizeof(oid_p256)},
         {public ? CKA_EC_POINT : CKA_VALUE, value, 0},
@@ -562,9 +601,11 @@ static CK_RV p11_create_ec(struct run *r)
     if (rv != CKR_OK)
         return rv;
     if (public) {
+        /* Ed25519 keys have no encoded form in 3.0: the raw key is it. */
         ok = EVP_PKEY_get_octet_string_param(
-            r->soft_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, value + 2,
-            sizeof(value) - 2, &value_len);
+            r->soft_key,
+            ed ? OSSL_PKEY_PARAM_PUB_KEY : OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+            value + 2, sizeof(value) - 2, &value_len);
         value[0] = 0x04; /* OCTET STRING, short length */
         value[1] = (unsigned char)value_len;
         value_len += 2;
@@ -581,7 +622,7 @@ static CK_RV p11_create_ec(struct run *r)
     BN_clear_free(d);
     if (ok) {
         tmpl[6].ulValueLen = value_len;
-        rv = r->p11->C_CreateObject(r->key_session, tmpl, count, &r->key);
+        rv = r->p11->C_CreateObject(r->key_session, tmpl, count, out);
     } else {
         rv = CKR_HOST_MEMORY;
     }
@@ -627,7 +668,7 @@ static CK_RV p11_create_pkey(struct run *r)
     CK_RV rv = CKR_OK;
 
     if (strcmp(bc->alg, "RSA") != 0)
-        return p11_create_ec(r);
+        return p11_create_ec(r, bc->key_use == CKA_VERIFY, &r->key);
     if (!public)
         priv = p11_login_for_key(r, &rv) ? CK_TRUE : CK_FALSE;
     if (rv != CKR_OK)
@@ -656,6 +697,56 @@ out_free_values:
     return rv;
 }
 
+/*
+ * `*obj` (a session object) becomes a token object labelled
+ * r->token_label: C_CopyObject, then the session one destroyed.
+ */
+static CK_RV p11_to_token(struct run *r, CK_OBJECT_HANDLE *obj)
+{
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE to_token[] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_LABEL, r->token_label, strlen(r->token_label)},
+    };
+    CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    rv = r->p11->C_CopyObject(r->key_session, *obj, to_token, 2, &made);
+    r->p11->C_DestroyObject(r->key_session, *obj);
+    *obj = made;
+    return rv;
+}
+
+/*
+ * token_key rows: the session key r->key becomes a token object (with its
+ * public key for EC and Ed25519, which the store reads the point from),
+ * and r->key a session copy of that token object, as an application that
+ * copies its token key once would use.
+ */
+static CK_RV p11_token_key(struct run *r)
+{
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE to_session[] = {{CKA_TOKEN, &no, sizeof(no)}};
+    CK_RV rv;
+
+    snprintf(r->token_label, sizeof(r->token_label), "p11bench-%ld",
+             (long)getpid());
+    if (strcmp(r->job->bc->alg, "RSA") != 0) {
+        rv = p11_create_ec(r, 1, &r->token_pub);
+        if (rv == CKR_OK)
+            rv = p11_to_token(r, &r->token_pub);
+        if (rv != CKR_OK)
+            return rv;
+    }
+    r->token_key = r->key;
+    rv = p11_to_token(r, &r->token_key);
+    r->key = CK_INVALID_HANDLE;
+    if (rv != CKR_OK)
+        return rv;
+    return r->p11->C_CopyObject(r->key_session, r->token_key, to_session, 1,
+                                &r->key);
+}
+
 /* A session object holding the case's key, usable for key_use only. */
 static CK_RV p11_create_key(struct run *r)
 {
@@ -682,8 +773,12 @@ static CK_RV p11_create_key(struct run *r)
         r->key_session = CK_INVALID_HANDLE;
         return rv;
     }
-    if (bc->kind == BENCH_PKEY)
-        return p11_create_pkey(r);
+    if (bc->kind == BENCH_PKEY) {
+        rv = p11_create_pkey(r);
+        if (rv == CKR_OK && bc->token_key)
+            rv = p11_token_key(r);
+        return rv;
+    }
     return r->p11->C_CreateObject(r->key_session, tmpl,
                                   sizeof(tmpl) / sizeof(tmpl[0]), &r->key);
 }
@@ -746,8 +841,13 @@ static void p11_teardown(struct run *r, enum bench_way way)
     if (r->p11 == NULL)
         return;
     /* Closing the session destroys the session key object too. */
-    if (r->key_session != CK_INVALID_HANDLE)
+    if (r->key_session != CK_INVALID_HANDLE) {
+        if (r->token_key != CK_INVALID_HANDLE)
+            r->p11->C_DestroyObject(r->key_session, r->token_key);
+        if (r->token_pub != CK_INVALID_HANDLE)
+            r->p11->C_DestroyObject(r->key_session, r->token_pub);
         r->p11->C_CloseSession(r->key_session);
+    }
     if (r->p11_initialized)
         r->p11->C_Finalize(NULL);
 }
@@ -1048,8 +1148,11 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
         .module = job->module,
         .key_session = CK_INVALID_HANDLE,
         .key = CK_INVALID_HANDLE,
+        .token_key = CK_INVALID_HANDLE,
+        .token_pub = CK_INVALID_HANDLE,
     };
     char why[BENCH_WHY_LEN] = "";
+    unsigned set_up;
     int prepared;
     int i;
 
@@ -1069,18 +1172,25 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
     }
     /* A key pair for all ways, or the reason every way fails. */
     prepared = job->bc->kind != BENCH_PKEY || pkey_prepare(&r, why);
+    /* Token-key rows: direct puts the key on the token, even unmeasured. */
+    set_up = job->ways | (job->bc->token_key ? WAY_BIT(WAY_DIRECT) : 0);
     for (i = 0; i < WAY_COUNT; i++) {
         enum bench_way k = setup_order[i];
+        enum bench_status status;
 
-        if ((job->ways & WAY_BIT(k)) == 0)
+        if ((set_up & WAY_BIT(k)) == 0)
             continue;
-        if (!prepared) {
+        if (!prepared && (job->ways & WAY_BIT(k)) != 0) {
             report->way[k].status = BENCH_FAILED;
             snprintf(report->way[k].why, BENCH_WHY_LEN, "%s", why);
-            continue;
         }
-        report->way[k].status = ways[k].setup(&r, k);
-        if (report->way[k].status == BENCH_OK)
+        if (!prepared)
+            continue;
+        status = ways[k].setup(&r, k);
+        if ((job->ways & WAY_BIT(k)) == 0)
+            continue;
+        report->way[k].status = status;
+        if (status == BENCH_OK)
             r.active |= WAY_BIT(k);
     }
     if (r.active != 0 && !run_threads(&r)) {
@@ -1088,7 +1198,7 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
         exit(1);
     }
     for (i = WAY_COUNT - 1; i >= 0; i--)
-        if (job->ways & WAY_BIT(setup_order[i]))
+        if (set_up & WAY_BIT(setup_order[i]))
             ways[setup_order[i]].teardown(&r, setup_order[i]);
     EVP_PKEY_free(r.soft_key);
     EVP_PKEY_free(r.soft_peer);

@@ -11,18 +11,27 @@
  * "load N: failed" with the error queue. Exits 0 when every attempt
  * succeeded, 1 otherwise. With STORE_CHECK_FORK=1 in the environment, a
  * forked child signs with each loaded key too (it must find the token
- * objects again), and the parent signs after it.
+ * objects again), and the parent signs after it. With
+ * STORE_CHECK_LOGOUT=1, the program signs once, then logs the token out
+ * itself (C_Logout through the module CRYPTOGRAPHY_PKCS11_PATH names,
+ * which hands this process the function list pkcs11be has), and signs
+ * again: the key must be found again after the provider's new login.
+ * STORE_CHECK_SIGNS=N makes each signature N signatures with the key.
+ * Every signature is verified by OpenSSL's default provider.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/store.h>
+#include <openssl/x509.h>
 #include <openssl/ui.h>
+#include <p11-kit/pkcs11.h>
 
 #include "testutil.h"
 
@@ -44,22 +53,47 @@ static int check_pw(char *buf, int size, int rwflag, void *u)
     return (int)len;
 }
 
-/* One signature with pkey on the token; 1 when it worked. */
+/*
+ * One signature with pkey on the token (STORE_CHECK_SIGNS of them when
+ * set), each verified by OpenSSL's default provider; 1 when all worked.
+ */
 static int check_sign(EVP_PKEY *pkey)
 {
     static const unsigned char msg[32] = {1, 2, 3};
-    EVP_PKEY_CTX *ctx;
-    unsigned char sig[1024];
-    size_t sig_len = sizeof(sig);
-    int ok = 0;
+    const char *signs = getenv("STORE_CHECK_SIGNS");
+    int times = signs != NULL ? atoi(signs) : 1, i, ok = 1;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    int der_len = i2d_PUBKEY(pkey, &der);
+    EVP_PKEY *pub = NULL;
 
-    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, "provider=pkcs11be");
-    if (ctx != NULL && EVP_PKEY_sign_init(ctx) > 0
-        && EVP_PKEY_sign(ctx, sig, &sig_len, msg, sizeof(msg)) > 0)
-        ok = 1;
-    else
-        tu_fail("EVP_PKEY_sign");
-    EVP_PKEY_CTX_free(ctx);
+    /* The public key as the default provider's own key. */
+    p = der;
+    if (der_len <= 0
+        || (pub = d2i_PUBKEY_ex(NULL, &p, der_len, NULL, "provider=default"))
+               == NULL)
+        ok = tu_fail("the public key for the default provider");
+    OPENSSL_free(der);
+
+    for (i = 0; i < times && ok; i++) {
+        EVP_PKEY_CTX *ctx, *vctx = NULL;
+        unsigned char sig[1024];
+        size_t sig_len = sizeof(sig);
+
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, "provider=pkcs11be");
+        if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0
+            || EVP_PKEY_sign(ctx, sig, &sig_len, msg, sizeof(msg)) <= 0)
+            ok = tu_fail("EVP_PKEY_sign");
+        else if ((vctx =
+                      EVP_PKEY_CTX_new_from_pkey(NULL, pub, "provider=default"))
+                     == NULL
+                 || EVP_PKEY_verify_init(vctx) <= 0
+                 || EVP_PKEY_verify(vctx, sig, sig_len, msg, sizeof(msg)) != 1)
+            ok = tu_fail("EVP_PKEY_verify (default provider)");
+        EVP_PKEY_CTX_free(vctx);
+        EVP_PKEY_CTX_free(ctx);
+    }
+    EVP_PKEY_free(pub);
     return ok;
 }
 
@@ -80,6 +114,50 @@ static int check_child(EVP_PKEY *pkey)
     }
     return waitpid(pid, &status, 0) == pid && WIFEXITED(status)
            && WEXITSTATUS(status) == 0;
+}
+
+/*
+ * The application's own C_Logout on the token pkcs11be uses (the first
+ * slot with a token); 1 when the token logged out.
+ */
+static int app_logout(void)
+{
+    const char *path = getenv("CRYPTOGRAPHY_PKCS11_PATH");
+    CK_C_GetFunctionList get_list;
+    CK_FUNCTION_LIST *fns;
+    CK_SLOT_ID slots[16], slot = 0;
+    CK_TOKEN_INFO info;
+    CK_ULONG count = 16, i;
+    CK_SESSION_HANDLE session;
+    CK_RV rv;
+    void *module;
+
+    module = path != NULL ? dlopen(path, RTLD_NOW) : NULL;
+    if (module == NULL)
+        return tu_fail("dlopen of CRYPTOGRAPHY_PKCS11_PATH");
+    get_list = (CK_C_GetFunctionList)dlsym(module, "C_GetFunctionList");
+    /* Already initialised by pkcs11be: the same library, the same state. */
+    rv = get_list != NULL ? get_list(&fns) : CKR_GENERAL_ERROR;
+    if (rv == CKR_OK)
+        rv = fns->C_GetSlotList(CK_TRUE, slots, &count);
+    /* SoftHSM2 adds an empty slot: take the initialised token. */
+    for (i = 0; rv == CKR_OK && i < count; i++)
+        if (fns->C_GetTokenInfo(slots[i], &info) == CKR_OK
+            && (info.flags & CKF_TOKEN_INITIALIZED))
+            break;
+    if (rv == CKR_OK && i == count)
+        rv = CKR_TOKEN_NOT_PRESENT;
+    if (rv == CKR_OK)
+        slot = slots[i];
+    if (rv == CKR_OK)
+        rv = fns->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session);
+    if (rv == CKR_OK) {
+        rv = fns->C_Logout(session);
+        fns->C_CloseSession(session);
+    }
+    dlclose(module);
+    printf("application C_Logout: 0x%lx\n", (unsigned long)rv);
+    return rv == CKR_OK;
 }
 
 /* One load and one signature; 1 when both worked. */
@@ -112,6 +190,8 @@ static int check_once(const char *uri, UI_METHOD *ui)
     ok = 1;
     if (getenv("STORE_CHECK_FORK") != NULL)
         ok = check_child(pkey);
+    if (getenv("STORE_CHECK_LOGOUT") != NULL)
+        ok = check_sign(pkey) && app_logout() && ok;
     ok = check_sign(pkey) && ok;
     EVP_PKEY_free(pkey);
     return ok;
