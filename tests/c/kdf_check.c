@@ -31,7 +31,7 @@
 #define DEF        "provider=default"
 #define MAX_PARAMS 12
 
-static OSSL_PROVIDER *p11be;
+static OSSL_PROVIDER *p11be, *deflt;
 
 /* Derives with one provider's KDF; 0 (and an error queue) on failure. */
 static int derive(const char *name, const char *propq, const OSSL_PARAM *params,
@@ -448,7 +448,7 @@ int main(int argc, char **argv)
 {
     int ok;
 
-    if (argc < 2 || !tu_load_providers(&p11be, NULL))
+    if (argc < 2 || !tu_load_providers(&p11be, &deflt))
         return tu_fail("usage, or loading the providers"), 1;
     if (strcmp(argv[1], "vectors") == 0)
         ok = mode_vectors();
@@ -462,5 +462,7 @@ int main(int argc, char **argv)
         ok = mode_errors();
     else
         ok = tu_fail("unknown mode");
+    OSSL_PROVIDER_unload(p11be);
+    OSSL_PROVIDER_unload(deflt);
     return ok ? 0 : 1;
 }
