@@ -14,6 +14,7 @@
 
 #include "capabilities.h"
 #include "debug.h"
+#include "delegate.h"
 #include "err.h"
 #include "module.h"
 #include "names.h"
@@ -27,6 +28,7 @@
 extern const OSSL_ALGORITHM p11be_digest_algorithms[];
 extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
+extern const OSSL_ALGORITHM p11be_kdf_algorithms[];
 extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
 extern const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms;
 extern const OSSL_ALGORITHM p11be_signature_algorithms[];
@@ -90,6 +92,7 @@ static const OSSL_PARAM *prov_gettable_params(void *provctx)
         OSSL_PARAM_utf8_ptr("pkcs11-module-path", NULL, 0),
         OSSL_PARAM_utf8_ptr("pkcs11-slot-id", NULL, 0),
         OSSL_PARAM_utf8_ptr("pkcs11-token-label", NULL, 0),
+        OSSL_PARAM_uint64(P11BE_PARAM_DELEGATED, NULL),
         OSSL_PARAM_END,
     };
 
@@ -136,6 +139,9 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
     p = OSSL_PARAM_locate(params, "pkcs11-token-label");
     if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, label ? label : "(any)"))
         return 0;
+    p = OSSL_PARAM_locate(params, P11BE_PARAM_DELEGATED);
+    if (p != NULL && !OSSL_PARAM_set_uint64(p, p11be_delegated_count(prov)))
+        return 0;
     return 1;
 }
 
@@ -149,8 +155,8 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return NULL;
     /*
      * Keys mode: a provider never sees the property query, so the only way
-     * to leave digests, MACs and ciphers to the default provider whatever
-     * the application prefers is not to offer them. The asymmetric
+     * to leave digests, MACs, ciphers and KDFs to the default provider
+     * whatever the application prefers is not to offer them. The asymmetric
      * operations stay: OpenSSL 3.0 runs a token key's operation in the
      * key's own provider once exporting it elsewhere is refused.
      */
@@ -161,6 +167,8 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return prov->offload_keys ? NULL : p11be_mac_algorithms;
     case OSSL_OP_CIPHER:
         return prov->offload_keys ? NULL : p11be_cipher_algorithms;
+    case OSSL_OP_KDF:
+        return prov->offload_keys ? NULL : p11be_kdf_algorithms;
     case OSSL_OP_KEYMGMT:
         return prov->offload_keys ? p11be_keymgmt_key_algorithms
                                   : p11be_keymgmt_algorithms;

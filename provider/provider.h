@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/core.h>
 #include <openssl/types.h>
@@ -44,6 +45,7 @@ typedef struct p11be_prov_ctx_st {
      * (encoder.c, decoder.c). Freed at teardown.
      */
     OSSL_LIB_CTX *corebio_libctx;
+    uint64_t delegated_count; /* delegate.h: work handed to the default */
 } P11BE_PROV_CTX;
 
 /*

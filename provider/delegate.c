@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "delegate.h"
+
+#include "debug.h"
+
+void p11be_delegated_note(P11BE_PROV_CTX *prov, const char *what)
+{
+    uint64_t count =
+        __atomic_add_fetch(&prov->delegated_count, 1, __ATOMIC_RELAXED);
+
+    P11BE_DEBUG("%s delegated to the default provider (%llu so far)", what,
+                (unsigned long long)count);
+}
+
+uint64_t p11be_delegated_count(const P11BE_PROV_CTX *prov)
+{
+    return __atomic_load_n(&prov->delegated_count, __ATOMIC_RELAXED);
+}
