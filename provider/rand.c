@@ -352,8 +352,19 @@ static const OSSL_DISPATCH rand_functions[] = {
     {0, NULL},
 };
 
+/* drbg.c: OpenSSL's DRBGs, run whole by the default provider. */
+extern const OSSL_DISPATCH p11be_drbg_ctr_functions[];
+extern const OSSL_DISPATCH p11be_drbg_hash_functions[];
+extern const OSSL_DISPATCH p11be_drbg_hmac_functions[];
+
 const OSSL_ALGORITHM p11be_rand_algorithms[] = {
     {"PKCS11-RAND", P11BE_PROPS, rand_functions,
      "random bytes from the token's C_GenerateRandom"},
+    {"CTR-DRBG", P11BE_PROPS, p11be_drbg_ctr_functions,
+     "OpenSSL's CTR-DRBG, run whole by the default provider"},
+    {"HASH-DRBG", P11BE_PROPS, p11be_drbg_hash_functions,
+     "OpenSSL's HASH-DRBG, run whole by the default provider"},
+    {"HMAC-DRBG", P11BE_PROPS, p11be_drbg_hmac_functions,
+     "OpenSSL's HMAC-DRBG, run whole by the default provider"},
     {NULL, NULL, NULL, NULL},
 };

@@ -16,11 +16,12 @@ my $prog = test_program('rand_check');
 my $dir = tmp_dir();
 my $module = provider_module();
 
-# A config whose [random] section makes the token the DRBG's seed source.
-# The DRBG itself stays in the default provider (properties): this file
-# tests the seed, not where the DRBG runs.
+# A config whose [random] section makes the token the DRBG's seed source,
+# by default with OpenSSL's own DRBG (properties); $extra->{drbg} replaces
+# that line.
 sub seed_conf {
     my ($name, $extra) = @_;
+    my $drbg = $extra->{drbg} // 'properties = provider=default';
     my $path = File::Spec->catfile($dir, $name);
 
     write_file($path, <<"EOF");
@@ -39,7 +40,7 @@ activate = 1
 activate = 1
 [random_sect]
 seed = PKCS11-RAND
-properties = provider=default
+$drbg
 $extra->{sections}
 EOF
     return $path;
@@ -121,6 +122,85 @@ subtest 'openssl rand with the process\'s DRBG seeded from the token' => sub {
         local $TODO = 'SoftHSM2 cannot seed the DRBG it draws from itself';
         is($rc, 0, 'random bytes come out') or diag $err;
     }
+};
+
+# pkcs11be's CTR-, HASH- and HMAC-DRBG run whole in the default provider:
+# with pkcs11be preferred and no [random] section, OpenSSL's DRBG used to
+# fetch its AES-256-CTR from pkcs11be (an import and an encryption on the
+# token per DRBG generate, and no random at all without CKM_AES_CTR).
+my $cnf = build_dir() . '/openssl.cnf';
+(my $user_cnf_text = read_file($cnf)) =~ s/^random = random_sect\n//m
+    or die "no random line in $cnf";
+$user_cnf_text =~ s/^\[random_sect\]\n[^[]*//m;
+my $user_cnf = File::Spec->catfile($dir, 'user.cnf');
+write_file($user_cnf, $user_cnf_text);
+my @host_only = qw(C_EncryptInit C_Encrypt C_DigestInit C_Digest
+                   C_CreateObject C_SignInit C_Sign);
+
+sub token_work {
+    my $counts = counts();
+
+    return join(' ', map { "$_=$counts->{$_}" } grep { $counts->{$_} }
+                @host_only) || 'none';
+}
+
+subtest 'the DRBG never costs a token call' => sub {
+    plan tests => 8;
+
+    for my $conf ([$cnf, 'build/openssl.cnf'],
+                  [$user_cnf, 'the same without its [random] section']) {
+        my $log = File::Spec->catfile($dir, 'drbg.log');
+        unlink $log;
+        reset_counts();
+        my ($rc, $out, $err) = ossl('rand', '-hex', '64',
+            { env => { OPENSSL_CONF => $conf->[0], P11BE_DEBUG => $log },
+              timeout => 30 });
+        is($rc, 0, "openssl rand -hex 64 under $conf->[1]") or diag $err;
+        is(token_work(), 'none', '... no cipher, digest or MAC on the token');
+        reset_counts();
+        ($rc, $out, $err) = run($prog, 'public', '1000',
+            { env => { OPENSSL_CONF => $conf->[0] }, timeout => 60 });
+        is($rc, 0, "1000 x RAND_bytes under $conf->[1]") or diag $err;
+        is(token_work(), 'none', '... no cipher, digest or MAC on the token');
+    }
+};
+
+subtest 'pkcs11be\'s DRBG, seeded from SEED-SRC and from the token' => sub {
+    plan tests => 5;
+
+    my $log = File::Spec->catfile($dir, 'delegated.log');
+    reset_counts();
+    my ($rc, $out, $err) = ossl('rand', '-hex', '16',
+        { env => { OPENSSL_CONF => $user_cnf, P11BE_DEBUG => $log },
+          timeout => 30 });
+    is($rc, 0, 'parent SEED-SRC (the default seed source)') or diag $err;
+    like(read_file($log),
+         qr/CTR-DRBG: run whole by the default provider \(delegation 2\)/,
+         'the primary and public DRBGs are pkcs11be\'s, delegated');
+
+    my $conf = seed_conf('seed-drbg.cnf', {
+        init => 'alg_section = algorithm_sect', drbg => '',
+        sections => "[algorithm_sect]\ndefault_properties = ?provider=pkcs11be\n",
+    });
+    reset_counts();
+    ($rc, $out, $err) = run($prog, 'seeded', $conf, { timeout => 60 });
+    is($rc, 0, 'parent PKCS11-RAND, 8 threads') or diag $err;
+    cmp_ok(count_of('C_GenerateRandom'), '>=', 1, 'seeded from the token');
+    is(token_work(), 'none', 'and nothing else on the token');
+};
+
+subtest 'a token without CKM_AES_CTR' => sub {
+    plan tests => 3;
+
+    my %env = (OPENSSL_CONF => $user_cnf, P11SHIM_HIDE_MECHS => '0x1086');
+    my ($rc, $out, $err) = ossl('rand', '-hex', '16',
+                                { env => \%env, timeout => 30 });
+    is($rc, 0, 'openssl rand') or diag $err;
+    like($out, qr/\A[0-9a-f]{32}\s*\z/, 'random bytes come out');
+    ($rc, $out, $err) = ossl('genpkey', '-algorithm', 'EC', '-pkeyopt',
+                             'ec_paramgen_curve:P-256',
+                             { env => \%env, timeout => 30 });
+    is($rc, 0, 'openssl genpkey -algorithm EC') or diag $err;
 };
 
 done_testing();
