@@ -66,6 +66,22 @@ subtest 'fetched directly: 1 MiB in 4 KiB generates' => sub {
     is(count_of('C_EncryptInit'), 0, 'nothing else on the token');
 };
 
+subtest 'a lost session is replaced; a failing token is a clear error' => sub {
+    plan tests => 4;
+
+    reset_counts();
+    my ($rc, $out, $err) = run($prog, 'direct', { timeout => 60, env => {
+        P11SHIM_FAULTS => 'C_GenerateRandom:CKR_SESSION_HANDLE_INVALID:nth=5' } });
+    is($rc, 0, 'the fifth C_GenerateRandom loses its session: still 1 MiB')
+        or diag $err;
+    is(fault_of('C_GenerateRandom.injected'), 1, 'the fault was injected');
+    reset_counts();
+    ($rc, $out, $err) = run($prog, 'direct', { timeout => 60, env => {
+        P11SHIM_FAULTS => 'C_GenerateRandom:CKR_DEVICE_ERROR:nth=3' } });
+    isnt($rc, 0, 'CKR_DEVICE_ERROR fails the generate');
+    like($out . $err, qr/C_GenerateRandom: CKR_DEVICE_ERROR/, 'and says so');
+};
+
 subtest 'the seed of a library context\'s DRBG, 8 threads' => sub {
     plan tests => 2;
 

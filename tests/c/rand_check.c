@@ -58,6 +58,40 @@ static int popcount_buf(const unsigned char *buf, size_t len, size_t *ones)
     return 1;
 }
 
+/* Each misuse fails with an error on the queue, never a crash. */
+static int misuse_refused(void)
+{
+    EVP_RAND *rand = EVP_RAND_fetch(NULL, "PKCS11-RAND", "provider=pkcs11be");
+    EVP_RAND_CTX *ctx = rand != NULL ? EVP_RAND_CTX_new(rand, NULL) : NULL;
+    EVP_RAND_CTX *child = NULL;
+    unsigned char buf[16];
+    int ok = 0;
+
+    if (ctx == NULL) {
+        tu_fail("a PKCS11-RAND context");
+        goto end;
+    }
+    ERR_clear_error();
+    if (EVP_RAND_generate(ctx, buf, sizeof(buf), 0, 0, NULL, 0)
+        || ERR_peek_error() == 0) {
+        fprintf(stderr, "FAIL: generate before instantiate: no clear error\n");
+        goto end;
+    }
+    ERR_clear_error();
+    child = EVP_RAND_CTX_new(rand, ctx);
+    if (child != NULL || ERR_peek_error() == 0) {
+        fprintf(stderr, "FAIL: PKCS11-RAND under a parent: no clear error\n");
+        goto end;
+    }
+    ERR_clear_error();
+    ok = 1;
+end:
+    EVP_RAND_CTX_free(child);
+    EVP_RAND_CTX_free(ctx);
+    EVP_RAND_free(rand);
+    return ok;
+}
+
 static int mode_direct(void)
 {
     EVP_RAND_CTX *ctx = token_rand(NULL);
@@ -141,6 +175,8 @@ static int mode_direct(void)
         goto end;
     }
     ERR_clear_error();
+    if (!misuse_refused())
+        goto end;
     printf("generates=%zu\n", generates);
     ok = 1;
 end:
