@@ -560,6 +560,8 @@ static size_t drbg_get_seed(void *vctx, unsigned char **buffer, int entropy,
         len = min_len;
     if (len > max_len)
         len = max_len;
+    if (len == 0)
+        return 0;
     seed = OPENSSL_secure_malloc(len);
     if (seed == NULL) {
         p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s seed",

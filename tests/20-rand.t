@@ -182,7 +182,7 @@ subtest 'the DRBG never costs a token call' => sub {
 };
 
 subtest 'pkcs11be\'s DRBG, seeded from SEED-SRC and from the token' => sub {
-    plan tests => 5;
+    plan tests => 6;
 
     my $log = File::Spec->catfile($dir, 'delegated.log');
     reset_counts();
@@ -203,6 +203,9 @@ subtest 'pkcs11be\'s DRBG, seeded from SEED-SRC and from the token' => sub {
     is($rc, 0, 'parent PKCS11-RAND, 8 threads') or diag $err;
     cmp_ok(count_of('C_GenerateRandom'), '>=', 1, 'seeded from the token');
     is(token_work(), 'none', 'and nothing else on the token');
+    ($rc, $out, $err) = run($prog, 'fork', $conf, { timeout => 60 });
+    is($rc, 0, 'a fork: the child\'s bytes differ from its parent\'s')
+        or diag $err;
 };
 
 subtest 'a token without CKM_AES_CTR' => sub {
