@@ -316,6 +316,11 @@ static size_t rand_get_seed(void *vctx, unsigned char **buffer, int entropy,
     }
     if (!rand_bytes(ctx, seed, len)) {
         OPENSSL_secure_clear_free(seed, len);
+        /* The likely cause when it is the process's own DRBG being seeded. */
+        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "PKCS11-RAND: no seed from the token (a module that "
+                    "draws its own random bytes from this process's OpenSSL, "
+                    "as SoftHSM2 does, cannot seed this process's DRBG)");
         return 0;
     }
     *buffer = seed;
