@@ -38,6 +38,7 @@ extern const OSSL_ALGORITHM p11be_keyexch_algorithms[];
 extern const OSSL_ALGORITHM p11be_store_algorithms[];
 extern const OSSL_ALGORITHM p11be_encoder_algorithms[];
 extern const OSSL_ALGORITHM p11be_decoder_algorithms[];
+extern const OSSL_ALGORITHM p11be_rand_algorithms[];
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -185,6 +186,8 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
         return p11be_encoder_algorithms;
     case OSSL_OP_DECODER:
         return p11be_decoder_algorithms;
+    case OSSL_OP_RAND:
+        return p11be_rand_algorithms;
     default:
         return NULL;
     }

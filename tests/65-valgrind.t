@@ -3,7 +3,8 @@
 #
 # valgrind (memcheck) on a subset of the C test programs: digest copies
 # mid-stream, digests from 4 threads, HMAC/CMAC re-inits, dups and bad
-# input, GCM corner cases and bad cipher input, and token keys by URI
+# input, GCM corner cases and bad cipher input, PKCS11-RAND and the
+# delegating DRBGs, and token keys by URI
 # (the pkcs11 store, with and without a fork) and as key files (the
 # encoders and decoder). A memcheck error (invalid
 # read or write, use of uninitialised memory, bad free) or a definitely
@@ -45,6 +46,12 @@ my ($gen_rc, undef, $gen_err) = ossl_p11('genpkey', '-provider', 'default',
 die "genpkey on the token failed: $gen_err" if $gen_rc != 0;
 my $uri = 'pkcs11:object=vg;type=private';
 my $conf = File::Spec->catfile(build_dir(), 'openssl.cnf');
+# The same without its [random] section: OpenSSL's DRBG is then pkcs11be's
+# delegating one (drbg.c), its parent passed through a proxy.
+(my $drbg_text = read_file($conf)) =~ s/^random = random_sect\n//m;
+$drbg_text =~ s/^\[random_sect\]\n[^[]*//m;
+my $drbg_conf = File::Spec->catfile(tmp_dir(), 'vg-drbg.cnf');
+write_file($drbg_conf, $drbg_text);
 
 my @runs = (
     [qw(digest_check copy)],
@@ -54,6 +61,8 @@ my @runs = (
     [qw(mac_check errors)],
     [qw(cipher_check gcm-edge)],
     [qw(cipher_check bad)],
+    [qw(rand_check direct)],
+    ['rand_check', 'public', '100', { OPENSSL_CONF => $drbg_conf }],
     ['store_check', $uri, 3],
     ['store_check', $uri, 2, { STORE_CHECK_FORK => 1 }],
     ['encoder_check', 'read', $key_file,
