@@ -36,9 +36,8 @@ use P11BE;
 my $keys_cnf = File::Spec->catfile(build_dir(), 'openssl-keys.cnf');
 my $all_cnf = File::Spec->catfile(build_dir(), 'openssl.cnf');
 plan skip_all => "no $keys_cnf (configure with CMake)" unless -f $keys_cnf;
-plan skip_all => 'the token lacks EC or RSA signing'
-    unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA')
-    && has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN') && has_mech('CKM_RSA_PKCS');
+need_mechs(qw(CKM_EC_KEY_PAIR_GEN CKM_ECDSA CKM_RSA_PKCS_KEY_PAIR_GEN
+              CKM_RSA_PKCS));
 plan tests => 11;
 
 use_shim();

@@ -21,10 +21,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC CKM_AES_GCM
-                 CKM_RSA_PKCS CKM_RSA_PKCS_PSS)) {
-    plan skip_all => "the token lacks $mech" unless has_mech($mech);
-}
+need_mechs(qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC CKM_AES_GCM
+              CKM_RSA_PKCS CKM_RSA_PKCS_PSS));
 plan tests => 2;
 
 use_shim();

@@ -25,9 +25,7 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_SHA256, CKM_AES_CBC or CKM_ECDSA'
-    unless has_mech('CKM_SHA256') && has_mech('CKM_AES_CBC')
-    && has_mech('CKM_ECDSA');
+need_mechs(qw(CKM_SHA256 CKM_AES_CBC CKM_ECDSA));
 
 my $PIN = 'Zk9-pkcs11be-PIN-x7Q';
 my $WRONG = 'Wq3-wrong-PIN-m2V8';

@@ -19,8 +19,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_ECDSA or CKM_EC_KEY_PAIR_GEN'
-    unless has_mech('CKM_ECDSA') && has_mech('CKM_EC_KEY_PAIR_GEN');
+need_mechs(qw(CKM_ECDSA CKM_EC_KEY_PAIR_GEN));
 plan tests => 6;
 
 use_shim();

@@ -42,10 +42,8 @@ use Time::HiRes ();
 use P11BE;
 
 
-plan skip_all => 'the token lacks RSA or EC key generation'
-    unless has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN')
-    && has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA')
-    && has_mech('CKM_RSA_PKCS_PSS');
+need_mechs(qw(CKM_RSA_PKCS_KEY_PAIR_GEN CKM_EC_KEY_PAIR_GEN CKM_ECDSA
+              CKM_RSA_PKCS_PSS));
 plan tests => 13;
 
 use_shim();
@@ -295,9 +293,7 @@ subtest 'TLS 1.2, ECDSA P-256 key on the token' => sub {
 };
 
 subtest 'TLS 1.3 and 1.2, Ed25519 key on the token' => sub {
-    plan skip_all => 'the token lacks CKM_EDDSA'
-        unless has_mech('CKM_EDDSA')
-        && has_mech('CKM_EC_EDWARDS_KEY_PAIR_GEN');
+    need_mechs(qw(CKM_EDDSA CKM_EC_EDWARDS_KEY_PAIR_GEN));
     plan tests => 11;
 
     reset_role('gen');

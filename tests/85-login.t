@@ -20,8 +20,7 @@ use POSIX ();
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_EC_KEY_PAIR_GEN or CKM_ECDSA'
-    unless has_mech('CKM_EC_KEY_PAIR_GEN') && has_mech('CKM_ECDSA');
+need_mechs(qw(CKM_EC_KEY_PAIR_GEN CKM_ECDSA));
 plan tests => 13;
 
 use_shim();
@@ -230,8 +229,7 @@ subtest 'a key file naming a key that is not on the token' => sub {
 };
 
 subtest 'pkcs11-key-existing for a key pair that is not on the token' => sub {
-    plan skip_all => 'no CKM_RSA_PKCS_KEY_PAIR_GEN'
-        unless has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN');
+    need_mechs(qw(CKM_RSA_PKCS_KEY_PAIR_GEN));
     plan tests => 3;
     my ($rc, $out) = p11('genpkey', '-algorithm', 'RSA', '-pkeyopt',
                          'pkcs11-key-label:not-there', '-pkeyopt',
