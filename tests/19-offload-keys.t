@@ -305,13 +305,19 @@ sub server_case {
     is_deeply($k->{calls}, { C_SignInit => 1, C_Sign => 1 },
               "$name: keys mode, per handshake: C_SignInit 1, C_Sign 1")
         or diag 'per handshake: ' . calls_text($k->{calls});
-    my $all = per_handshake(name => "$name-all", conf => $all_cnf, %a);
-    cmp_ok(total($all->{calls}), '>', 2,
-           "$name: offload all makes more calls per handshake")
-        or diag $all->{error};
-    diag sprintf('%s: PKCS#11 calls per handshake: keys %g, all %g (%s)',
-                 $name, total($k->{calls}), total($all->{calls}),
-                 calls_text($all->{calls}));
+    SKIP: {
+        # Offload all puts the key exchange and the record layer on the
+        # token too.
+        my $why = lacks_mechs(qw(CKM_ECDH1_DERIVE CKM_AES_GCM));
+        skip "$name: offload all: $why", 1 if $why;
+        my $all = per_handshake(name => "$name-all", conf => $all_cnf, %a);
+        cmp_ok(total($all->{calls}), '>', 2,
+               "$name: offload all makes more calls per handshake")
+            or diag $all->{error};
+        diag sprintf('%s: PKCS#11 calls per handshake: keys %g, all %g (%s)',
+                     $name, total($k->{calls}), total($all->{calls}),
+                     calls_text($all->{calls}));
+    }
 }
 
 subtest 'TLS 1.3 s_server, EC key on the token by URI' => sub {

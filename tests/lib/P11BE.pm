@@ -56,6 +56,7 @@ our @ISA = ('Exporter');
 our @EXPORT = qw(
     build_dir source_dir provider_module shim_module real_module real_slot tmp_dir
     test_program setup_token token_kind use_shim use_proxy proxy_module need_mechs
+    lacks_mechs
     reset_counts counts count_of fault_counts fault_of real_calls remove_token
     run ossl ossl_p11 has_mech write_file read_file random_bytes
 );
@@ -293,12 +294,25 @@ run on a smaller token is never a silent pass.  Call it before C<plan>.
 =cut
 
 sub need_mechs {
+    my $why = lacks_mechs(@_);
+
+    Test::More::plan(skip_all => $why) if $why ne '';
+    return;
+}
+
+=head2 lacks_mechs(@ckm_names)
+
+The skip message need_mechs() would give ("the rpc token lacks CKM_X,
+CKM_Y"), or the empty string when the token has them all: for C<skip> in
+a C<SKIP> block.
+
+=cut
+
+sub lacks_mechs {
     my @missing = grep { !has_mech($_) } @_;
 
-    Test::More::plan(skip_all => 'the ' . token_kind() . ' token lacks '
-                                 . join(', ', @missing))
-        if @missing;
-    return;
+    return '' unless @missing;
+    return 'the ' . token_kind() . ' token lacks ' . join(', ', @missing);
 }
 
 =head1 CALL COUNTING
