@@ -54,6 +54,8 @@ PY
 SKIP: {
     skip 'no /usr/bin/python3 with cryptography', 2
         unless -x $python && run($python, '-c', 'import cryptography') == 0;
+    my $why = lacks_mechs(qw(CKM_EC_EDWARDS_KEY_PAIR_GEN CKM_EDDSA));
+    skip "pyca Ed25519: $why", 2 if $why;
 
     subtest 'pyca Ed25519, default setting: on the token, not serialisable'
         => sub {
