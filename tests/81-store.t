@@ -37,6 +37,8 @@ plan tests => 13 + @types;
 use_shim();
 my $tmp = tmp_dir();
 my $token = $ENV{P11BE_TOKEN_LABEL};
+# Percent-encoded for URIs (NSS's label has blanks).
+my $token_uri = $token =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02x', ord($1))/ger;
 my $pkcs11_tool = (grep { -x "$_/pkcs11-tool" } split /:/, $ENV{PATH})[0];
 $pkcs11_tool = defined $pkcs11_tool ? "$pkcs11_tool/pkcs11-tool" : undef;
 
@@ -145,7 +147,7 @@ for my $type (@types) {
         my $id = $id{$type};
         my @uris = ("pkcs11:object=$label;type=private",
                     "pkcs11:id=%\U@{[substr($id, 0, 2)]}\E%@{[substr($id, 2)]};type=private",
-                    "pkcs11:token=$token;object=$label;id=%0a%@{[substr($id, 2)]};type=private",
+                    "pkcs11:token=$token_uri;object=$label;id=%0a%@{[substr($id, 2)]};type=private",
                     "pkcs11:object=$label", "pkcs11:id=%0a%@{[substr($id, 2)]}",
                     "pkcs11:object=$label;id=%0a%@{[substr($id, 2)]}");
         plan tests => 3 * @uris;
@@ -198,7 +200,7 @@ subtest 'storeutl lists every key and certificate of the token' => sub {
     plan tests => 5;
     my $certs = defined $pkcs11_tool ? 1 : 0;
     reset_counts();
-    my ($rc, $out, $err) = p11('storeutl', "pkcs11:token=$token");
+    my ($rc, $out, $err) = p11('storeutl', "pkcs11:token=$token_uri");
     is($rc, 0, 'storeutl pkcs11:token=...') or diag "$out$err";
     my $keys = () = $out =~ /^\d+: Pkey$/mg;
     my $pubs = () = $out =~ /^\d+: Public key$/mg;
@@ -340,6 +342,6 @@ subtest 'storeutl -text shows a token key\'s public parts' => sub {
 subtest 'nothing of the token keys was destroyed' => sub {
     plan tests => 1;
     reset_counts();
-    p11('storeutl', "pkcs11:token=$token");
+    p11('storeutl', "pkcs11:token=$token_uri");
     is(count_of('C_DestroyObject'), 0, 'storeutl destroys no object');
 };
