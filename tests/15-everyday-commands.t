@@ -15,6 +15,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
+# Digests on the token (SHA-256) run through every check here.
+need_mechs(qw(CKM_SHA256));
+
 my $cnf = build_dir() . '/openssl.cnf';
 plan skip_all => "no $cnf (configure with CMake)" unless -f $cnf;
 plan tests => 9;
