@@ -24,10 +24,10 @@
  *          such a token from one that honours it; only a token without
  *          CKM_RSA_X_509 gets the label. Every failed decryption raises
  *          the same error.
+ *   TLS    (RSA_PKCS1_WITH_TLS_PADDING, libssl's RSA key exchange) the
+ *          premaster secret, always 48 bytes: see enc_decrypt_tls().
  * A ciphertext shorter than the modulus is left-padded with zeros, as
- * OpenSSL reads it; a longer one is refused. The TLS variant of PKCS#1
- * padding (pad-mode pkcs1-tls, RSA key exchange in a TLS server) is not
- * offered.
+ * OpenSSL reads it; a longer one is refused.
  *
  * A context made while the thread is inside a token call (re-entry, see
  * reentry.h) runs on the host copy only, so it decrypts only with a key
@@ -39,7 +39,9 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "debug.h"
@@ -108,6 +110,12 @@ static int enc_init(ENC_CTX *ctx, void *provkey, const OSSL_PARAM params[],
     if (!p11be_keyop_init(&ctx->op, provkey, operation, decrypt))
         return 0;
     if (!EVP_PKEY_is_a(ctx->op.key->host, "RSA")) {
+        /* An RSA-PSS key: the default provider's own refusal. */
+        if (EVP_PKEY_is_a(ctx->op.key->host, "RSA-PSS")
+            && (decrypt ? EVP_PKEY_decrypt_init(ctx->op.host)
+                        : EVP_PKEY_encrypt_init(ctx->op.host))
+                   <= 0)
+            return 0;
         p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "RSA %s needs an RSA key, not %s",
                     decrypt ? "decryption" : "encryption",
@@ -231,6 +239,69 @@ static int enc_oaep(ENC_CTX *ctx, const struct p11be_rsa_params *ep,
     return 1;
 }
 
+/*
+ * The TLS premaster secret (libssl's RSA key exchange in a TLS 1.0-1.2
+ * server) into out, 48 bytes. As OpenSSL's default provider does (RFC 5246
+ * 7.4.7.1), a ClientKeyExchange whose padding, length or version is wrong
+ * gives 48 random bytes, success and no error: the handshake then fails at
+ * Finished and the client learns nothing for Bleichenbacher's attack. So
+ * the token decrypts raw (CKM_RSA_X_509), which fails only for reasons the
+ * client already knows, and the host checks in constant time (rsa_pad.c).
+ * A token without raw RSA decrypts with CKM_RSA_PKCS, and any failure of
+ * that is taken as bad padding too (how long the token took to refuse is
+ * then its own to hide). em is k bytes of scratch.
+ */
+static int enc_decrypt_tls(ENC_CTX *ctx, const struct p11be_rsa_params *ep,
+                           const unsigned char *in, size_t k, unsigned char *em,
+                           unsigned char *out)
+{
+    CK_MECHANISM raw_mech = {CKM_RSA_X_509, NULL, 0};
+    CK_MECHANISM pkcs1 = {CKM_RSA_PKCS, NULL, 0};
+    unsigned char random[P11BE_TLS_PREMASTER_LEN];
+    size_t len = k;
+    int raw, refused = 0, decrypted;
+
+    if (ep->tls_client == 0) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "RSA TLS premaster decryption needs the client's "
+                    "version (\"%s\")",
+                    OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION);
+        return 0;
+    }
+    if (k < RSA_PKCS1_PADDING_SIZE + P11BE_TLS_PREMASTER_LEN) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a %zu-byte RSA key is too small for a TLS premaster", k);
+        return 0;
+    }
+    if (RAND_priv_bytes_ex(p11be_fallback_libctx(), random, sizeof(random), 0)
+        <= 0) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "no random bytes for the TLS premaster");
+        return 0;
+    }
+    raw = enc_raw_usable(ctx);
+    if (raw < 0)
+        return 0;
+    if (raw
+        && p11be_key_private_op(ctx->op.key, P11BE_USE_DECRYPT, &raw_mech,
+                                "CKM_RSA_X_509", in, k, em, &len, &refused)) {
+        p11be_rsa_left_pad(em, len, k);
+        p11be_rsa_tls_premaster(out, em, k, ep, random);
+        OPENSSL_cleanse(random, sizeof(random));
+        return 1;
+    }
+    if (raw && !refused)
+        return 0;
+    P11BE_DEBUG("TLS premaster with CKM_RSA_PKCS: the token lacks raw RSA");
+    ERR_set_mark();
+    decrypted = p11be_key_private_op(ctx->op.key, P11BE_USE_DECRYPT, &pkcs1,
+                                     "CKM_RSA_PKCS", in, k, em, &len, NULL);
+    ERR_pop_to_mark();
+    p11be_rsa_tls_premaster_msg(out, em, len, decrypted, ep, random);
+    OPENSSL_cleanse(random, sizeof(random));
+    return 1;
+}
+
 /* The decryption into msg (k bytes of room); *msg_len its length. */
 static int enc_decrypt_token(ENC_CTX *ctx, const struct p11be_rsa_params *ep,
                              const unsigned char *in, size_t k,
@@ -256,7 +327,7 @@ static int enc_decrypt_token(ENC_CTX *ctx, const struct p11be_rsa_params *ep,
     default:
         p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "RSA decryption: padding mode %d is not offered by "
-                    "pkcs11be (pkcs1, oaep or none)",
+                    "pkcs11be (pkcs1, oaep, none or pkcs1 for TLS)",
                     ep->pad);
         return 0;
     }
@@ -268,7 +339,7 @@ static int enc_decrypt(void *vctx, unsigned char *out, size_t *outlen,
     ENC_CTX *ctx = vctx;
     struct p11be_rsa_params ep;
     unsigned char *buf;
-    size_t k, msg_len = 0;
+    size_t k, out_len, msg_len = 0;
     int ok = 0;
 
     if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_DECRYPT))
@@ -277,25 +348,40 @@ static int enc_decrypt(void *vctx, unsigned char *out, size_t *outlen,
         *outlen = outsize;
         return EVP_PKEY_decrypt(ctx->op.host, out, outlen, in, inlen) > 0;
     }
-    k = EVP_PKEY_get_size(ctx->op.key->host);
+    k = out_len = EVP_PKEY_get_size(ctx->op.key->host);
+    if (!p11be_rsa_params_read(&ctx->op, 0, &ep))
+        return 0;
+    if (ep.pad == RSA_PKCS1_WITH_TLS_PADDING)
+        out_len = P11BE_TLS_PREMASTER_LEN;
     if (out == NULL) {
-        *outlen = k;
-        return 1;
+        *outlen = out_len;
+        ok = 1;
+        goto out_free_params;
+    }
+    if (ep.pad == RSA_PKCS1_WITH_TLS_PADDING && outsize < out_len) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_BUFFER_TOO_SMALL,
+                    "the TLS premaster is %zu bytes, the buffer %zu", out_len,
+                    outsize);
+        goto out_free_params;
     }
     if (inlen > k) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "RSA decryption: a %zu-byte ciphertext is longer than "
                     "the %zu-byte modulus",
                     inlen, k);
-        return 0;
+        goto out_free_params;
     }
-    if (!p11be_rsa_params_read(&ctx->op, 0, &ep))
-        return 0;
     /* Ciphertext (left-padded to k) then the message, in one buffer. */
     buf = OPENSSL_zalloc(2 * k);
     if (buf == NULL)
         goto out_free_params;
     memcpy(buf + (k - inlen), in, inlen);
+    if (ep.pad == RSA_PKCS1_WITH_TLS_PADDING) {
+        ok = enc_decrypt_tls(ctx, &ep, buf, k, buf + k, out);
+        if (ok)
+            *outlen = out_len;
+        goto out_free_buf;
+    }
     if (!enc_decrypt_token(ctx, &ep, buf, k, buf + k, &msg_len)) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "RSA decryption failed");
@@ -324,6 +410,8 @@ static const OSSL_PARAM *enc_gettable_ctx_params(void *vctx, void *provctx)
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, NULL, 0),
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
         OSSL_PARAM_octet_ptr(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
         OSSL_PARAM_END,
     };
 
@@ -350,6 +438,8 @@ static const OSSL_PARAM *enc_settable_ctx_params(void *vctx, void *provctx)
         OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST_PROPS, NULL,
                                0),
         OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
+        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
         OSSL_PARAM_END,
     };
 

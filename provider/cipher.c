@@ -246,6 +246,30 @@ static CK_RV call_init(const struct p11be_cipher_call *call,
     return P11BE_CALL(sess->fns, C_DecryptInit, sess->handle, call->mech, key);
 }
 
+/*
+ * The key's object made (again) and in use (objects.h), made once more
+ * when its object session goes between the check and the use. 1, or 0
+ * (raised).
+ */
+static int key_in_use(const struct p11be_cipher_call *call,
+                      CK_OBJECT_HANDLE *handle)
+{
+    int tries;
+
+    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
+        if (!p11be_cipher_key_handle(call->prov, call->alg, call->key,
+                                     call->usage, handle))
+            return 0;
+        if (p11be_object_use_begin(call->prov, &call->key->ref))
+            return 1;
+    }
+    p11be_raise(call->prov->handle, P11BE_R_NO_KEY,
+                "%s: the key's object on the token went with its object "
+                "session %d times in a row",
+                call->alg->name, P11BE_OBJECT_REMAKES);
+    return 0;
+}
+
 int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
                           const unsigned char *in, size_t in_len,
                           unsigned char *out, CK_ULONG *out_len, CK_RV *rv)
@@ -257,14 +281,14 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
     *rv = CKR_OK;
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess;
+        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
 
-        if (!p11be_cipher_key_handle(call->prov, call->alg, call->key,
-                                     call->usage, &key))
-            return 0;
-        sess = p11be_session_acquire(call->prov, &req);
         if (sess == NULL)
             return 0;
+        if (!key_in_use(call, &key)) {
+            p11be_session_release(sess, CKR_OK);
+            return 0;
+        }
         *rv = call_init(call, sess, key);
         if (*rv == CKR_OK) {
             *out_len = room;
@@ -275,6 +299,7 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
                 *rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle,
                                  (CK_BYTE *)in, in_len, out, out_len);
         }
+        p11be_object_use_end(call->prov);
         if (*rv == CKR_BUFFER_TOO_SMALL) {
             /* The operation is still running: never pool the session. */
             p11be_session_discard(sess);
@@ -289,21 +314,22 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
 P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
                                          CK_RV *rv)
 {
-    struct p11be_session_req req = {.mech = call->mech->mechanism};
+    struct p11be_session_req req = {.mech = call->mech->mechanism, .held = 1};
     int attempt;
 
     *rv = CKR_OK;
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess;
+        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
 
-        if (!p11be_cipher_key_handle(call->prov, call->alg, call->key,
-                                     call->usage, &key))
-            return NULL;
-        sess = p11be_session_acquire(call->prov, &req);
         if (sess == NULL)
             return NULL;
+        if (!key_in_use(call, &key)) {
+            p11be_session_release(sess, CKR_OK);
+            return NULL;
+        }
         *rv = call_init(call, sess, key);
+        p11be_object_use_end(call->prov);
         if (*rv == CKR_OK)
             return sess;
         if (!p11be_session_done(sess, *rv))

@@ -37,6 +37,8 @@ static const struct {
     [P11BE_SET_MODULE_INIT_ARGS] = {"pkcs11-module-init-args",
                                     "P11BE_MODULE_INIT_ARGS"},
     [P11BE_SET_OFFLOAD] = {"pkcs11-offload", "P11BE_OFFLOAD"},
+    [P11BE_SET_HELD_MAX] = {"pkcs11-session-held-max",
+                            "P11BE_SESSION_HELD_MAX"},
 };
 
 const char *p11be_getenv(const char *name)

@@ -287,7 +287,7 @@ static int digest_hold(DIGEST_CTX *ctx, const unsigned char *in, size_t inl)
  */
 static int digest_start_streaming(DIGEST_CTX *ctx)
 {
-    struct p11be_session_req req = {0};
+    struct p11be_session_req req = {.held = 1};
     CK_MECHANISM mech = {ctx->alg->mech, NULL, 0};
     int attempt;
     CK_RV rv = CKR_OK;
@@ -489,7 +489,7 @@ static void digest_freectx(void *vctx)
 /* Copies a running token operation with C_Get/SetOperationState. */
 static int digest_dup_streaming(DIGEST_CTX *src, DIGEST_CTX *dst)
 {
-    struct p11be_session_req req = {0};
+    struct p11be_session_req req = {.held = 1};
     unsigned char *state = NULL;
     CK_ULONG state_len = 0;
     CK_RV rv;

@@ -17,14 +17,18 @@
  *     "cipher" and the passphrase when asked, type-specific): it is the
  *     caller's own key.
  *
- * A private half that lives on the token never leaves it:
+ * A private half that lives on the token leaves it only when it was
+ * generated to be written out:
  *
  *   - a persistent token key (made with a label or id, or found by URI)
  *     is written as its pkcs11: URI in the PKCS11 KEY URI form (keyuri.h),
  *     whatever private structure was asked for; decoder.c reads it back.
  *     The URI is not a secret, so a cipher or passphrase is not applied;
- *   - a session key generated on the token cannot be named later, so
- *     asking for its private key fails with an error that says how to
+ *   - a session key generated on the token to be written out
+ *     (pkcs11-keygen-exportable = auto, keyobj.h) is: its private values
+ *     are read from the token once and encoded as a software key's;
+ *   - any other session key generated on the token cannot be named later,
+ *     so asking for its private key fails with an error that says how to
  *     make a key that can be;
  *   - text (openssl pkey -text) prints the public parts as the default
  *     provider does ("Public-Key: ..") and then a line saying where the
@@ -329,16 +333,18 @@ static int enc_set_ctx_params(void *vctx, const OSSL_PARAM params[])
  * Writes the host copy with OpenSSL's default provider, in the same
  * output and structure, with the cipher and passphrase the caller gave.
  */
-static int enc_host(ENC_CTX *ctx, const P11BE_KEY *key, int selection, BIO *out,
-                    OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
+static int enc_host(ENC_CTX *ctx, const P11BE_KEY *key, const EVP_PKEY *pkey,
+                    int selection, BIO *out, OSSL_PASSPHRASE_CALLBACK *cb,
+                    void *cbarg)
 {
     OSSL_ENCODER_CTX *ectx;
     OSSL_PARAM params[2];
     int ok = 0;
 
-    ectx =
-        OSSL_ENCODER_CTX_new_for_pkey(key->host, selection, ctx->format->output,
-                                      ctx->format->structure, NULL);
+    if (pkey == NULL)
+        return 0; /* raised */
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, ctx->format->output,
+                                         ctx->format->structure, NULL);
     if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0) {
         p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
                     "OpenSSL's default provider has no %s %s encoder for "
@@ -465,21 +471,25 @@ static int enc_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 || key->host_private
         || !key->token_private) {
         /* Public parts, or the caller's own key, or no private half. */
-        ok = enc_host(ctx, key, selection, out, cb, cbarg);
+        ok = enc_host(ctx, key, key->host, selection, out, cb, cbarg);
+    } else if (key->exportable) {
+        /* Generated to be written out: read from the token once. */
+        ok = enc_host(ctx, key, p11be_key_private_host((P11BE_KEY *)key),
+                      selection, out, cb, cbarg);
     } else if (ctx->format->structure == NULL) {
         public_selection = (selection & ~OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
                            | OSSL_KEYMGMT_SELECT_PUBLIC_KEY;
-        ok = enc_host(ctx, key, public_selection, out, cb, cbarg)
+        ok = enc_host(ctx, key, key->host, public_selection, out, cb, cbarg)
              && enc_text_private(key, out);
     } else if (!key->persistent) {
         p11be_raise(ctx->prov->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the private half of a session key generated on the "
-                    "token cannot leave it; generate it with -pkeyopt "
-                    "%s:NAME to keep it on the token and refer to it by "
-                    "URI, or set %s = yes (%s=yes) for keys made in process "
-                    "memory that can be written out",
-                    "pkcs11-key-label", "pkcs11-keygen-exportable",
-                    "P11BE_KEYGEN_EXPORTABLE");
+                    "token with %s = no cannot leave it; generate it with "
+                    "-pkeyopt %s:NAME to keep it on the token and refer to "
+                    "it by URI, or leave %s at auto (%s) for keys that can "
+                    "be written out",
+                    "pkcs11-keygen-exportable", "pkcs11-key-label",
+                    "pkcs11-keygen-exportable", "P11BE_KEYGEN_EXPORTABLE");
     } else {
         ok = enc_uri(ctx, key, out);
     }

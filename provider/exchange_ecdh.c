@@ -326,6 +326,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen,
             goto out_wipe;
         len = size;
         ecdh_token_once(ctx, sess, priv, &mech, z, &len, &rv);
+        p11be_object_use_end(ctx->op.prov);
         if (!p11be_session_done(sess, rv))
             break;
     }

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 
+#include "debug.h"
 #include "err.h"
 #include "reentry.h"
 
@@ -175,7 +176,8 @@ int p11be_keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *param_cb,
 {
     P11BE_KEY *key = keydata;
     OSSL_PARAM *params = NULL, *p;
-    int ok;
+    EVP_PKEY *from = key->host;
+    int with_private = key->host_private, ok;
 
     if (key->host == NULL)
         return 0;
@@ -188,18 +190,26 @@ int p11be_keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *param_cb,
      * makes OpenSSL fall back to pkcs11be's own operation. Comparisons
      * (EVP_PKEY_eq) then run in the other direction; an application that
      * wants the public parts asks for them alone (EVP_PKEY_PUBLIC_KEY).
+     * An exportable generated pair is the exception: the application asked
+     * for a key it can write out, so it gets the private parts too.
      */
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
         && !key->host_private) {
-        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
-                    "the private half of this %s key is on the token and "
-                    "cannot be exported (to generate keys that can be, set "
-                    "pkcs11-keygen-exportable = yes)",
-                    key->kind->name);
-        return 0;
+        if (!key->exportable) {
+            p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+                        "the private half of this %s key is on the token and "
+                        "cannot be exported (keys generated without "
+                        "pkcs11-key-label/-id can be, unless "
+                        "pkcs11-keygen-exportable = no)",
+                        key->kind->name);
+            return 0;
+        }
+        from = p11be_key_private_host(key);
+        if (from == NULL)
+            return 0;
+        with_private = 1;
     }
-    if (EVP_PKEY_todata(key->host,
-                        keymgmt_evp_selection(selection, key->host_private),
+    if (EVP_PKEY_todata(from, keymgmt_evp_selection(selection, with_private),
                         &params)
         != 1)
         return 0;
@@ -277,16 +287,34 @@ void *p11be_keymgmt_load(const void *reference, size_t reference_sz,
     return key;
 }
 
-int p11be_keygen_on_host(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
+int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
 {
-    static const char *const choices[] = {"no", "yes", NULL};
+    static const char *const choices[] = {"auto", "yes", "no", NULL};
+    static const int modes[] = {P11BE_KEYGEN_EXPORTABLE, P11BE_KEYGEN_HOST,
+                                P11BE_KEYGEN_TOKEN};
+    int choice;
 
     if (label != NULL || id_len > 0)
-        return 0;
+        return P11BE_KEYGEN_TOKEN;
     /* Keys mode: an unnamed key is a software key unless asked otherwise. */
-    return p11be_config_choice(&prov->config, P11BE_SET_KEYGEN_EXPORTABLE,
-                               prov->handle, prov->offload_keys ? 1 : 0,
-                               choices);
+    choice = p11be_config_choice(&prov->config, P11BE_SET_KEYGEN_EXPORTABLE,
+                                 prov->handle, prov->offload_keys ? 1 : 0,
+                                 choices);
+    return choice < 0 ? -1 : modes[choice];
+}
+
+int p11be_keygen_run(P11BE_KEY *key, struct p11be_keygen *gen, int mode,
+                     int (*on_host)(P11BE_KEY *key, const void *arg),
+                     const void *arg)
+{
+    int done;
+
+    gen->exportable = mode == P11BE_KEYGEN_EXPORTABLE;
+    done = p11be_key_generate(key, gen);
+    if (done >= 0)
+        return done;
+    P11BE_DEBUG("%s key pair made in process memory instead", key->kind->name);
+    return on_host(key, arg);
 }
 
 int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,

@@ -6,10 +6,10 @@
  * import/export types, gettable params and generation.
  *
  * Export gives what may leave: the public parts always, the private parts
- * only of a key that came from software (they are the caller's own). A
- * key whose private half is on the token exports its public parts only,
- * whatever the selection, so that OpenSSL can still print, encode and
- * compare it; an importer that needs the private half then fails cleanly.
+ * of a key that came from software (they are the caller's own) or of an
+ * exportable pair generated on the token (read from it when first asked).
+ * Any other private half stays on the token: an export that asks for it
+ * is refused (see p11be_keymgmt_export).
  */
 #ifndef P11BE_KEYMGMT_H
 #define P11BE_KEYMGMT_H
@@ -80,16 +80,33 @@ const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
 #define P11BE_KEYGEN_PARAM_ID    "pkcs11-key-id"
 
 /*
- * Whether a key pair asked for without a label or id is made on the host
- * (OpenSSL's default provider) so that it can be serialised: the
- * pkcs11-keygen-exportable setting, "no" by default (a session key pair
- * on the token, whose private half never leaves it), "yes" by default in
- * pkcs11-offload = keys mode (only named keys go to the token). 1 yes,
- * 0 no, -1 a bad setting (raised). A persistent key is always made on the
- * token.
+ * How a key pair is made: the pkcs11-keygen-exportable setting for one
+ * asked for without a label or id; a persistent key (label or id) is
+ * always P11BE_KEYGEN_TOKEN. In pkcs11-offload = keys mode the default is
+ * "yes" (only named keys go to the token).
  */
-int p11be_keygen_on_host(P11BE_PROV_CTX *prov, const char *label,
-                         size_t id_len);
+enum p11be_keygen_mode {
+    P11BE_KEYGEN_TOKEN,      /* "no": on the token, never leaves it */
+    P11BE_KEYGEN_EXPORTABLE, /* "auto" (default): a session pair on the
+                                token that the application can write out
+                                (keyobj.h); in memory where the token
+                                refuses such a pair */
+    P11BE_KEYGEN_HOST,       /* "yes": by OpenSSL's default provider, in
+                                process memory */
+};
+
+/* The mode, or -1 for a bad setting (raised). */
+int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len);
+
+/*
+ * Generates on the token as `mode` says (P11BE_KEYGEN_TOKEN or _EXPORTABLE:
+ * gen->exportable is set here), then, for an exportable pair the token
+ * refuses, with `on_host` (the type's generation in the default
+ * provider). 1, or 0 (raised).
+ */
+int p11be_keygen_run(P11BE_KEY *key, struct p11be_keygen *gen, int mode,
+                     int (*on_host)(P11BE_KEY *key, const void *arg),
+                     const void *arg);
 
 /*
  * Reads pkcs11-key-label and pkcs11-key-id from `params` into *label and

@@ -24,12 +24,14 @@
  */
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
 
 #include "err.h"
@@ -153,12 +155,39 @@ static int ec_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
 static int ec_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                 CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
 
+/* CKA_VALUE, the scalar of an exportable pair. */
+static OSSL_PARAM *ec_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                         CK_OBJECT_HANDLE obj)
+{
+    CK_ATTRIBUTE tmpl[] = {{CKA_VALUE, NULL, 0}};
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    BIGNUM *d = NULL;
+
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+                                "the EC private key's CKA_VALUE"))
+        return NULL;
+    if ((d = BN_secure_new()) != NULL
+        && BN_bin2bn(tmpl[0].pValue, (int)tmpl[0].ulValueLen, d) != NULL
+        && (bld = OSSL_PARAM_BLD_new()) != NULL
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d))
+        params = OSSL_PARAM_BLD_to_param(bld);
+    if (params == NULL)
+        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "holding the EC private key read from the token");
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(d);
+    p11be_token_free_secret(tmpl, 1);
+    return params;
+}
+
 const struct p11be_key_kind p11be_kind_ec = {
     "EC",
     CKK_EC,
     OSSL_PKEY_PARAM_PRIV_KEY,
     ec_private_attrs,
     ec_public_from_token,
+    ec_private_from_token,
 };
 
 /* The row whose OID is CKA_EC_PARAMS `params`, or NULL. */
@@ -497,8 +526,9 @@ static int ec_params_host(P11BE_KEY *key, const struct ec_curve *curve)
 }
 
 /* A key made by the default provider, private half on the host. */
-static int ec_gen_on_host(P11BE_KEY *key, const struct ec_curve *curve)
+static int ec_gen_on_host(P11BE_KEY *key, const void *arg)
 {
+    const struct ec_curve *curve = arg;
     EVP_PKEY *host =
         EVP_PKEY_Q_keygen(p11be_fallback_libctx(), NULL, "EC", curve->name);
 
@@ -523,9 +553,10 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->id,
         gctx->id_len,
         NULL,
+        0,
     };
     P11BE_KEY *key;
-    int on_host, ok;
+    int mode, ok;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -548,14 +579,14 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         return key;
     }
     /*
-     * The module itself asking, or exportable keys wanted: a software key
+     * The module itself asking, or keys in memory wanted: a software key
      * from the default provider.
      */
-    on_host = p11be_reentered()
-                  ? 1
-                  : p11be_keygen_on_host(gctx->prov, gctx->label, gctx->id_len);
-    if (on_host != 0) {
-        if (on_host > 0 && ec_gen_on_host(key, gctx->curve))
+    mode = p11be_reentered()
+               ? P11BE_KEYGEN_HOST
+               : p11be_keygen_mode(gctx->prov, gctx->label, gctx->id_len);
+    if (mode < 0 || mode == P11BE_KEYGEN_HOST) {
+        if (mode >= 0 && ec_gen_on_host(key, gctx->curve))
             return key;
         p11be_key_free(key);
         return NULL;
@@ -567,7 +598,7 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
     p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
-    ok = p11be_key_generate(key, &gen);
+    ok = p11be_keygen_run(key, &gen, mode, ec_gen_on_host, gctx->curve);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
     if (ok)

@@ -62,15 +62,17 @@ typedef struct ed_gen_ctx_st ED_GEN_CTX;
 static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs);
 static int ed_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                 CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
+static OSSL_PARAM *ed_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                         CK_OBJECT_HANDLE obj);
 
 const struct p11be_key_kind p11be_kind_ed25519 = {
     "ED25519",        CKK_EC_EDWARDS,       OSSL_PKEY_PARAM_PRIV_KEY,
-    ed_private_attrs, ed_public_from_token,
+    ed_private_attrs, ed_public_from_token, ed_private_from_token,
 };
 
 const struct p11be_key_kind p11be_kind_ed448 = {
     "ED448",          CKK_EC_EDWARDS,       OSSL_PKEY_PARAM_PRIV_KEY,
-    ed_private_attrs, ed_public_from_token,
+    ed_private_attrs, ed_public_from_token, ed_private_from_token,
 };
 
 static const struct ed_curve ed25519_curve = {
@@ -298,8 +300,43 @@ out_free:
     return ok;
 }
 
+/*
+ * CKA_VALUE of an exportable pair: the raw private key of RFC 8032, or
+ * that key in a DER OCTET STRING, as some tokens give it.
+ */
+static OSSL_PARAM *ed_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                         CK_OBJECT_HANDLE obj)
+{
+    const struct ed_curve *curve = ed_curve_of(key);
+    CK_ATTRIBUTE tmpl[] = {{CKA_VALUE, NULL, 0}};
+    const unsigned char *priv;
+    OSSL_PARAM params[2], *dup = NULL;
+    size_t priv_len;
+
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+                                "the EdDSA private key's CKA_VALUE"))
+        return NULL;
+    p11be_ec_point_of(tmpl[0].pValue, tmpl[0].ulValueLen, &priv, &priv_len);
+    if (priv_len != curve->key_len) {
+        p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "the token's %s private key is %zu bytes, not %zu",
+                    curve->kind->name, priv_len, curve->key_len);
+    } else {
+        params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
+                                                      (void *)priv, priv_len);
+        params[1] = OSSL_PARAM_construct_end();
+        dup = OSSL_PARAM_dup(params);
+        if (dup == NULL)
+            p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "holding the %s private key read from the token",
+                        curve->kind->name);
+    }
+    p11be_token_free_secret(tmpl, 1);
+    return dup;
+}
+
 /* A key made by the default provider, private half on the host. */
-static int ed_gen_on_host(P11BE_KEY *key)
+static int ed_gen_on_host(P11BE_KEY *key, const void *unused)
 {
     EVP_PKEY *host =
         EVP_PKEY_Q_keygen(p11be_fallback_libctx(), NULL, key->kind->name);
@@ -307,6 +344,7 @@ static int ed_gen_on_host(P11BE_KEY *key)
     if (host != NULL && p11be_key_set_host(key, host, 1))
         return 1;
     EVP_PKEY_free(host);
+    (void)unused;
     p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
                 "%s key generation on the host failed", key->kind->name);
     return 0;
@@ -325,9 +363,10 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->id,
         gctx->id_len,
         NULL,
+        0,
     };
     P11BE_KEY *key;
-    int on_host, ok;
+    int mode, ok;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -336,14 +375,14 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         return key;
     /*
      * The module itself asking (SoftHSM2 makes its EdDSA keys with
-     * EVP_PKEY_keygen), or exportable keys wanted: a software key from the
+     * EVP_PKEY_keygen), or keys in memory wanted: a software key from the
      * default provider.
      */
-    on_host = p11be_reentered()
-                  ? 1
-                  : p11be_keygen_on_host(gctx->prov, gctx->label, gctx->id_len);
-    if (on_host != 0) {
-        if (on_host > 0 && ed_gen_on_host(key))
+    mode = p11be_reentered()
+               ? P11BE_KEYGEN_HOST
+               : p11be_keygen_mode(gctx->prov, gctx->label, gctx->id_len);
+    if (mode < 0 || mode == P11BE_KEYGEN_HOST) {
+        if (mode >= 0 && ed_gen_on_host(key, NULL))
             return key;
         p11be_key_free(key);
         return NULL;
@@ -355,7 +394,7 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
     p11be_attrs_add_bool(&priv, CKA_DERIVE, 0);
-    ok = p11be_key_generate(key, &gen);
+    ok = p11be_keygen_run(key, &gen, mode, ed_gen_on_host, NULL);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
     if (ok)

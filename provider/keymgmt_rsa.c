@@ -128,12 +128,58 @@ static int rsa_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
 static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                  CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
 
+/* d and the CRT values of an exportable pair, as OpenSSL names them. */
+static OSSL_PARAM *rsa_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
+                                          CK_OBJECT_HANDLE obj)
+{
+    static const char *const names[] = {
+        OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+        OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+    };
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_PRIVATE_EXPONENT, NULL, 0}, {CKA_PRIME_1, NULL, 0},
+        {CKA_PRIME_2, NULL, 0},          {CKA_EXPONENT_1, NULL, 0},
+        {CKA_EXPONENT_2, NULL, 0},       {CKA_COEFFICIENT, NULL, 0},
+    };
+    OSSL_PARAM_BLD *bld;
+    OSSL_PARAM *params = NULL;
+    BIGNUM *bn[6] = {NULL};
+    size_t i;
+    int ok;
+
+    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 6,
+                                "the RSA private key's CKA_PRIVATE_EXPONENT "
+                                "and CRT values"))
+        return NULL;
+    ok = (bld = OSSL_PARAM_BLD_new()) != NULL;
+    for (i = 0; i < 6 && ok; i++) {
+        bn[i] = BN_secure_new();
+        ok =
+            bn[i] != NULL
+            && BN_bin2bn(tmpl[i].pValue, (int)tmpl[i].ulValueLen, bn[i]) != NULL
+            && OSSL_PARAM_BLD_push_BN(bld, names[i], bn[i]);
+    }
+    /* The builder reads the numbers here, so they live until now. */
+    if (ok)
+        params = OSSL_PARAM_BLD_to_param(bld);
+    if (params == NULL)
+        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "holding the RSA private key read from the token");
+    OSSL_PARAM_BLD_free(bld);
+    for (i = 0; i < 6; i++)
+        BN_clear_free(bn[i]);
+    p11be_token_free_secret(tmpl, 6);
+    return params;
+}
+
 const struct p11be_key_kind p11be_kind_rsa = {
     "RSA",
     CKK_RSA,
     OSSL_PKEY_PARAM_RSA_D,
     rsa_private_attrs,
     rsa_public_from_token,
+    rsa_private_from_token,
 };
 
 const struct p11be_key_kind p11be_kind_rsa_pss = {
@@ -142,6 +188,7 @@ const struct p11be_key_kind p11be_kind_rsa_pss = {
     OSSL_PKEY_PARAM_RSA_D,
     rsa_private_attrs,
     rsa_public_from_token,
+    rsa_private_from_token,
 };
 
 /*
@@ -363,6 +410,13 @@ static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
     if (p != NULL && !OSSL_PARAM_get_size_t(p, &gctx->bits))
         goto out_bad;
+    /* Refused when set, as the default provider does. */
+    if (p != NULL && gctx->bits < RSA_MIN_BITS) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "key size too small: RSA keys of %zu bits (at least %d)",
+                    gctx->bits, RSA_MIN_BITS);
+        return 0;
+    }
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_PRIMES);
     if (p != NULL && (!OSSL_PARAM_get_size_t(p, &primes) || primes != 2)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
@@ -427,12 +481,6 @@ static int rsa_gen_check(RSA_GEN_CTX *gctx)
 {
     CK_MECHANISM_INFO info;
 
-    if (gctx->bits < RSA_MIN_BITS) {
-        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA keys of %zu bits are too small (at least %d)",
-                    gctx->bits, RSA_MIN_BITS);
-        return 0;
-    }
     if (!p11be_mech_info(gctx->prov, CKM_RSA_PKCS_KEY_PAIR_GEN,
                          "CKM_RSA_PKCS_KEY_PAIR_GEN", &info))
         return 0;
@@ -447,9 +495,10 @@ static int rsa_gen_check(RSA_GEN_CTX *gctx)
     return 1;
 }
 
-/* pkcs11-keygen-exportable: a key made by the default provider. */
-static int rsa_gen_on_host(P11BE_KEY *key, const RSA_GEN_CTX *gctx)
+/* A key made by the default provider, private half on the host. */
+static int rsa_gen_on_host(P11BE_KEY *key, const void *arg)
 {
+    const RSA_GEN_CTX *gctx = arg;
     OSSL_PARAM params[3];
     EVP_PKEY_CTX *ctx;
     EVP_PKEY *host = NULL;
@@ -488,10 +537,11 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         gctx->id,
         gctx->id_len,
         gctx->pss,
+        0,
     };
     unsigned char e[16];
     P11BE_KEY *key;
-    int e_len, on_host, ok;
+    int e_len, mode, ok;
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
@@ -509,16 +559,27 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
             goto out_free_key;
         return key;
     }
-    on_host = p11be_keygen_on_host(gctx->prov, gctx->label, gctx->id_len);
-    if (on_host < 0 || (on_host > 0 && !rsa_gen_on_host(key, gctx)))
-        goto out_free_key;
-    if (on_host > 0)
-        return key;
-    e_len = BN_num_bytes(gctx->e);
-    if (e_len <= 0 || (size_t)e_len > sizeof(e) || !BN_is_odd(gctx->e)) {
+    /* As the default provider (which then fails with its own reason). */
+    if (!BN_is_odd(gctx->e) || BN_is_one(gctx->e)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA public exponent must be odd and at most %zu bytes",
-                    sizeof(e));
+                    "pub exponent out of range: an RSA public exponent is "
+                    "odd and greater than 1");
+        goto out_free_key;
+    }
+    mode = p11be_keygen_mode(gctx->prov, gctx->label, gctx->id_len);
+    if (mode < 0)
+        goto out_free_key;
+    if (mode == P11BE_KEYGEN_HOST) {
+        if (!rsa_gen_on_host(key, gctx))
+            goto out_free_key;
+        return key;
+    }
+    e_len = BN_num_bytes(gctx->e);
+    if ((size_t)e_len > sizeof(e)) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "an RSA public exponent of %d bytes: pkcs11be gives a "
+                    "token at most %zu",
+                    e_len, sizeof(e));
         goto out_free_key;
     }
     BN_bn2bin(gctx->e, e);
@@ -530,7 +591,7 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 1);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DECRYPT, 1);
-    ok = p11be_key_generate(key, &gen);
+    ok = p11be_keygen_run(key, &gen, mode, rsa_gen_on_host, gctx);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
     if (ok)

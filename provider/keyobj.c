@@ -24,6 +24,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "debug.h"
 #include "err.h"
@@ -311,6 +312,7 @@ void p11be_key_free(P11BE_KEY *key)
         p11be_object_destroy(key->prov, &key->pub);
     }
     EVP_PKEY_free(key->host);
+    EVP_PKEY_free(key->host_full);
     p11be_fallback_release();
     OPENSSL_free(key->id);
     OPENSSL_free(key->label);
@@ -357,6 +359,86 @@ int p11be_key_set_public(P11BE_KEY *key, EVP_PKEY *host)
     pthread_mutex_unlock(&key->lock);
     EVP_PKEY_free(params);
     return 1;
+}
+
+/*
+ * The host copy's public parameters (RSA-PSS restrictions included) and
+ * the private values the kind reads from `obj`, as one key pair.
+ */
+static EVP_PKEY *key_read_private(P11BE_KEY *key, P11BE_SESSION *sess,
+                                  CK_OBJECT_HANDLE obj)
+{
+    OSSL_PARAM *pub = NULL, *priv, *all = NULL, *p;
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *full = NULL;
+
+    priv = key->kind->private_from_token(key, sess, obj);
+    if (priv == NULL)
+        return NULL;
+    if (EVP_PKEY_todata(key->host, EVP_PKEY_PUBLIC_KEY, &pub) != 1
+        || (all = OSSL_PARAM_merge(pub, priv)) == NULL
+        || (ctx = EVP_PKEY_CTX_new_from_name(p11be_fallback_libctx(),
+                                             key->kind->name, NULL))
+               == NULL
+        || EVP_PKEY_fromdata_init(ctx) != 1
+        || EVP_PKEY_fromdata(ctx, &full, EVP_PKEY_KEYPAIR, all) != 1) {
+        full = NULL;
+        p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "the %s private key read from the token is not one "
+                    "OpenSSL's default provider takes",
+                    key->kind->name);
+    }
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(all); /* points into pub and priv */
+    /* OpenSSL 3.0 has no OSSL_PARAM_clear_free(): wipe, then free. */
+    for (p = priv; p != NULL && p->key != NULL; p++)
+        OPENSSL_cleanse(p->data, p->data_size);
+    OSSL_PARAM_free(priv);
+    OSSL_PARAM_free(pub);
+    return full;
+}
+
+EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
+{
+    struct p11be_session_req req = {.need_login = key->need_login};
+    P11BE_SESSION *sess;
+    EVP_PKEY *full;
+
+    if (key->host_private)
+        return key->host;
+    if (!key->exportable) {
+        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+                    "the private half of this %s key is on the token and "
+                    "cannot leave it",
+                    key->kind->name);
+        return NULL;
+    }
+    pthread_mutex_lock(&key->lock);
+    full = key->host_full;
+    pthread_mutex_unlock(&key->lock);
+    if (full != NULL)
+        return full;
+    /* The session first, as p11be_key_session(): never wait holding lock. */
+    sess = p11be_session_acquire(key->prov, &req);
+    if (sess == NULL)
+        return NULL;
+    pthread_mutex_lock(&key->lock);
+    if (key->host_full == NULL) {
+        if (p11be_object_alive(key->prov, &key->priv[0]))
+            key->host_full = key_read_private(key, sess, key->priv[0].handle);
+        else
+            p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                        "the %s key pair generated on the token is gone (the "
+                        "token was removed or the process forked)",
+                        key->kind->name);
+    }
+    full = key->host_full;
+    pthread_mutex_unlock(&key->lock);
+    p11be_session_release(sess, CKR_OK);
+    if (full != NULL)
+        P11BE_DEBUG("%s private key read from the token for export",
+                    key->kind->name);
+    return full;
 }
 
 int p11be_key_has_private(const P11BE_KEY *key)
@@ -543,13 +625,44 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     return ok;
 }
 
+/*
+ * The key's object for `use` made ready under key->lock (created, created
+ * again or found again); a copy of its ref in *used. 1, or 0 (raised).
+ */
+static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
+                            P11BE_SESSION *sess, int need_login,
+                            P11BE_OBJECT_REF *used)
+{
+    P11BE_OBJECT_REF *ref;
+    char why[160];
+    int ok;
+
+    pthread_mutex_lock(&key->lock);
+    ref = &key->priv[key->token_private ? 0 : use];
+    ok = key->persistent ? ref_token_current(ref, sess)
+                         : p11be_object_alive(key->prov, ref);
+    if (!ok && key->host_private)
+        ok = key_create_private(key, use, need_login, ref);
+    else if (!ok && key->persistent)
+        ok = key_find_again(key, sess, 0);
+    else if (!ok)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s key pair generated on the token is gone (%s): "
+                    "session keys cannot come back",
+                    key->kind->name,
+                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+    *used = *ref;
+    pthread_mutex_unlock(&key->lock);
+    return ok;
+}
+
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj)
 {
     struct p11be_session_req req = {.mech = mech};
-    P11BE_OBJECT_REF *ref;
+    P11BE_OBJECT_REF used;
     P11BE_SESSION *sess;
-    int ok;
+    int tries;
 
     if (!p11be_key_has_private(key)) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
@@ -565,27 +678,22 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     sess = p11be_session_acquire(key->prov, &req);
     if (sess == NULL)
         return NULL;
-    pthread_mutex_lock(&key->lock);
-    ref = &key->priv[key->token_private ? 0 : use];
-    ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
-    if (!ok && key->host_private)
-        ok = key_create_private(key, use, req.need_login, ref);
-    else if (!ok && key->persistent)
-        ok = key_find_again(key, sess, 0);
-    else if (!ok)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the %s key pair generated on the token is gone (the "
-                    "token was removed, the login was lost or the process "
-                    "forked): session keys cannot come back",
-                    key->kind->name);
-    *obj = ref->handle;
-    pthread_mutex_unlock(&key->lock);
-    if (!ok) {
-        p11be_session_release(sess, CKR_OK);
-        return NULL;
+    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
+        if (!key_object_ready(key, use, sess, req.need_login, &used))
+            break;
+        /* Persistent objects are not on the object session. */
+        if (p11be_object_use_begin(key->prov, key->persistent ? NULL : &used)) {
+            *obj = used.handle;
+            return sess;
+        }
+        if (tries + 1 == P11BE_OBJECT_REMAKES)
+            p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                        "the %s key's object on the token went with its "
+                        "object session %d times in a row",
+                        key->kind->name, P11BE_OBJECT_REMAKES);
     }
-    return sess;
+    p11be_session_release(sess, CKR_OK);
+    return NULL;
 }
 
 static int key_init_refused(CK_RV rv)
@@ -623,6 +731,7 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
         else if (rv == CKR_OK)
             rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)in,
                             in_len, out, &len);
+        p11be_object_use_end(key->prov);
         if (at_init && key_init_refused(rv)) {
             /*
              * A refused init starts nothing: the session is clean, whatever
@@ -774,6 +883,14 @@ int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[])
     return ok;
 }
 
+/* Whether C_GenerateKeyPair's `rv` refuses the template's attributes. */
+static int key_template_refused(CK_RV rv)
+{
+    return rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_TEMPLATE_INCOMPLETE
+           || rv == CKR_ATTRIBUTE_VALUE_INVALID
+           || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_READ_ONLY;
+}
+
 /* Appends the template's own entries (pointers, not copies) to `out`. */
 static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
                              const P11BE_ATTRS *more)
@@ -792,7 +909,9 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     CK_ULONG pub_count, priv_count;
     P11BE_ATTRS common_pub = {0}, common_priv = {0};
     int persistent = gen->label != NULL || gen->id_len > 0;
+    int exportable = gen->exportable && !persistent;
     int login, ok = 0;
+    CK_RV rv;
 
     if (gen->pub->failed || gen->priv->failed) {
         p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
@@ -808,8 +927,8 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     p11be_attrs_add_bool(&common_pub, CKA_PRIVATE, 0);
     p11be_attrs_add_bool(&common_priv, CKA_TOKEN, persistent);
     p11be_attrs_add_bool(&common_priv, CKA_PRIVATE, login);
-    p11be_attrs_add_bool(&common_priv, CKA_SENSITIVE, 1);
-    p11be_attrs_add_bool(&common_priv, CKA_EXTRACTABLE, 0);
+    p11be_attrs_add_bool(&common_priv, CKA_SENSITIVE, !exportable);
+    p11be_attrs_add_bool(&common_priv, CKA_EXTRACTABLE, exportable);
     /* Tokens default what a template leaves out to TRUE: say no. */
     p11be_attrs_add_bool(&common_priv, CKA_SIGN_RECOVER, 0);
     p11be_attrs_add_bool(&common_priv, CKA_UNWRAP, 0);
@@ -834,11 +953,27 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     priv_count = attrs_append(priv_tmpl, 0, &common_priv);
     priv_count = attrs_append(priv_tmpl, priv_count, gen->priv);
 
+    if (exportable)
+        ERR_set_mark();
     if (!p11be_object_generate_pair(key->prov, &mech, pub_tmpl, pub_count,
                                     priv_tmpl, priv_count, login, &key->pub,
-                                    &key->priv[0]))
+                                    &key->priv[0], &rv)) {
+        if (exportable && key_template_refused(rv)) {
+            /* The caller makes the key another way: no error shows. */
+            ERR_pop_to_mark();
+            P11BE_DEBUG("the token refuses an exportable %s key pair "
+                        "(C_GenerateKeyPair: %s)",
+                        key->kind->name, p11be_ckr_name(rv));
+            ok = -1;
+        } else if (exportable) {
+            ERR_clear_last_mark();
+        }
         goto out_free_attrs;
+    }
+    if (exportable)
+        ERR_clear_last_mark();
     key->token_private = 1;
+    key->exportable = exportable;
     key->persistent = persistent;
     key->need_login = login;
     if (gen->label != NULL && (key->label = OPENSSL_strdup(gen->label)) == NULL)
@@ -893,26 +1028,42 @@ void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count)
 CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
                             CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
-    CK_ULONG i;
-    CK_RV rv;
+    CK_ULONG room[P11BE_ATTRS_MAX], i;
+    CK_RV rv = count <= P11BE_ATTRS_MAX ? CKR_OK : CKR_ARGUMENTS_BAD;
 
     for (i = 0; i < count; i++) {
         tmpl[i].pValue = NULL;
         tmpl[i].ulValueLen = 0;
     }
-    rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
-                    count);
+    if (rv == CKR_OK)
+        rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
+                        count);
     for (i = 0; rv == CKR_OK && i < count; i++) {
-        tmpl[i].pValue = OPENSSL_zalloc(tmpl[i].ulValueLen + 1);
+        room[i] = tmpl[i].ulValueLen;
+        tmpl[i].pValue = OPENSSL_zalloc(room[i] + 1);
         if (tmpl[i].pValue == NULL)
             rv = CKR_HOST_MEMORY;
     }
     if (rv == CKR_OK)
         rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, obj, tmpl,
                         count);
-    if (rv != CKR_OK)
-        p11be_token_free_attrs(tmpl, count);
+    if (rv == CKR_OK)
+        return rv;
+    /* A failed call may have filled some (a secret?): wipe each buffer. */
+    for (i = 0; i < count && tmpl[i].pValue != NULL; i++)
+        tmpl[i].ulValueLen = room[i];
+    p11be_token_free_secret(tmpl, count);
     return rv;
+}
+
+void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    CK_ULONG i;
+
+    for (i = 0; i < count; i++)
+        if (tmpl[i].pValue != NULL)
+            OPENSSL_cleanse(tmpl[i].pValue, tmpl[i].ulValueLen);
+    p11be_token_free_attrs(tmpl, count);
 }
 
 int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
@@ -936,6 +1087,7 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
     const P11BE_OBJECT_REF *ref =
         key->pub.handle != CK_INVALID_HANDLE ? &key->pub : &key->priv[0];
     P11BE_SESSION *own = NULL;
+    char why[160];
     int ok;
 
     if (sess == NULL) {
@@ -945,13 +1097,18 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
         if (sess == NULL)
             return 0;
     }
+    /* Read while in use: a lost object session must not free it meanwhile. */
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
-    if (!ok)
+                         : p11be_object_use_begin(key->prov, ref);
+    if (!ok) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the %s key's token object is gone", key->kind->name);
-    else
+                    "the %s key's token object is gone (%s)", key->kind->name,
+                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+    } else {
         ok = key->kind->public_from_token(key, sess, ref->handle, extra);
+        if (!key->persistent)
+            p11be_object_use_end(key->prov);
+    }
     if (own != NULL)
         p11be_session_release(own, CKR_OK);
     return ok;

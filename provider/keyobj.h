@@ -88,6 +88,13 @@ struct p11be_key_kind {
      */
     int (*public_from_token)(P11BE_KEY *key, P11BE_SESSION *sess,
                              CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra);
+    /*
+     * The private values (OpenSSL's parameter names) read from the private
+     * object `obj` of an exportable key, as a fresh OSSL_PARAM array the
+     * caller wipes and frees; NULL (raised).
+     */
+    OSSL_PARAM *(*private_from_token)(P11BE_KEY *key, P11BE_SESSION *sess,
+                                      CK_OBJECT_HANDLE obj);
 };
 
 struct p11be_key_st {
@@ -99,6 +106,8 @@ struct p11be_key_st {
     int host_private;                  /* host holds the private parts */
     int params_only;                   /* host holds domain parameters only */
     int token_private;                 /* private half only on the token */
+    int exportable;                    /* token pair that may be read out */
+    EVP_PKEY *host_full;               /* exportable: host + private parts */
     int persistent;                    /* CKA_TOKEN objects, kept at free */
     int need_login;                    /* objects are CKA_PRIVATE */
     /*
@@ -136,13 +145,24 @@ int p11be_key_set_public(P11BE_KEY *key, EVP_PKEY *host);
 /* Whether a private half exists (in the host copy or on the token). */
 int p11be_key_has_private(const P11BE_KEY *key);
 
+/*
+ * The key with its private parts, for export and encoders: the host copy
+ * of a key from software, or for an exportable generated pair (see
+ * p11be_key_generate) a copy with the private values read from the token
+ * with C_GetAttributeValue, once, when first asked. Borrowed: it lives as
+ * long as the key. NULL (raised) for a key whose private half must stay
+ * on the token, or when the token cannot give it.
+ */
+EVP_PKEY *p11be_key_private_host(P11BE_KEY *key);
+
 /* A context on the host copy (fallback library context); raises on NULL. */
 EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
 
 /*
  * A session for `mech` with the key's private object for `use` ready
- * (created, re-created or found again as needed): returns the session,
- * or NULL (raised). Give it back with p11be_session_release().
+ * (created, re-created or found again as needed) and in use (objects.h):
+ * returns the session, or NULL (raised). After the last call naming *obj,
+ * p11be_object_use_end(key->prov), then give the session back.
  */
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
@@ -222,13 +242,19 @@ struct p11be_keygen {
     const unsigned char *id; /* CKA_ID */
     size_t id_len;           /* bytes in id */
     const OSSL_PARAM *extra; /* for the host copy: RSA-PSS restrictions */
+    int exportable;          /* a session pair whose private half may leave */
 };
 
 /*
  * Generates the pair (session objects, or token objects when a label or
  * id is given), points the key at it and gives it its host copy from the
- * public object (p11be_key_load_public() with gen->extra). Raises and
- * returns 0 on failure, also when building gen->pub or gen->priv failed.
+ * public object (p11be_key_load_public() with gen->extra). The private key
+ * is CKA_SENSITIVE and not CKA_EXTRACTABLE, unless gen->exportable (a
+ * session pair only): then it is the other way round, and
+ * p11be_key_private_host() reads it out on request. Returns 1, or 0
+ * (raised) on failure, also when building gen->pub or gen->priv failed;
+ * -1 (nothing raised) when gen->exportable and the token refuses such a
+ * template, for the caller to make the key another way.
  */
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen);
 
@@ -263,10 +289,11 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
                           const OSSL_PARAM *extra);
 
 /*
- * C_GetAttributeValue of `count` attributes of `obj` into fresh,
- * zero-terminated buffers (tmpl[i].pValue, free with
- * p11be_token_free_attrs()). Returns the token's CK_RV, raising nothing;
- * on failure the buffers are freed.
+ * C_GetAttributeValue of `count` (at most P11BE_ATTRS_MAX) attributes of
+ * `obj` into fresh, zero-terminated buffers (tmpl[i].pValue, free with
+ * p11be_token_free_attrs(), or p11be_token_free_secret() for private key
+ * values). Returns the token's CK_RV, raising nothing; on failure the
+ * buffers are wiped and freed.
  */
 CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
                             CK_ATTRIBUTE *tmpl, CK_ULONG count);
@@ -278,6 +305,9 @@ int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
                            CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
                            CK_ULONG count, const char *what);
 void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count);
+
+/* p11be_token_free_attrs() of secret values: wiped first. */
+void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /*
  * Parameter sets the token refused at C_*Init although it lists the

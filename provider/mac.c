@@ -457,14 +457,14 @@ static int mac_key_create(MAC_KEY *key)
 }
 
 /* The key's object, created (again, after a fork) when missing. */
-static int mac_key_object(MAC_KEY *key, CK_OBJECT_HANDLE *handle)
+static int mac_key_object(MAC_KEY *key, P11BE_OBJECT_REF *used)
 {
     int ok = 1;
 
     pthread_mutex_lock(&key->lock);
     if (!p11be_object_alive(key->prov, &key->obj))
         ok = mac_key_create(key);
-    *handle = key->obj.handle;
+    *used = key->obj;
     pthread_mutex_unlock(&key->lock);
     return ok;
 }
@@ -700,21 +700,43 @@ static CK_RV mac_op_init(MAC_CTX *ctx, P11BE_SESSION *sess,
 }
 
 /*
- * A session for the key's mechanism, with the key's object ready (acquired
- * first: in a forked child that re-initialises the module).
+ * A session for the key's mechanism, with the key's object ready and in
+ * use (objects.h; acquired first: in a forked child that re-initialises
+ * the module). End the use with mac_use_end() after the last call naming
+ * *obj, before the session goes back.
  */
-static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj)
+static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj, int held)
 {
-    struct p11be_session_req req = {.mech = ctx->key->mech};
+    struct p11be_session_req req = {.mech = ctx->key->mech, .held = held};
     P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
+    P11BE_OBJECT_REF used;
+    int tries;
 
     *obj = CK_INVALID_HANDLE;
-    if (sess != NULL && !ctx->key->via_digest
-        && !mac_key_object(ctx->key, obj)) {
-        p11be_session_release(sess, CKR_OK);
-        return NULL;
+    if (sess == NULL || ctx->key->via_digest)
+        return sess;
+    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
+        if (!mac_key_object(ctx->key, &used))
+            break;
+        if (p11be_object_use_begin(ctx->prov, &used)) {
+            *obj = used.handle;
+            return sess;
+        }
+        if (tries + 1 == P11BE_OBJECT_REMAKES)
+            p11be_raise(ctx->prov->handle, P11BE_R_NO_KEY,
+                        "%s: the key's object on the token went with its "
+                        "object session %d times in a row",
+                        ctx->key->mech_name, P11BE_OBJECT_REMAKES);
     }
-    return sess;
+    p11be_session_release(sess, CKR_OK);
+    return NULL;
+}
+
+/* Ends what mac_session() began. */
+static void mac_use_end(MAC_CTX *ctx)
+{
+    if (!ctx->key->via_digest)
+        p11be_object_use_end(ctx->prov);
 }
 
 /*
@@ -729,7 +751,7 @@ static int mac_start_streaming(MAC_CTX *ctx)
     CK_RV rv = CKR_OK;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = mac_session(ctx, &obj);
+        P11BE_SESSION *sess = mac_session(ctx, &obj, 1);
 
         if (sess == NULL)
             return 0;
@@ -737,6 +759,7 @@ static int mac_start_streaming(MAC_CTX *ctx)
         ctx->sess = sess;
         if (rv == CKR_OK && ctx->held_len > 0)
             rv = mac_op_update(ctx, ctx->held, ctx->held_len);
+        mac_use_end(ctx);
         if (rv == CKR_OK) {
             mac_forget_input(ctx);
             return 1;
@@ -804,7 +827,7 @@ static int mac_sign_one_shot(MAC_CTX *ctx, unsigned char *out,
     CK_RV rv = CKR_GENERAL_ERROR;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = mac_session(ctx, &obj);
+        P11BE_SESSION *sess = mac_session(ctx, &obj, 0);
 
         if (sess == NULL)
             return 0;
@@ -815,6 +838,7 @@ static int mac_sign_one_shot(MAC_CTX *ctx, unsigned char *out,
                             ctx->held != NULL ? ctx->held : empty,
                             ctx->held_len, out, out_len);
         }
+        mac_use_end(ctx);
         if (!p11be_session_done(sess, rv))
             break;
     }
@@ -977,13 +1001,14 @@ static int mac_dup_streaming(MAC_CTX *src, MAC_CTX *dst)
                     p11be_ckr_name(rv));
         goto out_free_state;
     }
-    dst->sess = mac_session(dst, &obj);
+    dst->sess = mac_session(dst, &obj, 1);
     if (dst->sess == NULL) {
         rv = CKR_GENERAL_ERROR;
         goto out_free_state;
     }
     rv = P11BE_CALL(dst->sess->fns, C_SetOperationState, dst->sess->handle,
                     state, state_len, CK_INVALID_HANDLE, obj);
+    mac_use_end(dst);
     if (rv != CKR_OK) {
         p11be_session_release(dst->sess, rv);
         dst->sess = NULL;

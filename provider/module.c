@@ -34,9 +34,23 @@ struct p11be_module_st {
  * it half done. Taken after the session pools' locks (fork, P11BE_CALL).
  */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int registry_held; /* this thread holds registry_lock */
+static int registry_locked_for_fork;
 static P11BE_MODULE *registry;
 static volatile int process_exiting;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void registry_take(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    registry_held = 1;
+}
+
+static void registry_give(void)
+{
+    registry_held = 0;
+    pthread_mutex_unlock(&registry_lock);
+}
 
 unsigned p11be_forks;
 unsigned p11be_forks_initialized;
@@ -55,7 +69,7 @@ void p11be_module_note_exit(void)
 {
     P11BE_MODULE *module;
 
-    pthread_mutex_lock(&registry_lock);
+    registry_take();
     if (!process_exiting)
         for (module = registry; module != NULL; module = module->next)
             if (module->finalize_at_exit && module->we_initialized
@@ -65,14 +79,14 @@ void p11be_module_note_exit(void)
                 P11BE_DEBUG("finalised %s at exit", module->path);
             }
     process_exiting = 1;
-    pthread_mutex_unlock(&registry_lock);
+    registry_give();
 }
 
 void p11be_module_finalize_at_exit(P11BE_MODULE *module)
 {
-    pthread_mutex_lock(&registry_lock);
+    registry_take();
     module->finalize_at_exit = 1;
-    pthread_mutex_unlock(&registry_lock);
+    registry_give();
 }
 
 void p11be_module_pin_self(void)
@@ -94,18 +108,26 @@ void p11be_module_pin_self(void)
  */
 static void atfork_prepare(void)
 {
-    pthread_mutex_lock(&registry_lock);
+    /*
+     * Not when this thread holds it: a module may fork inside C_Initialize
+     * (p11-kit's remote modules start their helper so); the child then
+     * returns through our code and gives it back itself.
+     */
+    registry_locked_for_fork = !registry_held;
+    if (registry_locked_for_fork)
+        registry_take();
 }
 
 static void atfork_parent(void)
 {
-    pthread_mutex_unlock(&registry_lock);
+    if (registry_locked_for_fork)
+        registry_give();
 }
 
 static void atfork_child(void)
 {
     p11be_forks++;
-    pthread_mutex_unlock(&registry_lock);
+    atfork_parent();
 }
 
 static void atfork_register(void)
@@ -232,7 +254,7 @@ P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
         return NULL;
     }
     pthread_once(&atfork_once, atfork_register);
-    pthread_mutex_lock(&registry_lock);
+    registry_take();
     for (module = registry; module != NULL; module = module->next)
         if (strcmp(module->path, path) == 0)
             break;
@@ -254,7 +276,7 @@ P11BE_MODULE *p11be_module_get(const char *path, const char *path_setting,
     }
     if (module != NULL)
         module->refs++;
-    pthread_mutex_unlock(&registry_lock);
+    registry_give();
     if (module == NULL)
         p11be_fallback_release();
     return module;
@@ -282,16 +304,18 @@ static CK_RV reinit_in_child_locked(P11BE_MODULE *module)
 void p11be_module_after_fork(void)
 {
     P11BE_MODULE *module;
+    unsigned forks;
 
-    pthread_mutex_lock(&registry_lock);
-    if (p11be_forks_initialized != p11be_forks) {
+    registry_take();
+    /* Read first: a module that forks in C_Initialize bumps it in its child. */
+    forks = p11be_forks;
+    if (p11be_forks_initialized != forks) {
         /* A module that fails here is tried again by the next session. */
         for (module = registry; module != NULL; module = module->next)
             reinit_in_child_locked(module);
-        __atomic_store_n(&p11be_forks_initialized, p11be_forks,
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(&p11be_forks_initialized, forks, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&registry_lock);
+    registry_give();
 }
 
 int p11be_module_reinit_in_child(P11BE_MODULE *module,
@@ -299,9 +323,9 @@ int p11be_module_reinit_in_child(P11BE_MODULE *module,
 {
     CK_RV rv;
 
-    pthread_mutex_lock(&registry_lock);
+    registry_take();
     rv = reinit_in_child_locked(module);
-    pthread_mutex_unlock(&registry_lock);
+    registry_give();
     if (rv != CKR_OK) {
         p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
                     "C_Initialize in a forked child of %s failed: %s",
@@ -323,9 +347,9 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
 
     if (module == NULL)
         return;
-    pthread_mutex_lock(&registry_lock);
+    registry_take();
     if (--module->refs > 0) {
-        pthread_mutex_unlock(&registry_lock);
+        registry_give();
         p11be_fallback_release();
         return;
     }
@@ -353,7 +377,7 @@ void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode)
         P11BE_CALL_AS_IS(module->fns, C_Finalize, NULL);
         dlclose(module->dl);
     }
-    pthread_mutex_unlock(&registry_lock);
+    registry_give();
     P11BE_DEBUG("released %s (%s)", module->path,
                 finalize ? "finalised" : "left initialised");
     OPENSSL_free(module->path);

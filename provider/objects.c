@@ -1,6 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The object session and its lock. A token that loses a session destroys
+ * every object on it, and SoftHSM2 does so while another thread may be
+ * inside C_Sign or C_Decrypt with one of them (it then reads freed key
+ * material and crashes), and may hand the freed handle numbers to new
+ * objects. So the object session has a reader-writer lock: every call on
+ * it (create, generate, destroy, the login, the check after a loss) holds
+ * it for writing, and every use of one of its objects, from the liveness
+ * check to the last call naming the handle, holds it for reading
+ * (p11be_object_use_begin). An object is then never destroyed with its
+ * session under a call that uses it, and a handle is never used after its
+ * session was replaced. Writers go first (a steady stream of operations
+ * must not starve a key import), so a reader never takes it twice.
+ */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np() */
 #include "objects.h"
 
+#include <stdio.h>
+
+#include "debug.h"
 #include "err.h"
 #include "p11call.h"
 #include "session.h"
@@ -14,6 +32,33 @@ static unsigned token_generation(P11BE_TOKEN *token)
     generation = token->generation;
     pthread_mutex_unlock(&token->lock);
     return generation;
+}
+
+void p11be_objects_lock_init(P11BE_TOKEN *token)
+{
+    pthread_rwlockattr_t attr;
+
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&token->object_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
+/* Every object on the object session went with it (locked for writing). */
+static void object_session_lost_locked(P11BE_TOKEN *token, CK_RV rv)
+{
+    token->object_session_open = 0;
+    token->object_lost_rv = rv;
+}
+
+/* Whether `ref` names a live object (object_lock held either way). */
+static int alive_locked(P11BE_TOKEN *token, const P11BE_OBJECT_REF *ref)
+{
+    return ref->handle != CK_INVALID_HANDLE
+           && ref->forks == p11be_fork_generation()
+           && token->object_session_open && ref->epoch == token->object_epoch
+           && ref->generation == token_generation(token);
 }
 
 /* The object session, (re)opened when missing or stale. Locked by caller. */
@@ -79,30 +124,32 @@ static void object_ref_set(P11BE_TOKEN *token, P11BE_OBJECT_REF *ref, CK_RV rv)
 
 /*
  * Runs the call on the object session (opened, and logged in when asked),
- * once more if that session was lost. Raises naming what failed.
+ * once more if that session was lost. Raises naming what failed; the last
+ * code goes to *last_rv.
  */
 static int object_run(P11BE_PROV_CTX *prov, int need_login,
-                      struct object_call *c, const char *what)
+                      struct object_call *c, const char *what, CK_RV *last_rv)
 {
     P11BE_TOKEN *token = p11be_prov_token(prov);
     int attempt;
     CK_RV rv = CKR_OK;
 
+    *last_rv = CKR_GENERAL_ERROR; /* until the call itself answers */
     c->ref->handle = CK_INVALID_HANDLE;
     if (c->priv != NULL)
         c->priv->handle = CK_INVALID_HANDLE;
     if (token == NULL)
         return 0;
-    pthread_mutex_lock(&token->object_lock);
+    pthread_rwlock_wrlock(&token->object_lock);
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         rv = object_session_locked(token);
         if (rv != CKR_OK) {
-            pthread_mutex_unlock(&token->object_lock);
+            pthread_rwlock_unlock(&token->object_lock);
             return 0; /* raised */
         }
         if (need_login && !p11be_token_login(token, token->object_session, &rv)
             && !p11be_ckr_session_lost(rv)) {
-            pthread_mutex_unlock(&token->object_lock);
+            pthread_rwlock_unlock(&token->object_lock);
             return 0;
         }
         if (rv == CKR_OK)
@@ -114,12 +161,13 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
             continue;
         if (!p11be_ckr_session_lost(rv))
             break;
-        token->object_session_open = 0;
+        object_session_lost_locked(token, rv);
     }
     object_ref_set(token, c->ref, rv);
     if (c->priv != NULL)
         object_ref_set(token, c->priv, rv);
-    pthread_mutex_unlock(&token->object_lock);
+    pthread_rwlock_unlock(&token->object_lock);
+    *last_rv = rv;
     if (rv != CKR_OK) {
         p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s on the token \"%s\": %s", what, token->label,
@@ -133,20 +181,23 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
                         CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
 {
     struct object_call c = {NULL, tmpl, count, NULL, 0, ref, NULL};
+    CK_RV rv;
 
-    return object_run(prov, need_login, &c, "C_CreateObject");
+    return object_run(prov, need_login, &c, "C_CreateObject", &rv);
 }
 
 int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
-                               P11BE_OBJECT_REF *priv)
+                               P11BE_OBJECT_REF *priv, CK_RV *rv)
 {
     struct object_call c = {mech,       pub_tmpl, pub_count, priv_tmpl,
                             priv_count, pub,      priv};
+    CK_RV unused;
 
-    return object_run(prov, need_login, &c, "C_GenerateKeyPair");
+    return object_run(prov, need_login, &c, "C_GenerateKeyPair",
+                      rv != NULL ? rv : &unused);
 }
 
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
@@ -154,13 +205,53 @@ int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
     P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
     int alive;
 
-    if (token == NULL || ref->handle == CK_INVALID_HANDLE
-        || ref->forks != p11be_fork_generation())
+    if (token == NULL || ref->handle == CK_INVALID_HANDLE)
         return 0;
-    pthread_mutex_lock(&token->object_lock);
-    alive = token->object_session_open && ref->epoch == token->object_epoch;
-    pthread_mutex_unlock(&token->object_lock);
-    return alive && ref->generation == token_generation(token);
+    pthread_rwlock_rdlock(&token->object_lock);
+    alive = alive_locked(token, ref);
+    pthread_rwlock_unlock(&token->object_lock);
+    return alive;
+}
+
+int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
+{
+    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+
+    if (token == NULL)
+        return 0;
+    pthread_rwlock_rdlock(&token->object_lock);
+    if (ref == NULL || alive_locked(token, ref))
+        return 1;
+    pthread_rwlock_unlock(&token->object_lock);
+    P11BE_DEBUG("object %lu went with its object session: made again",
+                (unsigned long)ref->handle);
+    return 0;
+}
+
+void p11be_object_use_end(P11BE_PROV_CTX *prov)
+{
+    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+
+    pthread_rwlock_unlock(&token->object_lock);
+}
+
+const char *p11be_object_gone_why(P11BE_PROV_CTX *prov,
+                                  const P11BE_OBJECT_REF *ref, char *buf,
+                                  size_t len)
+{
+    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+
+    if (ref->forks != p11be_fork_generation())
+        return "the process forked";
+    if (token == NULL || ref->generation != token_generation(token))
+        return "the token was removed";
+    pthread_rwlock_rdlock(&token->object_lock);
+    snprintf(buf, len,
+             "the object session that held it was lost (%s), which "
+             "destroyed it",
+             p11be_ckr_name(token->object_lost_rv));
+    pthread_rwlock_unlock(&token->object_lock);
+    return buf;
 }
 
 int p11be_objects_recheck(P11BE_TOKEN *token)
@@ -168,7 +259,7 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
     CK_SESSION_INFO info;
     int gone = 0;
 
-    pthread_mutex_lock(&token->object_lock);
+    pthread_rwlock_wrlock(&token->object_lock);
     if (token->object_session_open
         && token->object_forks == p11be_fork_generation()) {
         CK_RV rv = P11BE_CALL(token->fns, C_GetSessionInfo,
@@ -176,7 +267,7 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
 
         if (p11be_ckr_session_lost(rv)) {
             /* Every object on it died with it: re-create them on use. */
-            token->object_session_open = 0;
+            object_session_lost_locked(token, rv);
             gone = 1;
         } else if (rv == CKR_OK
                    && (info.state == CKS_RO_PUBLIC_SESSION
@@ -190,8 +281,11 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
             token->object_epoch++;
             gone = 1;
         }
+    } else {
+        /* Lost or replaced since the caller's object was made. */
+        gone = 1;
     }
-    pthread_mutex_unlock(&token->object_lock);
+    pthread_rwlock_unlock(&token->object_lock);
     return gone;
 }
 
@@ -199,13 +293,18 @@ void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref)
 {
     P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
 
-    if (ref->handle != CK_INVALID_HANDLE && p11be_object_alive(prov, ref)
+    if (ref->handle != CK_INVALID_HANDLE && token != NULL
+        && ref->forks == p11be_fork_generation()
         && p11be_module_usable_now(token->module)) {
-        pthread_mutex_lock(&token->object_lock);
-        if (token->object_session_open && ref->epoch == token->object_epoch)
-            P11BE_CALL(token->fns, C_DestroyObject, token->object_session,
-                       ref->handle);
-        pthread_mutex_unlock(&token->object_lock);
+        pthread_rwlock_wrlock(&token->object_lock);
+        if (alive_locked(token, ref)) {
+            CK_RV rv = P11BE_CALL(token->fns, C_DestroyObject,
+                                  token->object_session, ref->handle);
+
+            if (p11be_ckr_session_lost(rv))
+                object_session_lost_locked(token, rv);
+        }
+        pthread_rwlock_unlock(&token->object_lock);
     }
     ref->handle = CK_INVALID_HANDLE;
 }

@@ -39,16 +39,45 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
 /*
  * C_GenerateKeyPair on the object session, so that a session key pair
  * lives as long as its owner, like a created object; both refs are filled.
- * Raises naming what failed; returns 0 then.
+ * Raises naming what failed; returns 0 then, with the token's code in
+ * *rv when rv is not NULL.
  */
 int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
-                               P11BE_OBJECT_REF *priv);
+                               P11BE_OBJECT_REF *priv, CK_RV *rv);
 
 /* Whether the object still exists (same token insertion, same process). */
 int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
+
+/*
+ * Using an object: from its liveness check to the last call that names its
+ * handle, no call on the object session may run (a token that loses that
+ * session there destroys the object under the call, and may give its
+ * handle to another object). Returns 1 with the object in use when `ref`
+ * is still alive (NULL: a token object, not on the object session), or 0,
+ * nothing held, when it went with its object session: make it again, then
+ * begin again. End with p11be_object_use_end() before giving the session
+ * back; in between, no session acquire and no object create or destroy.
+ */
+int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
+
+/*
+ * How many times an operation makes its object again when it went with
+ * its object session between the check and the use (every loss takes
+ * every object, so a burst of losses can hit one operation a few times).
+ */
+#define P11BE_OBJECT_REMAKES 5
+void p11be_object_use_end(P11BE_PROV_CTX *prov);
+
+/*
+ * Why `ref` is no longer alive, for messages: "the process forked", "the
+ * token was removed", or that its object session was lost (in buf).
+ */
+const char *p11be_object_gone_why(P11BE_PROV_CTX *prov,
+                                  const P11BE_OBJECT_REF *ref, char *buf,
+                                  size_t len);
 
 /* C_DestroyObject if still alive; always leaves ref empty. */
 void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref);

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "module.h"
 #include "names.h"
+#include "p11call.h"
 #include "reentry.h"
 #include "spare.h"
 #include "token.h"
@@ -48,6 +49,12 @@ struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
     struct p11be_token_st *token;
     unsigned long buffer_max;
 
+    /*
+     * P11BE_CALL would do it too, but perhaps under the pool's or the
+     * object session's lock: here a module that forks in C_Initialize
+     * (p11-kit's remote modules) finds none held by this thread.
+     */
+    p11be_call_ready();
     token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
     if (token != NULL)
         return token;

@@ -43,13 +43,20 @@ int p11be_rsa_params_read(P11BE_KEYOP *op, int signature,
                                sizeof(mgf1_name)),
         OSSL_PARAM_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &rp->saltlen),
         OSSL_PARAM_END,
+        OSSL_PARAM_END,
+        OSSL_PARAM_END,
     };
     OSSL_LIB_CTX *libctx = p11be_fallback_libctx();
 
     memset(rp, 0, sizeof(*rp));
-    if (!signature)
+    if (!signature) {
         params[3] = OSSL_PARAM_construct_octet_ptr(
             OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, &label, 0);
+        params[4] = OSSL_PARAM_construct_uint(
+            OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &rp->tls_client);
+        params[5] = OSSL_PARAM_construct_uint(
+            OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, &rp->tls_alt);
+    }
     if (EVP_PKEY_CTX_get_params(op->host, params) <= 0)
         goto out_raise;
     rp->label = label;
@@ -164,4 +171,86 @@ int p11be_rsa_oaep_decode(unsigned char *to, size_t tlen,
         return -1;
     return RSA_padding_check_PKCS1_OAEP_mgf1(
         to, (int)tlen, em, (int)k, (int)k, label, (int)label_len, md, mgf1_md);
+}
+
+/*
+ * Constant-time helpers: masks are all ones (true) or all zeros (false),
+ * and no branch or index depends on a secret. The empty asm keeps the
+ * compiler from turning a mask back into a branch.
+ */
+static unsigned int ct_barrier(unsigned int a)
+{
+    __asm__("" : "+r"(a));
+    return a;
+}
+
+static unsigned int ct_msb(unsigned int a)
+{
+    return 0u - (a >> (sizeof(a) * 8 - 1));
+}
+
+static unsigned int ct_is_zero(unsigned int a)
+{
+    return ct_msb(~a & (a - 1));
+}
+
+static unsigned int ct_eq(unsigned int a, unsigned int b)
+{
+    return ct_is_zero(a ^ b);
+}
+
+static unsigned char ct_select_8(unsigned int mask, unsigned char a,
+                                 unsigned char b)
+{
+    mask = ct_barrier(mask);
+    return (unsigned char)((mask & a) | (~mask & b));
+}
+
+/*
+ * out = secret when good and the secret starts with the client's version
+ * (or the negotiated one, when libssl tolerates clients that send it:
+ * SSL_OP_TLS_ROLLBACK_BUG), else random. The version is checked like the
+ * padding: a wrong one must not be told apart (Klima, Pokorny and Rosa).
+ */
+static void tls_select(unsigned char *out, const unsigned char *secret,
+                       unsigned int good, const struct p11be_rsa_params *rp,
+                       const unsigned char *random)
+{
+    unsigned int version_good, alt_good;
+    size_t i;
+
+    version_good = ct_eq(secret[0], (rp->tls_client >> 8) & 0xff)
+                   & ct_eq(secret[1], rp->tls_client & 0xff);
+    alt_good = ct_eq(secret[0], (rp->tls_alt >> 8) & 0xff)
+               & ct_eq(secret[1], rp->tls_alt & 0xff)
+               & ~ct_is_zero(rp->tls_alt); /* rp->tls_alt is public */
+    good &= version_good | alt_good;
+    for (i = 0; i < P11BE_TLS_PREMASTER_LEN; i++)
+        out[i] = ct_select_8(good, secret[i], random[i]);
+}
+
+void p11be_rsa_tls_premaster(unsigned char *out, const unsigned char *em,
+                             size_t k, const struct p11be_rsa_params *rp,
+                             const unsigned char *random)
+{
+    size_t zero_at = k - P11BE_TLS_PREMASTER_LEN - 1, i;
+    unsigned int good;
+
+    /* 00 02, non-zero padding up to the 00 just before 48 bytes. */
+    good = ct_is_zero(em[0]) & ct_eq(em[1], 2);
+    for (i = 2; i < zero_at; i++)
+        good &= ~ct_is_zero(em[i]);
+    good &= ct_is_zero(em[zero_at]);
+    tls_select(out, em + zero_at + 1, good, rp, random);
+}
+
+void p11be_rsa_tls_premaster_msg(unsigned char *out, const unsigned char *msg,
+                                 size_t msg_len, int decrypted,
+                                 const struct p11be_rsa_params *rp,
+                                 const unsigned char *random)
+{
+    unsigned int good = ct_eq((unsigned int)decrypted, 1)
+                        & ct_eq((unsigned int)msg_len, P11BE_TLS_PREMASTER_LEN);
+
+    tls_select(out, msg, good, rp, random);
 }

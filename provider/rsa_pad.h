@@ -29,12 +29,14 @@ struct p11be_rsa_params {
     int saltlen;                /* signature: PSS saltlen, as set */
     const unsigned char *label; /* asym-cipher: OAEP label (the host's) */
     size_t label_len;           /* bytes in label */
+    unsigned int tls_client;    /* asym-cipher: tls-client-version; 0 none */
+    unsigned int tls_alt;       /* tls-negotiated-version; 0 none */
 };
 
 /*
  * Reads pad-mode, digest and mgf1-digest (the same names for signatures
- * and asym-ciphers), and saltlen (a signature) or oaep-label (an
- * asym-cipher). Raises and returns 0 on failure.
+ * and asym-ciphers), and saltlen (a signature) or oaep-label and the TLS
+ * versions (an asym-cipher). Raises and returns 0 on failure.
  */
 int p11be_rsa_params_read(P11BE_KEYOP *op, int signature,
                           struct p11be_rsa_params *rp);
@@ -79,5 +81,32 @@ int p11be_rsa_oaep_decode(unsigned char *to, size_t tlen,
                           const unsigned char *em, size_t k,
                           const unsigned char *label, size_t label_len,
                           const EVP_MD *md, const EVP_MD *mgf1_md);
+
+/* The TLS premaster secret's length (RFC 5246 7.4.7.1). */
+#define P11BE_TLS_PREMASTER_LEN 48
+
+/*
+ * The premaster secret of a TLS RSA key exchange into out
+ * (P11BE_TLS_PREMASTER_LEN bytes), from em (k bytes, the raw decryption of
+ * the ClientKeyExchange): em's last 48 bytes when em is PKCS#1 v1.5 type 2
+ * padding around exactly 48 bytes that start with rp->tls_client (or
+ * rp->tls_alt when set), and `random` (48 bytes) otherwise. In constant
+ * time: nothing about em shows in the time taken or the result's origin.
+ * k must be at least 11 + 48.
+ */
+void p11be_rsa_tls_premaster(unsigned char *out, const unsigned char *em,
+                             size_t k, const struct p11be_rsa_params *rp,
+                             const unsigned char *random);
+
+/*
+ * The same after a token's own PKCS#1 v1.5 decryption (CKM_RSA_PKCS):
+ * msg (at least 48 bytes readable) holds msg_len bytes when `decrypted`
+ * is 1, and the result is msg's first 48 bytes only when both hold, the
+ * length is 48 and the version is right.
+ */
+void p11be_rsa_tls_premaster_msg(unsigned char *out, const unsigned char *msg,
+                                 size_t msg_len, int decrypted,
+                                 const struct p11be_rsa_params *rp,
+                                 const unsigned char *random);
 
 #endif

@@ -15,6 +15,7 @@
 #include "session.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,19 +36,27 @@ static void atfork_prepare(void)
 
     pthread_mutex_lock(&token_list_lock);
     for (t = token_list; t != NULL; t = t->next_token) {
-        pthread_mutex_lock(&t->object_lock);
+        pthread_rwlock_wrlock(&t->object_lock);
         pthread_mutex_lock(&t->lock);
     }
     p11be_logins_atfork_prepare();
 }
 
-static void unlock_tokens(void)
+static void unlock_tokens(int in_child)
 {
     P11BE_TOKEN *t;
 
     for (t = token_list; t != NULL; t = t->next_token) {
         pthread_mutex_unlock(&t->lock);
-        pthread_mutex_unlock(&t->object_lock);
+        if (in_child)
+            /*
+             * Made again, not unlocked: glibc takes an unlock by a thread
+             * other than the writer (the child's has a new id) for a
+             * reader's.
+             */
+            p11be_objects_lock_init(t);
+        else
+            pthread_rwlock_unlock(&t->object_lock);
     }
     pthread_mutex_unlock(&token_list_lock);
 }
@@ -55,14 +64,14 @@ static void unlock_tokens(void)
 static void atfork_parent(void)
 {
     p11be_logins_atfork_parent();
-    unlock_tokens();
+    unlock_tokens(0);
 }
 
 /* The child's fork generation was bumped by module.c's handler. */
 static void atfork_child(void)
 {
     p11be_logins_atfork_child();
-    unlock_tokens();
+    unlock_tokens(1);
 }
 
 static void atfork_register(void)
@@ -70,13 +79,22 @@ static void atfork_register(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
+/* Sessions streaming contexts may keep, unless pkcs11-session-held-max. */
+#define DEFAULT_HELD_MAX 64
+
 int p11be_pool_init(P11BE_TOKEN *token)
 {
+    unsigned long held_max;
+
+    if (!p11be_config_ulong(token->config, P11BE_SET_HELD_MAX, token->handle,
+                            DEFAULT_HELD_MAX, 1, 65536, &held_max))
+        return 0;
+    token->held_max = held_max;
     pthread_once(&atfork_once, atfork_register);
     if (pthread_mutex_init(&token->lock, NULL) != 0)
         return 0;
     pthread_cond_init(&token->session_freed, NULL);
-    pthread_mutex_init(&token->object_lock, NULL);
+    p11be_objects_lock_init(token);
     pthread_mutex_lock(&token_list_lock);
     token->fork_generation = p11be_fork_generation();
     token->next_token = token_list;
@@ -151,7 +169,7 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
         P11BE_CALL(token->fns, C_CloseSession, token->object_session);
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
-    pthread_mutex_destroy(&token->object_lock);
+    pthread_rwlock_destroy(&token->object_lock);
     pthread_cond_destroy(&token->session_freed);
 }
 
@@ -165,6 +183,7 @@ static int after_fork(P11BE_TOKEN *token)
         invalidate_locked(token);
         /* Sessions lent in the parent never come back here. */
         token->open_count = 0;
+        token->held_count = 0;
         token->fork_generation = p11be_fork_generation();
     }
     pthread_mutex_unlock(&token->lock);
@@ -193,6 +212,25 @@ static P11BE_SESSION *open_session(P11BE_TOKEN *token, unsigned generation,
     return sess;
 }
 
+static struct timespec deadline_in(int seconds)
+{
+    struct timespec at;
+
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_sec += seconds;
+    return at;
+}
+
+static int past(const struct timespec *deadline)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec
+           || (now.tv_sec == deadline->tv_sec
+               && now.tv_nsec >= deadline->tv_nsec);
+}
+
 static void wait_a_little(P11BE_TOKEN *token)
 {
     struct timespec until;
@@ -204,6 +242,55 @@ static void wait_a_little(P11BE_TOKEN *token)
         until.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&token->session_freed, &token->lock, &until);
+}
+
+/*
+ * Whether a held session may be lent now: below pkcs11-session-held-max,
+ * and leaving one of the token's own sessions for work that does not keep
+ * its session, so that held sessions never stop everything else.
+ */
+static int held_room_locked(const P11BE_TOKEN *token)
+{
+    return token->held_count < token->held_max
+           && (token->session_limit == 0
+               || token->held_count + 1 < token->session_limit);
+}
+
+/* Whether one more session may be opened for this kind of work. */
+static int open_room_locked(const P11BE_TOKEN *token, int held)
+{
+    if (token->session_limit != 0 && token->open_count >= token->session_limit)
+        return 0;
+    if (held)
+        return held_room_locked(token);
+    return token->open_count - token->held_count < token->max_sessions;
+}
+
+static void raise_no_room(P11BE_TOKEN *token, int held)
+{
+    char limit[64] = "";
+
+    if (token->session_limit != 0)
+        snprintf(limit, sizeof(limit), "; the token allows %zu sessions",
+                 token->session_limit);
+    if (held)
+        p11be_raise(token->handle, P11BE_R_NO_SESSION,
+                    "no session for a streaming context on the token \"%s\": "
+                    "%zu sessions are kept by streaming contexts "
+                    "(pkcs11-session-held-max = %zu%s) and none was given "
+                    "back within %d s; finish or free some contexts, or "
+                    "raise pkcs11-session-held-max",
+                    token->label, token->held_count, token->held_max, limit,
+                    P11BE_SESSION_WAIT_SECONDS);
+    else
+        p11be_raise(token->handle, P11BE_R_NO_SESSION,
+                    "no session on the token \"%s\": all %zu are in use "
+                    "(pkcs11-session-pool-max = %zu, %zu more kept by "
+                    "streaming contexts%s) and none was given back within "
+                    "%d s",
+                    token->label, token->open_count - token->held_count,
+                    token->max_sessions, token->held_count, limit,
+                    P11BE_SESSION_WAIT_SECONDS);
 }
 
 /*
@@ -229,19 +316,46 @@ static int session_still_there(P11BE_TOKEN *token, P11BE_SESSION *sess)
     return 1;
 }
 
-/* An idle session, a fresh one, or wait; NULL (raised) on failure. */
-static P11BE_SESSION *take_session(P11BE_TOKEN *token)
+/* Lends `sess` (taken from the pool); counts it when it will be held. */
+static P11BE_SESSION *lend_locked(P11BE_TOKEN *token, P11BE_SESSION *sess,
+                                  int held)
+{
+    sess->held = held;
+    if (held)
+        token->held_count++;
+    return sess;
+}
+
+/* Gives back the count of a held session (locked by the caller). */
+static void unhold_locked(P11BE_TOKEN *token, P11BE_SESSION *sess)
+{
+    if (sess->held) {
+        sess->held = 0;
+        token->held_count--;
+    }
+}
+
+/*
+ * An idle session, a fresh one, or wait (at most
+ * P11BE_SESSION_WAIT_SECONDS); NULL (raised) on failure. `held`: the
+ * caller keeps the session across calls (session.h).
+ */
+static P11BE_SESSION *take_session(P11BE_TOKEN *token, int held)
 {
     P11BE_SESSION *sess = NULL;
     unsigned generation, forks;
+    struct timespec deadline;
+    int waited = 0;
     CK_RV rv;
 
-    sess = __atomic_exchange_n(&token->hot, NULL, __ATOMIC_ACQUIRE);
-    if (sess != NULL && !sess->verify
-        && sess->generation
-               == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
-        && sess->fork_generation == p11be_fork_generation())
-        return sess;
+    if (!held) {
+        sess = __atomic_exchange_n(&token->hot, NULL, __ATOMIC_ACQUIRE);
+        if (sess != NULL && !sess->verify
+            && sess->generation
+                   == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
+            && sess->fork_generation == p11be_fork_generation())
+            return sess;
+    }
 
     pthread_mutex_lock(&token->lock);
     if (sess != NULL) {
@@ -250,7 +364,7 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
     }
     for (;;) {
         drain_hot_locked(token);
-        if (token->idle != NULL) {
+        if (token->idle != NULL && (!held || held_room_locked(token))) {
             sess = token->idle;
             token->idle = sess->next_idle;
             if (sess->generation != token->generation) {
@@ -260,19 +374,32 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
                 continue;
             }
             if (!sess->verify) {
+                lend_locked(token, sess, held);
                 pthread_mutex_unlock(&token->lock);
                 return sess;
             }
             pthread_mutex_unlock(&token->lock);
-            if (session_still_there(token, sess))
+            if (session_still_there(token, sess)) {
+                pthread_mutex_lock(&token->lock);
+                lend_locked(token, sess, held);
+                pthread_mutex_unlock(&token->lock);
                 return sess;
+            }
             pthread_mutex_lock(&token->lock);
             token->open_count--;
             OPENSSL_free(sess);
             continue;
         }
-        if (token->open_count < token->max_sessions)
+        if (open_room_locked(token, held))
             break;
+        if (!waited) {
+            deadline = deadline_in(P11BE_SESSION_WAIT_SECONDS);
+            waited = 1;
+        } else if (past(&deadline)) {
+            raise_no_room(token, held);
+            pthread_mutex_unlock(&token->lock);
+            return NULL;
+        }
         __atomic_add_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
         /*
          * Timed: a session given back to the hot slot just before we began
@@ -287,18 +414,22 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token)
     pthread_mutex_unlock(&token->lock);
 
     sess = open_session(token, generation, forks, &rv);
-    if (sess != NULL)
-        return sess;
-
     pthread_mutex_lock(&token->lock);
+    if (sess != NULL) {
+        lend_locked(token, sess, held);
+        pthread_mutex_unlock(&token->lock);
+        return sess;
+    }
     token->open_count--;
     if (rv == CKR_SESSION_COUNT && token->open_count > 0) {
         /* The token's real limit is lower than it said: wait at it. */
-        token->max_sessions = token->open_count;
-        P11BE_DEBUG("C_OpenSession: CKR_SESSION_COUNT; pool bound now %zu",
-                    token->max_sessions);
+        token->session_limit = token->open_count;
+        if (token->max_sessions > token->session_limit)
+            token->max_sessions = token->session_limit;
+        P11BE_DEBUG("C_OpenSession: CKR_SESSION_COUNT; token limit now %zu",
+                    token->session_limit);
         pthread_mutex_unlock(&token->lock);
-        return take_session(token);
+        return take_session(token, held);
     }
     if (p11be_ckr_token_gone(rv))
         invalidate_locked(token);
@@ -330,7 +461,7 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
     for (attempt = 0; attempt < 2; attempt++) {
         CK_RV rv;
 
-        sess = take_session(token);
+        sess = take_session(token, req->held);
         if (sess == NULL)
             return NULL;
         if (!(req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
@@ -378,7 +509,8 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         return;
     token = sess->token;
     /* The common case: a good session, nobody waiting, the hot slot free. */
-    if (last_rv == CKR_OK && sess->fork_generation == p11be_fork_generation()
+    if (last_rv == CKR_OK && !sess->held
+        && sess->fork_generation == p11be_fork_generation()
         && sess->generation
                == __atomic_load_n(&token->generation, __ATOMIC_ACQUIRE)
         && __atomic_load_n(&token->waiting, __ATOMIC_RELAXED) == 0
@@ -392,6 +524,7 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         OPENSSL_free(sess);
         return;
     }
+    unhold_locked(token, sess);
     if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
         invalidate_locked(token);
     if (last_rv == CKR_USER_NOT_LOGGED_IN)
@@ -429,6 +562,7 @@ void p11be_session_discard(P11BE_SESSION *sess)
         OPENSSL_free(sess);
         return;
     }
+    unhold_locked(token, sess);
     pthread_mutex_unlock(&token->lock);
     P11BE_CALL(sess->fns, C_CloseSession, sess->handle);
     pthread_mutex_lock(&token->lock);

@@ -29,18 +29,36 @@ struct p11be_session_st {
     unsigned generation;          /* token generation it was opened in */
     unsigned fork_generation;     /* fork generation it was opened in */
     int verify; /* a sibling was lost: check it before lending it */
+    int held;   /* lent to a context that keeps it across calls */
     struct p11be_session_st *next_idle; /* pool link while idle */
 };
 
 struct p11be_session_req {
     CK_MECHANISM_TYPE mech; /* checked against the token's list; 0: none */
     int need_login;         /* the operation uses private objects */
+    /*
+     * The context keeps the session across calls (a stream, a copy of
+     * one): counted against pkcs11-session-held-max, not the pool's bound,
+     * so held sessions never starve work that gives its session back
+     * before returning.
+     */
+    int held;
 };
+
+/*
+ * How long an acquire waits at a bound before it fails, naming the
+ * setting: long enough for any one-shot operation to give its session
+ * back, short enough that a thread waiting for sessions that it holds
+ * itself (streaming contexts it has not finished) gets an error, not a
+ * hang.
+ */
+#define P11BE_SESSION_WAIT_SECONDS 10
 
 /*
  * Raises (naming the mechanism, setting or CKR_*) and returns NULL when the
  * token cannot be opened, lacks the mechanism, refuses the login or has no
- * session to give. Waits while the pool is at its bound.
+ * session to give. Waits while the pool (or, for a held session, the held
+ * bound) is full, at most P11BE_SESSION_WAIT_SECONDS.
  */
 P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
                                      const struct p11be_session_req *req);

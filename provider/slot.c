@@ -297,9 +297,10 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
     token->max_sessions = pool_max;
     /* CK_EFFECTIVELY_INFINITE is 0, CK_UNAVAILABLE_INFORMATION is ~0. */
     if (info.ulMaxSessionCount != 0
-        && info.ulMaxSessionCount != CK_UNAVAILABLE_INFORMATION
-        && info.ulMaxSessionCount < token->max_sessions)
-        token->max_sessions = info.ulMaxSessionCount;
+        && info.ulMaxSessionCount != CK_UNAVAILABLE_INFORMATION)
+        token->session_limit = info.ulMaxSessionCount;
+    if (token->session_limit != 0 && token->session_limit < pool_max)
+        token->max_sessions = token->session_limit;
     if (!p11be_pool_init(token))
         goto out_detach;
     P11BE_DEBUG("slot %lu, token \"%s\", %lu mechanisms, up to %zu sessions",

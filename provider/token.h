@@ -53,18 +53,28 @@ typedef struct p11be_token_st {
     P11BE_SESSION *idle;          /* stack of idle sessions */
     P11BE_SESSION *hot;           /* one idle session lent without the lock */
     size_t open_count;            /* sessions open, idle or lent */
-    size_t max_sessions;          /* pool bound */
+    size_t max_sessions;          /* bound on sessions not held */
+    size_t held_count;            /* sessions lent as held (session.h) */
+    size_t held_max;              /* pkcs11-session-held-max */
+    size_t session_limit;         /* the token's own bound; 0: none known */
     size_t waiting;               /* threads waiting for a session */
     unsigned generation;          /* bumped when all sessions are lost */
     unsigned fork_generation;     /* p11be_fork_generation seen last */
     P11BE_LOGIN *login;           /* the login state; slot.c owns it */
 
-    pthread_mutex_t object_lock;      /* guards the object session */
+    /*
+     * Guards the object session. Written (exclusive) by every call on the
+     * object session, since a token that loses it there destroys every
+     * object on it; read (shared) by every use of one of its objects
+     * (objects.h, p11be_object_use_begin).
+     */
+    pthread_rwlock_t object_lock;
     CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
     int object_session_open;          /* object_session is valid */
     unsigned object_generation;       /* token generation it was opened in */
     unsigned object_forks;            /* fork generation it was opened in */
     unsigned object_epoch; /* bumped each time the object session opens */
+    CK_RV object_lost_rv;  /* why the last object session went */
 
     struct p11be_token_st *next_token; /* all tokens, for fork handling */
 } P11BE_TOKEN;
@@ -128,6 +138,9 @@ int p11be_objects_recheck(P11BE_TOKEN *token);
 
 /* Closes one idle pooled session to make room; 0 when none is idle. */
 int p11be_pool_close_one_idle(P11BE_TOKEN *token);
+
+/* The object session's lock (writers first: see objects.c). */
+void p11be_objects_lock_init(P11BE_TOKEN *token);
 
 /* Pool internals shared by slot.c, session.c and objects.c. */
 int p11be_pool_init(P11BE_TOKEN *token);

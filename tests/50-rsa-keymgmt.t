@@ -19,7 +19,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_RSA_PKCS CKM_RSA_PKCS_KEY_PAIR_GEN));
-plan tests => 8;
+plan tests => 9;
 
 use_shim();
 my $check = test_program('rsa_check');
@@ -57,9 +57,12 @@ subtest 'import: parameters and export as the default provider' => sub {
 subtest 'generation: a session key pair, destroyed when freed' => sub {
     plan tests => 5;
 
+    # A pair that never leaves the token (rsa_check gen checks that the
+    # key-pair export is refused); tests/75 covers the exportable default.
+    my $strict = { P11BE_KEYGEN_EXPORTABLE => 'no' };
     reset_counts();
-    check('2048 bits', ['gen', 2048]);
-    check('1024 bits', ['gen', 1024]);
+    check('2048 bits', ['gen', 2048], $strict);
+    check('1024 bits', ['gen', 1024], $strict);
     is(count_of('C_GenerateKeyPair'), 2, 'both generated on the token');
     is(count_of('C_Sign'), 2, 'and signed there');
     is(count_of('C_DestroyObject'), 4, 'both pairs destroyed at free');
@@ -156,4 +159,46 @@ subtest 'threads share one key object' => sub {
     reset_counts();
     check('8 threads', ['threads', 8, $key{2048}]);
     is(count_of('C_CreateObject'), 1, 'made once for all');
+};
+
+# Each misuse fails through pkcs11be with the reason the default provider
+# gives, at the same step, and never reaches the token.
+subtest 'bad parameters refused as the default provider refuses them' => sub {
+    my @p11 = ('-provider-path', build_dir(), '-provider', 'pkcs11be',
+               '-provider', 'default', '-propquery', '?provider=pkcs11be');
+    my $pss = File::Spec->catfile(tmp_dir(), 'pss.pem');
+    my $in = File::Spec->catfile(tmp_dir(), 'in.bin');
+    my ($rc, $out, $err) = ossl('genpkey', '-algorithm', 'RSA-PSS', '-pkeyopt',
+                                'rsa_keygen_bits:1024', '-out', $pss);
+    die "openssl genpkey RSA-PSS: $err" if $rc != 0;
+    write_file($in, 'x' x 16);
+    my @cases = (
+        ['public exponent 1', qr/pub exponent out of range/, 'genpkey',
+         '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-pkeyopt',
+         'rsa_keygen_pubexp:1'],
+        ['public exponent 2', qr/pub exponent out of range/, 'genpkey',
+         '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-pkeyopt',
+         'rsa_keygen_pubexp:2'],
+        ['128-bit key', qr/Error setting rsa_keygen_bits:128 parameter.*key size too small/s,
+         'genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:128'],
+        ['RSA-PSS key decrypting',
+         qr/Error initializing context.*operation not supported for this keytype/s,
+         'pkeyutl', '-decrypt', '-inkey', $pss, '-in', $in],
+        ['RSA-PSS key encrypting',
+         qr/Error initializing context.*operation not supported for this keytype/s,
+         'pkeyutl', '-encrypt', '-inkey', $pss, '-in', $in],
+    );
+    plan tests => 4 * @cases;
+    for my $case (@cases) {
+        my ($name, $why, $command, @args) = @$case;
+        ($rc, $out, $err) = ossl($command, @args);
+        isnt($rc, 0, "$name: the default provider refuses");
+        like($err, $why, "$name: the default provider's reason");
+        reset_counts();
+        ($rc, $out, $err) = ossl($command, @p11, @args);
+        like($err, $why, "$name: pkcs11be gives the same reason")
+            or diag $err;
+        is(count_of('C_GenerateKeyPair') + count_of('C_DecryptInit'), 0,
+           "$name: the token never saw it");
+    }
 };

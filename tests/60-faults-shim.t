@@ -22,7 +22,7 @@ use P11BE;
 # The drives digest on the token.
 need_mechs(qw(CKM_SHA256));
 
-plan tests => 15;
+plan tests => 16;
 
 my $shim = use_shim();
 my $slot = $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID};
@@ -123,6 +123,24 @@ subtest 'latency_us' => sub {
     my $took = Time::HiRes::time() - $t0;
     cmp_ok($took, '>=', 0.1, sprintf('5 calls x 20 ms took %.2f s', $took));
     is(fault_of('delayed'), 5, 'fault.delayed counts them');
+};
+
+subtest 'P11SHIM_LATENCY_US: every call waits, no rule needed' => sub {
+    plan tests => 4;
+
+    my $t0 = Time::HiRes::time();
+    my ($rc, $out, $err) = run($drive, $shim, $slot, 'getinfox5',
+        { env => { P11SHIM_LATENCY_US => 20000 }, timeout => 30 });
+    my $took = Time::HiRes::time() - $t0;
+    is($rc, 0, 'fault_shim runs') or diag($err);
+    # C_Initialize and C_Finalize wait too: at least 7 calls.
+    cmp_ok($took, '>=', 0.14,
+        sprintf('5 x C_GetInfo and the rest x 20 ms took %.2f s', $took));
+
+    ($rc, $out, $err) = run($drive, $shim, $slot, 'getinfo',
+        { env => { P11SHIM_LATENCY_US => '100us' }, timeout => 30 });
+    is($rc, 2, 'a malformed P11SHIM_LATENCY_US is refused');
+    like($err, qr/P11SHIM_LATENCY_US must be .*: 100us/, 'with the reason');
 };
 
 subtest 'remove: sessions die, login lost, token back at the next open' => sub {

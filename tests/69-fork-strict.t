@@ -23,7 +23,7 @@ use P11BE;
 
 need_mechs(qw(CKM_SHA256 CKM_SHA256_HMAC CKM_SHA384_HMAC CKM_AES_CBC
               CKM_AES_GCM CKM_RSA_PKCS CKM_RSA_PKCS_KEY_PAIR_GEN));
-plan tests => 4;
+plan tests => 6;
 
 # A persistent key on the token, made before a strict module is in front.
 my $label = 'p11be-fork-strict';
@@ -54,3 +54,18 @@ note($out);
 like($out, qr/fork: children=20 ok=20 failed=0 wrong=0 crashed=0 idle=10 idle_calls=0 parent=ok/,
      "stress_check fork (tests/64-fork.t's battery) through the proxy")
     or diag("$out$err");
+
+# A module that forks inside C_Initialize (p11-kit's remote modules start
+# their helper so): the fork handlers run while pkcs11be is initialising
+# it, in the first load and again in each child. Nothing may wait there.
+my %forking = (env => { P11BE_BUILD_DIR => build_dir(),
+                        P11SHIM_FORK_IN_INITIALIZE => 1 },
+               timeout => 60);
+($rc, $out, $err) = run(test_program('fork_strict'),
+    "pkcs11:object=$label;type=private", $pub, \%forking);
+is($rc, 0, 'a module that forks in C_Initialize: fork_strict passes, no '
+           . 'deadlock') or diag("$out$err");
+($rc, $out, $err) = run(test_program('lifecycle_check'), 2, 10, 5,
+                        \%forking);
+is($rc, 0, 'a module that forks in C_Initialize: loads and unloads in '
+           . 'two threads') or diag("$out$err");

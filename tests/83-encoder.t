@@ -26,7 +26,7 @@ use MIME::Base64 qw(encode_base64);
 use Test::More;
 use P11BE;
 
-plan tests => 9;
+plan tests => 10;
 
 use_shim();
 my $check = test_program('encoder_check');
@@ -222,19 +222,34 @@ subtest 'a token key found by URI writes the same URI file' => sub {
     is($out, read_file(path('RSA.pem')), 'the same PKCS11 KEY URI block');
 };
 
-subtest 'a session key generated on the token cannot be written' => sub {
+subtest 'a session key kept on the token (keygen-exportable = no)' => sub {
     plan tests => 5 * @types;
     for my $type (@types) {
         my ($rc, $out, $err) = p11('genpkey', '-algorithm', $type,
-                                   @{ $types{$type}{opts} }, '-text');
+                                   @{ $types{$type}{opts} }, '-text',
+            { env => { P11BE_KEYGEN_EXPORTABLE => 'no' } });
         isnt($rc, 0, "$type: genpkey without a label fails");
-        like($err, qr/the private half of a session key generated on the token cannot leave it; generate it with -pkeyopt pkcs11-key-label:NAME/,
+        like($err, qr/the private half of a session key generated on the token with pkcs11-keygen-exportable = no cannot leave it; generate it with -pkeyopt pkcs11-key-label:NAME/,
              "$type: with the clear error");
-        like($err, qr/or set pkcs11-keygen-exportable = yes \(P11BE_KEYGEN_EXPORTABLE=yes\)/,
+        like($err, qr/or leave pkcs11-keygen-exportable at auto \(P11BE_KEYGEN_EXPORTABLE\)/,
              "$type: naming the setting that makes exportable keys");
         unlike($err, qr/malloc failure/, "$type: not a malloc failure");
         like($out, qr/^Private key: a session object on the PKCS#11 token/m,
              "$type: -text says where the private half is");
+    }
+};
+
+subtest 'a session key generated to be written out (the default)' => sub {
+    plan tests => 3 * @types;
+    for my $type (@types) {
+        my ($rc, $out, $err) = p11('genpkey', '-algorithm', $type,
+                                   @{ $types{$type}{opts} }, '-text');
+        is($rc, 0, "$type: genpkey without a label writes the key")
+            or diag $err;
+        like($out, qr/^-----BEGIN PRIVATE KEY-----$/m,
+             "$type: as a PrivateKeyInfo");
+        like($out, qr/^(?:Private-Key|priv):/m,
+             "$type: -text shows the private half as OpenSSL's does");
     }
 };
 

@@ -14,6 +14,11 @@
 # - A software PEM key under config activation (build/openssl.cnf,
 #   ?provider=pkcs11be): pkcs11be imports it as a session object and signs
 #   there.
+# - TLS 1.2 RSA key exchange (AES128-SHA, AES256-GCM-SHA384): the server
+#   decrypts the client's premaster secret on the token (libssl's
+#   pad-mode 7), with the key by URI, a software key under config
+#   activation, and a token without raw RSA (the shim hides
+#   CKM_RSA_X_509, so CKM_RSA_PKCS does it).
 # - p11tlsbench for a moment: in one process, with everything but the
 #   server key in the default provider, exactly one C_Sign per handshake.
 #
@@ -46,7 +51,7 @@ use P11BE;
 # record layer (AES-GCM) and OpenSSL's CTR-DRBG (AES-CTR) run on the token.
 need_mechs(qw(CKM_RSA_PKCS_KEY_PAIR_GEN CKM_EC_KEY_PAIR_GEN CKM_ECDSA
               CKM_RSA_PKCS_PSS CKM_ECDH1_DERIVE CKM_AES_GCM CKM_AES_CTR));
-plan tests => 13;
+plan tests => 16;
 
 use_shim();
 my $tmp = tmp_dir();
@@ -413,4 +418,68 @@ subtest 'TLS 1.2, RSA key on the token, AES-GCM and AES-CBC records' => sub {
                  server => \@rsa_server,
                  client => ['-tls1_2', '-brief', '-cipher',
                             'ECDHE-RSA-AES256-SHA384']);
+};
+
+# ---- TLS 1.2 RSA key exchange: the premaster decrypted on the token ----
+
+# Decryptions with a private key on the token, from a P11BE_DEBUG trace:
+# the C_Decrypt calls traced from keyobj.c (a record cipher's are not).
+sub key_decrypts {
+    my ($trace) = @_;
+    return scalar grep { /token: C_Decrypt -> CKR_OK/ && / keyobj\.c:/ }
+        split /\n/, slurp($trace);
+}
+
+# A TLS 1.2 handshake with RSA key exchange that must work (5 tests): the
+# page received over it, the cipher suite, the s_server process's
+# C_Decrypt count, and one premaster decrypted with the server key.
+sub rsa_kex_ok {
+    my ($name, $cipher, %a) = @_;
+    my $r = handshake(name => $name, client => ['-tls1_2', '-cipher', $cipher],
+                      %a);
+    my $trace = path("$name-server.trace");
+
+    # s_client prints the session (protocol, cipher) even when the
+    # handshake fails; only the -www page proves data went over it.
+    like($r->{client_out}, qr{^HTTP/1\.0 200 ok\r?$}m,
+         "$name: the server's page came over the connection")
+        or explain_failure($r);
+    like($r->{client_out}, qr/^\s*Cipher\s*:\s*\Q$cipher\E$/m,
+         "$name: $cipher");
+    is(protocol_of($r), 'TLSv1.2', "$name: TLSv1.2");
+    cmp_ok(role_count('server', 'C_Decrypt'), '>', 0,
+           "$name: the s_server process called C_Decrypt on the token");
+    is(key_decrypts($trace), 1,
+       "$name: one premaster decrypted with the server key on the token");
+    return $r;
+}
+
+subtest 'TLS 1.2 RSA key exchange, RSA key on the token by URI' => sub {
+    plan tests => 10;
+    rsa_kex_ok('kex-uri-cbc', 'AES128-SHA', server => \@rsa_server);
+    rsa_kex_ok('kex-uri-gcm', 'AES256-GCM-SHA384', server => \@rsa_server);
+};
+
+subtest 'TLS 1.2 RSA key exchange, software key under config activation'
+    => sub {
+    plan tests => 11;
+    my $conf = File::Spec->catfile(build_dir(), 'openssl.cnf');
+    my ($key, $crt) = (path('kex-soft.key'), path('kex-soft.crt'));
+    my ($rc, $out, $err) = ossl('req', '-x509', '-newkey', 'rsa:2048',
+                                '-nodes', '-keyout', $key, '-out', $crt,
+                                '-subj', '/CN=kex-soft', '-days', '2');
+    is($rc, 0, 'software key and certificate') or diag $err;
+    for my $cipher ('AES128-SHA', 'AES256-GCM-SHA384') {
+        rsa_kex_ok("kex-soft-$cipher", $cipher,
+                   server => ['-key', $key, '-cert', $crt],
+                   server_env => { OPENSSL_CONF => $conf });
+    }
+};
+
+subtest 'TLS 1.2 RSA key exchange on a token without raw RSA' => sub {
+    plan tests => 6;
+    rsa_kex_ok('kex-pkcs1', 'AES128-SHA', server => \@rsa_server,
+               server_env => { P11SHIM_HIDE_MECHS => '0x3' });
+    like(slurp(path('kex-pkcs1-server.trace')),
+         qr/TLS premaster with CKM_RSA_PKCS/, 'decrypted with CKM_RSA_PKCS');
 };

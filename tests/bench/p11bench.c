@@ -46,6 +46,9 @@ static void usage(FILE *out)
           "profiling)\n"
           "  -n, --count-ops N     count calls over N ops per thread (1000);\n"
           "                        0 skips counting\n"
+          "  -L, --latency-us N    a network HSM: every PKCS#11 call of\n"
+          "                        pkcs11be and direct waits N us first\n"
+          "                        (p11shim.so); skips the default way\n"
           "  -m, --markdown        print the table in Markdown\n"
           "  -v, --verbose         progress, every run's rate, call breakdown\n"
           "  -l, --list            list the cases and exit\n"
@@ -143,6 +146,8 @@ static int way_by_name(const char *name)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     enum { OPT_MODULE = 256, OPT_PROVIDER_PATH, OPT_SHIM };
+    /* A round trip up to 1 s; the shim refuses more than 10 s. */
+    const unsigned long latency_max = 1000 * 1000;
     static const struct option longopts[] = {
         {"seconds", required_argument, NULL, 's'},
         {"repeat", required_argument, NULL, 'r'},
@@ -151,6 +156,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         {"size", required_argument, NULL, 'z'},
         {"way", required_argument, NULL, 'w'},
         {"count-ops", required_argument, NULL, 'n'},
+        {"latency-us", required_argument, NULL, 'L'},
         {"markdown", no_argument, NULL, 'm'},
         {"verbose", no_argument, NULL, 'v'},
         {"list", no_argument, NULL, 'l'},
@@ -164,7 +170,7 @@ static int parse_options(struct options *o, int argc, char **argv)
     char *end;
     int c;
 
-    while ((c = getopt_long(argc, argv, "s:r:t:c:z:w:n:mvlh", longopts, NULL))
+    while ((c = getopt_long(argc, argv, "s:r:t:c:z:w:n:L:mvlh", longopts, NULL))
            != -1) {
         switch (c) {
         case 's':
@@ -195,6 +201,10 @@ static int parse_options(struct options *o, int argc, char **argv)
             break;
         case 'n':
             if (!parse_ulong(optarg, 0, 100000000, &o->count_ops))
+                goto out_bad;
+            break;
+        case 'L':
+            if (!parse_ulong(optarg, 0, latency_max, &o->latency_us))
                 goto out_bad;
             break;
         case 'm':
@@ -258,6 +268,9 @@ static int add_cell(const struct options *o, struct cell **cells, size_t *n,
     for (k = 0; k < WAY_COUNT; k++)
         c->status[k] =
             o->only_way < 0 || o->only_way == k ? BENCH_OK : BENCH_SKIPPED;
+    /* The default provider makes no PKCS#11 call: nothing to learn. */
+    if (o->latency_us > 0 && o->only_way < 0)
+        c->status[WAY_DEFAULT] = BENCH_SKIPPED;
     return 1;
 }
 
@@ -312,6 +325,7 @@ static void fill_job(struct bench_job *job, const struct options *o,
     job->shim = o->shim;
     job->provider_path = o->provider_path;
     job->slot_id = o->slot_id;
+    job->latency_us = o->latency_us;
 }
 
 /* Remembers why a way could not run in this cell; it is not tried again. */
@@ -484,6 +498,11 @@ int main(int argc, char **argv)
     if (o.module == NULL || *o.module == '\0') {
         fprintf(stderr, "p11bench: no PKCS#11 module: set "
                         "CRYPTOGRAPHY_PKCS11_PATH or use --module\n");
+        return 2;
+    }
+    if (o.latency_us > 0 && access(o.shim, R_OK) != 0) {
+        fprintf(stderr, "p11bench: %s: %s; --latency-us needs it\n", o.shim,
+                strerror(errno));
         return 2;
     }
     if (o.count_ops > 0 && access(o.shim, R_OK) != 0) {

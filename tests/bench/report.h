@@ -26,6 +26,7 @@ struct options {
     int only_way;                        /* a bench_way, or -1 for all */
     unsigned long only_size;             /* an input size, or 0 for all */
     unsigned long count_ops;             /* per thread; 0: no counting */
+    unsigned long latency_us;            /* per PKCS#11 call; 0: none */
     int markdown;                        /* print a Markdown table */
     int verbose;                         /* progress and call breakdown */
     const char *module;                  /* the real PKCS#11 module */

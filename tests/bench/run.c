@@ -1036,8 +1036,9 @@ static int run_threads(struct run *r)
 }
 
 /*
- * In the child. A count job routes the module through the shim: pkcs11be
- * finds it in CRYPTOGRAPHY_PKCS11_PATH when it loads, direct dlopens it.
+ * In the child. A count job, or any job with latency, routes the module
+ * through the shim: pkcs11be finds it in CRYPTOGRAPHY_PKCS11_PATH when it
+ * loads, direct dlopens it. Without P11SHIM_COUNTS the shim counts nothing.
  */
 static void run_child(const struct bench_job *job, struct bench_report *report)
 {
@@ -1053,9 +1054,14 @@ static void run_child(const struct bench_job *job, struct bench_report *report)
     int i;
 
     alarm((unsigned)(job->seconds * WAY_COUNT) + WATCHDOG_SLACK_SECONDS);
-    if (job->counts != NULL) {
+    if (job->counts != NULL || job->latency_us > 0) {
+        char latency[32];
+
+        snprintf(latency, sizeof(latency), "%lu", job->latency_us);
         setenv("P11SHIM_MODULE", job->module, 1);
-        setenv("P11SHIM_COUNTS", job->counts_path, 1);
+        setenv("P11SHIM_LATENCY_US", latency, 1);
+        if (job->counts != NULL)
+            setenv("P11SHIM_COUNTS", job->counts_path, 1);
         setenv("CRYPTOGRAPHY_PKCS11_PATH", job->shim, 1);
         r.module = job->shim;
     } else {

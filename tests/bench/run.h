@@ -13,6 +13,11 @@
  * A count job runs one way through the counting shim for a fixed number
  * of operations and reports the shim's counters' growth over them.
  *
+ * With latency_us, every job loads the module through the shim, which
+ * sleeps that long before each call (P11SHIM_LATENCY_US): a network HSM,
+ * where every call is a round trip. pkcs11be and direct then see the same
+ * module with the same delay.
+ *
  * Each job gets a fresh process: no state carries over from an earlier
  * job, and a count job can point the module path at the shim before
  * anything loads the module.
@@ -63,6 +68,7 @@ struct bench_job {
     const char *shim;                    /* p11shim.so, for count jobs */
     const char *provider_path;           /* directory holding pkcs11be.so */
     const char *slot_id;                 /* direct's slot; NULL: first */
+    unsigned long latency_us;            /* per PKCS#11 call (the shim) */
 };
 
 /* One way's result. */

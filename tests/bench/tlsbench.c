@@ -8,7 +8,8 @@
  *
  * One library context holds the default provider (loaded first) and
  * pkcs11be. Only the server key differs between the two ways: it is
- * generated with "provider=pkcs11be" (a session key pair on the token) or
+ * generated with "provider=pkcs11be" (a session key pair on the token,
+ * with pkcs11-keygen-exportable = no) or
  * "provider=default", and a self-signed certificate is made with it. Both
  * SSL_CTXs (server and client) use the property query "?provider=default",
  * so everything else in the handshake (X25519, HKDF, AES-GCM, the
@@ -480,10 +481,14 @@ static int child_main(const struct child_env *env)
         why_openssl(rep->why, "OSSL_LIB_CTX_new");
         goto out_free_libctx;
     }
-    if (o->offload_keys) {
+    /*
+     * The server key must stay on the token: an exportable one (the
+     * default for keys generated without a name) would be handed to the
+     * default provider, which "?provider=default" prefers for signing.
+     */
+    setenv("P11BE_KEYGEN_EXPORTABLE", "no", 1);
+    if (o->offload_keys)
         setenv("P11BE_OFFLOAD", "keys", 1);
-        setenv("P11BE_KEYGEN_EXPORTABLE", "no", 1);
-    }
     /* Default first: what nobody asks a property for stays there. */
     deflt = OSSL_PROVIDER_load(libctx, "default");
     p11be = OSSL_PROVIDER_load(libctx, "pkcs11be");

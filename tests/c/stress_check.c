@@ -37,6 +37,14 @@
  *                             objects_start=..
  *                             objects_end=.. ms=.."
  *
+ *   stress_check lost-pair 0 0
+ *                             a P-256 pair generated on the token signs,
+ *                             an HMAC key import follows (the caller's
+ *                             P11SHIM_FAULTS make it lose the object
+ *                             session), the pair signs again; prints
+ *                             "lost-pair: first=ok|FAILED hmac=..
+ *                             second=.." and "error: " the second's error
+ *
  * With P11SHIM_COUNTS set (the tests' shim), "injected" and "recovered"
  * read the shim's fault counters (recovered: faults injected into
  * operations that still succeeded), "idle_calls" is the number of
@@ -979,13 +987,67 @@ static int run_soak(unsigned long digests, unsigned long imports)
     return wrong > 0;
 }
 
+/* ---- lost pair -------------------------------------------------------- */
+
+/* An ECDSA signature with `key` by pkcs11be over a fixed digest. */
+static int lost_pair_sign(EVP_PKEY *key)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, P11);
+    unsigned char tbs[32], sig[80];
+    size_t sig_len = sizeof(sig);
+    int ok;
+
+    fill(tbs, sizeof(tbs), 42u);
+    ok = ctx != NULL && EVP_PKEY_sign_init(ctx) > 0
+         && EVP_PKEY_sign(ctx, sig, &sig_len, tbs, sizeof(tbs)) > 0;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+/*
+ * A P-256 pair generated on the token (session objects on the object
+ * session), one signature, then an HMAC whose key import the caller's
+ * P11SHIM_FAULTS makes lose the object session (and the pair with it),
+ * then a second signature, which must fail saying what happened.
+ */
+static int run_lost_pair(void)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, P11, "EC", "P-256");
+    unsigned char hkey[HMAC_KEY_LEN], msg[64], got[32], want[32];
+    int first, hmac, second;
+    char error[512] = "";
+
+    if (key == NULL) {
+        printf("FAIL: generating a P-256 pair on the token\n");
+        ERR_print_errors_fp(stdout);
+        return 2;
+    }
+    first = lost_pair_sign(key);
+    fill(hkey, sizeof(hkey), 1u);
+    fill(msg, sizeof(msg), 2u);
+    hmac = hmac_once(mac_def, DEF, hkey, msg, sizeof(msg), want)
+           && hmac_once(mac_p11, P11, hkey, msg, sizeof(msg), got)
+           && memcmp(got, want, sizeof(got)) == 0;
+    ERR_clear_error();
+    second = lost_pair_sign(key);
+    if (!second)
+        take_errors(error, sizeof(error));
+    EVP_PKEY_free(key);
+    printf("lost-pair: first=%s hmac=%s second=%s\nerror: %s\n",
+           first ? "ok" : "FAILED", hmac ? "ok" : "FAILED",
+           second ? "ok" : "FAILED", error);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int rc;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc != 4) {
-        fputs("usage: stress_check run T N | fork C I | soak D K\n", stderr);
+        fputs("usage: stress_check run T N | fork C I | soak D K | "
+              "lost-pair 0 0\n",
+              stderr);
         return 2;
     }
     counts_open();
@@ -1006,6 +1068,8 @@ int main(int argc, char **argv)
         rc = run_fork(atoi(argv[2]), atoi(argv[3]));
     else if (strcmp(argv[1], "soak") == 0)
         rc = run_soak(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
+    else if (strcmp(argv[1], "lost-pair") == 0)
+        rc = run_lost_pair();
     else
         rc = 2;
     unload_providers();

@@ -10,6 +10,14 @@
  * No wrapper knows about faults beyond passing its session handle and
  * its output buffer.
  *
+ * Network latency.  P11SHIM_LATENCY_US=N makes every forwarded call
+ * (all but C_GetFunctionList) sleep N microseconds first, as a module
+ * for a network HSM waits a round trip per call.  The thread sleeps (a
+ * round trip burns no CPU), its timer slack lowered to 1 us on its first
+ * call so that the kernel does not stretch the delay by its default
+ * 50 us.  No lock is taken: callers on different sessions wait side by
+ * side, as on a network.  Independent of P11SHIM_FAULTS and counting.
+ *
  * Only C_GetFunctionList is exported (p11shim.map).  There is no
  * C_GetInterface: callers must take the PKCS#11 2.40 path.
  *
@@ -58,6 +66,12 @@
  * by thread, for fault_check), delays, removals and refused calls are
  * counted there too; p11count prints them as "fault.*" lines.
  *
+ * Hiding mechanisms.  P11SHIM_HIDE_MECHS holds up to 8 mechanism numbers
+ * (decimal or 0xHEX, separated by ','), which the shim makes the token
+ * lack: C_GetMechanismList leaves them out, and C_GetMechanismInfo,
+ * C_DecryptInit and C_SignInit answer CKR_MECHANISM_INVALID for them.
+ * Example: "0x3" (CKM_RSA_X_509), for a token without raw RSA.
+ *
  * Logging.  P11SHIM_LOG names a file the shim appends one line to for
  * each of these events (each line starts with "pid=N", one write() per
  * line, so processes and threads sharing the file keep lines whole):
@@ -96,6 +110,10 @@
  * module never has a session closed under a running call.  Besides rules,
  * `p11count --remove` asks every process running with P11SHIM_FAULTS set
  * (even to "") to remove the token before its next call.
+ *
+ * P11SHIM_FORK_IN_INITIALIZE=1 makes C_Initialize fork a child that exits
+ * at once, and wait for it, before forwarding: as p11-kit's remote modules
+ * start their helper process (the caller's fork handlers run in it).
  */
 #define _GNU_SOURCE /* dladdr(), gettid() */
 #include <dlfcn.h>
@@ -108,6 +126,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,6 +178,7 @@ static const enum p11shim_fn shim_sessionless[] = {
 #define SHIM_MAX_HANDLE 4096       /* session handles removal can track */
 #define SHIM_STAMP_DEAD UINT32_MAX /* session closed by an injected fault */
 #define SHIM_MAX_SLOTS  8          /* slots a removal empties */
+#define SHIM_MAX_HIDDEN 8          /* mechanisms P11SHIM_HIDE_MECHS may hide */
 
 /* One rule of P11SHIM_FAULTS; see the top of the file. */
 struct shim_rule {
@@ -203,9 +224,12 @@ static struct {
     int absent;                       /* removed, not yet re-inserted */
     uint64_t absent_opens;            /* opens still to refuse meanwhile */
     CK_RV gone_rv;                    /* old sessions' answer meanwhile */
-    uint64_t seen_requests; /* stats->remove_requests already obeyed */
-    int log_fd;             /* P11SHIM_LOG, opened for appending; -1: none */
-    int calls_fd;           /* P11SHIM_CALLS, likewise */
+    uint64_t seen_requests;   /* stats->remove_requests already obeyed */
+    int log_fd;               /* P11SHIM_LOG, opened for appending; -1: none */
+    int calls_fd;             /* P11SHIM_CALLS, likewise */
+    unsigned long latency_us; /* P11SHIM_LATENCY_US; 0: none */
+    CK_MECHANISM_TYPE hidden[SHIM_MAX_HIDDEN]; /* P11SHIM_HIDE_MECHS */
+    int hidden_count;                          /* entries in hidden */
 } shim = {
     .once = PTHREAD_ONCE_INIT,
     .load_rv = CKR_GENERAL_ERROR,
@@ -913,7 +937,65 @@ static int fault_setup(const char *spec)
     return 1;
 }
 
+/* Reads P11SHIM_LATENCY_US (NULL or empty: none); 0 if malformed. */
+static int shim_latency_setup(const char *text)
+{
+    char *end;
+
+    if (text == NULL || *text == '\0')
+        return 1;
+    errno = 0;
+    shim.latency_us = strtoul(text, &end, 10);
+    if (*text >= '0' && *text <= '9' && *end == '\0' && errno == 0
+        && shim.latency_us <= 10 * 1000 * 1000)
+        return 1;
+    shim_warn("P11SHIM_LATENCY_US must be 0 to 10000000 microseconds", text);
+    return 0;
+}
+
+/* The round trip of P11SHIM_LATENCY_US, slept before forwarding a call. */
+static void shim_latency_wait(void)
+{
+    static __thread int slack_set;
+
+    if (!slack_set) {
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* nanoseconds */
+        slack_set = 1;
+    }
+    fault_sleep(shim.latency_us);
+}
+
 static CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
+
+/* Parses P11SHIM_HIDE_MECHS (see the top); 0 with a warning if malformed. */
+static int hide_setup(const char *spec)
+{
+    const char *p = spec;
+    char *end;
+
+    while (*p != '\0') {
+        unsigned long mech = strtoul(p, &end, 0);
+
+        if (end == p || (*end != ',' && *end != '\0')
+            || shim.hidden_count == SHIM_MAX_HIDDEN) {
+            shim_warn("malformed P11SHIM_HIDE_MECHS", spec);
+            return 0;
+        }
+        shim.hidden[shim.hidden_count++] = mech;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return 1;
+}
+
+static int shim_hidden(CK_MECHANISM_TYPE mech)
+{
+    int i;
+
+    for (i = 0; i < shim.hidden_count; i++)
+        if (shim.hidden[i] == mech)
+            return 1;
+    return 0;
+}
 
 /*
  * Whether fn lives in this very object.  Comparing with the address of
@@ -943,6 +1025,7 @@ static void shim_load(void)
     const char *path = getenv("P11SHIM_MODULE");
     const char *counts_path = getenv("P11SHIM_COUNTS");
     const char *faults = getenv("P11SHIM_FAULTS");
+    const char *hide = getenv("P11SHIM_HIDE_MECHS");
     int count_flags = P11SHIM_COUNTS_WRITE | P11SHIM_COUNTS_CREATE;
     CK_C_GetFunctionList get_list;
     CK_FUNCTION_LIST_PTR real = NULL;
@@ -968,6 +1051,9 @@ static void shim_load(void)
         shim_warn("C_GetFunctionList of P11SHIM_MODULE failed", path);
         goto out_close;
     }
+    if ((hide != NULL && !hide_setup(hide))
+        || !shim_latency_setup(getenv("P11SHIM_LATENCY_US")))
+        goto out_close;
     if (faults != NULL)
         count_flags |= P11SHIM_COUNTS_FAULTS;
     if (counts_path != NULL && *counts_path != '\0'
@@ -1014,6 +1100,8 @@ static CK_RV shim_enter(struct shim_call *call, enum p11shim_fn fn,
            sizeof(real_fn));
     if (real_fn == NULL)
         return CKR_FUNCTION_NOT_SUPPORTED;
+    if (shim.latency_us > 0 && fn != P11SHIM_C_GetFunctionList)
+        shim_latency_wait();
     if (!shim.faults_on)
         return CKR_OK;
     return fault_enter(call);
@@ -1073,6 +1161,14 @@ static CK_RV shim_C_Initialize(CK_VOID_PTR init_args)
 
     if (rv != CKR_OK)
         return rv;
+    if (getenv("P11SHIM_FORK_IN_INITIALIZE") != NULL) {
+        pid_t pid = fork();
+
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     rv = shim.real->C_Initialize(init_args);
     return shim_leave(&call, rv, NULL, NULL);
 }
@@ -1143,6 +1239,16 @@ static CK_RV shim_C_GetMechanismList(CK_SLOT_ID slot_id,
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_GetMechanismList(slot_id, mech_list, count);
+    if (rv == CKR_OK && shim.hidden_count > 0) {
+        CK_ULONG kept = 0, i;
+
+        /* A size query counts them too: a few spare entries are harmless. */
+        for (i = 0; mech_list != NULL && i < *count; i++)
+            if (!shim_hidden(mech_list[i]))
+                mech_list[kept++] = mech_list[i];
+        if (mech_list != NULL)
+            *count = kept;
+    }
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1154,7 +1260,8 @@ static CK_RV shim_C_GetMechanismInfo(CK_SLOT_ID slot_id, CK_MECHANISM_TYPE type,
 
     if (rv != CKR_OK)
         return rv;
-    rv = shim.real->C_GetMechanismInfo(slot_id, type, info);
+    rv = shim_hidden(type) ? CKR_MECHANISM_INVALID
+                           : shim.real->C_GetMechanismInfo(slot_id, type, info);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1479,7 +1586,9 @@ static CK_RV shim_C_DecryptInit(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
 
     if (rv != CKR_OK)
         return rv;
-    rv = shim.real->C_DecryptInit(sess, mech, key);
+    rv = mech != NULL && shim_hidden(mech->mechanism)
+             ? CKR_MECHANISM_INVALID
+             : shim.real->C_DecryptInit(sess, mech, key);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1588,7 +1697,9 @@ static CK_RV shim_C_SignInit(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
 
     if (rv != CKR_OK)
         return rv;
-    rv = shim.real->C_SignInit(sess, mech, key);
+    rv = mech != NULL && shim_hidden(mech->mechanism)
+             ? CKR_MECHANISM_INVALID
+             : shim.real->C_SignInit(sess, mech, key);
     return shim_leave(&call, rv, NULL, NULL);
 }
 

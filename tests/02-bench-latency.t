@@ -1,0 +1,88 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
+#
+# p11bench's network-HSM mode (--latency-us, tests/bench/): pkcs11be and
+# direct PKCS#11 both go through p11shim.so, which sleeps before every
+# call (P11SHIM_LATENCY_US), and the threads' waits overlap. Bounds only,
+# never a speed: with 2 ms per call and two calls per digest, no way can
+# exceed 250 digests/s per thread, whatever the machine (300 allowed: an
+# operation that runs past its way's 20 ms slice still counts for it).
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use P11BE;
+
+plan tests => 3;
+
+my $p11bench = test_program('p11bench');
+my %env = (OPENSSL_CONF => undef, TMPDIR => tmp_dir());
+
+# The text table's rows for the case, by thread count: { column => value }.
+sub rows {
+    my ($out) = @_;
+    my @lines = split /\n/, $out;
+    my @head = split /\s{2,}/, shift(@lines) // '';
+    my %rows;
+    for my $line (@lines) {
+        last if $line eq '';
+        my @cells = split /\s{2,}/, $line;
+        my %row;
+        @row{@head} = @cells;
+        $rows{ $row{thr} } = \%row;
+    }
+    return \%rows;
+}
+
+subtest 'both ways wait for every call; calls/op unchanged' => sub {
+    plan tests => 13;
+
+    my ($rc, $out, $err) = run($p11bench, '--latency-us', 2000,
+        '--case', 'SHA-256 Init', '--size', 64, '--threads', '1,4',
+        '--repeat', 1, '--seconds', 0.2, '--count-ops', 20,
+        { env => \%env, timeout => 120 });
+    is($rc, 0, 'p11bench runs') or diag($err);
+    my $rows = rows($out);
+    for my $threads (1, 4) {
+        my $row = $rows->{$threads} // {};
+        my $most = 300 * $threads;
+        for my $way ('pkcs11be/s', 'direct/s') {
+            my $rate = $row->{$way} // 0;
+            ok($rate > 0 && $rate <= $most,
+               "$threads thread(s), $way: $rate, at most $most");
+        }
+        is($row->{'default/s'}, '-', 'the default provider is not run');
+        is($row->{'calls/op p11be'}, '2.00', 'pkcs11be: two calls per digest');
+        is($row->{'calls/op direct'}, '2.00', 'direct: two calls per digest');
+    }
+    # 4 threads beating one thread's bound: the shim holds no lock while
+    # it sleeps, or the calls would queue behind each other.
+    cmp_ok($rows->{4}{'direct/s'} // 0, '>', 300,
+           'threads wait side by side');
+    like($out, qr/sleeps 2000 us first in p11shim\.so/,
+         'the legend says how long');
+};
+
+subtest 'a bad value is refused' => sub {
+    plan tests => 2;
+
+    my ($rc, $out, $err) = run($p11bench, '--latency-us', 'soon',
+        { env => \%env, timeout => 30 });
+    is($rc, 2, 'usage error');
+    like($err, qr/bad value for -L: "soon"/, 'says which');
+};
+
+subtest 'without --latency-us: no shim in the timed runs' => sub {
+    plan tests => 2;
+
+    my ($rc, $out, $err) = run($p11bench, '--case', 'SHA-256 Init',
+        '--size', 64, '--threads', 1, '--repeat', 1, '--seconds', 0.05,
+        '--count-ops', 0, { env => \%env, timeout => 120 });
+    is($rc, 0, 'p11bench runs') or diag($err);
+    my $rate = rows($out)->{1}{'direct/s'} // 0;
+    cmp_ok($rate, '>', 300, "direct is not held to 2 ms a call ($rate/s)");
+};
