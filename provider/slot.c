@@ -44,7 +44,13 @@ static int read_mechanisms(P11BE_TOKEN *token)
     rv = P11BE_CALL(token->fns, C_GetMechanismList, token->slot_id, NULL,
                     &count);
     if (rv == CKR_OK && count > 0) {
-        token->mechs = OPENSSL_malloc(count * sizeof(*token->mechs));
+        /*
+         * One spare element, zeroed: Debian 12's p11-kit RPC client
+         * (0.24.1) drops the mechanisms it cannot carry by moving the rest
+         * of the list down, reading one element past the count it
+         * announced (fixed upstream in p11-kit pull request 456).
+         */
+        token->mechs = OPENSSL_zalloc((count + 1) * sizeof(*token->mechs));
         if (token->mechs == NULL)
             return 0;
         rv = P11BE_CALL(token->fns, C_GetMechanismList, token->slot_id,

@@ -11,6 +11,9 @@ use Digest::MD5 ();
 use Digest::SHA ();
 use P11BE;
 
+# SHA-256 on the token is what every check here runs.
+need_mechs(qw(CKM_SHA256));
+
 my %digests = (
     sha1   => [\&Digest::SHA::sha1_hex,   'CKM_SHA_1'],
     sha224 => [\&Digest::SHA::sha224_hex, 'CKM_SHA224'],

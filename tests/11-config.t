@@ -10,6 +10,9 @@ use Test::More;
 use Digest::SHA qw(sha256_hex);
 use P11BE;
 
+# SHA-256 on the token is what every check here runs.
+need_mechs(qw(CKM_SHA256));
+
 my $shim = use_shim();
 my $slot = $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID};
 my $label = $ENV{P11BE_TOKEN_LABEL};

@@ -11,6 +11,9 @@ use Test::More;
 use Digest::SHA qw(sha256_hex sha512_hex);
 use P11BE;
 
+# SHA-256 on the token is what every check here runs.
+need_mechs(qw(CKM_SHA256));
+
 use_shim();
 my $cnf = build_dir() . '/openssl.cnf';
 plan skip_all => "no $cnf (configure with CMake)" unless -f $cnf;
@@ -27,8 +30,14 @@ is($rc, 0, 'plain openssl dgst under OPENSSL_CONF: exit 0') or diag $err;
 like($out, qr/\Q${\ sha256_hex($msg)}\E/, 'right digest');
 cmp_ok(count_of('C_Digest'), '>=', 1, 'the token did it');
 my $trace = read_file($log);
-like($trace, qr/re-entered from the module: SHA2-256 by the default provider/,
-     "the module's own SHA-256 came back into pkcs11be and was served");
+SKIP: {
+    # Only SoftHSM2 in this process calls OpenSSL (rpc: in the p11-kit
+    # server; NSS's softokn has its own crypto).
+    skip 'P11BE_TOKEN=' . token_kind() . ': the module does not call back '
+         . 'into OpenSSL here', 1 if token_kind() !~ /\A(?:softhsm|proxy)\z/;
+    like($trace, qr/re-entered from the module: SHA2-256 by the default provider/,
+         "the module's own SHA-256 came back into pkcs11be and was served");
+}
 unlike($trace, qr/bystander/, 'no second instance was needed');
 
 # Several commands, each starting and tearing down the provider.

@@ -10,6 +10,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
+# SHA-256 on the token is what every check here runs.
+need_mechs(qw(CKM_SHA256));
+
 use_shim();
 my $check = test_program('digest_check');
 
@@ -22,11 +25,16 @@ sub check {
     return $out;
 }
 
-reset_counts();
-check('EVP_MD_CTX_copy_ex mid-stream, every SHA, 0 to 70000 bytes held',
-      ['copy']);
-is(count_of('C_GetOperationState'), 0,
-   'held input is copied on the host: no operation state needed');
+SKIP: {
+    my $why = lacks_mechs(qw(CKM_SHA_1 CKM_SHA224 CKM_SHA256 CKM_SHA384
+                             CKM_SHA512));
+    skip $why, 2 if $why;
+    reset_counts();
+    check('EVP_MD_CTX_copy_ex mid-stream, every SHA, 0 to 70000 bytes held',
+          ['copy']);
+    is(count_of('C_GetOperationState'), 0,
+       'held input is copied on the host: no operation state needed');
+}
 
 # Past the bound SoftHSM2 cannot copy a running digest: copies share it,
 # the first to take more input keeps it, copies that only finish agree.
@@ -71,7 +79,14 @@ cmp_ok(count_of('C_Initialize'), '>=', 3, 'each load initialised it again');
 
 reset_counts();
 check('the application initialised the module first: shared', ['shared']);
-is(count_of('C_Finalize'), 1,
-   'only the application finalised it (pkcs11be had not initialised it)');
+if (token_kind() ne 'proxy') {
+    is(count_of('C_Finalize'), 1,
+       'only the application finalised it (pkcs11be had not initialised it)');
+} else {
+    # p11-kit's proxy counts initialisations: pkcs11be's C_Initialize
+    # succeeded there too, and is balanced by its C_Finalize.
+    is(count_of('C_Finalize'), count_of('C_Initialize'),
+       'one C_Finalize per C_Initialize (the proxy counts them)');
+}
 
 done_testing();

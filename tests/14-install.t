@@ -9,6 +9,9 @@ use Test::More;
 use Digest::SHA qw(sha256_hex);
 use P11BE;
 
+# Digests on the token (SHA-256) run through every check here.
+need_mechs(qw(CKM_SHA256));
+
 my $modulesdir = `pkg-config --variable=modulesdir libcrypto`;
 chomp $modulesdir;
 plan skip_all => 'pkg-config does not know libcrypto\'s modulesdir'

@@ -17,7 +17,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_SHA256' unless has_mech('CKM_SHA256');
+need_mechs(qw(CKM_SHA256));
 plan tests => 4;
 
 use_shim();

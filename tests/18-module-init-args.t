@@ -37,6 +37,9 @@ my ($rc, $out, $err) = run($certutil, '-N', '-d', "sql:$db",
 die "certutil -N failed: $out$err" if $rc != 0;
 
 use_shim();
+# This file gives softokn its own database and arguments, whatever token
+# P11BE_TOKEN made.
+delete $ENV{P11BE_MODULE_INIT_ARGS};
 $ENV{P11SHIM_MODULE} = $softokn;
 delete $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID};
 my $args = "configdir='sql:$db' certPrefix='' keyPrefix='' "

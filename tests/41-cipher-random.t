@@ -14,6 +14,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
+# Every file here runs AES (ECB, CBC, CTR, GCM) and DES3-CBC on the token.
+need_mechs(qw(CKM_AES_ECB CKM_AES_CBC CKM_AES_CTR CKM_AES_GCM CKM_DES3_CBC));
+
 use_shim();
 my $check = test_program('cipher_check');
 

@@ -14,6 +14,9 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
+# Every file here runs AES (ECB, CBC, CTR, GCM) and DES3-CBC on the token.
+need_mechs(qw(CKM_AES_ECB CKM_AES_CBC CKM_AES_CTR CKM_AES_GCM CKM_DES3_CBC));
+
 my $python = '/usr/bin/python3';
 my $cnf = File::Spec->catfile(build_dir(), 'openssl.cnf');
 plan skip_all => "no $python" unless -x $python;

@@ -19,8 +19,7 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_RSA_PKCS or CKM_RSA_X_509'
-    unless has_mech('CKM_RSA_PKCS') && has_mech('CKM_RSA_X_509');
+need_mechs(qw(CKM_RSA_PKCS CKM_RSA_X_509));
 plan tests => 10;
 
 use_shim();

@@ -22,8 +22,7 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_RSA_PKCS'
-    unless has_mech('CKM_RSA_PKCS');
+need_mechs(qw(CKM_RSA_PKCS));
 plan tests => 2;
 
 use_shim();

@@ -18,8 +18,7 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_RSA_PKCS or CKM_RSA_PKCS_KEY_PAIR_GEN'
-    unless has_mech('CKM_RSA_PKCS') && has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN');
+need_mechs(qw(CKM_RSA_PKCS CKM_RSA_PKCS_KEY_PAIR_GEN));
 plan tests => 5;
 
 use_shim();

@@ -19,6 +19,9 @@ use Test::More;
 use Time::HiRes ();
 use P11BE;
 
+# The drives digest on the token.
+need_mechs(qw(CKM_SHA256));
+
 plan tests => 16;
 
 my $shim = use_shim();

@@ -19,8 +19,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_SHA256 or CKM_SHA256_HMAC'
-    unless has_mech('CKM_SHA256') && has_mech('CKM_SHA256_HMAC');
+need_mechs(qw(CKM_SHA256 CKM_SHA256_HMAC));
 plan tests => 16;
 
 use_shim();

@@ -21,10 +21,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC CKM_AES_GCM
-                 CKM_RSA_PKCS CKM_RSA_PKCS_PSS)) {
-    plan skip_all => "the token lacks $mech" unless has_mech($mech);
-}
+need_mechs(qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC CKM_AES_GCM
+              CKM_RSA_PKCS CKM_RSA_PKCS_PSS));
 plan tests => 2;
 
 use_shim();
@@ -81,9 +79,13 @@ subtest 'pkcs11-finalize=always' => sub {
 
     my $r = fork_run({ P11BE_FINALIZE => 'always' });
     common($r, 'always');
-    # Only the parent finalises (stress_check fork 0 0 also makes one).
-    # The children that used the provider initialised the module again
-    # but do not finalise it, even with "always": harmless, as their
-    # process ends.
-    is(count_of('C_Finalize'), 1, 'one C_Finalize: the parent\'s, at exit');
+    # On SoftHSM2 only the parent finalises (stress_check fork 0 0 also
+    # makes one): a child's C_Initialize answers "already initialised",
+    # so pkcs11be does not own it there, and the process ends anyway.
+    # On a module that follows the fork rules (p11-kit's, softokn) each
+    # child's C_Initialize succeeded, so it finalises too.
+    my $finalizers = token_kind() eq 'softhsm' ? 1 : 1 + $r->{ok};
+    is(count_of('C_Finalize'), $finalizers,
+       "$finalizers C_Finalize: each process whose C_Initialize succeeded, "
+       . 'at exit');
 };

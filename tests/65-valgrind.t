@@ -31,10 +31,14 @@ plan skip_all => 'ASan is preloaded: valgrind cannot run with it'
 my ($valgrind) = grep { -x } map { File::Spec->catfile($_, 'valgrind') }
     File::Spec->path();
 plan skip_all => 'valgrind is not installed' unless defined $valgrind;
-for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_ECB CKM_AES_GCM
-                CKM_EC_KEY_PAIR_GEN CKM_ECDSA)) {
-    plan skip_all => "the token lacks $mech" unless has_mech($mech);
-}
+# The suppressions vouch for SoftHSM2 and libcrypto only: p11-kit's
+# modules leave blocks definitely lost at exit (its proxy state, reached
+# from pkcs11be's C_Initialize) that nobody has yet shown not to be ours.
+plan skip_all => 'P11BE_TOKEN=' . token_kind() . ': memcheck runs on '
+                 . 'SoftHSM2 alone (tests/valgrind.supp covers no other module)'
+    if token_kind() ne 'softhsm';
+need_mechs(qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_ECB CKM_AES_GCM
+              CKM_EC_KEY_PAIR_GEN CKM_ECDSA));
 
 # A persistent EC key for the store and key-file runs, made outside
 # valgrind; its key file holds the key's pkcs11: URI.

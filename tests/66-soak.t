@@ -26,9 +26,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-for my $mech (qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC)) {
-    plan skip_all => "the token lacks $mech" unless has_mech($mech);
-}
+need_mechs(qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC));
 plan tests => 3;
 
 use_shim();

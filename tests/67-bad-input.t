@@ -24,9 +24,7 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_SHA256, CKM_AES_CBC or CKM_ECDSA'
-    unless has_mech('CKM_SHA256') && has_mech('CKM_AES_CBC')
-    && has_mech('CKM_ECDSA');
+need_mechs(qw(CKM_SHA256 CKM_AES_CBC CKM_ECDSA));
 
 use_shim();
 my $check = test_program('badinput_check');

@@ -17,7 +17,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_ECDSA' unless has_mech('CKM_ECDSA');
+need_mechs(qw(CKM_ECDSA));
 plan tests => 6;
 
 use_shim();

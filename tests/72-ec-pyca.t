@@ -19,8 +19,7 @@ use P11BE;
 my $python = '/usr/bin/python3';
 plan skip_all => 'no /usr/bin/python3 with cryptography'
     unless -x $python && run($python, '-c', 'import cryptography') == 0;
-plan skip_all => 'the token lacks CKM_ECDSA or CKM_ECDH1_DERIVE'
-    unless has_mech('CKM_ECDSA') && has_mech('CKM_ECDH1_DERIVE');
+need_mechs(qw(CKM_ECDSA CKM_ECDH1_DERIVE));
 plan tests => 4;
 
 use_shim();

@@ -18,8 +18,7 @@ use File::Spec;
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_EDDSA or CKM_EC_EDWARDS_KEY_PAIR_GEN'
-    unless has_mech('CKM_EDDSA') && has_mech('CKM_EC_EDWARDS_KEY_PAIR_GEN');
+need_mechs(qw(CKM_EDDSA CKM_EC_EDWARDS_KEY_PAIR_GEN));
 plan tests => 5;
 
 use_shim();

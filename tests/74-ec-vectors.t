@@ -24,7 +24,7 @@ use P11BE;
 
 my $dir = '/usr/lib/python3/dist-packages/cryptography_vectors/'
         . 'asymmetric/ECDSA/FIPS_186-3';
-plan skip_all => 'the token lacks CKM_ECDSA' unless has_mech('CKM_ECDSA');
+need_mechs(qw(CKM_ECDSA));
 plan skip_all => "no python3-cryptography-vectors ($dir)"
     unless -r "$dir/SigVer.rsp" && -r "$dir/SigGen.txt";
 plan tests => 2;

@@ -30,10 +30,8 @@ use Test::More;
 use P11BE;
 
 my $python = '/usr/bin/python3';
-plan skip_all => 'the token lacks RSA, EC or EdDSA key generation'
-    unless has_mech('CKM_RSA_PKCS_KEY_PAIR_GEN')
-    && has_mech('CKM_EC_KEY_PAIR_GEN')
-    && has_mech('CKM_EC_EDWARDS_KEY_PAIR_GEN');
+need_mechs(qw(CKM_RSA_PKCS_KEY_PAIR_GEN CKM_EC_KEY_PAIR_GEN
+              CKM_EC_EDWARDS_KEY_PAIR_GEN));
 plan tests => 12;
 
 use_shim();

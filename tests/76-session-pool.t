@@ -19,8 +19,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-plan skip_all => 'the token lacks CKM_SHA256 or CKM_AES_CBC'
-    unless has_mech('CKM_SHA256') && has_mech('CKM_AES_CBC');
+need_mechs(qw(CKM_SHA256 CKM_AES_CBC));
 plan tests => 6;
 
 use_shim();

@@ -24,9 +24,7 @@ use P11BE;
 
 my @mechs = qw(CKM_SHA256 CKM_SHA256_HMAC CKM_AES_CBC CKM_AES_GCM
                CKM_RSA_PKCS CKM_RSA_PKCS_PSS CKM_ECDSA CKM_EC_KEY_PAIR_GEN);
-for my $mech (@mechs) {
-    plan skip_all => "the token lacks $mech" unless has_mech($mech);
-}
+need_mechs(@mechs);
 plan tests => 4;
 
 use_shim();

@@ -48,6 +48,8 @@ my %types = (
                text => qr/^ED448 Public-Key:\npub:/m },
 );
 my @types = grep { has_mech($types{$_}{mech}) } qw(RSA EC ED25519 ED448);
+diag("no $_ keys: the token lacks $types{$_}{mech}")
+    for grep { !has_mech($types{$_}{mech}) } qw(RSA EC ED25519 ED448);
 
 sub path { return File::Spec->catfile($tmp, @_) }
 

@@ -562,7 +562,8 @@ static int check_shared_module(void)
     void *dl = path != NULL ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
     CK_C_GetFunctionList get_list;
     CK_FUNCTION_LIST *fns = NULL;
-    CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+    CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK,
+                                 .pReserved = getenv("P11BE_MODULE_INIT_ARGS")};
     CK_ULONG slots = 0;
     int ok;
 

@@ -168,6 +168,10 @@ static int drive_step(struct drive *d, const char *step)
 int main(int argc, char **argv)
 {
     struct drive d = {0};
+    /* pkcs11be's setting: NSS's softokn needs its configuration string. */
+    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK,
+                                      .pReserved =
+                                          getenv("P11BE_MODULE_INIT_ARGS")};
     int a;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -177,7 +181,7 @@ int main(int argc, char **argv)
     }
     d.slot = strtoul(argv[2], NULL, 10);
     d.p11 = drive_load(argv[1]);
-    if (d.p11 == NULL || d.p11->C_Initialize(NULL) != CKR_OK) {
+    if (d.p11 == NULL || d.p11->C_Initialize(&init_args) != CKR_OK) {
         fputs("fault_shim: the module does not load\n", stderr);
         return 2;
     }

@@ -91,7 +91,10 @@ static void *fork_thread(void *arg)
 static int fork_run(CK_FUNCTION_LIST_PTR p11, unsigned long threads,
                     unsigned long calls)
 {
-    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK};
+    /* pkcs11be's setting: NSS's softokn needs its configuration string. */
+    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK,
+                                      .pReserved =
+                                          getenv("P11BE_MODULE_INIT_ARGS")};
     struct fork_worker *workers;
     unsigned long i;
     int ret = 0;

@@ -10,7 +10,7 @@ P11BE - shared helpers for the pkcs11be tests (tests/*.t)
     use FindBin;
     use lib "$FindBin::Bin/lib";
     use Test::More;
-    use P11BE;              # makes a fresh SoftHSM2 token for this file
+    use P11BE;              # makes a fresh token for this file
 
     plan tests => 2;
     use_shim();             # count the provider's C_* calls
@@ -23,9 +23,10 @@ P11BE - shared helpers for the pkcs11be tests (tests/*.t)
 =head1 DESCRIPTION
 
 C<use P11BE> creates a temporary directory for the test file, makes a
-throw-away SoftHSM2 token in it with F<scripts/mktoken> and copies the
-variables that script prints into C<%ENV>, so that the provider and every
-child process find the token.  The directory is removed when the test
+throw-away token in it with F<scripts/mktoken> (SoftHSM2, reached as
+C<P11BE_TOKEN> says: see token_kind()) and copies the variables that
+script prints into C<%ENV>, so that the provider and every child process
+find the token.  The directory is removed when the test
 exits, unless C<P11BE_KEEP_TMP> is set to a true value.
 
 Paths come from C<P11BE_SOURCE_DIR> (default: two levels above this file)
@@ -54,16 +55,24 @@ use Time::HiRes ();
 our @ISA = ('Exporter');
 our @EXPORT = qw(
     build_dir source_dir provider_module shim_module real_module real_slot tmp_dir
-    test_program setup_token use_shim use_proxy proxy_module reset_counts counts count_of
-    fault_counts fault_of real_calls remove_token
+    test_program setup_token token_kind use_shim use_proxy proxy_module need_mechs
+    lacks_mechs
+    reset_counts counts count_of fault_counts fault_of real_calls remove_token
     run ossl ossl_p11 has_mech write_file read_file random_bytes
 );
 
 my $TMP_DIR;       # per-test-file directory, made on first use
-my $REAL_MODULE;   # the token's own module, even after use_shim()
+my $REAL_MODULE;   # the module in front of the token, even after use_shim()
 my $REAL_SLOT;     # the token's slot in $REAL_MODULE
-my $PROXY;         # p11-kit's proxy once use_proxy() put it in front
 my %MECHS;         # CKM_* names the token reports, filled by has_mech()
+my $RPC_SERVER;    # process group of this file's p11-kit server (rpc)
+my $RPC_OWNER;     # the process that started it: only it stops it
+
+END {
+    # Only the test process itself: children forked by tests exit too.
+    kill 'TERM', -$RPC_SERVER
+        if defined $RPC_SERVER && defined $RPC_OWNER && $$ == $RPC_OWNER;
+}
 
 sub import {
     my ($class, @args) = @_;
@@ -142,8 +151,12 @@ sub test_program {
 
 =head2 real_module()
 
-The token's own PKCS#11 module (SoftHSM2), which stays known after
-use_shim() has pointed C<CRYPTOGRAPHY_PKCS11_PATH> at the shim.
+The PKCS#11 module pkcs11be reaches the token through without the shim
+(SoftHSM2, p11-kit's proxy or RPC client, NSS's softokn: see token_kind()),
+which stays known after use_shim() has pointed C<CRYPTOGRAPHY_PKCS11_PATH>
+at the shim.  A program that loads it needs this file's environment (the
+RPC client needs C<P11_KIT_SERVER_ADDRESS>, softokn
+C<P11BE_MODULE_INIT_ARGS>).
 
 =cut
 
@@ -155,8 +168,7 @@ sub real_module {
 
 =head2 real_slot()
 
-The token's slot in real_module(), which stays known after use_proxy() has
-pointed C<CRYPTOGRAPHY_PKCS11_SLOT_ID> at the proxy's slot.
+The token's slot in real_module(); use_proxy() changes both.
 
 =cut
 
@@ -188,11 +200,16 @@ sub tmp_dir {
 
 =head2 setup_token()
 
-Runs F<scripts/mktoken> in tmp_dir()/token and sets C<%ENV> from its
-output: C<SOFTHSM2_CONF>, C<CRYPTOGRAPHY_PKCS11_PATH>,
+Runs F<scripts/mktoken> C<--token> token_kind() in tmp_dir()/token and sets
+C<%ENV> from its output: C<CRYPTOGRAPHY_PKCS11_PATH>,
 C<CRYPTOGRAPHY_PKCS11_SLOT_ID>, C<CRYPTOGRAPHY_PKCS11_PASSWORD>,
-C<P11BE_TOKEN_LABEL> and C<P11BE_SO_PIN>.  C<use P11BE> calls it; later
-calls do nothing.
+C<P11BE_TOKEN_LABEL>, C<P11BE_SO_PIN> and C<P11BE_TOKEN>, plus per kind
+C<SOFTHSM2_CONF>, C<P11BE_SOFTHSM2_MODULE> and C<P11BE_SOFTHSM2_SLOT_ID>
+(SoftHSM2 behind softhsm, proxy and rpc), C<P11_KIT_SERVER_ADDRESS> (rpc)
+and C<P11BE_MODULE_INIT_ARGS> (nss).  For rpc the file's C<p11-kit
+server> (the process that loads SoftHSM2) is stopped when the test exits,
+and lives at most C<P11BE_RPC_LIFETIME> seconds (default 1800) anyway.
+C<use P11BE> calls it; later calls do nothing.
 
 =cut
 
@@ -201,7 +218,8 @@ sub setup_token {
 
     my $script = File::Spec->catfile(source_dir(), 'scripts', 'mktoken');
     my $dir = File::Spec->catdir(tmp_dir(), 'token');
-    my ($rc, $out, $err) = run('bash', $script, $dir);
+    my ($rc, $out, $err) = run('bash', $script, '--token', token_kind(), $dir,
+        { env => { P11BE_RPC_LIFETIME => $ENV{P11BE_RPC_LIFETIME} // 1800 } });
 
     croak "mktoken failed (exit $rc): $err" if $rc != 0;
     for my $line (split /\n/, $out) {
@@ -213,13 +231,34 @@ sub setup_token {
         $value =~ s/\\(.)/$1/gs;
         $ENV{$name} = $value;
     }
-    for my $name (qw(SOFTHSM2_CONF CRYPTOGRAPHY_PKCS11_PATH
-                     CRYPTOGRAPHY_PKCS11_SLOT_ID)) {
+    if (defined $ENV{P11BE_RPC_SERVER_PID}) {
+        $RPC_SERVER = $ENV{P11BE_RPC_SERVER_PID};
+        $RPC_OWNER = $$;
+    }
+    for my $name (qw(CRYPTOGRAPHY_PKCS11_PATH CRYPTOGRAPHY_PKCS11_SLOT_ID)) {
         croak "mktoken did not set $name" unless defined $ENV{$name};
     }
     $REAL_MODULE = $ENV{CRYPTOGRAPHY_PKCS11_PATH};
     $REAL_SLOT = $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID};
     return;
+}
+
+=head2 token_kind()
+
+How the tests reach their token, from C<P11BE_TOKEN>: C<softhsm>
+(default: SoftHSM2's module), C<proxy> (p11-kit's proxy in front of
+SoftHSM2), C<rpc> (p11-kit's RPC client, SoftHSM2 in a C<p11-kit server>
+process) or C<nss> (NSS's softokn).  F<scripts/mktoken> documents each.
+
+=cut
+
+sub token_kind {
+    my $kind = $ENV{P11BE_TOKEN};
+
+    return 'softhsm' if !defined $kind || $kind eq '';
+    croak "P11BE_TOKEN=$kind: expected softhsm, proxy, rpc or nss"
+        unless $kind =~ /\A(?:softhsm|proxy|rpc|nss)\z/;
+    return $kind;
 }
 
 =head2 has_mech($ckm_name)
@@ -246,6 +285,36 @@ sub has_mech {
     return exists $MECHS{$name} ? 1 : 0;
 }
 
+=head2 need_mechs(@ckm_names)
+
+Skips the whole test file (C<plan skip_all>) when the token lacks any of
+the mechanisms, naming every missing one and the token kind, so that a
+run on a smaller token is never a silent pass.  Call it before C<plan>.
+
+=cut
+
+sub need_mechs {
+    my $why = lacks_mechs(@_);
+
+    Test::More::plan(skip_all => $why) if $why ne '';
+    return;
+}
+
+=head2 lacks_mechs(@ckm_names)
+
+The skip message need_mechs() would give ("the rpc token lacks CKM_X,
+CKM_Y"), or the empty string when the token has them all: for C<skip> in
+a C<SKIP> block.
+
+=cut
+
+sub lacks_mechs {
+    my @missing = grep { !has_mech($_) } @_;
+
+    return '' unless @missing;
+    return 'the ' . token_kind() . ' token lacks ' . join(', ', @missing);
+}
+
 =head1 CALL COUNTING
 
 =head2 use_shim()
@@ -261,7 +330,7 @@ sub use_shim {
     setup_token();
     my $shim = shim_module();
 
-    $ENV{P11SHIM_MODULE} = $PROXY // real_module();
+    $ENV{P11SHIM_MODULE} = real_module();
     $ENV{P11SHIM_COUNTS} = File::Spec->catfile(tmp_dir(), 'p11shim.counts');
     $ENV{CRYPTOGRAPHY_PKCS11_PATH} = $shim;
     reset_counts();
@@ -271,49 +340,58 @@ sub use_shim {
 =head2 proxy_module()
 
 p11-kit's proxy module, F<p11-kit-proxy.so> in the multiarch library
-directory (C<$ENV{P11BE_P11KIT_PROXY}> overrides), or undef when it is not
-installed.
+directory (C<$ENV{P11BE_P11KIT_PROXY}> overrides).  Dies when it is not
+installed (p11-kit-modules, in F<scripts/deps>) or when p11-kit has no
+F<softhsm2.module> to find SoftHSM2 with: the proxy loads the modules
+p11-kit's system configuration names (Debian's softhsm2 installs that
+file in F</usr/share/p11-kit/modules>), because a per-user configuration
+would need C<HOME> in every process, which server workers do not all get.
 
 =cut
 
 sub proxy_module {
     return $ENV{P11BE_P11KIT_PROXY} if $ENV{P11BE_P11KIT_PROXY};
+    my $conf = '/usr/share/p11-kit/modules/softhsm2.module';
+    croak "$conf is missing: p11-kit's proxy would not find SoftHSM2"
+        unless -f $conf;
     for my $path (glob('/usr/lib/*/p11-kit-proxy.so'),
                   '/usr/lib/p11-kit-proxy.so') {
         return $path if -f $path;
     }
-    return undef;
+    croak 'p11-kit-proxy.so not found: install p11-kit-modules (scripts/deps)';
 }
 
 =head2 use_proxy()
 
-Puts p11-kit's proxy module (proxy_module()) in front of the token: the
-provider loads the proxy, which loads SoftHSM2 as p11-kit's system module
-configuration says (F</usr/share/p11-kit/modules/softhsm2.module> from
-Debian's softhsm2; p11-kit reads user module files only when the system
-F<pkcs11.conf> allows it, and the tests leave system files alone), and
-SoftHSM2 finds this file's token through C<SOFTHSM2_CONF> as before.  The
-proxy follows PKCS#11's rules where SoftHSM2 alone does not: a forked
-child must call C_Initialize again before anything else.
+Puts a module that follows PKCS#11's rules where SoftHSM2 alone does not
+(a forked child must call C_Initialize again before anything else) in
+front of the token.  On C<softhsm> that is p11-kit's proxy
+(proxy_module()), which loads SoftHSM2, which finds this file's token
+through C<SOFTHSM2_CONF> as before; on the other kinds it is the module
+already there (the proxy, p11-kit's RPC client, NSS's softokn).
 
-The proxy numbers its slots its own way, so C<CRYPTOGRAPHY_PKCS11_SLOT_ID>
-becomes the proxy's slot for the token, found by its label (C<p11slot>).
-With use_shim() (before or after) the shim wraps the proxy.  Dies when the
-proxy is missing or does not show the token.  Returns the proxy's path.
+real_module() and real_slot() become the proxy and the token's slot in
+it (found by its label with C<p11slot>: the proxy numbers slots its own
+way), and so does C<CRYPTOGRAPHY_PKCS11_SLOT_ID>.  With use_shim() (before
+or after) the shim wraps the proxy.  Dies when the proxy does not show
+the token.  Returns the module now in front.
 
 =cut
 
 sub use_proxy {
     setup_token();
-    my $proxy = proxy_module() // croak 'p11-kit-proxy.so is not installed';
+    return real_module() if token_kind() ne 'softhsm';
+
+    my $proxy = proxy_module();
     my $label = $ENV{P11BE_TOKEN_LABEL} // croak 'the token has no label';
     my ($rc, $out, $err) = run(test_program('p11slot'), $proxy, $label);
 
-    croak "p11-kit's proxy does not show the token \"$label\" (is "
-          . "SoftHSM2 in p11-kit's module configuration?): $err"
+    croak "p11-kit's proxy does not show the token \"$label\": $err"
         if $rc != 0;
     chomp $out;
-    $PROXY = $proxy;
+    $REAL_MODULE = $proxy;
+    $REAL_SLOT = $out;
+    %MECHS = ();
     $ENV{CRYPTOGRAPHY_PKCS11_SLOT_ID} = $out;
     if (defined $ENV{P11SHIM_MODULE}) {
         $ENV{P11SHIM_MODULE} = $proxy;

@@ -27,7 +27,11 @@ static int label_is(const CK_UTF8CHAR *padded, const char *label)
 
 int main(int argc, char **argv)
 {
-    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK};
+    /* The provider's own setting, so that a module needing arguments
+     * (NSS's softokn) is listed the way pkcs11be will see it. */
+    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK,
+                                      .pReserved =
+                                          getenv("P11BE_MODULE_INIT_ARGS")};
     CK_C_GetFunctionList get_list;
     CK_FUNCTION_LIST_PTR p11 = NULL;
     CK_SLOT_ID slots[64];
