@@ -230,47 +230,80 @@ static OSSL_PROVIDER *proxy_provider;
 static EVP_RAND *proxy_rand;
 static unsigned proxy_users;
 
+/* Frees what proxy_prepare made and did not keep, or what the last user left.
+ */
+static void proxy_discard(EVP_RAND *rand, OSSL_PROVIDER *provider,
+                          OSSL_LIB_CTX *libctx)
+{
+    EVP_RAND_free(rand);
+    OSSL_PROVIDER_unload(provider);
+    OSSL_LIB_CTX_free(libctx);
+}
+
+/*
+ * The library context, provider and method are made and freed outside
+ * proxy_lock_m: that takes libcrypto's own locks, which libcrypto may hold
+ * while it frees a DRBG and so calls proxy_release (ThreadSanitizer saw
+ * the lock-order inversion at exit).
+ */
 static EVP_RAND *proxy_prepare(void)
 {
-    EVP_RAND *rand = NULL;
+    OSSL_LIB_CTX *libctx = NULL;
+    OSSL_PROVIDER *provider = NULL;
+    EVP_RAND *fetched = NULL, *rand = NULL;
 
     pthread_mutex_lock(&proxy_lock_m);
-    if (proxy_rand == NULL) {
-        proxy_libctx = OSSL_LIB_CTX_new();
-        if (proxy_libctx != NULL
-            && OSSL_PROVIDER_add_builtin(proxy_libctx, "pkcs11be-parent",
-                                         proxy_provider_init))
-            proxy_provider =
-                OSSL_PROVIDER_load(proxy_libctx, "pkcs11be-parent");
-        if (proxy_provider != NULL)
-            proxy_rand = EVP_RAND_fetch(proxy_libctx, "PKCS11BE-PARENT", NULL);
-        if (proxy_rand == NULL) {
-            OSSL_PROVIDER_unload(proxy_provider);
-            OSSL_LIB_CTX_free(proxy_libctx);
-            proxy_provider = NULL;
-            proxy_libctx = NULL;
-        }
+    if (proxy_rand != NULL) {
+        proxy_users++;
+        rand = proxy_rand;
+    }
+    pthread_mutex_unlock(&proxy_lock_m);
+    if (rand != NULL)
+        return rand;
+
+    libctx = OSSL_LIB_CTX_new();
+    if (libctx != NULL
+        && OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
+                                     proxy_provider_init))
+        provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
+    if (provider != NULL)
+        fetched = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
+
+    pthread_mutex_lock(&proxy_lock_m);
+    if (proxy_rand == NULL && fetched != NULL) {
+        proxy_rand = fetched;
+        proxy_provider = provider;
+        proxy_libctx = libctx;
+        fetched = NULL;
+        provider = NULL;
+        libctx = NULL;
     }
     if (proxy_rand != NULL) {
         proxy_users++;
         rand = proxy_rand;
     }
     pthread_mutex_unlock(&proxy_lock_m);
+    proxy_discard(fetched, provider, libctx);
     return rand;
 }
 
 static void proxy_release(void)
 {
+    OSSL_LIB_CTX *libctx = NULL;
+    OSSL_PROVIDER *provider = NULL;
+    EVP_RAND *rand = NULL;
+
     pthread_mutex_lock(&proxy_lock_m);
     if (proxy_users > 0 && --proxy_users == 0) {
-        EVP_RAND_free(proxy_rand);
-        OSSL_PROVIDER_unload(proxy_provider);
-        OSSL_LIB_CTX_free(proxy_libctx);
+        rand = proxy_rand;
+        provider = proxy_provider;
+        libctx = proxy_libctx;
         proxy_rand = NULL;
         proxy_provider = NULL;
         proxy_libctx = NULL;
     }
     pthread_mutex_unlock(&proxy_lock_m);
+    proxy_discard(rand, provider, libctx);
 }
 
 /* ---- the DRBGs ------------------------------------------------------- */

@@ -144,24 +144,43 @@ static OSSL_LIB_CTX *fallback_libctx;
 static OSSL_PROVIDER *fallback_default;
 static unsigned fallback_users;
 
+/*
+ * The library context is made and freed outside fallback_lock: that takes
+ * libcrypto's own locks, which libcrypto may hold while it frees a context
+ * of ours that releases the fallback (a DRBG at exit: ThreadSanitizer saw
+ * the lock-order inversion).
+ */
 int p11be_fallback_prepare(void)
 {
-    int ok = 1;
+    OSSL_LIB_CTX *libctx = NULL;
+    OSSL_PROVIDER *deflt = NULL;
+    int ok;
 
     pthread_mutex_lock(&fallback_lock);
-    if (fallback_libctx == NULL) {
-        fallback_libctx = OSSL_LIB_CTX_new();
-        if (fallback_libctx != NULL)
-            fallback_default = OSSL_PROVIDER_load(fallback_libctx, "default");
-        if (fallback_default == NULL) {
-            OSSL_LIB_CTX_free(fallback_libctx);
-            fallback_libctx = NULL;
-            ok = 0;
-        }
-    }
+    ok = fallback_libctx != NULL;
     if (ok)
         fallback_users++;
     pthread_mutex_unlock(&fallback_lock);
+    if (ok)
+        return 1;
+
+    libctx = OSSL_LIB_CTX_new();
+    if (libctx != NULL)
+        deflt = OSSL_PROVIDER_load(libctx, "default");
+
+    pthread_mutex_lock(&fallback_lock);
+    if (fallback_libctx == NULL && deflt != NULL) {
+        fallback_libctx = libctx;
+        fallback_default = deflt;
+        libctx = NULL;
+        deflt = NULL;
+    }
+    ok = fallback_libctx != NULL;
+    if (ok)
+        fallback_users++;
+    pthread_mutex_unlock(&fallback_lock);
+    OSSL_PROVIDER_unload(deflt);
+    OSSL_LIB_CTX_free(libctx);
     return ok;
 }
 
@@ -173,12 +192,17 @@ OSSL_LIB_CTX *p11be_fallback_libctx(void)
 
 void p11be_fallback_release(void)
 {
+    OSSL_LIB_CTX *libctx = NULL;
+    OSSL_PROVIDER *deflt = NULL;
+
     pthread_mutex_lock(&fallback_lock);
     if (fallback_users > 0 && --fallback_users == 0) {
-        OSSL_PROVIDER_unload(fallback_default);
-        OSSL_LIB_CTX_free(fallback_libctx);
+        deflt = fallback_default;
+        libctx = fallback_libctx;
         fallback_default = NULL;
         fallback_libctx = NULL;
     }
     pthread_mutex_unlock(&fallback_lock);
+    OSSL_PROVIDER_unload(deflt);
+    OSSL_LIB_CTX_free(libctx);
 }
