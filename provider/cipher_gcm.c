@@ -900,16 +900,51 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
  * The tag (decryption only) and the IV length (before the init that gives
  * the IV) may be set at any time before they are used.
  */
+/*
+ * OpenSSL 3.0's GCM takes a TLS fixed IV longer than the IV and then writes
+ * random bytes past its IV buffer (its length check subtracts in size_t;
+ * found by fuzz_params). Such a length is refused before the parameters
+ * reach it.
+ */
+static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *fixed =
+        OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED);
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
+    size_t ivlen = ctx->fb.ctx != NULL
+                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(ctx->fb.ctx)
+                       : ctx->ivlen;
+
+    if (fixed == NULL)
+        return 1;
+    if (p != NULL && !OSSL_PARAM_get_size_t(p, &ivlen))
+        return 1; /* refused where it is read */
+    if (fixed->data != NULL
+        && (fixed->data_size == (size_t)-1
+            || (fixed->data_size >= EVP_GCM_TLS_FIXED_IV_LEN
+                && fixed->data_size <= ivlen
+                && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
+        return 1;
+    p11be_raise(ctx->prov->handle, P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+                "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
+                "with an 8-byte explicit part",
+                ctx->alg->name, fixed->data_size, ivlen);
+    return 0;
+}
+
 static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     GCM_CTX *ctx = vctx;
     const OSSL_PARAM *p;
     size_t len;
 
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
     if (params == NULL)
         return 1;
+    if (!gcm_tls_fixed_iv_fits(ctx, params))
+        return 0;
+    if (ctx->fb.ctx != NULL)
+        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
     if (p11be_cipher_is_tls(params)) {
         gcm_abandon(ctx);
         if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
