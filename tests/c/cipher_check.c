@@ -1005,6 +1005,27 @@ static int run_bad(void)
         fail("DES-EDE3 ECB lengths wrong");
     else
         printf("ok: DES-EDE3-ECB 20 bytes -> 16 + 8\n");
+    /*
+     * A TLS fixed IV longer than the IV leaves room for: OpenSSL 3.0's own
+     * GCM, where such a context goes, would write past its IV buffer.
+     */
+    {
+        EVP_CIPHER *gcm = fetch("AES-256-GCM", 1);
+        unsigned char fixed[20];
+        OSSL_PARAM set[2];
+
+        fill(fixed, sizeof(fixed));
+        set[0] = OSSL_PARAM_construct_octet_string(
+            OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, fixed, sizeof(fixed));
+        set[1] = OSSL_PARAM_construct_end();
+        if (gcm == NULL || !EVP_EncryptInit_ex2(ctx, gcm, key, NULL, NULL))
+            fail("AES-256-GCM init");
+        else if (EVP_CIPHER_CTX_set_params(ctx, set))
+            fail("a 20-byte TLS fixed IV for a 12-byte GCM IV accepted");
+        else
+            expect_reason("a TLS fixed IV longer than the IV", 0, 0);
+        EVP_CIPHER_free(gcm);
+    }
     EVP_CIPHER_CTX_free(ctx);
     EVP_CIPHER_free(cbc);
     EVP_CIPHER_free(ecb);
