@@ -458,21 +458,30 @@ static OSSL_PARAM *params_without_properties(const OSSL_PARAM params[],
     return copy;
 }
 
+/* params_without_properties, raising when it cannot copy them. */
+static int drbg_params(DRBG_CTX *ctx, const OSSL_PARAM params[],
+                       const OSSL_PARAM **filtered, OSSL_PARAM **copy)
+{
+    *filtered = params_without_properties(params, copy);
+    if (params == NULL || *filtered != NULL)
+        return 1;
+    p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s parameters",
+                ctx->name);
+    return 0;
+}
+
 static int drbg_instantiate(void *vctx, unsigned int strength,
                             int prediction_resistance,
                             const unsigned char *pstr, size_t pstr_len,
                             const OSSL_PARAM params[])
 {
     DRBG_CTX *ctx = vctx;
+    const OSSL_PARAM *filtered;
     OSSL_PARAM *copy;
-    OSSL_PARAM *filtered = params_without_properties(params, &copy);
     int ok;
 
-    if (params != NULL && filtered == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s parameters",
-                    ctx->name);
+    if (!drbg_params(ctx, params, &filtered, &copy))
         return 0;
-    }
     p11be_delegated_note(ctx->prov, ctx->name);
     ok = EVP_RAND_instantiate(ctx->inner, strength, prediction_resistance, pstr,
                               pstr_len, filtered);
@@ -545,15 +554,12 @@ static int drbg_get_ctx_params(void *vctx, OSSL_PARAM params[])
 static int drbg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     DRBG_CTX *ctx = vctx;
+    const OSSL_PARAM *filtered;
     OSSL_PARAM *copy;
-    OSSL_PARAM *filtered = params_without_properties(params, &copy);
     int ok;
 
-    if (params != NULL && filtered == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s parameters",
-                    ctx->name);
+    if (!drbg_params(ctx, params, &filtered, &copy))
         return 0;
-    }
     ok = EVP_RAND_CTX_set_params(ctx->inner, filtered);
     OPENSSL_free(copy);
     return ok;
