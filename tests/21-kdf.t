@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: Apache-2.0
 #
-# KDFs (provider/kdf.c): pkcs11be offers the default provider's KDFs and
+# KDFs (provider/ops/kdf.c): pkcs11be offers the default provider's KDFs and
 # runs them whole there, so that a derivation makes no token call per
 # iteration. Known answers and the default provider's outputs
 # (tests/c/kdf_check.c), the token call counts of iterated derivations

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# The RFC 7512 "pkcs11:" URI parser (provider/uri.c) on its own, through
+# The RFC 7512 "pkcs11:" URI parser (provider/base/uri.c) on its own, through
 # tests/c/uri_check.c: RFC 7512's examples, edge cases, malformed URIs
 # with the message each must give, and an encode/parse round trip. No
 # token is needed.

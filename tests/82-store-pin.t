@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: Apache-2.0
 #
-# Where the "pkcs11" store (provider/store.c) gets the PIN when a private
+# Where the "pkcs11" store (provider/ops/store.c) gets the PIN when a private
 # key is asked for: the URI's pin-value, its pin-source (file:PATH or an
 # absolute path), the provider's configured PIN (environment or config
 # file), then the application's passphrase (-passin). A wrong PIN fails

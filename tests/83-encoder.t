@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: Apache-2.0
 #
-# Encoders and decoders (provider/encoder.c, decoder.c; tests/c/
+# Encoders and decoders (provider/ops/encoder.c, decoder.c; tests/c/
 # encoder_check.c). Keys generated on the token (RSA, EC P-256, Ed25519,
 # Ed448): their public keys written by pkcs11be (-pubout, PEM and DER,
 # i2d_PUBKEY) are byte for byte what the default provider writes for the

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: Apache-2.0
 #
-# The login (provider/slot.c): one state per token in the process, shared
+# The login (provider/token/token.c): one state per token in the process, shared
 # by every library context; lost and made again when the application logs
 # out, closes every session or the token goes; a refused PIN tried once
 # per process; an empty PIN never sent; key files never a PIN source; and

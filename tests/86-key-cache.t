@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: Apache-2.0
 #
-# pkcs11-key-cache (provider/keyobj.c): a token key found by URI is copied
+# pkcs11-key-cache (provider/token/keyobj.c): a token key found by URI is copied
 # once into a session object (C_CopyObject, only CKA_TOKEN changed) that
 # every operation uses, so that the token does not unwrap its private
 # value at each use; no C_FindObjects per operation; the copy is destroyed

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * provider/uri.c on its own (no token): every example of RFC 7512
+ * provider/base/uri.c on its own (no token): every example of RFC 7512
  * section 3.3 and edge cases with the fields they must give, malformed
  * URIs with the message they must give, and an encode/parse round trip
  * on deterministic random bytes. Prints TAP ("ok N - name" lines and a

@@ -2,7 +2,7 @@
 /*
  * The token one provider instance works with: its module, its slot, the
  * token's mechanism list (read once), the login state and the session
- * pool. slot.c opens it and logs in; session.c lends its sessions.
+ * pool. token.c opens it and logs in; session.c lends its sessions.
  * Operations see only session.h.
  */
 #ifndef P11BE_TOKEN_H
@@ -19,7 +19,7 @@
 
 typedef struct p11be_session_st P11BE_SESSION;
 
-/* The token's login in this process, shared by provider instances (slot.c). */
+/* The token's login in this process, shared by provider instances (token.c). */
 typedef struct p11be_login_st P11BE_LOGIN;
 
 enum p11be_login_state {
@@ -61,7 +61,7 @@ typedef struct p11be_token_st {
     size_t waiting;               /* threads waiting for a session */
     unsigned generation;          /* bumped when all sessions are lost */
     unsigned fork_generation;     /* p11be_fork_generation seen last */
-    P11BE_LOGIN *login;           /* the login state; slot.c owns it */
+    P11BE_LOGIN *login;           /* the login state; token.c owns it */
 
     /*
      * Guards the object session. Written (exclusive) by every call on the
@@ -140,7 +140,7 @@ int p11be_objects_recheck(P11BE_TOKEN *token);
 /* Closes one idle pooled session to make room; 0 when none is idle. */
 int p11be_pool_close_one_idle(P11BE_TOKEN *token);
 
-/* Pool internals shared by slot.c, session.c and objects.c. */
+/* Pool internals shared by token.c, session.c and objects.c. */
 int p11be_pool_init(P11BE_TOKEN *token);
 void p11be_pool_close_all(P11BE_TOKEN *token, int call_module);
 

@@ -64,7 +64,7 @@
  *   application's passphrase callback (openssl -passin). Without a type
  *   and with no PIN from any of them, the search goes on without a login
  *   (and finds no CKA_PRIVATE objects); with type=private it fails. A
- *   refused PIN is never tried again in the process (slot.c), whatever
+ *   refused PIN is never tried again in the process (token.c), whatever
  *   its source, and the error names the source
  *   ("C_Login failed: CKR_PIN_INCORRECT (PIN from URI pin-value)"). PINs
  *   are wiped after use, and messages show the URI without its query part.
@@ -483,7 +483,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
             return 0;
         }
     }
-    /* pin NULL: the configured PIN, read and named by slot.c. */
+    /* pin NULL: the configured PIN, read and named by token.c. */
     ok = p11be_token_login_pin(token, sess->handle, pin, (size_t)len, source,
                                &rv);
     OPENSSL_cleanse(buf, sizeof(buf));
