@@ -216,22 +216,19 @@ def items(rsa_pem):
             lambda cls=cls: ec.derive_private_key(SCALAR, cls()),
             lambda cls=cls: ec.derive_private_key(PEER_SCALAR, cls()),
             lambda cls=cls: ec.generate_private_key(cls())))
-    for name, mod, size in (("Ed25519", ed25519, 32), ("Ed448", ed448, 57)):
+    # The Edwards (signing) and Montgomery (exchange) keys: raw bytes.
+    for name, mod, size, kind in (("Ed25519", ed25519, 32, "sign"),
+                                  ("Ed448", ed448, 57, "sign"),
+                                  ("X25519", x25519, 32, "xdh"),
+                                  ("X448", x448, 56, "xdh")):
         cls = getattr(mod, name + "PrivateKey")
-        out.append(Item(
-            name, "sign",
-            lambda cls=cls, size=size: cls.from_private_bytes(
-                bytes(range(1, size + 1))),
-            None, cls.generate))
-    for name, mod, size in (("X25519", x25519, 32), ("X448", x448, 56)):
-        cls = getattr(mod, name + "PrivateKey")
-        out.append(Item(
-            name, "xdh",
-            lambda cls=cls, size=size: cls.from_private_bytes(
-                bytes(range(1, size + 1))),
-            lambda cls=cls, size=size: cls.from_private_bytes(
-                bytes(range(100, 100 + size))),
-            cls.generate))
+
+        def raw(first, cls=cls, size=size):
+            return lambda: cls.from_private_bytes(
+                bytes(range(first, first + size)))
+
+        out.append(Item(name, kind, raw(1),
+                        raw(100) if kind == "xdh" else None, cls.generate))
     rsa_key = lambda: load_pem(rsa_pem.hex())  # noqa: E731
     out.append(Item("RSA-2048", "rsa", rsa_key, None,
                     lambda: rsa.generate_private_key(65537, 2048)))
