@@ -13,7 +13,7 @@
 # ?provider=pkcs11be, as build/openssl.cnf): the same number of tests,
 # none failing, none more skipped. The counting shim gives the token calls
 # per file (what ran on the token), printed as a table (note, and
-# CACHE/results.txt beside the evp_test build).
+# CACHE/results-TOKEN.txt beside the evp_test build).
 #
 # evp_test loads its config into a library context of its own and puts
 # OpenSSL's "null" provider into the default one; SoftHSM2 computes in the
@@ -239,4 +239,4 @@ my $header = sprintf('%-26s %-34s %-4s %8s  %s', 'file', 'evp_test',
 my $text = "evp_test of openssl $version, token $kind\n$header\n"
     . join("\n", @table) . "\n";
 note $text;
-write_file("$cache/results.txt", $text);
+write_file("$cache/results-$kind.txt", $text);
