@@ -165,6 +165,7 @@ struct tls_report {
     char why[LONG_WHY_LEN];                      /* if not: the reason */
     uint64_t ops[WAY_COUNT];                     /* timed: operations made */
     double seconds[WAY_COUNT];                   /* timed: time they took */
+    double cpu[WAY_COUNT];                       /* timed: their threads' CPU */
     uint64_t calls[WAY_COUNT][P11SHIM_FN_COUNT]; /* count: C_* calls made */
     char sig_name[TLS_WAYS][NAME_LEN];           /* server's signature type */
 };
@@ -195,6 +196,7 @@ struct tls_cell {
     unsigned long latency_us;           /* the row's delay per call */
     unsigned threads;                   /* the row's threads */
     double rate[WAY_COUNT][MAX_REPEAT]; /* ops/s per round */
+    double cpu[WAY_COUNT][MAX_REPEAT];  /* CPU us per op, per round */
     double load[MAX_REPEAT];            /* 1-minute load at each round */
     int rounds;                         /* rounds measured */
     int counted;                        /* calls[] is filled */
@@ -677,6 +679,7 @@ struct worker {
     unsigned index; /* this thread's token session */
     double end;     /* stop starting operations at this time */
     uint64_t ops;   /* operations done */
+    double cpu;     /* this thread's CPU seconds over them */
     int failed;     /* one failed: why says how */
     char why[WHY_LEN];
 };
@@ -724,6 +727,15 @@ static int one_op(const struct bench *b, enum tls_way way, unsigned index,
     }
 }
 
+/* CPU time of the calling thread (the token's too: it runs in-process). */
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -734,6 +746,7 @@ static void *worker_main(void *arg)
             host_sign_ctx(w->b->libctx, w->b->sides[WAY_DEFAULT].key, w->why);
         w->failed = pctx == NULL;
     }
+    w->cpu = -thread_cpu_seconds();
     while (!w->failed) {
         if (!one_op(w->b, w->way, w->index, pctx, w->why)) {
             w->failed = 1;
@@ -743,6 +756,7 @@ static void *worker_main(void *arg)
         if (now_seconds() >= w->end)
             break;
     }
+    w->cpu += thread_cpu_seconds();
     EVP_PKEY_CTX_free(pctx);
     return NULL;
 }
@@ -773,6 +787,7 @@ static int run_slice(const struct bench *b, enum tls_way way, unsigned threads,
     for (i = 0; i < started; i++) {
         pthread_join(tids[i], NULL);
         rep->ops[way] += workers[i].ops;
+        rep->cpu[way] += workers[i].cpu;
         if (workers[i].failed && ok) {
             memcpy(why, workers[i].why, WHY_LEN);
             ok = 0;
@@ -1036,6 +1051,11 @@ enum {
     COL_OF_SERIAL,
     COL_WAITS,
     COL_OF_WAITS,
+    COL_CPU_P11BE,
+    COL_CPU_DEFAULT,
+    COL_CPU_TOKEN,
+    COL_CPU_HOST,
+    COL_CPU_ADDED,
     COL_COUNT
 };
 
@@ -1062,6 +1082,11 @@ static const char *const col_heads[COL_COUNT] = {
     "pkcs11be/serial",
     "default+waits hs/s",
     "pkcs11be/default+waits",
+    "cpu us/hs pkcs11be",
+    "cpu us/hs default",
+    "cpu us/sign token",
+    "cpu us/sign host",
+    "cpu us/hs added",
 };
 
 #define CELL_LEN 48
@@ -1071,9 +1096,12 @@ static const struct {
     int col;
     int places;
 } median_cols[] = {
-    {COL_P11BE, 0},     {COL_DEFAULT, 0},   {COL_RATIO, 2}, {COL_TOKEN, 0},
-    {COL_HOST_SIGN, 0}, {COL_HOST, 0},      {COL_BOUND, 0}, {COL_SERIAL, 0},
-    {COL_OF_BOUND, 2},  {COL_OF_SERIAL, 2}, {COL_WAITS, 0}, {COL_OF_WAITS, 2},
+    {COL_P11BE, 0},     {COL_DEFAULT, 0},     {COL_RATIO, 2},
+    {COL_TOKEN, 0},     {COL_HOST_SIGN, 0},   {COL_HOST, 0},
+    {COL_BOUND, 0},     {COL_SERIAL, 0},      {COL_OF_BOUND, 2},
+    {COL_OF_SERIAL, 2}, {COL_WAITS, 0},       {COL_OF_WAITS, 2},
+    {COL_CPU_P11BE, 0}, {COL_CPU_DEFAULT, 0}, {COL_CPU_TOKEN, 0},
+    {COL_CPU_HOST, 0},  {COL_CPU_ADDED, 0},
 };
 
 static void fill_rates(const struct tls_cell *c, char row[COL_COUNT][CELL_LEN])
@@ -1098,6 +1126,15 @@ static void fill_rates(const struct tls_cell *c, char row[COL_COUNT][CELL_LEN])
         v[COL_OF_SERIAL][rnd] = p11be / b.serial;
         v[COL_WAITS][rnd] = c->rate[WAY_WAITS][rnd];
         v[COL_OF_WAITS][rnd] = p11be / c->rate[WAY_WAITS][rnd];
+        v[COL_CPU_P11BE][rnd] = c->cpu[WAY_PKCS11BE][rnd];
+        v[COL_CPU_DEFAULT][rnd] = c->cpu[WAY_DEFAULT][rnd];
+        v[COL_CPU_TOKEN][rnd] = c->cpu[WAY_TOKEN][rnd];
+        v[COL_CPU_HOST][rnd] = c->cpu[WAY_HOST][rnd];
+        /* pkcs11be's handshake against default's with the token's signature */
+        v[COL_CPU_ADDED][rnd] =
+            c->cpu[WAY_PKCS11BE][rnd]
+            - (c->cpu[WAY_DEFAULT][rnd] - c->cpu[WAY_HOST][rnd]
+               + c->cpu[WAY_TOKEN][rnd]);
     }
     for (i = 0; i < sizeof(median_cols) / sizeof(median_cols[0]); i++) {
         int col = median_cols[i].col;
@@ -1181,6 +1218,11 @@ static void print_legend(const struct options *o, const struct tls_cell *cells,
            "serial bound = 1/(1/host bound + 1/token sign/s) (host work, "
            "then the signature: one thread's limit); ratios are medians of "
            "the rounds' own\n",
+           bullet);
+    printf("%scpu us: CPU time of the ways' threads per handshake or "
+           "signature (the token's included: it runs in-process); added: "
+           "pkcs11be's handshake less default's with the token's signature "
+           "in place of the host's, what pkcs11be itself costs\n",
            bullet);
     if (o->count > 0)
         printf("%scalls/hs, calls/sign: PKCS#11 calls per handshake (per "
@@ -1406,9 +1448,12 @@ static int time_cell(const struct options *o, struct tls_cell *c,
         snprintf(c->why, sizeof(c->why), "%s", rep->why);
         return 0;
     }
-    for (k = 0; k < WAY_COUNT; k++)
+    for (k = 0; k < WAY_COUNT; k++) {
         c->rate[k][c->rounds] =
             rep->seconds[k] > 0 ? (double)rep->ops[k] / rep->seconds[k] : 0;
+        c->cpu[k][c->rounds] =
+            rep->ops[k] > 0 ? rep->cpu[k] * 1e6 / (double)rep->ops[k] : 0;
+    }
     memcpy(c->sig_name, rep->sig_name, sizeof(c->sig_name));
     if (o->verbose)
         fprintf(stderr,
