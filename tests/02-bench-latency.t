@@ -7,6 +7,9 @@
 # never a speed: with 2 ms per call and two calls per digest, no way can
 # exceed 250 digests/s per thread, whatever the machine (300 allowed: an
 # operation that runs past its way's 20 ms slice still counts for it).
+# p11tlsbench's --latency-us and --threads (issue 17's TLS rows, a short
+# smoke run): the token way and pkcs11be wait alike, one signature (two
+# calls) per handshake, the bound columns filled.
 
 use strict;
 use warnings;
@@ -17,9 +20,10 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use P11BE;
 
-plan tests => 3;
+plan tests => 4;
 
 my $p11bench = test_program('p11bench');
+my $p11tlsbench = test_program('p11tlsbench');
 my %env = (OPENSSL_CONF => undef, TMPDIR => tmp_dir());
 
 # The text table's rows for the case, by thread count: { column => value }.
@@ -85,4 +89,63 @@ subtest 'without --latency-us: no shim in the timed runs' => sub {
     is($rc, 0, 'p11bench runs') or diag($err);
     my $rate = rows($out)->{1}{'direct/s'} // 0;
     cmp_ok($rate, '>', 300, "direct is not held to 2 ms a call ($rate/s)");
+};
+
+# p11tlsbench's Markdown rows: [ { column => value } ], in order.
+sub md_rows {
+    my ($out) = @_;
+    my @head;
+    my @rows;
+    for my $line (split /\n/, $out) {
+        next unless $line =~ /^\|/;
+        my @cells = map { s/^\s+|\s+$//gr } split /\|/, $line;
+        shift @cells;
+        if (!@head) {
+            @head = @cells;
+            next;
+        }
+        next if $cells[0] =~ /^:?-+$/;
+        my %row;
+        @row{@head} = @cells;
+        push @rows, \%row;
+    }
+    return \@rows;
+}
+
+subtest 'p11tlsbench: delay and threads, the token bound beside' => sub {
+    plan tests => 19;
+
+    my ($rc, $out, $err) = run($p11tlsbench, '-s', '0.2', '-r', 1, '-n', 5,
+        '-c', 'ec', '-o', 'keys', '-t', '1,2', '-L', '0,2000', '-m',
+        { env => \%env, timeout => 300 });
+    is($rc, 0, 'p11tlsbench runs') or diag("$out$err");
+    my $rows = md_rows($out);
+    is(scalar(@$rows), 4, 'a row per delay and thread count');
+    for my $row (@$rows) {
+        my ($delay, $thr) = ($row->{'delay us'} // '', $row->{thr} // 0);
+        my $what = "$delay us, $thr thread(s)";
+        if ($delay eq '2000') {
+            # 2 calls of 2 ms per signature: 250/s per thread at most.
+            my $most = 300 * $thr;
+            my $token = $row->{'token sign/s'} // 0;
+            my $hs = $row->{'pkcs11be hs/s'} // 0;
+            ok($token > 0 && $token <= $most,
+               "$what: token $token sign/s, at most $most");
+            ok($hs > 0 && $hs <= $most,
+               "$what: pkcs11be $hs hs/s, at most $most");
+        } else {
+            cmp_ok($row->{'token sign/s'} // 0, '>', 300 * $thr,
+                   "$what: the token way does not wait");
+            cmp_ok($row->{'default hs/s'} // 0, '>', 0,
+                   "$what: default handshakes");
+        }
+        like($row->{'pkcs11be/bound'} // '', qr/^\d+\.\d\d$/,
+             "$what: a ratio to the bound");
+    }
+    my $row = $rows->[0] // {};
+    is($row->{'C_Sign/hs pkcs11be'}, '1.00', 'one C_Sign per handshake');
+    is($row->{'calls/hs pkcs11be'}, '2.00', 'two calls per handshake');
+    is($row->{'calls/sign token'}, '2.00', 'the token way: two per signature');
+    is($row->{'calls/hs default'}, '0.00', 'none with the default key');
+    like($out, qr/serial bound = /, 'the legend says how the bound is made');
 };

@@ -17,6 +17,7 @@
  * thread, and the counters are read again.
  */
 #include "run.h"
+#include "p11open.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -503,35 +504,6 @@ static int evp_op(struct worker *w, enum bench_way way)
 
 /* Direct PKCS#11 */
 
-/* The slot the job names, or the first one holding a token. */
-static int p11_pick_slot(struct run *r)
-{
-    const char *want = r->job->slot_id;
-    CK_SLOT_ID slots[64];
-    CK_ULONG count = sizeof(slots) / sizeof(slots[0]);
-    char *end;
-    CK_RV rv;
-
-    if (want != NULL && *want != '\0') {
-        errno = 0;
-        r->slot = strtoul(want, &end, 10);
-        if (errno == 0 && *end == '\0')
-            return 1;
-        snprintf(r->report->way[WAY_DIRECT].why, BENCH_WHY_LEN,
-                 "bad slot id \"%s\"", want);
-        return 0;
-    }
-    rv = r->p11->C_GetSlotList(CK_TRUE, slots, &count);
-    if (rv != CKR_OK || count == 0) {
-        snprintf(r->report->way[WAY_DIRECT].why, BENCH_WHY_LEN,
-                 "C_GetSlotList: CKR 0x%08lx, %lu slots with a token", rv,
-                 rv == CKR_OK ? count : 0);
-        return 0;
-    }
-    r->slot = slots[0];
-    return 1;
-}
-
 /*
  * Whether a private key object is made CKA_PRIVATE, after a login on the
  * key session: as pkcs11be decides for its own (keyobj.c), when the token
@@ -542,18 +514,7 @@ static int p11_pick_slot(struct run *r)
  */
 static int p11_login_for_key(struct run *r, CK_RV *rv)
 {
-    const char *pin = getenv("CRYPTOGRAPHY_PKCS11_PASSWORD");
-    CK_TOKEN_INFO info;
-
-    *rv = r->p11->C_GetTokenInfo(r->slot, &info);
-    if (*rv != CKR_OK || (info.flags & CKF_LOGIN_REQUIRED) == 0 || pin == NULL
-        || *pin == '\0')
-        return 0;
-    *rv = r->p11->C_Login(r->key_session, CKU_USER, (CK_UTF8CHAR *)pin,
-                          strlen(pin));
-    if (*rv == CKR_USER_ALREADY_LOGGED_IN)
-        *rv = CKR_OK;
-    return *rv == CKR_OK;
+    return bench_p11_login(r->p11, r->slot, r->key_session, rv);
 }
 
 /* DER OBJECT IDENTIFIERs of the curves, as CKA_EC_PARAMS. */
@@ -785,34 +746,15 @@ static CK_RV p11_create_key(struct run *r)
 
 static enum bench_status p11_setup(struct run *r, enum bench_way way)
 {
-    CK_C_INITIALIZE_ARGS init_args = {.flags = CKF_OS_LOCKING_OK};
     const struct bench_case *bc = r->job->bc;
     char *why = r->report->way[way].why;
-    CK_C_GetFunctionList get_list;
     CK_MECHANISM_INFO info;
-    void *handle;
     CK_RV rv;
 
-    /* Never dlclosed: the child exits soon after. */
-    handle = dlopen(r->module, RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL) {
-        snprintf(why, BENCH_WHY_LEN, "dlopen: %s", dlerror());
-        return BENCH_FAILED;
-    }
-    get_list = (CK_C_GetFunctionList)dlsym(handle, "C_GetFunctionList");
-    if (get_list == NULL || get_list(&r->p11) != CKR_OK) {
-        r->p11 = NULL;
-        snprintf(why, BENCH_WHY_LEN, "%s: no usable C_GetFunctionList",
-                 r->module);
-        return BENCH_FAILED;
-    }
-    rv = r->p11->C_Initialize(&init_args);
-    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        snprintf(why, BENCH_WHY_LEN, "C_Initialize: CKR 0x%08lx", rv);
-        return BENCH_FAILED;
-    }
-    r->p11_initialized = rv == CKR_OK;
-    if (!p11_pick_slot(r))
+    r->p11 = bench_p11_load(r->module, &r->p11_initialized, why, BENCH_WHY_LEN);
+    if (r->p11 == NULL
+        || !bench_p11_slot(r->p11, r->job->slot_id, &r->slot, why,
+                           BENCH_WHY_LEN))
         return BENCH_FAILED;
     rv = r->p11->C_GetMechanismInfo(r->slot, bc->mech, &info);
     if (rv == CKR_MECHANISM_INVALID) {
