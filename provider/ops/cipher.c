@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Symmetric ciphers on the token: the algorithm table and what the modes
- * share (cipher.h). ECB, CBC and CTR live in cipher_block.c, GCM in
- * cipher_gcm.c.
+ * Symmetric ciphers on the token: the skeleton every mode shares
+ * (cipher.h) and the algorithm table. ECB, CBC and CTR live in
+ * cipher_block.c, GCM in cipher_gcm.c.
  *
  * Keys come from the application as bytes and are imported as session
  * secret-key objects (CKO_SECRET_KEY, CKA_TOKEN and CKA_PRIVATE false,
  * sensitive, not extractable, allowing only the direction the context
  * needs). A context keeps its object while the key does not change and
  * destroys it when freed.
+ *
+ * A context created while the thread is inside a call into the module
+ * (re-entry, see reentry.h), and one given TLS 1.0-1.2 record parameters
+ * (p11be_cipher_is_tls), is served by OpenSSL's default provider through
+ * `host`; every entry point below passes such a context straight on.
  */
 #include <limits.h>
 #include <string.h>
@@ -19,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/proverr.h>
 
 #include "cipher.h"
 #include "debug.h"
@@ -27,72 +33,6 @@
 #include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
-
-/* Names as OpenSSL's default provider spells them (its prov/names.h). */
-#define P11BE_NAMES_AES_256_ECB "AES-256-ECB:2.16.840.1.101.3.4.1.41"
-#define P11BE_NAMES_AES_192_ECB "AES-192-ECB:2.16.840.1.101.3.4.1.21"
-#define P11BE_NAMES_AES_128_ECB "AES-128-ECB:2.16.840.1.101.3.4.1.1"
-#define P11BE_NAMES_AES_256_CBC "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42"
-#define P11BE_NAMES_AES_192_CBC "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22"
-#define P11BE_NAMES_AES_128_CBC "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2"
-#define P11BE_NAMES_AES_256_CTR "AES-256-CTR"
-#define P11BE_NAMES_AES_192_CTR "AES-192-CTR"
-#define P11BE_NAMES_AES_128_CTR "AES-128-CTR"
-#define P11BE_NAMES_AES_256_GCM                                                \
-    "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46"
-#define P11BE_NAMES_AES_192_GCM                                                \
-    "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26"
-#define P11BE_NAMES_AES_128_GCM                                                \
-    "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6"
-#define P11BE_NAMES_DES_EDE3_ECB "DES-EDE3-ECB:DES-EDE3"
-#define P11BE_NAMES_DES_EDE3_CBC "DES-EDE3-CBC:DES3:1.2.840.113549.3.7"
-
-#define GCM_FLAGS (P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV)
-
-/* clang-format off */
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_ecb = {
-    "AES-128-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES, EVP_CIPH_ECB_MODE,
-    16, 0, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_ecb = {
-    "AES-192-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES, EVP_CIPH_ECB_MODE,
-    24, 0, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_ecb = {
-    "AES-256-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES, EVP_CIPH_ECB_MODE,
-    32, 0, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_cbc = {
-    "AES-128-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES, EVP_CIPH_CBC_MODE,
-    16, 16, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_cbc = {
-    "AES-192-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES, EVP_CIPH_CBC_MODE,
-    24, 16, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_cbc = {
-    "AES-256-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES, EVP_CIPH_CBC_MODE,
-    32, 16, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_ctr = {
-    "AES-128-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES, EVP_CIPH_CTR_MODE,
-    16, 16, 1, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_ctr = {
-    "AES-192-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES, EVP_CIPH_CTR_MODE,
-    24, 16, 1, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_ctr = {
-    "AES-256-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES, EVP_CIPH_CTR_MODE,
-    32, 16, 1, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_gcm = {
-    "AES-128-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES, EVP_CIPH_GCM_MODE,
-    16, 12, 1, 16, GCM_FLAGS};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_gcm = {
-    "AES-192-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES, EVP_CIPH_GCM_MODE,
-    24, 12, 1, 16, GCM_FLAGS};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_gcm = {
-    "AES-256-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES, EVP_CIPH_GCM_MODE,
-    32, 12, 1, 16, GCM_FLAGS};
-const P11BE_CIPHER_ALG p11be_cipher_des_ede3_ecb = {
-    "DES-EDE3-ECB", CKM_DES3_ECB, "CKM_DES3_ECB", CKK_DES3, EVP_CIPH_ECB_MODE,
-    24, 0, 8, 8, P11BE_CIPHER_RAND_KEY};
-const P11BE_CIPHER_ALG p11be_cipher_des_ede3_cbc = {
-    "DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3, EVP_CIPH_CBC_MODE,
-    24, 8, 8, 8, P11BE_CIPHER_RAND_KEY};
-/* clang-format on */
 
 /*
  * AES key sizes are in bytes by the specification; some tokens give bits,
@@ -109,7 +49,7 @@ static void key_sizes_in_bytes(const CK_MECHANISM_INFO *info,
     }
 }
 
-int p11be_cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
+static int cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
 {
     CK_MECHANISM_INFO info;
     CK_ULONG min_bytes, max_bytes;
@@ -134,8 +74,8 @@ int p11be_cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
     return 1;
 }
 
-void p11be_cipher_key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
-                          const unsigned char *value, size_t len)
+static void key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
+                    const unsigned char *value, size_t len)
 {
     if (key->len == len && CRYPTO_memcmp(key->value, value, len) == 0)
         return;
@@ -214,7 +154,7 @@ int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
     return 1;
 }
 
-void p11be_cipher_key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key)
+static void key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key)
 {
     /* From inside a token call the objects are left to the object session. */
     if (!p11be_reentered()) {
@@ -228,7 +168,7 @@ void p11be_cipher_key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key)
     key->usage = 0;
 }
 
-void p11be_cipher_key_copy(P11BE_CIPHER_KEY *dst, const P11BE_CIPHER_KEY *src)
+static void key_copy(P11BE_CIPHER_KEY *dst, const P11BE_CIPHER_KEY *src)
 {
     memcpy(dst->value, src->value, sizeof(dst->value));
     dst->len = src->len;
@@ -394,151 +334,117 @@ void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
     p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
                 alg->name, calls, alg->mech_name, p11be_ckr_name(rv));
 }
-
-int p11be_cipher_fallback_new(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              P11BE_CIPHER_FALLBACK *fb)
+/*
+ * The default provider's copy of the algorithm, set up for `enc`, in
+ * ctx->host. Raises and returns 0 on failure.
+ */
+static int host_new(P11BE_CIPHER_CTX *ctx)
 {
+    EVP_CIPHER *cipher =
+        EVP_CIPHER_fetch(p11be_fallback_libctx(), ctx->alg->name, NULL);
+    int ok;
+
     P11BE_DEBUG("%s: %s by the default provider",
                 p11be_reentered() ? "re-entered from the module"
                                   : "TLS record parameters given",
-                alg->name);
-    fb->ctx = EVP_CIPHER_CTX_new();
-    fb->cipher = EVP_CIPHER_fetch(p11be_fallback_libctx(), alg->name, NULL);
-    if (fb->ctx == NULL || fb->cipher == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: OpenSSL's default provider lacks it", alg->name);
-        p11be_cipher_fallback_free(fb);
+                ctx->alg->name);
+    ctx->host = EVP_CIPHER_CTX_new();
+    ok = cipher != NULL && ctx->host != NULL
+         && EVP_CipherInit_ex2(ctx->host, cipher, NULL, NULL, ctx->enc, NULL);
+    EVP_CIPHER_free(cipher);
+    if (!ok) {
+        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: OpenSSL's default provider lacks it", ctx->alg->name);
+        EVP_CIPHER_CTX_free(ctx->host);
+        ctx->host = NULL;
+    }
+    return ok;
+}
+
+/*
+ * Moves a context to OpenSSL's default provider for good: its key, the IV
+ * (NULL: none yet), the direction and padding `pad` (< 0: its default).
+ */
+static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
+                          int pad)
+{
+    unsigned int padding = pad > 0;
+    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+
+    ctx->alg->impl->clear(ctx);
+    if (ctx->key.len == 0) {
+        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+                    "%s: TLS record parameters need the key set first",
+                    ctx->alg->name);
         return 0;
     }
-    return 1;
+    if (pad >= 0)
+        params[0] =
+            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
+    if (!host_new(ctx))
+        return 0;
+    if (EVP_CipherInit_ex2(ctx->host, NULL, ctx->key.value, iv, ctx->enc,
+                           params))
+        return 1;
+    EVP_CIPHER_CTX_free(ctx->host);
+    ctx->host = NULL;
+    p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+                "%s: OpenSSL's default provider refused the key for TLS "
+                "records",
+                ctx->alg->name);
+    return 0;
 }
 
-int p11be_cipher_fallback_init(P11BE_CIPHER_FALLBACK *fb,
-                               const unsigned char *key,
-                               const unsigned char *iv,
-                               const OSSL_PARAM params[], int enc)
+static void *cipher_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
 {
-    const EVP_CIPHER *cipher = fb->started ? NULL : fb->cipher;
+    P11BE_CIPHER_CTX *ctx = OPENSSL_zalloc(alg->impl->ctx_size);
 
-    fb->started = 1;
-    return EVP_CipherInit_ex2(fb->ctx, cipher, key, iv, enc, params);
-}
-
-int p11be_cipher_fallback_update(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl)
-{
-    int len = 0;
-
-    if (inl > INT_MAX || !EVP_CipherUpdate(fb->ctx, out, &len, in, (int)inl))
-        return 0;
-    *outl = (size_t)len;
-    return 1;
-}
-
-int p11be_cipher_fallback_final(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                size_t *outl)
-{
-    int len = 0;
-
-    if (!EVP_CipherFinal_ex(fb->ctx, out, &len))
-        return 0;
-    *outl = (size_t)len;
-    return 1;
-}
-
-int p11be_cipher_fallback_cipher(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl)
-{
-    int len;
-
-    if (inl > INT_MAX)
-        return 0;
-    len = EVP_Cipher(fb->ctx, out, in, (unsigned int)inl);
-    if (len < 0)
-        return 0;
-    *outl = (size_t)len;
-    return 1;
-}
-
-int p11be_cipher_fallback_dup(P11BE_CIPHER_FALLBACK *dst,
-                              const P11BE_CIPHER_FALLBACK *src)
-{
-    dst->ctx = EVP_CIPHER_CTX_new();
-    if (dst->ctx == NULL || !EVP_CIPHER_CTX_copy(dst->ctx, src->ctx)
-        || !EVP_CIPHER_up_ref(src->cipher)) {
-        EVP_CIPHER_CTX_free(dst->ctx);
-        dst->ctx = NULL;
-        return 0;
+    if (ctx == NULL)
+        return NULL;
+    ctx->prov = provctx;
+    ctx->alg = alg;
+    alg->impl->start(ctx);
+    if (p11be_reentered() && !host_new(ctx)) {
+        OPENSSL_free(ctx);
+        return NULL;
     }
-    dst->cipher = src->cipher;
-    dst->started = src->started;
-    return 1;
+    return ctx;
 }
 
-void p11be_cipher_fallback_free(P11BE_CIPHER_FALLBACK *fb)
+static void cipher_freectx(void *vctx)
 {
-    EVP_CIPHER_CTX_free(fb->ctx);
-    EVP_CIPHER_free(fb->cipher);
-    fb->ctx = NULL;
-    fb->cipher = NULL;
+    P11BE_CIPHER_CTX *ctx = vctx;
+
+    if (ctx == NULL)
+        return;
+    EVP_CIPHER_CTX_free(ctx->host);
+    ctx->alg->impl->clear(ctx);
+    key_clear(ctx->prov, &ctx->key);
+    OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
 }
 
-const OSSL_PARAM *p11be_cipher_gettable_params(void *provctx)
+/* A byte copy, then each owned part made the copy's own. */
+static void *cipher_dupctx(void *vctx)
 {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
-        OSSL_PARAM_END,
-    };
+    P11BE_CIPHER_CTX *src = vctx;
+    P11BE_CIPHER_CTX *dst = OPENSSL_memdup(src, src->alg->impl->ctx_size);
 
-    (void)provctx;
-    return gettable;
-}
+    if (dst == NULL)
+        return NULL;
+    dst->host = NULL;
+    key_copy(&dst->key, &src->key);
+    if (!src->alg->impl->dup(dst, src))
+        goto out_free_dst;
+    if (src->host != NULL) {
+        dst->host = EVP_CIPHER_CTX_new();
+        if (dst->host == NULL || !EVP_CIPHER_CTX_copy(dst->host, src->host))
+            goto out_free_dst;
+    }
+    return dst;
 
-int p11be_cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
-{
-    OSSL_PARAM *p;
-
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_MODE);
-    if (p != NULL && !OSSL_PARAM_set_uint(p, alg->mode))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->key_bytes))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->iv_bytes))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_BLOCK_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->block_bytes))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD);
-    if (p != NULL
-        && !OSSL_PARAM_set_int(p, (alg->flags & P11BE_CIPHER_AEAD) != 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_CUSTOM_IV);
-    if (p != NULL
-        && !OSSL_PARAM_set_int(p, (alg->flags & P11BE_CIPHER_CUSTOM_IV) != 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_CTS);
-    if (p != NULL && !OSSL_PARAM_set_int(p, 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK);
-    if (p != NULL && !OSSL_PARAM_set_int(p, 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_HAS_RAND_KEY);
-    if (p != NULL
-        && !OSSL_PARAM_set_int(p, (alg->flags & P11BE_CIPHER_RAND_KEY) != 0))
-        return 0;
-    return 1;
+out_free_dst:
+    cipher_freectx(dst);
+    return NULL;
 }
 
 int p11be_cipher_is_tls(const OSSL_PARAM params[])
@@ -559,63 +465,331 @@ int p11be_cipher_is_tls(const OSSL_PARAM params[])
     return 0;
 }
 
-int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                         P11BE_CIPHER_FALLBACK *fb, const P11BE_CIPHER_KEY *key,
-                         const unsigned char *iv, int enc, int pad)
+/* TLS record parameters move the context to the host (cipher.h). */
+static int cipher_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
-    unsigned int padding = pad > 0;
-    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+    P11BE_CIPHER_CTX *ctx = vctx;
+    const unsigned char *iv = NULL;
+    int pad = -1;
 
-    if (key->len == 0) {
-        p11be_raise(prov->handle, P11BE_R_BAD_STATE,
-                    "%s: TLS record parameters need the key set first",
-                    alg->name);
+    if (params == NULL)
+        return 1;
+    if (ctx->host == NULL && !p11be_cipher_is_tls(params))
+        return ctx->alg->impl->set_ctx_params(ctx, params);
+    if (!ctx->alg->impl->tls(ctx, params, &iv, &pad))
         return 0;
+    if (ctx->host == NULL && !host_take_over(ctx, iv, pad))
+        return 0;
+    return EVP_CIPHER_CTX_set_params(ctx->host, params);
+}
+
+static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
+                       size_t keylen, const unsigned char *iv, size_t ivlen,
+                       const OSSL_PARAM params[], int enc)
+{
+    const P11BE_CIPHER_ALG *alg = ctx->alg;
+    CK_OBJECT_HANDLE handle;
+
+    if (ctx->host != NULL)
+        return EVP_CipherInit_ex2(ctx->host, NULL, key, iv, enc, params);
+    ctx->ready = 0;
+    if (!alg->impl->init(ctx, iv, ivlen, enc))
+        return 0;
+    if (key != NULL) {
+        if (keylen != alg->key_bytes) {
+            p11be_raise(ctx->prov->handle,
+                        P11BE_PROV_REASON(PROV_R_INVALID_KEY_LENGTH),
+                        "%s takes a %zu-byte key, got %zu", alg->name,
+                        alg->key_bytes, keylen);
+            return 0;
+        }
+        if (!p11be_reentered() && !cipher_check_token(ctx->prov, alg))
+            return 0;
+        key_set(ctx->prov, &ctx->key, key, keylen);
     }
-    if (pad >= 0)
-        params[0] =
-            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
-    if (!p11be_cipher_fallback_new(prov, alg, fb))
+    /* Import now, so that a refused key fails init, not update. */
+    if (ctx->key.len != 0 && !p11be_reentered()
+        && !p11be_cipher_key_handle(ctx->prov, alg, &ctx->key, ctx->usage,
+                                    &handle))
         return 0;
-    if (!p11be_cipher_fallback_init(fb, key->value, iv, params, enc)) {
-        p11be_cipher_fallback_free(fb);
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: OpenSSL's default provider refused the key for TLS "
-                    "records",
-                    alg->name);
+    ctx->ready = ctx->key.len != 0;
+    return cipher_set_ctx_params(ctx, params);
+}
+
+static int cipher_einit(void *vctx, const unsigned char *key, size_t keylen,
+                        const unsigned char *iv, size_t ivlen,
+                        const OSSL_PARAM params[])
+{
+    return cipher_init(vctx, key, keylen, iv, ivlen, params, 1);
+}
+
+static int cipher_dinit(void *vctx, const unsigned char *key, size_t keylen,
+                        const unsigned char *iv, size_t ivlen,
+                        const OSSL_PARAM params[])
+{
+    return cipher_init(vctx, key, keylen, iv, ivlen, params, 0);
+}
+
+static int cipher_update(void *vctx, unsigned char *out, size_t *outl,
+                         size_t outsize, const unsigned char *in, size_t inl)
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+    int len = 0;
+
+    if (ctx->host == NULL)
+        return ctx->alg->impl->update(ctx, out, outl, outsize, in, inl);
+    if (inl > INT_MAX || !EVP_CipherUpdate(ctx->host, out, &len, in, (int)inl))
         return 0;
+    *outl = (size_t)len;
+    return 1;
+}
+
+static int cipher_final(void *vctx, unsigned char *out, size_t *outl,
+                        size_t outsize)
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+    int len = 0;
+
+    if (ctx->host == NULL)
+        return ctx->alg->impl->final(ctx, out, outl, outsize);
+    if (!EVP_CipherFinal_ex(ctx->host, out, &len))
+        return 0;
+    *outl = (size_t)len;
+    return 1;
+}
+
+static int cipher_cipher(void *vctx, unsigned char *out, size_t *outl,
+                         size_t outsize, const unsigned char *in, size_t inl)
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+    int len;
+
+    if (ctx->host == NULL)
+        return ctx->alg->impl->cipher(ctx, out, outl, outsize, in, inl);
+    if (inl > INT_MAX)
+        return 0;
+    len = EVP_Cipher(ctx->host, out, in, (unsigned int)inl);
+    if (len < 0)
+        return 0;
+    *outl = (size_t)len;
+    return 1;
+}
+
+static int cipher_get_ctx_params(void *vctx, OSSL_PARAM params[])
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+    OSSL_PARAM *p;
+
+    if (ctx->host != NULL)
+        return EVP_CIPHER_CTX_get_params(ctx->host, params);
+    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
+    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->alg->key_bytes))
+        return 0;
+    return ctx->alg->impl->get_ctx_params(ctx, params);
+}
+
+static const OSSL_PARAM *cipher_gettable_params(void *provctx)
+{
+    static const OSSL_PARAM gettable[] = {
+        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
+        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
+        OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
+        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
+        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
+        OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
+        OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return gettable;
+}
+
+/* Algorithm params exactly as the default provider has them. */
+static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
+{
+    const struct {
+        const char *key;
+        size_t value;
+    } sizes[] = {
+        {OSSL_CIPHER_PARAM_KEYLEN, alg->key_bytes},
+        {OSSL_CIPHER_PARAM_IVLEN, alg->iv_bytes},
+        {OSSL_CIPHER_PARAM_BLOCK_SIZE, alg->block_bytes},
+    };
+    const struct {
+        const char *key;
+        int value;
+    } flags[] = {
+        {OSSL_CIPHER_PARAM_AEAD, (alg->flags & P11BE_CIPHER_AEAD) != 0},
+        {OSSL_CIPHER_PARAM_CUSTOM_IV,
+         (alg->flags & P11BE_CIPHER_CUSTOM_IV) != 0},
+        {OSSL_CIPHER_PARAM_CTS, 0},
+        {OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, 0},
+        {OSSL_CIPHER_PARAM_HAS_RAND_KEY,
+         (alg->flags & P11BE_CIPHER_RAND_KEY) != 0},
+    };
+    OSSL_PARAM *p;
+    size_t i;
+
+    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_MODE);
+    if (p != NULL && !OSSL_PARAM_set_uint(p, alg->mode))
+        return 0;
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        p = OSSL_PARAM_locate(params, sizes[i].key);
+        if (p != NULL && !OSSL_PARAM_set_size_t(p, sizes[i].value))
+            return 0;
+    }
+    for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        p = OSSL_PARAM_locate(params, flags[i].key);
+        if (p != NULL && !OSSL_PARAM_set_int(p, flags[i].value))
+            return 0;
     }
     return 1;
 }
 
+/*
+ * One algorithm: its row, the entry points that OpenSSL calls without a
+ * context (so each algorithm needs its own: newctx, get_params and the
+ * ctx param tables) and its dispatch table. Every name is spelled out.
+ */
+#define CIPHER_KIND(row, newctx, get_params, gettable_fn, settable_fn,         \
+                    functions, ...)                                            \
+    static const P11BE_CIPHER_ALG row = {__VA_ARGS__};                         \
+    static void *newctx(void *provctx)                                         \
+    {                                                                          \
+        return cipher_newctx(provctx, &row);                                   \
+    }                                                                          \
+    static int get_params(OSSL_PARAM params[])                                 \
+    {                                                                          \
+        return cipher_get_params(params, &row);                                \
+    }                                                                          \
+    static const OSSL_PARAM *gettable_fn(void *vctx, void *provctx)            \
+    {                                                                          \
+        return (void)vctx, (void)provctx, row.impl->gettable;                  \
+    }                                                                          \
+    static const OSSL_PARAM *settable_fn(void *vctx, void *provctx)            \
+    {                                                                          \
+        return (void)vctx, (void)provctx, row.impl->settable;                  \
+    }                                                                          \
+    static const OSSL_DISPATCH functions[] = {                                 \
+        {OSSL_FUNC_CIPHER_NEWCTX, (void (*)(void))newctx},                     \
+        {OSSL_FUNC_CIPHER_ENCRYPT_INIT, (void (*)(void))cipher_einit},         \
+        {OSSL_FUNC_CIPHER_DECRYPT_INIT, (void (*)(void))cipher_dinit},         \
+        {OSSL_FUNC_CIPHER_UPDATE, (void (*)(void))cipher_update},              \
+        {OSSL_FUNC_CIPHER_FINAL, (void (*)(void))cipher_final},                \
+        {OSSL_FUNC_CIPHER_CIPHER, (void (*)(void))cipher_cipher},              \
+        {OSSL_FUNC_CIPHER_FREECTX, (void (*)(void))cipher_freectx},            \
+        {OSSL_FUNC_CIPHER_DUPCTX, (void (*)(void))cipher_dupctx},              \
+        {OSSL_FUNC_CIPHER_GET_PARAMS, (void (*)(void))get_params},             \
+        {OSSL_FUNC_CIPHER_GETTABLE_PARAMS,                                     \
+         (void (*)(void))cipher_gettable_params},                              \
+        {OSSL_FUNC_CIPHER_GET_CTX_PARAMS,                                      \
+         (void (*)(void))cipher_get_ctx_params},                               \
+        {OSSL_FUNC_CIPHER_SET_CTX_PARAMS,                                      \
+         (void (*)(void))cipher_set_ctx_params},                               \
+        {OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, (void (*)(void))gettable_fn},   \
+        {OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, (void (*)(void))settable_fn},   \
+        {0, NULL},                                                             \
+    }
+
+#define GCM_FLAGS (P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV)
+
+/*
+ * Row: name, mechanism, key type, mode file, EVP mode, key bytes, IV
+ * bytes, OpenSSL's block size, the cipher's block, flags.
+ */
+/* clang-format off */
+CIPHER_KIND(aes_128_ecb, aes_128_ecb_newctx, aes_128_ecb_get_params,
+            aes_128_ecb_gettable, aes_128_ecb_settable, aes_128_ecb_functions,
+            "AES-128-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 16, 0, 16, 16, 0);
+CIPHER_KIND(aes_192_ecb, aes_192_ecb_newctx, aes_192_ecb_get_params,
+            aes_192_ecb_gettable, aes_192_ecb_settable, aes_192_ecb_functions,
+            "AES-192-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 24, 0, 16, 16, 0);
+CIPHER_KIND(aes_256_ecb, aes_256_ecb_newctx, aes_256_ecb_get_params,
+            aes_256_ecb_gettable, aes_256_ecb_settable, aes_256_ecb_functions,
+            "AES-256-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 32, 0, 16, 16, 0);
+CIPHER_KIND(aes_128_cbc, aes_128_cbc_newctx, aes_128_cbc_get_params,
+            aes_128_cbc_gettable, aes_128_cbc_settable, aes_128_cbc_functions,
+            "AES-128-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 16, 16, 16, 16, 0);
+CIPHER_KIND(aes_192_cbc, aes_192_cbc_newctx, aes_192_cbc_get_params,
+            aes_192_cbc_gettable, aes_192_cbc_settable, aes_192_cbc_functions,
+            "AES-192-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 24, 16, 16, 16, 0);
+CIPHER_KIND(aes_256_cbc, aes_256_cbc_newctx, aes_256_cbc_get_params,
+            aes_256_cbc_gettable, aes_256_cbc_settable, aes_256_cbc_functions,
+            "AES-256-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 32, 16, 16, 16, 0);
+CIPHER_KIND(aes_128_ctr, aes_128_ctr_newctx, aes_128_ctr_get_params,
+            aes_128_ctr_gettable, aes_128_ctr_settable, aes_128_ctr_functions,
+            "AES-128-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 16, 16, 1, 16, 0);
+CIPHER_KIND(aes_192_ctr, aes_192_ctr_newctx, aes_192_ctr_get_params,
+            aes_192_ctr_gettable, aes_192_ctr_settable, aes_192_ctr_functions,
+            "AES-192-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 24, 16, 1, 16, 0);
+CIPHER_KIND(aes_256_ctr, aes_256_ctr_newctx, aes_256_ctr_get_params,
+            aes_256_ctr_gettable, aes_256_ctr_settable, aes_256_ctr_functions,
+            "AES-256-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+            &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 32, 16, 1, 16, 0);
+CIPHER_KIND(aes_128_gcm, aes_128_gcm_newctx, aes_128_gcm_get_params,
+            aes_128_gcm_gettable, aes_128_gcm_settable, aes_128_gcm_functions,
+            "AES-128-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+            &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 16, 12, 1, 16, GCM_FLAGS);
+CIPHER_KIND(aes_192_gcm, aes_192_gcm_newctx, aes_192_gcm_get_params,
+            aes_192_gcm_gettable, aes_192_gcm_settable, aes_192_gcm_functions,
+            "AES-192-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+            &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 24, 12, 1, 16, GCM_FLAGS);
+CIPHER_KIND(aes_256_gcm, aes_256_gcm_newctx, aes_256_gcm_get_params,
+            aes_256_gcm_gettable, aes_256_gcm_settable, aes_256_gcm_functions,
+            "AES-256-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+            &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 32, 12, 1, 16, GCM_FLAGS);
+CIPHER_KIND(des_ede3_ecb, des_ede3_ecb_newctx, des_ede3_ecb_get_params,
+            des_ede3_ecb_gettable, des_ede3_ecb_settable, des_ede3_ecb_functions,
+            "DES-EDE3-ECB", CKM_DES3_ECB, "CKM_DES3_ECB", CKK_DES3,
+            &p11be_cipher_des3_mode, EVP_CIPH_ECB_MODE, 24, 0, 8, 8,
+            P11BE_CIPHER_RAND_KEY);
+CIPHER_KIND(des_ede3_cbc, des_ede3_cbc_newctx, des_ede3_cbc_get_params,
+            des_ede3_cbc_gettable, des_ede3_cbc_settable, des_ede3_cbc_functions,
+            "DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3,
+            &p11be_cipher_des3_mode, EVP_CIPH_CBC_MODE, 24, 8, 8, 8,
+            P11BE_CIPHER_RAND_KEY);
+
+/* Names as OpenSSL's default provider spells them (its prov/names.h). */
 const OSSL_ALGORITHM p11be_cipher_algorithms[] = {
-    {P11BE_NAMES_AES_256_ECB, P11BE_PROPS, p11be_cipher_aes_256_ecb_functions,
+    {"AES-256-ECB:2.16.840.1.101.3.4.1.41", P11BE_PROPS, aes_256_ecb_functions,
      "AES-256-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_ECB, P11BE_PROPS, p11be_cipher_aes_192_ecb_functions,
+    {"AES-192-ECB:2.16.840.1.101.3.4.1.21", P11BE_PROPS, aes_192_ecb_functions,
      "AES-192-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_ECB, P11BE_PROPS, p11be_cipher_aes_128_ecb_functions,
+    {"AES-128-ECB:2.16.840.1.101.3.4.1.1", P11BE_PROPS, aes_128_ecb_functions,
      "AES-128-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_CBC, P11BE_PROPS, p11be_cipher_aes_256_cbc_functions,
-     "AES-256-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_CBC, P11BE_PROPS, p11be_cipher_aes_192_cbc_functions,
-     "AES-192-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_CBC, P11BE_PROPS, p11be_cipher_aes_128_cbc_functions,
-     "AES-128-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_CTR, P11BE_PROPS, p11be_cipher_aes_256_ctr_functions,
+    {"AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", P11BE_PROPS,
+     aes_256_cbc_functions, "AES-256-CBC on the PKCS#11 token"},
+    {"AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22", P11BE_PROPS,
+     aes_192_cbc_functions, "AES-192-CBC on the PKCS#11 token"},
+    {"AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", P11BE_PROPS,
+     aes_128_cbc_functions, "AES-128-CBC on the PKCS#11 token"},
+    {"AES-256-CTR", P11BE_PROPS, aes_256_ctr_functions,
      "AES-256-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_CTR, P11BE_PROPS, p11be_cipher_aes_192_ctr_functions,
+    {"AES-192-CTR", P11BE_PROPS, aes_192_ctr_functions,
      "AES-192-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_CTR, P11BE_PROPS, p11be_cipher_aes_128_ctr_functions,
+    {"AES-128-CTR", P11BE_PROPS, aes_128_ctr_functions,
      "AES-128-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_GCM, P11BE_PROPS, p11be_cipher_aes_256_gcm_functions,
-     "AES-256-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_GCM, P11BE_PROPS, p11be_cipher_aes_192_gcm_functions,
-     "AES-192-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_GCM, P11BE_PROPS, p11be_cipher_aes_128_gcm_functions,
-     "AES-128-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_DES_EDE3_ECB, P11BE_PROPS, p11be_cipher_des_ede3_ecb_functions,
+    {"AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46", P11BE_PROPS,
+     aes_256_gcm_functions, "AES-256-GCM on the PKCS#11 token"},
+    {"AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26", P11BE_PROPS,
+     aes_192_gcm_functions, "AES-192-GCM on the PKCS#11 token"},
+    {"AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6", P11BE_PROPS,
+     aes_128_gcm_functions, "AES-128-GCM on the PKCS#11 token"},
+    {"DES-EDE3-ECB:DES-EDE3", P11BE_PROPS, des_ede3_ecb_functions,
      "DES-EDE3-ECB (Triple DES) on the PKCS#11 token"},
-    {P11BE_NAMES_DES_EDE3_CBC, P11BE_PROPS, p11be_cipher_des_ede3_cbc_functions,
-     "DES-EDE3-CBC (Triple DES) on the PKCS#11 token"},
+    {"DES-EDE3-CBC:DES3:1.2.840.113549.3.7", P11BE_PROPS,
+     des_ede3_cbc_functions, "DES-EDE3-CBC (Triple DES) on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
+/* clang-format on */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What the cipher files share: cipher.c (algorithm table, imported keys,
- * the token's key sizes, the re-entry fallback, algorithm params),
- * cipher_block.c (ECB, CBC, CTR) and cipher_gcm.c (GCM).
+ * What the cipher files share. cipher.c is the skeleton: the algorithm
+ * table, every OpenSSL entry point (newctx, init, update, final, dupctx,
+ * params ...), imported keys, the token's key sizes, the default
+ * provider's copy of a context (re-entry, TLS records). A mode fills in a
+ * P11BE_CIPHER_MODE: cipher_block.c (ECB, CBC, CTR), cipher_gcm.c (GCM).
  *
  * Note for readers of <p11-kit/pkcs11.h>: in its default compatibility mode
  * it #defines lower-case names such as iv_len, iv_bits, aad_len, tag_bits
@@ -32,17 +34,21 @@
 #define P11BE_CIPHER_CUSTOM_IV 0x2 /* OSSL_CIPHER_PARAM_CUSTOM_IV */
 #define P11BE_CIPHER_RAND_KEY  0x4 /* OSSL_CIPHER_PARAM_HAS_RAND_KEY */
 
+typedef struct p11be_cipher_ctx_st P11BE_CIPHER_CTX;
+typedef struct p11be_cipher_mode_st P11BE_CIPHER_MODE;
+
 typedef struct p11be_cipher_alg_st {
-    const char *name;       /* primary name, for messages and fallback */
-    CK_MECHANISM_TYPE mech; /* the token's mechanism */
-    const char *mech_name;  /* for messages */
-    CK_KEY_TYPE key_type;   /* CKK_AES or CKK_DES3 */
-    unsigned int mode;      /* EVP_CIPH_*_MODE */
-    size_t key_bytes;       /* key length */
-    size_t iv_bytes;        /* default IV length; 0 for ECB */
-    size_t block_bytes;     /* OpenSSL's block size: 1 for CTR, GCM */
-    size_t cipher_block;    /* the block cipher's block: 16 or 8 */
-    unsigned int flags;     /* P11BE_CIPHER_* */
+    const char *name;              /* primary name, for messages, fallback */
+    CK_MECHANISM_TYPE mech;        /* the token's mechanism */
+    const char *mech_name;         /* for messages */
+    CK_KEY_TYPE key_type;          /* CKK_AES or CKK_DES3 */
+    const P11BE_CIPHER_MODE *impl; /* the mode's file */
+    unsigned int mode;             /* EVP_CIPH_*_MODE */
+    size_t key_bytes;              /* key length */
+    size_t iv_bytes;               /* default IV length; 0 for ECB */
+    size_t block_bytes;            /* OpenSSL's block size: 1 for CTR, GCM */
+    size_t cipher_block;           /* the block cipher's block: 16 or 8 */
+    unsigned int flags;            /* P11BE_CIPHER_* */
 } P11BE_CIPHER_ALG;
 
 /*
@@ -62,12 +68,54 @@ typedef struct p11be_cipher_key_st {
     P11BE_OBJECT_REF stale; /* replaced during re-entry, to destroy */
 } P11BE_CIPHER_KEY;
 
-/* A context made during re-entry, served by OpenSSL's default provider. */
-typedef struct p11be_cipher_fallback_st {
-    EVP_CIPHER *cipher;  /* the default provider's implementation */
-    EVP_CIPHER_CTX *ctx; /* its context */
-    int started;         /* ctx has been given the cipher */
-} P11BE_CIPHER_FALLBACK;
+/* What every cipher context starts with; the mode's fields follow. */
+struct p11be_cipher_ctx_st {
+    P11BE_PROV_CTX *prov;        /* provider that made us */
+    const P11BE_CIPHER_ALG *alg; /* row in cipher.c */
+    EVP_CIPHER_CTX *host;        /* set: the default provider serves it all
+                                    (made during re-entry, or TLS records) */
+    P11BE_CIPHER_KEY key;        /* the key and its token object */
+    CK_FLAGS usage;              /* directions the key object must allow */
+    int enc;                     /* direction of the last init */
+    int ready;                   /* the last init succeeded with a key */
+};
+
+/*
+ * A mode: cipher.c calls these for a context the token serves (never with
+ * `host` set). Each raises what it refuses.
+ */
+struct p11be_cipher_mode_st {
+    size_t ctx_size; /* the mode's context, P11BE_CIPHER_CTX first */
+    /* newctx: the mode's defaults in a zeroed context. */
+    void (*start)(P11BE_CIPHER_CTX *ctx);
+    /*
+     * init, before the key: ends what runs (the old ctx->enc), starts a
+     * new message, takes the IV (NULL: keeps the last), sets enc and usage.
+     */
+    int (*init)(P11BE_CIPHER_CTX *ctx, const unsigned char *iv, size_t ivlen,
+                int enc);
+    OSSL_FUNC_cipher_update_fn *update;
+    OSSL_FUNC_cipher_final_fn *final;
+    OSSL_FUNC_cipher_cipher_fn *cipher;
+    /* dst is a byte copy of src: make what the mode owns its own. */
+    int (*dup)(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src);
+    /* Ends the token operation quietly, frees the buffers; idempotent. */
+    void (*clear)(P11BE_CIPHER_CTX *ctx);
+    OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params; /* KEYLEN is done */
+    OSSL_FUNC_cipher_set_ctx_params_fn *set_ctx_params; /* params != NULL */
+    /*
+     * TLS record parameters given (p11be_cipher_is_tls; also with `host`
+     * set): refuse them, or say what the default provider's copy starts
+     * from (the IV or NULL, the padding or -1 for its default).
+     */
+    int (*tls)(P11BE_CIPHER_CTX *ctx, const OSSL_PARAM params[],
+               const unsigned char **iv, int *pad);
+    const OSSL_PARAM *gettable; /* gettable_ctx_params */
+    const OSSL_PARAM *settable; /* settable_ctx_params */
+};
+
+extern const P11BE_CIPHER_MODE p11be_cipher_block_mode, p11be_cipher_des3_mode,
+    p11be_cipher_gcm_mode;
 
 /* How a context talks to the token for one mechanism. */
 struct p11be_cipher_call {
@@ -83,29 +131,12 @@ struct p11be_cipher_call {
 #define P11BE_PROV_REASON(r) ERR_PACK(ERR_LIB_PROV, 0, (r))
 
 /*
- * Checks that the token offers the algorithm's mechanism and, from
- * C_GetMechanismInfo (read once per token), its key size. Raises "not
- * supported by the token" otherwise.
- */
-int p11be_cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg);
-
-/*
- * Takes a key; drops the token object if the bytes differ from before.
- * Makes no token call while re-entered.
- */
-void p11be_cipher_key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
-                          const unsigned char *value, size_t len);
-/*
  * The object for `usage`, made (C_CreateObject) when missing, dead or made
  * for other directions. Raises and returns 0 on failure.
  */
 int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
                             P11BE_CIPHER_KEY *key, CK_FLAGS usage,
                             CK_OBJECT_HANDLE *handle);
-/* Destroys the object (not while re-entered) and wipes the bytes. */
-void p11be_cipher_key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key);
-/* Copies the bytes only: the copy makes its own object when it needs one. */
-void p11be_cipher_key_copy(P11BE_CIPHER_KEY *dst, const P11BE_CIPHER_KEY *src);
 
 /*
  * C_xInit + C_x on a borrowed session, retried once on a fresh session when
@@ -147,69 +178,17 @@ void p11be_cipher_stream_drop(P11BE_SESSION *sess, CK_RV rv);
 void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
                               const char *calls, CK_RV rv);
 
-/* Re-entry: the default provider's cipher, driven through EVP. */
-int p11be_cipher_fallback_new(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              P11BE_CIPHER_FALLBACK *fb);
-int p11be_cipher_fallback_init(P11BE_CIPHER_FALLBACK *fb,
-                               const unsigned char *key,
-                               const unsigned char *iv,
-                               const OSSL_PARAM params[], int enc);
-int p11be_cipher_fallback_update(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl);
-int p11be_cipher_fallback_final(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                size_t *outl);
-int p11be_cipher_fallback_cipher(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl);
-int p11be_cipher_fallback_dup(P11BE_CIPHER_FALLBACK *dst,
-                              const P11BE_CIPHER_FALLBACK *src);
-void p11be_cipher_fallback_free(P11BE_CIPHER_FALLBACK *fb);
-
-/* Algorithm params (get_params) exactly as the default provider has them. */
-int p11be_cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg);
-const OSSL_PARAM *p11be_cipher_gettable_params(void *provctx);
-
 /*
  * Whether params hold one of the TLS 1.0-1.2 record-layer parameters
  * (tls-version, tls-mac-size, tlsaad, tlsivfixed, tlsivinv) that libssl
  * gives a cipher it protects records with.
  *
- * Such a context moves to OpenSSL's default provider for good (see
- * p11be_cipher_to_host): the record keys come out of the TLS key schedule
- * in process memory, so the token would protect nothing, and record
- * processing (explicit nonces, CBC padding and MAC checks in constant
- * time) belongs with OpenSSL's own code. TLS 1.3 records use plain AEAD
- * calls and stay on the token.
+ * Such a context moves to OpenSSL's default provider for good: the record
+ * keys come out of the TLS key schedule in process memory, so the token
+ * would protect nothing, and record processing (explicit nonces, CBC
+ * padding and MAC checks in constant time) belongs with OpenSSL's own
+ * code. TLS 1.3 records use plain AEAD calls and stay on the token.
  */
 int p11be_cipher_is_tls(const OSSL_PARAM params[]);
-
-/*
- * Moves a context to OpenSSL's default provider: a fallback context with
- * the key, the IV (NULL: none yet) and the direction, and padding `pad`
- * (< 0: leave the default). Raises and returns 0 on failure, or when no
- * key was set yet.
- */
-int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                         P11BE_CIPHER_FALLBACK *fb, const P11BE_CIPHER_KEY *key,
-                         const unsigned char *iv, int enc, int pad);
-
-extern const P11BE_CIPHER_ALG p11be_cipher_aes_128_ecb,
-    p11be_cipher_aes_192_ecb, p11be_cipher_aes_256_ecb,
-    p11be_cipher_aes_128_cbc, p11be_cipher_aes_192_cbc,
-    p11be_cipher_aes_256_cbc, p11be_cipher_aes_128_ctr,
-    p11be_cipher_aes_192_ctr, p11be_cipher_aes_256_ctr,
-    p11be_cipher_aes_128_gcm, p11be_cipher_aes_192_gcm,
-    p11be_cipher_aes_256_gcm, p11be_cipher_des_ede3_ecb,
-    p11be_cipher_des_ede3_cbc;
-
-extern const OSSL_DISPATCH p11be_cipher_aes_128_ecb_functions[],
-    p11be_cipher_aes_192_ecb_functions[], p11be_cipher_aes_256_ecb_functions[],
-    p11be_cipher_aes_128_cbc_functions[], p11be_cipher_aes_192_cbc_functions[],
-    p11be_cipher_aes_256_cbc_functions[], p11be_cipher_aes_128_ctr_functions[],
-    p11be_cipher_aes_192_ctr_functions[], p11be_cipher_aes_256_ctr_functions[],
-    p11be_cipher_aes_128_gcm_functions[], p11be_cipher_aes_192_gcm_functions[],
-    p11be_cipher_aes_256_gcm_functions[], p11be_cipher_des_ede3_ecb_functions[],
-    p11be_cipher_des_ede3_cbc_functions[];
 
 #endif

@@ -108,11 +108,7 @@ struct gcm_buf {
 };
 
 struct gcm_ctx_st {
-    P11BE_PROV_CTX *prov;           /* provider that made us */
-    const P11BE_CIPHER_ALG *alg;    /* row in cipher.c */
-    P11BE_CIPHER_FALLBACK fb;       /* fb.ctx set when made during re-entry */
-    P11BE_CIPHER_KEY key;           /* the key and its token object */
-    int enc;                        /* direction of the last init */
+    P11BE_CIPHER_CTX c;             /* what every cipher context has */
     enum gcm_iv_state iv_state;     /* see enum */
     unsigned char iv[GCM_IV_MAX];   /* the IV */
     size_t ivlen;                   /* its length */
@@ -130,30 +126,12 @@ struct gcm_ctx_st {
 
 typedef struct gcm_ctx_st GCM_CTX;
 
-static OSSL_FUNC_cipher_encrypt_init_fn gcm_einit;
-static OSSL_FUNC_cipher_decrypt_init_fn gcm_dinit;
-static OSSL_FUNC_cipher_update_fn gcm_update;
-static OSSL_FUNC_cipher_final_fn gcm_final;
-static OSSL_FUNC_cipher_cipher_fn gcm_cipher;
-static OSSL_FUNC_cipher_freectx_fn gcm_freectx;
-static OSSL_FUNC_cipher_dupctx_fn gcm_dupctx;
-static OSSL_FUNC_cipher_get_ctx_params_fn gcm_get_ctx_params;
-static OSSL_FUNC_cipher_set_ctx_params_fn gcm_set_ctx_params;
-static OSSL_FUNC_cipher_gettable_ctx_params_fn gcm_gettable_ctx_params;
-static OSSL_FUNC_cipher_settable_ctx_params_fn gcm_settable_ctx_params;
-static OSSL_FUNC_cipher_newctx_fn aes_128_gcm_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_192_gcm_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_256_gcm_newctx;
-static OSSL_FUNC_cipher_get_params_fn aes_128_gcm_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_192_gcm_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_256_gcm_get_params;
-
 static int buf_append(GCM_CTX *ctx, struct gcm_buf *buf,
                       const unsigned char *in, size_t len)
 {
     if (len > SIZE_MAX - buf->len) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s: message too long", ctx->alg->name);
+        p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "%s: message too long", ctx->c.alg->name);
         return 0;
     }
     if (buf->len + len > buf->cap) {
@@ -164,8 +142,8 @@ static int buf_append(GCM_CTX *ctx, struct gcm_buf *buf,
             cap = cap > SIZE_MAX / 2 ? buf->len + len : cap * 2;
         bigger = OPENSSL_clear_realloc(buf->data, buf->cap, cap);
         if (bigger == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: holding %zu bytes", ctx->alg->name,
+            p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "%s: holding %zu bytes", ctx->c.alg->name,
                         buf->len + len);
             return 0;
         }
@@ -203,17 +181,17 @@ static unsigned char *gcm_work(GCM_CTX *ctx, size_t len)
 static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
 {
     size_t held = ctx->aad.len + ctx->data.len;
-    size_t max = ctx->prov->gcm_decrypt_max;
+    size_t max = ctx->c.prov->gcm_decrypt_max;
 
     if (held <= max && more <= max - held)
         return 1;
     p11be_raise(
-        ctx->prov->handle, P11BE_R_OVER_BOUND,
+        ctx->c.prov->handle, P11BE_R_OVER_BOUND,
         "%s: a decryption holds its AAD and ciphertext until final, "
         "where the token checks the tag: %zu bytes held and %zu more "
         "would exceed %s (%zu bytes)",
-        ctx->alg->name, held, more,
-        p11be_config_source(&ctx->prov->config, P11BE_SET_GCM_DECRYPT_MAX),
+        ctx->c.alg->name, held, more,
+        p11be_config_source(&ctx->c.prov->config, P11BE_SET_GCM_DECRYPT_MAX),
         max);
     return 0;
 }
@@ -226,42 +204,10 @@ static void buf_free(struct gcm_buf *buf)
     buf->cap = 0;
 }
 
-static void *gcm_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
+/* newctx: a 12-byte IV unless told otherwise. */
+static void gcm_start(P11BE_CIPHER_CTX *c)
 {
-    GCM_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->alg = alg;
-    ctx->ivlen = GCM_IV_DEFAULT;
-    if (p11be_reentered()
-        && !p11be_cipher_fallback_new(ctx->prov, alg, &ctx->fb)) {
-        OPENSSL_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-static void *aes_128_gcm_newctx(void *provctx)
-{
-    return gcm_newctx(provctx, &p11be_cipher_aes_128_gcm);
-}
-
-static void *aes_192_gcm_newctx(void *provctx)
-{
-    return gcm_newctx(provctx, &p11be_cipher_aes_192_gcm);
-}
-
-static void *aes_256_gcm_newctx(void *provctx)
-{
-    return gcm_newctx(provctx, &p11be_cipher_aes_256_gcm);
-}
-
-/* The key object may be needed for encryption in both directions. */
-static CK_FLAGS gcm_usage(const GCM_CTX *ctx)
-{
-    return ctx->enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
+    ((GCM_CTX *)c)->ivlen = GCM_IV_DEFAULT;
 }
 
 /*
@@ -299,62 +245,28 @@ static void gcm_reset(GCM_CTX *ctx)
     ctx->phase = GCM_AAD;
 }
 
-static int gcm_init(GCM_CTX *ctx, const unsigned char *key, size_t keylen,
-                    const unsigned char *iv, size_t ivlen,
-                    const OSSL_PARAM params[], int enc)
+/* The key object may be needed for encryption in both directions. */
+static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
+                    int enc)
 {
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_init(&ctx->fb, key, iv, params, enc);
+    GCM_CTX *ctx = (GCM_CTX *)c;
+
     gcm_reset(ctx);
-    ctx->enc = enc;
+    c->enc = enc;
+    c->usage = enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
     if (iv != NULL) {
         if (ivlen == 0 || ivlen > GCM_IV_MAX) {
-            p11be_raise(ctx->prov->handle,
+            p11be_raise(c->prov->handle,
                         P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                        "%s: IV length %zu is not 1 to %d", ctx->alg->name,
-                        ivlen, GCM_IV_MAX);
+                        "%s: IV length %zu is not 1 to %d", c->alg->name, ivlen,
+                        GCM_IV_MAX);
             return 0;
         }
         memcpy(ctx->iv, iv, ivlen);
         ctx->ivlen = ivlen;
         ctx->iv_state = GCM_IV_SET;
     }
-    if (key != NULL) {
-        if (keylen != ctx->alg->key_bytes) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_KEY_LENGTH),
-                        "%s takes a %zu-byte key, got %zu", ctx->alg->name,
-                        ctx->alg->key_bytes, keylen);
-            return 0;
-        }
-        if (!p11be_reentered()
-            && !p11be_cipher_check_token(ctx->prov, ctx->alg))
-            return 0;
-        p11be_cipher_key_set(ctx->prov, &ctx->key, key, keylen);
-    }
-    if (ctx->key.len != 0 && !p11be_reentered()) {
-        CK_OBJECT_HANDLE handle;
-
-        /* Import now, so that a refused key fails init, not update. */
-        if (!p11be_cipher_key_handle(ctx->prov, ctx->alg, &ctx->key,
-                                     gcm_usage(ctx), &handle))
-            return 0;
-    }
-    return gcm_set_ctx_params(ctx, params);
-}
-
-static int gcm_einit(void *vctx, const unsigned char *key, size_t keylen,
-                     const unsigned char *iv, size_t ivlen,
-                     const OSSL_PARAM params[])
-{
-    return gcm_init(vctx, key, keylen, iv, ivlen, params, 1);
-}
-
-static int gcm_dinit(void *vctx, const unsigned char *key, size_t keylen,
-                     const unsigned char *iv, size_t ivlen,
-                     const OSSL_PARAM params[])
-{
-    return gcm_init(vctx, key, keylen, iv, ivlen, params, 0);
+    return 1;
 }
 
 /*
@@ -365,36 +277,36 @@ static int gcm_check_ready(GCM_CTX *ctx, const char *what)
 {
     if (p11be_reentered()) {
         /* Only a context made outside a token call gets here. */
-        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_FALLBACK_FAILED,
                     "%s: a context made outside a token call is used from "
                     "inside one",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
-    if (ctx->key.len == 0) {
-        p11be_raise(ctx->prov->handle, P11BE_R_NO_KEY,
-                    "%s: cipher %s without a key", ctx->alg->name, what);
+    if (ctx->c.key.len == 0) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
+                    "%s: cipher %s without a key", ctx->c.alg->name, what);
         return 0;
     }
     if (ctx->phase == GCM_DONE) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: cipher %s after final; initialise again with a new "
                     "IV first",
-                    ctx->alg->name, what);
+                    ctx->c.alg->name, what);
         return 0;
     }
     if (ctx->iv_state == GCM_IV_SET)
         return 1;
     if (ctx->iv_state == GCM_IV_USED) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the IV was used for a finished message; a GCM IV "
                     "is never reused",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
-    if (!ctx->enc || ctx->ivlen < GCM_IV_DEFAULT) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
-                    ctx->alg->name);
+    if (!ctx->c.enc || ctx->ivlen < GCM_IV_DEFAULT) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
+                    ctx->c.alg->name);
         return 0;
     }
     if (RAND_bytes(ctx->iv, (int)ctx->ivlen) <= 0)
@@ -409,10 +321,10 @@ static void gcm_call(GCM_CTX *ctx, struct p11be_cipher_call *call,
                      int with_aad, size_t tag_bytes)
 {
     gcm_mechanism(ctx, mech, params, with_aad, tag_bytes);
-    call->prov = ctx->prov;
-    call->alg = ctx->alg;
-    call->key = &ctx->key;
-    call->usage = gcm_usage(ctx);
+    call->prov = ctx->c.prov;
+    call->alg = ctx->c.alg;
+    call->key = &ctx->c.key;
+    call->usage = ctx->c.usage;
     call->encrypt = encrypt;
     call->mech = mech;
 }
@@ -420,7 +332,7 @@ static void gcm_call(GCM_CTX *ctx, struct p11be_cipher_call *call,
 static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
 {
     if (rv != CKR_OK)
-        p11be_cipher_raise_token(ctx->prov, ctx->alg, calls, rv);
+        p11be_cipher_raise_token(ctx->c.prov, ctx->c.alg, calls, rv);
     return 0;
 }
 
@@ -434,11 +346,11 @@ static int gcm_stream_update(GCM_CTX *ctx, const unsigned char *in, size_t len,
     if (rv == CKR_OK && out_len == len)
         return 1;
     if (rv == CKR_OK)
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s: C_EncryptUpdate returned %lu bytes for %zu: the "
                     "token holds back GCM data, which OpenSSL's streaming "
                     "semantics cannot allow",
-                    ctx->alg->name, (unsigned long)out_len, len);
+                    ctx->c.alg->name, (unsigned long)out_len, len);
     else
         gcm_raise_rv(ctx, "C_EncryptUpdate", rv);
     p11be_cipher_stream_drop(ctx->sess, rv);
@@ -461,7 +373,7 @@ static int gcm_stream_restart(GCM_CTX *ctx, const unsigned char *in, size_t len)
     CK_RV rv;
     int ok = 1;
 
-    gcm_call(ctx, &call, &mech, &params, 1, ctx->enc, GCM_TAG_MAX);
+    gcm_call(ctx, &call, &mech, &params, 1, ctx->c.enc, GCM_TAG_MAX);
     ctx->sess = p11be_cipher_stream_start(&call, &rv);
     if (ctx->sess == NULL)
         return gcm_raise_rv(ctx, "C_EncryptInit", rv);
@@ -469,9 +381,9 @@ static int gcm_stream_restart(GCM_CTX *ctx, const unsigned char *in, size_t len)
         return 1;
     scratch = OPENSSL_malloc(chunk);
     if (scratch == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
                     "%s: %zu bytes to restart the token operation",
-                    ctx->alg->name, chunk);
+                    ctx->c.alg->name, chunk);
         gcm_abandon(ctx);
         return 0;
     }
@@ -511,9 +423,9 @@ static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
     if (!ok) {
         gcm_raise_rv(ctx, "C_EncryptInit/C_Encrypt", rv);
     } else if (out_len != inl + GCM_TAG_MAX) {
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s: C_Encrypt returned %lu bytes for %zu and a tag",
-                    ctx->alg->name, (unsigned long)out_len, inl);
+                    ctx->c.alg->name, (unsigned long)out_len, inl);
         ok = 0;
     }
     if (ok && out != NULL)
@@ -560,9 +472,9 @@ static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
             return 0;
         ctx->phase = GCM_STREAM;
     } else if (ctx->sess == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the token's encryption was lost mid-message",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
     return gcm_stream_update(ctx, in, inl, out);
@@ -582,9 +494,9 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
         return 1;
     default:
         if (ctx->sess == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                         "%s: the token's encryption was lost mid-message",
-                        ctx->alg->name);
+                        ctx->c.alg->name);
             return 0;
         }
         rv = p11be_cipher_stream_end(ctx->sess, 1, ctx->tag, &tag_len);
@@ -592,9 +504,9 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
         if (rv != CKR_OK)
             return gcm_raise_rv(ctx, "C_EncryptFinal", rv);
         if (tag_len != GCM_TAG_MAX) {
-            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+            p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                         "%s: C_EncryptFinal returned a %lu-byte tag",
-                        ctx->alg->name, (unsigned long)tag_len);
+                        ctx->c.alg->name, (unsigned long)tag_len);
             return 0;
         }
         return 1;
@@ -648,7 +560,7 @@ static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
         return gcm_raise_rv(ctx, "C_DecryptInit/C_Decrypt",
                             ok ? CKR_DATA_LEN_RANGE : rv);
     P11BE_DEBUG("%s: C_Decrypt says the tag does not match (%s)",
-                ctx->alg->name, p11be_ckr_name(rv));
+                ctx->c.alg->name, p11be_ckr_name(rv));
     return -1;
 }
 
@@ -696,10 +608,10 @@ static int gcm_decrypt_final(GCM_CTX *ctx)
     int verdict = ctx->verdict;
 
     if (ctx->taglen == 0) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: decryption needs the tag before final "
                     "(EVP_CTRL_AEAD_SET_TAG)",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
     gcm_abandon(ctx);
@@ -715,8 +627,6 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
     GCM_CTX *ctx = vctx;
     int ok;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_update(&ctx->fb, out, outl, in, inl);
     *outl = 0;
     if (inl == 0)
         return 1;
@@ -724,25 +634,25 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
         return 0;
     if (out == NULL) {
         if (ctx->phase != GCM_AAD) {
-            p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                        "%s: AAD after data", ctx->alg->name);
+            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
+                        "%s: AAD after data", ctx->c.alg->name);
             return 0;
         }
-        if ((!ctx->enc && !gcm_decrypt_may_hold(ctx, inl))
+        if ((!ctx->c.enc && !gcm_decrypt_may_hold(ctx, inl))
             || !buf_append(ctx, &ctx->aad, in, inl))
             return 0;
         *outl = inl;
         return 1;
     }
     if (outsize < inl) {
-        p11be_raise(ctx->prov->handle,
+        p11be_raise(ctx->c.prov->handle,
                     P11BE_PROV_REASON(PROV_R_OUTPUT_BUFFER_TOO_SMALL),
-                    "%s needs %zu bytes of output, got %zu", ctx->alg->name,
+                    "%s needs %zu bytes of output, got %zu", ctx->c.alg->name,
                     inl, outsize);
         return 0;
     }
-    ok = ctx->enc ? gcm_encrypt_update(ctx, in, inl, out)
-                  : gcm_decrypt_update(ctx, in, inl, out);
+    ok = ctx->c.enc ? gcm_encrypt_update(ctx, in, inl, out)
+                    : gcm_decrypt_update(ctx, in, inl, out);
     if (ok)
         *outl = inl;
     return ok;
@@ -756,13 +666,11 @@ static int gcm_final(void *vctx, unsigned char *out, size_t *outl,
 
     (void)out;
     (void)outsize;
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_final(&ctx->fb, out, outl);
     *outl = 0;
     if (!gcm_check_ready(ctx, "final"))
         return 0;
-    ok = ctx->enc ? gcm_encrypt_final(ctx) : gcm_decrypt_final(ctx);
-    if (ok && ctx->enc)
+    ok = ctx->c.enc ? gcm_encrypt_final(ctx) : gcm_decrypt_final(ctx);
+    if (ok && ctx->c.enc)
         ctx->taglen = GCM_TAG_MAX;
     gcm_reset(ctx);
     ctx->phase = GCM_DONE;
@@ -776,68 +684,39 @@ static int gcm_cipher(void *vctx, unsigned char *out, size_t *outl,
 {
     GCM_CTX *ctx = vctx;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_cipher(&ctx->fb, out, outl, in, inl);
     if (in == NULL)
         return gcm_final(ctx, out, outl, outsize);
     return gcm_update(ctx, out, outl, outsize, in, inl);
 }
 
-static void gcm_freectx(void *vctx)
+static void gcm_clear(P11BE_CIPHER_CTX *c)
 {
-    GCM_CTX *ctx = vctx;
+    GCM_CTX *ctx = (GCM_CTX *)c;
 
-    if (ctx == NULL)
-        return;
-    p11be_cipher_fallback_free(&ctx->fb);
     gcm_abandon(ctx);
-    p11be_cipher_key_clear(ctx->prov, &ctx->key);
     buf_free(&ctx->aad);
     buf_free(&ctx->data);
     buf_free(&ctx->work);
-    OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
-static void *gcm_dupctx(void *vctx)
+static int gcm_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
 {
-    GCM_CTX *src = vctx;
-    GCM_CTX *dst;
+    GCM_CTX *ctx = (GCM_CTX *)dst;
+    const GCM_CTX *from = (const GCM_CTX *)src;
+    static const struct gcm_buf none;
 
-    if (src->fb.ctx == NULL && src->enc && src->phase == GCM_STREAM) {
+    ctx->sess = NULL;
+    ctx->aad = ctx->data = ctx->work = none;
+    if (src->host == NULL && src->enc && from->phase == GCM_STREAM) {
         p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
                     "%s: an encryption streaming on the token cannot be "
                     "copied (its GHASH state is on the token); copy before "
                     "the second update",
                     src->alg->name);
-        return NULL;
+        return 0;
     }
-    dst = OPENSSL_zalloc(sizeof(*dst));
-    if (dst == NULL)
-        return NULL;
-    dst->prov = src->prov;
-    dst->alg = src->alg;
-    if (src->fb.ctx != NULL) {
-        if (!p11be_cipher_fallback_dup(&dst->fb, &src->fb))
-            goto out_free_dst;
-        return dst;
-    }
-    p11be_cipher_key_copy(&dst->key, &src->key);
-    dst->enc = src->enc;
-    dst->iv_state = src->iv_state;
-    memcpy(dst->iv, src->iv, sizeof(dst->iv));
-    dst->ivlen = src->ivlen;
-    memcpy(dst->tag, src->tag, sizeof(dst->tag));
-    dst->taglen = src->taglen;
-    dst->verdict = src->verdict;
-    dst->phase = src->phase;
-    if (!buf_append(dst, &dst->aad, src->aad.data, src->aad.len)
-        || !buf_append(dst, &dst->data, src->data.data, src->data.len))
-        goto out_free_dst;
-    return dst;
-
-out_free_dst:
-    gcm_freectx(dst);
-    return NULL;
+    return buf_append(ctx, &ctx->aad, from->aad.data, from->aad.len)
+           && buf_append(ctx, &ctx->data, from->data.data, from->data.len);
 }
 
 /* The IV, once there is one (OpenSSL fails quietly before). */
@@ -846,9 +725,9 @@ static int gcm_get_iv(GCM_CTX *ctx, OSSL_PARAM *p)
     if (ctx->iv_state == GCM_IV_NONE)
         return 0;
     if (ctx->ivlen > p->data_size) {
-        p11be_raise(ctx->prov->handle,
+        p11be_raise(ctx->c.prov->handle,
                     P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                    "%s: the IV is %zu bytes", ctx->alg->name, ctx->ivlen);
+                    "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->ivlen);
         return 0;
     }
     return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->ivlen)
@@ -860,13 +739,8 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
     GCM_CTX *ctx = vctx;
     OSSL_PARAM *p;
 
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_get_params(ctx->fb.ctx, params);
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
     if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->ivlen))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->alg->key_bytes))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAGLEN);
     if (p != NULL
@@ -881,13 +755,13 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAG);
     if (p != NULL) {
-        if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->enc
+        if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
             || ctx->taglen == 0) {
-            p11be_raise(ctx->prov->handle,
+            p11be_raise(ctx->c.prov->handle,
                         P11BE_PROV_REASON(PROV_R_INVALID_TAG),
                         "%s: the tag is read after an encryption's final, "
                         "1 to %d bytes",
-                        ctx->alg->name, GCM_TAG_MAX);
+                        ctx->c.alg->name, GCM_TAG_MAX);
             return 0;
         }
         if (!OSSL_PARAM_set_octet_string(p, ctx->tag, p->data_size))
@@ -912,8 +786,8 @@ static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED);
     const OSSL_PARAM *p =
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
-    size_t ivlen = ctx->fb.ctx != NULL
-                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(ctx->fb.ctx)
+    size_t ivlen = ctx->c.host != NULL
+                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(ctx->c.host)
                        : ctx->ivlen;
 
     if (fixed == NULL)
@@ -926,11 +800,23 @@ static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
                 && fixed->data_size <= ivlen
                 && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
         return 1;
-    p11be_raise(ctx->prov->handle, P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+    p11be_raise(ctx->c.prov->handle,
+                P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
                 "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
                 "with an 8-byte explicit part",
-                ctx->alg->name, fixed->data_size, ivlen);
+                ctx->c.alg->name, fixed->data_size, ivlen);
     return 0;
+}
+
+/* TLS record parameters: the host's copy starts from the IV, if set. */
+static int gcm_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
+                   const unsigned char **iv, int *pad)
+{
+    GCM_CTX *ctx = (GCM_CTX *)c;
+
+    *iv = ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL;
+    *pad = -1;
+    return gcm_tls_fixed_iv_fits(ctx, params);
 }
 
 static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
@@ -939,30 +825,16 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     const OSSL_PARAM *p;
     size_t len;
 
-    if (params == NULL)
-        return 1;
-    if (!gcm_tls_fixed_iv_fits(ctx, params))
-        return 0;
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
-    if (p11be_cipher_is_tls(params)) {
-        gcm_abandon(ctx);
-        if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
-                                  ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL,
-                                  ctx->enc, -1))
-            return 0;
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
-    }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TAG);
     if (p != NULL) {
         void *tag = ctx->tag;
 
         if (!OSSL_PARAM_get_octet_string(p, &tag, sizeof(ctx->tag), &len)
-            || len == 0 || ctx->enc) {
-            p11be_raise(ctx->prov->handle,
+            || len == 0 || ctx->c.enc) {
+            p11be_raise(ctx->c.prov->handle,
                         P11BE_PROV_REASON(PROV_R_INVALID_TAG),
                         "%s: the tag is set for decryption, 1 to %d bytes",
-                        ctx->alg->name, GCM_TAG_MAX);
+                        ctx->c.alg->name, GCM_TAG_MAX);
             return 0;
         }
         ctx->taglen = len;
@@ -971,9 +843,10 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
     if (p != NULL) {
         if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX) {
-            p11be_raise(
-                ctx->prov->handle, P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                "%s: IV length must be 1 to %d", ctx->alg->name, GCM_IV_MAX);
+            p11be_raise(ctx->c.prov->handle,
+                        P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+                        "%s: IV length must be 1 to %d", ctx->c.alg->name,
+                        GCM_IV_MAX);
             return 0;
         }
         ctx->ivlen = len;
@@ -981,79 +854,25 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     return 1;
 }
 
-static const OSSL_PARAM *gcm_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_TAGLEN, NULL),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
-        OSSL_PARAM_END,
-    };
+static const OSSL_PARAM gcm_gettable[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_TAGLEN, NULL),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
+    OSSL_PARAM_END,
+};
 
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
+static const OSSL_PARAM gcm_settable[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, NULL),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
+    OSSL_PARAM_END,
+};
 
-static const OSSL_PARAM *gcm_settable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, NULL),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return settable;
-}
-
-static int aes_128_gcm_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_128_gcm);
-}
-
-static int aes_192_gcm_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_192_gcm);
-}
-
-static int aes_256_gcm_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_256_gcm);
-}
-
-/* Everything but newctx and get_params is shared. */
-#define GCM_DISPATCH(newctx, get_params)                                       \
-    {                                                                          \
-        {OSSL_FUNC_CIPHER_NEWCTX, (void (*)(void))(newctx)},                   \
-            {OSSL_FUNC_CIPHER_ENCRYPT_INIT, (void (*)(void))gcm_einit},        \
-            {OSSL_FUNC_CIPHER_DECRYPT_INIT, (void (*)(void))gcm_dinit},        \
-            {OSSL_FUNC_CIPHER_UPDATE, (void (*)(void))gcm_update},             \
-            {OSSL_FUNC_CIPHER_FINAL, (void (*)(void))gcm_final},               \
-            {OSSL_FUNC_CIPHER_CIPHER, (void (*)(void))gcm_cipher},             \
-            {OSSL_FUNC_CIPHER_FREECTX, (void (*)(void))gcm_freectx},           \
-            {OSSL_FUNC_CIPHER_DUPCTX, (void (*)(void))gcm_dupctx},             \
-            {OSSL_FUNC_CIPHER_GET_PARAMS, (void (*)(void))(get_params)},       \
-            {OSSL_FUNC_CIPHER_GETTABLE_PARAMS,                                 \
-             (void (*)(void))p11be_cipher_gettable_params},                    \
-            {OSSL_FUNC_CIPHER_GET_CTX_PARAMS,                                  \
-             (void (*)(void))gcm_get_ctx_params},                              \
-            {OSSL_FUNC_CIPHER_SET_CTX_PARAMS,                                  \
-             (void (*)(void))gcm_set_ctx_params},                              \
-            {OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS,                             \
-             (void (*)(void))gcm_gettable_ctx_params},                         \
-            {OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS,                             \
-             (void (*)(void))gcm_settable_ctx_params},                         \
-            {0, NULL},                                                         \
-    }
-
-const OSSL_DISPATCH p11be_cipher_aes_128_gcm_functions[] =
-    GCM_DISPATCH(aes_128_gcm_newctx, aes_128_gcm_get_params);
-const OSSL_DISPATCH p11be_cipher_aes_192_gcm_functions[] =
-    GCM_DISPATCH(aes_192_gcm_newctx, aes_192_gcm_get_params);
-const OSSL_DISPATCH p11be_cipher_aes_256_gcm_functions[] =
-    GCM_DISPATCH(aes_256_gcm_newctx, aes_256_gcm_get_params);
+const P11BE_CIPHER_MODE p11be_cipher_gcm_mode = {
+    sizeof(GCM_CTX),    gcm_start,          gcm_init, gcm_update,
+    gcm_final,          gcm_cipher,         gcm_dup,  gcm_clear,
+    gcm_get_ctx_params, gcm_set_ctx_params, gcm_tls,  gcm_gettable,
+    gcm_settable,
+};
