@@ -8,6 +8,8 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/err.h>
+#include <openssl/proverr.h>
 #include <p11-kit/pkcs11.h>
 
 /* Reason codes: a person reads the string, so each names what to fix. */
@@ -32,6 +34,21 @@ enum p11be_reason {
     P11BE_R_AMBIGUOUS,
     P11BE_R_NOT_EXTRACTABLE,
     P11BE_R_OVER_BOUND,
+    /*
+     * OpenSSL's own reasons (ERR_LIB_PROV, its strings), where applications
+     * test for them: pyca/cryptography tells a bad decryption and a partial
+     * last block apart by them.
+     */
+    P11BE_R_BAD_DECRYPT = ERR_PACK(ERR_LIB_PROV, 0, PROV_R_BAD_DECRYPT),
+    P11BE_R_INVALID_IV_LENGTH =
+        ERR_PACK(ERR_LIB_PROV, 0, PROV_R_INVALID_IV_LENGTH),
+    P11BE_R_INVALID_KEY_LENGTH =
+        ERR_PACK(ERR_LIB_PROV, 0, PROV_R_INVALID_KEY_LENGTH),
+    P11BE_R_INVALID_TAG = ERR_PACK(ERR_LIB_PROV, 0, PROV_R_INVALID_TAG),
+    P11BE_R_OUTPUT_BUFFER_TOO_SMALL =
+        ERR_PACK(ERR_LIB_PROV, 0, PROV_R_OUTPUT_BUFFER_TOO_SMALL),
+    P11BE_R_WRONG_FINAL_BLOCK_LENGTH =
+        ERR_PACK(ERR_LIB_PROV, 0, PROV_R_WRONG_FINAL_BLOCK_LENGTH),
 };
 
 /* Remember the core's error functions; called once from provider init. */
