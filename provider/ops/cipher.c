@@ -497,8 +497,7 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
         return 0;
     if (key != NULL) {
         if (keylen != alg->key_bytes) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_KEY_LENGTH),
+            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_KEY_LENGTH,
                         "%s takes a %zu-byte key, got %zu", alg->name,
                         alg->key_bytes, keylen);
             return 0;
@@ -622,13 +621,13 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
         const char *key;
         int value;
     } flags[] = {
-        {OSSL_CIPHER_PARAM_AEAD, (alg->flags & P11BE_CIPHER_AEAD) != 0},
+        {OSSL_CIPHER_PARAM_AEAD, (alg->impl->flags & P11BE_CIPHER_AEAD) != 0},
         {OSSL_CIPHER_PARAM_CUSTOM_IV,
-         (alg->flags & P11BE_CIPHER_CUSTOM_IV) != 0},
+         (alg->impl->flags & P11BE_CIPHER_CUSTOM_IV) != 0},
         {OSSL_CIPHER_PARAM_CTS, 0},
         {OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, 0},
         {OSSL_CIPHER_PARAM_HAS_RAND_KEY,
-         (alg->flags & P11BE_CIPHER_RAND_KEY) != 0},
+         (alg->impl->flags & P11BE_CIPHER_RAND_KEY) != 0},
     };
     OSSL_PARAM *p;
     size_t i;
@@ -654,24 +653,23 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
  * context (so each algorithm needs its own: newctx, get_params and the
  * ctx param tables) and its dispatch table. Every name is spelled out.
  */
-#define CIPHER_KIND(row, newctx, get_params, gettable_fn, settable_fn,         \
-                    functions, ...)                                            \
-    static const P11BE_CIPHER_ALG row = {__VA_ARGS__};                         \
+#define CIPHER_KIND(index, newctx, get_params, gettable_fn, settable_fn,       \
+                    functions)                                                 \
     static void *newctx(void *provctx)                                         \
     {                                                                          \
-        return cipher_newctx(provctx, &row);                                   \
+        return cipher_newctx(provctx, &cipher_algs[index]);                    \
     }                                                                          \
     static int get_params(OSSL_PARAM params[])                                 \
     {                                                                          \
-        return cipher_get_params(params, &row);                                \
+        return cipher_get_params(params, &cipher_algs[index]);                 \
     }                                                                          \
     static const OSSL_PARAM *gettable_fn(void *vctx, void *provctx)            \
     {                                                                          \
-        return (void)vctx, (void)provctx, row.impl->gettable;                  \
+        return (void)vctx, (void)provctx, cipher_algs[index].impl->gettable;   \
     }                                                                          \
     static const OSSL_PARAM *settable_fn(void *vctx, void *provctx)            \
     {                                                                          \
-        return (void)vctx, (void)provctx, row.impl->settable;                  \
+        return (void)vctx, (void)provctx, cipher_algs[index].impl->settable;   \
     }                                                                          \
     static const OSSL_DISPATCH functions[] = {                                 \
         {OSSL_FUNC_CIPHER_NEWCTX, (void (*)(void))newctx},                     \
@@ -694,71 +692,85 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
         {0, NULL},                                                             \
     }
 
-#define GCM_FLAGS (P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV)
-
 /*
- * Row: name, mechanism, key type, mode file, EVP mode, key bytes, IV
- * bytes, OpenSSL's block size, the cipher's block, flags.
+ * Row: name, mechanism, key type, the mode's file, EVP mode, key bytes, IV
+ * bytes (default), OpenSSL's block size, the block cipher's block.
  */
 /* clang-format off */
-CIPHER_KIND(aes_128_ecb, aes_128_ecb_newctx, aes_128_ecb_get_params,
-            aes_128_ecb_gettable, aes_128_ecb_settable, aes_128_ecb_functions,
-            "AES-128-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 16, 0, 16, 16, 0);
-CIPHER_KIND(aes_192_ecb, aes_192_ecb_newctx, aes_192_ecb_get_params,
-            aes_192_ecb_gettable, aes_192_ecb_settable, aes_192_ecb_functions,
-            "AES-192-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 24, 0, 16, 16, 0);
-CIPHER_KIND(aes_256_ecb, aes_256_ecb_newctx, aes_256_ecb_get_params,
-            aes_256_ecb_gettable, aes_256_ecb_settable, aes_256_ecb_functions,
-            "AES-256-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 32, 0, 16, 16, 0);
-CIPHER_KIND(aes_128_cbc, aes_128_cbc_newctx, aes_128_cbc_get_params,
-            aes_128_cbc_gettable, aes_128_cbc_settable, aes_128_cbc_functions,
-            "AES-128-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 16, 16, 16, 16, 0);
-CIPHER_KIND(aes_192_cbc, aes_192_cbc_newctx, aes_192_cbc_get_params,
-            aes_192_cbc_gettable, aes_192_cbc_settable, aes_192_cbc_functions,
-            "AES-192-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 24, 16, 16, 16, 0);
-CIPHER_KIND(aes_256_cbc, aes_256_cbc_newctx, aes_256_cbc_get_params,
-            aes_256_cbc_gettable, aes_256_cbc_settable, aes_256_cbc_functions,
-            "AES-256-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 32, 16, 16, 16, 0);
-CIPHER_KIND(aes_128_ctr, aes_128_ctr_newctx, aes_128_ctr_get_params,
-            aes_128_ctr_gettable, aes_128_ctr_settable, aes_128_ctr_functions,
-            "AES-128-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 16, 16, 1, 16, 0);
-CIPHER_KIND(aes_192_ctr, aes_192_ctr_newctx, aes_192_ctr_get_params,
-            aes_192_ctr_gettable, aes_192_ctr_settable, aes_192_ctr_functions,
-            "AES-192-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 24, 16, 1, 16, 0);
-CIPHER_KIND(aes_256_ctr, aes_256_ctr_newctx, aes_256_ctr_get_params,
-            aes_256_ctr_gettable, aes_256_ctr_settable, aes_256_ctr_functions,
-            "AES-256-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
-            &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 32, 16, 1, 16, 0);
-CIPHER_KIND(aes_128_gcm, aes_128_gcm_newctx, aes_128_gcm_get_params,
-            aes_128_gcm_gettable, aes_128_gcm_settable, aes_128_gcm_functions,
-            "AES-128-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
-            &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 16, 12, 1, 16, GCM_FLAGS);
-CIPHER_KIND(aes_192_gcm, aes_192_gcm_newctx, aes_192_gcm_get_params,
-            aes_192_gcm_gettable, aes_192_gcm_settable, aes_192_gcm_functions,
-            "AES-192-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
-            &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 24, 12, 1, 16, GCM_FLAGS);
-CIPHER_KIND(aes_256_gcm, aes_256_gcm_newctx, aes_256_gcm_get_params,
-            aes_256_gcm_gettable, aes_256_gcm_settable, aes_256_gcm_functions,
-            "AES-256-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
-            &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 32, 12, 1, 16, GCM_FLAGS);
-CIPHER_KIND(des_ede3_ecb, des_ede3_ecb_newctx, des_ede3_ecb_get_params,
-            des_ede3_ecb_gettable, des_ede3_ecb_settable, des_ede3_ecb_functions,
-            "DES-EDE3-ECB", CKM_DES3_ECB, "CKM_DES3_ECB", CKK_DES3,
-            &p11be_cipher_des3_mode, EVP_CIPH_ECB_MODE, 24, 0, 8, 8,
-            P11BE_CIPHER_RAND_KEY);
-CIPHER_KIND(des_ede3_cbc, des_ede3_cbc_newctx, des_ede3_cbc_get_params,
-            des_ede3_cbc_gettable, des_ede3_cbc_settable, des_ede3_cbc_functions,
-            "DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3,
-            &p11be_cipher_des3_mode, EVP_CIPH_CBC_MODE, 24, 8, 8, 8,
-            P11BE_CIPHER_RAND_KEY);
+static const P11BE_CIPHER_ALG cipher_algs[] = {
+    {"AES-128-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 16, 0, 16, 16},
+    {"AES-192-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 24, 0, 16, 16},
+    {"AES-256-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 32, 0, 16, 16},
+    {"AES-128-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 16, 16, 16, 16},
+    {"AES-192-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 24, 16, 16, 16},
+    {"AES-256-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 32, 16, 16, 16},
+    {"AES-128-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 16, 16, 1, 16},
+    {"AES-192-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 24, 16, 1, 16},
+    {"AES-256-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 32, 16, 1, 16},
+    {"AES-128-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+     &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 16, 12, 1, 16},
+    {"AES-192-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+     &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 24, 12, 1, 16},
+    {"AES-256-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+     &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 32, 12, 1, 16},
+    {"DES-EDE3-ECB", CKM_DES3_ECB, "CKM_DES3_ECB", CKK_DES3,
+     &p11be_cipher_des3_mode, EVP_CIPH_ECB_MODE, 24, 0, 8, 8},
+    {"DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3,
+     &p11be_cipher_des3_mode, EVP_CIPH_CBC_MODE, 24, 8, 8, 8},
+};
+
+/* Row (index in cipher_algs[]), then the names of what it gets. */
+CIPHER_KIND(0, aes_128_ecb_newctx, aes_128_ecb_get_params,
+            aes_128_ecb_gettable, aes_128_ecb_settable,
+            aes_128_ecb_functions);
+CIPHER_KIND(1, aes_192_ecb_newctx, aes_192_ecb_get_params,
+            aes_192_ecb_gettable, aes_192_ecb_settable,
+            aes_192_ecb_functions);
+CIPHER_KIND(2, aes_256_ecb_newctx, aes_256_ecb_get_params,
+            aes_256_ecb_gettable, aes_256_ecb_settable,
+            aes_256_ecb_functions);
+CIPHER_KIND(3, aes_128_cbc_newctx, aes_128_cbc_get_params,
+            aes_128_cbc_gettable, aes_128_cbc_settable,
+            aes_128_cbc_functions);
+CIPHER_KIND(4, aes_192_cbc_newctx, aes_192_cbc_get_params,
+            aes_192_cbc_gettable, aes_192_cbc_settable,
+            aes_192_cbc_functions);
+CIPHER_KIND(5, aes_256_cbc_newctx, aes_256_cbc_get_params,
+            aes_256_cbc_gettable, aes_256_cbc_settable,
+            aes_256_cbc_functions);
+CIPHER_KIND(6, aes_128_ctr_newctx, aes_128_ctr_get_params,
+            aes_128_ctr_gettable, aes_128_ctr_settable,
+            aes_128_ctr_functions);
+CIPHER_KIND(7, aes_192_ctr_newctx, aes_192_ctr_get_params,
+            aes_192_ctr_gettable, aes_192_ctr_settable,
+            aes_192_ctr_functions);
+CIPHER_KIND(8, aes_256_ctr_newctx, aes_256_ctr_get_params,
+            aes_256_ctr_gettable, aes_256_ctr_settable,
+            aes_256_ctr_functions);
+CIPHER_KIND(9, aes_128_gcm_newctx, aes_128_gcm_get_params,
+            aes_128_gcm_gettable, aes_128_gcm_settable,
+            aes_128_gcm_functions);
+CIPHER_KIND(10, aes_192_gcm_newctx, aes_192_gcm_get_params,
+            aes_192_gcm_gettable, aes_192_gcm_settable,
+            aes_192_gcm_functions);
+CIPHER_KIND(11, aes_256_gcm_newctx, aes_256_gcm_get_params,
+            aes_256_gcm_gettable, aes_256_gcm_settable,
+            aes_256_gcm_functions);
+CIPHER_KIND(12, des_ede3_ecb_newctx, des_ede3_ecb_get_params,
+            des_ede3_ecb_gettable, des_ede3_ecb_settable,
+            des_ede3_ecb_functions);
+CIPHER_KIND(13, des_ede3_cbc_newctx, des_ede3_cbc_get_params,
+            des_ede3_cbc_gettable, des_ede3_cbc_settable,
+            des_ede3_cbc_functions);
 
 /* Names as OpenSSL's default provider spells them (its prov/names.h). */
 const OSSL_ALGORITHM p11be_cipher_algorithms[] = {

@@ -48,7 +48,6 @@ typedef struct p11be_cipher_alg_st {
     size_t iv_bytes;               /* default IV length; 0 for ECB */
     size_t block_bytes;            /* OpenSSL's block size: 1 for CTR, GCM */
     size_t cipher_block;           /* the block cipher's block: 16 or 8 */
-    unsigned int flags;            /* P11BE_CIPHER_* */
 } P11BE_CIPHER_ALG;
 
 /*
@@ -85,7 +84,8 @@ struct p11be_cipher_ctx_st {
  * `host` set). Each raises what it refuses.
  */
 struct p11be_cipher_mode_st {
-    size_t ctx_size; /* the mode's context, P11BE_CIPHER_CTX first */
+    size_t ctx_size;    /* the mode's context, P11BE_CIPHER_CTX first */
+    unsigned int flags; /* P11BE_CIPHER_* of its algorithms */
     /* newctx: the mode's defaults in a zeroed context. */
     void (*start)(P11BE_CIPHER_CTX *ctx);
     /*
@@ -126,9 +126,6 @@ struct p11be_cipher_call {
     int encrypt;                 /* C_Encrypt* (1) or C_Decrypt* (0) */
     CK_MECHANISM *mech;          /* mechanism and its parameters */
 };
-
-/* OpenSSL's own reason, where applications test for it (pyca does). */
-#define P11BE_PROV_REASON(r) ERR_PACK(ERR_LIB_PROV, 0, (r))
 
 /*
  * The object for `usage`, made (C_CreateObject) when missing, dead or made

@@ -442,8 +442,7 @@ static int block_init(P11BE_CIPHER_CTX *c, const unsigned char *iv,
     ctx->spec_valid = 0;
     if (iv != NULL && c->alg->iv_bytes != 0) {
         if (ivlen != c->alg->iv_bytes) {
-            p11be_raise(c->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
                         "%s takes a %zu-byte IV, got %zu", c->alg->name,
                         c->alg->iv_bytes, ivlen);
             return 0;
@@ -482,8 +481,7 @@ static int block_room(BLOCK_CTX *ctx, size_t need, size_t outsize)
 {
     if (outsize >= need)
         return 1;
-    p11be_raise(ctx->c.prov->handle,
-                P11BE_PROV_REASON(PROV_R_OUTPUT_BUFFER_TOO_SMALL),
+    p11be_raise(ctx->c.prov->handle, P11BE_R_OUTPUT_BUFFER_TOO_SMALL,
                 "%s needs %zu bytes of output, got %zu", ctx->c.alg->name, need,
                 outsize);
     return 0;
@@ -630,7 +628,7 @@ static int block_unpad(BLOCK_CTX *ctx, const unsigned char *block, size_t *len)
     return 1;
 
 out_bad:
-    p11be_raise(ctx->c.prov->handle, P11BE_PROV_REASON(PROV_R_BAD_DECRYPT),
+    p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_DECRYPT,
                 "%s: bad padding in the last block (wrong key or "
                 "corrupted data)",
                 ctx->c.alg->name);
@@ -647,8 +645,7 @@ static int block_final_encrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         return block_stream_end(ctx);
     }
     if (!ctx->pad && ctx->buf_len != bs) {
-        p11be_raise(ctx->c.prov->handle,
-                    P11BE_PROV_REASON(PROV_R_WRONG_FINAL_BLOCK_LENGTH),
+        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
                     "%s: %zu bytes left over with padding off",
                     ctx->c.alg->name, ctx->buf_len);
         return 0;
@@ -682,8 +679,7 @@ static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         return block_stream_end(ctx);
     }
     if (ctx->held_len == 0 && ctx->buf_len != bs) {
-        p11be_raise(ctx->c.prov->handle,
-                    P11BE_PROV_REASON(PROV_R_WRONG_FINAL_BLOCK_LENGTH),
+        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
                     "%s: the ciphertext is not a whole number of %zu-byte "
                     "blocks",
                     ctx->c.alg->name, bs);
@@ -750,8 +746,7 @@ static int block_cipher(void *vctx, unsigned char *out, size_t *outl,
     if (!block_check_ready(ctx, "EVP_Cipher"))
         return 0;
     if (!block_is_ctr(ctx) && inl % ctx->c.alg->cipher_block != 0) {
-        p11be_raise(ctx->c.prov->handle,
-                    P11BE_PROV_REASON(PROV_R_WRONG_FINAL_BLOCK_LENGTH),
+        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
                     "%s: EVP_Cipher takes whole %zu-byte blocks, got %zu "
                     "bytes",
                     ctx->c.alg->name, ctx->c.alg->cipher_block, inl);
@@ -863,7 +858,7 @@ static int block_get_ctx_params(void *vctx, OSSL_PARAM params[])
     if (p != NULL && !OSSL_PARAM_set_uint(p, ctx->num))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_RANDOM_KEY);
-    if (p != NULL && (ctx->c.alg->flags & P11BE_CIPHER_RAND_KEY) != 0
+    if (p != NULL && (ctx->c.alg->impl->flags & P11BE_CIPHER_RAND_KEY) != 0
         && !des3_random_key(ctx, p))
         return 0;
     return 1;
@@ -957,13 +952,17 @@ static const OSSL_PARAM block_settable[] = {
     OSSL_PARAM_END,
 };
 
-/* Triple DES differs only in its gettable RANDOM_KEY. */
-#define BLOCK_MODE(gettable)                                                   \
+/* Triple DES differs only in its RANDOM_KEY. */
+#define BLOCK_MODE(rand_key, gettable_params)                                  \
     {                                                                          \
-        sizeof(BLOCK_CTX), block_start, block_init, block_update, block_final, \
-            block_cipher, block_dup, block_clear, block_get_ctx_params,        \
-            block_set_ctx_params, block_tls, gettable, block_settable,         \
+        .ctx_size = sizeof(BLOCK_CTX), .flags = (rand_key),                    \
+        .start = block_start, .init = block_init, .update = block_update,      \
+        .final = block_final, .cipher = block_cipher, .dup = block_dup,        \
+        .clear = block_clear, .get_ctx_params = block_get_ctx_params,          \
+        .set_ctx_params = block_set_ctx_params, .tls = block_tls,              \
+        .gettable = (gettable_params), .settable = block_settable,             \
     }
 
-const P11BE_CIPHER_MODE p11be_cipher_block_mode = BLOCK_MODE(block_gettable);
-const P11BE_CIPHER_MODE p11be_cipher_des3_mode = BLOCK_MODE(des3_gettable);
+const P11BE_CIPHER_MODE p11be_cipher_block_mode = BLOCK_MODE(0, block_gettable);
+const P11BE_CIPHER_MODE p11be_cipher_des3_mode =
+    BLOCK_MODE(P11BE_CIPHER_RAND_KEY, des3_gettable);

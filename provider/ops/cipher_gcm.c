@@ -256,8 +256,7 @@ static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
     c->usage = enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
     if (iv != NULL) {
         if (ivlen == 0 || ivlen > GCM_IV_MAX) {
-            p11be_raise(c->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
                         "%s: IV length %zu is not 1 to %d", c->alg->name, ivlen,
                         GCM_IV_MAX);
             return 0;
@@ -645,8 +644,7 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
         return 1;
     }
     if (outsize < inl) {
-        p11be_raise(ctx->c.prov->handle,
-                    P11BE_PROV_REASON(PROV_R_OUTPUT_BUFFER_TOO_SMALL),
+        p11be_raise(ctx->c.prov->handle, P11BE_R_OUTPUT_BUFFER_TOO_SMALL,
                     "%s needs %zu bytes of output, got %zu", ctx->c.alg->name,
                     inl, outsize);
         return 0;
@@ -725,8 +723,7 @@ static int gcm_get_iv(GCM_CTX *ctx, OSSL_PARAM *p)
     if (ctx->iv_state == GCM_IV_NONE)
         return 0;
     if (ctx->ivlen > p->data_size) {
-        p11be_raise(ctx->c.prov->handle,
-                    P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+        p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
                     "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->ivlen);
         return 0;
     }
@@ -757,8 +754,7 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
     if (p != NULL) {
         if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
             || ctx->taglen == 0) {
-            p11be_raise(ctx->c.prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_TAG),
+            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
                         "%s: the tag is read after an encryption's final, "
                         "1 to %d bytes",
                         ctx->c.alg->name, GCM_TAG_MAX);
@@ -800,8 +796,7 @@ static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
                 && fixed->data_size <= ivlen
                 && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
         return 1;
-    p11be_raise(ctx->c.prov->handle,
-                P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+    p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
                 "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
                 "with an 8-byte explicit part",
                 ctx->c.alg->name, fixed->data_size, ivlen);
@@ -831,8 +826,7 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 
         if (!OSSL_PARAM_get_octet_string(p, &tag, sizeof(ctx->tag), &len)
             || len == 0 || ctx->c.enc) {
-            p11be_raise(ctx->c.prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_TAG),
+            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
                         "%s: the tag is set for decryption, 1 to %d bytes",
                         ctx->c.alg->name, GCM_TAG_MAX);
             return 0;
@@ -843,8 +837,7 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
     if (p != NULL) {
         if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX) {
-            p11be_raise(ctx->c.prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
                         "%s: IV length must be 1 to %d", ctx->c.alg->name,
                         GCM_IV_MAX);
             return 0;
@@ -871,8 +864,18 @@ static const OSSL_PARAM gcm_settable[] = {
 };
 
 const P11BE_CIPHER_MODE p11be_cipher_gcm_mode = {
-    sizeof(GCM_CTX),    gcm_start,          gcm_init, gcm_update,
-    gcm_final,          gcm_cipher,         gcm_dup,  gcm_clear,
-    gcm_get_ctx_params, gcm_set_ctx_params, gcm_tls,  gcm_gettable,
-    gcm_settable,
+    .ctx_size = sizeof(GCM_CTX),
+    .flags = P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV,
+    .start = gcm_start,
+    .init = gcm_init,
+    .update = gcm_update,
+    .final = gcm_final,
+    .cipher = gcm_cipher,
+    .dup = gcm_dup,
+    .clear = gcm_clear,
+    .get_ctx_params = gcm_get_ctx_params,
+    .set_ctx_params = gcm_set_ctx_params,
+    .tls = gcm_tls,
+    .gettable = gcm_gettable,
+    .settable = gcm_settable,
 };
