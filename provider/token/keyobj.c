@@ -102,141 +102,17 @@ void p11be_attrs_free(P11BE_ATTRS *attrs)
 
 /* ---- what the token says ------------------------------------------------ */
 
-#define FACT_TOKENS  8
-#define FACT_REFUSED 64
-
-/* One token's facts, read once (mechanism info is the core's). */
-struct key_facts {
-    const void *token;                             /* p11be_prov_token() */
-    CK_FLAGS token_flags;                          /* CK_TOKEN_INFO.flags */
-    size_t refused_count;                          /* entries below */
-    struct p11be_mech_shape refused[FACT_REFUSED]; /* see keyobj.h */
-};
-
-static pthread_mutex_t facts_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct key_facts facts[FACT_TOKENS]; /* guarded by facts_lock */
-static size_t facts_count;                  /* entries used */
-static size_t facts_next;                   /* entry to reuse next */
-
-/* The token's entry, or NULL; facts_lock held. */
-static struct key_facts *facts_find_locked(const void *token)
-{
-    size_t i;
-
-    for (i = 0; i < facts_count; i++)
-        if (facts[i].token == token)
-            return &facts[i];
-    return NULL;
-}
-
-/*
- * Makes sure the token has an entry (its flags read with C_GetSessionInfo
- * + C_GetTokenInfo); returns the token, or NULL (raised).
- */
-static const void *facts_ensure(P11BE_PROV_CTX *prov)
-{
-    const void *token = p11be_prov_token(prov);
-    struct p11be_session_req req = {0};
-    struct key_facts fresh = {0};
-    P11BE_SESSION *sess;
-    CK_SESSION_INFO sinfo;
-    CK_TOKEN_INFO tinfo;
-    CK_RV rv;
-
-    if (token == NULL)
-        return NULL;
-    pthread_mutex_lock(&facts_lock);
-    if (facts_find_locked(token) != NULL) {
-        pthread_mutex_unlock(&facts_lock);
-        return token;
-    }
-    pthread_mutex_unlock(&facts_lock);
-
-    sess = p11be_session_acquire(prov, &req);
-    if (sess == NULL)
-        return NULL;
-    rv = P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &sinfo);
-    if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetTokenInfo, sinfo.slotID, &tinfo);
-    p11be_session_release(sess, rv);
-    if (rv != CKR_OK) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GetSessionInfo/C_GetTokenInfo: %s", p11be_ckr_name(rv));
-        return NULL;
-    }
-    fresh.token = token;
-    fresh.token_flags = tinfo.flags;
-
-    pthread_mutex_lock(&facts_lock);
-    if (facts_find_locked(token) == NULL) {
-        if (facts_count < FACT_TOKENS) {
-            facts[facts_count++] = fresh;
-        } else {
-            facts[facts_next] = fresh;
-            facts_next = (facts_next + 1) % FACT_TOKENS;
-        }
-    }
-    pthread_mutex_unlock(&facts_lock);
-    return token;
-}
-
-static int shape_equal(const struct p11be_mech_shape *a,
-                       const struct p11be_mech_shape *b)
-{
-    return a->mech == b->mech && a->hash == b->hash && a->mgf == b->mgf;
-}
-
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape)
-{
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-    int refused = 0;
-    size_t i;
-
-    pthread_mutex_lock(&facts_lock);
-    f = token != NULL ? facts_find_locked(token) : NULL;
-    for (i = 0; f != NULL && i < f->refused_count && !refused; i++)
-        refused = shape_equal(&f->refused[i], shape);
-    pthread_mutex_unlock(&facts_lock);
-    return refused;
-}
-
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape)
-{
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-
-    P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
-                "mgf 0x%lx: padding on the host from now on",
-                (unsigned long)shape->mech, (unsigned long)shape->hash,
-                (unsigned long)shape->mgf);
-    pthread_mutex_lock(&facts_lock);
-    f = token != NULL ? facts_find_locked(token) : NULL;
-    if (f != NULL && f->refused_count < FACT_REFUSED)
-        f->refused[f->refused_count++] = *shape;
-    pthread_mutex_unlock(&facts_lock);
-}
-
 /*
  * Whether imported private keys are made CKA_PRIVATE after a login (see
  * the top of the file): 1 or 0, or -1 on failure (raised).
  */
-static int facts_login_for_keys(P11BE_PROV_CTX *prov)
+static int key_login_for_keys(P11BE_PROV_CTX *prov)
 {
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-    CK_FLAGS flags = 0;
+    P11BE_TOKEN *token = p11be_prov_token(prov);
 
     if (token == NULL)
         return -1;
-    pthread_mutex_lock(&facts_lock);
-    f = facts_find_locked(token);
-    if (f != NULL)
-        flags = f->token_flags;
-    pthread_mutex_unlock(&facts_lock);
-    return (flags & CKF_LOGIN_REQUIRED) != 0
+    return (token->token_flags & CKF_LOGIN_REQUIRED) != 0
            && p11be_config_get(&prov->config, P11BE_SET_PIN) != NULL;
 }
 
@@ -854,7 +730,7 @@ static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
     run->req.mech = mech;
     /* Decided before the session: the facts may need one of their own. */
     run->req.need_login =
-        key->token_private ? key->need_login : facts_login_for_keys(key->prov);
+        key->token_private ? key->need_login : key_login_for_keys(key->prov);
     run->object = key_object_make;
     run->object_arg = key;
     run->object_use = use;
@@ -1079,7 +955,7 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     }
     if (!p11be_check_mech(key->prov, gen->mech, gen->mech_name))
         return 0;
-    login = persistent ? 1 : facts_login_for_keys(key->prov);
+    login = persistent ? 1 : key_login_for_keys(key->prov);
     if (login < 0)
         return 0;
     p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
