@@ -16,6 +16,7 @@
  * `host`; every entry point below passes such a context straight on.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -33,6 +34,8 @@
 #include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
+#include "runner.h"
+#include "secret_key.h"
 
 /*
  * AES key sizes are in bytes by the specification; some tokens give bits,
@@ -74,266 +77,255 @@ static int cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
     return 1;
 }
 
-static void key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
-                    const unsigned char *value, size_t len)
+/* The runner's object (runner.h): the key's session object (secret_key.h). */
+static int cipher_key_object(struct p11be_run *run, P11BE_SESSION *sess,
+                             P11BE_OBJECT_REF *ref)
 {
-    if (key->len == len && CRYPTO_memcmp(key->value, value, len) == 0)
-        return;
-    if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->ref);
-    } else if (key->ref.handle != CK_INVALID_HANDLE) {
-        /* Made outside re-entry, so no other can be pending. */
-        key->stale = key->ref;
-        key->ref.handle = CK_INVALID_HANDLE;
-    }
-    key->usage = 0;
-    memcpy(key->value, value, len);
-    key->len = len;
+    P11BE_CIPHER_CTX *ctx = run->object_arg;
+    CK_OBJECT_HANDLE handle;
+
+    (void)sess;
+    if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,
+                                    ctx->alg->name, &handle))
+        return 0;
+    p11be_object_use_end(ctx->prov);
+    *ref = ctx->key.ref;
+    return P11BE_OBJECT_ON_SESSION;
 }
+
+enum cipher_call { CALL_INIT, CALL_ONCE, CALL_UPDATE, CALL_FINAL };
+
+static const char *const call_names[2][4] = {
+    {"C_DecryptInit", "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal"},
+    {"C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal"},
+};
+
+/* One call; `in` is the mechanism for CALL_INIT, `len` the key object. */
+static CK_RV cipher_call(P11BE_SESSION *sess, int encrypt, enum cipher_call c,
+                         const void *in, CK_ULONG len, unsigned char *out,
+                         CK_ULONG *out_len)
+{
+    CK_BYTE *data = (CK_BYTE *)in;
+
+    switch (c * 2 + (encrypt != 0)) {
+    case CALL_INIT * 2:
+        return P11BE_CALL(sess->fns, C_DecryptInit, sess->handle,
+                          (CK_MECHANISM *)in, len);
+    case CALL_INIT * 2 + 1:
+        return P11BE_CALL(sess->fns, C_EncryptInit, sess->handle,
+                          (CK_MECHANISM *)in, len);
+    case CALL_ONCE * 2:
+        return P11BE_CALL(sess->fns, C_Decrypt, sess->handle, data, len, out,
+                          out_len);
+    case CALL_ONCE * 2 + 1:
+        return P11BE_CALL(sess->fns, C_Encrypt, sess->handle, data, len, out,
+                          out_len);
+    case CALL_UPDATE * 2:
+        return P11BE_CALL(sess->fns, C_DecryptUpdate, sess->handle, data, len,
+                          out, out_len);
+    case CALL_UPDATE * 2 + 1:
+        return P11BE_CALL(sess->fns, C_EncryptUpdate, sess->handle, data, len,
+                          out, out_len);
+    case CALL_FINAL * 2:
+        return P11BE_CALL(sess->fns, C_DecryptFinal, sess->handle, out,
+                          out_len);
+    default:
+        return P11BE_CALL(sess->fns, C_EncryptFinal, sess->handle, out,
+                          out_len);
+    }
+}
+
+/* What the runner's step reads and writes (cipher_step). */
+struct cipher_run {
+    struct p11be_cipher_op *op; /* the caller's request */
+    CK_ULONG room;              /* bytes at op->out */
+    unsigned char *scratch;     /* for the replay's dropped output */
+    size_t scratch_len;         /* its size */
+    int ran;                    /* the step was called */
+};
 
 /*
- * Every usage attribute is given, all but the directions asked for false:
- * SoftHSM2 (among others) defaults every usage attribute of a secret key to
- * true, and a key left with CKA_WRAP or CKA_SIGN could wrap other keys or
- * MAC with this one.
+ * The runner's step: C_xInit, then C_x; or for a stream the replay through
+ * C_xUpdate (output dropped) and C_xUpdate.
  */
-static int key_create(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                      P11BE_CIPHER_KEY *key, CK_FLAGS usage)
+static CK_RV cipher_step(struct p11be_run *run, P11BE_SESSION *sess,
+                         CK_OBJECT_HANDLE obj)
 {
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE type = alg->key_type;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_BBOOL encrypt = (usage & CKF_ENCRYPT) != 0 ? CK_TRUE : CK_FALSE;
-    CK_BBOOL decrypt = (usage & CKF_DECRYPT) != 0 ? CK_TRUE : CK_FALSE;
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_KEY_TYPE, &type, sizeof(type)},
-        {CKA_TOKEN, &no, sizeof(no)},
-        {CKA_PRIVATE, &no, sizeof(no)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},
-        {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_ENCRYPT, &encrypt, sizeof(encrypt)},
-        {CKA_DECRYPT, &decrypt, sizeof(decrypt)},
-        {CKA_SIGN, &no, sizeof(no)},
-        {CKA_VERIFY, &no, sizeof(no)},
-        {CKA_WRAP, &no, sizeof(no)},
-        {CKA_UNWRAP, &no, sizeof(no)},
-        {CKA_DERIVE, &no, sizeof(no)},
-        {CKA_VALUE, key->value, key->len},
-    };
+    struct cipher_run *cr = run->arg;
+    struct p11be_cipher_op *op = cr->op;
+    const unsigned char *replay = op->replay;
+    size_t left = op->replay_len;
+    CK_RV rv =
+        cipher_call(sess, op->encrypt, CALL_INIT, &op->mech, obj, NULL, NULL);
 
-    if (!p11be_object_create(prov, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), 0,
-                             &key->ref)) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: importing the %zu-byte key as a session object",
-                    alg->name, key->len);
-        return 0;
+    cr->ran = 1;
+    run->at_init = 1;
+    while (rv == CKR_OK && left > 0) {
+        CK_ULONG n = left < cr->scratch_len ? left : cr->scratch_len;
+        CK_ULONG got = n;
+
+        run->at_init = 0;
+        rv = cipher_call(sess, op->encrypt, CALL_UPDATE,
+                         replay != NULL ? replay : cr->scratch, n, cr->scratch,
+                         &got);
+        if (rv == CKR_OK && got != n)
+            rv = CKR_DATA_LEN_RANGE;
+        replay = replay != NULL ? replay + n : NULL;
+        left -= n;
     }
-    key->usage = usage;
-    P11BE_DEBUG("%s: key imported as object %lu", alg->name,
-                (unsigned long)key->ref.handle);
-    return 1;
+    if (rv != CKR_OK) {
+        run->fn =
+            call_names[op->encrypt][run->at_init ? CALL_INIT : CALL_UPDATE];
+        return rv;
+    }
+    run->at_init = 0;
+    op->out_len = cr->room;
+    return cipher_call(sess, op->encrypt, run->keep ? CALL_UPDATE : CALL_ONCE,
+                       op->in, op->in_len, op->out, &op->out_len);
 }
 
-int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                            P11BE_CIPHER_KEY *key, CK_FLAGS usage,
-                            CK_OBJECT_HANDLE *handle)
+/* The token wrote what the raw mechanism must: as much as there was room. */
+static int cipher_check_len(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                            CK_ULONG room, enum cipher_call c)
 {
-    if (key->len == 0) {
-        p11be_raise(prov->handle, P11BE_R_NO_KEY, "%s: no key set", alg->name);
-        return 0;
-    }
-    p11be_object_destroy(prov, &key->stale);
-    if (key->ref.handle == CK_INVALID_HANDLE || (key->usage & usage) != usage
-        || !p11be_object_alive(prov, &key->ref)) {
-        p11be_object_destroy(prov, &key->ref);
-        if (!key_create(prov, alg, key, usage))
-            return 0;
-    }
-    *handle = key->ref.handle;
-    return 1;
-}
-
-static void key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key)
-{
-    /* From inside a token call the objects are left to the object session. */
-    if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->stale);
-        p11be_object_destroy(prov, &key->ref);
-    }
-    key->ref.handle = CK_INVALID_HANDLE;
-    key->stale.handle = CK_INVALID_HANDLE;
-    OPENSSL_cleanse(key->value, sizeof(key->value));
-    key->len = 0;
-    key->usage = 0;
-}
-
-static void key_copy(P11BE_CIPHER_KEY *dst, const P11BE_CIPHER_KEY *src)
-{
-    memcpy(dst->value, src->value, sizeof(dst->value));
-    dst->len = src->len;
-    dst->usage = 0;
-    dst->ref.handle = CK_INVALID_HANDLE;
-    dst->stale.handle = CK_INVALID_HANDLE;
-}
-
-static CK_RV call_init(const struct p11be_cipher_call *call,
-                       P11BE_SESSION *sess, CK_OBJECT_HANDLE key)
-{
-    if (call->encrypt)
-        return P11BE_CALL(sess->fns, C_EncryptInit, sess->handle, call->mech,
-                          key);
-    return P11BE_CALL(sess->fns, C_DecryptInit, sess->handle, call->mech, key);
-}
-
-/*
- * The key's object made (again) and in use (objects.h), made once more
- * when its object session goes between the check and the use. 1, or 0
- * (raised).
- */
-static int key_in_use(const struct p11be_cipher_call *call,
-                      CK_OBJECT_HANDLE *handle)
-{
-    int tries;
-
-    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
-        if (!p11be_cipher_key_handle(call->prov, call->alg, call->key,
-                                     call->usage, handle))
-            return 0;
-        if (p11be_object_use_begin(call->prov, &call->key->ref))
-            return 1;
-    }
-    p11be_raise(call->prov->handle, P11BE_R_NO_KEY,
-                "%s: the key's object on the token went with its object "
-                "session %d times in a row",
-                call->alg->name, P11BE_OBJECT_REMAKES);
+    if (op->quiet || op->out_len == room)
+        return 1;
+    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                "%s: %s (%s) returned %lu bytes where %lu were due",
+                ctx->alg->name, call_names[op->encrypt][c], ctx->alg->mech_name,
+                (unsigned long)op->out_len, (unsigned long)room);
     return 0;
 }
 
-int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
-                          const unsigned char *in, size_t in_len,
-                          unsigned char *out, CK_ULONG *out_len, CK_RV *rv)
+/* The runner's request for `op`; a stream keeps its session. */
+static int cipher_run(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                      struct cipher_run *cr, int keep)
 {
-    struct p11be_session_req req = {.mech = call->mech->mechanism};
-    CK_ULONG room = *out_len;
-    int attempt;
+    char fn[40];
+    struct p11be_run run = {
+        .prov = ctx->prov,
+        .req = {.mech = op->mech.mechanism, .held = keep},
+        .what = ctx->alg->name,
+        .fn = fn,
+        .mech_name = ctx->alg->mech_name,
+        .step = cipher_step,
+        .arg = cr,
+        .object = cipher_key_object,
+        .object_arg = ctx,
+        .keep = keep,
+        .quiet = op->quiet,
+    };
+    int ok;
 
-    *rv = CKR_OK;
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
+    snprintf(fn, sizeof(fn), "%s/%s", call_names[op->encrypt][CALL_INIT],
+             call_names[op->encrypt][keep ? CALL_UPDATE : CALL_ONCE]);
+    cr->op = op;
+    cr->room = op->out_len;
+    ok = p11be_run(&run);
+    op->rv = cr->ran ? run.rv : CKR_OK; /* CKR_OK: raised before the step */
+    op->sess = run.sess;
+    return ok;
+}
 
-        if (sess == NULL)
+int p11be_cipher_once(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op)
+{
+    struct cipher_run cr = {0};
+    CK_ULONG room = op->out_len;
+
+    return cipher_run(ctx, op, &cr, 0)
+           && cipher_check_len(ctx, op, room, CALL_ONCE);
+}
+
+/* A failed C_xUpdate or a C_xFinal ends the operation: session back. */
+static void stream_drop(P11BE_SESSION *sess, CK_RV rv)
+{
+    if (rv == CKR_BUFFER_TOO_SMALL)
+        p11be_session_discard(sess); /* the operation still runs */
+    else
+        p11be_session_release(sess, rv);
+}
+
+int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
+                        struct p11be_cipher_op *op, int restart)
+{
+    unsigned char small[P11BE_CIPHER_BLOCK_MAX] = {0};
+    struct cipher_run cr = {.scratch = small, .scratch_len = sizeof(small)};
+    CK_ULONG room = op->out_len;
+    int ok;
+
+    if (*sess != NULL) {
+        op->rv = cipher_call(*sess, op->encrypt, CALL_UPDATE, op->in,
+                             op->in_len, op->out, &op->out_len);
+        if (op->rv == CKR_OK)
+            return cipher_check_len(ctx, op, room, CALL_UPDATE);
+        stream_drop(*sess, op->rv);
+        *sess = NULL;
+        if (!restart || !p11be_ckr_retry(op->rv)) {
+            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                        "%s: %s (%s): %s", ctx->alg->name,
+                        call_names[op->encrypt][CALL_UPDATE],
+                        ctx->alg->mech_name, p11be_ckr_name(op->rv));
             return 0;
-        if (!key_in_use(call, &key)) {
-            p11be_session_release(sess, CKR_OK);
+        }
+        op->out_len = room;
+    }
+    if (op->replay_len > sizeof(small)) {
+        cr.scratch_len = op->replay_len < P11BE_CIPHER_REPLAY_CHUNK
+                             ? op->replay_len
+                             : P11BE_CIPHER_REPLAY_CHUNK;
+        cr.scratch = OPENSSL_malloc(cr.scratch_len);
+        if (cr.scratch == NULL) {
+            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "%s: %zu bytes to start the token operation again",
+                        ctx->alg->name, cr.scratch_len);
             return 0;
         }
-        *rv = call_init(call, sess, key);
-        if (*rv == CKR_OK) {
-            *out_len = room;
-            if (call->encrypt)
-                *rv = P11BE_CALL(sess->fns, C_Encrypt, sess->handle,
-                                 (CK_BYTE *)in, in_len, out, out_len);
-            else
-                *rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle,
-                                 (CK_BYTE *)in, in_len, out, out_len);
-        }
-        p11be_object_use_end(call->prov);
-        if (*rv == CKR_BUFFER_TOO_SMALL) {
-            /* The operation is still running: never pool the session. */
-            p11be_session_discard(sess);
-            break;
-        }
-        if (!p11be_session_done(sess, *rv))
-            break;
     }
-    return *rv == CKR_OK;
+    ok = cipher_run(ctx, op, &cr, 1);
+    *sess = op->sess;
+    if (cr.scratch != small)
+        OPENSSL_clear_free(cr.scratch, cr.scratch_len);
+    OPENSSL_cleanse(small, sizeof(small));
+    return ok && cipher_check_len(ctx, op, room, CALL_UPDATE);
 }
 
-P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
-                                         CK_RV *rv)
-{
-    struct p11be_session_req req = {.mech = call->mech->mechanism, .held = 1};
-    int attempt;
-
-    *rv = CKR_OK;
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
-
-        if (sess == NULL)
-            return NULL;
-        if (!key_in_use(call, &key)) {
-            p11be_session_release(sess, CKR_OK);
-            return NULL;
-        }
-        *rv = call_init(call, sess, key);
-        p11be_object_use_end(call->prov);
-        if (*rv == CKR_OK)
-            return sess;
-        if (!p11be_session_done(sess, *rv))
-            break;
-    }
-    return NULL;
-}
-
-CK_RV p11be_cipher_stream_update(P11BE_SESSION *sess, int encrypt,
-                                 const unsigned char *in, size_t in_len,
-                                 unsigned char *out, CK_ULONG *out_len)
-{
-    if (encrypt)
-        return P11BE_CALL(sess->fns, C_EncryptUpdate, sess->handle,
-                          (CK_BYTE *)in, in_len, out, out_len);
-    return P11BE_CALL(sess->fns, C_DecryptUpdate, sess->handle, (CK_BYTE *)in,
-                      in_len, out, out_len);
-}
-
-CK_RV p11be_cipher_stream_end(P11BE_SESSION *sess, int encrypt,
-                              unsigned char *out, CK_ULONG *out_len)
+int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
+                            int encrypt, unsigned char *out, CK_ULONG *out_len)
 {
     unsigned char scratch[2 * P11BE_CIPHER_BLOCK_MAX];
     CK_ULONG scratch_len = sizeof(scratch);
     CK_RV rv;
 
+    if (*sess == NULL)
+        return 1;
     if (out == NULL) {
         out = scratch;
         out_len = &scratch_len;
     }
-    if (encrypt)
-        rv = P11BE_CALL(sess->fns, C_EncryptFinal, sess->handle, out, out_len);
-    else
-        rv = P11BE_CALL(sess->fns, C_DecryptFinal, sess->handle, out, out_len);
+    rv = cipher_call(*sess, encrypt, CALL_FINAL, NULL, 0, out, out_len);
     OPENSSL_cleanse(scratch, sizeof(scratch));
-    p11be_cipher_stream_drop(sess, rv);
-    return rv;
+    stream_drop(*sess, rv);
+    *sess = NULL;
+    if (rv == CKR_OK || ctx == NULL)
+        return 1;
+    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
+                ctx->alg->name, call_names[encrypt][CALL_FINAL],
+                ctx->alg->mech_name, p11be_ckr_name(rv));
+    return 0;
 }
 
-void p11be_cipher_stream_abandon(P11BE_SESSION *sess, int encrypt)
+void p11be_cipher_stream_abandon(P11BE_SESSION **sess, int encrypt)
 {
-    if (sess == NULL)
+    if (*sess == NULL)
         return;
-    if (!p11be_reentered() && p11be_session_usable_now(sess))
-        p11be_cipher_stream_end(sess, encrypt, NULL, NULL);
-    else
-        p11be_session_release(sess, CKR_OK);
+    if (!p11be_reentered() && p11be_session_usable_now(*sess)) {
+        p11be_cipher_stream_end(NULL, sess, encrypt, NULL, NULL);
+    } else {
+        p11be_session_release(*sess, CKR_OK);
+        *sess = NULL;
+    }
 }
 
-/* A too small buffer leaves the operation running: never pool that. */
-void p11be_cipher_stream_drop(P11BE_SESSION *sess, CK_RV rv)
-{
-    if (rv == CKR_BUFFER_TOO_SMALL)
-        p11be_session_discard(sess);
-    else
-        p11be_session_release(sess, rv);
-}
-
-void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              const char *calls, CK_RV rv)
-{
-    p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
-                alg->name, calls, alg->mech_name, p11be_ckr_name(rv));
-}
 /*
  * The default provider's copy of the algorithm, set up for `enc`, in
  * ctx->host. Raises and returns 0 on failure.
@@ -372,7 +364,7 @@ static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
     OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 
     ctx->alg->impl->clear(ctx);
-    if (ctx->key.len == 0) {
+    if (ctx->key.value == NULL) {
         p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
                     "%s: TLS record parameters need the key set first",
                     ctx->alg->name);
@@ -419,7 +411,7 @@ static void cipher_freectx(void *vctx)
         return;
     EVP_CIPHER_CTX_free(ctx->host);
     ctx->alg->impl->clear(ctx);
-    key_clear(ctx->prov, &ctx->key);
+    p11be_secret_key_clear(ctx->prov, &ctx->key);
     OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
 }
 
@@ -432,8 +424,8 @@ static void *cipher_dupctx(void *vctx)
     if (dst == NULL)
         return NULL;
     dst->host = NULL;
-    key_copy(&dst->key, &src->key);
-    if (!src->alg->impl->dup(dst, src))
+    if (!p11be_secret_key_copy(src->prov, &dst->key, &src->key)
+        || !src->alg->impl->dup(dst, src))
         goto out_free_dst;
     if (src->host != NULL) {
         dst->host = EVP_CIPHER_CTX_new();
@@ -504,14 +496,18 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
         }
         if (!p11be_reentered() && !cipher_check_token(ctx->prov, alg))
             return 0;
-        key_set(ctx->prov, &ctx->key, key, keylen);
+        if (!p11be_secret_key_set(ctx->prov, &ctx->key, alg->key_type, key,
+                                  keylen))
+            return 0;
     }
     /* Import now, so that a refused key fails init, not update. */
-    if (ctx->key.len != 0 && !p11be_reentered()
-        && !p11be_cipher_key_handle(ctx->prov, alg, &ctx->key, ctx->usage,
-                                    &handle))
-        return 0;
-    ctx->ready = ctx->key.len != 0;
+    if (ctx->key.value != NULL && !p11be_reentered()) {
+        if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,
+                                        alg->name, &handle))
+            return 0;
+        p11be_object_use_end(ctx->prov);
+    }
+    ctx->ready = ctx->key.value != NULL;
     return cipher_set_ctx_params(ctx, params);
 }
 

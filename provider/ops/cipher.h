@@ -22,12 +22,13 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
-#include "objects.h"
 #include "provider.h"
+#include "secret_key.h"
 #include "session.h"
 
-#define P11BE_CIPHER_KEY_MAX   32 /* AES-256 */
 #define P11BE_CIPHER_BLOCK_MAX 16 /* AES */
+/* Bytes a stream's start runs through C_xUpdate at a time. */
+#define P11BE_CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
 
 /* Flags of an algorithm, reported by get_params as the default does. */
 #define P11BE_CIPHER_AEAD      0x1 /* OSSL_CIPHER_PARAM_AEAD */
@@ -50,30 +51,13 @@ typedef struct p11be_cipher_alg_st {
     size_t cipher_block;           /* the block cipher's block: 16 or 8 */
 } P11BE_CIPHER_ALG;
 
-/*
- * A key given to a context: kept on the host so that the token object can
- * be re-created after the token was removed or the process forked, so that
- * re-initialising with the same key costs nothing, and so that a context
- * used from inside a token call (re-entry) can be served in software. The
- * object allows only the directions it is made for. An object replaced
- * while re-entered (no token call allowed then) is destroyed at the next
- * chance.
- */
-typedef struct p11be_cipher_key_st {
-    unsigned char value[P11BE_CIPHER_KEY_MAX]; /* the key bytes */
-    size_t len;                                /* 0 while no key is set */
-    CK_FLAGS usage;         /* CKF_ENCRYPT|CKF_DECRYPT of the object */
-    P11BE_OBJECT_REF ref;   /* the session object; none when invalid */
-    P11BE_OBJECT_REF stale; /* replaced during re-entry, to destroy */
-} P11BE_CIPHER_KEY;
-
 /* What every cipher context starts with; the mode's fields follow. */
 struct p11be_cipher_ctx_st {
     P11BE_PROV_CTX *prov;        /* provider that made us */
     const P11BE_CIPHER_ALG *alg; /* row in cipher.c */
     EVP_CIPHER_CTX *host;        /* set: the default provider serves it all
                                     (made during re-entry, or TLS records) */
-    P11BE_CIPHER_KEY key;        /* the key and its token object */
+    P11BE_SECRET_KEY key;        /* the key and its token object */
     CK_FLAGS usage;              /* directions the key object must allow */
     int enc;                     /* direction of the last init */
     int ready;                   /* the last init succeeded with a key */
@@ -117,63 +101,47 @@ struct p11be_cipher_mode_st {
 extern const P11BE_CIPHER_MODE p11be_cipher_block_mode, p11be_cipher_des3_mode,
     p11be_cipher_gcm_mode;
 
-/* How a context talks to the token for one mechanism. */
-struct p11be_cipher_call {
-    P11BE_PROV_CTX *prov;        /* provider, for sessions and errors */
-    const P11BE_CIPHER_ALG *alg; /* the algorithm */
-    P11BE_CIPHER_KEY *key;       /* the key to use (imported on demand) */
-    CK_FLAGS usage;              /* directions the key object must allow */
+/*
+ * One token operation on the context's key, through the runner (runner.h:
+ * the key's object, a new session when one is lost, the error naming
+ * "NAME: C_x (CKM_x): CKR_x"). The token must write `out_len` bytes
+ * (raised otherwise, unless quiet).
+ */
+struct p11be_cipher_op {
     int encrypt;                 /* C_Encrypt* (1) or C_Decrypt* (0) */
-    CK_MECHANISM *mech;          /* mechanism and its parameters */
+    CK_MECHANISM mech;           /* mechanism and its parameter */
+    const unsigned char *replay; /* a stream's start: run through first,
+                                    output dropped; NULL: zero bytes */
+    size_t replay_len;           /* bytes of it */
+    const unsigned char *in;     /* input of C_x or C_xUpdate */
+    size_t in_len;               /* bytes of it */
+    unsigned char *out;          /* output */
+    CK_ULONG out_len;            /* in: room; out: bytes written */
+    int quiet;                   /* a failure raises nothing: read rv */
+    CK_RV rv;                    /* the token's last answer */
+    P11BE_SESSION *sess;         /* the runner's kept session */
 };
 
+/* C_xInit + C_x on a borrowed session. 1, or 0 (raised unless quiet). */
+int p11be_cipher_once(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op);
 /*
- * The object for `usage`, made (C_CreateObject) when missing, dead or made
- * for other directions. Raises and returns 0 on failure.
+ * C_xUpdate on the session the context keeps in *sess; with none (or,
+ * with `restart`, when it was lost) C_xInit and the replay first, on a
+ * session then kept. 1, or 0 raised (the session is gone then).
  */
-int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                            P11BE_CIPHER_KEY *key, CK_FLAGS usage,
-                            CK_OBJECT_HANDLE *handle);
-
+int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
+                        struct p11be_cipher_op *op, int restart);
 /*
- * C_xInit + C_x on a borrowed session, retried once on a fresh session when
- * the first was lost. Returns 1 on success. On failure returns 0 and sets
- * *rv: the token's CK_RV, not raised (the caller words it), or CKR_OK when
- * the failure was before the token call (no session, key import) and has
- * been raised already.
+ * C_xFinal into `out` (a scratch buffer when NULL) and the session back;
+ * none kept: nothing to do. 1, or 0 raised.
  */
-int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
-                          const unsigned char *in, size_t in_len,
-                          unsigned char *out, CK_ULONG *out_len, CK_RV *rv);
+int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
+                            int encrypt, unsigned char *out, CK_ULONG *out_len);
 /*
- * Borrows a session and runs C_xInit on it, retried once; the caller keeps
- * the session for C_xUpdate until p11be_cipher_stream_end(). NULL on
- * failure, with *rv as for p11be_cipher_one_shot().
+ * A stream nobody will finish: ended quietly when calls into the module
+ * are safe now (not at exit, not in a forked child, not re-entered).
  */
-P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
-                                         CK_RV *rv);
-/* C_xUpdate; *out_len in: room, out: bytes written. */
-CK_RV p11be_cipher_stream_update(P11BE_SESSION *sess, int encrypt,
-                                 const unsigned char *in, size_t in_len,
-                                 unsigned char *out, CK_ULONG *out_len);
-/*
- * Ends a stream: C_xFinal into `out` (or a scratch buffer when NULL) and
- * gives the session back. Returns the C_xFinal result.
- */
-CK_RV p11be_cipher_stream_end(P11BE_SESSION *sess, int encrypt,
-                              unsigned char *out, CK_ULONG *out_len);
-/*
- * A stream nobody will finish: C_xFinal into a scratch buffer when calls
- * into the module are safe now (not at exit, not in a forked child, not
- * from inside a token call), then the session goes back.
- */
-void p11be_cipher_stream_abandon(P11BE_SESSION *sess, int encrypt);
-/* After a failed C_xUpdate: the operation is over, give the session back. */
-void p11be_cipher_stream_drop(P11BE_SESSION *sess, CK_RV rv);
-
-/* Raises TOKEN_OP_FAILED naming the calls, the mechanism and the CKR_*. */
-void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              const char *calls, CK_RV rv);
+void p11be_cipher_stream_abandon(P11BE_SESSION **sess, int encrypt);
 
 /*
  * Whether params hold one of the TLS 1.0-1.2 record-layer parameters

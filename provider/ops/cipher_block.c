@@ -64,7 +64,6 @@
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
-#include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
 #include "session.h"
@@ -156,102 +155,10 @@ static void block_mechanism(const BLOCK_CTX *ctx, CK_MECHANISM *mech,
     }
 }
 
-/*
- * Starts a token operation from the host state on a session the context
- * keeps. CTR in the middle of a block first runs the used part of the
- * block through, and drops that output.
- */
-static int block_stream_start(BLOCK_CTX *ctx,
-                              const struct p11be_cipher_call *call)
-{
-    unsigned char skip[P11BE_CIPHER_BLOCK_MAX] = {0};
-    CK_ULONG skip_len = sizeof(skip);
-    CK_RV rv;
-
-    ctx->sess = p11be_cipher_stream_start(call, &rv);
-    if (ctx->sess == NULL) {
-        if (rv != CKR_OK)
-            p11be_cipher_raise_token(
-                ctx->c.prov, ctx->c.alg,
-                ctx->c.enc ? "C_EncryptInit" : "C_DecryptInit", rv);
-        return 0;
-    }
-    if (ctx->num == 0)
-        return 1;
-    rv = p11be_cipher_stream_update(ctx->sess, ctx->c.enc, skip, ctx->num, skip,
-                                    &skip_len);
-    OPENSSL_cleanse(skip, sizeof(skip));
-    if (rv == CKR_OK && skip_len == ctx->num)
-        return 1;
-    p11be_cipher_stream_drop(ctx->sess, rv);
-    ctx->sess = NULL;
-    p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                "%s: %s of the %u bytes already used of the counter block "
-                "(%s): %s",
-                ctx->c.alg->name,
-                ctx->c.enc ? "C_EncryptUpdate" : "C_DecryptUpdate", ctx->num,
-                ctx->c.alg->mech_name,
-                rv != CKR_OK ? p11be_ckr_name(rv) : "wrong length");
-    return 0;
-}
-
 /* Ends the stream the context keeps, if any; 0 (raised) if that fails. */
 static int block_stream_end(BLOCK_CTX *ctx)
 {
-    CK_RV rv;
-
-    if (ctx->sess == NULL)
-        return 1;
-    rv = p11be_cipher_stream_end(ctx->sess, ctx->c.enc, NULL, NULL);
-    ctx->sess = NULL;
-    if (rv == CKR_OK)
-        return 1;
-    p11be_cipher_raise_token(ctx->c.prov, ctx->c.alg,
-                             ctx->c.enc ? "C_EncryptFinal" : "C_DecryptFinal",
-                             rv);
-    return 0;
-}
-
-/* Runs `len` bytes on the stream; a lost session is replaced once. */
-static int block_stream_run(BLOCK_CTX *ctx,
-                            const struct p11be_cipher_call *call,
-                            const unsigned char *in, size_t len,
-                            unsigned char *out)
-{
-    CK_ULONG out_len = 0;
-    CK_RV rv = CKR_OK;
-    int attempt;
-
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        if (ctx->sess == NULL && !block_stream_start(ctx, call))
-            return 0;
-        out_len = len;
-        rv = p11be_cipher_stream_update(ctx->sess, ctx->c.enc, in, len, out,
-                                        &out_len);
-        if (rv == CKR_OK)
-            break;
-        /* A failed C_xUpdate ends the token's operation. */
-        p11be_cipher_stream_drop(ctx->sess, rv);
-        ctx->sess = NULL;
-        if (!p11be_session_retryable(rv))
-            break;
-    }
-    if (rv != CKR_OK) {
-        p11be_cipher_raise_token(
-            ctx->c.prov, ctx->c.alg,
-            ctx->c.enc ? "C_EncryptUpdate" : "C_DecryptUpdate", rv);
-        return 0;
-    }
-    if (out_len != len) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: %s returned %lu bytes for %zu: the token holds "
-                    "back data of a raw mechanism",
-                    ctx->c.alg->name,
-                    ctx->c.enc ? "C_EncryptUpdate" : "C_DecryptUpdate",
-                    (unsigned long)out_len, len);
-        return 0;
-    }
-    return 1;
+    return p11be_cipher_stream_end(&ctx->c, &ctx->sess, ctx->c.enc, NULL, NULL);
 }
 
 /*
@@ -259,34 +166,21 @@ static int block_stream_run(BLOCK_CTX *ctx,
  * BLOCK_STREAM_MIN) runs the used part of the block first, in a scratch
  * buffer, and drops its output.
  */
-static int block_one_shot(BLOCK_CTX *ctx, const struct p11be_cipher_call *call,
-                          const unsigned char *in, size_t len,
-                          unsigned char *out)
+static int block_one_shot(BLOCK_CTX *ctx, struct p11be_cipher_op *op)
 {
     unsigned char scratch[BLOCK_STREAM_MIN + P11BE_CIPHER_BLOCK_MAX];
-    const unsigned char *src = in;
-    unsigned char *dst = out;
-    CK_ULONG out_len = ctx->num + len;
-    CK_RV rv;
+    unsigned char *out = op->out;
+    size_t len = op->in_len;
     int ok;
 
     if (ctx->num != 0) {
         memset(scratch, 0, ctx->num);
-        memcpy(scratch + ctx->num, in, len);
-        src = dst = scratch;
+        memcpy(scratch + ctx->num, op->in, len);
+        op->in = op->out = scratch;
+        op->in_len += ctx->num;
     }
-    ok = p11be_cipher_one_shot(call, src, ctx->num + len, dst, &out_len, &rv);
-    if (!ok && rv != CKR_OK)
-        p11be_cipher_raise_token(ctx->c.prov, ctx->c.alg,
-                                 ctx->c.enc ? "C_EncryptInit/C_Encrypt"
-                                            : "C_DecryptInit/C_Decrypt",
-                                 rv);
-    if (ok && out_len != ctx->num + len) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: the token returned %lu bytes for %zu",
-                    ctx->c.alg->name, (unsigned long)out_len, ctx->num + len);
-        ok = 0;
-    }
+    op->out_len = op->in_len;
+    ok = p11be_cipher_once(&ctx->c, op);
     if (ok && ctx->num != 0)
         memcpy(out, scratch + ctx->num, len);
     if (ctx->num != 0)
@@ -348,15 +242,11 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
     size_t bs = ctx->c.alg->cipher_block;
     unsigned char next_iv[P11BE_CIPHER_BLOCK_MAX];
     CK_AES_CTR_PARAMS ctr;
-    CK_MECHANISM mech;
-    struct p11be_cipher_call call = {
-        ctx->c.prov, ctx->c.alg,
-        &ctx->c.key, ctx->c.enc ? CKF_ENCRYPT : CKF_DECRYPT,
-        ctx->c.enc,  &mech,
-    };
+    struct p11be_cipher_op op = {
+        .encrypt = ctx->c.enc, .in = in, .in_len = len + spec, .out = out};
     int ok;
 
-    block_mechanism(ctx, &mech, &ctr);
+    block_mechanism(ctx, &op.mech, &ctr);
     ctx->spec_valid = 0;
     /* CBC decryption: the last input block is the next IV; in may be out. */
     if (ctx->c.alg->mode == EVP_CIPH_CBC_MODE && !ctx->c.enc)
@@ -366,10 +256,12 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
     } else if (ctx->sess == NULL
                && (len < BLOCK_STREAM_MIN
                    || (ctx->num == 0 && (end || ctx->batches == 0)))) {
-        ok = block_one_shot(ctx, &call, in, len + spec, out);
+        ok = block_one_shot(ctx, &op);
     } else {
         spec = 0;
-        ok = block_stream_run(ctx, &call, in, len, out);
+        op.in_len = op.out_len = len;
+        op.replay_len = ctx->num;
+        ok = p11be_cipher_stream(&ctx->c, &ctx->sess, &op, 1);
         if (ok && end)
             ok = block_stream_end(ctx);
     }
@@ -415,8 +307,7 @@ static int block_run(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
 /* An operation nobody finishes: end the stream, quietly. */
 static void block_abandon(BLOCK_CTX *ctx)
 {
-    p11be_cipher_stream_abandon(ctx->sess, ctx->c.enc);
-    ctx->sess = NULL;
+    p11be_cipher_stream_abandon(&ctx->sess, ctx->c.enc);
 }
 
 /* newctx: PKCS#7 padding is on by default. */

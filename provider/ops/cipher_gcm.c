@@ -71,7 +71,6 @@
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
-#include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
 #include "session.h"
@@ -81,8 +80,6 @@
 #define GCM_TAG_MAX    16  /* bytes */
 #define GCM_ONE_SHOT_MAX                                                       \
     ((size_t)1024 * 1024) /* plaintext kept for a restart */
-#define GCM_REPLAY_CHUNK                                                       \
-    ((size_t)1024 * 1024) /* replayed per C_EncryptUpdate */
 
 #ifndef CKR_AEAD_DECRYPT_FAILED
 #define CKR_AEAD_DECRYPT_FAILED 0x35UL /* PKCS#11 3.0 */
@@ -214,8 +211,9 @@ static void gcm_start(P11BE_CIPHER_CTX *c)
  * CK_GCM_PARAMS as p11-kit's 2.40 header lays it out (with ulIvBits, which
  * SoftHSM2 2.6.1 ignores and some HSMs require).
  */
-static void gcm_mechanism(GCM_CTX *ctx, CK_MECHANISM *mech,
-                          CK_GCM_PARAMS *params, int with_aad, size_t tag_bytes)
+static void gcm_op(GCM_CTX *ctx, struct p11be_cipher_op *op,
+                   CK_GCM_PARAMS *params, int encrypt, int with_aad,
+                   size_t tag_bytes)
 {
     params->pIv = ctx->iv;
     params->ulIvLen = ctx->ivlen;
@@ -223,16 +221,16 @@ static void gcm_mechanism(GCM_CTX *ctx, CK_MECHANISM *mech,
     params->pAAD = with_aad && ctx->aad.len > 0 ? ctx->aad.data : NULL;
     params->ulAADLen = with_aad ? ctx->aad.len : 0;
     params->ulTagBits = tag_bytes * 8;
-    mech->mechanism = CKM_AES_GCM;
-    mech->pParameter = params;
-    mech->ulParameterLen = sizeof(*params);
+    op->encrypt = encrypt;
+    op->mech.mechanism = CKM_AES_GCM;
+    op->mech.pParameter = params;
+    op->mech.ulParameterLen = sizeof(*params);
 }
 
 /* Ends a streaming operation nobody will finish, quietly. */
 static void gcm_abandon(GCM_CTX *ctx)
 {
-    p11be_cipher_stream_abandon(ctx->sess, 1);
-    ctx->sess = NULL;
+    p11be_cipher_stream_abandon(&ctx->sess, 1);
 }
 
 /* Back to the start of a message, keeping key, IV, tag and params. */
@@ -282,7 +280,7 @@ static int gcm_check_ready(GCM_CTX *ctx, const char *what)
                     ctx->c.alg->name);
         return 0;
     }
-    if (ctx->c.key.len == 0) {
+    if (ctx->c.key.value == NULL) {
         p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
                     "%s: cipher %s without a key", ctx->c.alg->name, what);
         return 0;
@@ -314,87 +312,36 @@ static int gcm_check_ready(GCM_CTX *ctx, const char *what)
     return 1;
 }
 
-/* The context's call for the token: direction, AAD and tag as given. */
-static void gcm_call(GCM_CTX *ctx, struct p11be_cipher_call *call,
-                     CK_MECHANISM *mech, CK_GCM_PARAMS *params, int encrypt,
-                     int with_aad, size_t tag_bytes)
-{
-    gcm_mechanism(ctx, mech, params, with_aad, tag_bytes);
-    call->prov = ctx->c.prov;
-    call->alg = ctx->c.alg;
-    call->key = &ctx->c.key;
-    call->usage = ctx->c.usage;
-    call->encrypt = encrypt;
-    call->mech = mech;
-}
-
 static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
 {
     if (rv != CKR_OK)
-        p11be_cipher_raise_token(ctx->c.prov, ctx->c.alg, calls, rv);
-    return 0;
-}
-
-/* C_EncryptUpdate on the kept session; output exactly as long as input. */
-static int gcm_stream_update(GCM_CTX *ctx, const unsigned char *in, size_t len,
-                             unsigned char *out)
-{
-    CK_ULONG out_len = len;
-    CK_RV rv = p11be_cipher_stream_update(ctx->sess, 1, in, len, out, &out_len);
-
-    if (rv == CKR_OK && out_len == len)
-        return 1;
-    if (rv == CKR_OK)
         p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: C_EncryptUpdate returned %lu bytes for %zu: the "
-                    "token holds back GCM data, which OpenSSL's streaming "
-                    "semantics cannot allow",
-                    ctx->c.alg->name, (unsigned long)out_len, len);
-    else
-        gcm_raise_rv(ctx, "C_EncryptUpdate", rv);
-    p11be_cipher_stream_drop(ctx->sess, rv);
-    ctx->sess = NULL;
+                    "%s: %s (%s): %s", ctx->c.alg->name, calls,
+                    ctx->c.alg->mech_name, p11be_ckr_name(rv));
     return 0;
 }
 
 /*
- * Starts C_EncryptInit on a kept session and runs `len` bytes already
- * handled through it again, dropping the output: for encryption the kept
- * plaintext (with the AAD), for decryption the ciphertext (no AAD).
+ * C_EncryptUpdate on the kept session, output exactly as long as input.
+ * With none, C_EncryptInit first on a session then kept, and `replay`
+ * (bytes already handled) run through again, output dropped: for
+ * encryption the kept plaintext (with the AAD), for decryption the
+ * ciphertext (no AAD).
  */
-static int gcm_stream_restart(GCM_CTX *ctx, const unsigned char *in, size_t len)
+static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
+                      size_t replay_len, const unsigned char *in, size_t len,
+                      unsigned char *out)
 {
-    struct p11be_cipher_call call;
     CK_GCM_PARAMS params;
-    CK_MECHANISM mech;
-    unsigned char *scratch = NULL;
-    size_t chunk = len < GCM_REPLAY_CHUNK ? len : GCM_REPLAY_CHUNK;
-    CK_RV rv;
-    int ok = 1;
+    struct p11be_cipher_op op = {.replay = replay,
+                                 .replay_len = replay_len,
+                                 .in = in,
+                                 .in_len = len,
+                                 .out = out,
+                                 .out_len = len};
 
-    gcm_call(ctx, &call, &mech, &params, 1, ctx->c.enc, GCM_TAG_MAX);
-    ctx->sess = p11be_cipher_stream_start(&call, &rv);
-    if (ctx->sess == NULL)
-        return gcm_raise_rv(ctx, "C_EncryptInit", rv);
-    if (len == 0)
-        return 1;
-    scratch = OPENSSL_malloc(chunk);
-    if (scratch == NULL) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s: %zu bytes to restart the token operation",
-                    ctx->c.alg->name, chunk);
-        gcm_abandon(ctx);
-        return 0;
-    }
-    while (ok && len > 0) {
-        size_t n = len < chunk ? len : chunk;
-
-        ok = gcm_stream_update(ctx, in, n, scratch);
-        in += n;
-        len -= n;
-    }
-    OPENSSL_clear_free(scratch, chunk);
-    return ok;
+    gcm_op(ctx, &op, &params, 1, ctx->c.enc, GCM_TAG_MAX);
+    return p11be_cipher_stream(&ctx->c, &ctx->sess, &op, 0);
 }
 
 /*
@@ -407,52 +354,29 @@ static int gcm_stream_restart(GCM_CTX *ctx, const unsigned char *in, size_t len)
 static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
                                 size_t inl, unsigned char *out, int with_aad)
 {
-    struct p11be_cipher_call call;
     CK_GCM_PARAMS params;
-    CK_MECHANISM mech;
-    CK_ULONG out_len = inl + GCM_TAG_MAX;
-    unsigned char *both = gcm_work(ctx, out_len);
-    CK_RV rv;
+    struct p11be_cipher_op op = {
+        .in = in, .in_len = inl, .out_len = inl + GCM_TAG_MAX};
     int ok;
 
-    if (both == NULL)
+    op.out = gcm_work(ctx, op.out_len);
+    if (op.out == NULL)
         return 0;
-    gcm_call(ctx, &call, &mech, &params, 1, with_aad, GCM_TAG_MAX);
-    ok = p11be_cipher_one_shot(&call, in, inl, both, &out_len, &rv);
-    if (!ok) {
-        gcm_raise_rv(ctx, "C_EncryptInit/C_Encrypt", rv);
-    } else if (out_len != inl + GCM_TAG_MAX) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: C_Encrypt returned %lu bytes for %zu and a tag",
-                    ctx->c.alg->name, (unsigned long)out_len, inl);
-        ok = 0;
-    }
+    gcm_op(ctx, &op, &params, 1, with_aad, GCM_TAG_MAX);
+    ok = p11be_cipher_once(&ctx->c, &op);
     if (ok && out != NULL)
-        memcpy(out, both, inl);
+        memcpy(out, op.out, inl);
     if (ok && with_aad)
-        memcpy(ctx->tag, both + inl, GCM_TAG_MAX);
+        memcpy(ctx->tag, op.out + inl, GCM_TAG_MAX);
     ctx->work.len = inl;
-    return ok;
-}
-
-/*
- * A second update after a one-shot one: the one-shot plaintext, made again
- * from the kept ciphertext (keystream), goes through a new streaming
- * encryption first.
- */
-static int gcm_encrypt_restart(GCM_CTX *ctx)
-{
-    int ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0)
-             && gcm_stream_restart(ctx, ctx->work.data, ctx->data.len);
-
-    buf_forget(&ctx->work, 1);
-    buf_forget(&ctx->data, 0);
     return ok;
 }
 
 static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                               unsigned char *out)
 {
+    int ok = 1, again = ctx->phase == GCM_ONE_SHOT;
+
     if (ctx->phase == GCM_AAD && inl <= GCM_ONE_SHOT_MAX) {
         struct gcm_buf ciphertext;
 
@@ -465,25 +389,32 @@ static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
         ctx->phase = GCM_ONE_SHOT;
         return 1;
     }
-    if (ctx->phase != GCM_STREAM) {
-        if (ctx->data.len == 0 ? !gcm_stream_restart(ctx, NULL, 0)
-                               : !gcm_encrypt_restart(ctx))
-            return 0;
-        ctx->phase = GCM_STREAM;
-    } else if (ctx->sess == NULL) {
+    if (ctx->phase == GCM_STREAM && ctx->sess == NULL) {
         p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the token's encryption was lost mid-message",
                     ctx->c.alg->name);
         return 0;
     }
-    return gcm_stream_update(ctx, in, inl, out);
+    ctx->phase = GCM_STREAM;
+    /*
+     * A second update after a one-shot one: the one-shot plaintext, made
+     * again from the kept ciphertext (keystream), goes through the new
+     * stream first.
+     */
+    if (again)
+        ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0);
+    ok = ok
+         && gcm_stream(ctx, again ? ctx->work.data : NULL,
+                       again ? ctx->data.len : 0, in, inl, out);
+    buf_forget(&ctx->work, 1);
+    buf_forget(&ctx->data, 0);
+    return ok;
 }
 
 static int gcm_encrypt_final(GCM_CTX *ctx)
 {
     static const unsigned char nothing[1];
     CK_ULONG tag_len = GCM_TAG_MAX;
-    CK_RV rv;
 
     switch (ctx->phase) {
     case GCM_AAD:
@@ -498,10 +429,9 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
                         ctx->c.alg->name);
             return 0;
         }
-        rv = p11be_cipher_stream_end(ctx->sess, 1, ctx->tag, &tag_len);
-        ctx->sess = NULL;
-        if (rv != CKR_OK)
-            return gcm_raise_rv(ctx, "C_EncryptFinal", rv);
+        if (!p11be_cipher_stream_end(&ctx->c, &ctx->sess, 1, ctx->tag,
+                                     &tag_len))
+            return 0;
         if (tag_len != GCM_TAG_MAX) {
             p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                         "%s: C_EncryptFinal returned a %lu-byte tag",
@@ -530,36 +460,32 @@ static int gcm_tag_mismatch(CK_RV rv)
  */
 static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
 {
-    struct p11be_cipher_call call;
     CK_GCM_PARAMS params;
-    CK_MECHANISM mech;
+    struct p11be_cipher_op op = {.quiet = 1};
     size_t ct_len = ctx->data.len, all_len;
-    unsigned char *plain;
-    CK_ULONG out_len;
-    CK_RV rv;
     int ok;
 
     if (!buf_append(ctx, &ctx->data, ctx->tag, ctx->taglen))
         return 0;
     all_len = ctx->data.len;
     ctx->data.len = ct_len;
-    plain = out == NULL ? ctx->data.data : gcm_work(ctx, all_len);
-    if (plain == NULL)
+    op.out = out == NULL ? ctx->data.data : gcm_work(ctx, all_len);
+    if (op.out == NULL)
         return 0;
-    out_len = all_len;
-    gcm_call(ctx, &call, &mech, &params, 0, 1, ctx->taglen);
-    ok = p11be_cipher_one_shot(&call, ctx->data.data, all_len, plain, &out_len,
-                               &rv);
-    if (ok && out_len == ct_len && out != NULL)
-        memcpy(out, plain, ct_len);
-    OPENSSL_cleanse(plain, all_len);
-    if (ok && out_len == ct_len)
+    op.in = ctx->data.data;
+    op.in_len = op.out_len = all_len;
+    gcm_op(ctx, &op, &params, 0, 1, ctx->taglen);
+    ok = p11be_cipher_once(&ctx->c, &op);
+    if (ok && op.out_len == ct_len && out != NULL)
+        memcpy(out, op.out, ct_len);
+    OPENSSL_cleanse(op.out, all_len);
+    if (ok && op.out_len == ct_len)
         return 1;
-    if (ok || !gcm_tag_mismatch(rv))
+    if (ok || !gcm_tag_mismatch(op.rv))
         return gcm_raise_rv(ctx, "C_DecryptInit/C_Decrypt",
-                            ok ? CKR_DATA_LEN_RANGE : rv);
+                            ok ? CKR_DATA_LEN_RANGE : op.rv);
     P11BE_DEBUG("%s: C_Decrypt says the tag does not match (%s)",
-                ctx->c.alg->name, p11be_ckr_name(rv));
+                ctx->c.alg->name, p11be_ckr_name(op.rv));
     return -1;
 }
 
@@ -591,10 +517,9 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
             return 1;
         goto out_forget;
     }
-    if (ctx->sess == NULL && !gcm_stream_restart(ctx, ctx->data.data, before))
-        goto out_forget;
     ctx->phase = GCM_STREAM;
-    if (gcm_stream_update(ctx, ctx->data.data + before, inl, out))
+    if (gcm_stream(ctx, ctx->data.data, before, ctx->data.data + before, inl,
+                   out))
         return 1;
 out_forget:
     ctx->data.len = before;
