@@ -184,6 +184,16 @@ static CK_RV cipher_step(struct p11be_run *run, P11BE_SESSION *sess,
                        op->in, op->in_len, op->out, &op->out_len);
 }
 
+/* "NAME: C_x (CKM_x): CKR_x" for a call outside the runner. */
+static int cipher_raise(P11BE_CIPHER_CTX *ctx, int encrypt, enum cipher_call c,
+                        CK_RV rv)
+{
+    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
+                ctx->alg->name, call_names[encrypt][c], ctx->alg->mech_name,
+                p11be_ckr_name(rv));
+    return 0;
+}
+
 /* The token wrote what the raw mechanism must: as much as there was room. */
 static int cipher_check_len(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
                             CK_ULONG room, enum cipher_call c)
@@ -215,58 +225,56 @@ static int cipher_run(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
         .keep = keep,
         .quiet = op->quiet,
     };
+    CK_ULONG room = op->out_len;
     int ok;
 
     snprintf(fn, sizeof(fn), "%s/%s", call_names[op->encrypt][CALL_INIT],
              call_names[op->encrypt][keep ? CALL_UPDATE : CALL_ONCE]);
     cr->op = op;
-    cr->room = op->out_len;
+    cr->room = room;
     ok = p11be_run(&run);
-    op->rv = cr->ran ? run.rv : CKR_OK; /* CKR_OK: raised before the step */
-    op->sess = run.sess;
-    return ok;
+    op->rv = cr->ran ? run.rv : CKR_OK;
+    if (keep) {
+        ctx->sess = run.sess;
+        ctx->sess_encrypt = op->encrypt;
+    }
+    return ok
+           && cipher_check_len(ctx, op, room, keep ? CALL_UPDATE : CALL_ONCE);
 }
 
 int p11be_cipher_once(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op)
 {
     struct cipher_run cr = {0};
-    CK_ULONG room = op->out_len;
 
-    return cipher_run(ctx, op, &cr, 0)
-           && cipher_check_len(ctx, op, room, CALL_ONCE);
+    return cipher_run(ctx, op, &cr, 0);
 }
 
 /* A failed C_xUpdate or a C_xFinal ends the operation: session back. */
-static void stream_drop(P11BE_SESSION *sess, CK_RV rv)
+static void stream_drop(P11BE_CIPHER_CTX *ctx, CK_RV rv)
 {
     if (rv == CKR_BUFFER_TOO_SMALL)
-        p11be_session_discard(sess); /* the operation still runs */
+        p11be_session_discard(ctx->sess); /* the operation still runs */
     else
-        p11be_session_release(sess, rv);
+        p11be_session_release(ctx->sess, rv);
+    ctx->sess = NULL;
 }
 
-int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
-                        struct p11be_cipher_op *op, int restart)
+int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                        int restart)
 {
     unsigned char small[P11BE_CIPHER_BLOCK_MAX] = {0};
     struct cipher_run cr = {.scratch = small, .scratch_len = sizeof(small)};
     CK_ULONG room = op->out_len;
     int ok;
 
-    if (*sess != NULL) {
-        op->rv = cipher_call(*sess, op->encrypt, CALL_UPDATE, op->in,
+    if (ctx->sess != NULL) {
+        op->rv = cipher_call(ctx->sess, op->encrypt, CALL_UPDATE, op->in,
                              op->in_len, op->out, &op->out_len);
         if (op->rv == CKR_OK)
             return cipher_check_len(ctx, op, room, CALL_UPDATE);
-        stream_drop(*sess, op->rv);
-        *sess = NULL;
-        if (!restart || !p11be_ckr_retry(op->rv)) {
-            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                        "%s: %s (%s): %s", ctx->alg->name,
-                        call_names[op->encrypt][CALL_UPDATE],
-                        ctx->alg->mech_name, p11be_ckr_name(op->rv));
-            return 0;
-        }
+        stream_drop(ctx, op->rv);
+        if (!restart || !p11be_ckr_retry(op->rv))
+            return cipher_raise(ctx, op->encrypt, CALL_UPDATE, op->rv);
         op->out_len = room;
     }
     if (op->replay_len > sizeof(small)) {
@@ -282,48 +290,106 @@ int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
         }
     }
     ok = cipher_run(ctx, op, &cr, 1);
-    *sess = op->sess;
     if (cr.scratch != small)
         OPENSSL_clear_free(cr.scratch, cr.scratch_len);
-    OPENSSL_cleanse(small, sizeof(small));
-    return ok && cipher_check_len(ctx, op, room, CALL_UPDATE);
+    return ok;
 }
 
-int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
-                            int encrypt, unsigned char *out, CK_ULONG *out_len)
+int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, unsigned char *out,
+                            CK_ULONG *out_len)
 {
     unsigned char scratch[2 * P11BE_CIPHER_BLOCK_MAX];
     CK_ULONG scratch_len = sizeof(scratch);
     CK_RV rv;
 
-    if (*sess == NULL)
+    if (ctx->sess == NULL)
         return 1;
     if (out == NULL) {
         out = scratch;
         out_len = &scratch_len;
     }
-    rv = cipher_call(*sess, encrypt, CALL_FINAL, NULL, 0, out, out_len);
+    rv = cipher_call(ctx->sess, ctx->sess_encrypt, CALL_FINAL, NULL, 0, out,
+                     out_len);
     OPENSSL_cleanse(scratch, sizeof(scratch));
-    stream_drop(*sess, rv);
-    *sess = NULL;
-    if (rv == CKR_OK || ctx == NULL)
+    stream_drop(ctx, rv);
+    return rv == CKR_OK || cipher_raise(ctx, ctx->sess_encrypt, CALL_FINAL, rv);
+}
+
+void p11be_cipher_stream_abandon(P11BE_CIPHER_CTX *ctx)
+{
+    if (ctx->sess == NULL)
+        return;
+    if (!p11be_reentered() && p11be_session_usable_now(ctx->sess)) {
+        ERR_set_mark();
+        p11be_cipher_stream_end(ctx, NULL, NULL);
+        ERR_pop_to_mark();
+    } else {
+        p11be_session_release(ctx->sess, CKR_OK);
+        ctx->sess = NULL;
+    }
+}
+
+int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize)
+{
+    if (outsize >= need)
         return 1;
-    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
-                ctx->alg->name, call_names[encrypt][CALL_FINAL],
-                ctx->alg->mech_name, p11be_ckr_name(rv));
+    p11be_raise(ctx->prov->handle, P11BE_R_OUTPUT_BUFFER_TOO_SMALL,
+                "%s needs %zu bytes of output, got %zu", ctx->alg->name, need,
+                outsize);
     return 0;
 }
 
-void p11be_cipher_stream_abandon(P11BE_SESSION **sess, int encrypt)
+int p11be_cipher_buf_append(P11BE_CIPHER_CTX *ctx, P11BE_CIPHER_BUF *buf,
+                            const unsigned char *in, size_t len)
 {
-    if (*sess == NULL)
-        return;
-    if (!p11be_reentered() && p11be_session_usable_now(*sess)) {
-        p11be_cipher_stream_end(NULL, sess, encrypt, NULL, NULL);
-    } else {
-        p11be_session_release(*sess, CKR_OK);
-        *sess = NULL;
+    if (len > SIZE_MAX - buf->len) {
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "%s: message too long", ctx->alg->name);
+        return 0;
     }
+    if (buf->len + len > buf->cap) {
+        size_t cap = buf->cap > 0 ? buf->cap : 256;
+        unsigned char *bigger;
+
+        while (cap < buf->len + len)
+            cap = cap > SIZE_MAX / 2 ? buf->len + len : cap * 2;
+        bigger = OPENSSL_clear_realloc(buf->data, buf->cap, cap);
+        if (bigger == NULL) {
+            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "%s: holding %zu bytes", ctx->alg->name,
+                        buf->len + len);
+            return 0;
+        }
+        buf->data = bigger;
+        buf->cap = cap;
+    }
+    if (in != NULL && len > 0)
+        memcpy(buf->data + buf->len, in, len);
+    buf->len += len;
+    return 1;
+}
+
+void p11be_cipher_buf_forget(P11BE_CIPHER_BUF *buf, int wipe)
+{
+    if (wipe && buf->len > 0)
+        OPENSSL_cleanse(buf->data, buf->len);
+    buf->len = 0;
+}
+
+void p11be_cipher_buf_free(P11BE_CIPHER_BUF *buf)
+{
+    OPENSSL_clear_free(buf->data, buf->cap);
+    memset(buf, 0, sizeof(*buf));
+}
+
+unsigned char *p11be_cipher_work(P11BE_CIPHER_CTX *ctx, size_t len)
+{
+    ctx->work.len = 0;
+    if (len > ctx->work.cap
+        && !p11be_cipher_buf_append(ctx, &ctx->work, NULL, len))
+        return NULL;
+    ctx->work.len = len;
+    return ctx->work.data;
 }
 
 /*
@@ -353,6 +419,15 @@ static int host_new(P11BE_CIPHER_CTX *ctx)
     return ok;
 }
 
+/* Ends the token's work for the context and frees its buffers. */
+static void cipher_clear(P11BE_CIPHER_CTX *ctx)
+{
+    p11be_cipher_stream_abandon(ctx);
+    p11be_cipher_buf_free(&ctx->work);
+    if (ctx->alg->impl->clear != NULL)
+        ctx->alg->impl->clear(ctx);
+}
+
 /*
  * Moves a context to OpenSSL's default provider for good: its key, the IV
  * (NULL: none yet), the direction and padding `pad` (< 0: its default).
@@ -363,7 +438,7 @@ static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
     unsigned int padding = pad > 0;
     OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 
-    ctx->alg->impl->clear(ctx);
+    cipher_clear(ctx);
     if (ctx->key.value == NULL) {
         p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
                     "%s: TLS record parameters need the key set first",
@@ -410,7 +485,7 @@ static void cipher_freectx(void *vctx)
     if (ctx == NULL)
         return;
     EVP_CIPHER_CTX_free(ctx->host);
-    ctx->alg->impl->clear(ctx);
+    cipher_clear(ctx);
     p11be_secret_key_clear(ctx->prov, &ctx->key);
     OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
 }
@@ -424,8 +499,10 @@ static void *cipher_dupctx(void *vctx)
     if (dst == NULL)
         return NULL;
     dst->host = NULL;
+    dst->sess = NULL;
+    memset(&dst->work, 0, sizeof(dst->work));
     if (!p11be_secret_key_copy(src->prov, &dst->key, &src->key)
-        || !src->alg->impl->dup(dst, src))
+        || (src->alg->impl->dup != NULL && !src->alg->impl->dup(dst, src)))
         goto out_free_dst;
     if (src->host != NULL) {
         dst->host = EVP_CIPHER_CTX_new();
@@ -485,6 +562,7 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
     if (ctx->host != NULL)
         return EVP_CipherInit_ex2(ctx->host, NULL, key, iv, enc, params);
     ctx->ready = 0;
+    p11be_cipher_stream_abandon(ctx);
     if (!alg->impl->init(ctx, iv, ivlen, enc))
         return 0;
     if (key != NULL) {

@@ -51,6 +51,13 @@ typedef struct p11be_cipher_alg_st {
     size_t cipher_block;           /* the block cipher's block: 16 or 8 */
 } P11BE_CIPHER_ALG;
 
+/* A growing heap buffer, wiped when it grows or is freed. */
+typedef struct p11be_cipher_buf_st {
+    unsigned char *data; /* heap */
+    size_t len;          /* bytes used */
+    size_t cap;          /* bytes allocated */
+} P11BE_CIPHER_BUF;
+
 /* What every cipher context starts with; the mode's fields follow. */
 struct p11be_cipher_ctx_st {
     P11BE_PROV_CTX *prov;        /* provider that made us */
@@ -61,6 +68,9 @@ struct p11be_cipher_ctx_st {
     CK_FLAGS usage;              /* directions the key object must allow */
     int enc;                     /* direction of the last init */
     int ready;                   /* the last init succeeded with a key */
+    P11BE_SESSION *sess;         /* held while the token streams for us */
+    int sess_encrypt;            /* its operation: C_Encrypt* or C_Decrypt* */
+    P11BE_CIPHER_BUF work;       /* scratch for token output; wiped */
 };
 
 /*
@@ -81,9 +91,9 @@ struct p11be_cipher_mode_st {
     OSSL_FUNC_cipher_update_fn *update;
     OSSL_FUNC_cipher_final_fn *final;
     OSSL_FUNC_cipher_cipher_fn *cipher;
-    /* dst is a byte copy of src: make what the mode owns its own. */
+    /* dst is a byte copy of src: make what the mode owns its own; or NULL. */
     int (*dup)(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src);
-    /* Ends the token operation quietly, frees the buffers; idempotent. */
+    /* Frees the mode's buffers (idempotent); or NULL. */
     void (*clear)(P11BE_CIPHER_CTX *ctx);
     OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params; /* KEYLEN is done */
     OSSL_FUNC_cipher_set_ctx_params_fn *set_ctx_params; /* params != NULL */
@@ -118,30 +128,42 @@ struct p11be_cipher_op {
     unsigned char *out;          /* output */
     CK_ULONG out_len;            /* in: room; out: bytes written */
     int quiet;                   /* a failure raises nothing: read rv */
-    CK_RV rv;                    /* the token's last answer */
-    P11BE_SESSION *sess;         /* the runner's kept session */
+    CK_RV rv;                    /* the token's last answer (CKR_OK: the
+                                    failure came first, raised) */
 };
 
 /* C_xInit + C_x on a borrowed session. 1, or 0 (raised unless quiet). */
 int p11be_cipher_once(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op);
 /*
- * C_xUpdate on the session the context keeps in *sess; with none (or,
+ * C_xUpdate on the session the context keeps (ctx->sess); with none (or,
  * with `restart`, when it was lost) C_xInit and the replay first, on a
  * session then kept. 1, or 0 raised (the session is gone then).
  */
-int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
-                        struct p11be_cipher_op *op, int restart);
+int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                        int restart);
 /*
- * C_xFinal into `out` (a scratch buffer when NULL) and the session back;
- * none kept: nothing to do. 1, or 0 raised.
+ * C_xFinal into `out` (a scratch buffer when NULL) and the kept session
+ * back; none kept: nothing to do. 1, or 0 raised.
  */
-int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, P11BE_SESSION **sess,
-                            int encrypt, unsigned char *out, CK_ULONG *out_len);
+int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, unsigned char *out,
+                            CK_ULONG *out_len);
 /*
  * A stream nobody will finish: ended quietly when calls into the module
  * are safe now (not at exit, not in a forked child, not re-entered).
  */
-void p11be_cipher_stream_abandon(P11BE_SESSION **sess, int encrypt);
+void p11be_cipher_stream_abandon(P11BE_CIPHER_CTX *ctx);
+
+/* Raises OUTPUT_BUFFER_TOO_SMALL unless `outsize` holds `need` bytes. */
+int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize);
+
+/* Appends (in NULL: room only); 0, raised, when out of memory. */
+int p11be_cipher_buf_append(P11BE_CIPHER_CTX *ctx, P11BE_CIPHER_BUF *buf,
+                            const unsigned char *in, size_t len);
+/* Empties a buffer; only what may hold plaintext needs wiping. */
+void p11be_cipher_buf_forget(P11BE_CIPHER_BUF *buf, int wipe);
+void p11be_cipher_buf_free(P11BE_CIPHER_BUF *buf);
+/* ctx->work, `len` bytes of it; wiped by the caller after use. */
+unsigned char *p11be_cipher_work(P11BE_CIPHER_CTX *ctx, size_t len);
 
 /*
  * Whether params hold one of the TLS 1.0-1.2 record-layer parameters

@@ -89,17 +89,12 @@ struct block_ctx_st {
     size_t held_len;                            /* 0 or the block size */
     unsigned char spec[P11BE_CIPHER_BLOCK_MAX]; /* encryption: the final
                                        padded block, encrypted ahead */
-    int spec_valid;         /* spec is what final would output */
-    unsigned char *scratch; /* for shaped batches; wiped after use */
-    size_t scratch_cap;     /* bytes allocated */
-    unsigned int num;       /* CTR: bytes of the current block used */
-    P11BE_SESSION *sess;    /* held while the token streams for us */
-    unsigned long batches;  /* token batches since init */
+    int spec_valid;        /* spec is what final would output */
+    unsigned int num;      /* CTR: bytes of the current block used */
+    unsigned long batches; /* token batches since init */
 };
 
 typedef struct block_ctx_st BLOCK_CTX;
-
-static void block_abandon(BLOCK_CTX *ctx);
 
 static int block_is_ctr(const BLOCK_CTX *ctx)
 {
@@ -158,7 +153,7 @@ static void block_mechanism(const BLOCK_CTX *ctx, CK_MECHANISM *mech,
 /* Ends the stream the context keeps, if any; 0 (raised) if that fails. */
 static int block_stream_end(BLOCK_CTX *ctx)
 {
-    return p11be_cipher_stream_end(&ctx->c, &ctx->sess, ctx->c.enc, NULL, NULL);
+    return p11be_cipher_stream_end(&ctx->c, NULL, NULL);
 }
 
 /*
@@ -204,7 +199,7 @@ static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
 
     P11BE_DEBUG("re-entered: %s batch by the default provider",
                 ctx->c.alg->name);
-    block_abandon(ctx);
+    p11be_cipher_stream_abandon(&ctx->c);
     ok = cipher != NULL && soft != NULL
          && EVP_CipherInit_ex2(soft, cipher, ctx->c.key.value,
                                ctx->c.alg->iv_bytes != 0 ? ctx->iv : NULL,
@@ -253,7 +248,7 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         memcpy(next_iv, in + len - bs, bs);
     if (p11be_reentered()) {
         ok = block_soft_batch(ctx, in, len + spec, out);
-    } else if (ctx->sess == NULL
+    } else if (ctx->c.sess == NULL
                && (len < BLOCK_STREAM_MIN
                    || (ctx->num == 0 && (end || ctx->batches == 0)))) {
         ok = block_one_shot(ctx, &op);
@@ -261,7 +256,7 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         spec = 0;
         op.in_len = op.out_len = len;
         op.replay_len = ctx->num;
-        ok = p11be_cipher_stream(&ctx->c, &ctx->sess, &op, 1);
+        ok = p11be_cipher_stream(&ctx->c, &op, 1);
         if (ok && end)
             ok = block_stream_end(ctx);
     }
@@ -304,12 +299,6 @@ static int block_run(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
     return end ? block_stream_end(ctx) : 1;
 }
 
-/* An operation nobody finishes: end the stream, quietly. */
-static void block_abandon(BLOCK_CTX *ctx)
-{
-    p11be_cipher_stream_abandon(&ctx->sess, ctx->c.enc);
-}
-
 /* newctx: PKCS#7 padding is on by default. */
 static void block_start(P11BE_CIPHER_CTX *c)
 {
@@ -321,7 +310,6 @@ static int block_init(P11BE_CIPHER_CTX *c, const unsigned char *iv,
 {
     BLOCK_CTX *ctx = (BLOCK_CTX *)c;
 
-    block_abandon(ctx);
     ctx->finished = 0;
     ctx->batches = 0;
     c->enc = enc;
@@ -368,37 +356,11 @@ static int block_check_ready(BLOCK_CTX *ctx, const char *what)
     return 0;
 }
 
-static int block_room(BLOCK_CTX *ctx, size_t need, size_t outsize)
-{
-    if (outsize >= need)
-        return 1;
-    p11be_raise(ctx->c.prov->handle, P11BE_R_OUTPUT_BUFFER_TOO_SMALL,
-                "%s needs %zu bytes of output, got %zu", ctx->c.alg->name, need,
-                outsize);
-    return 0;
-}
-
 /* Whether a batch of `len` bytes would be one call: see block_batch(). */
 static int block_can_shape(const BLOCK_CTX *ctx, size_t len)
 {
-    return ctx->sess == NULL && ctx->num == 0 && len <= BLOCK_SHAPE_MAX
+    return ctx->c.sess == NULL && ctx->num == 0 && len <= BLOCK_SHAPE_MAX
            && (len < BLOCK_STREAM_MIN || ctx->batches == 0);
-}
-
-static unsigned char *block_scratch(BLOCK_CTX *ctx, size_t len)
-{
-    if (len > ctx->scratch_cap) {
-        OPENSSL_clear_free(ctx->scratch, ctx->scratch_cap);
-        ctx->scratch_cap = 0;
-        ctx->scratch = OPENSSL_malloc(len);
-        if (ctx->scratch == NULL) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: %zu bytes of scratch", ctx->c.alg->name, len);
-            return NULL;
-        }
-        ctx->scratch_cap = len;
-    }
-    return ctx->scratch;
 }
 
 /*
@@ -433,7 +395,7 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         *outl = outlen;
         return 1;
     }
-    if (!block_room(ctx, outlen, outsize))
+    if (!p11be_cipher_room(&ctx->c, outlen, outsize))
         return 0;
     if (inl == 0 && release == 0) {
         *outl = 0;
@@ -453,8 +415,9 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         memcpy(tail + ctx->buf_len, in, inl);
     }
     memcpy(old_held, ctx->held, release);
-    work = proc + spec > outlen - release ? block_scratch(ctx, proc + spec)
-                                          : out + release;
+    work = proc + spec > outlen - release
+               ? p11be_cipher_work(&ctx->c, proc + spec)
+               : out + release;
     if (work == NULL)
         return 0;
     if (proc > 0) {
@@ -498,7 +461,8 @@ static int block_update(void *vctx, unsigned char *out, size_t *outl,
         *outl = inl;
         return 1;
     }
-    if (!block_room(ctx, inl, outsize) || !block_run(ctx, in, inl, out, 0))
+    if (!p11be_cipher_room(&ctx->c, inl, outsize)
+        || !block_run(ctx, in, inl, out, 0))
         return 0;
     *outl = inl;
     return 1;
@@ -541,7 +505,7 @@ static int block_final_encrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
                     ctx->c.alg->name, ctx->buf_len);
         return 0;
     }
-    if (!block_room(ctx, bs, outsize))
+    if (!p11be_cipher_room(&ctx->c, bs, outsize))
         return 0;
     if (ctx->pad && ctx->spec_valid) {
         /* Encrypted ahead by the last update. */
@@ -583,7 +547,7 @@ static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         ok = block_run(ctx, ctx->buf, bs, block, 1);
     }
     ok = ok && (!ctx->pad || block_unpad(ctx, block, &len))
-         && block_room(ctx, len, outsize);
+         && p11be_cipher_room(&ctx->c, len, outsize);
     if (ok) {
         memcpy(out, block, len);
         *outl = len;
@@ -619,7 +583,7 @@ static int block_final(void *vctx, unsigned char *out, size_t *outl,
     } else {
         ok = block_final_decrypt(ctx, out, outl, outsize);
     }
-    block_abandon(ctx);
+    p11be_cipher_stream_abandon(&ctx->c);
     ctx->c.ready = 0;
     ctx->finished = 1;
     return ok;
@@ -647,35 +611,10 @@ static int block_cipher(void *vctx, unsigned char *out, size_t *outl,
         *outl = inl;
         return 1;
     }
-    if (!block_room(ctx, inl, outsize) || !block_run(ctx, in, inl, out, 0))
+    if (!p11be_cipher_room(&ctx->c, inl, outsize)
+        || !block_run(ctx, in, inl, out, 0))
         return 0;
     *outl = inl;
-    return 1;
-}
-
-static void block_clear(P11BE_CIPHER_CTX *c)
-{
-    BLOCK_CTX *ctx = (BLOCK_CTX *)c;
-
-    block_abandon(ctx);
-    OPENSSL_clear_free(ctx->scratch, ctx->scratch_cap);
-    ctx->scratch = NULL;
-    ctx->scratch_cap = 0;
-}
-
-/*
- * The whole state is on the host, so a copy is exact at any point; it
- * starts its own token operation (and imports its own key object) when it
- * first needs one.
- */
-static int block_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
-{
-    BLOCK_CTX *ctx = (BLOCK_CTX *)dst;
-
-    (void)src;
-    ctx->sess = NULL;
-    ctx->scratch = NULL;
-    ctx->scratch_cap = 0;
     return 1;
 }
 
@@ -848,8 +787,8 @@ static const OSSL_PARAM block_settable[] = {
     {                                                                          \
         .ctx_size = sizeof(BLOCK_CTX), .flags = (rand_key),                    \
         .start = block_start, .init = block_init, .update = block_update,      \
-        .final = block_final, .cipher = block_cipher, .dup = block_dup,        \
-        .clear = block_clear, .get_ctx_params = block_get_ctx_params,          \
+        .final = block_final, .cipher = block_cipher,                          \
+        .get_ctx_params = block_get_ctx_params,                                \
         .set_ctx_params = block_set_ctx_params, .tls = block_tls,              \
         .gettable = (gettable_params), .settable = block_settable,             \
     }

@@ -98,78 +98,22 @@ enum gcm_phase {
     GCM_DONE,     /* final done: updates refused until init */
 };
 
-struct gcm_buf {
-    unsigned char *data; /* heap, wiped when freed */
-    size_t len;          /* bytes used */
-    size_t cap;          /* bytes allocated */
-};
-
 struct gcm_ctx_st {
     P11BE_CIPHER_CTX c;             /* what every cipher context has */
     enum gcm_iv_state iv_state;     /* see enum */
     unsigned char iv[GCM_IV_MAX];   /* the IV */
     size_t ivlen;                   /* its length */
-    struct gcm_buf aad;             /* AAD of the message */
-    struct gcm_buf data;            /* ciphertext: all so far (decryption),
-                                       the one-shot update's (encryption) */
-    struct gcm_buf work;            /* scratch for token output; wiped */
+    P11BE_CIPHER_BUF aad;           /* AAD of the message */
+    P11BE_CIPHER_BUF data;          /* ciphertext: all so far (decryption),
+                                     the one-shot update's (encryption) */
     unsigned char tag[GCM_TAG_MAX]; /* expected (decryption) or computed */
     size_t taglen;                  /* bytes in tag; 0: not set */
     int verdict;                    /* decryption: token said tag matches
                                        data (1), does not (-1), unknown (0) */
     enum gcm_phase phase;           /* see enum */
-    P11BE_SESSION *sess;            /* held while a token operation streams */
 };
 
 typedef struct gcm_ctx_st GCM_CTX;
-
-static int buf_append(GCM_CTX *ctx, struct gcm_buf *buf,
-                      const unsigned char *in, size_t len)
-{
-    if (len > SIZE_MAX - buf->len) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s: message too long", ctx->c.alg->name);
-        return 0;
-    }
-    if (buf->len + len > buf->cap) {
-        size_t cap = buf->cap > 0 ? buf->cap : 256;
-        unsigned char *bigger;
-
-        while (cap < buf->len + len)
-            cap = cap > SIZE_MAX / 2 ? buf->len + len : cap * 2;
-        bigger = OPENSSL_clear_realloc(buf->data, buf->cap, cap);
-        if (bigger == NULL) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: holding %zu bytes", ctx->c.alg->name,
-                        buf->len + len);
-            return 0;
-        }
-        buf->data = bigger;
-        buf->cap = cap;
-    }
-    if (in != NULL && len > 0)
-        memcpy(buf->data + buf->len, in, len);
-    buf->len += len;
-    return 1;
-}
-
-/* Empties a buffer; only what may hold plaintext needs wiping. */
-static void buf_forget(struct gcm_buf *buf, int wipe)
-{
-    if (wipe && buf->len > 0)
-        OPENSSL_cleanse(buf->data, buf->len);
-    buf->len = 0;
-}
-
-/* The scratch buffer, `len` bytes of it; wiped by the caller after use. */
-static unsigned char *gcm_work(GCM_CTX *ctx, size_t len)
-{
-    ctx->work.len = 0;
-    if (len > ctx->work.cap && !buf_append(ctx, &ctx->work, NULL, len))
-        return NULL;
-    ctx->work.len = len;
-    return ctx->work.data;
-}
 
 /*
  * Whether a decryption may hold `more` bytes besides its AAD and ciphertext
@@ -191,14 +135,6 @@ static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
         p11be_config_source(&ctx->c.prov->config, P11BE_SET_GCM_DECRYPT_MAX),
         max);
     return 0;
-}
-
-static void buf_free(struct gcm_buf *buf)
-{
-    OPENSSL_clear_free(buf->data, buf->cap);
-    buf->data = NULL;
-    buf->len = 0;
-    buf->cap = 0;
 }
 
 /* newctx: a 12-byte IV unless told otherwise. */
@@ -227,18 +163,12 @@ static void gcm_op(GCM_CTX *ctx, struct p11be_cipher_op *op,
     op->mech.ulParameterLen = sizeof(*params);
 }
 
-/* Ends a streaming operation nobody will finish, quietly. */
-static void gcm_abandon(GCM_CTX *ctx)
-{
-    p11be_cipher_stream_abandon(&ctx->sess, 1);
-}
-
 /* Back to the start of a message, keeping key, IV, tag and params. */
 static void gcm_reset(GCM_CTX *ctx)
 {
-    gcm_abandon(ctx);
-    buf_forget(&ctx->aad, 1);
-    buf_forget(&ctx->data, 0);
+    p11be_cipher_stream_abandon(&ctx->c);
+    p11be_cipher_buf_forget(&ctx->aad, 1);
+    p11be_cipher_buf_forget(&ctx->data, 0);
     ctx->verdict = 0;
     ctx->phase = GCM_AAD;
 }
@@ -341,7 +271,7 @@ static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
                                  .out_len = len};
 
     gcm_op(ctx, &op, &params, 1, ctx->c.enc, GCM_TAG_MAX);
-    return p11be_cipher_stream(&ctx->c, &ctx->sess, &op, 0);
+    return p11be_cipher_stream(&ctx->c, &op, 0);
 }
 
 /*
@@ -359,7 +289,7 @@ static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
         .in = in, .in_len = inl, .out_len = inl + GCM_TAG_MAX};
     int ok;
 
-    op.out = gcm_work(ctx, op.out_len);
+    op.out = p11be_cipher_work(&ctx->c, op.out_len);
     if (op.out == NULL)
         return 0;
     gcm_op(ctx, &op, &params, 1, with_aad, GCM_TAG_MAX);
@@ -368,7 +298,7 @@ static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
         memcpy(out, op.out, inl);
     if (ok && with_aad)
         memcpy(ctx->tag, op.out + inl, GCM_TAG_MAX);
-    ctx->work.len = inl;
+    ctx->c.work.len = inl;
     return ok;
 }
 
@@ -378,18 +308,18 @@ static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
     int ok = 1, again = ctx->phase == GCM_ONE_SHOT;
 
     if (ctx->phase == GCM_AAD && inl <= GCM_ONE_SHOT_MAX) {
-        struct gcm_buf ciphertext;
+        P11BE_CIPHER_BUF ciphertext;
 
         if (!gcm_encrypt_one_shot(ctx, in, inl, out, 1))
             return 0;
         /* Keep the ciphertext (public: no copy, no wipe) for a restart. */
-        ciphertext = ctx->work;
-        ctx->work = ctx->data;
+        ciphertext = ctx->c.work;
+        ctx->c.work = ctx->data;
         ctx->data = ciphertext;
         ctx->phase = GCM_ONE_SHOT;
         return 1;
     }
-    if (ctx->phase == GCM_STREAM && ctx->sess == NULL) {
+    if (ctx->phase == GCM_STREAM && ctx->c.sess == NULL) {
         p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the token's encryption was lost mid-message",
                     ctx->c.alg->name);
@@ -404,10 +334,10 @@ static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
     if (again)
         ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0);
     ok = ok
-         && gcm_stream(ctx, again ? ctx->work.data : NULL,
+         && gcm_stream(ctx, again ? ctx->c.work.data : NULL,
                        again ? ctx->data.len : 0, in, inl, out);
-    buf_forget(&ctx->work, 1);
-    buf_forget(&ctx->data, 0);
+    p11be_cipher_buf_forget(&ctx->c.work, 1);
+    p11be_cipher_buf_forget(&ctx->data, 0);
     return ok;
 }
 
@@ -423,14 +353,13 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
     case GCM_ONE_SHOT:
         return 1;
     default:
-        if (ctx->sess == NULL) {
+        if (ctx->c.sess == NULL) {
             p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                         "%s: the token's encryption was lost mid-message",
                         ctx->c.alg->name);
             return 0;
         }
-        if (!p11be_cipher_stream_end(&ctx->c, &ctx->sess, 1, ctx->tag,
-                                     &tag_len))
+        if (!p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len))
             return 0;
         if (tag_len != GCM_TAG_MAX) {
             p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
@@ -465,11 +394,11 @@ static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
     size_t ct_len = ctx->data.len, all_len;
     int ok;
 
-    if (!buf_append(ctx, &ctx->data, ctx->tag, ctx->taglen))
+    if (!p11be_cipher_buf_append(&ctx->c, &ctx->data, ctx->tag, ctx->taglen))
         return 0;
     all_len = ctx->data.len;
     ctx->data.len = ct_len;
-    op.out = out == NULL ? ctx->data.data : gcm_work(ctx, all_len);
+    op.out = out == NULL ? ctx->data.data : p11be_cipher_work(&ctx->c, all_len);
     if (op.out == NULL)
         return 0;
     op.in = ctx->data.data;
@@ -497,7 +426,7 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
 
     /* Keep the ciphertext first: `in` may be `out`. */
     if (!gcm_decrypt_may_hold(ctx, inl)
-        || !buf_append(ctx, &ctx->data, in, inl))
+        || !p11be_cipher_buf_append(&ctx->c, &ctx->data, in, inl))
         return 0;
     ctx->verdict = 0;
     if (ctx->phase == GCM_AAD) {
@@ -512,7 +441,7 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
         }
         /* Plaintext from the keystream: GCM encryption of the ciphertext. */
         verdict = gcm_encrypt_one_shot(ctx, ctx->data.data, inl, out, 0);
-        buf_forget(&ctx->work, 1);
+        p11be_cipher_buf_forget(&ctx->c.work, 1);
         if (verdict)
             return 1;
         goto out_forget;
@@ -538,7 +467,7 @@ static int gcm_decrypt_final(GCM_CTX *ctx)
                     ctx->c.alg->name);
         return 0;
     }
-    gcm_abandon(ctx);
+    p11be_cipher_stream_abandon(&ctx->c);
     if (verdict == 0)
         verdict = gcm_decrypt_check(ctx, NULL);
     /* A wrong tag raises nothing, as in OpenSSL: pyca counts on it. */
@@ -563,7 +492,7 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
             return 0;
         }
         if ((!ctx->c.enc && !gcm_decrypt_may_hold(ctx, inl))
-            || !buf_append(ctx, &ctx->aad, in, inl))
+            || !p11be_cipher_buf_append(&ctx->c, &ctx->aad, in, inl))
             return 0;
         *outl = inl;
         return 1;
@@ -616,20 +545,17 @@ static void gcm_clear(P11BE_CIPHER_CTX *c)
 {
     GCM_CTX *ctx = (GCM_CTX *)c;
 
-    gcm_abandon(ctx);
-    buf_free(&ctx->aad);
-    buf_free(&ctx->data);
-    buf_free(&ctx->work);
+    p11be_cipher_buf_free(&ctx->aad);
+    p11be_cipher_buf_free(&ctx->data);
 }
 
 static int gcm_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
 {
     GCM_CTX *ctx = (GCM_CTX *)dst;
     const GCM_CTX *from = (const GCM_CTX *)src;
-    static const struct gcm_buf none;
+    static const P11BE_CIPHER_BUF none;
 
-    ctx->sess = NULL;
-    ctx->aad = ctx->data = ctx->work = none;
+    ctx->aad = ctx->data = none;
     if (src->host == NULL && src->enc && from->phase == GCM_STREAM) {
         p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
                     "%s: an encryption streaming on the token cannot be "
@@ -638,8 +564,10 @@ static int gcm_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
                     src->alg->name);
         return 0;
     }
-    return buf_append(ctx, &ctx->aad, from->aad.data, from->aad.len)
-           && buf_append(ctx, &ctx->data, from->data.data, from->data.len);
+    return p11be_cipher_buf_append(&ctx->c, &ctx->aad, from->aad.data,
+                                   from->aad.len)
+           && p11be_cipher_buf_append(&ctx->c, &ctx->data, from->data.data,
+                                      from->data.len);
 }
 
 /* The IV, once there is one (OpenSSL fails quietly before). */
