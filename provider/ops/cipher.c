@@ -37,25 +37,10 @@
 #include "runner.h"
 #include "secret_key.h"
 
-/*
- * AES key sizes are in bytes by the specification; some tokens give bits,
- * which a maximum of 128 or more betrays.
- */
-static void key_sizes_in_bytes(const CK_MECHANISM_INFO *info,
-                               CK_ULONG *min_bytes, CK_ULONG *max_bytes)
-{
-    *min_bytes = info->ulMinKeySize;
-    *max_bytes = info->ulMaxKeySize;
-    if (*max_bytes >= 128) {
-        *min_bytes /= 8;
-        *max_bytes /= 8;
-    }
-}
-
 static int cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
 {
     CK_MECHANISM_INFO info;
-    CK_ULONG min_bytes, max_bytes;
+    CK_ULONG min_bytes, max_bytes, unit;
 
     if (!p11be_check_mech(prov, alg->mech, alg->mech_name))
         return 0;
@@ -64,7 +49,10 @@ static int cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
         return 1;
     if (!p11be_mech_info(prov, alg->mech, alg->mech_name, &info))
         return 0;
-    key_sizes_in_bytes(&info, &min_bytes, &max_bytes);
+    /* Bytes by the specification; a maximum of 128 or more means bits. */
+    unit = info.ulMaxKeySize >= 128 ? 8 : 1;
+    min_bytes = info.ulMinKeySize / unit;
+    max_bytes = info.ulMaxKeySize / unit;
     if (max_bytes != 0
         && (alg->key_bytes < min_bytes || alg->key_bytes > max_bytes)) {
         p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
@@ -170,6 +158,7 @@ static CK_RV cipher_step(struct p11be_run *run, P11BE_SESSION *sess,
                          &got);
         if (rv == CKR_OK && got != n)
             rv = CKR_DATA_LEN_RANGE;
+        OPENSSL_cleanse(cr->scratch, n);
         replay = replay != NULL ? replay + n : NULL;
         left -= n;
     }
@@ -422,6 +411,8 @@ static int host_new(P11BE_CIPHER_CTX *ctx)
 /* Ends the token's work for the context and frees its buffers. */
 static void cipher_clear(P11BE_CIPHER_CTX *ctx)
 {
+    EVP_CIPHER_CTX_free(ctx->host);
+    ctx->host = NULL;
     p11be_cipher_stream_abandon(ctx);
     p11be_cipher_buf_free(&ctx->work);
     if (ctx->alg->impl->clear != NULL)
@@ -462,6 +453,18 @@ static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
     return 0;
 }
 
+/* Ends the token's work, frees and wipes the context (NULL: nothing). */
+static void cipher_freectx(void *vctx)
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+
+    if (ctx != NULL) {
+        cipher_clear(ctx);
+        p11be_secret_key_clear(ctx->prov, &ctx->key);
+        OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
+    }
+}
+
 static void *cipher_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
 {
     P11BE_CIPHER_CTX *ctx = OPENSSL_zalloc(alg->impl->ctx_size);
@@ -470,24 +473,14 @@ static void *cipher_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
         return NULL;
     ctx->prov = provctx;
     ctx->alg = alg;
-    alg->impl->start(ctx);
+    ctx->ivlen = alg->iv_bytes;
+    if (alg->impl->start != NULL)
+        alg->impl->start(ctx);
     if (p11be_reentered() && !host_new(ctx)) {
         OPENSSL_free(ctx);
         return NULL;
     }
     return ctx;
-}
-
-static void cipher_freectx(void *vctx)
-{
-    P11BE_CIPHER_CTX *ctx = vctx;
-
-    if (ctx == NULL)
-        return;
-    EVP_CIPHER_CTX_free(ctx->host);
-    cipher_clear(ctx);
-    p11be_secret_key_clear(ctx->prov, &ctx->key);
-    OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
 }
 
 /* A byte copy, then each owned part made the copy's own. */
@@ -589,19 +582,16 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
     return cipher_set_ctx_params(ctx, params);
 }
 
-static int cipher_einit(void *vctx, const unsigned char *key, size_t keylen,
-                        const unsigned char *iv, size_t ivlen,
-                        const OSSL_PARAM params[])
-{
-    return cipher_init(vctx, key, keylen, iv, ivlen, params, 1);
-}
-
-static int cipher_dinit(void *vctx, const unsigned char *key, size_t keylen,
-                        const unsigned char *iv, size_t ivlen,
-                        const OSSL_PARAM params[])
-{
-    return cipher_init(vctx, key, keylen, iv, ivlen, params, 0);
-}
+/* encrypt_init and decrypt_init: cipher_init with the direction. */
+#define CIPHER_INIT_FN(name, enc)                                              \
+    static int name(void *vctx, const unsigned char *key, size_t keylen,       \
+                    const unsigned char *iv, size_t ivlen,                     \
+                    const OSSL_PARAM params[])                                 \
+    {                                                                          \
+        return cipher_init(vctx, key, keylen, iv, ivlen, params, (enc));       \
+    }
+CIPHER_INIT_FN(cipher_einit, 1)
+CIPHER_INIT_FN(cipher_dinit, 0)
 
 static int cipher_update(void *vctx, unsigned char *out, size_t *outl,
                          size_t outsize, const unsigned char *in, size_t inl)
@@ -648,17 +638,37 @@ static int cipher_cipher(void *vctx, unsigned char *out, size_t *outl,
     return 1;
 }
 
+struct cipher_size {
+    const char *key; /* OSSL_CIPHER_PARAM_* */
+    size_t value;    /* its value */
+};
+
+static int cipher_set_sizes(OSSL_PARAM params[],
+                            const struct cipher_size *sizes, size_t n)
+{
+    OSSL_PARAM *p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        p = OSSL_PARAM_locate(params, sizes[i].key);
+        if (p != NULL && !OSSL_PARAM_set_size_t(p, sizes[i].value))
+            return 0;
+    }
+    return 1;
+}
+
 static int cipher_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     P11BE_CIPHER_CTX *ctx = vctx;
-    OSSL_PARAM *p;
+    const struct cipher_size sizes[] = {
+        {OSSL_CIPHER_PARAM_KEYLEN, ctx->alg->key_bytes},
+        {OSSL_CIPHER_PARAM_IVLEN, ctx->ivlen},
+    };
 
     if (ctx->host != NULL)
         return EVP_CIPHER_CTX_get_params(ctx->host, params);
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->alg->key_bytes))
-        return 0;
-    return ctx->alg->impl->get_ctx_params(ctx, params);
+    return cipher_set_sizes(params, sizes, 2)
+           && ctx->alg->impl->get_ctx_params(ctx, params);
 }
 
 static const OSSL_PARAM *cipher_gettable_params(void *provctx)
@@ -683,10 +693,7 @@ static const OSSL_PARAM *cipher_gettable_params(void *provctx)
 /* Algorithm params exactly as the default provider has them. */
 static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
 {
-    const struct {
-        const char *key;
-        size_t value;
-    } sizes[] = {
+    const struct cipher_size sizes[] = {
         {OSSL_CIPHER_PARAM_KEYLEN, alg->key_bytes},
         {OSSL_CIPHER_PARAM_IVLEN, alg->iv_bytes},
         {OSSL_CIPHER_PARAM_BLOCK_SIZE, alg->block_bytes},
@@ -709,11 +716,8 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_MODE);
     if (p != NULL && !OSSL_PARAM_set_uint(p, alg->mode))
         return 0;
-    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        p = OSSL_PARAM_locate(params, sizes[i].key);
-        if (p != NULL && !OSSL_PARAM_set_size_t(p, sizes[i].value))
-            return 0;
-    }
+    if (!cipher_set_sizes(params, sizes, sizeof(sizes) / sizeof(sizes[0])))
+        return 0;
     for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         p = OSSL_PARAM_locate(params, flags[i].key);
         if (p != NULL && !OSSL_PARAM_set_int(p, flags[i].value))
@@ -721,6 +725,11 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
     }
     return 1;
 }
+
+/* A dispatch entry, with the cast every OpenSSL dispatch table needs. */
+/* clang-format off */
+#define CIPHER_FN(id, fn) {(id), (void (*)(void))(fn)}
+/* clang-format on */
 
 /*
  * One algorithm: its row, the entry points that OpenSSL calls without a
@@ -746,23 +755,20 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
         return (void)vctx, (void)provctx, cipher_algs[index].impl->settable;   \
     }                                                                          \
     static const OSSL_DISPATCH functions[] = {                                 \
-        {OSSL_FUNC_CIPHER_NEWCTX, (void (*)(void))newctx},                     \
-        {OSSL_FUNC_CIPHER_ENCRYPT_INIT, (void (*)(void))cipher_einit},         \
-        {OSSL_FUNC_CIPHER_DECRYPT_INIT, (void (*)(void))cipher_dinit},         \
-        {OSSL_FUNC_CIPHER_UPDATE, (void (*)(void))cipher_update},              \
-        {OSSL_FUNC_CIPHER_FINAL, (void (*)(void))cipher_final},                \
-        {OSSL_FUNC_CIPHER_CIPHER, (void (*)(void))cipher_cipher},              \
-        {OSSL_FUNC_CIPHER_FREECTX, (void (*)(void))cipher_freectx},            \
-        {OSSL_FUNC_CIPHER_DUPCTX, (void (*)(void))cipher_dupctx},              \
-        {OSSL_FUNC_CIPHER_GET_PARAMS, (void (*)(void))get_params},             \
-        {OSSL_FUNC_CIPHER_GETTABLE_PARAMS,                                     \
-         (void (*)(void))cipher_gettable_params},                              \
-        {OSSL_FUNC_CIPHER_GET_CTX_PARAMS,                                      \
-         (void (*)(void))cipher_get_ctx_params},                               \
-        {OSSL_FUNC_CIPHER_SET_CTX_PARAMS,                                      \
-         (void (*)(void))cipher_set_ctx_params},                               \
-        {OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, (void (*)(void))gettable_fn},   \
-        {OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, (void (*)(void))settable_fn},   \
+        CIPHER_FN(OSSL_FUNC_CIPHER_NEWCTX, newctx),                            \
+        CIPHER_FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, cipher_einit),                \
+        CIPHER_FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, cipher_dinit),                \
+        CIPHER_FN(OSSL_FUNC_CIPHER_UPDATE, cipher_update),                     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_FINAL, cipher_final),                       \
+        CIPHER_FN(OSSL_FUNC_CIPHER_CIPHER, cipher_cipher),                     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_FREECTX, cipher_freectx),                   \
+        CIPHER_FN(OSSL_FUNC_CIPHER_DUPCTX, cipher_dupctx),                     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GET_PARAMS, get_params),                    \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, cipher_gettable_params),   \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, cipher_get_ctx_params),     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, cipher_set_ctx_params),     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, gettable_fn),          \
+        CIPHER_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, settable_fn),          \
         {0, NULL},                                                             \
     }
 

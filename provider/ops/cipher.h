@@ -66,6 +66,7 @@ struct p11be_cipher_ctx_st {
                                     (made during re-entry, or TLS records) */
     P11BE_SECRET_KEY key;        /* the key and its token object */
     CK_FLAGS usage;              /* directions the key object must allow */
+    size_t ivlen;                /* IV length (GCM's may be set) */
     int enc;                     /* direction of the last init */
     int ready;                   /* the last init succeeded with a key */
     P11BE_SESSION *sess;         /* held while the token streams for us */
@@ -80,7 +81,7 @@ struct p11be_cipher_ctx_st {
 struct p11be_cipher_mode_st {
     size_t ctx_size;    /* the mode's context, P11BE_CIPHER_CTX first */
     unsigned int flags; /* P11BE_CIPHER_* of its algorithms */
-    /* newctx: the mode's defaults in a zeroed context. */
+    /* newctx: the mode's defaults in a zeroed context; or NULL. */
     void (*start)(P11BE_CIPHER_CTX *ctx);
     /*
      * init, before the key: ends what runs (the old ctx->enc), starts a
@@ -95,7 +96,7 @@ struct p11be_cipher_mode_st {
     int (*dup)(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src);
     /* Frees the mode's buffers (idempotent); or NULL. */
     void (*clear)(P11BE_CIPHER_CTX *ctx);
-    OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params; /* KEYLEN is done */
+    OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params; /* but the lengths */
     OSSL_FUNC_cipher_set_ctx_params_fn *set_ctx_params; /* params != NULL */
     /*
      * TLS record parameters given (p11be_cipher_is_tls; also with `host`
@@ -107,6 +108,13 @@ struct p11be_cipher_mode_st {
     const OSSL_PARAM *gettable; /* gettable_ctx_params */
     const OSSL_PARAM *settable; /* settable_ctx_params */
 };
+
+/* The ctx params every mode reports; a mode's table adds its own. */
+#define P11BE_CIPHER_GETTABLE                                                  \
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),                         \
+        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),                      \
+        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),                \
+        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0)
 
 extern const P11BE_CIPHER_MODE p11be_cipher_block_mode, p11be_cipher_des3_mode,
     p11be_cipher_gcm_mode;

@@ -448,6 +448,18 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
     return ok;
 }
 
+/* As many bytes out as in: CTR's update, and EVP_Cipher() for all. */
+static int block_raw(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
+                     size_t outsize, const unsigned char *in, size_t inl)
+{
+    if (out != NULL && inl > 0
+        && (!p11be_cipher_room(&ctx->c, inl, outsize)
+            || !block_run(ctx, in, inl, out, 0)))
+        return 0;
+    *outl = inl;
+    return 1;
+}
+
 static int block_update(void *vctx, unsigned char *out, size_t *outl,
                         size_t outsize, const unsigned char *in, size_t inl)
 {
@@ -457,15 +469,7 @@ static int block_update(void *vctx, unsigned char *out, size_t *outl,
         return 0;
     if (!block_is_ctr(ctx))
         return block_update_blocks(ctx, out, outl, outsize, in, inl);
-    if (out == NULL || inl == 0) {
-        *outl = inl;
-        return 1;
-    }
-    if (!p11be_cipher_room(&ctx->c, inl, outsize)
-        || !block_run(ctx, in, inl, out, 0))
-        return 0;
-    *outl = inl;
-    return 1;
+    return block_raw(ctx, out, outl, outsize, in, inl);
 }
 
 /* PKCS#7, checked as OpenSSL's ossl_cipher_unpadblock does. */
@@ -597,25 +601,16 @@ static int block_cipher(void *vctx, unsigned char *out, size_t *outl,
                         size_t outsize, const unsigned char *in, size_t inl)
 {
     BLOCK_CTX *ctx = vctx;
+    size_t bs = block_is_ctr(ctx) ? 1 : ctx->c.alg->cipher_block;
 
     if (!block_check_ready(ctx, "EVP_Cipher"))
         return 0;
-    if (!block_is_ctr(ctx) && inl % ctx->c.alg->cipher_block != 0) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
-                    "%s: EVP_Cipher takes whole %zu-byte blocks, got %zu "
-                    "bytes",
-                    ctx->c.alg->name, ctx->c.alg->cipher_block, inl);
-        return 0;
-    }
-    if (out == NULL || inl == 0) {
-        *outl = inl;
-        return 1;
-    }
-    if (!p11be_cipher_room(&ctx->c, inl, outsize)
-        || !block_run(ctx, in, inl, out, 0))
-        return 0;
-    *outl = inl;
-    return 1;
+    if (inl % bs == 0)
+        return block_raw(ctx, out, outl, outsize, in, inl);
+    p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                "%s: EVP_Cipher takes whole %zu-byte blocks, got %zu bytes",
+                ctx->c.alg->name, bs, inl);
+    return 0;
 }
 
 /* The IV OpenSSL reports as updated: for CTR its counter is one ahead. */
@@ -671,9 +666,6 @@ static int block_get_ctx_params(void *vctx, OSSL_PARAM params[])
     BLOCK_CTX *ctx = vctx;
     OSSL_PARAM *p;
 
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->c.alg->iv_bytes))
-        return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_PADDING);
     if (p != NULL && !OSSL_PARAM_set_uint(p, ctx->pad))
         return 0;
@@ -763,24 +755,17 @@ static int block_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
 }
 
 #define BLOCK_GETTABLE                                                         \
-    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),                         \
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),                      \
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),                      \
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL),                          \
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),                \
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0)
+    P11BE_CIPHER_GETTABLE, OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),   \
+        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL)
 
 static const OSSL_PARAM block_gettable[] = {BLOCK_GETTABLE, OSSL_PARAM_END};
 static const OSSL_PARAM des3_gettable[] = {
     BLOCK_GETTABLE,
     OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_RANDOM_KEY, NULL, 0),
-    OSSL_PARAM_END,
-};
+    OSSL_PARAM_END};
 static const OSSL_PARAM block_settable[] = {
     OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
-    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL),
-    OSSL_PARAM_END,
-};
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL), OSSL_PARAM_END};
 
 /* Triple DES differs only in its RANDOM_KEY. */
 #define BLOCK_MODE(rand_key, gettable_params)                                  \

@@ -102,7 +102,6 @@ struct gcm_ctx_st {
     P11BE_CIPHER_CTX c;             /* what every cipher context has */
     enum gcm_iv_state iv_state;     /* see enum */
     unsigned char iv[GCM_IV_MAX];   /* the IV */
-    size_t ivlen;                   /* its length */
     P11BE_CIPHER_BUF aad;           /* AAD of the message */
     P11BE_CIPHER_BUF data;          /* ciphertext: all so far (decryption),
                                      the one-shot update's (encryption) */
@@ -137,12 +136,6 @@ static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
     return 0;
 }
 
-/* newctx: a 12-byte IV unless told otherwise. */
-static void gcm_start(P11BE_CIPHER_CTX *c)
-{
-    ((GCM_CTX *)c)->ivlen = GCM_IV_DEFAULT;
-}
-
 /*
  * CK_GCM_PARAMS as p11-kit's 2.40 header lays it out (with ulIvBits, which
  * SoftHSM2 2.6.1 ignores and some HSMs require).
@@ -152,8 +145,8 @@ static void gcm_op(GCM_CTX *ctx, struct p11be_cipher_op *op,
                    size_t tag_bytes)
 {
     params->pIv = ctx->iv;
-    params->ulIvLen = ctx->ivlen;
-    params->ulIvBits = ctx->ivlen * 8;
+    params->ulIvLen = ctx->c.ivlen;
+    params->ulIvBits = ctx->c.ivlen * 8;
     params->pAAD = with_aad && ctx->aad.len > 0 ? ctx->aad.data : NULL;
     params->ulAADLen = with_aad ? ctx->aad.len : 0;
     params->ulTagBits = tag_bytes * 8;
@@ -190,7 +183,7 @@ static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
             return 0;
         }
         memcpy(ctx->iv, iv, ivlen);
-        ctx->ivlen = ivlen;
+        ctx->c.ivlen = ivlen;
         ctx->iv_state = GCM_IV_SET;
     }
     return 1;
@@ -231,12 +224,12 @@ static int gcm_check_ready(GCM_CTX *ctx, const char *what)
                     ctx->c.alg->name);
         return 0;
     }
-    if (!ctx->c.enc || ctx->ivlen < GCM_IV_DEFAULT) {
+    if (!ctx->c.enc || ctx->c.ivlen < GCM_IV_DEFAULT) {
         p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
                     ctx->c.alg->name);
         return 0;
     }
-    if (RAND_bytes(ctx->iv, (int)ctx->ivlen) <= 0)
+    if (RAND_bytes(ctx->iv, (int)ctx->c.ivlen) <= 0)
         return 0;
     ctx->iv_state = GCM_IV_SET;
     return 1;
@@ -575,13 +568,13 @@ static int gcm_get_iv(GCM_CTX *ctx, OSSL_PARAM *p)
 {
     if (ctx->iv_state == GCM_IV_NONE)
         return 0;
-    if (ctx->ivlen > p->data_size) {
+    if (ctx->c.ivlen > p->data_size) {
         p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                    "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->ivlen);
+                    "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->c.ivlen);
         return 0;
     }
-    return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->ivlen)
-           || OSSL_PARAM_set_octet_ptr(p, ctx->iv, ctx->ivlen);
+    return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->c.ivlen)
+           || OSSL_PARAM_set_octet_ptr(p, ctx->iv, ctx->c.ivlen);
 }
 
 static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
@@ -589,9 +582,6 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
     GCM_CTX *ctx = vctx;
     OSSL_PARAM *p;
 
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->ivlen))
-        return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAGLEN);
     if (p != NULL
         && !OSSL_PARAM_set_size_t(p,
@@ -637,7 +627,7 @@ static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
     size_t ivlen = ctx->c.host != NULL
                        ? (size_t)EVP_CIPHER_CTX_get_iv_length(ctx->c.host)
-                       : ctx->ivlen;
+                       : ctx->c.ivlen;
 
     if (fixed == NULL)
         return 1;
@@ -695,31 +685,24 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
                         GCM_IV_MAX);
             return 0;
         }
-        ctx->ivlen = len;
+        ctx->c.ivlen = len;
     }
     return 1;
 }
 
 static const OSSL_PARAM gcm_gettable[] = {
-    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    P11BE_CIPHER_GETTABLE,
     OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_TAGLEN, NULL),
-    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),
-    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0),
     OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
-    OSSL_PARAM_END,
-};
-
+    OSSL_PARAM_END};
 static const OSSL_PARAM gcm_settable[] = {
     OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, NULL),
     OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
-    OSSL_PARAM_END,
-};
+    OSSL_PARAM_END};
 
 const P11BE_CIPHER_MODE p11be_cipher_gcm_mode = {
     .ctx_size = sizeof(GCM_CTX),
     .flags = P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV,
-    .start = gcm_start,
     .init = gcm_init,
     .update = gcm_update,
     .final = gcm_final,
@@ -730,5 +713,4 @@ const P11BE_CIPHER_MODE p11be_cipher_gcm_mode = {
     .set_ctx_params = gcm_set_ctx_params,
     .tls = gcm_tls,
     .gettable = gcm_gettable,
-    .settable = gcm_settable,
-};
+    .settable = gcm_settable};
