@@ -37,6 +37,9 @@
 #include "runner.h"
 #include "secret_key.h"
 
+/* Bytes a stream's start runs through C_xUpdate at a time. */
+#define CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
+
 static int cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
 {
     CK_MECHANISM_INFO info;
@@ -267,9 +270,9 @@ int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
         op->out_len = room;
     }
     if (op->replay_len > sizeof(small)) {
-        cr.scratch_len = op->replay_len < P11BE_CIPHER_REPLAY_CHUNK
+        cr.scratch_len = op->replay_len < CIPHER_REPLAY_CHUNK
                              ? op->replay_len
-                             : P11BE_CIPHER_REPLAY_CHUNK;
+                             : CIPHER_REPLAY_CHUNK;
         cr.scratch = OPENSSL_malloc(cr.scratch_len);
         if (cr.scratch == NULL) {
             p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
@@ -509,7 +512,16 @@ out_free_dst:
     return NULL;
 }
 
-int p11be_cipher_is_tls(const OSSL_PARAM params[])
+/*
+ * Whether params hold one of the TLS 1.0-1.2 record-layer parameters that
+ * libssl gives a cipher it protects records with. Such a context moves to
+ * OpenSSL's default provider for good: the record keys come out of the TLS
+ * key schedule in process memory, so the token would protect nothing, and
+ * record processing (explicit nonces, CBC padding and MAC checks in
+ * constant time) belongs with OpenSSL's own code. TLS 1.3 records use
+ * plain AEAD calls and stay on the token.
+ */
+static int cipher_is_tls(const OSSL_PARAM params[])
 {
     static const char *const tls_params[] = {
         OSSL_CIPHER_PARAM_TLS_VERSION,
@@ -536,7 +548,7 @@ static int cipher_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 
     if (params == NULL)
         return 1;
-    if (ctx->host == NULL && !p11be_cipher_is_tls(params))
+    if (ctx->host == NULL && !cipher_is_tls(params))
         return ctx->alg->impl->set_ctx_params(ctx, params);
     if (!ctx->alg->impl->tls(ctx, params, &iv, &pad))
         return 0;
@@ -736,8 +748,8 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
  * context (so each algorithm needs its own: newctx, get_params and the
  * ctx param tables) and its dispatch table. Every name is spelled out.
  */
-#define CIPHER_KIND(index, newctx, get_params, gettable_fn, settable_fn,       \
-                    functions)                                                 \
+#define CIPHER_KIND(index, names, what, newctx, get_params, gettable_fn,       \
+                    settable_fn, functions)                                    \
     static void *newctx(void *provctx)                                         \
     {                                                                          \
         return cipher_newctx(provctx, &cipher_algs[index]);                    \
@@ -770,7 +782,7 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
         CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, gettable_fn),          \
         CIPHER_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, settable_fn),          \
         {0, NULL},                                                             \
-    }
+    };
 
 /*
  * Row: name, mechanism, key type, the mode's file, EVP mode, key bytes, IV
@@ -808,80 +820,64 @@ static const P11BE_CIPHER_ALG cipher_algs[] = {
      &p11be_cipher_des3_mode, EVP_CIPH_CBC_MODE, 24, 8, 8, 8},
 };
 
-/* Row (index in cipher_algs[]), then the names of what it gets. */
-CIPHER_KIND(0, aes_128_ecb_newctx, aes_128_ecb_get_params,
-            aes_128_ecb_gettable, aes_128_ecb_settable,
-            aes_128_ecb_functions);
-CIPHER_KIND(1, aes_192_ecb_newctx, aes_192_ecb_get_params,
-            aes_192_ecb_gettable, aes_192_ecb_settable,
-            aes_192_ecb_functions);
-CIPHER_KIND(2, aes_256_ecb_newctx, aes_256_ecb_get_params,
-            aes_256_ecb_gettable, aes_256_ecb_settable,
-            aes_256_ecb_functions);
-CIPHER_KIND(3, aes_128_cbc_newctx, aes_128_cbc_get_params,
-            aes_128_cbc_gettable, aes_128_cbc_settable,
-            aes_128_cbc_functions);
-CIPHER_KIND(4, aes_192_cbc_newctx, aes_192_cbc_get_params,
-            aes_192_cbc_gettable, aes_192_cbc_settable,
-            aes_192_cbc_functions);
-CIPHER_KIND(5, aes_256_cbc_newctx, aes_256_cbc_get_params,
-            aes_256_cbc_gettable, aes_256_cbc_settable,
-            aes_256_cbc_functions);
-CIPHER_KIND(6, aes_128_ctr_newctx, aes_128_ctr_get_params,
-            aes_128_ctr_gettable, aes_128_ctr_settable,
-            aes_128_ctr_functions);
-CIPHER_KIND(7, aes_192_ctr_newctx, aes_192_ctr_get_params,
-            aes_192_ctr_gettable, aes_192_ctr_settable,
-            aes_192_ctr_functions);
-CIPHER_KIND(8, aes_256_ctr_newctx, aes_256_ctr_get_params,
-            aes_256_ctr_gettable, aes_256_ctr_settable,
-            aes_256_ctr_functions);
-CIPHER_KIND(9, aes_128_gcm_newctx, aes_128_gcm_get_params,
-            aes_128_gcm_gettable, aes_128_gcm_settable,
-            aes_128_gcm_functions);
-CIPHER_KIND(10, aes_192_gcm_newctx, aes_192_gcm_get_params,
-            aes_192_gcm_gettable, aes_192_gcm_settable,
-            aes_192_gcm_functions);
-CIPHER_KIND(11, aes_256_gcm_newctx, aes_256_gcm_get_params,
-            aes_256_gcm_gettable, aes_256_gcm_settable,
-            aes_256_gcm_functions);
-CIPHER_KIND(12, des_ede3_ecb_newctx, des_ede3_ecb_get_params,
-            des_ede3_ecb_gettable, des_ede3_ecb_settable,
-            des_ede3_ecb_functions);
-CIPHER_KIND(13, des_ede3_cbc_newctx, des_ede3_cbc_get_params,
-            des_ede3_cbc_gettable, des_ede3_cbc_settable,
-            des_ede3_cbc_functions);
+/*
+ * Every algorithm: its row in cipher_algs[], its names as OpenSSL's
+ * default provider spells them (its prov/names.h), what it is, and the
+ * names of its entry points and dispatch table.
+ */
+/* clang-format off */
+#define CIPHER_LIST(X)                                                         \
+    X(2, "AES-256-ECB:2.16.840.1.101.3.4.1.41", "AES-256-ECB",                 \
+      aes_256_ecb_newctx, aes_256_ecb_get_params, aes_256_ecb_gettable,        \
+      aes_256_ecb_settable, aes_256_ecb_functions)                             \
+    X(1, "AES-192-ECB:2.16.840.1.101.3.4.1.21", "AES-192-ECB",                 \
+      aes_192_ecb_newctx, aes_192_ecb_get_params, aes_192_ecb_gettable,        \
+      aes_192_ecb_settable, aes_192_ecb_functions)                             \
+    X(0, "AES-128-ECB:2.16.840.1.101.3.4.1.1", "AES-128-ECB",                  \
+      aes_128_ecb_newctx, aes_128_ecb_get_params, aes_128_ecb_gettable,        \
+      aes_128_ecb_settable, aes_128_ecb_functions)                             \
+    X(5, "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", "AES-256-CBC",          \
+      aes_256_cbc_newctx, aes_256_cbc_get_params, aes_256_cbc_gettable,        \
+      aes_256_cbc_settable, aes_256_cbc_functions)                             \
+    X(4, "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22", "AES-192-CBC",          \
+      aes_192_cbc_newctx, aes_192_cbc_get_params, aes_192_cbc_gettable,        \
+      aes_192_cbc_settable, aes_192_cbc_functions)                             \
+    X(3, "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", "AES-128-CBC",           \
+      aes_128_cbc_newctx, aes_128_cbc_get_params, aes_128_cbc_gettable,        \
+      aes_128_cbc_settable, aes_128_cbc_functions)                             \
+    X(8, "AES-256-CTR", "AES-256-CTR",                                         \
+      aes_256_ctr_newctx, aes_256_ctr_get_params, aes_256_ctr_gettable,        \
+      aes_256_ctr_settable, aes_256_ctr_functions)                             \
+    X(7, "AES-192-CTR", "AES-192-CTR",                                         \
+      aes_192_ctr_newctx, aes_192_ctr_get_params, aes_192_ctr_gettable,        \
+      aes_192_ctr_settable, aes_192_ctr_functions)                             \
+    X(6, "AES-128-CTR", "AES-128-CTR",                                         \
+      aes_128_ctr_newctx, aes_128_ctr_get_params, aes_128_ctr_gettable,        \
+      aes_128_ctr_settable, aes_128_ctr_functions)                             \
+    X(11, "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46", "AES-256-GCM",  \
+      aes_256_gcm_newctx, aes_256_gcm_get_params, aes_256_gcm_gettable,        \
+      aes_256_gcm_settable, aes_256_gcm_functions)                             \
+    X(10, "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26", "AES-192-GCM",  \
+      aes_192_gcm_newctx, aes_192_gcm_get_params, aes_192_gcm_gettable,        \
+      aes_192_gcm_settable, aes_192_gcm_functions)                             \
+    X(9, "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6", "AES-128-GCM",    \
+      aes_128_gcm_newctx, aes_128_gcm_get_params, aes_128_gcm_gettable,        \
+      aes_128_gcm_settable, aes_128_gcm_functions)                             \
+    X(12, "DES-EDE3-ECB:DES-EDE3", "DES-EDE3-ECB (Triple DES)",                \
+      des_ede3_ecb_newctx, des_ede3_ecb_get_params, des_ede3_ecb_gettable,     \
+      des_ede3_ecb_settable, des_ede3_ecb_functions)                           \
+    X(13, "DES-EDE3-CBC:DES3:1.2.840.113549.3.7", "DES-EDE3-CBC (Triple DES)", \
+      des_ede3_cbc_newctx, des_ede3_cbc_get_params, des_ede3_cbc_gettable,     \
+      des_ede3_cbc_settable, des_ede3_cbc_functions)
 
-/* Names as OpenSSL's default provider spells them (its prov/names.h). */
+#define CIPHER_ROW(index, names, what, newctx, get_params, gettable_fn,        \
+                   settable_fn, functions)                                     \
+    {names, P11BE_PROPS, functions, what " on the PKCS#11 token"},
+
+CIPHER_LIST(CIPHER_KIND)
+
 const OSSL_ALGORITHM p11be_cipher_algorithms[] = {
-    {"AES-256-ECB:2.16.840.1.101.3.4.1.41", P11BE_PROPS, aes_256_ecb_functions,
-     "AES-256-ECB on the PKCS#11 token"},
-    {"AES-192-ECB:2.16.840.1.101.3.4.1.21", P11BE_PROPS, aes_192_ecb_functions,
-     "AES-192-ECB on the PKCS#11 token"},
-    {"AES-128-ECB:2.16.840.1.101.3.4.1.1", P11BE_PROPS, aes_128_ecb_functions,
-     "AES-128-ECB on the PKCS#11 token"},
-    {"AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", P11BE_PROPS,
-     aes_256_cbc_functions, "AES-256-CBC on the PKCS#11 token"},
-    {"AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22", P11BE_PROPS,
-     aes_192_cbc_functions, "AES-192-CBC on the PKCS#11 token"},
-    {"AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", P11BE_PROPS,
-     aes_128_cbc_functions, "AES-128-CBC on the PKCS#11 token"},
-    {"AES-256-CTR", P11BE_PROPS, aes_256_ctr_functions,
-     "AES-256-CTR on the PKCS#11 token"},
-    {"AES-192-CTR", P11BE_PROPS, aes_192_ctr_functions,
-     "AES-192-CTR on the PKCS#11 token"},
-    {"AES-128-CTR", P11BE_PROPS, aes_128_ctr_functions,
-     "AES-128-CTR on the PKCS#11 token"},
-    {"AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46", P11BE_PROPS,
-     aes_256_gcm_functions, "AES-256-GCM on the PKCS#11 token"},
-    {"AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26", P11BE_PROPS,
-     aes_192_gcm_functions, "AES-192-GCM on the PKCS#11 token"},
-    {"AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6", P11BE_PROPS,
-     aes_128_gcm_functions, "AES-128-GCM on the PKCS#11 token"},
-    {"DES-EDE3-ECB:DES-EDE3", P11BE_PROPS, des_ede3_ecb_functions,
-     "DES-EDE3-ECB (Triple DES) on the PKCS#11 token"},
-    {"DES-EDE3-CBC:DES3:1.2.840.113549.3.7", P11BE_PROPS,
-     des_ede3_cbc_functions, "DES-EDE3-CBC (Triple DES) on the PKCS#11 token"},
+    CIPHER_LIST(CIPHER_ROW)
     {NULL, NULL, NULL, NULL},
 };
 /* clang-format on */

@@ -27,8 +27,6 @@
 #include "session.h"
 
 #define P11BE_CIPHER_BLOCK_MAX 16 /* AES */
-/* Bytes a stream's start runs through C_xUpdate at a time. */
-#define P11BE_CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
 
 /* Flags of an algorithm, reported by get_params as the default does. */
 #define P11BE_CIPHER_AEAD      0x1 /* OSSL_CIPHER_PARAM_AEAD */
@@ -83,10 +81,7 @@ struct p11be_cipher_mode_st {
     unsigned int flags; /* P11BE_CIPHER_* of its algorithms */
     /* newctx: the mode's defaults in a zeroed context; or NULL. */
     void (*start)(P11BE_CIPHER_CTX *ctx);
-    /*
-     * init, before the key: ends what runs (the old ctx->enc), starts a
-     * new message, takes the IV (NULL: keeps the last), sets enc and usage.
-     */
+    /* init, before the key: a new message, the IV (NULL: the last one). */
     int (*init)(P11BE_CIPHER_CTX *ctx, const unsigned char *iv, size_t ivlen,
                 int enc);
     OSSL_FUNC_cipher_update_fn *update;
@@ -99,9 +94,8 @@ struct p11be_cipher_mode_st {
     OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params; /* but the lengths */
     OSSL_FUNC_cipher_set_ctx_params_fn *set_ctx_params; /* params != NULL */
     /*
-     * TLS record parameters given (p11be_cipher_is_tls; also with `host`
-     * set): refuse them, or say what the default provider's copy starts
-     * from (the IV or NULL, the padding or -1 for its default).
+     * TLS record parameters given (also with `host` set): refuse them, or
+     * say what the host's copy starts from (IV or NULL, padding or -1).
      */
     int (*tls)(P11BE_CIPHER_CTX *ctx, const OSSL_PARAM params[],
                const unsigned char **iv, int *pad);
@@ -172,18 +166,5 @@ void p11be_cipher_buf_forget(P11BE_CIPHER_BUF *buf, int wipe);
 void p11be_cipher_buf_free(P11BE_CIPHER_BUF *buf);
 /* ctx->work, `len` bytes of it; wiped by the caller after use. */
 unsigned char *p11be_cipher_work(P11BE_CIPHER_CTX *ctx, size_t len);
-
-/*
- * Whether params hold one of the TLS 1.0-1.2 record-layer parameters
- * (tls-version, tls-mac-size, tlsaad, tlsivfixed, tlsivinv) that libssl
- * gives a cipher it protects records with.
- *
- * Such a context moves to OpenSSL's default provider for good: the record
- * keys come out of the TLS key schedule in process memory, so the token
- * would protect nothing, and record processing (explicit nonces, CBC
- * padding and MAC checks in constant time) belongs with OpenSSL's own
- * code. TLS 1.3 records use plain AEAD calls and stay on the token.
- */
-int p11be_cipher_is_tls(const OSSL_PARAM params[]);
 
 #endif

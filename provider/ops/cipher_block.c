@@ -1,52 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * AES-ECB, AES-CBC, AES-CTR, DES-EDE3-ECB and DES-EDE3-CBC on the token,
- * with OpenSSL's semantics to the byte.
- *
- * The token runs the raw mechanisms (CKM_AES_ECB, CKM_AES_CBC,
- * CKM_AES_CTR, CKM_DES3_ECB, CKM_DES3_CBC); this file does what OpenSSL's
- * generic block code does around them: PKCS#7 padding, a partial block
- * kept between updates, the last block held back on decryption until final
- * (where bad padding fails, as in OpenSSL), and the output sizes OpenSSL
- * reports. Only whole blocks reach the token for ECB and CBC.
+ * AES-ECB, AES-CBC, AES-CTR, DES-EDE3-ECB and DES-EDE3-CBC on the token's
+ * raw mechanisms, with OpenSSL's semantics to the byte: PKCS#7 padding, a
+ * partial block kept between updates, the last block held back on
+ * decryption until final (where bad padding fails), OpenSSL's output
+ * sizes. Only whole blocks reach the token for ECB and CBC.
  *
  * So that a padded message costs what a direct caller pays (C_xInit + C_x,
  * no call in final), one-shot batches up to BLOCK_SHAPE_MAX bytes are
- * shaped without changing what the application sees: an encrypting update
- * also encrypts, in the same call, the padded block final would make from
- * what is left over (kept in `spec`, dropped if more data comes); a
- * decrypting update also decrypts the block OpenSSL holds back, but keeps
- * its plaintext (`held`) until the next update or final, where the padding
- * is checked as OpenSSL does. Shaped batches run in a scratch buffer: only
- * the bytes an update reports are ever written to the caller's buffer
- * (callers, OpenSSL's own DRBG among them, give no more room than that).
+ * shaped: an encrypting update also encrypts the padded block final would
+ * make (`spec`, dropped if more data comes); a decrypting update also
+ * decrypts the block OpenSSL holds back, keeping its plaintext (`held`)
+ * until the next update or final checks the padding. Shaped batches run in
+ * the scratch buffer: only the bytes an update reports are ever written to
+ * the caller's buffer (callers, OpenSSL's DRBG among them, give no more).
  *
- * The chaining state lives on the host: the next IV for CBC, and for CTR
- * the counter of the current block and how much of it is used. So a token
- * operation can always be started again from the host:
- *   - the first batch after init, the last one (final) and any batch under
- *     BLOCK_STREAM_MIN bytes go out as C_xInit + C_x on a borrowed session
- *     (a one-shot message costs exactly what a direct PKCS#11 caller pays,
- *     and a context left idle mid-stream holds no session: OpenSSL's DRBG
- *     keeps its AES-256-ECB/CTR contexts for the life of a thread);
- *   - later batches of BLOCK_STREAM_MIN bytes or more stream on a session
- *     the context keeps until final, init or free (C_xInit once, then one
- *     C_xUpdate per update);
- *   - a lost session is replaced and the batch run again;
- *   - EVP_CIPHER_CTX_copy copies the host state; the copy starts its own
- *     token operation (and imports its own key object) when it needs one;
- *   - a context used from inside a token call (re-entry: SoftHSM2's own
- *     RAND_bytes reaching a DRBG whose cipher is ours) must not call the
- *     token, so that batch runs in OpenSSL's default provider from the host
- *     state and the key bytes the context keeps.
+ * The chaining state lives on the host (CBC's next IV; CTR's counter and
+ * how much of its block is used), so a token operation can always start
+ * again from the host: the first batch after init, final and any batch
+ * under BLOCK_STREAM_MIN bytes are C_xInit + C_x on a borrowed session (a
+ * context left idle holds no session: OpenSSL's DRBG keeps its contexts
+ * for the life of a thread); later, larger batches stream on a session the
+ * context keeps until final, init or free; a lost session is replaced and
+ * the batch run again; a copy starts its own token operation; a context
+ * used from inside a token call (SoftHSM2's RAND_bytes reaching a DRBG on
+ * our cipher) runs that batch in the default provider from the host state.
  *
- * CTR: CK_AES_CTR_PARAMS with ulCounterBits = 128, as OpenSSL counts. A
- * token may refuse to let the counter wrap (SoftHSM2 does), so a batch
- * that reaches 2^128 ends its operation there and the rest starts a new one
- * at counter zero, which is what OpenSSL's counter does.
- *
- * A context created while the thread is inside a call into the module
- * (re-entry, see reentry.h) is served by OpenSSL's default provider.
+ * CTR: ulCounterBits = 128, as OpenSSL counts. A token may refuse to let
+ * the counter wrap (SoftHSM2 does), so a batch that reaches 2^128 ends its
+ * operation there and the rest starts again at counter zero, as OpenSSL's.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -58,15 +40,12 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/proverr.h>
 #include <openssl/rand.h>
 
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
-#include "provider.h"
 #include "reentry.h"
-#include "session.h"
 
 /* Smallest batch worth keeping a session for (see the file comment). */
 #define BLOCK_STREAM_MIN 1024

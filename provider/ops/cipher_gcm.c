@@ -1,61 +1,43 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * AES-GCM on the token (CKM_AES_GCM, CK_GCM_PARAMS), an AEAD with
- * OpenSSL's semantics: AAD by update with a NULL output, the IV length
- * settable (12 bytes by default, 1 to 128 as in OpenSSL), the tag read
- * after an encryption's final and set before a decryption's final (1 to 16
- * bytes, as OpenSSL accepts), and the ciphertext or plaintext of an update
- * returned by that update.
+ * AES-GCM on the token (CKM_AES_GCM, CK_GCM_PARAMS) with OpenSSL's AEAD
+ * semantics: AAD by update with a NULL output, the IV length settable (12
+ * bytes by default, 1 to 128), the tag (1 to 16 bytes) read after an
+ * encryption's final and set before a decryption's final, and each
+ * update's output returned by that update. PKCS#11 2.40 has the AAD in the
+ * mechanism parameters, so AAD is kept until the first data.
  *
- * PKCS#11 2.40 has the AAD in the mechanism parameters, so AAD is kept
- * until the first data (OpenSSL also wants AAD first) and then given to
- * C_EncryptInit/C_DecryptInit.
+ * Encryption. The first data update is C_EncryptInit + C_Encrypt, which
+ * gives ciphertext and tag at once: a message of one update costs what a
+ * direct caller pays. Its ciphertext (up to GCM_ONE_SHOT_MAX) is kept
+ * until final: should a second update come, the plaintext is made again
+ * from it, run through C_EncryptInit on a kept session (output dropped),
+ * and the message streams with C_EncryptUpdate, final is C_EncryptFinal.
+ * A larger first update streams at once.
  *
- * Encryption. The first data update runs as C_EncryptInit + C_Encrypt,
- * which gives the ciphertext and the tag at once, so a message of one
- * update costs what a direct caller pays. Its plaintext (up to 1 MiB,
- * GCM_ONE_SHOT_MAX) is kept until final: should a second update come, the
- * context starts C_EncryptInit on a session it keeps, runs the kept
- * plaintext through again (output dropped), and streams with
- * C_EncryptUpdate; final is then C_EncryptFinal. A larger first update
- * streams at once.
- *
- * Decryption. A 2.40 token releases GCM plaintext only at C_DecryptFinal,
- * once it has checked the tag, but OpenSSL returns plaintext from each
- * update and checks the tag in final. So the ciphertext is kept on the host
- * until final, where C_DecryptInit + C_Decrypt(ciphertext || tag) lets the
- * token check the tag (its plaintext is dropped). The update's plaintext is
- * the keystream applied to the ciphertext; the token makes it by GCM
- * *encryption* of the ciphertext with the same IV and no AAD (the CTR part
- * of GCM is its own inverse; that tag is dropped), one-shot for the first
- * update and on a kept session after. When the tag is already set at the
- * first update (pyca's AESGCM and GCM(iv, tag) do that), that update is
- * C_DecryptInit + C_Decrypt(ciphertext || tag) instead: the token checks
- * the tag and returns the plaintext in one go, and final needs no call. The
- * key object of a decrypting context therefore allows CKA_ENCRYPT too. Like
- * OpenSSL, an update returns plaintext before the tag is checked; a wrong
- * tag fails final, and (again like OpenSSL, which pyca relies on to raise
- * InvalidTag) puts no error on the queue.
+ * Decryption. A 2.40 token releases GCM plaintext only once it has checked
+ * the tag, at C_DecryptFinal, but OpenSSL returns plaintext from each
+ * update and checks the tag in final. So the ciphertext is kept until
+ * final, where C_DecryptInit + C_Decrypt(ciphertext || tag) has the token
+ * check the tag. An update's plaintext is the keystream on the ciphertext:
+ * GCM *encryption* of the ciphertext with the same IV and no AAD (CTR is
+ * its own inverse; that tag is dropped), one-shot for the first update and
+ * on a kept session after; so the key object of a decrypting context
+ * allows CKA_ENCRYPT too. When the tag is set before the first update
+ * (pyca's AESGCM does that), that update is C_Decrypt(ciphertext || tag)
+ * at once and final needs no call. As in OpenSSL, a wrong tag fails final
+ * with no error on the queue (pyca relies on it for InvalidTag).
  *
  * Memory: encryption holds the AAD and at most GCM_ONE_SHOT_MAX bytes of
- * ciphertext (for a restart), plus a scratch buffer the size of a one-shot
- * update; decryption holds the AAD and the whole ciphertext until final,
- * plus, during an update, a scratch buffer the size of that update. The
- * ciphertext cannot be let go: only the token checks the tag, over the
- * whole message, and a streaming C_DecryptUpdate gives no plaintext before
- * C_DecryptFinal (SoftHSM2 keeps the message too) while OpenSSL wants each
- * update's plaintext at once, so final runs a one-shot C_Decrypt over every
- * byte again. pkcs11-gcm-decrypt-max bounds the AAD and ciphertext a
- * decryption holds: the update that would pass it fails, naming the
- * setting.
+ * ciphertext, decryption the AAD and the whole ciphertext (only the token
+ * checks the tag, over the whole message), each plus a scratch buffer the
+ * size of an update; pkcs11-gcm-decrypt-max bounds what a decryption holds
+ * (the update that would pass it fails, naming the setting).
  *
- * EVP_CIPHER_CTX_copy works before any data, after a one-shot encryption
- * update, and at any point of a decryption (the copy replays the kept
- * ciphertext on its own session); a streaming encryption cannot be copied
- * (the GHASH state is on the token) and fails with a clear error.
- *
- * A context created while the thread is inside a call into the module
- * (re-entry, see reentry.h) is served by OpenSSL's default provider.
+ * A copy works before any data, after a one-shot encryption update and at
+ * any point of a decryption (it replays the kept ciphertext on its own
+ * session); a streaming encryption cannot be copied (the GHASH state is on
+ * the token) and fails with a clear error.
  */
 #include <string.h>
 
@@ -65,7 +47,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/proverr.h>
 #include <openssl/rand.h>
 
 #include "cipher.h"
@@ -73,7 +54,6 @@
 #include "err.h"
 #include "provider.h"
 #include "reentry.h"
-#include "session.h"
 
 #define GCM_IV_MAX     128 /* OpenSSL's GCM_IV_MAX_SIZE */
 #define GCM_IV_DEFAULT 12  /* and the shortest it generates */
