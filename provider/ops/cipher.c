@@ -384,31 +384,30 @@ unsigned char *p11be_cipher_work(P11BE_CIPHER_CTX *ctx, size_t len)
     return ctx->work.data;
 }
 
-/*
- * The default provider's copy of the algorithm, set up for `enc`, in
- * ctx->host. Raises and returns 0 on failure.
- */
-static int host_new(P11BE_CIPHER_CTX *ctx)
+EVP_CIPHER_CTX *p11be_cipher_host(P11BE_CIPHER_CTX *ctx, int keyed,
+                                  const unsigned char *iv, int pad)
 {
     EVP_CIPHER *cipher =
         EVP_CIPHER_fetch(p11be_fallback_libctx(), ctx->alg->name, NULL);
+    EVP_CIPHER_CTX *host = EVP_CIPHER_CTX_new();
+    unsigned int padding = pad > 0;
+    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
     int ok;
 
-    P11BE_DEBUG("%s: %s by the default provider",
-                p11be_reentered() ? "re-entered from the module"
-                                  : "TLS record parameters given",
-                ctx->alg->name);
-    ctx->host = EVP_CIPHER_CTX_new();
-    ok = cipher != NULL && ctx->host != NULL
-         && EVP_CipherInit_ex2(ctx->host, cipher, NULL, NULL, ctx->enc, NULL);
+    if (pad >= 0)
+        params[0] =
+            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
+    ok = cipher != NULL && host != NULL
+         && EVP_CipherInit_ex2(host, cipher, keyed ? ctx->key.value : NULL, iv,
+                               ctx->enc, params);
     EVP_CIPHER_free(cipher);
-    if (!ok) {
-        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: OpenSSL's default provider lacks it", ctx->alg->name);
-        EVP_CIPHER_CTX_free(ctx->host);
-        ctx->host = NULL;
-    }
-    return ok;
+    if (ok)
+        return host;
+    EVP_CIPHER_CTX_free(host);
+    p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+                "%s: OpenSSL's default provider lacks it or refused the key",
+                ctx->alg->name);
+    return NULL;
 }
 
 /* Ends the token's work for the context and frees its buffers. */
@@ -422,16 +421,10 @@ static void cipher_clear(P11BE_CIPHER_CTX *ctx)
         ctx->alg->impl->clear(ctx);
 }
 
-/*
- * Moves a context to OpenSSL's default provider for good: its key, the IV
- * (NULL: none yet), the direction and padding `pad` (< 0: its default).
- */
+/* TLS records: the context moves to the default provider for good. */
 static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
                           int pad)
 {
-    unsigned int padding = pad > 0;
-    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
-
     cipher_clear(ctx);
     if (ctx->key.value == NULL) {
         p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
@@ -439,21 +432,10 @@ static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
                     ctx->alg->name);
         return 0;
     }
-    if (pad >= 0)
-        params[0] =
-            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
-    if (!host_new(ctx))
-        return 0;
-    if (EVP_CipherInit_ex2(ctx->host, NULL, ctx->key.value, iv, ctx->enc,
-                           params))
-        return 1;
-    EVP_CIPHER_CTX_free(ctx->host);
-    ctx->host = NULL;
-    p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
-                "%s: OpenSSL's default provider refused the key for TLS "
-                "records",
+    P11BE_DEBUG("%s: TLS record parameters: to the default provider",
                 ctx->alg->name);
-    return 0;
+    ctx->host = p11be_cipher_host(ctx, 1, iv, pad);
+    return ctx->host != NULL;
 }
 
 /* Ends the token's work, frees and wipes the context (NULL: nothing). */
@@ -479,9 +461,14 @@ static void *cipher_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
     ctx->ivlen = alg->iv_bytes;
     if (alg->impl->start != NULL)
         alg->impl->start(ctx);
-    if (p11be_reentered() && !host_new(ctx)) {
-        OPENSSL_free(ctx);
-        return NULL;
+    if (p11be_reentered()) {
+        P11BE_DEBUG("re-entered from the module: %s by the default provider",
+                    alg->name);
+        ctx->host = p11be_cipher_host(ctx, 0, NULL, -1);
+        if (ctx->host == NULL) {
+            OPENSSL_free(ctx);
+            return NULL;
+        }
     }
     return ctx;
 }

@@ -155,6 +155,14 @@ int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, unsigned char *out,
  */
 void p11be_cipher_stream_abandon(P11BE_CIPHER_CTX *ctx);
 
+/*
+ * A new context of the default provider's algorithm: the key when `keyed`,
+ * the IV (NULL: none yet), ctx->enc, padding `pad` (< 0: its default).
+ * NULL, raised, on failure.
+ */
+EVP_CIPHER_CTX *p11be_cipher_host(P11BE_CIPHER_CTX *ctx, int keyed,
+                                  const unsigned char *iv, int pad);
+
 /* Raises OUTPUT_BUFFER_TOO_SMALL unless `outsize` holds `need` bytes. */
 int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize);
 

@@ -40,7 +40,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "cipher.h"
 #include "debug.h"
@@ -170,20 +169,16 @@ static int block_one_shot(BLOCK_CTX *ctx, struct p11be_cipher_op *op)
 static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
                             unsigned char *out)
 {
-    EVP_CIPHER *cipher =
-        EVP_CIPHER_fetch(p11be_fallback_libctx(), ctx->c.alg->name, NULL);
-    EVP_CIPHER_CTX *soft = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *soft;
     unsigned char skip[P11BE_CIPHER_BLOCK_MAX] = {0};
     int n, ok;
 
     P11BE_DEBUG("re-entered: %s batch by the default provider",
                 ctx->c.alg->name);
     p11be_cipher_stream_abandon(&ctx->c);
-    ok = cipher != NULL && soft != NULL
-         && EVP_CipherInit_ex2(soft, cipher, ctx->c.key.value,
-                               ctx->c.alg->iv_bytes != 0 ? ctx->iv : NULL,
-                               ctx->c.enc, NULL)
-         && EVP_CIPHER_CTX_set_padding(soft, 0)
+    soft = p11be_cipher_host(&ctx->c, 1,
+                             ctx->c.alg->iv_bytes != 0 ? ctx->iv : NULL, 0);
+    ok = soft != NULL
          && (ctx->num == 0
              || EVP_CipherUpdate(soft, skip, &n, skip, (int)ctx->num));
     while (ok && len > 0) {
@@ -196,10 +191,6 @@ static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
     }
     OPENSSL_cleanse(skip, sizeof(skip));
     EVP_CIPHER_CTX_free(soft);
-    EVP_CIPHER_free(cipher);
-    if (!ok)
-        p11be_raise(ctx->c.prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s used from inside a token call", ctx->c.alg->name);
     return ok;
 }
 
@@ -609,14 +600,14 @@ static int block_set_iv_param(OSSL_PARAM *p, const unsigned char *iv,
 }
 
 /*
- * A random Triple DES key with odd parity, as OpenSSL's des_generatekey.
- * EVP_CIPHER_CTX_rand_key() passes a buffer of the key's length but a
- * data_size of 0, so, like the default provider, this writes key_bytes.
+ * A random Triple DES key with odd parity, made by the default provider
+ * (host randomness either way). EVP_CIPHER_CTX_rand_key() passes a buffer
+ * of the key's length but a data_size of 0: key_bytes are written.
  */
-static int des3_random_key(const BLOCK_CTX *ctx, OSSL_PARAM *p)
+static int des3_random_key(BLOCK_CTX *ctx, OSSL_PARAM *p)
 {
-    unsigned char *key = p->data;
-    size_t i;
+    EVP_CIPHER_CTX *soft;
+    int ok;
 
     /* data_size 0 is EVP_CIPHER_CTX_rand_key(); a stated size must fit. */
     if (p->data_type != OSSL_PARAM_OCTET_STRING
@@ -626,18 +617,13 @@ static int des3_random_key(const BLOCK_CTX *ctx, OSSL_PARAM *p)
                     ctx->c.alg->name, p->key, ctx->c.alg->key_bytes);
         return 0;
     }
-    if (key == NULL || RAND_priv_bytes(key, (int)ctx->c.alg->key_bytes) <= 0)
-        return 0;
-    for (i = 0; i < ctx->c.alg->key_bytes; i++) {
-        unsigned char b = key[i] & 0xfe, bits = b;
-
-        bits ^= bits >> 4;
-        bits ^= bits >> 2;
-        bits ^= bits >> 1;
-        key[i] = b | ((bits & 1) ^ 1);
-    }
-    p->return_size = ctx->c.alg->key_bytes;
-    return 1;
+    soft = p11be_cipher_host(&ctx->c, 0, NULL, -1);
+    ok = soft != NULL && p->data != NULL
+         && EVP_CIPHER_CTX_rand_key(soft, p->data) > 0;
+    EVP_CIPHER_CTX_free(soft);
+    if (ok)
+        p->return_size = ctx->c.alg->key_bytes;
+    return ok;
 }
 
 static int block_get_ctx_params(void *vctx, OSSL_PARAM params[])
