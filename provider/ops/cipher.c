@@ -697,17 +697,15 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
         {OSSL_CIPHER_PARAM_IVLEN, alg->iv_bytes},
         {OSSL_CIPHER_PARAM_BLOCK_SIZE, alg->block_bytes},
     };
-    const struct {
-        const char *key;
-        int value;
+    static const struct {
+        const char *key;   /* OSSL_CIPHER_PARAM_* */
+        unsigned int flag; /* P11BE_CIPHER_*; 0: never */
     } flags[] = {
-        {OSSL_CIPHER_PARAM_AEAD, (alg->impl->flags & P11BE_CIPHER_AEAD) != 0},
-        {OSSL_CIPHER_PARAM_CUSTOM_IV,
-         (alg->impl->flags & P11BE_CIPHER_CUSTOM_IV) != 0},
+        {OSSL_CIPHER_PARAM_AEAD, P11BE_CIPHER_AEAD},
+        {OSSL_CIPHER_PARAM_CUSTOM_IV, P11BE_CIPHER_CUSTOM_IV},
         {OSSL_CIPHER_PARAM_CTS, 0},
         {OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, 0},
-        {OSSL_CIPHER_PARAM_HAS_RAND_KEY,
-         (alg->impl->flags & P11BE_CIPHER_RAND_KEY) != 0},
+        {OSSL_CIPHER_PARAM_HAS_RAND_KEY, P11BE_CIPHER_RAND_KEY},
     };
     OSSL_PARAM *p;
     size_t i;
@@ -719,7 +717,8 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
         return 0;
     for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         p = OSSL_PARAM_locate(params, flags[i].key);
-        if (p != NULL && !OSSL_PARAM_set_int(p, flags[i].value))
+        if (p != NULL
+            && !OSSL_PARAM_set_int(p, (alg->impl->flags & flags[i].flag) != 0))
             return 0;
     }
     return 1;

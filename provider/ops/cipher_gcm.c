@@ -470,12 +470,8 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
         *outl = inl;
         return 1;
     }
-    if (outsize < inl) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_OUTPUT_BUFFER_TOO_SMALL,
-                    "%s needs %zu bytes of output, got %zu", ctx->c.alg->name,
-                    inl, outsize);
+    if (!p11be_cipher_room(&ctx->c, inl, outsize))
         return 0;
-    }
     ok = ctx->c.enc ? gcm_encrypt_update(ctx, in, inl, out)
                     : gcm_decrypt_update(ctx, in, inl, out);
     if (ok)
