@@ -30,6 +30,7 @@
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
+#include "mechs.h"
 #include "names.h"
 #include "p11call.h"
 #include "provider.h"

@@ -48,7 +48,7 @@
 
 /* Smallest batch worth keeping a session for (see the file comment). */
 #define BLOCK_STREAM_MIN 1024
-/* Largest batch shaped to spare final a call (it goes through `scratch`). */
+/* Largest batch shaped to spare final a call (through ctx->c.work). */
 #define BLOCK_SHAPE_MAX ((size_t)64 * 1024)
 
 struct block_ctx_st {
@@ -342,7 +342,7 @@ static int block_can_shape(const BLOCK_CTX *ctx, size_t len)
  * comment) also decrypts that block, or encrypts the padded final block.
  * The token input is made contiguous: buf, then the input, then the padded
  * block; in the caller's buffer after the held plaintext given out first
- * when nothing beyond the update's output is run, else in `scratch`.
+ * when nothing beyond the update's output is run, else in ctx->c.work.
  */
 static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
                                size_t outsize, const unsigned char *in,
