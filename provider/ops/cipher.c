@@ -41,28 +41,45 @@
 /* Bytes a stream's start runs through C_xUpdate at a time. */
 #define CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
 
-static int cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
+/*
+ * The token's mechanism for the algorithm, and its key sizes. A token that
+ * lacks CBC or CTR but has the cipher's ECB (Debian 12's p11-kit RPC
+ * client) gets the chaining done on the host (ctx->ecb, cipher_block.c):
+ * the key stays on the token.
+ */
+static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
 {
+    const P11BE_CIPHER_ALG *alg = ctx->alg;
+    const char *mech_name = alg->mech_name;
     CK_MECHANISM_INFO info;
     CK_ULONG min_bytes, max_bytes, unit;
+    int found = p11be_mech_lookup(ctx->prov, alg->mech, mech_name, &info);
 
-    if (!p11be_check_mech(prov, alg->mech, alg->mech_name))
-        return 0;
+    ctx->ecb = 0;
+    if (found == 0
+        && (alg->mode == EVP_CIPH_CBC_MODE || alg->mode == EVP_CIPH_CTR_MODE)) {
+        int aes = alg->key_type == CKK_AES;
+
+        mech_name = aes ? "CKM_AES_ECB" : "CKM_DES3_ECB";
+        found = p11be_mech_lookup(ctx->prov, aes ? CKM_AES_ECB : CKM_DES3_ECB,
+                                  mech_name, &info);
+        ctx->ecb = found > 0 ? (aes ? CKM_AES_ECB : CKM_DES3_ECB) : 0;
+    }
+    if (found == 0) /* raises "not supported by the token" */
+        p11be_check_mech(ctx->prov, alg->mech, alg->mech_name);
     /* DES3 keys have one size; the specification leaves the info unused. */
-    if (alg->key_type != CKK_AES)
-        return 1;
-    if (!p11be_mech_info(prov, alg->mech, alg->mech_name, &info))
-        return 0;
+    if (found <= 0 || alg->key_type != CKK_AES)
+        return found > 0;
     /* Bytes by the specification; a maximum of 128 or more means bits. */
     unit = info.ulMaxKeySize >= 128 ? 8 : 1;
     min_bytes = info.ulMinKeySize / unit;
     max_bytes = info.ulMaxKeySize / unit;
     if (max_bytes != 0
         && (alg->key_bytes < min_bytes || alg->key_bytes > max_bytes)) {
-        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+        p11be_raise(ctx->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
                     "%s: %zu-byte keys are not supported by the token "
                     "(%s takes %lu to %lu bytes)",
-                    alg->name, alg->key_bytes, alg->mech_name,
+                    alg->name, alg->key_bytes, mech_name,
                     (unsigned long)min_bytes, (unsigned long)max_bytes);
         return 0;
     }
@@ -565,12 +582,15 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
                         alg->key_bytes, keylen);
             return 0;
         }
-        if (!p11be_reentered() && !cipher_check_token(ctx->prov, alg))
+        if (!p11be_reentered() && !cipher_check_token(ctx))
             return 0;
         if (!p11be_secret_key_set(ctx->prov, &ctx->key, alg->key_type, key,
                                   keylen))
             return 0;
     }
+    /* CTR on ECB: the keystream is ECB encryption in both directions. */
+    if (ctx->ecb != 0 && alg->mode == EVP_CIPH_CTR_MODE)
+        ctx->usage = CKF_ENCRYPT;
     /* Import now, so that a refused key fails init, not update. */
     if (ctx->key.value != NULL && !p11be_reentered()) {
         if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,

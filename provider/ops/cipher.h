@@ -64,6 +64,8 @@ struct p11be_cipher_ctx_st {
                                     (made during re-entry, or TLS records) */
     P11BE_SECRET_KEY key;        /* the key and its token object */
     CK_FLAGS usage;              /* directions the key object must allow */
+    CK_MECHANISM_TYPE ecb;       /* set: CBC or CTR chained on the host
+                                    over this ECB (the token lacks them) */
     size_t ivlen;                /* IV length (GCM's may be set) */
     int enc;                     /* direction of the last init */
     int ready;                   /* the last init succeeded with a key */

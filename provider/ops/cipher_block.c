@@ -195,6 +195,59 @@ static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
 }
 
 /*
+ * CBC or CTR where the token has only the cipher's ECB (cipher.c): the
+ * chaining on the host, every block through the token's ECB. CTR: the
+ * counter blocks encrypted in one call and XORed in. CBC decryption: the
+ * blocks decrypted in one call, each XORed with the ciphertext before it.
+ * CBC encryption chains: one C_EncryptUpdate per block on a kept session.
+ */
+static int block_on_ecb(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
+                        unsigned char *out)
+{
+    size_t bs = ctx->c.alg->cipher_block, n = len, i, j;
+    unsigned char x[P11BE_CIPHER_BLOCK_MAX];
+    struct p11be_cipher_op op = {.encrypt = ctx->c.enc, .in = x};
+    unsigned char *ecb;
+    int ok = 1;
+
+    op.mech.mechanism = ctx->c.ecb;
+    if (block_is_ctr(ctx) || !ctx->c.enc) {
+        if (block_is_ctr(ctx))
+            n = (ctx->num + len + bs - 1) / bs * bs;
+        /* Not ctx->c.work: a shaped batch may be running in it. */
+        ecb = OPENSSL_malloc(n);
+        if (ecb == NULL)
+            return 0;
+        for (i = 0; block_is_ctr(ctx) && i < n; i += bs) {
+            memcpy(ecb + i, i == 0 ? ctx->iv : ecb + i - bs, bs);
+            if (i > 0)
+                ctr_add(ecb + i, 1);
+        }
+        op.encrypt = block_is_ctr(ctx);
+        op.in = block_is_ctr(ctx) ? ecb : in;
+        op.out = ecb;
+        op.in_len = op.out_len = n;
+        ok = p11be_cipher_once(&ctx->c, &op);
+        /* Backwards: `out` may be `in`, whose blocks CBC still needs. */
+        for (i = len; ok && i-- > 0;)
+            out[i] = block_is_ctr(ctx)
+                         ? in[i] ^ ecb[ctx->num + i]
+                         : ecb[i] ^ (i < bs ? ctx->iv[i] : in[i - bs]);
+        OPENSSL_clear_free(ecb, n);
+        return ok;
+    }
+    for (i = 0; ok && i < len; i += bs) {
+        for (j = 0; j < bs; j++)
+            x[j] = in[i + j] ^ (i == 0 ? ctx->iv[j] : out[i - bs + j]);
+        op.out = out + i;
+        op.in_len = op.out_len = bs;
+        ok = p11be_cipher_stream(&ctx->c, &op, 1);
+    }
+    OPENSSL_cleanse(x, sizeof(x));
+    return block_stream_end(ctx) && ok;
+}
+
+/*
  * One batch, `in` and `out` possibly the same buffer, then the host state
  * moves on. ECB and CBC batches are whole blocks. `spec` more bytes after
  * `len` (the padded final block, see the file comment) go along when the
@@ -218,6 +271,8 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         memcpy(next_iv, in + len - bs, bs);
     if (p11be_reentered()) {
         ok = block_soft_batch(ctx, in, len + spec, out);
+    } else if (ctx->c.ecb != 0) {
+        ok = block_on_ecb(ctx, in, len + spec, out);
     } else if (ctx->c.sess == NULL
                && (len < BLOCK_STREAM_MIN
                    || (ctx->num == 0 && (end || ctx->batches == 0)))) {
