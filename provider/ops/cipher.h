@@ -125,7 +125,7 @@ struct p11be_cipher_op {
     int encrypt;                 /* C_Encrypt* (1) or C_Decrypt* (0) */
     CK_MECHANISM mech;           /* mechanism and its parameter */
     const unsigned char *replay; /* a stream's start: run through first,
-                                    output dropped; NULL: zero bytes */
+                                    output dropped; NULL: any bytes */
     size_t replay_len;           /* bytes of it */
     const unsigned char *in;     /* input of C_x or C_xUpdate */
     size_t in_len;               /* bytes of it */

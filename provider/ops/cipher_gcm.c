@@ -586,53 +586,45 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
 }
 
 /*
- * The tag (decryption only) and the IV length (before the init that gives
- * the IV) may be set at any time before they are used.
- */
-/*
+ * TLS record parameters: the host's copy starts from the IV, if set.
  * OpenSSL 3.0's GCM takes a TLS fixed IV longer than the IV and then writes
  * random bytes past its IV buffer (its length check subtracts in size_t;
  * found by fuzz_params). Such a length is refused before the parameters
  * reach it.
  */
-static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
+static int gcm_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
+                   const unsigned char **iv, int *pad)
 {
+    GCM_CTX *ctx = (GCM_CTX *)c;
     const OSSL_PARAM *fixed =
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED);
     const OSSL_PARAM *p =
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
-    size_t ivlen = ctx->c.host != NULL
-                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(ctx->c.host)
-                       : ctx->c.ivlen;
+    size_t ivlen = c->host != NULL
+                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(c->host)
+                       : c->ivlen;
 
-    if (fixed == NULL)
-        return 1;
-    if (p != NULL && !OSSL_PARAM_get_size_t(p, &ivlen))
-        return 1; /* refused where it is read */
+    *iv = ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL;
+    *pad = -1;
+    if (fixed == NULL || (p != NULL && !OSSL_PARAM_get_size_t(p, &ivlen)))
+        return 1; /* a bad IV length is refused where it is read */
     if (fixed->data != NULL
         && (fixed->data_size == (size_t)-1
             || (fixed->data_size >= EVP_GCM_TLS_FIXED_IV_LEN
                 && fixed->data_size <= ivlen
                 && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
         return 1;
-    p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
+    p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
                 "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
                 "with an 8-byte explicit part",
-                ctx->c.alg->name, fixed->data_size, ivlen);
+                c->alg->name, fixed->data_size, ivlen);
     return 0;
 }
 
-/* TLS record parameters: the host's copy starts from the IV, if set. */
-static int gcm_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
-                   const unsigned char **iv, int *pad)
-{
-    GCM_CTX *ctx = (GCM_CTX *)c;
-
-    *iv = ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL;
-    *pad = -1;
-    return gcm_tls_fixed_iv_fits(ctx, params);
-}
-
+/*
+ * The tag (decryption only) and the IV length (before the init that gives
+ * the IV) may be set at any time before they are used.
+ */
 static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     GCM_CTX *ctx = vctx;
