@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Symmetric ciphers on the token: the algorithm table and what the modes
- * share (cipher.h). ECB, CBC and CTR live in cipher_block.c, GCM in
- * cipher_gcm.c.
+ * Symmetric ciphers on the token: the skeleton every mode shares
+ * (cipher.h) and the algorithm table. ECB, CBC and CTR live in
+ * cipher_block.c, GCM in cipher_gcm.c.
  *
  * Keys come from the application as bytes and are imported as session
  * secret-key objects (CKO_SECRET_KEY, CKA_TOKEN and CKA_PRIVATE false,
  * sensitive, not extractable, allowing only the direction the context
  * needs). A context keeps its object while the key does not change and
  * destroys it when freed.
+ *
+ * A context created while the thread is inside a call into the module
+ * (re-entry, see reentry.h), and one given TLS 1.0-1.2 record parameters
+ * (p11be_cipher_is_tls), is served by OpenSSL's default provider through
+ * `host`; every entry point below passes such a context straight on.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -19,473 +25,673 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/proverr.h>
 
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
+#include "mechs.h"
 #include "names.h"
 #include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
+#include "runner.h"
+#include "secret_key.h"
 
-/* Names as OpenSSL's default provider spells them (its prov/names.h). */
-#define P11BE_NAMES_AES_256_ECB "AES-256-ECB:2.16.840.1.101.3.4.1.41"
-#define P11BE_NAMES_AES_192_ECB "AES-192-ECB:2.16.840.1.101.3.4.1.21"
-#define P11BE_NAMES_AES_128_ECB "AES-128-ECB:2.16.840.1.101.3.4.1.1"
-#define P11BE_NAMES_AES_256_CBC "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42"
-#define P11BE_NAMES_AES_192_CBC "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22"
-#define P11BE_NAMES_AES_128_CBC "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2"
-#define P11BE_NAMES_AES_256_CTR "AES-256-CTR"
-#define P11BE_NAMES_AES_192_CTR "AES-192-CTR"
-#define P11BE_NAMES_AES_128_CTR "AES-128-CTR"
-#define P11BE_NAMES_AES_256_GCM                                                \
-    "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46"
-#define P11BE_NAMES_AES_192_GCM                                                \
-    "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26"
-#define P11BE_NAMES_AES_128_GCM                                                \
-    "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6"
-#define P11BE_NAMES_DES_EDE3_ECB "DES-EDE3-ECB:DES-EDE3"
-#define P11BE_NAMES_DES_EDE3_CBC "DES-EDE3-CBC:DES3:1.2.840.113549.3.7"
-
-#define GCM_FLAGS (P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV)
-
-/* clang-format off */
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_ecb = {
-    "AES-128-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES, EVP_CIPH_ECB_MODE,
-    16, 0, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_ecb = {
-    "AES-192-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES, EVP_CIPH_ECB_MODE,
-    24, 0, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_ecb = {
-    "AES-256-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES, EVP_CIPH_ECB_MODE,
-    32, 0, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_cbc = {
-    "AES-128-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES, EVP_CIPH_CBC_MODE,
-    16, 16, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_cbc = {
-    "AES-192-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES, EVP_CIPH_CBC_MODE,
-    24, 16, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_cbc = {
-    "AES-256-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES, EVP_CIPH_CBC_MODE,
-    32, 16, 16, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_ctr = {
-    "AES-128-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES, EVP_CIPH_CTR_MODE,
-    16, 16, 1, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_ctr = {
-    "AES-192-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES, EVP_CIPH_CTR_MODE,
-    24, 16, 1, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_ctr = {
-    "AES-256-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES, EVP_CIPH_CTR_MODE,
-    32, 16, 1, 16, 0};
-const P11BE_CIPHER_ALG p11be_cipher_aes_128_gcm = {
-    "AES-128-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES, EVP_CIPH_GCM_MODE,
-    16, 12, 1, 16, GCM_FLAGS};
-const P11BE_CIPHER_ALG p11be_cipher_aes_192_gcm = {
-    "AES-192-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES, EVP_CIPH_GCM_MODE,
-    24, 12, 1, 16, GCM_FLAGS};
-const P11BE_CIPHER_ALG p11be_cipher_aes_256_gcm = {
-    "AES-256-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES, EVP_CIPH_GCM_MODE,
-    32, 12, 1, 16, GCM_FLAGS};
-const P11BE_CIPHER_ALG p11be_cipher_des_ede3_ecb = {
-    "DES-EDE3-ECB", CKM_DES3_ECB, "CKM_DES3_ECB", CKK_DES3, EVP_CIPH_ECB_MODE,
-    24, 0, 8, 8, P11BE_CIPHER_RAND_KEY};
-const P11BE_CIPHER_ALG p11be_cipher_des_ede3_cbc = {
-    "DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3, EVP_CIPH_CBC_MODE,
-    24, 8, 8, 8, P11BE_CIPHER_RAND_KEY};
-/* clang-format on */
+/* Bytes a stream's start runs through C_xUpdate at a time. */
+#define CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
 
 /*
- * AES key sizes are in bytes by the specification; some tokens give bits,
- * which a maximum of 128 or more betrays.
+ * The token's mechanism for the algorithm, and its key sizes. A token that
+ * lacks CBC or CTR but has the cipher's ECB (Debian 12's p11-kit RPC
+ * client) gets the chaining done on the host (ctx->ecb, cipher_block.c):
+ * the key stays on the token.
  */
-static void key_sizes_in_bytes(const CK_MECHANISM_INFO *info,
-                               CK_ULONG *min_bytes, CK_ULONG *max_bytes)
+static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
 {
-    *min_bytes = info->ulMinKeySize;
-    *max_bytes = info->ulMaxKeySize;
-    if (*max_bytes >= 128) {
-        *min_bytes /= 8;
-        *max_bytes /= 8;
-    }
-}
-
-int p11be_cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
-{
+    const P11BE_CIPHER_ALG *alg = ctx->alg;
+    const char *mech_name = alg->mech_name;
     CK_MECHANISM_INFO info;
-    CK_ULONG min_bytes, max_bytes;
+    CK_ULONG min_bytes, max_bytes, unit;
+    int found = p11be_mech_lookup(ctx->prov, alg->mech, mech_name, &info);
 
-    if (!p11be_check_mech(prov, alg->mech, alg->mech_name))
-        return 0;
+    ctx->ecb = 0;
+    if (found == 0
+        && (alg->mode == EVP_CIPH_CBC_MODE || alg->mode == EVP_CIPH_CTR_MODE)) {
+        int aes = alg->key_type == CKK_AES;
+
+        mech_name = aes ? "CKM_AES_ECB" : "CKM_DES3_ECB";
+        found = p11be_mech_lookup(ctx->prov, aes ? CKM_AES_ECB : CKM_DES3_ECB,
+                                  mech_name, &info);
+        ctx->ecb = found > 0 ? (aes ? CKM_AES_ECB : CKM_DES3_ECB) : 0;
+    }
+    if (found == 0) /* raises "not supported by the token" */
+        p11be_check_mech(ctx->prov, alg->mech, alg->mech_name);
     /* DES3 keys have one size; the specification leaves the info unused. */
-    if (alg->key_type != CKK_AES)
-        return 1;
-    if (!p11be_mech_info(prov, alg->mech, alg->mech_name, &info))
-        return 0;
-    key_sizes_in_bytes(&info, &min_bytes, &max_bytes);
+    if (found <= 0 || alg->key_type != CKK_AES)
+        return found > 0;
+    /* Bytes by the specification; a maximum of 128 or more means bits. */
+    unit = info.ulMaxKeySize >= 128 ? 8 : 1;
+    min_bytes = info.ulMinKeySize / unit;
+    max_bytes = info.ulMaxKeySize / unit;
     if (max_bytes != 0
         && (alg->key_bytes < min_bytes || alg->key_bytes > max_bytes)) {
-        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+        p11be_raise(ctx->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
                     "%s: %zu-byte keys are not supported by the token "
                     "(%s takes %lu to %lu bytes)",
-                    alg->name, alg->key_bytes, alg->mech_name,
+                    alg->name, alg->key_bytes, mech_name,
                     (unsigned long)min_bytes, (unsigned long)max_bytes);
         return 0;
     }
     return 1;
 }
 
-void p11be_cipher_key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
-                          const unsigned char *value, size_t len)
+/* The runner's object (runner.h): the key's session object (secret_key.h). */
+static int cipher_key_object(struct p11be_run *run, P11BE_SESSION *sess,
+                             P11BE_OBJECT_REF *ref)
 {
-    if (key->len == len && CRYPTO_memcmp(key->value, value, len) == 0)
-        return;
-    if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->ref);
-    } else if (key->ref.handle != CK_INVALID_HANDLE) {
-        /* Made outside re-entry, so no other can be pending. */
-        key->stale = key->ref;
-        key->ref.handle = CK_INVALID_HANDLE;
-    }
-    key->usage = 0;
-    memcpy(key->value, value, len);
-    key->len = len;
+    P11BE_CIPHER_CTX *ctx = run->object_arg;
+    CK_OBJECT_HANDLE handle;
+
+    (void)sess;
+    if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,
+                                    ctx->alg->name, &handle))
+        return 0;
+    p11be_object_use_end(ctx->prov);
+    *ref = ctx->key.ref;
+    return P11BE_OBJECT_ON_SESSION;
 }
+
+enum cipher_call { CALL_INIT, CALL_ONCE, CALL_UPDATE, CALL_FINAL };
+
+static const char *const call_names[2][4] = {
+    {"C_DecryptInit", "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal"},
+    {"C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal"},
+};
+
+/* One call; `in` is the mechanism for CALL_INIT, `len` the key object. */
+static CK_RV cipher_call(P11BE_SESSION *sess, int encrypt, enum cipher_call c,
+                         const void *in, CK_ULONG len, unsigned char *out,
+                         CK_ULONG *out_len)
+{
+    CK_BYTE *data = (CK_BYTE *)in;
+
+    switch (c * 2 + (encrypt != 0)) {
+    case CALL_INIT * 2:
+        return P11BE_CALL(sess->fns, C_DecryptInit, sess->handle,
+                          (CK_MECHANISM *)in, len);
+    case CALL_INIT * 2 + 1:
+        return P11BE_CALL(sess->fns, C_EncryptInit, sess->handle,
+                          (CK_MECHANISM *)in, len);
+    case CALL_ONCE * 2:
+        return P11BE_CALL(sess->fns, C_Decrypt, sess->handle, data, len, out,
+                          out_len);
+    case CALL_ONCE * 2 + 1:
+        return P11BE_CALL(sess->fns, C_Encrypt, sess->handle, data, len, out,
+                          out_len);
+    case CALL_UPDATE * 2:
+        return P11BE_CALL(sess->fns, C_DecryptUpdate, sess->handle, data, len,
+                          out, out_len);
+    case CALL_UPDATE * 2 + 1:
+        return P11BE_CALL(sess->fns, C_EncryptUpdate, sess->handle, data, len,
+                          out, out_len);
+    case CALL_FINAL * 2:
+        return P11BE_CALL(sess->fns, C_DecryptFinal, sess->handle, out,
+                          out_len);
+    default:
+        return P11BE_CALL(sess->fns, C_EncryptFinal, sess->handle, out,
+                          out_len);
+    }
+}
+
+/* What the runner's step reads and writes (cipher_step). */
+struct cipher_run {
+    struct p11be_cipher_op *op; /* the caller's request */
+    CK_ULONG room;              /* bytes at op->out */
+    unsigned char *scratch;     /* for the replay's dropped output */
+    size_t scratch_len;         /* its size */
+    int ran;                    /* the step was called */
+};
 
 /*
- * Every usage attribute is given, all but the directions asked for false:
- * SoftHSM2 (among others) defaults every usage attribute of a secret key to
- * true, and a key left with CKA_WRAP or CKA_SIGN could wrap other keys or
- * MAC with this one.
+ * The runner's step: C_xInit, then C_x; or for a stream the replay through
+ * C_xUpdate (output dropped) and C_xUpdate.
  */
-static int key_create(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                      P11BE_CIPHER_KEY *key, CK_FLAGS usage)
+static CK_RV cipher_step(struct p11be_run *run, P11BE_SESSION *sess,
+                         CK_OBJECT_HANDLE obj)
 {
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE type = alg->key_type;
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_BBOOL encrypt = (usage & CKF_ENCRYPT) != 0 ? CK_TRUE : CK_FALSE;
-    CK_BBOOL decrypt = (usage & CKF_DECRYPT) != 0 ? CK_TRUE : CK_FALSE;
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_KEY_TYPE, &type, sizeof(type)},
-        {CKA_TOKEN, &no, sizeof(no)},
-        {CKA_PRIVATE, &no, sizeof(no)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},
-        {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_ENCRYPT, &encrypt, sizeof(encrypt)},
-        {CKA_DECRYPT, &decrypt, sizeof(decrypt)},
-        {CKA_SIGN, &no, sizeof(no)},
-        {CKA_VERIFY, &no, sizeof(no)},
-        {CKA_WRAP, &no, sizeof(no)},
-        {CKA_UNWRAP, &no, sizeof(no)},
-        {CKA_DERIVE, &no, sizeof(no)},
-        {CKA_VALUE, key->value, key->len},
-    };
+    struct cipher_run *cr = run->arg;
+    struct p11be_cipher_op *op = cr->op;
+    const unsigned char *replay = op->replay;
+    size_t left = op->replay_len;
+    CK_RV rv =
+        cipher_call(sess, op->encrypt, CALL_INIT, &op->mech, obj, NULL, NULL);
 
-    if (!p11be_object_create(prov, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), 0,
-                             &key->ref)) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: importing the %zu-byte key as a session object",
-                    alg->name, key->len);
-        return 0;
+    cr->ran = 1;
+    run->at_init = 1;
+    while (rv == CKR_OK && left > 0) {
+        CK_ULONG n = left < cr->scratch_len ? left : cr->scratch_len;
+        CK_ULONG got = n;
+
+        run->at_init = 0;
+        rv = cipher_call(sess, op->encrypt, CALL_UPDATE,
+                         replay != NULL ? replay : cr->scratch, n, cr->scratch,
+                         &got);
+        if (rv == CKR_OK && got != n)
+            rv = CKR_DATA_LEN_RANGE;
+        OPENSSL_cleanse(cr->scratch, n);
+        replay = replay != NULL ? replay + n : NULL;
+        left -= n;
     }
-    key->usage = usage;
-    P11BE_DEBUG("%s: key imported as object %lu", alg->name,
-                (unsigned long)key->ref.handle);
-    return 1;
+    if (rv != CKR_OK) {
+        run->fn =
+            call_names[op->encrypt][run->at_init ? CALL_INIT : CALL_UPDATE];
+        return rv;
+    }
+    run->at_init = 0;
+    op->out_len = cr->room;
+    return cipher_call(sess, op->encrypt, run->keep ? CALL_UPDATE : CALL_ONCE,
+                       op->in, op->in_len, op->out, &op->out_len);
 }
 
-int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                            P11BE_CIPHER_KEY *key, CK_FLAGS usage,
-                            CK_OBJECT_HANDLE *handle)
+/* "NAME: C_x (CKM_x): CKR_x" for a call outside the runner. */
+static int cipher_raise(P11BE_CIPHER_CTX *ctx, int encrypt, enum cipher_call c,
+                        CK_RV rv)
 {
-    if (key->len == 0) {
-        p11be_raise(prov->handle, P11BE_R_NO_KEY, "%s: no key set", alg->name);
-        return 0;
-    }
-    p11be_object_destroy(prov, &key->stale);
-    if (key->ref.handle == CK_INVALID_HANDLE || (key->usage & usage) != usage
-        || !p11be_object_alive(prov, &key->ref)) {
-        p11be_object_destroy(prov, &key->ref);
-        if (!key_create(prov, alg, key, usage))
-            return 0;
-    }
-    *handle = key->ref.handle;
-    return 1;
-}
-
-void p11be_cipher_key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key)
-{
-    /* From inside a token call the objects are left to the object session. */
-    if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->stale);
-        p11be_object_destroy(prov, &key->ref);
-    }
-    key->ref.handle = CK_INVALID_HANDLE;
-    key->stale.handle = CK_INVALID_HANDLE;
-    OPENSSL_cleanse(key->value, sizeof(key->value));
-    key->len = 0;
-    key->usage = 0;
-}
-
-void p11be_cipher_key_copy(P11BE_CIPHER_KEY *dst, const P11BE_CIPHER_KEY *src)
-{
-    memcpy(dst->value, src->value, sizeof(dst->value));
-    dst->len = src->len;
-    dst->usage = 0;
-    dst->ref.handle = CK_INVALID_HANDLE;
-    dst->stale.handle = CK_INVALID_HANDLE;
-}
-
-static CK_RV call_init(const struct p11be_cipher_call *call,
-                       P11BE_SESSION *sess, CK_OBJECT_HANDLE key)
-{
-    if (call->encrypt)
-        return P11BE_CALL(sess->fns, C_EncryptInit, sess->handle, call->mech,
-                          key);
-    return P11BE_CALL(sess->fns, C_DecryptInit, sess->handle, call->mech, key);
-}
-
-/*
- * The key's object made (again) and in use (objects.h), made once more
- * when its object session goes between the check and the use. 1, or 0
- * (raised).
- */
-static int key_in_use(const struct p11be_cipher_call *call,
-                      CK_OBJECT_HANDLE *handle)
-{
-    int tries;
-
-    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
-        if (!p11be_cipher_key_handle(call->prov, call->alg, call->key,
-                                     call->usage, handle))
-            return 0;
-        if (p11be_object_use_begin(call->prov, &call->key->ref))
-            return 1;
-    }
-    p11be_raise(call->prov->handle, P11BE_R_NO_KEY,
-                "%s: the key's object on the token went with its object "
-                "session %d times in a row",
-                call->alg->name, P11BE_OBJECT_REMAKES);
+    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
+                ctx->alg->name, call_names[encrypt][c], ctx->alg->mech_name,
+                p11be_ckr_name(rv));
     return 0;
 }
 
-int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
-                          const unsigned char *in, size_t in_len,
-                          unsigned char *out, CK_ULONG *out_len, CK_RV *rv)
+/* The token wrote what the raw mechanism must: as much as there was room. */
+static int cipher_check_len(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                            CK_ULONG room, enum cipher_call c)
 {
-    struct p11be_session_req req = {.mech = call->mech->mechanism};
-    CK_ULONG room = *out_len;
-    int attempt;
+    if (op->quiet || op->out_len == room)
+        return 1;
+    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                "%s: %s (%s) returned %lu bytes where %lu were due",
+                ctx->alg->name, call_names[op->encrypt][c], ctx->alg->mech_name,
+                (unsigned long)op->out_len, (unsigned long)room);
+    return 0;
+}
 
-    *rv = CKR_OK;
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
+/* The runner's request for `op`; a stream keeps its session. */
+static int cipher_run(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                      struct cipher_run *cr, int keep)
+{
+    char fn[40];
+    struct p11be_run run = {
+        .prov = ctx->prov,
+        .req = {.mech = op->mech.mechanism, .held = keep},
+        .what = ctx->alg->name,
+        .fn = fn,
+        .mech_name = ctx->alg->mech_name,
+        .step = cipher_step,
+        .arg = cr,
+        .object = cipher_key_object,
+        .object_arg = ctx,
+        .keep = keep,
+        .quiet = op->quiet,
+    };
+    CK_ULONG room = op->out_len;
+    int ok;
 
-        if (sess == NULL)
-            return 0;
-        if (!key_in_use(call, &key)) {
-            p11be_session_release(sess, CKR_OK);
-            return 0;
-        }
-        *rv = call_init(call, sess, key);
-        if (*rv == CKR_OK) {
-            *out_len = room;
-            if (call->encrypt)
-                *rv = P11BE_CALL(sess->fns, C_Encrypt, sess->handle,
-                                 (CK_BYTE *)in, in_len, out, out_len);
-            else
-                *rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle,
-                                 (CK_BYTE *)in, in_len, out, out_len);
-        }
-        p11be_object_use_end(call->prov);
-        if (*rv == CKR_BUFFER_TOO_SMALL) {
-            /* The operation is still running: never pool the session. */
-            p11be_session_discard(sess);
-            break;
-        }
-        if (!p11be_session_done(sess, *rv))
-            break;
+    snprintf(fn, sizeof(fn), "%s/%s", call_names[op->encrypt][CALL_INIT],
+             call_names[op->encrypt][keep ? CALL_UPDATE : CALL_ONCE]);
+    cr->op = op;
+    cr->room = room;
+    ok = p11be_run(&run);
+    op->rv = cr->ran ? run.rv : CKR_OK;
+    if (keep) {
+        ctx->sess = run.sess;
+        ctx->sess_encrypt = op->encrypt;
     }
-    return *rv == CKR_OK;
+    return ok
+           && cipher_check_len(ctx, op, room, keep ? CALL_UPDATE : CALL_ONCE);
 }
 
-P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
-                                         CK_RV *rv)
+int p11be_cipher_once(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op)
 {
-    struct p11be_session_req req = {.mech = call->mech->mechanism, .held = 1};
-    int attempt;
+    struct cipher_run cr = {0};
 
-    *rv = CKR_OK;
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
+    return cipher_run(ctx, op, &cr, 0);
+}
 
-        if (sess == NULL)
-            return NULL;
-        if (!key_in_use(call, &key)) {
-            p11be_session_release(sess, CKR_OK);
-            return NULL;
-        }
-        *rv = call_init(call, sess, key);
-        p11be_object_use_end(call->prov);
-        if (*rv == CKR_OK)
-            return sess;
-        if (!p11be_session_done(sess, *rv))
-            break;
+/* A failed C_xUpdate or a C_xFinal ends the operation: session back. */
+static void stream_drop(P11BE_CIPHER_CTX *ctx, CK_RV rv)
+{
+    if (rv == CKR_BUFFER_TOO_SMALL)
+        p11be_session_discard(ctx->sess); /* the operation still runs */
+    else
+        p11be_session_release(ctx->sess, rv);
+    ctx->sess = NULL;
+}
+
+int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                        int restart)
+{
+    unsigned char small[P11BE_CIPHER_BLOCK_MAX] = {0};
+    struct cipher_run cr = {.scratch = small, .scratch_len = sizeof(small)};
+    CK_ULONG room = op->out_len;
+    int ok;
+
+    if (ctx->sess != NULL) {
+        op->rv = cipher_call(ctx->sess, op->encrypt, CALL_UPDATE, op->in,
+                             op->in_len, op->out, &op->out_len);
+        if (op->rv == CKR_OK)
+            return cipher_check_len(ctx, op, room, CALL_UPDATE);
+        stream_drop(ctx, op->rv);
+        if (!restart || !p11be_ckr_retry(op->rv))
+            return cipher_raise(ctx, op->encrypt, CALL_UPDATE, op->rv);
+        op->out_len = room;
     }
-    return NULL;
+    if (op->replay_len > sizeof(small)) {
+        cr.scratch_len = op->replay_len < CIPHER_REPLAY_CHUNK
+                             ? op->replay_len
+                             : CIPHER_REPLAY_CHUNK;
+        cr.scratch = OPENSSL_malloc(cr.scratch_len);
+        if (cr.scratch == NULL) {
+            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "%s: %zu bytes to start the token operation again",
+                        ctx->alg->name, cr.scratch_len);
+            return 0;
+        }
+    }
+    ok = cipher_run(ctx, op, &cr, 1);
+    if (cr.scratch != small)
+        OPENSSL_clear_free(cr.scratch, cr.scratch_len);
+    return ok;
 }
 
-CK_RV p11be_cipher_stream_update(P11BE_SESSION *sess, int encrypt,
-                                 const unsigned char *in, size_t in_len,
-                                 unsigned char *out, CK_ULONG *out_len)
-{
-    if (encrypt)
-        return P11BE_CALL(sess->fns, C_EncryptUpdate, sess->handle,
-                          (CK_BYTE *)in, in_len, out, out_len);
-    return P11BE_CALL(sess->fns, C_DecryptUpdate, sess->handle, (CK_BYTE *)in,
-                      in_len, out, out_len);
-}
-
-CK_RV p11be_cipher_stream_end(P11BE_SESSION *sess, int encrypt,
-                              unsigned char *out, CK_ULONG *out_len)
+int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, unsigned char *out,
+                            CK_ULONG *out_len)
 {
     unsigned char scratch[2 * P11BE_CIPHER_BLOCK_MAX];
     CK_ULONG scratch_len = sizeof(scratch);
     CK_RV rv;
 
+    if (ctx->sess == NULL)
+        return 1;
     if (out == NULL) {
         out = scratch;
         out_len = &scratch_len;
     }
-    if (encrypt)
-        rv = P11BE_CALL(sess->fns, C_EncryptFinal, sess->handle, out, out_len);
-    else
-        rv = P11BE_CALL(sess->fns, C_DecryptFinal, sess->handle, out, out_len);
+    rv = cipher_call(ctx->sess, ctx->sess_encrypt, CALL_FINAL, NULL, 0, out,
+                     out_len);
     OPENSSL_cleanse(scratch, sizeof(scratch));
-    p11be_cipher_stream_drop(sess, rv);
-    return rv;
+    stream_drop(ctx, rv);
+    return rv == CKR_OK || cipher_raise(ctx, ctx->sess_encrypt, CALL_FINAL, rv);
 }
 
-void p11be_cipher_stream_abandon(P11BE_SESSION *sess, int encrypt)
+void p11be_cipher_stream_abandon(P11BE_CIPHER_CTX *ctx)
 {
-    if (sess == NULL)
+    if (ctx->sess == NULL)
         return;
-    if (!p11be_reentered() && p11be_session_usable_now(sess))
-        p11be_cipher_stream_end(sess, encrypt, NULL, NULL);
-    else
-        p11be_session_release(sess, CKR_OK);
+    if (!p11be_reentered() && p11be_session_usable_now(ctx->sess)) {
+        ERR_set_mark();
+        p11be_cipher_stream_end(ctx, NULL, NULL);
+        ERR_pop_to_mark();
+    } else {
+        p11be_session_release(ctx->sess, CKR_OK);
+        ctx->sess = NULL;
+    }
 }
 
-/* A too small buffer leaves the operation running: never pool that. */
-void p11be_cipher_stream_drop(P11BE_SESSION *sess, CK_RV rv)
+int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize)
 {
-    if (rv == CKR_BUFFER_TOO_SMALL)
-        p11be_session_discard(sess);
-    else
-        p11be_session_release(sess, rv);
+    if (outsize >= need)
+        return 1;
+    p11be_raise(ctx->prov->handle, P11BE_R_OUTPUT_BUFFER_TOO_SMALL,
+                "%s needs %zu bytes of output, got %zu", ctx->alg->name, need,
+                outsize);
+    return 0;
 }
 
-void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              const char *calls, CK_RV rv)
+int p11be_cipher_buf_append(P11BE_CIPHER_CTX *ctx, P11BE_CIPHER_BUF *buf,
+                            const unsigned char *in, size_t len)
 {
-    p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
-                alg->name, calls, alg->mech_name, p11be_ckr_name(rv));
-}
-
-int p11be_cipher_fallback_new(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              P11BE_CIPHER_FALLBACK *fb)
-{
-    P11BE_DEBUG("%s: %s by the default provider",
-                p11be_reentered() ? "re-entered from the module"
-                                  : "TLS record parameters given",
-                alg->name);
-    fb->ctx = EVP_CIPHER_CTX_new();
-    fb->cipher = EVP_CIPHER_fetch(p11be_fallback_libctx(), alg->name, NULL);
-    if (fb->ctx == NULL || fb->cipher == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: OpenSSL's default provider lacks it", alg->name);
-        p11be_cipher_fallback_free(fb);
+    if (len > SIZE_MAX - buf->len) {
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "%s: message too long", ctx->alg->name);
         return 0;
     }
+    if (buf->len + len > buf->cap) {
+        size_t cap = buf->cap > 0 ? buf->cap : 256;
+        unsigned char *bigger;
+
+        while (cap < buf->len + len)
+            cap = cap > SIZE_MAX / 2 ? buf->len + len : cap * 2;
+        bigger = OPENSSL_clear_realloc(buf->data, buf->cap, cap);
+        if (bigger == NULL) {
+            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                        "%s: holding %zu bytes", ctx->alg->name,
+                        buf->len + len);
+            return 0;
+        }
+        buf->data = bigger;
+        buf->cap = cap;
+    }
+    if (in != NULL && len > 0)
+        memcpy(buf->data + buf->len, in, len);
+    buf->len += len;
     return 1;
 }
 
-int p11be_cipher_fallback_init(P11BE_CIPHER_FALLBACK *fb,
-                               const unsigned char *key,
-                               const unsigned char *iv,
-                               const OSSL_PARAM params[], int enc)
+void p11be_cipher_buf_forget(P11BE_CIPHER_BUF *buf, int wipe)
 {
-    const EVP_CIPHER *cipher = fb->started ? NULL : fb->cipher;
-
-    fb->started = 1;
-    return EVP_CipherInit_ex2(fb->ctx, cipher, key, iv, enc, params);
+    if (wipe && buf->len > 0)
+        OPENSSL_cleanse(buf->data, buf->len);
+    buf->len = 0;
 }
 
-int p11be_cipher_fallback_update(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl)
+void p11be_cipher_buf_free(P11BE_CIPHER_BUF *buf)
 {
+    OPENSSL_clear_free(buf->data, buf->cap);
+    memset(buf, 0, sizeof(*buf));
+}
+
+unsigned char *p11be_cipher_work(P11BE_CIPHER_CTX *ctx, size_t len)
+{
+    ctx->work.len = 0;
+    if (len > ctx->work.cap
+        && !p11be_cipher_buf_append(ctx, &ctx->work, NULL, len))
+        return NULL;
+    ctx->work.len = len;
+    return ctx->work.data;
+}
+
+EVP_CIPHER_CTX *p11be_cipher_host(P11BE_CIPHER_CTX *ctx, int keyed,
+                                  const unsigned char *iv, int pad)
+{
+    EVP_CIPHER *cipher =
+        EVP_CIPHER_fetch(p11be_fallback_libctx(), ctx->alg->name, NULL);
+    EVP_CIPHER_CTX *host = EVP_CIPHER_CTX_new();
+    unsigned int padding = pad > 0;
+    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+    int ok;
+
+    if (pad >= 0)
+        params[0] =
+            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
+    ok = cipher != NULL && host != NULL
+         && EVP_CipherInit_ex2(host, cipher, keyed ? ctx->key.value : NULL, iv,
+                               ctx->enc, params);
+    EVP_CIPHER_free(cipher);
+    if (ok)
+        return host;
+    EVP_CIPHER_CTX_free(host);
+    p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+                "%s: OpenSSL's default provider lacks it or refused the key",
+                ctx->alg->name);
+    return NULL;
+}
+
+/* Ends the token's work for the context and frees its buffers. */
+static void cipher_clear(P11BE_CIPHER_CTX *ctx)
+{
+    EVP_CIPHER_CTX_free(ctx->host);
+    ctx->host = NULL;
+    p11be_cipher_stream_abandon(ctx);
+    p11be_cipher_buf_free(&ctx->work);
+    if (ctx->alg->impl->clear != NULL)
+        ctx->alg->impl->clear(ctx);
+}
+
+/* TLS records: the context moves to the default provider for good. */
+static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
+                          int pad)
+{
+    cipher_clear(ctx);
+    if (ctx->key.value == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+                    "%s: TLS record parameters need the key set first",
+                    ctx->alg->name);
+        return 0;
+    }
+    P11BE_DEBUG("%s: TLS record parameters: to the default provider",
+                ctx->alg->name);
+    ctx->host = p11be_cipher_host(ctx, 1, iv, pad);
+    return ctx->host != NULL;
+}
+
+/* Ends the token's work, frees and wipes the context (NULL: nothing). */
+static void cipher_freectx(void *vctx)
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+
+    if (ctx != NULL) {
+        cipher_clear(ctx);
+        p11be_secret_key_clear(ctx->prov, &ctx->key);
+        OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
+    }
+}
+
+static void *cipher_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
+{
+    P11BE_CIPHER_CTX *ctx = OPENSSL_zalloc(alg->impl->ctx_size);
+
+    if (ctx == NULL)
+        return NULL;
+    ctx->prov = provctx;
+    ctx->alg = alg;
+    ctx->ivlen = alg->iv_bytes;
+    if (alg->impl->start != NULL)
+        alg->impl->start(ctx);
+    if (p11be_reentered()) {
+        P11BE_DEBUG("re-entered from the module: %s by the default provider",
+                    alg->name);
+        ctx->host = p11be_cipher_host(ctx, 0, NULL, -1);
+        if (ctx->host == NULL) {
+            OPENSSL_free(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+/* A byte copy, then each owned part made the copy's own. */
+static void *cipher_dupctx(void *vctx)
+{
+    P11BE_CIPHER_CTX *src = vctx;
+    P11BE_CIPHER_CTX *dst = OPENSSL_memdup(src, src->alg->impl->ctx_size);
+
+    if (dst == NULL)
+        return NULL;
+    dst->host = NULL;
+    dst->sess = NULL;
+    memset(&dst->work, 0, sizeof(dst->work));
+    if (!p11be_secret_key_copy(src->prov, &dst->key, &src->key)
+        || (src->alg->impl->dup != NULL && !src->alg->impl->dup(dst, src)))
+        goto out_free_dst;
+    if (src->host != NULL) {
+        dst->host = EVP_CIPHER_CTX_new();
+        if (dst->host == NULL || !EVP_CIPHER_CTX_copy(dst->host, src->host))
+            goto out_free_dst;
+    }
+    return dst;
+
+out_free_dst:
+    cipher_freectx(dst);
+    return NULL;
+}
+
+/*
+ * Whether params hold one of the TLS 1.0-1.2 record-layer parameters that
+ * libssl gives a cipher it protects records with. Such a context moves to
+ * OpenSSL's default provider for good: the record keys come out of the TLS
+ * key schedule in process memory, so the token would protect nothing, and
+ * record processing (explicit nonces, CBC padding and MAC checks in
+ * constant time) belongs with OpenSSL's own code. TLS 1.3 records use
+ * plain AEAD calls and stay on the token.
+ */
+static int cipher_is_tls(const OSSL_PARAM params[])
+{
+    static const char *const tls_params[] = {
+        OSSL_CIPHER_PARAM_TLS_VERSION,
+        OSSL_CIPHER_PARAM_TLS_MAC_SIZE,
+        OSSL_CIPHER_PARAM_AEAD_TLS1_AAD,
+        OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED,
+        OSSL_CIPHER_PARAM_AEAD_TLS1_SET_IV_INV,
+    };
+    size_t i;
+
+    for (i = 0;
+         params != NULL && i < sizeof(tls_params) / sizeof(tls_params[0]); i++)
+        if (OSSL_PARAM_locate_const(params, tls_params[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* TLS record parameters move the context to the host (cipher.h). */
+static int cipher_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
+    const unsigned char *iv = NULL;
+    int pad = -1;
+
+    if (params == NULL)
+        return 1;
+    if (ctx->host == NULL && !cipher_is_tls(params))
+        return ctx->alg->impl->set_ctx_params(ctx, params);
+    if (!ctx->alg->impl->tls(ctx, params, &iv, &pad))
+        return 0;
+    if (ctx->host == NULL && !host_take_over(ctx, iv, pad))
+        return 0;
+    return EVP_CIPHER_CTX_set_params(ctx->host, params);
+}
+
+static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
+                       size_t keylen, const unsigned char *iv, size_t ivlen,
+                       const OSSL_PARAM params[], int enc)
+{
+    const P11BE_CIPHER_ALG *alg = ctx->alg;
+    CK_OBJECT_HANDLE handle;
+
+    if (ctx->host != NULL)
+        return EVP_CipherInit_ex2(ctx->host, NULL, key, iv, enc, params);
+    ctx->ready = 0;
+    p11be_cipher_stream_abandon(ctx);
+    if (!alg->impl->init(ctx, iv, ivlen, enc))
+        return 0;
+    if (key != NULL) {
+        if (keylen != alg->key_bytes) {
+            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_KEY_LENGTH,
+                        "%s takes a %zu-byte key, got %zu", alg->name,
+                        alg->key_bytes, keylen);
+            return 0;
+        }
+        if (!p11be_reentered() && !cipher_check_token(ctx))
+            return 0;
+        if (!p11be_secret_key_set(ctx->prov, &ctx->key, alg->key_type, key,
+                                  keylen))
+            return 0;
+    }
+    /* CTR on ECB: the keystream is ECB encryption in both directions. */
+    if (ctx->ecb != 0 && alg->mode == EVP_CIPH_CTR_MODE)
+        ctx->usage = CKF_ENCRYPT;
+    /* Import now, so that a refused key fails init, not update. */
+    if (ctx->key.value != NULL && !p11be_reentered()) {
+        if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,
+                                        alg->name, &handle))
+            return 0;
+        p11be_object_use_end(ctx->prov);
+    }
+    ctx->ready = ctx->key.value != NULL;
+    return cipher_set_ctx_params(ctx, params);
+}
+
+/* encrypt_init and decrypt_init: cipher_init with the direction. */
+#define CIPHER_INIT_FN(name, enc)                                              \
+    static int name(void *vctx, const unsigned char *key, size_t keylen,       \
+                    const unsigned char *iv, size_t ivlen,                     \
+                    const OSSL_PARAM params[])                                 \
+    {                                                                          \
+        return cipher_init(vctx, key, keylen, iv, ivlen, params, (enc));       \
+    }
+CIPHER_INIT_FN(cipher_einit, 1)
+CIPHER_INIT_FN(cipher_dinit, 0)
+
+static int cipher_update(void *vctx, unsigned char *out, size_t *outl,
+                         size_t outsize, const unsigned char *in, size_t inl)
+{
+    P11BE_CIPHER_CTX *ctx = vctx;
     int len = 0;
 
-    if (inl > INT_MAX || !EVP_CipherUpdate(fb->ctx, out, &len, in, (int)inl))
+    if (ctx->host == NULL)
+        return ctx->alg->impl->update(ctx, out, outl, outsize, in, inl);
+    if (inl > INT_MAX || !EVP_CipherUpdate(ctx->host, out, &len, in, (int)inl))
         return 0;
     *outl = (size_t)len;
     return 1;
 }
 
-int p11be_cipher_fallback_final(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                size_t *outl)
+static int cipher_final(void *vctx, unsigned char *out, size_t *outl,
+                        size_t outsize)
 {
+    P11BE_CIPHER_CTX *ctx = vctx;
     int len = 0;
 
-    if (!EVP_CipherFinal_ex(fb->ctx, out, &len))
+    if (ctx->host == NULL)
+        return ctx->alg->impl->final(ctx, out, outl, outsize);
+    if (!EVP_CipherFinal_ex(ctx->host, out, &len))
         return 0;
     *outl = (size_t)len;
     return 1;
 }
 
-int p11be_cipher_fallback_cipher(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl)
+static int cipher_cipher(void *vctx, unsigned char *out, size_t *outl,
+                         size_t outsize, const unsigned char *in, size_t inl)
 {
+    P11BE_CIPHER_CTX *ctx = vctx;
     int len;
 
+    if (ctx->host == NULL)
+        return ctx->alg->impl->cipher(ctx, out, outl, outsize, in, inl);
     if (inl > INT_MAX)
         return 0;
-    len = EVP_Cipher(fb->ctx, out, in, (unsigned int)inl);
+    len = EVP_Cipher(ctx->host, out, in, (unsigned int)inl);
     if (len < 0)
         return 0;
     *outl = (size_t)len;
     return 1;
 }
 
-int p11be_cipher_fallback_dup(P11BE_CIPHER_FALLBACK *dst,
-                              const P11BE_CIPHER_FALLBACK *src)
+struct cipher_size {
+    const char *key; /* OSSL_CIPHER_PARAM_* */
+    size_t value;    /* its value */
+};
+
+static int cipher_set_sizes(OSSL_PARAM params[],
+                            const struct cipher_size *sizes, size_t n)
 {
-    dst->ctx = EVP_CIPHER_CTX_new();
-    if (dst->ctx == NULL || !EVP_CIPHER_CTX_copy(dst->ctx, src->ctx)
-        || !EVP_CIPHER_up_ref(src->cipher)) {
-        EVP_CIPHER_CTX_free(dst->ctx);
-        dst->ctx = NULL;
-        return 0;
+    OSSL_PARAM *p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        p = OSSL_PARAM_locate(params, sizes[i].key);
+        if (p != NULL && !OSSL_PARAM_set_size_t(p, sizes[i].value))
+            return 0;
     }
-    dst->cipher = src->cipher;
-    dst->started = src->started;
     return 1;
 }
 
-void p11be_cipher_fallback_free(P11BE_CIPHER_FALLBACK *fb)
+static int cipher_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
-    EVP_CIPHER_CTX_free(fb->ctx);
-    EVP_CIPHER_free(fb->cipher);
-    fb->ctx = NULL;
-    fb->cipher = NULL;
+    P11BE_CIPHER_CTX *ctx = vctx;
+    const struct cipher_size sizes[] = {
+        {OSSL_CIPHER_PARAM_KEYLEN, ctx->alg->key_bytes},
+        {OSSL_CIPHER_PARAM_IVLEN, ctx->ivlen},
+    };
+
+    if (ctx->host != NULL)
+        return EVP_CIPHER_CTX_get_params(ctx->host, params);
+    return cipher_set_sizes(params, sizes, 2)
+           && ctx->alg->impl->get_ctx_params(ctx, params);
 }
 
-const OSSL_PARAM *p11be_cipher_gettable_params(void *provctx)
+static const OSSL_PARAM *cipher_gettable_params(void *provctx)
 {
     static const OSSL_PARAM gettable[] = {
         OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
@@ -504,118 +710,181 @@ const OSSL_PARAM *p11be_cipher_gettable_params(void *provctx)
     return gettable;
 }
 
-int p11be_cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
+/* Algorithm params exactly as the default provider has them. */
+static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
 {
+    const struct cipher_size sizes[] = {
+        {OSSL_CIPHER_PARAM_KEYLEN, alg->key_bytes},
+        {OSSL_CIPHER_PARAM_IVLEN, alg->iv_bytes},
+        {OSSL_CIPHER_PARAM_BLOCK_SIZE, alg->block_bytes},
+    };
+    static const struct {
+        const char *key;   /* OSSL_CIPHER_PARAM_* */
+        unsigned int flag; /* P11BE_CIPHER_*; 0: never */
+    } flags[] = {
+        {OSSL_CIPHER_PARAM_AEAD, P11BE_CIPHER_AEAD},
+        {OSSL_CIPHER_PARAM_CUSTOM_IV, P11BE_CIPHER_CUSTOM_IV},
+        {OSSL_CIPHER_PARAM_CTS, 0},
+        {OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, 0},
+        {OSSL_CIPHER_PARAM_HAS_RAND_KEY, P11BE_CIPHER_RAND_KEY},
+    };
     OSSL_PARAM *p;
+    size_t i;
 
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_MODE);
     if (p != NULL && !OSSL_PARAM_set_uint(p, alg->mode))
         return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->key_bytes))
+    if (!cipher_set_sizes(params, sizes, sizeof(sizes) / sizeof(sizes[0])))
         return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->iv_bytes))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_BLOCK_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->block_bytes))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD);
-    if (p != NULL
-        && !OSSL_PARAM_set_int(p, (alg->flags & P11BE_CIPHER_AEAD) != 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_CUSTOM_IV);
-    if (p != NULL
-        && !OSSL_PARAM_set_int(p, (alg->flags & P11BE_CIPHER_CUSTOM_IV) != 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_CTS);
-    if (p != NULL && !OSSL_PARAM_set_int(p, 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK);
-    if (p != NULL && !OSSL_PARAM_set_int(p, 0))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_HAS_RAND_KEY);
-    if (p != NULL
-        && !OSSL_PARAM_set_int(p, (alg->flags & P11BE_CIPHER_RAND_KEY) != 0))
-        return 0;
+    for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        p = OSSL_PARAM_locate(params, flags[i].key);
+        if (p != NULL
+            && !OSSL_PARAM_set_int(p, (alg->impl->flags & flags[i].flag) != 0))
+            return 0;
+    }
     return 1;
 }
 
-int p11be_cipher_is_tls(const OSSL_PARAM params[])
-{
-    static const char *const tls_params[] = {
-        OSSL_CIPHER_PARAM_TLS_VERSION,
-        OSSL_CIPHER_PARAM_TLS_MAC_SIZE,
-        OSSL_CIPHER_PARAM_AEAD_TLS1_AAD,
-        OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED,
-        OSSL_CIPHER_PARAM_AEAD_TLS1_SET_IV_INV,
+/* A dispatch entry, with the cast every OpenSSL dispatch table needs. */
+/* clang-format off */
+#define CIPHER_FN(id, fn) {(id), (void (*)(void))(fn)}
+/* clang-format on */
+
+/*
+ * One algorithm: its row, the entry points that OpenSSL calls without a
+ * context (so each algorithm needs its own: newctx, get_params and the
+ * ctx param tables) and its dispatch table. Every name is spelled out.
+ */
+#define CIPHER_KIND(index, names, what, newctx, get_params, gettable_fn,       \
+                    settable_fn, functions)                                    \
+    static void *newctx(void *provctx)                                         \
+    {                                                                          \
+        return cipher_newctx(provctx, &cipher_algs[index]);                    \
+    }                                                                          \
+    static int get_params(OSSL_PARAM params[])                                 \
+    {                                                                          \
+        return cipher_get_params(params, &cipher_algs[index]);                 \
+    }                                                                          \
+    static const OSSL_PARAM *gettable_fn(void *vctx, void *provctx)            \
+    {                                                                          \
+        return (void)vctx, (void)provctx, cipher_algs[index].impl->gettable;   \
+    }                                                                          \
+    static const OSSL_PARAM *settable_fn(void *vctx, void *provctx)            \
+    {                                                                          \
+        return (void)vctx, (void)provctx, cipher_algs[index].impl->settable;   \
+    }                                                                          \
+    static const OSSL_DISPATCH functions[] = {                                 \
+        CIPHER_FN(OSSL_FUNC_CIPHER_NEWCTX, newctx),                            \
+        CIPHER_FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, cipher_einit),                \
+        CIPHER_FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, cipher_dinit),                \
+        CIPHER_FN(OSSL_FUNC_CIPHER_UPDATE, cipher_update),                     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_FINAL, cipher_final),                       \
+        CIPHER_FN(OSSL_FUNC_CIPHER_CIPHER, cipher_cipher),                     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_FREECTX, cipher_freectx),                   \
+        CIPHER_FN(OSSL_FUNC_CIPHER_DUPCTX, cipher_dupctx),                     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GET_PARAMS, get_params),                    \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, cipher_gettable_params),   \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, cipher_get_ctx_params),     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, cipher_set_ctx_params),     \
+        CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, gettable_fn),          \
+        CIPHER_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, settable_fn),          \
+        {0, NULL},                                                             \
     };
-    size_t i;
 
-    for (i = 0;
-         params != NULL && i < sizeof(tls_params) / sizeof(tls_params[0]); i++)
-        if (OSSL_PARAM_locate_const(params, tls_params[i]) != NULL)
-            return 1;
-    return 0;
-}
+/*
+ * Row: name, mechanism, key type, the mode's file, EVP mode, key bytes, IV
+ * bytes (default), OpenSSL's block size, the block cipher's block.
+ */
+/* clang-format off */
+static const P11BE_CIPHER_ALG cipher_algs[] = {
+    {"AES-128-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 16, 0, 16, 16},
+    {"AES-192-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 24, 0, 16, 16},
+    {"AES-256-ECB", CKM_AES_ECB, "CKM_AES_ECB", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_ECB_MODE, 32, 0, 16, 16},
+    {"AES-128-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 16, 16, 16, 16},
+    {"AES-192-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 24, 16, 16, 16},
+    {"AES-256-CBC", CKM_AES_CBC, "CKM_AES_CBC", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CBC_MODE, 32, 16, 16, 16},
+    {"AES-128-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 16, 16, 1, 16},
+    {"AES-192-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 24, 16, 1, 16},
+    {"AES-256-CTR", CKM_AES_CTR, "CKM_AES_CTR", CKK_AES,
+     &p11be_cipher_block_mode, EVP_CIPH_CTR_MODE, 32, 16, 1, 16},
+    {"AES-128-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+     &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 16, 12, 1, 16},
+    {"AES-192-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+     &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 24, 12, 1, 16},
+    {"AES-256-GCM", CKM_AES_GCM, "CKM_AES_GCM", CKK_AES,
+     &p11be_cipher_gcm_mode, EVP_CIPH_GCM_MODE, 32, 12, 1, 16},
+    {"DES-EDE3-ECB", CKM_DES3_ECB, "CKM_DES3_ECB", CKK_DES3,
+     &p11be_cipher_des3_mode, EVP_CIPH_ECB_MODE, 24, 0, 8, 8},
+    {"DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3,
+     &p11be_cipher_des3_mode, EVP_CIPH_CBC_MODE, 24, 8, 8, 8},
+};
 
-int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                         P11BE_CIPHER_FALLBACK *fb, const P11BE_CIPHER_KEY *key,
-                         const unsigned char *iv, int enc, int pad)
-{
-    unsigned int padding = pad > 0;
-    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+/*
+ * Every algorithm: its row in cipher_algs[], its names as OpenSSL's
+ * default provider spells them (its prov/names.h), what it is, and the
+ * names of its entry points and dispatch table.
+ */
+/* clang-format off */
+#define CIPHER_LIST(X)                                                         \
+    X(2, "AES-256-ECB:2.16.840.1.101.3.4.1.41", "AES-256-ECB",                 \
+      aes_256_ecb_newctx, aes_256_ecb_get_params, aes_256_ecb_gettable,        \
+      aes_256_ecb_settable, aes_256_ecb_functions)                             \
+    X(1, "AES-192-ECB:2.16.840.1.101.3.4.1.21", "AES-192-ECB",                 \
+      aes_192_ecb_newctx, aes_192_ecb_get_params, aes_192_ecb_gettable,        \
+      aes_192_ecb_settable, aes_192_ecb_functions)                             \
+    X(0, "AES-128-ECB:2.16.840.1.101.3.4.1.1", "AES-128-ECB",                  \
+      aes_128_ecb_newctx, aes_128_ecb_get_params, aes_128_ecb_gettable,        \
+      aes_128_ecb_settable, aes_128_ecb_functions)                             \
+    X(5, "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", "AES-256-CBC",          \
+      aes_256_cbc_newctx, aes_256_cbc_get_params, aes_256_cbc_gettable,        \
+      aes_256_cbc_settable, aes_256_cbc_functions)                             \
+    X(4, "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22", "AES-192-CBC",          \
+      aes_192_cbc_newctx, aes_192_cbc_get_params, aes_192_cbc_gettable,        \
+      aes_192_cbc_settable, aes_192_cbc_functions)                             \
+    X(3, "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", "AES-128-CBC",           \
+      aes_128_cbc_newctx, aes_128_cbc_get_params, aes_128_cbc_gettable,        \
+      aes_128_cbc_settable, aes_128_cbc_functions)                             \
+    X(8, "AES-256-CTR", "AES-256-CTR",                                         \
+      aes_256_ctr_newctx, aes_256_ctr_get_params, aes_256_ctr_gettable,        \
+      aes_256_ctr_settable, aes_256_ctr_functions)                             \
+    X(7, "AES-192-CTR", "AES-192-CTR",                                         \
+      aes_192_ctr_newctx, aes_192_ctr_get_params, aes_192_ctr_gettable,        \
+      aes_192_ctr_settable, aes_192_ctr_functions)                             \
+    X(6, "AES-128-CTR", "AES-128-CTR",                                         \
+      aes_128_ctr_newctx, aes_128_ctr_get_params, aes_128_ctr_gettable,        \
+      aes_128_ctr_settable, aes_128_ctr_functions)                             \
+    X(11, "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46", "AES-256-GCM",  \
+      aes_256_gcm_newctx, aes_256_gcm_get_params, aes_256_gcm_gettable,        \
+      aes_256_gcm_settable, aes_256_gcm_functions)                             \
+    X(10, "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26", "AES-192-GCM",  \
+      aes_192_gcm_newctx, aes_192_gcm_get_params, aes_192_gcm_gettable,        \
+      aes_192_gcm_settable, aes_192_gcm_functions)                             \
+    X(9, "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6", "AES-128-GCM",    \
+      aes_128_gcm_newctx, aes_128_gcm_get_params, aes_128_gcm_gettable,        \
+      aes_128_gcm_settable, aes_128_gcm_functions)                             \
+    X(12, "DES-EDE3-ECB:DES-EDE3", "DES-EDE3-ECB (Triple DES)",                \
+      des_ede3_ecb_newctx, des_ede3_ecb_get_params, des_ede3_ecb_gettable,     \
+      des_ede3_ecb_settable, des_ede3_ecb_functions)                           \
+    X(13, "DES-EDE3-CBC:DES3:1.2.840.113549.3.7", "DES-EDE3-CBC (Triple DES)", \
+      des_ede3_cbc_newctx, des_ede3_cbc_get_params, des_ede3_cbc_gettable,     \
+      des_ede3_cbc_settable, des_ede3_cbc_functions)
 
-    if (key->len == 0) {
-        p11be_raise(prov->handle, P11BE_R_BAD_STATE,
-                    "%s: TLS record parameters need the key set first",
-                    alg->name);
-        return 0;
-    }
-    if (pad >= 0)
-        params[0] =
-            OSSL_PARAM_construct_uint(OSSL_CIPHER_PARAM_PADDING, &padding);
-    if (!p11be_cipher_fallback_new(prov, alg, fb))
-        return 0;
-    if (!p11be_cipher_fallback_init(fb, key->value, iv, params, enc)) {
-        p11be_cipher_fallback_free(fb);
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: OpenSSL's default provider refused the key for TLS "
-                    "records",
-                    alg->name);
-        return 0;
-    }
-    return 1;
-}
+#define CIPHER_ROW(index, names, what, newctx, get_params, gettable_fn,        \
+                   settable_fn, functions)                                     \
+    {names, P11BE_PROPS, functions, what " on the PKCS#11 token"},
+
+CIPHER_LIST(CIPHER_KIND)
 
 const OSSL_ALGORITHM p11be_cipher_algorithms[] = {
-    {P11BE_NAMES_AES_256_ECB, P11BE_PROPS, p11be_cipher_aes_256_ecb_functions,
-     "AES-256-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_ECB, P11BE_PROPS, p11be_cipher_aes_192_ecb_functions,
-     "AES-192-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_ECB, P11BE_PROPS, p11be_cipher_aes_128_ecb_functions,
-     "AES-128-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_CBC, P11BE_PROPS, p11be_cipher_aes_256_cbc_functions,
-     "AES-256-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_CBC, P11BE_PROPS, p11be_cipher_aes_192_cbc_functions,
-     "AES-192-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_CBC, P11BE_PROPS, p11be_cipher_aes_128_cbc_functions,
-     "AES-128-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_CTR, P11BE_PROPS, p11be_cipher_aes_256_ctr_functions,
-     "AES-256-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_CTR, P11BE_PROPS, p11be_cipher_aes_192_ctr_functions,
-     "AES-192-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_CTR, P11BE_PROPS, p11be_cipher_aes_128_ctr_functions,
-     "AES-128-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_GCM, P11BE_PROPS, p11be_cipher_aes_256_gcm_functions,
-     "AES-256-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_GCM, P11BE_PROPS, p11be_cipher_aes_192_gcm_functions,
-     "AES-192-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_GCM, P11BE_PROPS, p11be_cipher_aes_128_gcm_functions,
-     "AES-128-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_DES_EDE3_ECB, P11BE_PROPS, p11be_cipher_des_ede3_ecb_functions,
-     "DES-EDE3-ECB (Triple DES) on the PKCS#11 token"},
-    {P11BE_NAMES_DES_EDE3_CBC, P11BE_PROPS, p11be_cipher_des_ede3_cbc_functions,
-     "DES-EDE3-CBC (Triple DES) on the PKCS#11 token"},
+    CIPHER_LIST(CIPHER_ROW)
     {NULL, NULL, NULL, NULL},
 };
+/* clang-format on */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What the cipher files share: cipher.c (algorithm table, imported keys,
- * the token's key sizes, the re-entry fallback, algorithm params),
- * cipher_block.c (ECB, CBC, CTR) and cipher_gcm.c (GCM).
+ * What the cipher files share. cipher.c is the skeleton: the algorithm
+ * table, every OpenSSL entry point (newctx, init, update, final, dupctx,
+ * params ...), imported keys, the token's key sizes, the default
+ * provider's copy of a context (re-entry, TLS records). A mode fills in a
+ * P11BE_CIPHER_MODE: cipher_block.c (ECB, CBC, CTR), cipher_gcm.c (GCM).
  *
  * Note for readers of <p11-kit/pkcs11.h>: in its default compatibility mode
  * it #defines lower-case names such as iv_len, iv_bits, aad_len, tag_bits
@@ -20,11 +22,10 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
-#include "objects.h"
 #include "provider.h"
+#include "secret_key.h"
 #include "session.h"
 
-#define P11BE_CIPHER_KEY_MAX   32 /* AES-256 */
 #define P11BE_CIPHER_BLOCK_MAX 16 /* AES */
 
 /* Flags of an algorithm, reported by get_params as the default does. */
@@ -32,184 +33,148 @@
 #define P11BE_CIPHER_CUSTOM_IV 0x2 /* OSSL_CIPHER_PARAM_CUSTOM_IV */
 #define P11BE_CIPHER_RAND_KEY  0x4 /* OSSL_CIPHER_PARAM_HAS_RAND_KEY */
 
+typedef struct p11be_cipher_ctx_st P11BE_CIPHER_CTX;
+typedef struct p11be_cipher_mode_st P11BE_CIPHER_MODE;
+
 typedef struct p11be_cipher_alg_st {
-    const char *name;       /* primary name, for messages and fallback */
-    CK_MECHANISM_TYPE mech; /* the token's mechanism */
-    const char *mech_name;  /* for messages */
-    CK_KEY_TYPE key_type;   /* CKK_AES or CKK_DES3 */
-    unsigned int mode;      /* EVP_CIPH_*_MODE */
-    size_t key_bytes;       /* key length */
-    size_t iv_bytes;        /* default IV length; 0 for ECB */
-    size_t block_bytes;     /* OpenSSL's block size: 1 for CTR, GCM */
-    size_t cipher_block;    /* the block cipher's block: 16 or 8 */
-    unsigned int flags;     /* P11BE_CIPHER_* */
+    const char *name;              /* primary name, for messages, fallback */
+    CK_MECHANISM_TYPE mech;        /* the token's mechanism */
+    const char *mech_name;         /* for messages */
+    CK_KEY_TYPE key_type;          /* CKK_AES or CKK_DES3 */
+    const P11BE_CIPHER_MODE *impl; /* the mode's file */
+    unsigned int mode;             /* EVP_CIPH_*_MODE */
+    size_t key_bytes;              /* key length */
+    size_t iv_bytes;               /* default IV length; 0 for ECB */
+    size_t block_bytes;            /* OpenSSL's block size: 1 for CTR, GCM */
+    size_t cipher_block;           /* the block cipher's block: 16 or 8 */
 } P11BE_CIPHER_ALG;
 
-/*
- * A key given to a context: kept on the host so that the token object can
- * be re-created after the token was removed or the process forked, so that
- * re-initialising with the same key costs nothing, and so that a context
- * used from inside a token call (re-entry) can be served in software. The
- * object allows only the directions it is made for. An object replaced
- * while re-entered (no token call allowed then) is destroyed at the next
- * chance.
- */
-typedef struct p11be_cipher_key_st {
-    unsigned char value[P11BE_CIPHER_KEY_MAX]; /* the key bytes */
-    size_t len;                                /* 0 while no key is set */
-    CK_FLAGS usage;         /* CKF_ENCRYPT|CKF_DECRYPT of the object */
-    P11BE_OBJECT_REF ref;   /* the session object; none when invalid */
-    P11BE_OBJECT_REF stale; /* replaced during re-entry, to destroy */
-} P11BE_CIPHER_KEY;
+/* A growing heap buffer, wiped when it grows or is freed. */
+typedef struct p11be_cipher_buf_st {
+    unsigned char *data; /* heap */
+    size_t len;          /* bytes used */
+    size_t cap;          /* bytes allocated */
+} P11BE_CIPHER_BUF;
 
-/* A context made during re-entry, served by OpenSSL's default provider. */
-typedef struct p11be_cipher_fallback_st {
-    EVP_CIPHER *cipher;  /* the default provider's implementation */
-    EVP_CIPHER_CTX *ctx; /* its context */
-    int started;         /* ctx has been given the cipher */
-} P11BE_CIPHER_FALLBACK;
-
-/* How a context talks to the token for one mechanism. */
-struct p11be_cipher_call {
-    P11BE_PROV_CTX *prov;        /* provider, for sessions and errors */
-    const P11BE_CIPHER_ALG *alg; /* the algorithm */
-    P11BE_CIPHER_KEY *key;       /* the key to use (imported on demand) */
+/* What every cipher context starts with; the mode's fields follow. */
+struct p11be_cipher_ctx_st {
+    P11BE_PROV_CTX *prov;        /* provider that made us */
+    const P11BE_CIPHER_ALG *alg; /* row in cipher.c */
+    EVP_CIPHER_CTX *host;        /* set: the default provider serves it all
+                                    (made during re-entry, or TLS records) */
+    P11BE_SECRET_KEY key;        /* the key and its token object */
     CK_FLAGS usage;              /* directions the key object must allow */
-    int encrypt;                 /* C_Encrypt* (1) or C_Decrypt* (0) */
-    CK_MECHANISM *mech;          /* mechanism and its parameters */
+    CK_MECHANISM_TYPE ecb;       /* set: CBC or CTR chained on the host
+                                    over this ECB (the token lacks them) */
+    size_t ivlen;                /* IV length (GCM's may be set) */
+    int enc;                     /* direction of the last init */
+    int ready;                   /* the last init succeeded with a key */
+    P11BE_SESSION *sess;         /* held while the token streams for us */
+    int sess_encrypt;            /* its operation: C_Encrypt* or C_Decrypt* */
+    P11BE_CIPHER_BUF work;       /* scratch for token output; wiped */
 };
 
-/* OpenSSL's own reason, where applications test for it (pyca does). */
-#define P11BE_PROV_REASON(r) ERR_PACK(ERR_LIB_PROV, 0, (r))
+/*
+ * A mode: cipher.c calls these for a context the token serves (never with
+ * `host` set). Each raises what it refuses.
+ */
+struct p11be_cipher_mode_st {
+    size_t ctx_size;    /* the mode's context, P11BE_CIPHER_CTX first */
+    unsigned int flags; /* P11BE_CIPHER_* of its algorithms */
+    /* newctx: the mode's defaults in a zeroed context; or NULL. */
+    void (*start)(P11BE_CIPHER_CTX *ctx);
+    /* init, before the key: a new message, the IV (NULL: the last one). */
+    int (*init)(P11BE_CIPHER_CTX *ctx, const unsigned char *iv, size_t ivlen,
+                int enc);
+    OSSL_FUNC_cipher_update_fn *update;
+    OSSL_FUNC_cipher_final_fn *final;
+    OSSL_FUNC_cipher_cipher_fn *cipher;
+    /* dst is a byte copy of src: make what the mode owns its own; or NULL. */
+    int (*dup)(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src);
+    /* Frees the mode's buffers (idempotent); or NULL. */
+    void (*clear)(P11BE_CIPHER_CTX *ctx);
+    OSSL_FUNC_cipher_get_ctx_params_fn *get_ctx_params; /* but the lengths */
+    OSSL_FUNC_cipher_set_ctx_params_fn *set_ctx_params; /* params != NULL */
+    /*
+     * TLS record parameters given (also with `host` set): refuse them, or
+     * say what the host's copy starts from (IV or NULL, padding or -1).
+     */
+    int (*tls)(P11BE_CIPHER_CTX *ctx, const OSSL_PARAM params[],
+               const unsigned char **iv, int *pad);
+    const OSSL_PARAM *gettable; /* gettable_ctx_params */
+    const OSSL_PARAM *settable; /* settable_ctx_params */
+};
+
+/* The ctx params every mode reports; a mode's table adds its own. */
+#define P11BE_CIPHER_GETTABLE                                                  \
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),                         \
+        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),                      \
+        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),                \
+        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0)
+
+extern const P11BE_CIPHER_MODE p11be_cipher_block_mode, p11be_cipher_des3_mode,
+    p11be_cipher_gcm_mode;
 
 /*
- * Checks that the token offers the algorithm's mechanism and, from
- * C_GetMechanismInfo (read once per token), its key size. Raises "not
- * supported by the token" otherwise.
+ * One token operation on the context's key, through the runner (runner.h:
+ * the key's object, a new session when one is lost, the error naming
+ * "NAME: C_x (CKM_x): CKR_x"). The token must write `out_len` bytes
+ * (raised otherwise, unless quiet).
  */
-int p11be_cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg);
+struct p11be_cipher_op {
+    int encrypt;                 /* C_Encrypt* (1) or C_Decrypt* (0) */
+    CK_MECHANISM mech;           /* mechanism and its parameter */
+    const unsigned char *replay; /* a stream's start: run through first,
+                                    output dropped; NULL: any bytes */
+    size_t replay_len;           /* bytes of it */
+    const unsigned char *in;     /* input of C_x or C_xUpdate */
+    size_t in_len;               /* bytes of it */
+    unsigned char *out;          /* output */
+    CK_ULONG out_len;            /* in: room; out: bytes written */
+    int quiet;                   /* a failure raises nothing: read rv */
+    CK_RV rv;                    /* the token's last answer (CKR_OK: the
+                                    failure came first, raised) */
+};
+
+/* C_xInit + C_x on a borrowed session. 1, or 0 (raised unless quiet). */
+int p11be_cipher_once(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op);
+/*
+ * C_xUpdate on the session the context keeps (ctx->sess); with none (or,
+ * with `restart`, when it was lost) C_xInit and the replay first, on a
+ * session then kept. 1, or 0 raised (the session is gone then).
+ */
+int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
+                        int restart);
+/*
+ * C_xFinal into `out` (a scratch buffer when NULL) and the kept session
+ * back; none kept: nothing to do. 1, or 0 raised.
+ */
+int p11be_cipher_stream_end(P11BE_CIPHER_CTX *ctx, unsigned char *out,
+                            CK_ULONG *out_len);
+/*
+ * A stream nobody will finish: ended quietly when calls into the module
+ * are safe now (not at exit, not in a forked child, not re-entered).
+ */
+void p11be_cipher_stream_abandon(P11BE_CIPHER_CTX *ctx);
 
 /*
- * Takes a key; drops the token object if the bytes differ from before.
- * Makes no token call while re-entered.
+ * A new context of the default provider's algorithm: the key when `keyed`,
+ * the IV (NULL: none yet), ctx->enc, padding `pad` (< 0: its default).
+ * NULL, raised, on failure.
  */
-void p11be_cipher_key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
-                          const unsigned char *value, size_t len);
-/*
- * The object for `usage`, made (C_CreateObject) when missing, dead or made
- * for other directions. Raises and returns 0 on failure.
- */
-int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                            P11BE_CIPHER_KEY *key, CK_FLAGS usage,
-                            CK_OBJECT_HANDLE *handle);
-/* Destroys the object (not while re-entered) and wipes the bytes. */
-void p11be_cipher_key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key);
-/* Copies the bytes only: the copy makes its own object when it needs one. */
-void p11be_cipher_key_copy(P11BE_CIPHER_KEY *dst, const P11BE_CIPHER_KEY *src);
+EVP_CIPHER_CTX *p11be_cipher_host(P11BE_CIPHER_CTX *ctx, int keyed,
+                                  const unsigned char *iv, int pad);
 
-/*
- * C_xInit + C_x on a borrowed session, retried once on a fresh session when
- * the first was lost. Returns 1 on success. On failure returns 0 and sets
- * *rv: the token's CK_RV, not raised (the caller words it), or CKR_OK when
- * the failure was before the token call (no session, key import) and has
- * been raised already.
- */
-int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
-                          const unsigned char *in, size_t in_len,
-                          unsigned char *out, CK_ULONG *out_len, CK_RV *rv);
-/*
- * Borrows a session and runs C_xInit on it, retried once; the caller keeps
- * the session for C_xUpdate until p11be_cipher_stream_end(). NULL on
- * failure, with *rv as for p11be_cipher_one_shot().
- */
-P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
-                                         CK_RV *rv);
-/* C_xUpdate; *out_len in: room, out: bytes written. */
-CK_RV p11be_cipher_stream_update(P11BE_SESSION *sess, int encrypt,
-                                 const unsigned char *in, size_t in_len,
-                                 unsigned char *out, CK_ULONG *out_len);
-/*
- * Ends a stream: C_xFinal into `out` (or a scratch buffer when NULL) and
- * gives the session back. Returns the C_xFinal result.
- */
-CK_RV p11be_cipher_stream_end(P11BE_SESSION *sess, int encrypt,
-                              unsigned char *out, CK_ULONG *out_len);
-/*
- * A stream nobody will finish: C_xFinal into a scratch buffer when calls
- * into the module are safe now (not at exit, not in a forked child, not
- * from inside a token call), then the session goes back.
- */
-void p11be_cipher_stream_abandon(P11BE_SESSION *sess, int encrypt);
-/* After a failed C_xUpdate: the operation is over, give the session back. */
-void p11be_cipher_stream_drop(P11BE_SESSION *sess, CK_RV rv);
+/* Raises OUTPUT_BUFFER_TOO_SMALL unless `outsize` holds `need` bytes. */
+int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize);
 
-/* Raises TOKEN_OP_FAILED naming the calls, the mechanism and the CKR_*. */
-void p11be_cipher_raise_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              const char *calls, CK_RV rv);
-
-/* Re-entry: the default provider's cipher, driven through EVP. */
-int p11be_cipher_fallback_new(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                              P11BE_CIPHER_FALLBACK *fb);
-int p11be_cipher_fallback_init(P11BE_CIPHER_FALLBACK *fb,
-                               const unsigned char *key,
-                               const unsigned char *iv,
-                               const OSSL_PARAM params[], int enc);
-int p11be_cipher_fallback_update(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl);
-int p11be_cipher_fallback_final(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                size_t *outl);
-int p11be_cipher_fallback_cipher(P11BE_CIPHER_FALLBACK *fb, unsigned char *out,
-                                 size_t *outl, const unsigned char *in,
-                                 size_t inl);
-int p11be_cipher_fallback_dup(P11BE_CIPHER_FALLBACK *dst,
-                              const P11BE_CIPHER_FALLBACK *src);
-void p11be_cipher_fallback_free(P11BE_CIPHER_FALLBACK *fb);
-
-/* Algorithm params (get_params) exactly as the default provider has them. */
-int p11be_cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg);
-const OSSL_PARAM *p11be_cipher_gettable_params(void *provctx);
-
-/*
- * Whether params hold one of the TLS 1.0-1.2 record-layer parameters
- * (tls-version, tls-mac-size, tlsaad, tlsivfixed, tlsivinv) that libssl
- * gives a cipher it protects records with.
- *
- * Such a context moves to OpenSSL's default provider for good (see
- * p11be_cipher_to_host): the record keys come out of the TLS key schedule
- * in process memory, so the token would protect nothing, and record
- * processing (explicit nonces, CBC padding and MAC checks in constant
- * time) belongs with OpenSSL's own code. TLS 1.3 records use plain AEAD
- * calls and stay on the token.
- */
-int p11be_cipher_is_tls(const OSSL_PARAM params[]);
-
-/*
- * Moves a context to OpenSSL's default provider: a fallback context with
- * the key, the IV (NULL: none yet) and the direction, and padding `pad`
- * (< 0: leave the default). Raises and returns 0 on failure, or when no
- * key was set yet.
- */
-int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
-                         P11BE_CIPHER_FALLBACK *fb, const P11BE_CIPHER_KEY *key,
-                         const unsigned char *iv, int enc, int pad);
-
-extern const P11BE_CIPHER_ALG p11be_cipher_aes_128_ecb,
-    p11be_cipher_aes_192_ecb, p11be_cipher_aes_256_ecb,
-    p11be_cipher_aes_128_cbc, p11be_cipher_aes_192_cbc,
-    p11be_cipher_aes_256_cbc, p11be_cipher_aes_128_ctr,
-    p11be_cipher_aes_192_ctr, p11be_cipher_aes_256_ctr,
-    p11be_cipher_aes_128_gcm, p11be_cipher_aes_192_gcm,
-    p11be_cipher_aes_256_gcm, p11be_cipher_des_ede3_ecb,
-    p11be_cipher_des_ede3_cbc;
-
-extern const OSSL_DISPATCH p11be_cipher_aes_128_ecb_functions[],
-    p11be_cipher_aes_192_ecb_functions[], p11be_cipher_aes_256_ecb_functions[],
-    p11be_cipher_aes_128_cbc_functions[], p11be_cipher_aes_192_cbc_functions[],
-    p11be_cipher_aes_256_cbc_functions[], p11be_cipher_aes_128_ctr_functions[],
-    p11be_cipher_aes_192_ctr_functions[], p11be_cipher_aes_256_ctr_functions[],
-    p11be_cipher_aes_128_gcm_functions[], p11be_cipher_aes_192_gcm_functions[],
-    p11be_cipher_aes_256_gcm_functions[], p11be_cipher_des_ede3_ecb_functions[],
-    p11be_cipher_des_ede3_cbc_functions[];
+/* Appends (in NULL: room only); 0, raised, when out of memory. */
+int p11be_cipher_buf_append(P11BE_CIPHER_CTX *ctx, P11BE_CIPHER_BUF *buf,
+                            const unsigned char *in, size_t len);
+/* Empties a buffer; only what may hold plaintext needs wiping. */
+void p11be_cipher_buf_forget(P11BE_CIPHER_BUF *buf, int wipe);
+void p11be_cipher_buf_free(P11BE_CIPHER_BUF *buf);
+/* ctx->work, `len` bytes of it; wiped by the caller after use. */
+unsigned char *p11be_cipher_work(P11BE_CIPHER_CTX *ctx, size_t len);
 
 #endif

@@ -1,52 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * AES-ECB, AES-CBC, AES-CTR, DES-EDE3-ECB and DES-EDE3-CBC on the token,
- * with OpenSSL's semantics to the byte.
- *
- * The token runs the raw mechanisms (CKM_AES_ECB, CKM_AES_CBC,
- * CKM_AES_CTR, CKM_DES3_ECB, CKM_DES3_CBC); this file does what OpenSSL's
- * generic block code does around them: PKCS#7 padding, a partial block
- * kept between updates, the last block held back on decryption until final
- * (where bad padding fails, as in OpenSSL), and the output sizes OpenSSL
- * reports. Only whole blocks reach the token for ECB and CBC.
+ * AES-ECB, AES-CBC, AES-CTR, DES-EDE3-ECB and DES-EDE3-CBC on the token's
+ * raw mechanisms, with OpenSSL's semantics to the byte: PKCS#7 padding, a
+ * partial block kept between updates, the last block held back on
+ * decryption until final (where bad padding fails), OpenSSL's output
+ * sizes. Only whole blocks reach the token for ECB and CBC.
  *
  * So that a padded message costs what a direct caller pays (C_xInit + C_x,
  * no call in final), one-shot batches up to BLOCK_SHAPE_MAX bytes are
- * shaped without changing what the application sees: an encrypting update
- * also encrypts, in the same call, the padded block final would make from
- * what is left over (kept in `spec`, dropped if more data comes); a
- * decrypting update also decrypts the block OpenSSL holds back, but keeps
- * its plaintext (`held`) until the next update or final, where the padding
- * is checked as OpenSSL does. Shaped batches run in a scratch buffer: only
- * the bytes an update reports are ever written to the caller's buffer
- * (callers, OpenSSL's own DRBG among them, give no more room than that).
+ * shaped: an encrypting update also encrypts the padded block final would
+ * make (`spec`, dropped if more data comes); a decrypting update also
+ * decrypts the block OpenSSL holds back, keeping its plaintext (`held`)
+ * until the next update or final checks the padding. Shaped batches run in
+ * the scratch buffer: only the bytes an update reports are ever written to
+ * the caller's buffer (callers, OpenSSL's DRBG among them, give no more).
  *
- * The chaining state lives on the host: the next IV for CBC, and for CTR
- * the counter of the current block and how much of it is used. So a token
- * operation can always be started again from the host:
- *   - the first batch after init, the last one (final) and any batch under
- *     BLOCK_STREAM_MIN bytes go out as C_xInit + C_x on a borrowed session
- *     (a one-shot message costs exactly what a direct PKCS#11 caller pays,
- *     and a context left idle mid-stream holds no session: OpenSSL's DRBG
- *     keeps its AES-256-ECB/CTR contexts for the life of a thread);
- *   - later batches of BLOCK_STREAM_MIN bytes or more stream on a session
- *     the context keeps until final, init or free (C_xInit once, then one
- *     C_xUpdate per update);
- *   - a lost session is replaced and the batch run again;
- *   - EVP_CIPHER_CTX_copy copies the host state; the copy starts its own
- *     token operation (and imports its own key object) when it needs one;
- *   - a context used from inside a token call (re-entry: SoftHSM2's own
- *     RAND_bytes reaching a DRBG whose cipher is ours) must not call the
- *     token, so that batch runs in OpenSSL's default provider from the host
- *     state and the key bytes the context keeps.
+ * The chaining state lives on the host (CBC's next IV; CTR's counter and
+ * how much of its block is used), so a token operation can always start
+ * again from the host: the first batch after init, final and any batch
+ * under BLOCK_STREAM_MIN bytes are C_xInit + C_x on a borrowed session (a
+ * context left idle holds no session: OpenSSL's DRBG keeps its contexts
+ * for the life of a thread); later, larger batches stream on a session the
+ * context keeps until final, init or free; a lost session is replaced and
+ * the batch run again; a copy starts its own token operation; a context
+ * used from inside a token call (SoftHSM2's RAND_bytes reaching a DRBG on
+ * our cipher) runs that batch in the default provider from the host state.
  *
- * CTR: CK_AES_CTR_PARAMS with ulCounterBits = 128, as OpenSSL counts. A
- * token may refuse to let the counter wrap (SoftHSM2 does), so a batch
- * that reaches 2^128 ends its operation there and the rest starts a new one
- * at counter zero, which is what OpenSSL's counter does.
- *
- * A context created while the thread is inside a call into the module
- * (re-entry, see reentry.h) is served by OpenSSL's default provider.
+ * CTR: ulCounterBits = 128, as OpenSSL counts. A token may refuse to let
+ * the counter wrap (SoftHSM2 does), so a batch that reaches 2^128 ends its
+ * operation there and the rest starts again at counter zero, as OpenSSL's.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -58,32 +40,22 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/proverr.h>
-#include <openssl/rand.h>
 
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
-#include "p11call.h"
-#include "provider.h"
 #include "reentry.h"
-#include "session.h"
 
 /* Smallest batch worth keeping a session for (see the file comment). */
 #define BLOCK_STREAM_MIN 1024
-/* Largest batch shaped to spare final a call (it goes through `scratch`). */
+/* Largest batch shaped to spare final a call (through ctx->c.work). */
 #define BLOCK_SHAPE_MAX ((size_t)64 * 1024)
 
 struct block_ctx_st {
-    P11BE_PROV_CTX *prov;        /* provider that made us */
-    const P11BE_CIPHER_ALG *alg; /* row in cipher.c */
-    P11BE_CIPHER_FALLBACK fb;    /* fb.ctx set when made during re-entry */
-    P11BE_CIPHER_KEY key;        /* the key and its token object */
-    int enc;                     /* direction of the last init */
-    int ready;                   /* key set, final not yet done */
-    int finished;                /* final done: updates refused */
-    unsigned int pad;            /* PKCS#7 padding on (ECB, CBC) */
-    int iv_set;                  /* an IV was given since newctx */
+    P11BE_CIPHER_CTX c; /* what every cipher context has */
+    int finished;       /* final done: updates refused */
+    unsigned int pad;   /* PKCS#7 padding on (ECB, CBC) */
+    int iv_set;         /* an IV was given since newctx */
     unsigned char oiv[P11BE_CIPHER_BLOCK_MAX]; /* the IV as given */
     unsigned char iv[P11BE_CIPHER_BLOCK_MAX];  /* CBC: next IV; CTR: counter
                                                   of the current block */
@@ -95,127 +67,16 @@ struct block_ctx_st {
     size_t held_len;                            /* 0 or the block size */
     unsigned char spec[P11BE_CIPHER_BLOCK_MAX]; /* encryption: the final
                                        padded block, encrypted ahead */
-    int spec_valid;         /* spec is what final would output */
-    unsigned char *scratch; /* for shaped batches; wiped after use */
-    size_t scratch_cap;     /* bytes allocated */
-    unsigned int num;       /* CTR: bytes of the current block used */
-    P11BE_SESSION *sess;    /* held while the token streams for us */
-    unsigned long batches;  /* token batches since init */
+    int spec_valid;        /* spec is what final would output */
+    unsigned int num;      /* CTR: bytes of the current block used */
+    unsigned long batches; /* token batches since init */
 };
 
 typedef struct block_ctx_st BLOCK_CTX;
 
-static OSSL_FUNC_cipher_encrypt_init_fn block_einit;
-static OSSL_FUNC_cipher_decrypt_init_fn block_dinit;
-static OSSL_FUNC_cipher_update_fn block_update;
-static OSSL_FUNC_cipher_final_fn block_final;
-static OSSL_FUNC_cipher_cipher_fn block_cipher;
-static OSSL_FUNC_cipher_freectx_fn block_freectx;
-static OSSL_FUNC_cipher_dupctx_fn block_dupctx;
-static OSSL_FUNC_cipher_get_ctx_params_fn block_get_ctx_params;
-static OSSL_FUNC_cipher_set_ctx_params_fn block_set_ctx_params;
-static OSSL_FUNC_cipher_gettable_ctx_params_fn block_gettable_ctx_params;
-static OSSL_FUNC_cipher_gettable_ctx_params_fn des3_gettable_ctx_params;
-static OSSL_FUNC_cipher_settable_ctx_params_fn block_settable_ctx_params;
-static void block_abandon(BLOCK_CTX *ctx);
-static OSSL_FUNC_cipher_newctx_fn aes_128_ecb_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_192_ecb_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_256_ecb_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_128_cbc_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_192_cbc_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_256_cbc_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_128_ctr_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_192_ctr_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_256_ctr_newctx;
-static OSSL_FUNC_cipher_newctx_fn des_ede3_ecb_newctx;
-static OSSL_FUNC_cipher_newctx_fn des_ede3_cbc_newctx;
-static OSSL_FUNC_cipher_get_params_fn aes_128_ecb_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_192_ecb_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_256_ecb_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_128_cbc_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_192_cbc_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_256_cbc_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_128_ctr_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_192_ctr_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_256_ctr_get_params;
-static OSSL_FUNC_cipher_get_params_fn des_ede3_ecb_get_params;
-static OSSL_FUNC_cipher_get_params_fn des_ede3_cbc_get_params;
-
-static void *block_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
-{
-    BLOCK_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->alg = alg;
-    ctx->pad = 1;
-    if (p11be_reentered()
-        && !p11be_cipher_fallback_new(ctx->prov, alg, &ctx->fb)) {
-        OPENSSL_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-static void *aes_128_ecb_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_128_ecb);
-}
-
-static void *aes_192_ecb_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_192_ecb);
-}
-
-static void *aes_256_ecb_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_256_ecb);
-}
-
-static void *aes_128_cbc_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_128_cbc);
-}
-
-static void *aes_192_cbc_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_192_cbc);
-}
-
-static void *aes_256_cbc_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_256_cbc);
-}
-
-static void *aes_128_ctr_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_128_ctr);
-}
-
-static void *aes_192_ctr_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_192_ctr);
-}
-
-static void *aes_256_ctr_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_aes_256_ctr);
-}
-
-static void *des_ede3_ecb_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_des_ede3_ecb);
-}
-
-static void *des_ede3_cbc_newctx(void *provctx)
-{
-    return block_newctx(provctx, &p11be_cipher_des_ede3_cbc);
-}
-
 static int block_is_ctr(const BLOCK_CTX *ctx)
 {
-    return ctx->alg->mode == EVP_CIPH_CTR_MODE;
+    return ctx->c.alg->mode == EVP_CIPH_CTR_MODE;
 }
 
 /* Adds `blocks` to the big-endian 128-bit counter, modulo 2^128. */
@@ -253,12 +114,12 @@ static size_t ctr_room(const BLOCK_CTX *ctx)
 static void block_mechanism(const BLOCK_CTX *ctx, CK_MECHANISM *mech,
                             CK_AES_CTR_PARAMS *ctr)
 {
-    mech->mechanism = ctx->alg->mech;
+    mech->mechanism = ctx->c.alg->mech;
     mech->pParameter = NULL;
     mech->ulParameterLen = 0;
-    if (ctx->alg->mode == EVP_CIPH_CBC_MODE) {
+    if (ctx->c.alg->mode == EVP_CIPH_CBC_MODE) {
         mech->pParameter = (CK_VOID_PTR)ctx->iv;
-        mech->ulParameterLen = ctx->alg->iv_bytes;
+        mech->ulParameterLen = ctx->c.alg->iv_bytes;
     } else if (block_is_ctr(ctx)) {
         ctr->ulCounterBits = 128;
         memcpy(ctr->cb, ctx->iv, sizeof(ctr->cb));
@@ -267,102 +128,10 @@ static void block_mechanism(const BLOCK_CTX *ctx, CK_MECHANISM *mech,
     }
 }
 
-/*
- * Starts a token operation from the host state on a session the context
- * keeps. CTR in the middle of a block first runs the used part of the
- * block through, and drops that output.
- */
-static int block_stream_start(BLOCK_CTX *ctx,
-                              const struct p11be_cipher_call *call)
-{
-    unsigned char skip[P11BE_CIPHER_BLOCK_MAX] = {0};
-    CK_ULONG skip_len = sizeof(skip);
-    CK_RV rv;
-
-    ctx->sess = p11be_cipher_stream_start(call, &rv);
-    if (ctx->sess == NULL) {
-        if (rv != CKR_OK)
-            p11be_cipher_raise_token(
-                ctx->prov, ctx->alg,
-                ctx->enc ? "C_EncryptInit" : "C_DecryptInit", rv);
-        return 0;
-    }
-    if (ctx->num == 0)
-        return 1;
-    rv = p11be_cipher_stream_update(ctx->sess, ctx->enc, skip, ctx->num, skip,
-                                    &skip_len);
-    OPENSSL_cleanse(skip, sizeof(skip));
-    if (rv == CKR_OK && skip_len == ctx->num)
-        return 1;
-    p11be_cipher_stream_drop(ctx->sess, rv);
-    ctx->sess = NULL;
-    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                "%s: %s of the %u bytes already used of the counter block "
-                "(%s): %s",
-                ctx->alg->name,
-                ctx->enc ? "C_EncryptUpdate" : "C_DecryptUpdate", ctx->num,
-                ctx->alg->mech_name,
-                rv != CKR_OK ? p11be_ckr_name(rv) : "wrong length");
-    return 0;
-}
-
 /* Ends the stream the context keeps, if any; 0 (raised) if that fails. */
 static int block_stream_end(BLOCK_CTX *ctx)
 {
-    CK_RV rv;
-
-    if (ctx->sess == NULL)
-        return 1;
-    rv = p11be_cipher_stream_end(ctx->sess, ctx->enc, NULL, NULL);
-    ctx->sess = NULL;
-    if (rv == CKR_OK)
-        return 1;
-    p11be_cipher_raise_token(ctx->prov, ctx->alg,
-                             ctx->enc ? "C_EncryptFinal" : "C_DecryptFinal",
-                             rv);
-    return 0;
-}
-
-/* Runs `len` bytes on the stream; a lost session is replaced once. */
-static int block_stream_run(BLOCK_CTX *ctx,
-                            const struct p11be_cipher_call *call,
-                            const unsigned char *in, size_t len,
-                            unsigned char *out)
-{
-    CK_ULONG out_len = 0;
-    CK_RV rv = CKR_OK;
-    int attempt;
-
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        if (ctx->sess == NULL && !block_stream_start(ctx, call))
-            return 0;
-        out_len = len;
-        rv = p11be_cipher_stream_update(ctx->sess, ctx->enc, in, len, out,
-                                        &out_len);
-        if (rv == CKR_OK)
-            break;
-        /* A failed C_xUpdate ends the token's operation. */
-        p11be_cipher_stream_drop(ctx->sess, rv);
-        ctx->sess = NULL;
-        if (!p11be_session_retryable(rv))
-            break;
-    }
-    if (rv != CKR_OK) {
-        p11be_cipher_raise_token(
-            ctx->prov, ctx->alg,
-            ctx->enc ? "C_EncryptUpdate" : "C_DecryptUpdate", rv);
-        return 0;
-    }
-    if (out_len != len) {
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: %s returned %lu bytes for %zu: the token holds "
-                    "back data of a raw mechanism",
-                    ctx->alg->name,
-                    ctx->enc ? "C_EncryptUpdate" : "C_DecryptUpdate",
-                    (unsigned long)out_len, len);
-        return 0;
-    }
-    return 1;
+    return p11be_cipher_stream_end(&ctx->c, NULL, NULL);
 }
 
 /*
@@ -370,34 +139,21 @@ static int block_stream_run(BLOCK_CTX *ctx,
  * BLOCK_STREAM_MIN) runs the used part of the block first, in a scratch
  * buffer, and drops its output.
  */
-static int block_one_shot(BLOCK_CTX *ctx, const struct p11be_cipher_call *call,
-                          const unsigned char *in, size_t len,
-                          unsigned char *out)
+static int block_one_shot(BLOCK_CTX *ctx, struct p11be_cipher_op *op)
 {
     unsigned char scratch[BLOCK_STREAM_MIN + P11BE_CIPHER_BLOCK_MAX];
-    const unsigned char *src = in;
-    unsigned char *dst = out;
-    CK_ULONG out_len = ctx->num + len;
-    CK_RV rv;
+    unsigned char *out = op->out;
+    size_t len = op->in_len;
     int ok;
 
     if (ctx->num != 0) {
         memset(scratch, 0, ctx->num);
-        memcpy(scratch + ctx->num, in, len);
-        src = dst = scratch;
+        memcpy(scratch + ctx->num, op->in, len);
+        op->in = op->out = scratch;
+        op->in_len += ctx->num;
     }
-    ok = p11be_cipher_one_shot(call, src, ctx->num + len, dst, &out_len, &rv);
-    if (!ok && rv != CKR_OK)
-        p11be_cipher_raise_token(ctx->prov, ctx->alg,
-                                 ctx->enc ? "C_EncryptInit/C_Encrypt"
-                                          : "C_DecryptInit/C_Decrypt",
-                                 rv);
-    if (ok && out_len != ctx->num + len) {
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: the token returned %lu bytes for %zu", ctx->alg->name,
-                    (unsigned long)out_len, ctx->num + len);
-        ok = 0;
-    }
+    op->out_len = op->in_len;
+    ok = p11be_cipher_once(&ctx->c, op);
     if (ok && ctx->num != 0)
         memcpy(out, scratch + ctx->num, len);
     if (ctx->num != 0)
@@ -413,19 +169,16 @@ static int block_one_shot(BLOCK_CTX *ctx, const struct p11be_cipher_call *call,
 static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
                             unsigned char *out)
 {
-    EVP_CIPHER *cipher =
-        EVP_CIPHER_fetch(p11be_fallback_libctx(), ctx->alg->name, NULL);
-    EVP_CIPHER_CTX *soft = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *soft;
     unsigned char skip[P11BE_CIPHER_BLOCK_MAX] = {0};
     int n, ok;
 
-    P11BE_DEBUG("re-entered: %s batch by the default provider", ctx->alg->name);
-    block_abandon(ctx);
-    ok = cipher != NULL && soft != NULL
-         && EVP_CipherInit_ex2(soft, cipher, ctx->key.value,
-                               ctx->alg->iv_bytes != 0 ? ctx->iv : NULL,
-                               ctx->enc, NULL)
-         && EVP_CIPHER_CTX_set_padding(soft, 0)
+    P11BE_DEBUG("re-entered: %s batch by the default provider",
+                ctx->c.alg->name);
+    p11be_cipher_stream_abandon(&ctx->c);
+    soft = p11be_cipher_host(&ctx->c, 1,
+                             ctx->c.alg->iv_bytes != 0 ? ctx->iv : NULL, 0);
+    ok = soft != NULL
          && (ctx->num == 0
              || EVP_CipherUpdate(soft, skip, &n, skip, (int)ctx->num));
     while (ok && len > 0) {
@@ -438,11 +191,60 @@ static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
     }
     OPENSSL_cleanse(skip, sizeof(skip));
     EVP_CIPHER_CTX_free(soft);
-    EVP_CIPHER_free(cipher);
-    if (!ok)
-        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s used from inside a token call", ctx->alg->name);
     return ok;
+}
+
+/*
+ * CBC or CTR where the token has only the cipher's ECB (cipher.c): the
+ * chaining on the host, every block through the token's ECB. CTR: the
+ * counter blocks encrypted in one call and XORed in. CBC decryption: the
+ * blocks decrypted in one call, each XORed with the ciphertext before it.
+ * CBC encryption chains: one C_EncryptUpdate per block on a kept session.
+ */
+static int block_on_ecb(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
+                        unsigned char *out)
+{
+    size_t bs = ctx->c.alg->cipher_block, n = len, i, j;
+    unsigned char x[P11BE_CIPHER_BLOCK_MAX];
+    struct p11be_cipher_op op = {.encrypt = ctx->c.enc, .in = x};
+    unsigned char *ecb;
+    int ok = 1;
+
+    op.mech.mechanism = ctx->c.ecb;
+    if (block_is_ctr(ctx) || !ctx->c.enc) {
+        if (block_is_ctr(ctx))
+            n = (ctx->num + len + bs - 1) / bs * bs;
+        /* Not ctx->c.work: a shaped batch may be running in it. */
+        ecb = OPENSSL_malloc(n);
+        if (ecb == NULL)
+            return 0;
+        for (i = 0; block_is_ctr(ctx) && i < n; i += bs) {
+            memcpy(ecb + i, i == 0 ? ctx->iv : ecb + i - bs, bs);
+            if (i > 0)
+                ctr_add(ecb + i, 1);
+        }
+        op.encrypt = block_is_ctr(ctx);
+        op.in = block_is_ctr(ctx) ? ecb : in;
+        op.out = ecb;
+        op.in_len = op.out_len = n;
+        ok = p11be_cipher_once(&ctx->c, &op);
+        /* Backwards: `out` may be `in`, whose blocks CBC still needs. */
+        for (i = len; ok && i-- > 0;)
+            out[i] = block_is_ctr(ctx)
+                         ? in[i] ^ ecb[ctx->num + i]
+                         : ecb[i] ^ (i < bs ? ctx->iv[i] : in[i - bs]);
+        OPENSSL_clear_free(ecb, n);
+        return ok;
+    }
+    for (i = 0; ok && i < len; i += bs) {
+        for (j = 0; j < bs; j++)
+            x[j] = in[i + j] ^ (i == 0 ? ctx->iv[j] : out[i - bs + j]);
+        op.out = out + i;
+        op.in_len = op.out_len = bs;
+        ok = p11be_cipher_stream(&ctx->c, &op, 1);
+    }
+    OPENSSL_cleanse(x, sizeof(x));
+    return block_stream_end(ctx) && ok;
 }
 
 /*
@@ -455,30 +257,31 @@ static int block_soft_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
 static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
                        unsigned char *out, int end, size_t spec)
 {
-    size_t bs = ctx->alg->cipher_block;
+    size_t bs = ctx->c.alg->cipher_block;
     unsigned char next_iv[P11BE_CIPHER_BLOCK_MAX];
     CK_AES_CTR_PARAMS ctr;
-    CK_MECHANISM mech;
-    struct p11be_cipher_call call = {
-        ctx->prov, ctx->alg, &ctx->key, ctx->enc ? CKF_ENCRYPT : CKF_DECRYPT,
-        ctx->enc,  &mech,
-    };
+    struct p11be_cipher_op op = {
+        .encrypt = ctx->c.enc, .in = in, .in_len = len + spec, .out = out};
     int ok;
 
-    block_mechanism(ctx, &mech, &ctr);
+    block_mechanism(ctx, &op.mech, &ctr);
     ctx->spec_valid = 0;
     /* CBC decryption: the last input block is the next IV; in may be out. */
-    if (ctx->alg->mode == EVP_CIPH_CBC_MODE && !ctx->enc)
+    if (ctx->c.alg->mode == EVP_CIPH_CBC_MODE && !ctx->c.enc)
         memcpy(next_iv, in + len - bs, bs);
     if (p11be_reentered()) {
         ok = block_soft_batch(ctx, in, len + spec, out);
-    } else if (ctx->sess == NULL
+    } else if (ctx->c.ecb != 0) {
+        ok = block_on_ecb(ctx, in, len + spec, out);
+    } else if (ctx->c.sess == NULL
                && (len < BLOCK_STREAM_MIN
                    || (ctx->num == 0 && (end || ctx->batches == 0)))) {
-        ok = block_one_shot(ctx, &call, in, len + spec, out);
+        ok = block_one_shot(ctx, &op);
     } else {
         spec = 0;
-        ok = block_stream_run(ctx, &call, in, len, out);
+        op.in_len = op.out_len = len;
+        op.replay_len = ctx->num;
+        ok = p11be_cipher_stream(&ctx->c, &op, 1);
         if (ok && end)
             ok = block_stream_end(ctx);
     }
@@ -489,8 +292,8 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         memcpy(ctx->spec, out + len, spec);
         ctx->spec_valid = 1;
     }
-    if (ctx->alg->mode == EVP_CIPH_CBC_MODE)
-        memcpy(ctx->iv, ctx->enc ? out + len - bs : next_iv, bs);
+    if (ctx->c.alg->mode == EVP_CIPH_CBC_MODE)
+        memcpy(ctx->iv, ctx->c.enc ? out + len - bs : next_iv, bs);
     if (block_is_ctr(ctx)) {
         size_t pos = ctx->num + len;
 
@@ -521,35 +324,31 @@ static int block_run(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
     return end ? block_stream_end(ctx) : 1;
 }
 
-/* An operation nobody finishes: end the stream, quietly. */
-static void block_abandon(BLOCK_CTX *ctx)
+/* newctx: PKCS#7 padding is on by default. */
+static void block_start(P11BE_CIPHER_CTX *c)
 {
-    p11be_cipher_stream_abandon(ctx->sess, ctx->enc);
-    ctx->sess = NULL;
+    ((BLOCK_CTX *)c)->pad = 1;
 }
 
-static int block_init(BLOCK_CTX *ctx, const unsigned char *key, size_t keylen,
-                      const unsigned char *iv, size_t ivlen,
-                      const OSSL_PARAM params[], int enc)
+static int block_init(P11BE_CIPHER_CTX *c, const unsigned char *iv,
+                      size_t ivlen, int enc)
 {
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_init(&ctx->fb, key, iv, params, enc);
-    block_abandon(ctx);
-    ctx->ready = 0;
+    BLOCK_CTX *ctx = (BLOCK_CTX *)c;
+
     ctx->finished = 0;
     ctx->batches = 0;
-    ctx->enc = enc;
+    c->enc = enc;
+    c->usage = enc ? CKF_ENCRYPT : CKF_DECRYPT;
     OPENSSL_cleanse(ctx->buf, sizeof(ctx->buf));
     OPENSSL_cleanse(ctx->held, sizeof(ctx->held));
     ctx->buf_len = 0;
     ctx->held_len = 0;
     ctx->spec_valid = 0;
-    if (iv != NULL && ctx->alg->iv_bytes != 0) {
-        if (ivlen != ctx->alg->iv_bytes) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                        "%s takes a %zu-byte IV, got %zu", ctx->alg->name,
-                        ctx->alg->iv_bytes, ivlen);
+    if (iv != NULL && c->alg->iv_bytes != 0) {
+        if (ivlen != c->alg->iv_bytes) {
+            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
+                        "%s takes a %zu-byte IV, got %zu", c->alg->name,
+                        c->alg->iv_bytes, ivlen);
             return 0;
         }
         memcpy(ctx->oiv, iv, ivlen);
@@ -565,92 +364,28 @@ static int block_init(BLOCK_CTX *ctx, const unsigned char *key, size_t keylen,
         /* CBC starts again from the IV last given. */
         memcpy(ctx->iv, ctx->oiv, sizeof(ctx->iv));
     }
-    if (key != NULL) {
-        if (keylen != ctx->alg->key_bytes) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_KEY_LENGTH),
-                        "%s takes a %zu-byte key, got %zu", ctx->alg->name,
-                        ctx->alg->key_bytes, keylen);
-            return 0;
-        }
-        if (!p11be_reentered()
-            && !p11be_cipher_check_token(ctx->prov, ctx->alg))
-            return 0;
-        p11be_cipher_key_set(ctx->prov, &ctx->key, key, keylen);
-    }
-    if (ctx->key.len != 0) {
-        CK_OBJECT_HANDLE handle;
-
-        /* Import now, so that a refused key fails init, not update. */
-        if (!p11be_reentered()
-            && !p11be_cipher_key_handle(ctx->prov, ctx->alg, &ctx->key,
-                                        enc ? CKF_ENCRYPT : CKF_DECRYPT,
-                                        &handle))
-            return 0;
-        ctx->ready = 1;
-    }
-    return block_set_ctx_params(ctx, params);
-}
-
-static int block_einit(void *vctx, const unsigned char *key, size_t keylen,
-                       const unsigned char *iv, size_t ivlen,
-                       const OSSL_PARAM params[])
-{
-    return block_init(vctx, key, keylen, iv, ivlen, params, 1);
-}
-
-static int block_dinit(void *vctx, const unsigned char *key, size_t keylen,
-                       const unsigned char *iv, size_t ivlen,
-                       const OSSL_PARAM params[])
-{
-    return block_init(vctx, key, keylen, iv, ivlen, params, 0);
+    return 1;
 }
 
 static int block_check_ready(BLOCK_CTX *ctx, const char *what)
 {
-    if (ctx->ready)
+    if (ctx->c.ready)
         return 1;
     if (ctx->finished)
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: cipher %s after final; initialise again first",
-                    ctx->alg->name, what);
+                    ctx->c.alg->name, what);
     else
-        p11be_raise(ctx->prov->handle, P11BE_R_NO_KEY,
-                    "%s: cipher %s without a key", ctx->alg->name, what);
-    return 0;
-}
-
-static int block_room(BLOCK_CTX *ctx, size_t need, size_t outsize)
-{
-    if (outsize >= need)
-        return 1;
-    p11be_raise(
-        ctx->prov->handle, P11BE_PROV_REASON(PROV_R_OUTPUT_BUFFER_TOO_SMALL),
-        "%s needs %zu bytes of output, got %zu", ctx->alg->name, need, outsize);
+        p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
+                    "%s: cipher %s without a key", ctx->c.alg->name, what);
     return 0;
 }
 
 /* Whether a batch of `len` bytes would be one call: see block_batch(). */
 static int block_can_shape(const BLOCK_CTX *ctx, size_t len)
 {
-    return ctx->sess == NULL && ctx->num == 0 && len <= BLOCK_SHAPE_MAX
+    return ctx->c.sess == NULL && ctx->num == 0 && len <= BLOCK_SHAPE_MAX
            && (len < BLOCK_STREAM_MIN || ctx->batches == 0);
-}
-
-static unsigned char *block_scratch(BLOCK_CTX *ctx, size_t len)
-{
-    if (len > ctx->scratch_cap) {
-        OPENSSL_clear_free(ctx->scratch, ctx->scratch_cap);
-        ctx->scratch_cap = 0;
-        ctx->scratch = OPENSSL_malloc(len);
-        if (ctx->scratch == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: %zu bytes of scratch", ctx->alg->name, len);
-            return NULL;
-        }
-        ctx->scratch_cap = len;
-    }
-    return ctx->scratch;
 }
 
 /*
@@ -662,13 +397,13 @@ static unsigned char *block_scratch(BLOCK_CTX *ctx, size_t len)
  * comment) also decrypts that block, or encrypts the padded final block.
  * The token input is made contiguous: buf, then the input, then the padded
  * block; in the caller's buffer after the held plaintext given out first
- * when nothing beyond the update's output is run, else in `scratch`.
+ * when nothing beyond the update's output is run, else in ctx->c.work.
  */
 static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
                                size_t outsize, const unsigned char *in,
                                size_t inl)
 {
-    size_t bs = ctx->alg->cipher_block;
+    size_t bs = ctx->c.alg->cipher_block;
     size_t total = ctx->buf_len + inl;
     size_t run = total - total % bs, hold = 0, release, proc, spec = 0;
     unsigned char tail[P11BE_CIPHER_BLOCK_MAX];
@@ -677,7 +412,7 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
     size_t tail_len, outlen;
     int shape, ok = 1;
 
-    if (!ctx->enc && ctx->pad && run == total && run > 0)
+    if (!ctx->c.enc && ctx->pad && run == total && run > 0)
         hold = bs;
     release = inl > 0 || !ctx->pad ? ctx->held_len : 0;
     outlen = release + run - hold;
@@ -685,7 +420,7 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         *outl = outlen;
         return 1;
     }
-    if (!block_room(ctx, outlen, outsize))
+    if (!p11be_cipher_room(&ctx->c, outlen, outsize))
         return 0;
     if (inl == 0 && release == 0) {
         *outl = 0;
@@ -694,7 +429,7 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
     ctx->spec_valid = 0;
     shape = block_can_shape(ctx, run);
     proc = shape ? run : run - hold;
-    if (shape && ctx->enc && ctx->pad && proc > 0)
+    if (shape && ctx->c.enc && ctx->pad && proc > 0)
         spec = bs;
     tail_len = total - proc;
     if (proc > 0) {
@@ -705,8 +440,9 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         memcpy(tail + ctx->buf_len, in, inl);
     }
     memcpy(old_held, ctx->held, release);
-    work = proc + spec > outlen - release ? block_scratch(ctx, proc + spec)
-                                          : out + release;
+    work = proc + spec > outlen - release
+               ? p11be_cipher_work(&ctx->c, proc + spec)
+               : out + release;
     if (work == NULL)
         return 0;
     if (proc > 0) {
@@ -730,11 +466,23 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         *outl = outlen;
     }
     /* After an encryption the scratch holds only ciphertext. */
-    if (work != out + release && (!ok || !ctx->enc))
+    if (work != out + release && (!ok || !ctx->c.enc))
         OPENSSL_cleanse(work, proc + spec);
     OPENSSL_cleanse(tail, sizeof(tail));
     OPENSSL_cleanse(old_held, sizeof(old_held));
     return ok;
+}
+
+/* As many bytes out as in: CTR's update, and EVP_Cipher() for all. */
+static int block_raw(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
+                     size_t outsize, const unsigned char *in, size_t inl)
+{
+    if (out != NULL && inl > 0
+        && (!p11be_cipher_room(&ctx->c, inl, outsize)
+            || !block_run(ctx, in, inl, out, 0)))
+        return 0;
+    *outl = inl;
+    return 1;
 }
 
 static int block_update(void *vctx, unsigned char *out, size_t *outl,
@@ -742,26 +490,17 @@ static int block_update(void *vctx, unsigned char *out, size_t *outl,
 {
     BLOCK_CTX *ctx = vctx;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_update(&ctx->fb, out, outl, in, inl);
     if (!block_check_ready(ctx, "update"))
         return 0;
     if (!block_is_ctr(ctx))
         return block_update_blocks(ctx, out, outl, outsize, in, inl);
-    if (out == NULL || inl == 0) {
-        *outl = inl;
-        return 1;
-    }
-    if (!block_room(ctx, inl, outsize) || !block_run(ctx, in, inl, out, 0))
-        return 0;
-    *outl = inl;
-    return 1;
+    return block_raw(ctx, out, outl, outsize, in, inl);
 }
 
 /* PKCS#7, checked as OpenSSL's ossl_cipher_unpadblock does. */
 static int block_unpad(BLOCK_CTX *ctx, const unsigned char *block, size_t *len)
 {
-    size_t bs = ctx->alg->cipher_block;
+    size_t bs = ctx->c.alg->cipher_block;
     size_t pad = block[bs - 1], i;
 
     if (pad == 0 || pad > bs)
@@ -773,30 +512,29 @@ static int block_unpad(BLOCK_CTX *ctx, const unsigned char *block, size_t *len)
     return 1;
 
 out_bad:
-    p11be_raise(ctx->prov->handle, P11BE_PROV_REASON(PROV_R_BAD_DECRYPT),
+    p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_DECRYPT,
                 "%s: bad padding in the last block (wrong key or "
                 "corrupted data)",
-                ctx->alg->name);
+                ctx->c.alg->name);
     return 0;
 }
 
 static int block_final_encrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
                                size_t outsize)
 {
-    size_t bs = ctx->alg->cipher_block;
+    size_t bs = ctx->c.alg->cipher_block;
 
     if (!ctx->pad && ctx->buf_len == 0) {
         *outl = 0;
         return block_stream_end(ctx);
     }
     if (!ctx->pad && ctx->buf_len != bs) {
-        p11be_raise(ctx->prov->handle,
-                    P11BE_PROV_REASON(PROV_R_WRONG_FINAL_BLOCK_LENGTH),
-                    "%s: %zu bytes left over with padding off", ctx->alg->name,
-                    ctx->buf_len);
+        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                    "%s: %zu bytes left over with padding off",
+                    ctx->c.alg->name, ctx->buf_len);
         return 0;
     }
-    if (!block_room(ctx, bs, outsize))
+    if (!p11be_cipher_room(&ctx->c, bs, outsize))
         return 0;
     if (ctx->pad && ctx->spec_valid) {
         /* Encrypted ahead by the last update. */
@@ -816,7 +554,7 @@ static int block_final_encrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
 static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
                                size_t outsize)
 {
-    size_t bs = ctx->alg->cipher_block, len = bs;
+    size_t bs = ctx->c.alg->cipher_block, len = bs;
     unsigned char block[P11BE_CIPHER_BLOCK_MAX];
     int ok;
 
@@ -825,11 +563,10 @@ static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         return block_stream_end(ctx);
     }
     if (ctx->held_len == 0 && ctx->buf_len != bs) {
-        p11be_raise(ctx->prov->handle,
-                    P11BE_PROV_REASON(PROV_R_WRONG_FINAL_BLOCK_LENGTH),
+        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
                     "%s: the ciphertext is not a whole number of %zu-byte "
                     "blocks",
-                    ctx->alg->name, bs);
+                    ctx->c.alg->name, bs);
         return 0;
     }
     if (ctx->held_len != 0) {
@@ -839,7 +576,7 @@ static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         ok = block_run(ctx, ctx->buf, bs, block, 1);
     }
     ok = ok && (!ctx->pad || block_unpad(ctx, block, &len))
-         && block_room(ctx, len, outsize);
+         && p11be_cipher_room(&ctx->c, len, outsize);
     if (ok) {
         memcpy(out, block, len);
         *outl = len;
@@ -856,8 +593,6 @@ static int block_final(void *vctx, unsigned char *out, size_t *outl,
     BLOCK_CTX *ctx = vctx;
     int ok;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_final(&ctx->fb, out, outl);
     if (!block_check_ready(ctx, "final"))
         return 0;
     if (out == NULL) {
@@ -866,19 +601,19 @@ static int block_final(void *vctx, unsigned char *out, size_t *outl,
             block_is_ctr(ctx)
                     || (!ctx->pad && ctx->buf_len == 0 && ctx->held_len == 0)
                 ? 0
-                : ctx->alg->cipher_block;
+                : ctx->c.alg->cipher_block;
         return 1;
     }
     if (block_is_ctr(ctx)) {
         *outl = 0;
         ok = block_stream_end(ctx);
-    } else if (ctx->enc) {
+    } else if (ctx->c.enc) {
         ok = block_final_encrypt(ctx, out, outl, outsize);
     } else {
         ok = block_final_decrypt(ctx, out, outl, outsize);
     }
-    block_abandon(ctx);
-    ctx->ready = 0;
+    p11be_cipher_stream_abandon(&ctx->c);
+    ctx->c.ready = 0;
     ctx->finished = 1;
     return ok;
 }
@@ -891,80 +626,16 @@ static int block_cipher(void *vctx, unsigned char *out, size_t *outl,
                         size_t outsize, const unsigned char *in, size_t inl)
 {
     BLOCK_CTX *ctx = vctx;
+    size_t bs = block_is_ctr(ctx) ? 1 : ctx->c.alg->cipher_block;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_cipher(&ctx->fb, out, outl, in, inl);
     if (!block_check_ready(ctx, "EVP_Cipher"))
         return 0;
-    if (!block_is_ctr(ctx) && inl % ctx->alg->cipher_block != 0) {
-        p11be_raise(ctx->prov->handle,
-                    P11BE_PROV_REASON(PROV_R_WRONG_FINAL_BLOCK_LENGTH),
-                    "%s: EVP_Cipher takes whole %zu-byte blocks, got %zu "
-                    "bytes",
-                    ctx->alg->name, ctx->alg->cipher_block, inl);
-        return 0;
-    }
-    if (out == NULL || inl == 0) {
-        *outl = inl;
-        return 1;
-    }
-    if (!block_room(ctx, inl, outsize) || !block_run(ctx, in, inl, out, 0))
-        return 0;
-    *outl = inl;
-    return 1;
-}
-
-static void block_freectx(void *vctx)
-{
-    BLOCK_CTX *ctx = vctx;
-
-    if (ctx == NULL)
-        return;
-    p11be_cipher_fallback_free(&ctx->fb);
-    block_abandon(ctx);
-    p11be_cipher_key_clear(ctx->prov, &ctx->key);
-    OPENSSL_clear_free(ctx->scratch, ctx->scratch_cap);
-    OPENSSL_clear_free(ctx, sizeof(*ctx));
-}
-
-/*
- * The whole state is on the host, so a copy is exact at any point; it
- * starts its own token operation (and imports its own key object) when it
- * first needs one.
- */
-static void *block_dupctx(void *vctx)
-{
-    BLOCK_CTX *src = vctx;
-    BLOCK_CTX *dst = OPENSSL_zalloc(sizeof(*dst));
-
-    if (dst == NULL)
-        return NULL;
-    dst->prov = src->prov;
-    dst->alg = src->alg;
-    if (src->fb.ctx != NULL) {
-        if (!p11be_cipher_fallback_dup(&dst->fb, &src->fb)) {
-            OPENSSL_free(dst);
-            return NULL;
-        }
-        return dst;
-    }
-    p11be_cipher_key_copy(&dst->key, &src->key);
-    dst->enc = src->enc;
-    dst->ready = src->ready;
-    dst->finished = src->finished;
-    dst->pad = src->pad;
-    dst->iv_set = src->iv_set;
-    memcpy(dst->oiv, src->oiv, sizeof(dst->oiv));
-    memcpy(dst->iv, src->iv, sizeof(dst->iv));
-    memcpy(dst->buf, src->buf, sizeof(dst->buf));
-    dst->buf_len = src->buf_len;
-    memcpy(dst->held, src->held, sizeof(dst->held));
-    dst->held_len = src->held_len;
-    memcpy(dst->spec, src->spec, sizeof(dst->spec));
-    dst->spec_valid = src->spec_valid;
-    dst->num = src->num;
-    dst->batches = src->batches;
-    return dst;
+    if (inl % bs == 0)
+        return block_raw(ctx, out, outl, outsize, in, inl);
+    p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                "%s: EVP_Cipher takes whole %zu-byte blocks, got %zu bytes",
+                ctx->c.alg->name, bs, inl);
+    return 0;
 }
 
 /* The IV OpenSSL reports as updated: for CTR its counter is one ahead. */
@@ -984,35 +655,30 @@ static int block_set_iv_param(OSSL_PARAM *p, const unsigned char *iv,
 }
 
 /*
- * A random Triple DES key with odd parity, as OpenSSL's des_generatekey.
- * EVP_CIPHER_CTX_rand_key() passes a buffer of the key's length but a
- * data_size of 0, so, like the default provider, this writes key_bytes.
+ * A random Triple DES key with odd parity, made by the default provider
+ * (host randomness either way). EVP_CIPHER_CTX_rand_key() passes a buffer
+ * of the key's length but a data_size of 0: key_bytes are written.
  */
-static int des3_random_key(const BLOCK_CTX *ctx, OSSL_PARAM *p)
+static int des3_random_key(BLOCK_CTX *ctx, OSSL_PARAM *p)
 {
-    unsigned char *key = p->data;
-    size_t i;
+    EVP_CIPHER_CTX *soft;
+    int ok;
 
     /* data_size 0 is EVP_CIPHER_CTX_rand_key(); a stated size must fit. */
     if (p->data_type != OSSL_PARAM_OCTET_STRING
-        || (p->data_size != 0 && p->data_size < ctx->alg->key_bytes)) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BUFFER_TOO_SMALL,
+        || (p->data_size != 0 && p->data_size < ctx->c.alg->key_bytes)) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BUFFER_TOO_SMALL,
                     "%s: \"%s\" needs an octet string of %zu bytes",
-                    ctx->alg->name, p->key, ctx->alg->key_bytes);
+                    ctx->c.alg->name, p->key, ctx->c.alg->key_bytes);
         return 0;
     }
-    if (key == NULL || RAND_priv_bytes(key, (int)ctx->alg->key_bytes) <= 0)
-        return 0;
-    for (i = 0; i < ctx->alg->key_bytes; i++) {
-        unsigned char b = key[i] & 0xfe, bits = b;
-
-        bits ^= bits >> 4;
-        bits ^= bits >> 2;
-        bits ^= bits >> 1;
-        key[i] = b | ((bits & 1) ^ 1);
-    }
-    p->return_size = ctx->alg->key_bytes;
-    return 1;
+    soft = p11be_cipher_host(&ctx->c, 0, NULL, -1);
+    ok = soft != NULL && p->data != NULL
+         && EVP_CIPHER_CTX_rand_key(soft, p->data) > 0;
+    EVP_CIPHER_CTX_free(soft);
+    if (ok)
+        p->return_size = ctx->c.alg->key_bytes;
+    return ok;
 }
 
 static int block_get_ctx_params(void *vctx, OSSL_PARAM params[])
@@ -1020,32 +686,40 @@ static int block_get_ctx_params(void *vctx, OSSL_PARAM params[])
     BLOCK_CTX *ctx = vctx;
     OSSL_PARAM *p;
 
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_get_params(ctx->fb.ctx, params);
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->alg->iv_bytes))
-        return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_PADDING);
     if (p != NULL && !OSSL_PARAM_set_uint(p, ctx->pad))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IV);
-    if (p != NULL && !block_set_iv_param(p, ctx->oiv, ctx->alg->iv_bytes))
+    if (p != NULL && !block_set_iv_param(p, ctx->oiv, ctx->c.alg->iv_bytes))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_UPDATED_IV);
     if (p != NULL
-        && !block_set_iv_param(p, block_updated_iv(ctx), ctx->alg->iv_bytes))
+        && !block_set_iv_param(p, block_updated_iv(ctx), ctx->c.alg->iv_bytes))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_NUM);
     if (p != NULL && !OSSL_PARAM_set_uint(p, ctx->num))
         return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->alg->key_bytes))
-        return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_RANDOM_KEY);
-    if (p != NULL && (ctx->alg->flags & P11BE_CIPHER_RAND_KEY) != 0
+    if (p != NULL && (ctx->c.alg->impl->flags & P11BE_CIPHER_RAND_KEY) != 0
         && !des3_random_key(ctx, p))
         return 0;
     return 1;
+}
+
+/* An unsigned parameter: 1 with *value, -1 when absent, 0 raised. */
+static int block_uint_param(BLOCK_CTX *ctx, const OSSL_PARAM params[],
+                            const char *key, unsigned int *value)
+{
+    const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, key);
+
+    if (p == NULL)
+        return -1;
+    if (OSSL_PARAM_get_uint(p, value))
+        return 1;
+    p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                "%s: the \"%s\" parameter must be an unsigned integer",
+                ctx->c.alg->name, key);
+    return 0;
 }
 
 /*
@@ -1056,212 +730,74 @@ static int block_get_ctx_params(void *vctx, OSSL_PARAM params[])
 static int block_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     BLOCK_CTX *ctx = vctx;
-    const OSSL_PARAM *p;
     unsigned int value;
+    int found;
 
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
-    if (params == NULL)
-        return 1;
-    if (p11be_cipher_is_tls(params)) {
-        /*
-         * libssl gives them to CBC ciphers only; on a stream mode they
-         * would reach the default provider's CTR unchecked (its "num" is
-         * an index there).
-         */
-        if (ctx->alg->mode != EVP_CIPH_CBC_MODE) {
-            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "%s: TLS record parameters are for CBC and GCM "
-                        "ciphers only",
-                        ctx->alg->name);
-            return 0;
-        }
-        block_abandon(ctx);
-        if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
-                                  ctx->iv_set ? ctx->iv : NULL, ctx->enc,
-                                  (int)ctx->pad))
-            return 0;
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
-    }
-    p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_PADDING);
-    if (p != NULL) {
-        if (!OSSL_PARAM_get_uint(p, &value)) {
-            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "%s: the \"%s\" parameter must be an unsigned "
-                        "integer",
-                        ctx->alg->name, OSSL_CIPHER_PARAM_PADDING);
-            return 0;
-        }
+    found = block_uint_param(ctx, params, OSSL_CIPHER_PARAM_PADDING, &value);
+    if (found == 0)
+        return 0;
+    if (found > 0) {
         if (ctx->pad != (value != 0))
             ctx->spec_valid = 0;
         ctx->pad = value != 0;
     }
-    p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_NUM);
-    if (p != NULL) {
-        if (!OSSL_PARAM_get_uint(p, &value)) {
-            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "%s: the \"%s\" parameter must be an unsigned "
-                        "integer",
-                        ctx->alg->name, OSSL_CIPHER_PARAM_NUM);
-            return 0;
-        }
-        if (value != ctx->num) {
-            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "%s: setting num to %u (it is %u) is not supported",
-                        ctx->alg->name, value, ctx->num);
-            return 0;
-        }
+    found = block_uint_param(ctx, params, OSSL_CIPHER_PARAM_NUM, &value);
+    if (found > 0 && value != ctx->num) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: setting num to %u (it is %u) is not supported",
+                    ctx->c.alg->name, value, ctx->num);
+        return 0;
     }
+    return found != 0;
+}
+
+/*
+ * libssl gives TLS record parameters to CBC ciphers only; on a stream mode
+ * they would reach the default provider's CTR unchecked (its "num" is an
+ * index there).
+ */
+static int block_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
+                     const unsigned char **iv, int *pad)
+{
+    BLOCK_CTX *ctx = (BLOCK_CTX *)c;
+
+    (void)params;
+    if (c->host == NULL && c->alg->mode != EVP_CIPH_CBC_MODE) {
+        p11be_raise(c->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: TLS record parameters are for CBC and GCM "
+                    "ciphers only",
+                    c->alg->name);
+        return 0;
+    }
+    *iv = ctx->iv_set ? ctx->iv : NULL;
+    *pad = (int)ctx->pad;
     return 1;
 }
 
-static const OSSL_PARAM *block_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0),
-        OSSL_PARAM_END,
-    };
+#define BLOCK_GETTABLE                                                         \
+    P11BE_CIPHER_GETTABLE, OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),   \
+        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL)
 
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
+static const OSSL_PARAM block_gettable[] = {BLOCK_GETTABLE, OSSL_PARAM_END};
+static const OSSL_PARAM des3_gettable[] = {
+    BLOCK_GETTABLE,
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_RANDOM_KEY, NULL, 0),
+    OSSL_PARAM_END};
+static const OSSL_PARAM block_settable[] = {
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL), OSSL_PARAM_END};
 
-static const OSSL_PARAM *des3_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_RANDOM_KEY, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
-
-static const OSSL_PARAM *block_settable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_NUM, NULL),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return settable;
-}
-
-static int aes_128_ecb_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_128_ecb);
-}
-
-static int aes_192_ecb_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_192_ecb);
-}
-
-static int aes_256_ecb_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_256_ecb);
-}
-
-static int aes_128_cbc_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_128_cbc);
-}
-
-static int aes_192_cbc_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_192_cbc);
-}
-
-static int aes_256_cbc_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_256_cbc);
-}
-
-static int aes_128_ctr_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_128_ctr);
-}
-
-static int aes_192_ctr_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_192_ctr);
-}
-
-static int aes_256_ctr_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_256_ctr);
-}
-
-static int des_ede3_ecb_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_des_ede3_ecb);
-}
-
-static int des_ede3_cbc_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_des_ede3_cbc);
-}
-
-/* Everything but newctx, get_params and the gettables is shared. */
-#define BLOCK_DISPATCH(newctx, get_params, gettable_ctx)                       \
+/* Triple DES differs only in its RANDOM_KEY. */
+#define BLOCK_MODE(rand_key, gettable_params)                                  \
     {                                                                          \
-        {OSSL_FUNC_CIPHER_NEWCTX, (void (*)(void))(newctx)},                   \
-            {OSSL_FUNC_CIPHER_ENCRYPT_INIT, (void (*)(void))block_einit},      \
-            {OSSL_FUNC_CIPHER_DECRYPT_INIT, (void (*)(void))block_dinit},      \
-            {OSSL_FUNC_CIPHER_UPDATE, (void (*)(void))block_update},           \
-            {OSSL_FUNC_CIPHER_FINAL, (void (*)(void))block_final},             \
-            {OSSL_FUNC_CIPHER_CIPHER, (void (*)(void))block_cipher},           \
-            {OSSL_FUNC_CIPHER_FREECTX, (void (*)(void))block_freectx},         \
-            {OSSL_FUNC_CIPHER_DUPCTX, (void (*)(void))block_dupctx},           \
-            {OSSL_FUNC_CIPHER_GET_PARAMS, (void (*)(void))(get_params)},       \
-            {OSSL_FUNC_CIPHER_GETTABLE_PARAMS,                                 \
-             (void (*)(void))p11be_cipher_gettable_params},                    \
-            {OSSL_FUNC_CIPHER_GET_CTX_PARAMS,                                  \
-             (void (*)(void))block_get_ctx_params},                            \
-            {OSSL_FUNC_CIPHER_SET_CTX_PARAMS,                                  \
-             (void (*)(void))block_set_ctx_params},                            \
-            {OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS,                             \
-             (void (*)(void))(gettable_ctx)},                                  \
-            {OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS,                             \
-             (void (*)(void))block_settable_ctx_params},                       \
-            {0, NULL},                                                         \
+        .ctx_size = sizeof(BLOCK_CTX), .flags = (rand_key),                    \
+        .start = block_start, .init = block_init, .update = block_update,      \
+        .final = block_final, .cipher = block_cipher,                          \
+        .get_ctx_params = block_get_ctx_params,                                \
+        .set_ctx_params = block_set_ctx_params, .tls = block_tls,              \
+        .gettable = (gettable_params), .settable = block_settable,             \
     }
 
-const OSSL_DISPATCH p11be_cipher_aes_128_ecb_functions[] = BLOCK_DISPATCH(
-    aes_128_ecb_newctx, aes_128_ecb_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_192_ecb_functions[] = BLOCK_DISPATCH(
-    aes_192_ecb_newctx, aes_192_ecb_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_256_ecb_functions[] = BLOCK_DISPATCH(
-    aes_256_ecb_newctx, aes_256_ecb_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_128_cbc_functions[] = BLOCK_DISPATCH(
-    aes_128_cbc_newctx, aes_128_cbc_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_192_cbc_functions[] = BLOCK_DISPATCH(
-    aes_192_cbc_newctx, aes_192_cbc_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_256_cbc_functions[] = BLOCK_DISPATCH(
-    aes_256_cbc_newctx, aes_256_cbc_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_128_ctr_functions[] = BLOCK_DISPATCH(
-    aes_128_ctr_newctx, aes_128_ctr_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_192_ctr_functions[] = BLOCK_DISPATCH(
-    aes_192_ctr_newctx, aes_192_ctr_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_aes_256_ctr_functions[] = BLOCK_DISPATCH(
-    aes_256_ctr_newctx, aes_256_ctr_get_params, block_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_des_ede3_ecb_functions[] = BLOCK_DISPATCH(
-    des_ede3_ecb_newctx, des_ede3_ecb_get_params, des3_gettable_ctx_params);
-const OSSL_DISPATCH p11be_cipher_des_ede3_cbc_functions[] = BLOCK_DISPATCH(
-    des_ede3_cbc_newctx, des_ede3_cbc_get_params, des3_gettable_ctx_params);
+const P11BE_CIPHER_MODE p11be_cipher_block_mode = BLOCK_MODE(0, block_gettable);
+const P11BE_CIPHER_MODE p11be_cipher_des3_mode =
+    BLOCK_MODE(P11BE_CIPHER_RAND_KEY, des3_gettable);

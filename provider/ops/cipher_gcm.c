@@ -1,61 +1,43 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * AES-GCM on the token (CKM_AES_GCM, CK_GCM_PARAMS), an AEAD with
- * OpenSSL's semantics: AAD by update with a NULL output, the IV length
- * settable (12 bytes by default, 1 to 128 as in OpenSSL), the tag read
- * after an encryption's final and set before a decryption's final (1 to 16
- * bytes, as OpenSSL accepts), and the ciphertext or plaintext of an update
- * returned by that update.
+ * AES-GCM on the token (CKM_AES_GCM, CK_GCM_PARAMS) with OpenSSL's AEAD
+ * semantics: AAD by update with a NULL output, the IV length settable (12
+ * bytes by default, 1 to 128), the tag (1 to 16 bytes) read after an
+ * encryption's final and set before a decryption's final, and each
+ * update's output returned by that update. PKCS#11 2.40 has the AAD in the
+ * mechanism parameters, so AAD is kept until the first data.
  *
- * PKCS#11 2.40 has the AAD in the mechanism parameters, so AAD is kept
- * until the first data (OpenSSL also wants AAD first) and then given to
- * C_EncryptInit/C_DecryptInit.
+ * Encryption. The first data update is C_EncryptInit + C_Encrypt, which
+ * gives ciphertext and tag at once: a message of one update costs what a
+ * direct caller pays. Its ciphertext (up to GCM_ONE_SHOT_MAX) is kept
+ * until final: should a second update come, the plaintext is made again
+ * from it, run through C_EncryptInit on a kept session (output dropped),
+ * and the message streams with C_EncryptUpdate, final is C_EncryptFinal.
+ * A larger first update streams at once.
  *
- * Encryption. The first data update runs as C_EncryptInit + C_Encrypt,
- * which gives the ciphertext and the tag at once, so a message of one
- * update costs what a direct caller pays. Its plaintext (up to 1 MiB,
- * GCM_ONE_SHOT_MAX) is kept until final: should a second update come, the
- * context starts C_EncryptInit on a session it keeps, runs the kept
- * plaintext through again (output dropped), and streams with
- * C_EncryptUpdate; final is then C_EncryptFinal. A larger first update
- * streams at once.
- *
- * Decryption. A 2.40 token releases GCM plaintext only at C_DecryptFinal,
- * once it has checked the tag, but OpenSSL returns plaintext from each
- * update and checks the tag in final. So the ciphertext is kept on the host
- * until final, where C_DecryptInit + C_Decrypt(ciphertext || tag) lets the
- * token check the tag (its plaintext is dropped). The update's plaintext is
- * the keystream applied to the ciphertext; the token makes it by GCM
- * *encryption* of the ciphertext with the same IV and no AAD (the CTR part
- * of GCM is its own inverse; that tag is dropped), one-shot for the first
- * update and on a kept session after. When the tag is already set at the
- * first update (pyca's AESGCM and GCM(iv, tag) do that), that update is
- * C_DecryptInit + C_Decrypt(ciphertext || tag) instead: the token checks
- * the tag and returns the plaintext in one go, and final needs no call. The
- * key object of a decrypting context therefore allows CKA_ENCRYPT too. Like
- * OpenSSL, an update returns plaintext before the tag is checked; a wrong
- * tag fails final, and (again like OpenSSL, which pyca relies on to raise
- * InvalidTag) puts no error on the queue.
+ * Decryption. A 2.40 token releases GCM plaintext only once it has checked
+ * the tag, at C_DecryptFinal, but OpenSSL returns plaintext from each
+ * update and checks the tag in final. So the ciphertext is kept until
+ * final, where C_DecryptInit + C_Decrypt(ciphertext || tag) has the token
+ * check the tag. An update's plaintext is the keystream on the ciphertext:
+ * GCM *encryption* of the ciphertext with the same IV and no AAD (CTR is
+ * its own inverse; that tag is dropped), one-shot for the first update and
+ * on a kept session after; so the key object of a decrypting context
+ * allows CKA_ENCRYPT too. When the tag is set before the first update
+ * (pyca's AESGCM does that), that update is C_Decrypt(ciphertext || tag)
+ * at once and final needs no call. As in OpenSSL, a wrong tag fails final
+ * with no error on the queue (pyca relies on it for InvalidTag).
  *
  * Memory: encryption holds the AAD and at most GCM_ONE_SHOT_MAX bytes of
- * ciphertext (for a restart), plus a scratch buffer the size of a one-shot
- * update; decryption holds the AAD and the whole ciphertext until final,
- * plus, during an update, a scratch buffer the size of that update. The
- * ciphertext cannot be let go: only the token checks the tag, over the
- * whole message, and a streaming C_DecryptUpdate gives no plaintext before
- * C_DecryptFinal (SoftHSM2 keeps the message too) while OpenSSL wants each
- * update's plaintext at once, so final runs a one-shot C_Decrypt over every
- * byte again. pkcs11-gcm-decrypt-max bounds the AAD and ciphertext a
- * decryption holds: the update that would pass it fails, naming the
- * setting.
+ * ciphertext, decryption the AAD and the whole ciphertext (only the token
+ * checks the tag, over the whole message), each plus a scratch buffer the
+ * size of an update; pkcs11-gcm-decrypt-max bounds what a decryption holds
+ * (the update that would pass it fails, naming the setting).
  *
- * EVP_CIPHER_CTX_copy works before any data, after a one-shot encryption
- * update, and at any point of a decryption (the copy replays the kept
- * ciphertext on its own session); a streaming encryption cannot be copied
- * (the GHASH state is on the token) and fails with a clear error.
- *
- * A context created while the thread is inside a call into the module
- * (re-entry, see reentry.h) is served by OpenSSL's default provider.
+ * A copy works before any data, after a one-shot encryption update and at
+ * any point of a decryption (it replays the kept ciphertext on its own
+ * session); a streaming encryption cannot be copied (the GHASH state is on
+ * the token) and fails with a clear error.
  */
 #include <string.h>
 
@@ -65,24 +47,19 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/proverr.h>
 #include <openssl/rand.h>
 
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
-#include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
-#include "session.h"
 
 #define GCM_IV_MAX     128 /* OpenSSL's GCM_IV_MAX_SIZE */
 #define GCM_IV_DEFAULT 12  /* and the shortest it generates */
 #define GCM_TAG_MAX    16  /* bytes */
 #define GCM_ONE_SHOT_MAX                                                       \
     ((size_t)1024 * 1024) /* plaintext kept for a restart */
-#define GCM_REPLAY_CHUNK                                                       \
-    ((size_t)1024 * 1024) /* replayed per C_EncryptUpdate */
 
 #ifndef CKR_AEAD_DECRYPT_FAILED
 #define CKR_AEAD_DECRYPT_FAILED 0x35UL /* PKCS#11 3.0 */
@@ -101,100 +78,21 @@ enum gcm_phase {
     GCM_DONE,     /* final done: updates refused until init */
 };
 
-struct gcm_buf {
-    unsigned char *data; /* heap, wiped when freed */
-    size_t len;          /* bytes used */
-    size_t cap;          /* bytes allocated */
-};
-
 struct gcm_ctx_st {
-    P11BE_PROV_CTX *prov;           /* provider that made us */
-    const P11BE_CIPHER_ALG *alg;    /* row in cipher.c */
-    P11BE_CIPHER_FALLBACK fb;       /* fb.ctx set when made during re-entry */
-    P11BE_CIPHER_KEY key;           /* the key and its token object */
-    int enc;                        /* direction of the last init */
+    P11BE_CIPHER_CTX c;             /* what every cipher context has */
     enum gcm_iv_state iv_state;     /* see enum */
     unsigned char iv[GCM_IV_MAX];   /* the IV */
-    size_t ivlen;                   /* its length */
-    struct gcm_buf aad;             /* AAD of the message */
-    struct gcm_buf data;            /* ciphertext: all so far (decryption),
-                                       the one-shot update's (encryption) */
-    struct gcm_buf work;            /* scratch for token output; wiped */
+    P11BE_CIPHER_BUF aad;           /* AAD of the message */
+    P11BE_CIPHER_BUF data;          /* ciphertext: all so far (decryption),
+                                     the one-shot update's (encryption) */
     unsigned char tag[GCM_TAG_MAX]; /* expected (decryption) or computed */
     size_t taglen;                  /* bytes in tag; 0: not set */
     int verdict;                    /* decryption: token said tag matches
                                        data (1), does not (-1), unknown (0) */
     enum gcm_phase phase;           /* see enum */
-    P11BE_SESSION *sess;            /* held while a token operation streams */
 };
 
 typedef struct gcm_ctx_st GCM_CTX;
-
-static OSSL_FUNC_cipher_encrypt_init_fn gcm_einit;
-static OSSL_FUNC_cipher_decrypt_init_fn gcm_dinit;
-static OSSL_FUNC_cipher_update_fn gcm_update;
-static OSSL_FUNC_cipher_final_fn gcm_final;
-static OSSL_FUNC_cipher_cipher_fn gcm_cipher;
-static OSSL_FUNC_cipher_freectx_fn gcm_freectx;
-static OSSL_FUNC_cipher_dupctx_fn gcm_dupctx;
-static OSSL_FUNC_cipher_get_ctx_params_fn gcm_get_ctx_params;
-static OSSL_FUNC_cipher_set_ctx_params_fn gcm_set_ctx_params;
-static OSSL_FUNC_cipher_gettable_ctx_params_fn gcm_gettable_ctx_params;
-static OSSL_FUNC_cipher_settable_ctx_params_fn gcm_settable_ctx_params;
-static OSSL_FUNC_cipher_newctx_fn aes_128_gcm_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_192_gcm_newctx;
-static OSSL_FUNC_cipher_newctx_fn aes_256_gcm_newctx;
-static OSSL_FUNC_cipher_get_params_fn aes_128_gcm_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_192_gcm_get_params;
-static OSSL_FUNC_cipher_get_params_fn aes_256_gcm_get_params;
-
-static int buf_append(GCM_CTX *ctx, struct gcm_buf *buf,
-                      const unsigned char *in, size_t len)
-{
-    if (len > SIZE_MAX - buf->len) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s: message too long", ctx->alg->name);
-        return 0;
-    }
-    if (buf->len + len > buf->cap) {
-        size_t cap = buf->cap > 0 ? buf->cap : 256;
-        unsigned char *bigger;
-
-        while (cap < buf->len + len)
-            cap = cap > SIZE_MAX / 2 ? buf->len + len : cap * 2;
-        bigger = OPENSSL_clear_realloc(buf->data, buf->cap, cap);
-        if (bigger == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: holding %zu bytes", ctx->alg->name,
-                        buf->len + len);
-            return 0;
-        }
-        buf->data = bigger;
-        buf->cap = cap;
-    }
-    if (in != NULL && len > 0)
-        memcpy(buf->data + buf->len, in, len);
-    buf->len += len;
-    return 1;
-}
-
-/* Empties a buffer; only what may hold plaintext needs wiping. */
-static void buf_forget(struct gcm_buf *buf, int wipe)
-{
-    if (wipe && buf->len > 0)
-        OPENSSL_cleanse(buf->data, buf->len);
-    buf->len = 0;
-}
-
-/* The scratch buffer, `len` bytes of it; wiped by the caller after use. */
-static unsigned char *gcm_work(GCM_CTX *ctx, size_t len)
-{
-    ctx->work.len = 0;
-    if (len > ctx->work.cap && !buf_append(ctx, &ctx->work, NULL, len))
-        return NULL;
-    ctx->work.len = len;
-    return ctx->work.data;
-}
 
 /*
  * Whether a decryption may hold `more` bytes besides its AAD and ciphertext
@@ -203,158 +101,72 @@ static unsigned char *gcm_work(GCM_CTX *ctx, size_t len)
 static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
 {
     size_t held = ctx->aad.len + ctx->data.len;
-    size_t max = ctx->prov->gcm_decrypt_max;
+    size_t max = ctx->c.prov->gcm_decrypt_max;
 
     if (held <= max && more <= max - held)
         return 1;
     p11be_raise(
-        ctx->prov->handle, P11BE_R_OVER_BOUND,
+        ctx->c.prov->handle, P11BE_R_OVER_BOUND,
         "%s: a decryption holds its AAD and ciphertext until final, "
         "where the token checks the tag: %zu bytes held and %zu more "
         "would exceed %s (%zu bytes)",
-        ctx->alg->name, held, more,
-        p11be_config_source(&ctx->prov->config, P11BE_SET_GCM_DECRYPT_MAX),
+        ctx->c.alg->name, held, more,
+        p11be_config_source(&ctx->c.prov->config, P11BE_SET_GCM_DECRYPT_MAX),
         max);
     return 0;
-}
-
-static void buf_free(struct gcm_buf *buf)
-{
-    OPENSSL_clear_free(buf->data, buf->cap);
-    buf->data = NULL;
-    buf->len = 0;
-    buf->cap = 0;
-}
-
-static void *gcm_newctx(void *provctx, const P11BE_CIPHER_ALG *alg)
-{
-    GCM_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->alg = alg;
-    ctx->ivlen = GCM_IV_DEFAULT;
-    if (p11be_reentered()
-        && !p11be_cipher_fallback_new(ctx->prov, alg, &ctx->fb)) {
-        OPENSSL_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-static void *aes_128_gcm_newctx(void *provctx)
-{
-    return gcm_newctx(provctx, &p11be_cipher_aes_128_gcm);
-}
-
-static void *aes_192_gcm_newctx(void *provctx)
-{
-    return gcm_newctx(provctx, &p11be_cipher_aes_192_gcm);
-}
-
-static void *aes_256_gcm_newctx(void *provctx)
-{
-    return gcm_newctx(provctx, &p11be_cipher_aes_256_gcm);
-}
-
-/* The key object may be needed for encryption in both directions. */
-static CK_FLAGS gcm_usage(const GCM_CTX *ctx)
-{
-    return ctx->enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
 }
 
 /*
  * CK_GCM_PARAMS as p11-kit's 2.40 header lays it out (with ulIvBits, which
  * SoftHSM2 2.6.1 ignores and some HSMs require).
  */
-static void gcm_mechanism(GCM_CTX *ctx, CK_MECHANISM *mech,
-                          CK_GCM_PARAMS *params, int with_aad, size_t tag_bytes)
+static void gcm_op(GCM_CTX *ctx, struct p11be_cipher_op *op,
+                   CK_GCM_PARAMS *params, int encrypt, int with_aad,
+                   size_t tag_bytes)
 {
     params->pIv = ctx->iv;
-    params->ulIvLen = ctx->ivlen;
-    params->ulIvBits = ctx->ivlen * 8;
+    params->ulIvLen = ctx->c.ivlen;
+    params->ulIvBits = ctx->c.ivlen * 8;
     params->pAAD = with_aad && ctx->aad.len > 0 ? ctx->aad.data : NULL;
     params->ulAADLen = with_aad ? ctx->aad.len : 0;
     params->ulTagBits = tag_bytes * 8;
-    mech->mechanism = CKM_AES_GCM;
-    mech->pParameter = params;
-    mech->ulParameterLen = sizeof(*params);
-}
-
-/* Ends a streaming operation nobody will finish, quietly. */
-static void gcm_abandon(GCM_CTX *ctx)
-{
-    p11be_cipher_stream_abandon(ctx->sess, 1);
-    ctx->sess = NULL;
+    op->encrypt = encrypt;
+    op->mech.mechanism = CKM_AES_GCM;
+    op->mech.pParameter = params;
+    op->mech.ulParameterLen = sizeof(*params);
 }
 
 /* Back to the start of a message, keeping key, IV, tag and params. */
 static void gcm_reset(GCM_CTX *ctx)
 {
-    gcm_abandon(ctx);
-    buf_forget(&ctx->aad, 1);
-    buf_forget(&ctx->data, 0);
+    p11be_cipher_stream_abandon(&ctx->c);
+    p11be_cipher_buf_forget(&ctx->aad, 1);
+    p11be_cipher_buf_forget(&ctx->data, 0);
     ctx->verdict = 0;
     ctx->phase = GCM_AAD;
 }
 
-static int gcm_init(GCM_CTX *ctx, const unsigned char *key, size_t keylen,
-                    const unsigned char *iv, size_t ivlen,
-                    const OSSL_PARAM params[], int enc)
+/* The key object may be needed for encryption in both directions. */
+static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
+                    int enc)
 {
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_init(&ctx->fb, key, iv, params, enc);
+    GCM_CTX *ctx = (GCM_CTX *)c;
+
     gcm_reset(ctx);
-    ctx->enc = enc;
+    c->enc = enc;
+    c->usage = enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
     if (iv != NULL) {
         if (ivlen == 0 || ivlen > GCM_IV_MAX) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                        "%s: IV length %zu is not 1 to %d", ctx->alg->name,
-                        ivlen, GCM_IV_MAX);
+            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
+                        "%s: IV length %zu is not 1 to %d", c->alg->name, ivlen,
+                        GCM_IV_MAX);
             return 0;
         }
         memcpy(ctx->iv, iv, ivlen);
-        ctx->ivlen = ivlen;
+        ctx->c.ivlen = ivlen;
         ctx->iv_state = GCM_IV_SET;
     }
-    if (key != NULL) {
-        if (keylen != ctx->alg->key_bytes) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_KEY_LENGTH),
-                        "%s takes a %zu-byte key, got %zu", ctx->alg->name,
-                        ctx->alg->key_bytes, keylen);
-            return 0;
-        }
-        if (!p11be_reentered()
-            && !p11be_cipher_check_token(ctx->prov, ctx->alg))
-            return 0;
-        p11be_cipher_key_set(ctx->prov, &ctx->key, key, keylen);
-    }
-    if (ctx->key.len != 0 && !p11be_reentered()) {
-        CK_OBJECT_HANDLE handle;
-
-        /* Import now, so that a refused key fails init, not update. */
-        if (!p11be_cipher_key_handle(ctx->prov, ctx->alg, &ctx->key,
-                                     gcm_usage(ctx), &handle))
-            return 0;
-    }
-    return gcm_set_ctx_params(ctx, params);
-}
-
-static int gcm_einit(void *vctx, const unsigned char *key, size_t keylen,
-                     const unsigned char *iv, size_t ivlen,
-                     const OSSL_PARAM params[])
-{
-    return gcm_init(vctx, key, keylen, iv, ivlen, params, 1);
-}
-
-static int gcm_dinit(void *vctx, const unsigned char *key, size_t keylen,
-                     const unsigned char *iv, size_t ivlen,
-                     const OSSL_PARAM params[])
-{
-    return gcm_init(vctx, key, keylen, iv, ivlen, params, 0);
+    return 1;
 }
 
 /*
@@ -365,125 +177,74 @@ static int gcm_check_ready(GCM_CTX *ctx, const char *what)
 {
     if (p11be_reentered()) {
         /* Only a context made outside a token call gets here. */
-        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_FALLBACK_FAILED,
                     "%s: a context made outside a token call is used from "
                     "inside one",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
-    if (ctx->key.len == 0) {
-        p11be_raise(ctx->prov->handle, P11BE_R_NO_KEY,
-                    "%s: cipher %s without a key", ctx->alg->name, what);
+    if (ctx->c.key.value == NULL) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
+                    "%s: cipher %s without a key", ctx->c.alg->name, what);
         return 0;
     }
     if (ctx->phase == GCM_DONE) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: cipher %s after final; initialise again with a new "
                     "IV first",
-                    ctx->alg->name, what);
+                    ctx->c.alg->name, what);
         return 0;
     }
     if (ctx->iv_state == GCM_IV_SET)
         return 1;
     if (ctx->iv_state == GCM_IV_USED) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the IV was used for a finished message; a GCM IV "
                     "is never reused",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
-    if (!ctx->enc || ctx->ivlen < GCM_IV_DEFAULT) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
-                    ctx->alg->name);
+    if (!ctx->c.enc || ctx->c.ivlen < GCM_IV_DEFAULT) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
+                    ctx->c.alg->name);
         return 0;
     }
-    if (RAND_bytes(ctx->iv, (int)ctx->ivlen) <= 0)
+    if (RAND_bytes(ctx->iv, (int)ctx->c.ivlen) <= 0)
         return 0;
     ctx->iv_state = GCM_IV_SET;
     return 1;
 }
 
-/* The context's call for the token: direction, AAD and tag as given. */
-static void gcm_call(GCM_CTX *ctx, struct p11be_cipher_call *call,
-                     CK_MECHANISM *mech, CK_GCM_PARAMS *params, int encrypt,
-                     int with_aad, size_t tag_bytes)
-{
-    gcm_mechanism(ctx, mech, params, with_aad, tag_bytes);
-    call->prov = ctx->prov;
-    call->alg = ctx->alg;
-    call->key = &ctx->key;
-    call->usage = gcm_usage(ctx);
-    call->encrypt = encrypt;
-    call->mech = mech;
-}
-
 static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
 {
     if (rv != CKR_OK)
-        p11be_cipher_raise_token(ctx->prov, ctx->alg, calls, rv);
-    return 0;
-}
-
-/* C_EncryptUpdate on the kept session; output exactly as long as input. */
-static int gcm_stream_update(GCM_CTX *ctx, const unsigned char *in, size_t len,
-                             unsigned char *out)
-{
-    CK_ULONG out_len = len;
-    CK_RV rv = p11be_cipher_stream_update(ctx->sess, 1, in, len, out, &out_len);
-
-    if (rv == CKR_OK && out_len == len)
-        return 1;
-    if (rv == CKR_OK)
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: C_EncryptUpdate returned %lu bytes for %zu: the "
-                    "token holds back GCM data, which OpenSSL's streaming "
-                    "semantics cannot allow",
-                    ctx->alg->name, (unsigned long)out_len, len);
-    else
-        gcm_raise_rv(ctx, "C_EncryptUpdate", rv);
-    p11be_cipher_stream_drop(ctx->sess, rv);
-    ctx->sess = NULL;
+        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "%s: %s (%s): %s", ctx->c.alg->name, calls,
+                    ctx->c.alg->mech_name, p11be_ckr_name(rv));
     return 0;
 }
 
 /*
- * Starts C_EncryptInit on a kept session and runs `len` bytes already
- * handled through it again, dropping the output: for encryption the kept
- * plaintext (with the AAD), for decryption the ciphertext (no AAD).
+ * C_EncryptUpdate on the kept session, output exactly as long as input.
+ * With none, C_EncryptInit first on a session then kept, and `replay`
+ * (bytes already handled) run through again, output dropped: for
+ * encryption the kept plaintext (with the AAD), for decryption the
+ * ciphertext (no AAD).
  */
-static int gcm_stream_restart(GCM_CTX *ctx, const unsigned char *in, size_t len)
+static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
+                      size_t replay_len, const unsigned char *in, size_t len,
+                      unsigned char *out)
 {
-    struct p11be_cipher_call call;
     CK_GCM_PARAMS params;
-    CK_MECHANISM mech;
-    unsigned char *scratch = NULL;
-    size_t chunk = len < GCM_REPLAY_CHUNK ? len : GCM_REPLAY_CHUNK;
-    CK_RV rv;
-    int ok = 1;
+    struct p11be_cipher_op op = {.replay = replay,
+                                 .replay_len = replay_len,
+                                 .in = in,
+                                 .in_len = len,
+                                 .out = out,
+                                 .out_len = len};
 
-    gcm_call(ctx, &call, &mech, &params, 1, ctx->enc, GCM_TAG_MAX);
-    ctx->sess = p11be_cipher_stream_start(&call, &rv);
-    if (ctx->sess == NULL)
-        return gcm_raise_rv(ctx, "C_EncryptInit", rv);
-    if (len == 0)
-        return 1;
-    scratch = OPENSSL_malloc(chunk);
-    if (scratch == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s: %zu bytes to restart the token operation",
-                    ctx->alg->name, chunk);
-        gcm_abandon(ctx);
-        return 0;
-    }
-    while (ok && len > 0) {
-        size_t n = len < chunk ? len : chunk;
-
-        ok = gcm_stream_update(ctx, in, n, scratch);
-        in += n;
-        len -= n;
-    }
-    OPENSSL_clear_free(scratch, chunk);
-    return ok;
+    gcm_op(ctx, &op, &params, 1, ctx->c.enc, GCM_TAG_MAX);
+    return p11be_cipher_stream(&ctx->c, &op, 0);
 }
 
 /*
@@ -496,83 +257,67 @@ static int gcm_stream_restart(GCM_CTX *ctx, const unsigned char *in, size_t len)
 static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
                                 size_t inl, unsigned char *out, int with_aad)
 {
-    struct p11be_cipher_call call;
     CK_GCM_PARAMS params;
-    CK_MECHANISM mech;
-    CK_ULONG out_len = inl + GCM_TAG_MAX;
-    unsigned char *both = gcm_work(ctx, out_len);
-    CK_RV rv;
+    struct p11be_cipher_op op = {
+        .in = in, .in_len = inl, .out_len = inl + GCM_TAG_MAX};
     int ok;
 
-    if (both == NULL)
+    op.out = p11be_cipher_work(&ctx->c, op.out_len);
+    if (op.out == NULL)
         return 0;
-    gcm_call(ctx, &call, &mech, &params, 1, with_aad, GCM_TAG_MAX);
-    ok = p11be_cipher_one_shot(&call, in, inl, both, &out_len, &rv);
-    if (!ok) {
-        gcm_raise_rv(ctx, "C_EncryptInit/C_Encrypt", rv);
-    } else if (out_len != inl + GCM_TAG_MAX) {
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: C_Encrypt returned %lu bytes for %zu and a tag",
-                    ctx->alg->name, (unsigned long)out_len, inl);
-        ok = 0;
-    }
+    gcm_op(ctx, &op, &params, 1, with_aad, GCM_TAG_MAX);
+    ok = p11be_cipher_once(&ctx->c, &op);
     if (ok && out != NULL)
-        memcpy(out, both, inl);
+        memcpy(out, op.out, inl);
     if (ok && with_aad)
-        memcpy(ctx->tag, both + inl, GCM_TAG_MAX);
-    ctx->work.len = inl;
-    return ok;
-}
-
-/*
- * A second update after a one-shot one: the one-shot plaintext, made again
- * from the kept ciphertext (keystream), goes through a new streaming
- * encryption first.
- */
-static int gcm_encrypt_restart(GCM_CTX *ctx)
-{
-    int ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0)
-             && gcm_stream_restart(ctx, ctx->work.data, ctx->data.len);
-
-    buf_forget(&ctx->work, 1);
-    buf_forget(&ctx->data, 0);
+        memcpy(ctx->tag, op.out + inl, GCM_TAG_MAX);
+    ctx->c.work.len = inl;
     return ok;
 }
 
 static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                               unsigned char *out)
 {
+    int ok = 1, again = ctx->phase == GCM_ONE_SHOT;
+
     if (ctx->phase == GCM_AAD && inl <= GCM_ONE_SHOT_MAX) {
-        struct gcm_buf ciphertext;
+        P11BE_CIPHER_BUF ciphertext;
 
         if (!gcm_encrypt_one_shot(ctx, in, inl, out, 1))
             return 0;
         /* Keep the ciphertext (public: no copy, no wipe) for a restart. */
-        ciphertext = ctx->work;
-        ctx->work = ctx->data;
+        ciphertext = ctx->c.work;
+        ctx->c.work = ctx->data;
         ctx->data = ciphertext;
         ctx->phase = GCM_ONE_SHOT;
         return 1;
     }
-    if (ctx->phase != GCM_STREAM) {
-        if (ctx->data.len == 0 ? !gcm_stream_restart(ctx, NULL, 0)
-                               : !gcm_encrypt_restart(ctx))
-            return 0;
-        ctx->phase = GCM_STREAM;
-    } else if (ctx->sess == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+    if (ctx->phase == GCM_STREAM && ctx->c.sess == NULL) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the token's encryption was lost mid-message",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
-    return gcm_stream_update(ctx, in, inl, out);
+    ctx->phase = GCM_STREAM;
+    /*
+     * A second update after a one-shot one: the one-shot plaintext, made
+     * again from the kept ciphertext (keystream), goes through the new
+     * stream first.
+     */
+    if (again)
+        ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0);
+    ok = ok
+         && gcm_stream(ctx, again ? ctx->c.work.data : NULL,
+                       again ? ctx->data.len : 0, in, inl, out);
+    p11be_cipher_buf_forget(&ctx->c.work, 1);
+    p11be_cipher_buf_forget(&ctx->data, 0);
+    return ok;
 }
 
 static int gcm_encrypt_final(GCM_CTX *ctx)
 {
     static const unsigned char nothing[1];
     CK_ULONG tag_len = GCM_TAG_MAX;
-    CK_RV rv;
 
     switch (ctx->phase) {
     case GCM_AAD:
@@ -581,20 +326,18 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
     case GCM_ONE_SHOT:
         return 1;
     default:
-        if (ctx->sess == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        if (ctx->c.sess == NULL) {
+            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                         "%s: the token's encryption was lost mid-message",
-                        ctx->alg->name);
+                        ctx->c.alg->name);
             return 0;
         }
-        rv = p11be_cipher_stream_end(ctx->sess, 1, ctx->tag, &tag_len);
-        ctx->sess = NULL;
-        if (rv != CKR_OK)
-            return gcm_raise_rv(ctx, "C_EncryptFinal", rv);
+        if (!p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len))
+            return 0;
         if (tag_len != GCM_TAG_MAX) {
-            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+            p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                         "%s: C_EncryptFinal returned a %lu-byte tag",
-                        ctx->alg->name, (unsigned long)tag_len);
+                        ctx->c.alg->name, (unsigned long)tag_len);
             return 0;
         }
         return 1;
@@ -619,36 +362,32 @@ static int gcm_tag_mismatch(CK_RV rv)
  */
 static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
 {
-    struct p11be_cipher_call call;
     CK_GCM_PARAMS params;
-    CK_MECHANISM mech;
+    struct p11be_cipher_op op = {.quiet = 1};
     size_t ct_len = ctx->data.len, all_len;
-    unsigned char *plain;
-    CK_ULONG out_len;
-    CK_RV rv;
     int ok;
 
-    if (!buf_append(ctx, &ctx->data, ctx->tag, ctx->taglen))
+    if (!p11be_cipher_buf_append(&ctx->c, &ctx->data, ctx->tag, ctx->taglen))
         return 0;
     all_len = ctx->data.len;
     ctx->data.len = ct_len;
-    plain = out == NULL ? ctx->data.data : gcm_work(ctx, all_len);
-    if (plain == NULL)
+    op.out = out == NULL ? ctx->data.data : p11be_cipher_work(&ctx->c, all_len);
+    if (op.out == NULL)
         return 0;
-    out_len = all_len;
-    gcm_call(ctx, &call, &mech, &params, 0, 1, ctx->taglen);
-    ok = p11be_cipher_one_shot(&call, ctx->data.data, all_len, plain, &out_len,
-                               &rv);
-    if (ok && out_len == ct_len && out != NULL)
-        memcpy(out, plain, ct_len);
-    OPENSSL_cleanse(plain, all_len);
-    if (ok && out_len == ct_len)
+    op.in = ctx->data.data;
+    op.in_len = op.out_len = all_len;
+    gcm_op(ctx, &op, &params, 0, 1, ctx->taglen);
+    ok = p11be_cipher_once(&ctx->c, &op);
+    if (ok && op.out_len == ct_len && out != NULL)
+        memcpy(out, op.out, ct_len);
+    OPENSSL_cleanse(op.out, all_len);
+    if (ok && op.out_len == ct_len)
         return 1;
-    if (ok || !gcm_tag_mismatch(rv))
+    if (ok || !gcm_tag_mismatch(op.rv))
         return gcm_raise_rv(ctx, "C_DecryptInit/C_Decrypt",
-                            ok ? CKR_DATA_LEN_RANGE : rv);
+                            ok ? CKR_DATA_LEN_RANGE : op.rv);
     P11BE_DEBUG("%s: C_Decrypt says the tag does not match (%s)",
-                ctx->alg->name, p11be_ckr_name(rv));
+                ctx->c.alg->name, p11be_ckr_name(op.rv));
     return -1;
 }
 
@@ -660,7 +399,7 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
 
     /* Keep the ciphertext first: `in` may be `out`. */
     if (!gcm_decrypt_may_hold(ctx, inl)
-        || !buf_append(ctx, &ctx->data, in, inl))
+        || !p11be_cipher_buf_append(&ctx->c, &ctx->data, in, inl))
         return 0;
     ctx->verdict = 0;
     if (ctx->phase == GCM_AAD) {
@@ -675,15 +414,14 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
         }
         /* Plaintext from the keystream: GCM encryption of the ciphertext. */
         verdict = gcm_encrypt_one_shot(ctx, ctx->data.data, inl, out, 0);
-        buf_forget(&ctx->work, 1);
+        p11be_cipher_buf_forget(&ctx->c.work, 1);
         if (verdict)
             return 1;
         goto out_forget;
     }
-    if (ctx->sess == NULL && !gcm_stream_restart(ctx, ctx->data.data, before))
-        goto out_forget;
     ctx->phase = GCM_STREAM;
-    if (gcm_stream_update(ctx, ctx->data.data + before, inl, out))
+    if (gcm_stream(ctx, ctx->data.data, before, ctx->data.data + before, inl,
+                   out))
         return 1;
 out_forget:
     ctx->data.len = before;
@@ -696,13 +434,13 @@ static int gcm_decrypt_final(GCM_CTX *ctx)
     int verdict = ctx->verdict;
 
     if (ctx->taglen == 0) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: decryption needs the tag before final "
                     "(EVP_CTRL_AEAD_SET_TAG)",
-                    ctx->alg->name);
+                    ctx->c.alg->name);
         return 0;
     }
-    gcm_abandon(ctx);
+    p11be_cipher_stream_abandon(&ctx->c);
     if (verdict == 0)
         verdict = gcm_decrypt_check(ctx, NULL);
     /* A wrong tag raises nothing, as in OpenSSL: pyca counts on it. */
@@ -715,8 +453,6 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
     GCM_CTX *ctx = vctx;
     int ok;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_update(&ctx->fb, out, outl, in, inl);
     *outl = 0;
     if (inl == 0)
         return 1;
@@ -724,25 +460,20 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
         return 0;
     if (out == NULL) {
         if (ctx->phase != GCM_AAD) {
-            p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                        "%s: AAD after data", ctx->alg->name);
+            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
+                        "%s: AAD after data", ctx->c.alg->name);
             return 0;
         }
-        if ((!ctx->enc && !gcm_decrypt_may_hold(ctx, inl))
-            || !buf_append(ctx, &ctx->aad, in, inl))
+        if ((!ctx->c.enc && !gcm_decrypt_may_hold(ctx, inl))
+            || !p11be_cipher_buf_append(&ctx->c, &ctx->aad, in, inl))
             return 0;
         *outl = inl;
         return 1;
     }
-    if (outsize < inl) {
-        p11be_raise(ctx->prov->handle,
-                    P11BE_PROV_REASON(PROV_R_OUTPUT_BUFFER_TOO_SMALL),
-                    "%s needs %zu bytes of output, got %zu", ctx->alg->name,
-                    inl, outsize);
+    if (!p11be_cipher_room(&ctx->c, inl, outsize))
         return 0;
-    }
-    ok = ctx->enc ? gcm_encrypt_update(ctx, in, inl, out)
-                  : gcm_decrypt_update(ctx, in, inl, out);
+    ok = ctx->c.enc ? gcm_encrypt_update(ctx, in, inl, out)
+                    : gcm_decrypt_update(ctx, in, inl, out);
     if (ok)
         *outl = inl;
     return ok;
@@ -756,13 +487,11 @@ static int gcm_final(void *vctx, unsigned char *out, size_t *outl,
 
     (void)out;
     (void)outsize;
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_final(&ctx->fb, out, outl);
     *outl = 0;
     if (!gcm_check_ready(ctx, "final"))
         return 0;
-    ok = ctx->enc ? gcm_encrypt_final(ctx) : gcm_decrypt_final(ctx);
-    if (ok && ctx->enc)
+    ok = ctx->c.enc ? gcm_encrypt_final(ctx) : gcm_decrypt_final(ctx);
+    if (ok && ctx->c.enc)
         ctx->taglen = GCM_TAG_MAX;
     gcm_reset(ctx);
     ctx->phase = GCM_DONE;
@@ -776,68 +505,38 @@ static int gcm_cipher(void *vctx, unsigned char *out, size_t *outl,
 {
     GCM_CTX *ctx = vctx;
 
-    if (ctx->fb.ctx != NULL)
-        return p11be_cipher_fallback_cipher(&ctx->fb, out, outl, in, inl);
     if (in == NULL)
         return gcm_final(ctx, out, outl, outsize);
     return gcm_update(ctx, out, outl, outsize, in, inl);
 }
 
-static void gcm_freectx(void *vctx)
+static void gcm_clear(P11BE_CIPHER_CTX *c)
 {
-    GCM_CTX *ctx = vctx;
+    GCM_CTX *ctx = (GCM_CTX *)c;
 
-    if (ctx == NULL)
-        return;
-    p11be_cipher_fallback_free(&ctx->fb);
-    gcm_abandon(ctx);
-    p11be_cipher_key_clear(ctx->prov, &ctx->key);
-    buf_free(&ctx->aad);
-    buf_free(&ctx->data);
-    buf_free(&ctx->work);
-    OPENSSL_clear_free(ctx, sizeof(*ctx));
+    p11be_cipher_buf_free(&ctx->aad);
+    p11be_cipher_buf_free(&ctx->data);
 }
 
-static void *gcm_dupctx(void *vctx)
+static int gcm_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
 {
-    GCM_CTX *src = vctx;
-    GCM_CTX *dst;
+    GCM_CTX *ctx = (GCM_CTX *)dst;
+    const GCM_CTX *from = (const GCM_CTX *)src;
+    static const P11BE_CIPHER_BUF none;
 
-    if (src->fb.ctx == NULL && src->enc && src->phase == GCM_STREAM) {
+    ctx->aad = ctx->data = none;
+    if (src->host == NULL && src->enc && from->phase == GCM_STREAM) {
         p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
                     "%s: an encryption streaming on the token cannot be "
                     "copied (its GHASH state is on the token); copy before "
                     "the second update",
                     src->alg->name);
-        return NULL;
+        return 0;
     }
-    dst = OPENSSL_zalloc(sizeof(*dst));
-    if (dst == NULL)
-        return NULL;
-    dst->prov = src->prov;
-    dst->alg = src->alg;
-    if (src->fb.ctx != NULL) {
-        if (!p11be_cipher_fallback_dup(&dst->fb, &src->fb))
-            goto out_free_dst;
-        return dst;
-    }
-    p11be_cipher_key_copy(&dst->key, &src->key);
-    dst->enc = src->enc;
-    dst->iv_state = src->iv_state;
-    memcpy(dst->iv, src->iv, sizeof(dst->iv));
-    dst->ivlen = src->ivlen;
-    memcpy(dst->tag, src->tag, sizeof(dst->tag));
-    dst->taglen = src->taglen;
-    dst->verdict = src->verdict;
-    dst->phase = src->phase;
-    if (!buf_append(dst, &dst->aad, src->aad.data, src->aad.len)
-        || !buf_append(dst, &dst->data, src->data.data, src->data.len))
-        goto out_free_dst;
-    return dst;
-
-out_free_dst:
-    gcm_freectx(dst);
-    return NULL;
+    return p11be_cipher_buf_append(&ctx->c, &ctx->aad, from->aad.data,
+                                   from->aad.len)
+           && p11be_cipher_buf_append(&ctx->c, &ctx->data, from->data.data,
+                                      from->data.len);
 }
 
 /* The IV, once there is one (OpenSSL fails quietly before). */
@@ -845,14 +544,13 @@ static int gcm_get_iv(GCM_CTX *ctx, OSSL_PARAM *p)
 {
     if (ctx->iv_state == GCM_IV_NONE)
         return 0;
-    if (ctx->ivlen > p->data_size) {
-        p11be_raise(ctx->prov->handle,
-                    P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                    "%s: the IV is %zu bytes", ctx->alg->name, ctx->ivlen);
+    if (ctx->c.ivlen > p->data_size) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
+                    "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->c.ivlen);
         return 0;
     }
-    return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->ivlen)
-           || OSSL_PARAM_set_octet_ptr(p, ctx->iv, ctx->ivlen);
+    return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->c.ivlen)
+           || OSSL_PARAM_set_octet_ptr(p, ctx->iv, ctx->c.ivlen);
 }
 
 static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
@@ -860,14 +558,6 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
     GCM_CTX *ctx = vctx;
     OSSL_PARAM *p;
 
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_get_params(ctx->fb.ctx, params);
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_IVLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->ivlen))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_KEYLEN);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, ctx->alg->key_bytes))
-        return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAGLEN);
     if (p != NULL
         && !OSSL_PARAM_set_size_t(p,
@@ -881,13 +571,12 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAG);
     if (p != NULL) {
-        if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->enc
+        if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
             || ctx->taglen == 0) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_TAG),
+            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
                         "%s: the tag is read after an encryption's final, "
                         "1 to %d bytes",
-                        ctx->alg->name, GCM_TAG_MAX);
+                        ctx->c.alg->name, GCM_TAG_MAX);
             return 0;
         }
         if (!OSSL_PARAM_set_octet_string(p, ctx->tag, p->data_size))
@@ -897,72 +586,60 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
 }
 
 /*
- * The tag (decryption only) and the IV length (before the init that gives
- * the IV) may be set at any time before they are used.
- */
-/*
+ * TLS record parameters: the host's copy starts from the IV, if set.
  * OpenSSL 3.0's GCM takes a TLS fixed IV longer than the IV and then writes
  * random bytes past its IV buffer (its length check subtracts in size_t;
  * found by fuzz_params). Such a length is refused before the parameters
  * reach it.
  */
-static int gcm_tls_fixed_iv_fits(GCM_CTX *ctx, const OSSL_PARAM params[])
+static int gcm_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
+                   const unsigned char **iv, int *pad)
 {
+    GCM_CTX *ctx = (GCM_CTX *)c;
     const OSSL_PARAM *fixed =
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED);
     const OSSL_PARAM *p =
         OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
-    size_t ivlen = ctx->fb.ctx != NULL
-                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(ctx->fb.ctx)
-                       : ctx->ivlen;
+    size_t ivlen = c->host != NULL
+                       ? (size_t)EVP_CIPHER_CTX_get_iv_length(c->host)
+                       : c->ivlen;
 
-    if (fixed == NULL)
-        return 1;
-    if (p != NULL && !OSSL_PARAM_get_size_t(p, &ivlen))
-        return 1; /* refused where it is read */
+    *iv = ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL;
+    *pad = -1;
+    if (fixed == NULL || (p != NULL && !OSSL_PARAM_get_size_t(p, &ivlen)))
+        return 1; /* a bad IV length is refused where it is read */
     if (fixed->data != NULL
         && (fixed->data_size == (size_t)-1
             || (fixed->data_size >= EVP_GCM_TLS_FIXED_IV_LEN
                 && fixed->data_size <= ivlen
                 && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
         return 1;
-    p11be_raise(ctx->prov->handle, P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
+    p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
                 "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
                 "with an 8-byte explicit part",
-                ctx->alg->name, fixed->data_size, ivlen);
+                c->alg->name, fixed->data_size, ivlen);
     return 0;
 }
 
+/*
+ * The tag (decryption only) and the IV length (before the init that gives
+ * the IV) may be set at any time before they are used.
+ */
 static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     GCM_CTX *ctx = vctx;
     const OSSL_PARAM *p;
     size_t len;
 
-    if (params == NULL)
-        return 1;
-    if (!gcm_tls_fixed_iv_fits(ctx, params))
-        return 0;
-    if (ctx->fb.ctx != NULL)
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
-    if (p11be_cipher_is_tls(params)) {
-        gcm_abandon(ctx);
-        if (!p11be_cipher_to_host(ctx->prov, ctx->alg, &ctx->fb, &ctx->key,
-                                  ctx->iv_state == GCM_IV_SET ? ctx->iv : NULL,
-                                  ctx->enc, -1))
-            return 0;
-        return EVP_CIPHER_CTX_set_params(ctx->fb.ctx, params);
-    }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_TAG);
     if (p != NULL) {
         void *tag = ctx->tag;
 
         if (!OSSL_PARAM_get_octet_string(p, &tag, sizeof(ctx->tag), &len)
-            || len == 0 || ctx->enc) {
-            p11be_raise(ctx->prov->handle,
-                        P11BE_PROV_REASON(PROV_R_INVALID_TAG),
+            || len == 0 || ctx->c.enc) {
+            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
                         "%s: the tag is set for decryption, 1 to %d bytes",
-                        ctx->alg->name, GCM_TAG_MAX);
+                        ctx->c.alg->name, GCM_TAG_MAX);
             return 0;
         }
         ctx->taglen = len;
@@ -971,89 +648,37 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
     if (p != NULL) {
         if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX) {
-            p11be_raise(
-                ctx->prov->handle, P11BE_PROV_REASON(PROV_R_INVALID_IV_LENGTH),
-                "%s: IV length must be 1 to %d", ctx->alg->name, GCM_IV_MAX);
+            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
+                        "%s: IV length must be 1 to %d", ctx->c.alg->name,
+                        GCM_IV_MAX);
             return 0;
         }
-        ctx->ivlen = len;
+        ctx->c.ivlen = len;
     }
     return 1;
 }
 
-static const OSSL_PARAM *gcm_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_TAGLEN, NULL),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_UPDATED_IV, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
-        OSSL_PARAM_END,
-    };
+static const OSSL_PARAM gcm_gettable[] = {
+    P11BE_CIPHER_GETTABLE,
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_TAGLEN, NULL),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
+    OSSL_PARAM_END};
+static const OSSL_PARAM gcm_settable[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, NULL),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
+    OSSL_PARAM_END};
 
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
-
-static const OSSL_PARAM *gcm_settable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, NULL),
-        OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return settable;
-}
-
-static int aes_128_gcm_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_128_gcm);
-}
-
-static int aes_192_gcm_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_192_gcm);
-}
-
-static int aes_256_gcm_get_params(OSSL_PARAM params[])
-{
-    return p11be_cipher_get_params(params, &p11be_cipher_aes_256_gcm);
-}
-
-/* Everything but newctx and get_params is shared. */
-#define GCM_DISPATCH(newctx, get_params)                                       \
-    {                                                                          \
-        {OSSL_FUNC_CIPHER_NEWCTX, (void (*)(void))(newctx)},                   \
-            {OSSL_FUNC_CIPHER_ENCRYPT_INIT, (void (*)(void))gcm_einit},        \
-            {OSSL_FUNC_CIPHER_DECRYPT_INIT, (void (*)(void))gcm_dinit},        \
-            {OSSL_FUNC_CIPHER_UPDATE, (void (*)(void))gcm_update},             \
-            {OSSL_FUNC_CIPHER_FINAL, (void (*)(void))gcm_final},               \
-            {OSSL_FUNC_CIPHER_CIPHER, (void (*)(void))gcm_cipher},             \
-            {OSSL_FUNC_CIPHER_FREECTX, (void (*)(void))gcm_freectx},           \
-            {OSSL_FUNC_CIPHER_DUPCTX, (void (*)(void))gcm_dupctx},             \
-            {OSSL_FUNC_CIPHER_GET_PARAMS, (void (*)(void))(get_params)},       \
-            {OSSL_FUNC_CIPHER_GETTABLE_PARAMS,                                 \
-             (void (*)(void))p11be_cipher_gettable_params},                    \
-            {OSSL_FUNC_CIPHER_GET_CTX_PARAMS,                                  \
-             (void (*)(void))gcm_get_ctx_params},                              \
-            {OSSL_FUNC_CIPHER_SET_CTX_PARAMS,                                  \
-             (void (*)(void))gcm_set_ctx_params},                              \
-            {OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS,                             \
-             (void (*)(void))gcm_gettable_ctx_params},                         \
-            {OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS,                             \
-             (void (*)(void))gcm_settable_ctx_params},                         \
-            {0, NULL},                                                         \
-    }
-
-const OSSL_DISPATCH p11be_cipher_aes_128_gcm_functions[] =
-    GCM_DISPATCH(aes_128_gcm_newctx, aes_128_gcm_get_params);
-const OSSL_DISPATCH p11be_cipher_aes_192_gcm_functions[] =
-    GCM_DISPATCH(aes_192_gcm_newctx, aes_192_gcm_get_params);
-const OSSL_DISPATCH p11be_cipher_aes_256_gcm_functions[] =
-    GCM_DISPATCH(aes_256_gcm_newctx, aes_256_gcm_get_params);
+const P11BE_CIPHER_MODE p11be_cipher_gcm_mode = {
+    .ctx_size = sizeof(GCM_CTX),
+    .flags = P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV,
+    .init = gcm_init,
+    .update = gcm_update,
+    .final = gcm_final,
+    .cipher = gcm_cipher,
+    .dup = gcm_dup,
+    .clear = gcm_clear,
+    .get_ctx_params = gcm_get_ctx_params,
+    .set_ctx_params = gcm_set_ctx_params,
+    .tls = gcm_tls,
+    .gettable = gcm_gettable,
+    .settable = gcm_settable};

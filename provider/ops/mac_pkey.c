@@ -8,7 +8,7 @@
  *
  * The key is the caller's bytes (and, for CMAC, its cipher name), kept in
  * memory like the default provider's MAC keys; the signature runs pkcs11be's
- * own EVP_MAC implementation (mac.c, found through p11be_mac_algorithms),
+ * own EVP_MAC implementation (mac.c, through mac.h),
  * so the MAC is computed on the token exactly as through EVP_MAC, with its
  * key handling, any-length HMAC keys, context duplication and re-entry.
  */
@@ -20,36 +20,11 @@
 #include <openssl/params.h>
 
 #include "err.h"
+#include "mac.h"
 #include "names.h"
 #include "provider.h"
 
 #define MAC_PKEY_CIPHER_MAX 64 /* longest cipher name a CMAC key keeps */
-
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
-
-static OSSL_FUNC_keymgmt_new_fn mac_key_new;
-static OSSL_FUNC_keymgmt_free_fn mac_key_free;
-static OSSL_FUNC_keymgmt_has_fn mac_key_has;
-static OSSL_FUNC_keymgmt_match_fn mac_key_match;
-static OSSL_FUNC_keymgmt_import_fn mac_key_import;
-static OSSL_FUNC_keymgmt_import_types_fn hmac_key_types;
-static OSSL_FUNC_keymgmt_import_types_fn cmac_key_types;
-static OSSL_FUNC_keymgmt_export_fn mac_key_export;
-static OSSL_FUNC_keymgmt_gen_init_fn mac_gen_init;
-static OSSL_FUNC_keymgmt_gen_set_params_fn mac_gen_set_params;
-static OSSL_FUNC_keymgmt_gen_settable_params_fn hmac_gen_settable_params;
-static OSSL_FUNC_keymgmt_gen_settable_params_fn cmac_gen_settable_params;
-static OSSL_FUNC_keymgmt_gen_fn mac_gen;
-static OSSL_FUNC_keymgmt_gen_cleanup_fn mac_gen_cleanup;
-static OSSL_FUNC_signature_newctx_fn hmac_sig_newctx;
-static OSSL_FUNC_signature_newctx_fn cmac_sig_newctx;
-static OSSL_FUNC_signature_digest_sign_init_fn mac_sig_init;
-static OSSL_FUNC_signature_digest_sign_update_fn mac_sig_update;
-static OSSL_FUNC_signature_digest_sign_final_fn mac_sig_final;
-static OSSL_FUNC_signature_freectx_fn mac_sig_freectx;
-static OSSL_FUNC_signature_dupctx_fn mac_sig_dupctx;
-static OSSL_FUNC_signature_set_ctx_params_fn mac_sig_set_ctx_params;
-static OSSL_FUNC_signature_settable_ctx_params_fn mac_sig_settable_ctx_params;
 
 /* A MAC key: what the caller gave, nothing on the token yet. */
 struct mac_key_st {
@@ -63,22 +38,9 @@ struct mac_key_st {
 
 typedef struct mac_key_st MAC_KEY;
 
-/* pkcs11be's EVP_MAC implementation behind a signature context. */
-struct mac_impl {
-    OSSL_FUNC_mac_newctx_fn *newctx;
-    OSSL_FUNC_mac_dupctx_fn *dupctx;
-    OSSL_FUNC_mac_freectx_fn *freectx;
-    OSSL_FUNC_mac_init_fn *init;
-    OSSL_FUNC_mac_update_fn *update;
-    OSSL_FUNC_mac_final_fn *final;
-    OSSL_FUNC_mac_set_ctx_params_fn *set_ctx_params;
-    OSSL_FUNC_mac_get_ctx_params_fn *get_ctx_params;
-};
-
 struct mac_sig_ctx_st {
     P11BE_PROV_CTX *prov; /* provider that made us */
     int cmac;             /* CMAC (else HMAC) */
-    struct mac_impl impl; /* mac.c's functions */
     void *mac;            /* mac.c's context; NULL until init */
     MAC_KEY *key;         /* a reference; NULL until init */
 };
@@ -234,6 +196,11 @@ static int mac_key_export(void *keydata, int selection, OSSL_CALLBACK *cb,
 
 /* ---- key "generation": a key from the given bytes (dgst -mac) ---- */
 
+static int mac_gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+    return params == NULL || mac_key_take(genctx, params);
+}
+
 static void *mac_gen_init_kind(void *provctx, int selection,
                                const OSSL_PARAM params[], int cmac)
 {
@@ -258,11 +225,6 @@ static void *cmac_gen_init(void *provctx, int selection,
                            const OSSL_PARAM params[])
 {
     return mac_gen_init_kind(provctx, selection, params, 1);
-}
-
-static int mac_gen_set_params(void *genctx, const OSSL_PARAM params[])
-{
-    return params == NULL || mac_key_take(genctx, params);
 }
 
 static const OSSL_PARAM *hmac_gen_settable_params(void *genctx, void *provctx)
@@ -306,51 +268,6 @@ static void mac_gen_cleanup(void *genctx)
 
 /* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
 
-/* mac.c's functions for "HMAC" or "CMAC"; 0 if not found. */
-static int mac_impl_find(const char *name, struct mac_impl *impl)
-{
-    const OSSL_ALGORITHM *alg;
-    const OSSL_DISPATCH *fn;
-
-    memset(impl, 0, sizeof(*impl));
-    for (alg = p11be_mac_algorithms; alg->algorithm_names != NULL; alg++)
-        if (strcmp(alg->algorithm_names, name) == 0)
-            break;
-    if (alg->algorithm_names == NULL)
-        return 0;
-    for (fn = alg->implementation; fn->function_id != 0; fn++) {
-        switch (fn->function_id) {
-        case OSSL_FUNC_MAC_NEWCTX:
-            impl->newctx = OSSL_FUNC_mac_newctx(fn);
-            break;
-        case OSSL_FUNC_MAC_DUPCTX:
-            impl->dupctx = OSSL_FUNC_mac_dupctx(fn);
-            break;
-        case OSSL_FUNC_MAC_FREECTX:
-            impl->freectx = OSSL_FUNC_mac_freectx(fn);
-            break;
-        case OSSL_FUNC_MAC_INIT:
-            impl->init = OSSL_FUNC_mac_init(fn);
-            break;
-        case OSSL_FUNC_MAC_UPDATE:
-            impl->update = OSSL_FUNC_mac_update(fn);
-            break;
-        case OSSL_FUNC_MAC_FINAL:
-            impl->final = OSSL_FUNC_mac_final(fn);
-            break;
-        case OSSL_FUNC_MAC_SET_CTX_PARAMS:
-            impl->set_ctx_params = OSSL_FUNC_mac_set_ctx_params(fn);
-            break;
-        case OSSL_FUNC_MAC_GET_CTX_PARAMS:
-            impl->get_ctx_params = OSSL_FUNC_mac_get_ctx_params(fn);
-            break;
-        }
-    }
-    return impl->newctx != NULL && impl->freectx != NULL && impl->init != NULL
-           && impl->update != NULL && impl->final != NULL
-           && impl->set_ctx_params != NULL && impl->get_ctx_params != NULL;
-}
-
 static void *mac_sig_newctx_kind(void *provctx, int cmac)
 {
     MAC_SIG_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
@@ -359,10 +276,6 @@ static void *mac_sig_newctx_kind(void *provctx, int cmac)
         return NULL;
     ctx->prov = provctx;
     ctx->cmac = cmac;
-    if (!mac_impl_find(cmac ? "CMAC" : "HMAC", &ctx->impl)) {
-        OPENSSL_free(ctx);
-        return NULL;
-    }
     return ctx;
 }
 
@@ -385,7 +298,7 @@ static void mac_sig_freectx(void *vctx)
     if (ctx == NULL)
         return;
     if (ctx->mac != NULL)
-        ctx->impl.freectx(ctx->mac);
+        p11be_mac_freectx(ctx->mac);
     mac_key_free(ctx->key);
     OPENSSL_free(ctx);
 }
@@ -403,9 +316,7 @@ static void *mac_sig_dupctx(void *vctx)
     if (dst == NULL)
         return NULL;
     dst->mac = NULL;
-    if (src->mac != NULL
-        && (src->impl.dupctx == NULL
-            || (dst->mac = src->impl.dupctx(src->mac)) == NULL)) {
+    if (src->mac != NULL && (dst->mac = p11be_mac_dupctx(src->mac)) == NULL) {
         OPENSSL_free(dst);
         return NULL;
     }
@@ -435,8 +346,8 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
     if (!ctx->cmac && (mdname == NULL || mdname[0] == '\0'))
         mdname = "SHA256"; /* as the default provider's HMAC signature */
     if (ctx->mac != NULL)
-        ctx->impl.freectx(ctx->mac);
-    ctx->mac = ctx->impl.newctx(ctx->prov);
+        p11be_mac_freectx(ctx->mac);
+    ctx->mac = p11be_mac_newctx(ctx->prov, ctx->cmac);
     if (ctx->mac == NULL)
         return 0;
     init[0] = ctx->cmac
@@ -444,9 +355,9 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
                                                      key->cipher, 0)
                   : OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                                      (char *)mdname, 0);
-    if (!ctx->impl.set_ctx_params(ctx->mac, init)
-        || (params != NULL && !ctx->impl.set_ctx_params(ctx->mac, params))
-        || !ctx->impl.init(ctx->mac, key->priv, key->priv_len, NULL))
+    if (!p11be_mac_set_ctx_params(ctx->mac, init)
+        || (params != NULL && !p11be_mac_set_ctx_params(ctx->mac, params))
+        || !p11be_mac_init(ctx->mac, key->priv, key->priv_len, NULL))
         return 0;
     __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
     mac_key_free(ctx->key);
@@ -463,7 +374,7 @@ static int mac_sig_update(void *vctx, const unsigned char *data, size_t datalen)
                     "MAC signature update without init");
         return 0;
     }
-    return ctx->impl.update(ctx->mac, data, datalen);
+    return p11be_mac_update(ctx->mac, data, datalen);
 }
 
 static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
@@ -481,9 +392,9 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     if (sig == NULL) {
         size[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, siglen);
         size[1] = OSSL_PARAM_construct_end();
-        return ctx->impl.get_ctx_params(ctx->mac, size);
+        return p11be_mac_get_ctx_params(ctx->mac, size);
     }
-    return ctx->impl.final(ctx->mac, sig, siglen, sigsize);
+    return p11be_mac_final(ctx->mac, sig, siglen, sigsize);
 }
 
 /* Passed to the MAC: "digest", "cipher", "properties", HMAC's own. */
@@ -498,7 +409,7 @@ static int mac_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
                     "MAC signature parameters before init");
         return 0;
     }
-    return ctx->impl.set_ctx_params(ctx->mac, params);
+    return p11be_mac_set_ctx_params(ctx->mac, params);
 }
 
 static const OSSL_PARAM *mac_sig_settable_ctx_params(void *vctx, void *provctx)

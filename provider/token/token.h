@@ -14,6 +14,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "config.h"
+#include "mechs.h"
 #include "module.h"
 #include "rwlock.h"
 
@@ -48,6 +49,13 @@ typedef struct p11be_token_st {
     CK_FLAGS session_flags;               /* C_OpenSession flags */
     CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
+    CK_FLAGS token_flags;                 /* CK_TOKEN_INFO.flags at open */
+    /*
+     * Parameter sets the token refused (keyobj.h, p11be_mech_shape):
+     * appended under `lock`, read without it up to refused_count.
+     */
+    struct p11be_mech_shape refused[P11BE_REFUSED_MAX];
+    size_t refused_count;
 
     pthread_mutex_t lock;         /* guards everything below */
     pthread_cond_t session_freed; /* signalled when a session comes back */

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A secret key the caller gave us, as a session object on the token: one
+ * lifecycle for every operation that keys the token with host bytes
+ * (MACs, ciphers, and next HKDF).
+ *
+ * The bytes stay on the host, so that the object can be made again after
+ * the token was removed, its object session was lost or the process
+ * forked, and so that setting the same key again costs nothing. The
+ * object is made on first use with the minimal template (objects.h: not
+ * on the token, not private, sensitive, not extractable, and only the
+ * usage asked for: SoftHSM2 among others defaults every usage of a secret
+ * key to true). An object replaced while re-entered (no token call is
+ * allowed then) is destroyed at the next chance.
+ *
+ *     p11be_secret_key_set(prov, &key, CKK_AES, bytes, 16);
+ *     if (p11be_secret_key_use_begin(prov, &key, CKF_SIGN, name, &obj)) {
+ *         ... C_SignInit(..., obj) ...
+ *         p11be_object_use_end(prov);
+ *     }
+ *     p11be_secret_key_clear(prov, &key);
+ */
+#ifndef P11BE_SECRET_KEY_H
+#define P11BE_SECRET_KEY_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "objects.h"
+#include "provider.h"
+
+typedef struct p11be_secret_key_st {
+    CK_KEY_TYPE type;       /* CKK_AES, CKK_DES3, CKK_GENERIC_SECRET */
+    unsigned char *value;   /* CKA_VALUE; NULL while no key is set */
+    size_t len;             /* bytes in value */
+    CK_FLAGS usage;         /* CKF_* the object was made for */
+    pthread_mutex_t *lock;  /* owner's lock when threads share the key */
+    P11BE_OBJECT_REF ref;   /* the session object; none until first use */
+    P11BE_OBJECT_REF stale; /* replaced during re-entry, to destroy */
+} P11BE_SECRET_KEY;
+
+/*
+ * Takes the bytes; drops the object when they differ from the ones it was
+ * made from. 0 (raised) when out of memory. No token call while re-entered.
+ */
+int p11be_secret_key_set(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
+                         CK_KEY_TYPE type, const unsigned char *value,
+                         size_t len);
+
+/*
+ * The bytes only: the copy makes its own object when it needs one. dst is
+ * overwritten (it may be a byte copy of src, as a memdup of a context).
+ */
+int p11be_secret_key_copy(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *dst,
+                          const P11BE_SECRET_KEY *src);
+
+/*
+ * The object for `usage`, made (C_CreateObject) when missing, gone or made
+ * for other usage, and in use (p11be_object_use_begin: end with
+ * p11be_object_use_end after the last call naming *handle); made again
+ * when its object session goes in between, at most P11BE_OBJECT_REMAKES
+ * times. 0 (raised, naming `what`) on failure, nothing in use.
+ */
+int p11be_secret_key_use_begin(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
+                               CK_FLAGS usage, const char *what,
+                               CK_OBJECT_HANDLE *handle);
+
+/* Destroys the object (not while re-entered) and wipes the bytes. */
+void p11be_secret_key_clear(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key);
+
+#endif
