@@ -312,6 +312,11 @@ void *p11be_keygen_init(void *provctx, int selection, const OSSL_PARAM params[],
 
     if (gctx == NULL)
         return NULL;
+    /* Parameters may need the default provider (DH's named groups). */
+    if (!p11be_fallback_prepare()) {
+        OPENSSL_free(gctx);
+        return NULL;
+    }
     gctx->prov = provctx;
     gctx->km = km;
     gctx->selection = selection;
@@ -334,6 +339,7 @@ void p11be_keygen_cleanup(void *genctx)
     OPENSSL_free(gctx->label);
     OPENSSL_free(gctx->id);
     OPENSSL_free(gctx);
+    p11be_fallback_release();
 }
 
 /* Reads pkcs11-key-label and pkcs11-key-id; 0 with *bad on a bad one. */
