@@ -22,9 +22,7 @@
 #include <openssl/params.h>
 
 #include "err.h"
-#include "names.h"
 #include "pkey_op.h"
-#include "provider.h"
 #include "reentry.h"
 
 /* The largest x coordinate offered (P-521). */
@@ -187,7 +185,7 @@ static void *ecdh_newctx(void *provctx)
     return p11be_pkey_ctx_new(provctx, &exch_ecdh);
 }
 
-static const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
+const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
     {OSSL_FUNC_KEYEXCH_NEWCTX, (void (*)(void))ecdh_newctx},
     {OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS,
      (void (*)(void))ecdh_settable_ctx_params},
@@ -195,10 +193,4 @@ static const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
      (void (*)(void))ecdh_gettable_ctx_params},
     P11BE_EXCH_FUNCTIONS,
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_keyexch_algorithms[] = {
-    {P11BE_NAMES_ECDH, P11BE_PROPS, p11be_keyexch_ecdh_functions,
-     "ECDH with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
 };

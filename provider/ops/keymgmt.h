@@ -64,6 +64,7 @@ extern const struct p11be_key_kind p11be_kind_rsa_pss; /* keymgmt_rsa.c */
 extern const struct p11be_key_kind p11be_kind_ec;      /* keymgmt_ec.c */
 extern const struct p11be_key_kind p11be_kind_ed25519; /* keymgmt_ed.c */
 extern const struct p11be_key_kind p11be_kind_ed448;   /* keymgmt_ed.c */
+extern const struct p11be_key_kind p11be_kind_dh;      /* keymgmt_dh.c */
 
 /*
  * The Ed25519 or Ed448 kind for a CKK_EC_EDWARDS object's CKA_EC_PARAMS

@@ -524,10 +524,11 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     {0, NULL},
 };
 
-/* In keymgmt_ec.c and keymgmt_ed.c. */
+/* In keymgmt_ec.c, keymgmt_ed.c and keymgmt_dh.c. */
 extern const OSSL_DISPATCH p11be_keymgmt_ec_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_dh_functions[];
 /* In mac_pkey.c. */
 extern const OSSL_DISPATCH p11be_keymgmt_hmac_functions[];
 extern const OSSL_DISPATCH p11be_keymgmt_cmac_functions[];
@@ -551,6 +552,8 @@ const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
      "Ed25519 keys on the PKCS#11 token"},
     {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
      "Ed448 keys on the PKCS#11 token"},
+    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keymgmt_dh_functions,
+     "finite-field Diffie-Hellman keys on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
 const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms =
