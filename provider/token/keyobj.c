@@ -469,6 +469,25 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     return 1;
 }
 
+/*
+ * A key on token objects, found again by `id` (when id_len > 0) or
+ * `label`: 1, or 0 (out of memory).
+ */
+static int key_set_persistent(P11BE_KEY *key, const char *label,
+                              const unsigned char *id, size_t id_len,
+                              int token_private, int need_login)
+{
+    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+        return 0;
+    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
+        return 0;
+    key->id_len = id_len;
+    key->persistent = 1;
+    key->token_private = token_private;
+    key->need_login = need_login;
+    return 1;
+}
+
 int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
                    size_t id_len)
 {
@@ -483,15 +502,9 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
                     key->kind->name);
         return 0;
     }
-    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
-        return 0;
-    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
-        return 0;
-    key->id_len = id_len;
     /* A token pair, kept at free: as p11be_key_generate() leaves one. */
-    key->token_private = 1;
-    key->persistent = 1;
-    key->need_login = 1;
+    if (!key_set_persistent(key, label, id, id_len, 1, 1))
+        return 0;
     sess = p11be_session_acquire(key->prov, &req);
     if (sess == NULL)
         return 0;
@@ -1007,18 +1020,10 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     }
     if (exportable)
         ERR_clear_last_mark();
-    key->token_private = 1;
     key->exportable = exportable;
-    key->persistent = persistent;
-    key->need_login = login;
-    if (gen->label != NULL && (key->label = OPENSSL_strdup(gen->label)) == NULL)
+    if (!key_set_persistent(key, gen->label, gen->id, gen->id_len, 1, login))
         goto out_free_attrs;
-    if (gen->id_len > 0) {
-        key->id = OPENSSL_memdup(gen->id, gen->id_len);
-        if (key->id == NULL)
-            goto out_free_attrs;
-        key->id_len = gen->id_len;
-    }
+    key->persistent = persistent;
     P11BE_DEBUG("%s key pair generated: private 0x%lx, public 0x%lx%s",
                 key->kind->name, (unsigned long)key->priv[0].handle,
                 (unsigned long)key->pub.handle,
@@ -1035,14 +1040,9 @@ int p11be_key_attach(P11BE_KEY *key, const P11BE_SESSION *sess,
                      int need_login, const char *label, const unsigned char *id,
                      size_t id_len)
 {
-    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+    if (!key_set_persistent(key, label, id, id_len, priv != CK_INVALID_HANDLE,
+                            need_login))
         return 0;
-    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
-        return 0;
-    key->id_len = id_len;
-    key->persistent = 1;
-    key->token_private = priv != CK_INVALID_HANDLE;
-    key->need_login = need_login;
     if (priv != CK_INVALID_HANDLE)
         ref_set_token(&key->priv[0], priv, sess);
     if (pub != CK_INVALID_HANDLE)
