@@ -888,6 +888,13 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
         else if (rv == CKR_OK)
             rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)in,
                             in_len, out, &len);
+        /*
+         * opencryptoki 3.8 takes OAEP parameters it cannot do (MGF1 with
+         * another hash) at C_DecryptInit and refuses them at C_Decrypt:
+         * the same refusal, and the operation has ended either way.
+         */
+        if (rv == CKR_MECHANISM_PARAM_INVALID)
+            at_init = 1;
         p11be_object_use_end(key->prov);
         if (at_init && key_init_refused(rv)) {
             /*
