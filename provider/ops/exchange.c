@@ -25,7 +25,7 @@
 #include "p11call.h"
 #include "pkey_op.h"
 #include "provider.h"
-#include "session.h"
+#include "runner.h"
 
 int p11be_exch_init(void *vctx, void *provkey, const OSSL_PARAM params[])
 {
@@ -100,18 +100,25 @@ int p11be_exch_derive(void *vctx, unsigned char *secret, size_t *secretlen,
     return ctx->alg->token_op(ctx, secret, secretlen, outlen, NULL, 0);
 }
 
+/* One derivation: the mechanism, and the secret's room and length. */
+struct exch_derive {
+    CK_MECHANISM *mech; /* names the peer's public key */
+    unsigned char *out; /* the secret */
+    CK_ULONG len;       /* room in out, then the secret's length */
+};
+
 /*
- * C_DeriveKey, C_GetAttributeValue of CKA_VALUE (*len bytes of room in
- * out) and C_DestroyObject on one session; returns the last CK_RV.
+ * The runner's step: C_DeriveKey, C_GetAttributeValue of CKA_VALUE and
+ * C_DestroyObject on one session; returns the last CK_RV.
  */
-static CK_RV exch_token_once(P11BE_SESSION *sess, CK_OBJECT_HANDLE priv,
-                             CK_MECHANISM *mech, unsigned char *out,
-                             CK_ULONG *len)
+static CK_RV exch_derive_step(struct p11be_run *run, P11BE_SESSION *sess,
+                              CK_OBJECT_HANDLE priv)
 {
+    struct exch_derive *d = run->arg;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_GENERIC_SECRET;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG value_len = *len;
+    CK_ULONG value_len = d->len;
     CK_ATTRIBUTE tmpl[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &type, sizeof(type)},
@@ -129,56 +136,48 @@ static CK_RV exch_token_once(P11BE_SESSION *sess, CK_OBJECT_HANDLE priv,
         {CKA_UNWRAP, &no, sizeof(no)},
         {CKA_DERIVE, &no, sizeof(no)},
     };
-    CK_ATTRIBUTE value = {CKA_VALUE, out, *len};
+    CK_ATTRIBUTE value = {CKA_VALUE, d->out, value_len};
     CK_OBJECT_HANDLE secret = CK_INVALID_HANDLE;
     CK_RV rv, drv;
 
-    rv = P11BE_CALL(sess->fns, C_DeriveKey, sess->handle, mech, priv, tmpl,
+    rv = P11BE_CALL(sess->fns, C_DeriveKey, sess->handle, d->mech, priv, tmpl,
                     sizeof(tmpl) / sizeof(tmpl[0]), &secret);
     if (rv != CKR_OK)
         return rv;
     rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, secret,
                     &value, 1);
-    *len = value.ulValueLen;
+    d->len = value.ulValueLen;
     drv = P11BE_CALL(sess->fns, C_DestroyObject, sess->handle, secret);
+    if (rv != CKR_OK)
+        run->fn = "C_GetAttributeValue";
+    else if (drv != CKR_OK)
+        run->fn = "C_DestroyObject";
     return rv != CKR_OK ? rv : drv;
 }
 
 int p11be_exch_token_secret(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech,
                             unsigned char *z, size_t z_len)
 {
-    const struct p11be_pkey_alg *alg = ctx->alg;
-    CK_OBJECT_HANDLE priv;
-    CK_ULONG len = 0;
-    CK_RV rv = CKR_OK;
-    int attempt;
+    struct exch_derive d = {mech, z, z_len};
+    struct p11be_run run = {
+        .req = {.mech = mech->mechanism},
+        .fn = "C_DeriveKey",
+        .mech_name = ctx->alg->mech_name,
+        .step = exch_derive_step,
+        .arg = &d,
+    };
 
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess =
-            p11be_key_session(ctx->op.key, P11BE_USE_DERIVE, alg->mech, &priv);
-
-        if (sess == NULL)
-            return 0;
-        len = z_len;
-        rv = exch_token_once(sess, priv, mech, z, &len);
-        p11be_object_use_end(ctx->op.prov);
-        if (!p11be_key_session_done(ctx->op.key, sess, priv, rv))
-            break;
-    }
-    if (rv != CKR_OK) {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_DeriveKey (%s): %s", alg->mech_name, p11be_ckr_name(rv));
+    if (!p11be_key_run(ctx->op.key, P11BE_USE_DERIVE, &run))
         return 0;
-    }
-    if (len > z_len) {
+    if (d.len > z_len) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_DeriveKey (%s) gave %lu bytes, not %zu", alg->mech_name,
-                    (unsigned long)len, z_len);
+                    "C_DeriveKey (%s) gave %lu bytes, not %zu",
+                    ctx->alg->mech_name, (unsigned long)d.len, z_len);
         return 0;
     }
     /* Left-pad a secret the token shortened. */
-    memmove(z + (z_len - len), z, len);
-    memset(z, 0, z_len - len);
+    memmove(z + (z_len - d.len), z, d.len);
+    memset(z, 0, z_len - d.len);
     return 1;
 }
 

@@ -464,20 +464,28 @@ static int keygen_params_only(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
 /* The pair on the token, as `mode` says. */
 static int keygen_token(P11BE_GEN_CTX *gctx, P11BE_KEY *key, int mode)
 {
+    static const struct {
+        unsigned int flag;      /* P11BE_GEN_* */
+        CK_ATTRIBUTE_TYPE type; /* its attribute */
+        int pub;                /* on the public key */
+    } uses[] = {
+        {P11BE_GEN_VERIFY, CKA_VERIFY, 1}, {P11BE_GEN_ENCRYPT, CKA_ENCRYPT, 1},
+        {P11BE_GEN_SIGN, CKA_SIGN, 0},     {P11BE_GEN_DECRYPT, CKA_DECRYPT, 0},
+        {P11BE_GEN_DERIVE, CKA_DERIVE, 0},
+    };
     const struct p11be_keymgmt_kind *km = gctx->km;
-    unsigned int use = km->gen_use;
     P11BE_ATTRS pub = {0}, priv = {0};
+    size_t i;
     struct p11be_keygen gen = {
         km->gen_mech, km->gen_mech_name, &pub,        &priv, gctx->label,
         gctx->id,     gctx->id_len,      gctx->extra, 0,
     };
     int done = 0;
 
-    p11be_attrs_add_bool(&pub, CKA_VERIFY, (use & P11BE_GEN_VERIFY) != 0);
-    p11be_attrs_add_bool(&pub, CKA_ENCRYPT, (use & P11BE_GEN_ENCRYPT) != 0);
-    p11be_attrs_add_bool(&priv, CKA_SIGN, (use & P11BE_GEN_SIGN) != 0);
-    p11be_attrs_add_bool(&priv, CKA_DECRYPT, (use & P11BE_GEN_DECRYPT) != 0);
-    p11be_attrs_add_bool(&priv, CKA_DERIVE, (use & P11BE_GEN_DERIVE) != 0);
+    for (i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+        if (((km->gen_use | km->gen_deny) & uses[i].flag) != 0)
+            p11be_attrs_add_bool(uses[i].pub ? &pub : &priv, uses[i].type,
+                                 (km->gen_use & uses[i].flag) != 0);
     if (km->gen_template(gctx, &pub)) {
         gen.exportable = mode == P11BE_KEYGEN_EXPORTABLE;
         done = p11be_key_generate(key, &gen);

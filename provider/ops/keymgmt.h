@@ -88,7 +88,10 @@ const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
 
 typedef struct p11be_gen_ctx_st P11BE_GEN_CTX;
 
-/* Usage flags of a generated pair (struct p11be_keymgmt_kind). */
+/*
+ * Usage flags of a generated pair (struct p11be_keymgmt_kind); a flag in
+ * neither gen_use nor gen_deny is left to the token.
+ */
 #define P11BE_GEN_VERIFY  0x01 /* public: CKA_VERIFY */
 #define P11BE_GEN_ENCRYPT 0x02 /* public: CKA_ENCRYPT */
 #define P11BE_GEN_SIGN    0x04 /* private: CKA_SIGN */
@@ -100,7 +103,8 @@ struct p11be_keymgmt_kind {
     const struct p11be_key_kind *kind; /* the token side (keyobj.h) */
     CK_MECHANISM_TYPE gen_mech;        /* CKM_*_KEY_PAIR_GEN */
     const char *gen_mech_name;         /* for messages */
-    unsigned int gen_use;              /* P11BE_GEN_* of the pair */
+    unsigned int gen_use;              /* P11BE_GEN_* set true in the pair */
+    unsigned int gen_deny;             /* P11BE_GEN_* set false */
     /* Generation asked from inside a token call: 1 on the host, 0 refused. */
     int host_when_reentered;
     /* The group name parameter (EC, DH); NULL: not taken. 1, 0 (raised). */

@@ -374,6 +374,11 @@ static int ec_gen_prepare(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
     return 0;
 }
 
+/*
+ * No CKA_ENCRYPT/CKA_DECRYPT in the templates (gen_use, gen_deny): PKCS#11
+ * has no EC encryption, and tpm2-pkcs11 refuses an EC template that sets
+ * them to false (its keys say true), leaving a TPM object behind.
+ */
 static int ec_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
 {
     const struct ec_curve *curve = gctx->row;

@@ -215,6 +215,7 @@ static const struct p11be_keymgmt_kind ed25519_keymgmt = {
     .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,
     .gen_mech_name = "CKM_EC_EDWARDS_KEY_PAIR_GEN",
     .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,
+    .gen_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT | P11BE_GEN_DERIVE,
     .host_when_reentered = 1,
     .gen_template = ed_gen_template,
 };
@@ -224,6 +225,7 @@ static const struct p11be_keymgmt_kind ed448_keymgmt = {
     .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,
     .gen_mech_name = "CKM_EC_EDWARDS_KEY_PAIR_GEN",
     .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,
+    .gen_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT | P11BE_GEN_DERIVE,
     .host_when_reentered = 1,
     .gen_template = ed_gen_template,
 };

@@ -37,8 +37,10 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
+#include "mechs.h"
 #include "objects.h"
 #include "provider.h"
+#include "runner.h"
 #include "session.h"
 
 typedef struct p11be_key_st P11BE_KEY;
@@ -169,6 +171,18 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key);
 EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
 
 /*
+ * Runs `run` (runner.h) on the key's private object for `use`: fills
+ * run->prov, the login and the object hooks (the object created, created
+ * again or found again as needed; a persistent key whose handle the token
+ * dropped finds it again on a new try), so the caller sets only
+ * .req.mech, .fn, .mech_name, .step and .arg. The step's `obj` is the
+ * key's object. 1, or 0 (raised unless run->quiet or run->refused).
+ */
+int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use,
+                  struct p11be_run *run);
+
+/*
+ * Superseded by p11be_key_run(), kept until exchange_ecdh.c uses it.
  * A session for `mech` with the key's private object for `use` ready
  * (created, re-created or found again as needed) and in use (objects.h):
  * returns the session, or NULL (raised). After the last call naming *obj,
@@ -327,22 +341,5 @@ void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* p11be_token_free_attrs() of secret values: wiped first. */
 void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count);
-
-/*
- * Parameter sets the token refused at C_*Init although it lists the
- * mechanism (SoftHSM2 2.6.1: OAEP with a hash other than SHA-1, PSS with
- * MGF1 other than the hash). Learned once per token and set, so the next
- * call goes straight to the host-padding path.
- */
-struct p11be_mech_shape {
-    CK_MECHANISM_TYPE mech; /* CKM_RSA_PKCS_PSS, CKM_RSA_PKCS_OAEP .. */
-    CK_ULONG hash;          /* hashAlg */
-    CK_ULONG mgf;           /* CKG_MGF1_* */
-};
-
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape);
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape);
 
 #endif
