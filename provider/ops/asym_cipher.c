@@ -336,10 +336,7 @@ static const struct p11be_pkey_alg enc_rsa = {
     .token_host_op = EVP_PKEY_OP_ENCRYPT,
 };
 
-static void *enc_newctx(void *provctx)
-{
-    return p11be_pkey_ctx_new(provctx, &enc_rsa);
-}
+P11BE_PKEY_NEWCTX_FN(enc_newctx, enc_rsa)
 
 static int enc_encrypt_init(void *vctx, void *provkey,
                             const OSSL_PARAM params[])
@@ -365,19 +362,19 @@ static int enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
 }
 
 static const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
-    {OSSL_FUNC_ASYM_CIPHER_NEWCTX, (void (*)(void))enc_newctx},
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_NEWCTX, enc_newctx),
     P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_ASYM_CIPHER_FREECTX,
                              OSSL_FUNC_ASYM_CIPHER_DUPCTX,
                              OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS,
                              OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS),
-    {OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, (void (*)(void))enc_encrypt_init},
-    {OSSL_FUNC_ASYM_CIPHER_ENCRYPT, (void (*)(void))enc_encrypt},
-    {OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, (void (*)(void))enc_decrypt_init},
-    {OSSL_FUNC_ASYM_CIPHER_DECRYPT, (void (*)(void))enc_decrypt},
-    {OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS,
-     (void (*)(void))enc_gettable_ctx_params},
-    {OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS,
-     (void (*)(void))enc_settable_ctx_params},
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, enc_encrypt_init),
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT, enc_encrypt),
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, enc_decrypt_init),
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT, enc_decrypt),
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS,
+             enc_gettable_ctx_params),
+    P11BE_FN(OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS,
+             enc_settable_ctx_params),
     {0, NULL},
 };
 

@@ -102,17 +102,10 @@ static const struct p11be_pkey_alg exch_dh = {
     .set_params = dh_set_params,
 };
 
-static void *dh_newctx(void *provctx)
-{
-    return p11be_pkey_ctx_new(provctx, &exch_dh);
-}
+P11BE_PKEY_NEWCTX_FN(dh_newctx, exch_dh)
 
 const OSSL_DISPATCH p11be_keyexch_dh_functions[] = {
-    {OSSL_FUNC_KEYEXCH_NEWCTX, (void (*)(void))dh_newctx},
-    {OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS,
-     (void (*)(void))dh_settable_ctx_params},
-    {OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS,
-     (void (*)(void))dh_gettable_ctx_params},
-    P11BE_EXCH_FUNCTIONS,
+    P11BE_EXCH_FUNCTIONS(dh_newctx, dh_gettable_ctx_params,
+                         dh_settable_ctx_params),
     {0, NULL},
 };

@@ -180,17 +180,10 @@ static const struct p11be_pkey_alg exch_ecdh = {
     .token_op = ecdh_derive,
 };
 
-static void *ecdh_newctx(void *provctx)
-{
-    return p11be_pkey_ctx_new(provctx, &exch_ecdh);
-}
+P11BE_PKEY_NEWCTX_FN(ecdh_newctx, exch_ecdh)
 
 const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
-    {OSSL_FUNC_KEYEXCH_NEWCTX, (void (*)(void))ecdh_newctx},
-    {OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS,
-     (void (*)(void))ecdh_settable_ctx_params},
-    {OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS,
-     (void (*)(void))ecdh_gettable_ctx_params},
-    P11BE_EXCH_FUNCTIONS,
+    P11BE_EXCH_FUNCTIONS(ecdh_newctx, ecdh_gettable_ctx_params,
+                         ecdh_settable_ctx_params),
     {0, NULL},
 };

@@ -378,8 +378,7 @@ int p11be_keygen_set_params(void *genctx, const OSSL_PARAM params[])
     const OSSL_PARAM *p = NULL;
     const char *name = NULL;
 
-    if (params == NULL)
-        return 1;
+    /* NULL params too: a type's hook may set its defaults (RSA). */
     if (km->gen_group != NULL
         && (p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME))
                != NULL) {

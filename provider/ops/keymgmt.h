@@ -18,6 +18,7 @@
 #include <openssl/core_dispatch.h>
 
 #include "keyobj.h"
+#include "pkey_op.h"
 
 /*
  * A host copy for `key` (of its kind) from params, as EVP_PKEY_fromdata()
@@ -157,22 +158,58 @@ OSSL_FUNC_keymgmt_gen_cleanup_fn p11be_keygen_cleanup;
 OSSL_FUNC_keymgmt_set_params_fn p11be_keymgmt_set_params;
 OSSL_FUNC_keymgmt_settable_params_fn p11be_keymgmt_settable_params;
 
-/* The dispatch entries every key type shares. */
-#define P11BE_KEYMGMT_FUNCTIONS                                                \
-    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},              \
-        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},            \
-        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},        \
-        {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},  \
-        {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},      \
-        {OSSL_FUNC_KEYMGMT_GET_PARAMS,                                         \
-         (void (*)(void))p11be_keymgmt_get_params},                            \
-        {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},            \
-        {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                     \
-         (void (*)(void))p11be_keygen_set_params},                             \
-        {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))p11be_keygen},                 \
+/*
+ * Defines a key type's new_fn, load_fn (a token key from the store) and
+ * gen_init_fn: the keymgmt functions that name its row `km`.
+ */
+#define P11BE_KEYMGMT_KIND_FNS(new_fn, load_fn, gen_init_fn, km)               \
+    static void *new_fn(void *provctx)                                         \
     {                                                                          \
-        OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))p11be_keygen_cleanup    \
+        return p11be_key_new(provctx, (km).kind);                              \
+    }                                                                          \
+    static void *load_fn(const void *reference, size_t reference_sz)           \
+    {                                                                          \
+        return p11be_keymgmt_load(reference, reference_sz, (km).kind);         \
+    }                                                                          \
+    static void *gen_init_fn(void *provctx, int selection,                     \
+                             const OSSL_PARAM params[])                        \
+    {                                                                          \
+        return p11be_keygen_init(provctx, selection, params, &(km));           \
     }
+
+/*
+ * A key type's dispatch table: its own functions (P11BE_KEYMGMT_KIND_FNS,
+ * import, import/export types, gettable params, generation's settable
+ * params), then those every type shares.
+ */
+#define P11BE_KEYMGMT_FUNCTIONS(new_fn, load_fn, gen_init_fn, import, types,   \
+                                gettable, gen_settable)                        \
+    P11BE_FN(OSSL_FUNC_KEYMGMT_NEW, new_fn),                                   \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_LOAD, load_fn),                             \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, gen_init_fn),                     \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_IMPORT, import),                            \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, types),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, types),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, gettable),                 \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, gen_settable),         \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_FREE, p11be_keymgmt_free),                  \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_HAS, p11be_keymgmt_has),                    \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_MATCH, p11be_keymgmt_match),                \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_VALIDATE, p11be_keymgmt_validate),          \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT, p11be_keymgmt_export),              \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, p11be_keymgmt_get_params),      \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_DUP, p11be_keymgmt_dup),                    \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, p11be_keygen_set_params),   \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN, p11be_keygen),                         \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, p11be_keygen_cleanup)
+
+/* ... and for a type with groups (EC, DH): libssl's key shares. */
+#define P11BE_KEYMGMT_GROUP_FUNCTIONS                                          \
+    P11BE_FN(OSSL_FUNC_KEYMGMT_SET_PARAMS, p11be_keymgmt_set_params),          \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,                            \
+                 p11be_keymgmt_settable_params),                               \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,                           \
+                 p11be_keygen_set_template)
 
 /*
  * How a key pair is made: the pkcs11-keygen-exportable setting for one

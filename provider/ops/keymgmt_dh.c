@@ -236,37 +236,12 @@ static const OSSL_PARAM dh_gen_settable[] = {
 
 P11BE_PARAMS_TABLE_FN(dh_gen_settable_params, dh_gen_settable)
 
-static void *dh_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_dh);
-}
-
-static void *dh_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_dh);
-}
-
-static void *dh_gen_init(void *provctx, int selection,
-                         const OSSL_PARAM params[])
-{
-    return p11be_keygen_init(provctx, selection, params, &dh_keymgmt);
-}
+P11BE_KEYMGMT_KIND_FNS(dh_new, dh_load, dh_gen_init, dh_keymgmt)
 
 const OSSL_DISPATCH p11be_keymgmt_dh_functions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))dh_new},
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))dh_load},
-    {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))dh_import},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))dh_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))dh_key_types},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))dh_gettable_params},
-    {OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))p11be_keymgmt_set_params},
-    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,
-     (void (*)(void))p11be_keymgmt_settable_params},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))dh_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,
-     (void (*)(void))p11be_keygen_set_template},
-    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
-     (void (*)(void))dh_gen_settable_params},
-    P11BE_KEYMGMT_FUNCTIONS,
+    P11BE_KEYMGMT_FUNCTIONS(dh_new, dh_load, dh_gen_init, dh_import,
+                            dh_key_types, dh_gettable_params,
+                            dh_gen_settable_params),
+    P11BE_KEYMGMT_GROUP_FUNCTIONS,
     {0, NULL},
 };

@@ -409,40 +409,13 @@ static const OSSL_PARAM ec_gen_settable[] = {
 
 P11BE_PARAMS_TABLE_FN(ec_gen_settable_params, ec_gen_settable)
 
-static void *ec_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_ec);
-}
-
-/* A token key from the store (store.c). */
-static void *ec_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ec);
-}
-
-static void *ec_gen_init(void *provctx, int selection,
-                         const OSSL_PARAM params[])
-{
-    return p11be_keygen_init(provctx, selection, params, &ec_keymgmt);
-}
+P11BE_KEYMGMT_KIND_FNS(ec_new, ec_load, ec_gen_init, ec_keymgmt)
 
 const OSSL_DISPATCH p11be_keymgmt_ec_functions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ec_new},
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ec_load},
-    {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))ec_import},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))ec_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ec_key_types},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))ec_gettable_params},
-    {OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))p11be_keymgmt_set_params},
-    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,
-     (void (*)(void))p11be_keymgmt_settable_params},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-     (void (*)(void))ec_query_operation_name},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))ec_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,
-     (void (*)(void))p11be_keygen_set_template},
-    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
-     (void (*)(void))ec_gen_settable_params},
-    P11BE_KEYMGMT_FUNCTIONS,
+    P11BE_KEYMGMT_FUNCTIONS(ec_new, ec_load, ec_gen_init, ec_import,
+                            ec_key_types, ec_gettable_params,
+                            ec_gen_settable_params),
+    P11BE_KEYMGMT_GROUP_FUNCTIONS,
+    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, ec_query_operation_name),
     {0, NULL},
 };

@@ -237,38 +237,9 @@ static const OSSL_PARAM ed_gen_settable[] = {
 
 P11BE_PARAMS_TABLE_FN(ed_gen_settable_params, ed_gen_settable)
 
-/* The wrappers that name each type's row. */
-static void *ed25519_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_ed25519);
-}
-
-static void *ed448_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_ed448);
-}
-
-static void *ed25519_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ed25519);
-}
-
-static void *ed448_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ed448);
-}
-
-static void *ed25519_gen_init(void *provctx, int selection,
-                              const OSSL_PARAM params[])
-{
-    return p11be_keygen_init(provctx, selection, params, &ed25519_keymgmt);
-}
-
-static void *ed448_gen_init(void *provctx, int selection,
-                            const OSSL_PARAM params[])
-{
-    return p11be_keygen_init(provctx, selection, params, &ed448_keymgmt);
-}
+P11BE_KEYMGMT_KIND_FNS(ed25519_new, ed25519_load, ed25519_gen_init,
+                       ed25519_keymgmt)
+P11BE_KEYMGMT_KIND_FNS(ed448_new, ed448_load, ed448_gen_init, ed448_keymgmt)
 
 static const char *ed25519_query_operation_name(int operation_id)
 {
@@ -280,35 +251,20 @@ static const char *ed448_query_operation_name(int operation_id)
     return operation_id == OSSL_OP_SIGNATURE ? "ED448" : NULL;
 }
 
-/* What both tables share. */
-#define ED_FUNCTIONS                                                           \
-    P11BE_KEYMGMT_FUNCTIONS,                                                   \
-        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},      \
-        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))ed_key_types},        \
-        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ed_key_types},        \
-        {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                    \
-         (void (*)(void))ed_gettable_params},                                  \
-    {                                                                          \
-        OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                                 \
-            (void (*)(void))ed_gen_settable_params                             \
-    }
-
 const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ed25519_new},
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ed25519_load},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))ed25519_gen_init},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-     (void (*)(void))ed25519_query_operation_name},
-    ED_FUNCTIONS,
+    P11BE_KEYMGMT_FUNCTIONS(ed25519_new, ed25519_load, ed25519_gen_init,
+                            p11be_keymgmt_import, ed_key_types,
+                            ed_gettable_params, ed_gen_settable_params),
+    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+             ed25519_query_operation_name),
     {0, NULL},
 };
 
 const OSSL_DISPATCH p11be_keymgmt_ed448_functions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ed448_new},
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ed448_load},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))ed448_gen_init},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-     (void (*)(void))ed448_query_operation_name},
-    ED_FUNCTIONS,
+    P11BE_KEYMGMT_FUNCTIONS(ed448_new, ed448_load, ed448_gen_init,
+                            p11be_keymgmt_import, ed_key_types,
+                            ed_gettable_params, ed_gen_settable_params),
+    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
+             ed448_query_operation_name),
     {0, NULL},
 };

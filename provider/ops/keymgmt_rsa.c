@@ -301,10 +301,17 @@ static int rsa_gen_keep_pss(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
     return merged != NULL;
 }
 
+/* Also at gen_init (params NULL): the defaults, 2048 bits, e = 65537. */
 static int rsa_gen_set_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
 {
     const OSSL_PARAM *p;
     size_t primes = 2;
+
+    if (gctx->e == NULL) {
+        gctx->bits = RSA_DEFAULT_BITS;
+        if ((gctx->e = BN_new()) == NULL || !BN_set_word(gctx->e, 65537))
+            return 0;
+    }
 
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
     if (p != NULL && !OSSL_PARAM_get_size_t(p, &gctx->bits))
@@ -438,89 +445,23 @@ static const OSSL_PARAM rsa_pss_gen_settable[] = {
 P11BE_PARAMS_TABLE_FN(rsa_gen_settable_params, rsa_gen_settable)
 P11BE_PARAMS_TABLE_FN(rsa_pss_gen_settable_params, rsa_pss_gen_settable)
 
-/* The wrappers that name each type's row. */
-static void *rsa_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_rsa);
-}
-
-static void *rsa_pss_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_rsa_pss);
-}
-
-static void *rsa_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa);
-}
-
-static void *rsa_pss_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa_pss);
-}
-
-/* With the defaults: 2048 bits, e = 65537. */
-static void *rsa_gen_init_kind(void *provctx, int selection,
-                               const OSSL_PARAM params[],
-                               const struct p11be_keymgmt_kind *km)
-{
-    P11BE_GEN_CTX *gctx = p11be_keygen_init(provctx, selection, NULL, km);
-
-    if (gctx == NULL)
-        return NULL;
-    gctx->bits = RSA_DEFAULT_BITS;
-    gctx->e = BN_new();
-    if (gctx->e != NULL && BN_set_word(gctx->e, 65537)
-        && p11be_keygen_set_params(gctx, params))
-        return gctx;
-    p11be_keygen_cleanup(gctx);
-    return NULL;
-}
-
-static void *rsa_gen_init(void *provctx, int selection,
-                          const OSSL_PARAM params[])
-{
-    return rsa_gen_init_kind(provctx, selection, params, &rsa_keymgmt);
-}
-
-static void *rsa_pss_gen_init(void *provctx, int selection,
-                              const OSSL_PARAM params[])
-{
-    return rsa_gen_init_kind(provctx, selection, params, &rsa_pss_keymgmt);
-}
-
-/* What both tables share. */
-#define RSA_FUNCTIONS                                                          \
-    P11BE_KEYMGMT_FUNCTIONS,                                                   \
-        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},      \
-        {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                    \
-         (void (*)(void))rsa_gettable_params},                                 \
-    {                                                                          \
-        OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                                \
-            (void (*)(void))rsa_query_operation_name                           \
-    }
+P11BE_KEYMGMT_KIND_FNS(rsa_new, rsa_load, rsa_gen_init, rsa_keymgmt)
+P11BE_KEYMGMT_KIND_FNS(rsa_pss_new, rsa_pss_load, rsa_pss_gen_init,
+                       rsa_pss_keymgmt)
 
 static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_new},
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_load},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))rsa_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))rsa_key_types},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))rsa_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
-     (void (*)(void))rsa_gen_settable_params},
-    RSA_FUNCTIONS,
+    P11BE_KEYMGMT_FUNCTIONS(rsa_new, rsa_load, rsa_gen_init,
+                            p11be_keymgmt_import, rsa_key_types,
+                            rsa_gettable_params, rsa_gen_settable_params),
+    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, rsa_query_operation_name),
     {0, NULL},
 };
 
 static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_pss_new},
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_pss_load},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))rsa_pss_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))rsa_pss_key_types},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))rsa_pss_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
-     (void (*)(void))rsa_pss_gen_settable_params},
-    RSA_FUNCTIONS,
+    P11BE_KEYMGMT_FUNCTIONS(rsa_pss_new, rsa_pss_load, rsa_pss_gen_init,
+                            p11be_keymgmt_import, rsa_pss_key_types,
+                            rsa_gettable_params, rsa_pss_gen_settable_params),
+    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, rsa_query_operation_name),
     {0, NULL},
 };
 

@@ -82,6 +82,12 @@ int p11be_pkey_ctx_init(P11BE_PKEY_CTX *ctx, void *provkey,
 int p11be_pkey_ctx_get_params(void *vctx, OSSL_PARAM params[]);
 int p11be_pkey_ctx_set_params(void *vctx, const OSSL_PARAM params[]);
 
+/* One dispatch table entry: the function `fn` for `id`. */
+#define P11BE_FN(id, fn)                                                       \
+    {                                                                          \
+        id, (void (*)(void))(fn)                                               \
+    }
+
 /*
  * Defines `fn`, a gettable/settable_ctx_params function that answers
  * `table` whatever the context (OpenSSL may pass none).
@@ -96,12 +102,10 @@ int p11be_pkey_ctx_set_params(void *vctx, const OSSL_PARAM params[]);
 
 /* The dispatch entries a context on a key shares, for `op` (SIGNATURE ..). */
 #define P11BE_PKEY_CTX_FUNCTIONS(FREECTX, DUPCTX, GET, SET)                    \
-    {FREECTX, (void (*)(void))p11be_pkey_ctx_free},                            \
-        {DUPCTX, (void (*)(void))p11be_pkey_ctx_dup},                          \
-        {GET, (void (*)(void))p11be_pkey_ctx_get_params},                      \
-    {                                                                          \
-        SET, (void (*)(void))p11be_pkey_ctx_set_params                         \
-    }
+    P11BE_FN(FREECTX, p11be_pkey_ctx_free),                                    \
+        P11BE_FN(DUPCTX, p11be_pkey_ctx_dup),                                  \
+        P11BE_FN(GET, p11be_pkey_ctx_get_params),                              \
+        P11BE_FN(SET, p11be_pkey_ctx_set_params)
 
 /* ---- signatures (signature.c) -------------------------------------------- */
 
@@ -122,43 +126,59 @@ OSSL_FUNC_signature_gettable_ctx_md_params_fn p11be_sig_gettable_ctx_md_params;
 OSSL_FUNC_signature_set_ctx_md_params_fn p11be_sig_set_ctx_md_params;
 OSSL_FUNC_signature_settable_ctx_md_params_fn p11be_sig_settable_ctx_md_params;
 
-/* A signature's table: newctx, its param tables, then these. */
-#define P11BE_SIG_FUNCTIONS                                                    \
-    P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_SIGNATURE_FREECTX,                      \
-                             OSSL_FUNC_SIGNATURE_DUPCTX,                       \
-                             OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,               \
-                             OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS)
-
-/* ... and for a signature over a digest (RSA, ECDSA), these too. */
-#define P11BE_SIG_DIGEST_FUNCTIONS                                             \
-    P11BE_SIG_FUNCTIONS,                                                       \
-        {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))p11be_sig_sign_init},  \
-        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))p11be_sig_sign},            \
-        {OSSL_FUNC_SIGNATURE_VERIFY_INIT,                                      \
-         (void (*)(void))p11be_sig_verify_init},                               \
-        {OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))p11be_sig_verify},        \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                                 \
-         (void (*)(void))p11be_sig_digest_sign_init},                          \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                               \
-         (void (*)(void))p11be_sig_digest_update},                             \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                                \
-         (void (*)(void))p11be_sig_digest_sign_final},                         \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                               \
-         (void (*)(void))p11be_sig_digest_verify_init},                        \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,                             \
-         (void (*)(void))p11be_sig_digest_update},                             \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,                              \
-         (void (*)(void))p11be_sig_digest_verify_final},                       \
-        {OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS,                                \
-         (void (*)(void))p11be_sig_get_ctx_md_params},                         \
-        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS,                           \
-         (void (*)(void))p11be_sig_gettable_ctx_md_params},                    \
-        {OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS,                                \
-         (void (*)(void))p11be_sig_set_ctx_md_params},                         \
+/*
+ * Defines an algorithm's newctx `fn` (a context on the row `alg`) for a
+ * signature (propq unused: digests come from the default provider) or
+ * another key operation.
+ */
+#define P11BE_SIG_NEWCTX_FN(fn, alg)                                           \
+    static void *fn(void *provctx, const char *propq)                          \
     {                                                                          \
-        OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS,                            \
-            (void (*)(void))p11be_sig_settable_ctx_md_params                   \
+        (void)propq;                                                           \
+        return p11be_pkey_ctx_new(provctx, &alg);                              \
     }
+#define P11BE_PKEY_NEWCTX_FN(fn, alg)                                          \
+    static void *fn(void *provctx)                                             \
+    {                                                                          \
+        return p11be_pkey_ctx_new(provctx, &alg);                              \
+    }
+
+/*
+ * A signature over a digest (RSA, ECDSA): its table with its own newctx
+ * and gettable/settable_ctx_params, then every skeleton entry.
+ */
+#define P11BE_SIG_DIGEST_FUNCTIONS(newctx, gettable, settable)                 \
+    P11BE_FN(OSSL_FUNC_SIGNATURE_NEWCTX, newctx),                              \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, gettable),           \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, settable),           \
+        P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_SIGNATURE_FREECTX,                  \
+                                 OSSL_FUNC_SIGNATURE_DUPCTX,                   \
+                                 OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,           \
+                                 OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS),          \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SIGN_INIT, p11be_sig_sign_init),          \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SIGN, p11be_sig_sign),                    \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_VERIFY_INIT, p11be_sig_verify_init),      \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_VERIFY, p11be_sig_verify),                \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                         \
+                 p11be_sig_digest_sign_init),                                  \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                       \
+                 p11be_sig_digest_update),                                     \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                        \
+                 p11be_sig_digest_sign_final),                                 \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                       \
+                 p11be_sig_digest_verify_init),                                \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,                     \
+                 p11be_sig_digest_update),                                     \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,                      \
+                 p11be_sig_digest_verify_final),                               \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS,                        \
+                 p11be_sig_get_ctx_md_params),                                 \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS,                   \
+                 p11be_sig_gettable_ctx_md_params),                            \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS,                        \
+                 p11be_sig_set_ctx_md_params),                                 \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS,                   \
+                 p11be_sig_settable_ctx_md_params)
 
 /* ---- key exchange (exchange.c) ------------------------------------------- */
 
@@ -166,16 +186,18 @@ OSSL_FUNC_keyexch_init_fn p11be_exch_init;
 OSSL_FUNC_keyexch_set_peer_fn p11be_exch_set_peer;
 OSSL_FUNC_keyexch_derive_fn p11be_exch_derive;
 
-/* A key exchange's table: newctx, its param tables, then these. */
-#define P11BE_EXCH_FUNCTIONS                                                   \
-    P11BE_PKEY_CTX_FUNCTIONS(                                                  \
-        OSSL_FUNC_KEYEXCH_FREECTX, OSSL_FUNC_KEYEXCH_DUPCTX,                   \
-        OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS),   \
-        {OSSL_FUNC_KEYEXCH_INIT, (void (*)(void))p11be_exch_init},             \
-        {OSSL_FUNC_KEYEXCH_SET_PEER, (void (*)(void))p11be_exch_set_peer},     \
-    {                                                                          \
-        OSSL_FUNC_KEYEXCH_DERIVE, (void (*)(void))p11be_exch_derive            \
-    }
+/* A key exchange's table: its newctx and param tables, then these. */
+#define P11BE_EXCH_FUNCTIONS(newctx, gettable, settable)                       \
+    P11BE_FN(OSSL_FUNC_KEYEXCH_NEWCTX, newctx),                                \
+        P11BE_FN(OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS, gettable),             \
+        P11BE_FN(OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS, settable),             \
+        P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_KEYEXCH_FREECTX,                    \
+                                 OSSL_FUNC_KEYEXCH_DUPCTX,                     \
+                                 OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS,             \
+                                 OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS),            \
+        P11BE_FN(OSSL_FUNC_KEYEXCH_INIT, p11be_exch_init),                     \
+        P11BE_FN(OSSL_FUNC_KEYEXCH_SET_PEER, p11be_exch_set_peer),             \
+        P11BE_FN(OSSL_FUNC_KEYEXCH_DERIVE, p11be_exch_derive)
 
 /*
  * The token's shared secret for `mech` (its parameter naming the peer's

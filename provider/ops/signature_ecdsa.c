@@ -155,18 +155,10 @@ static const struct p11be_pkey_alg sig_ecdsa = {
     .token_op = ecdsa_sign_digest,
 };
 
-static void *ecdsa_newctx(void *provctx, const char *propq)
-{
-    (void)propq; /* digests come from the default provider */
-    return p11be_pkey_ctx_new(provctx, &sig_ecdsa);
-}
+P11BE_SIG_NEWCTX_FN(ecdsa_newctx, sig_ecdsa)
 
 const OSSL_DISPATCH p11be_signature_ecdsa_functions[] = {
-    {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))ecdsa_newctx},
-    {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-     (void (*)(void))ecdsa_gettable_ctx_params},
-    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-     (void (*)(void))ecdsa_settable_ctx_params},
-    P11BE_SIG_DIGEST_FUNCTIONS,
+    P11BE_SIG_DIGEST_FUNCTIONS(ecdsa_newctx, ecdsa_gettable_ctx_params,
+                               ecdsa_settable_ctx_params),
     {0, NULL},
 };

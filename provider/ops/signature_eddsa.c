@@ -105,44 +105,31 @@ static const struct p11be_pkey_alg sig_ed448 = {
     .host_sign = eddsa_host_sign,
 };
 
-static void *ed25519_newctx(void *provctx, const char *propq)
-{
-    (void)propq;
-    return p11be_pkey_ctx_new(provctx, &sig_ed25519);
-}
-
-static void *ed448_newctx(void *provctx, const char *propq)
-{
-    (void)propq;
-    return p11be_pkey_ctx_new(provctx, &sig_ed448);
-}
+P11BE_SIG_NEWCTX_FN(ed25519_newctx, sig_ed25519)
+P11BE_SIG_NEWCTX_FN(ed448_newctx, sig_ed448)
 
 /* The entries both share; no set_ctx_params (EdDSA takes none). */
 #define EDDSA_FUNCTIONS                                                        \
-    {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))p11be_pkey_ctx_free},        \
-        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))p11be_pkey_ctx_dup},      \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                                 \
-         (void (*)(void))p11be_sig_digest_sign_init},                          \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))p11be_sig_sign},     \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                               \
-         (void (*)(void))p11be_sig_digest_verify_init},                        \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY,                                    \
-         (void (*)(void))p11be_sig_digest_verify},                             \
-        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                                   \
-         (void (*)(void))eddsa_get_ctx_params},                                \
-    {                                                                          \
-        OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,                               \
-            (void (*)(void))eddsa_gettable_ctx_params                          \
-    }
+    P11BE_FN(OSSL_FUNC_SIGNATURE_FREECTX, p11be_pkey_ctx_free),                \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DUPCTX, p11be_pkey_ctx_dup),              \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                         \
+                 p11be_sig_digest_sign_init),                                  \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, p11be_sig_sign),             \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                       \
+                 p11be_sig_digest_verify_init),                                \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, p11be_sig_digest_verify),  \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, eddsa_get_ctx_params),    \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,                      \
+                 eddsa_gettable_ctx_params)
 
 const OSSL_DISPATCH p11be_signature_ed25519_functions[] = {
-    {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))ed25519_newctx},
+    P11BE_FN(OSSL_FUNC_SIGNATURE_NEWCTX, ed25519_newctx),
     EDDSA_FUNCTIONS,
     {0, NULL},
 };
 
 const OSSL_DISPATCH p11be_signature_ed448_functions[] = {
-    {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))ed448_newctx},
+    P11BE_FN(OSSL_FUNC_SIGNATURE_NEWCTX, ed448_newctx),
     EDDSA_FUNCTIONS,
     {0, NULL},
 };

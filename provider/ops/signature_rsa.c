@@ -311,23 +311,14 @@ static const struct p11be_pkey_alg sig_rsa = {
     .token_op = sig_sign_digest,
 };
 
-static void *sig_newctx(void *provctx, const char *propq)
-{
-    (void)propq; /* digests come from the default provider */
-    return p11be_pkey_ctx_new(provctx, &sig_rsa);
-}
+P11BE_SIG_NEWCTX_FN(sig_newctx, sig_rsa)
 
 static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
-    {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_newctx},
-    {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-     (void (*)(void))sig_gettable_ctx_params},
-    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-     (void (*)(void))sig_settable_ctx_params},
-    {OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT,
-     (void (*)(void))p11be_sig_verify_recover_init},
-    {OSSL_FUNC_SIGNATURE_VERIFY_RECOVER,
-     (void (*)(void))p11be_sig_verify_recover},
-    P11BE_SIG_DIGEST_FUNCTIONS,
+    P11BE_SIG_DIGEST_FUNCTIONS(sig_newctx, sig_gettable_ctx_params,
+                               sig_settable_ctx_params),
+    P11BE_FN(OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT,
+             p11be_sig_verify_recover_init),
+    P11BE_FN(OSSL_FUNC_SIGNATURE_VERIFY_RECOVER, p11be_sig_verify_recover),
     {0, NULL},
 };
 
