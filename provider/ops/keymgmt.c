@@ -7,6 +7,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
 
 #include "debug.h"
@@ -50,6 +51,62 @@ int p11be_keymgmt_set_public_from(P11BE_KEY *key, OSSL_PARAM params[])
         return 1;
     EVP_PKEY_free(host);
     return 0;
+}
+
+#define KEYMGMT_BN_MAX 6 /* RSA's d and CRT values */
+
+OSSL_PARAM *p11be_keymgmt_bn_params(P11BE_KEY *key, P11BE_SESSION *sess,
+                                    CK_OBJECT_HANDLE obj,
+                                    const CK_ATTRIBUTE_TYPE *types,
+                                    const char *const *names, size_t count,
+                                    const char *what)
+{
+    CK_ATTRIBUTE tmpl[KEYMGMT_BN_MAX];
+    BIGNUM *bn[KEYMGMT_BN_MAX] = {NULL};
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    size_t i;
+    int ok;
+
+    for (i = 0; i < count && i < KEYMGMT_BN_MAX; i++)
+        tmpl[i].type = types[i];
+    if (count > KEYMGMT_BN_MAX
+        || !p11be_token_read_attrs(key->prov, sess, obj, tmpl, count, what))
+        return NULL;
+    ok = (bld = OSSL_PARAM_BLD_new()) != NULL;
+    for (i = 0; i < count && ok; i++)
+        ok =
+            (bn[i] = BN_secure_new()) != NULL
+            && BN_bin2bn(tmpl[i].pValue, (int)tmpl[i].ulValueLen, bn[i]) != NULL
+            && OSSL_PARAM_BLD_push_BN(bld, names[i], bn[i]);
+    /* The builder reads the numbers here, so they live until now. */
+    if (ok)
+        params = OSSL_PARAM_BLD_to_param(bld);
+    if (params == NULL)
+        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "holding %s read from the token", what);
+    OSSL_PARAM_BLD_free(bld);
+    for (i = 0; i < count; i++)
+        BN_clear_free(bn[i]);
+    p11be_token_free_secret(tmpl, count);
+    return params;
+}
+
+int p11be_keymgmt_public_bn(P11BE_KEY *key, P11BE_SESSION *sess,
+                            CK_OBJECT_HANDLE obj,
+                            const CK_ATTRIBUTE_TYPE *types,
+                            const char *const *names, size_t count,
+                            const OSSL_PARAM *extra, const char *what)
+{
+    OSSL_PARAM *params, *all = NULL;
+    int ok;
+
+    params = p11be_keymgmt_bn_params(key, sess, obj, types, names, count, what);
+    ok = params != NULL && (all = OSSL_PARAM_merge(params, extra)) != NULL
+         && p11be_keymgmt_set_public_from(key, all);
+    OSSL_PARAM_free(all); /* points into params */
+    OSSL_PARAM_free(params);
+    return ok;
 }
 
 void p11be_ec_point_of(const unsigned char *value, size_t len,

@@ -34,6 +34,28 @@ EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
 int p11be_keymgmt_set_public_from(P11BE_KEY *key, OSSL_PARAM params[]);
 
 /*
+ * The big-endian attributes `types` of the token object `obj` (read on
+ * `sess`) as the BIGNUM parameters `names`, `count` of each (at most 6):
+ * a fresh array the caller wipes and frees, or NULL (raised, naming
+ * `what`). For the kinds' private_from_token().
+ */
+OSSL_PARAM *p11be_keymgmt_bn_params(P11BE_KEY *key, P11BE_SESSION *sess,
+                                    CK_OBJECT_HANDLE obj,
+                                    const CK_ATTRIBUTE_TYPE *types,
+                                    const char *const *names, size_t count,
+                                    const char *what);
+
+/*
+ * The same, with `extra` (may be NULL) added, given to the key as its
+ * public host copy: a kind's public_from_token(). 1, or 0 (raised).
+ */
+int p11be_keymgmt_public_bn(P11BE_KEY *key, P11BE_SESSION *sess,
+                            CK_OBJECT_HANDLE obj,
+                            const CK_ATTRIBUTE_TYPE *types,
+                            const char *const *names, size_t count,
+                            const OSSL_PARAM *extra, const char *what);
+
+/*
  * CKA_EC_POINT's value: a DER OCTET STRING as PKCS#11 says, or the raw
  * point (key) that some tokens give. Points *point into `value`.
  */

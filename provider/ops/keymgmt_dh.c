@@ -11,11 +11,9 @@
  * public one). Generation runs there with CKM_DH_PKCS_KEY_PAIR_GEN on the
  * group's p and g; derivation is exchange_dh.c's.
  */
-#include <openssl/bn.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/param_build.h>
 #include <openssl/params.h>
 
 #include "err.h"
@@ -37,70 +35,28 @@ static int dh_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     return 0;
 }
 
-/* `count` big-endian attributes as BIGNUM parameters `names`; NULL. */
-static OSSL_PARAM *dh_params_of(const CK_ATTRIBUTE *tmpl,
-                                const char *const *names, size_t count)
-{
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    BIGNUM *bn[3] = {NULL, NULL, NULL};
-    size_t i;
-    int ok = bld != NULL;
-
-    for (i = 0; i < count && ok; i++)
-        ok =
-            (bn[i] = BN_secure_new()) != NULL
-            && BN_bin2bn(tmpl[i].pValue, (int)tmpl[i].ulValueLen, bn[i]) != NULL
-            && OSSL_PARAM_BLD_push_BN(bld, names[i], bn[i]);
-    if (ok)
-        params = OSSL_PARAM_BLD_to_param(bld);
-    OSSL_PARAM_BLD_free(bld);
-    for (i = 0; i < count; i++)
-        BN_clear_free(bn[i]);
-    return params;
-}
-
 /* p, g and y of the public object: the default provider names the group. */
 static int dh_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                 CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra)
 {
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_PRIME, CKA_BASE, CKA_VALUE};
     static const char *const names[] = {
         OSSL_PKEY_PARAM_FFC_P, OSSL_PKEY_PARAM_FFC_G, OSSL_PKEY_PARAM_PUB_KEY};
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_PRIME, NULL, 0}, {CKA_BASE, NULL, 0}, {CKA_VALUE, NULL, 0}};
-    OSSL_PARAM *params;
-    int ok = 0;
 
-    (void)extra;
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 3,
-                                "the DH key's CKA_PRIME, CKA_BASE and "
-                                "CKA_VALUE"))
-        return 0;
-    params = dh_params_of(tmpl, names, 3);
-    if (params != NULL)
-        ok = p11be_keymgmt_set_public_from(key, params);
-    OSSL_PARAM_free(params);
-    p11be_token_free_attrs(tmpl, 3);
-    return ok;
+    return p11be_keymgmt_public_bn(key, sess, obj, types, names, 3, extra,
+                                   "the DH public key's CKA_PRIME, CKA_BASE "
+                                   "and CKA_VALUE");
 }
 
 /* CKA_VALUE, the x of an exportable pair. */
 static OSSL_PARAM *dh_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                          CK_OBJECT_HANDLE obj)
 {
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_VALUE};
     static const char *const names[] = {OSSL_PKEY_PARAM_PRIV_KEY};
-    CK_ATTRIBUTE tmpl[] = {{CKA_VALUE, NULL, 0}};
-    OSSL_PARAM *params;
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
-                                "the DH private key's CKA_VALUE"))
-        return NULL;
-    params = dh_params_of(tmpl, names, 1);
-    if (params == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding the DH private key read from the token");
-    p11be_token_free_secret(tmpl, 1);
-    return params;
+    return p11be_keymgmt_bn_params(key, sess, obj, types, names, 1,
+                                   "the DH private key's CKA_VALUE");
 }
 
 const struct p11be_key_kind p11be_kind_dh = {

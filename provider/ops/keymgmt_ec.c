@@ -132,26 +132,11 @@ static int ec_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
 static OSSL_PARAM *ec_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                          CK_OBJECT_HANDLE obj)
 {
-    CK_ATTRIBUTE tmpl[] = {{CKA_VALUE, NULL, 0}};
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    BIGNUM *d = NULL;
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_VALUE};
+    static const char *const names[] = {OSSL_PKEY_PARAM_PRIV_KEY};
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
-                                "the EC private key's CKA_VALUE"))
-        return NULL;
-    if ((d = BN_secure_new()) != NULL
-        && BN_bin2bn(tmpl[0].pValue, (int)tmpl[0].ulValueLen, d) != NULL
-        && (bld = OSSL_PARAM_BLD_new()) != NULL
-        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d))
-        params = OSSL_PARAM_BLD_to_param(bld);
-    if (params == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding the EC private key read from the token");
-    OSSL_PARAM_BLD_free(bld);
-    BN_clear_free(d);
-    p11be_token_free_secret(tmpl, 1);
-    return params;
+    return p11be_keymgmt_bn_params(key, sess, obj, types, names, 1,
+                                   "the EC private key's CKA_VALUE");
 }
 
 const struct p11be_key_kind p11be_kind_ec = {

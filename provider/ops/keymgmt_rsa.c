@@ -101,45 +101,18 @@ static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
 static OSSL_PARAM *rsa_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                           CK_OBJECT_HANDLE obj)
 {
+    static const CK_ATTRIBUTE_TYPE types[] = {
+        CKA_PRIVATE_EXPONENT, CKA_PRIME_1,    CKA_PRIME_2,
+        CKA_EXPONENT_1,       CKA_EXPONENT_2, CKA_COEFFICIENT};
     static const char *const names[] = {
         OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
         OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
         OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
     };
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_PRIVATE_EXPONENT, NULL, 0}, {CKA_PRIME_1, NULL, 0},
-        {CKA_PRIME_2, NULL, 0},          {CKA_EXPONENT_1, NULL, 0},
-        {CKA_EXPONENT_2, NULL, 0},       {CKA_COEFFICIENT, NULL, 0},
-    };
-    OSSL_PARAM_BLD *bld;
-    OSSL_PARAM *params = NULL;
-    BIGNUM *bn[6] = {NULL};
-    size_t i;
-    int ok;
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 6,
-                                "the RSA private key's CKA_PRIVATE_EXPONENT "
-                                "and CRT values"))
-        return NULL;
-    ok = (bld = OSSL_PARAM_BLD_new()) != NULL;
-    for (i = 0; i < 6 && ok; i++) {
-        bn[i] = BN_secure_new();
-        ok =
-            bn[i] != NULL
-            && BN_bin2bn(tmpl[i].pValue, (int)tmpl[i].ulValueLen, bn[i]) != NULL
-            && OSSL_PARAM_BLD_push_BN(bld, names[i], bn[i]);
-    }
-    /* The builder reads the numbers here, so they live until now. */
-    if (ok)
-        params = OSSL_PARAM_BLD_to_param(bld);
-    if (params == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding the RSA private key read from the token");
-    OSSL_PARAM_BLD_free(bld);
-    for (i = 0; i < 6; i++)
-        BN_clear_free(bn[i]);
-    p11be_token_free_secret(tmpl, 6);
-    return params;
+    return p11be_keymgmt_bn_params(key, sess, obj, types, names, 6,
+                                   "the RSA private key's "
+                                   "CKA_PRIVATE_EXPONENT and CRT values");
 }
 
 const struct p11be_key_kind p11be_kind_rsa = {
@@ -167,40 +140,13 @@ const struct p11be_key_kind p11be_kind_rsa_pss = {
 static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
                                  CK_OBJECT_HANDLE obj, const OSSL_PARAM *extra)
 {
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_MODULUS, NULL, 0},
-        {CKA_PUBLIC_EXPONENT, NULL, 0},
-    };
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL, *all = NULL;
-    BIGNUM *n = NULL, *e = NULL;
-    int ok = 0;
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
+    static const char *const names[] = {OSSL_PKEY_PARAM_RSA_N,
+                                        OSSL_PKEY_PARAM_RSA_E};
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 2,
-                                "the RSA key's CKA_MODULUS and "
-                                "CKA_PUBLIC_EXPONENT"))
-        return 0;
-    n = BN_bin2bn(tmpl[0].pValue, (int)tmpl[0].ulValueLen, NULL);
-    e = BN_bin2bn(tmpl[1].pValue, (int)tmpl[1].ulValueLen, NULL);
-    bld = OSSL_PARAM_BLD_new();
-    if (n == NULL || e == NULL || bld == NULL
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
-        || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL
-        || (all = OSSL_PARAM_merge(params, extra)) == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding an RSA public key from the token");
-        goto out_free;
-    }
-    ok = p11be_keymgmt_set_public_from(key, all);
-out_free:
-    OSSL_PARAM_free(all);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(n);
-    BN_free(e);
-    p11be_token_free_attrs(tmpl, 2);
-    return ok;
+    return p11be_keymgmt_public_bn(key, sess, obj, types, names, 2, extra,
+                                   "the RSA key's CKA_MODULUS and "
+                                   "CKA_PUBLIC_EXPONENT");
 }
 
 /* The PSS restrictions, as OpenSSL's RSA-PSS keys take them. */
