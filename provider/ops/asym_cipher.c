@@ -83,34 +83,18 @@ static int enc_oaep_native(ENC_CTX *ctx, const struct p11be_rsa_params *ep,
                            const unsigned char *in, size_t k,
                            unsigned char *msg, size_t *msg_len)
 {
-    struct p11be_mech_shape shape;
-    CK_RSA_PKCS_OAEP_PARAMS oaep;
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {
+        0, 0, CKZ_DATA_SPECIFIED, ep->label_len > 0 ? (void *)ep->label : NULL,
+        ep->label_len};
     CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
-    int raw, native = 0, refused = 0;
-
     /* A label goes the host way unless the token cannot decrypt raw. */
-    raw = ep->label_len > 0 ? enc_raw_usable(ctx) : 0;
-    if (raw < 0)
-        return 0;
-    if (!raw)
-        native =
-            p11be_rsa_native_ok(&ctx->op, CKM_RSA_PKCS_OAEP,
-                                "CKM_RSA_PKCS_OAEP", CKF_DECRYPT, ep, &shape);
-    if (native <= 0)
-        return native < 0 ? 0 : -1;
-    oaep.hashAlg = shape.hash;
-    oaep.mgf = shape.mgf;
-    oaep.source = CKZ_DATA_SPECIFIED;
-    oaep.pSourceData = ep->label_len > 0 ? (void *)ep->label : NULL;
-    oaep.ulSourceDataLen = ep->label_len;
-    if (p11be_key_private_op(ctx->op.key, P11BE_USE_DECRYPT, &mech,
-                             "CKM_RSA_PKCS_OAEP", in, k, msg, msg_len,
-                             &refused))
-        return 1;
-    if (!refused)
-        return 0;
-    p11be_key_note_refused(ctx->op.prov, &shape);
-    return -1;
+    int raw = ep->label_len > 0 ? enc_raw_usable(ctx) : 0;
+
+    if (raw != 0)
+        return raw < 0 ? 0 : -1;
+    return p11be_rsa_native_op(&ctx->op, P11BE_USE_DECRYPT, &mech,
+                               "CKM_RSA_PKCS_OAEP", ep, &oaep.hashAlg,
+                               &oaep.mgf, in, k, msg, msg_len);
 }
 
 /* OAEP on the token, or raw on the token and the check on the host. */

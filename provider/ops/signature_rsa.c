@@ -159,25 +159,16 @@ static int sig_pss_native(SIG_CTX *ctx, const struct p11be_rsa_params *sp,
                           int salt, const unsigned char *tbs, size_t tbs_len,
                           unsigned char *sig, size_t k)
 {
-    struct p11be_mech_shape shape;
-    CK_RSA_PKCS_PSS_PARAMS pss;
+    CK_RSA_PKCS_PSS_PARAMS pss = {0, 0, (CK_ULONG)salt};
     CK_MECHANISM mech = {CKM_RSA_PKCS_PSS, &pss, sizeof(pss)};
-    int native, refused = 0;
+    size_t len = k;
+    int done = p11be_rsa_native_op(&ctx->op, P11BE_USE_SIGN, &mech,
+                                   "CKM_RSA_PKCS_PSS", sp, &pss.hashAlg,
+                                   &pss.mgf, tbs, tbs_len, sig, &len);
 
-    native = p11be_rsa_native_ok(&ctx->op, CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS",
-                                 CKF_SIGN, sp, &shape);
-    if (native <= 0)
-        return native < 0 ? 0 : -1;
-    pss.hashAlg = shape.hash;
-    pss.mgf = shape.mgf;
-    pss.sLen = salt;
-    if (sig_token(ctx, &mech, "CKM_RSA_PKCS_PSS", tbs, tbs_len, sig, k,
-                  &refused))
-        return 1;
-    if (!refused)
-        return 0;
-    p11be_key_note_refused(ctx->op.prov, &shape);
-    return -1;
+    if (done == 1)
+        p11be_rsa_left_pad(sig, len, k);
+    return done;
 }
 
 static int sig_pss(SIG_CTX *ctx, const struct p11be_rsa_params *sp,
