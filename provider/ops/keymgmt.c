@@ -132,6 +132,17 @@ void p11be_ec_point_of(const unsigned char *value, size_t len,
     }
 }
 
+int p11be_keymgmt_import_params(P11BE_KEY *key, const OSSL_PARAM params[])
+{
+    EVP_PKEY *host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS,
+                                             (OSSL_PARAM *)params);
+
+    if (host != NULL && p11be_key_set_params_host(key, host))
+        return 1;
+    EVP_PKEY_free(host);
+    return 0;
+}
+
 /* Nothing touches the token here: objects are made on first use. */
 int p11be_keymgmt_import(void *keydata, int selection,
                          const OSSL_PARAM params[])
@@ -148,12 +159,7 @@ int p11be_keymgmt_import(void *keydata, int selection,
             || OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME)
                    == NULL)
             return 1;
-        host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS,
-                                       (OSSL_PARAM *)params);
-        if (host != NULL && p11be_key_set_params_host(key, host))
-            return 1;
-        EVP_PKEY_free(host);
-        return 0;
+        return p11be_keymgmt_import_params(key, params);
     }
     with_private =
         (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0

@@ -27,6 +27,9 @@
 EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
                                   OSSL_PARAM params[]);
 
+/* Domain parameters alone as the key's host copy: 1, or 0 (raised). */
+int p11be_keymgmt_import_params(P11BE_KEY *key, const OSSL_PARAM params[]);
+
 /*
  * The same, given to the key as its public host copy (p11be_key_set_host):
  * 1, or 0 (raised, nothing kept).

@@ -71,19 +71,11 @@ const struct p11be_key_kind p11be_kind_dh = {
 /* Domain parameters alone are kept too: libssl's FFDHE and DHE groups. */
 static int dh_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
-    P11BE_KEY *key = keydata;
-    EVP_PKEY *host;
-
-    if (key == NULL || params == NULL
+    if (keydata == NULL || params == NULL
         || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0
         || (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) == 0)
         return p11be_keymgmt_import(keydata, selection, params);
-    host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS,
-                                   (OSSL_PARAM *)params);
-    if (host != NULL && p11be_key_set_params_host(key, host))
-        return 1;
-    EVP_PKEY_free(host);
-    return 0;
+    return p11be_keymgmt_import_params(keydata, params);
 }
 
 #define DH_KEY_TYPES                                                           \

@@ -210,25 +210,20 @@ static int ed_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
     return 1;
 }
 
-static const struct p11be_keymgmt_kind ed25519_keymgmt = {
-    .kind = &p11be_kind_ed25519,
-    .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,
-    .gen_mech_name = "CKM_EC_EDWARDS_KEY_PAIR_GEN",
-    .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,
-    .gen_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT | P11BE_GEN_DERIVE,
-    .host_when_reentered = 1,
-    .gen_template = ed_gen_template,
-};
+/* The same for both but the kind. */
+#define ED_KEYMGMT_KIND(kind_row)                                              \
+    {                                                                          \
+        .kind = kind_row, .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,             \
+        .gen_mech_name = "CKM_EC_EDWARDS_KEY_PAIR_GEN",                        \
+        .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,                          \
+        .gen_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT | P11BE_GEN_DERIVE,  \
+        .host_when_reentered = 1, .gen_template = ed_gen_template,             \
+    }
 
-static const struct p11be_keymgmt_kind ed448_keymgmt = {
-    .kind = &p11be_kind_ed448,
-    .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,
-    .gen_mech_name = "CKM_EC_EDWARDS_KEY_PAIR_GEN",
-    .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,
-    .gen_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT | P11BE_GEN_DERIVE,
-    .host_when_reentered = 1,
-    .gen_template = ed_gen_template,
-};
+static const struct p11be_keymgmt_kind ed25519_keymgmt =
+    ED_KEYMGMT_KIND(&p11be_kind_ed25519);
+static const struct p11be_keymgmt_kind ed448_keymgmt =
+    ED_KEYMGMT_KIND(&p11be_kind_ed448);
 
 static const OSSL_PARAM ed_gen_settable[] = {
     P11BE_KEYGEN_SETTABLE,
