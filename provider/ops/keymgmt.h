@@ -183,6 +183,27 @@ OSSL_FUNC_keymgmt_gen_cleanup_fn p11be_keygen_cleanup;
 OSSL_FUNC_keymgmt_set_params_fn p11be_keymgmt_set_params;
 OSSL_FUNC_keymgmt_settable_params_fn p11be_keymgmt_settable_params;
 
+/* What every key type reports (the default provider answers). */
+#define P11BE_KEYMGMT_GETTABLE_COMMON                                          \
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                                \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),                   \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL)
+
+/* Defines `fn`, a keymgmt gettable_params answering `table`. */
+#define P11BE_KEYMGMT_GETTABLE_FN(fn, table)                                   \
+    static const OSSL_PARAM *fn(void *provctx)                                 \
+    {                                                                          \
+        (void)provctx;                                                         \
+        return table;                                                          \
+    }
+
+/* Defines `fn`, import/export_types: `table` for a selection in `mask`. */
+#define P11BE_KEY_TYPES_FN(fn, table, mask)                                    \
+    static const OSSL_PARAM *fn(int selection)                                 \
+    {                                                                          \
+        return (selection & (mask)) != 0 ? table : NULL;                       \
+    }
+
 /*
  * Defines a key type's new_fn, load_fn (a token key from the store) and
  * gen_init_fn: the keymgmt functions that name its row `km`.

@@ -86,27 +86,16 @@ static int dh_import(void *keydata, int selection, const OSSL_PARAM params[])
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),                       \
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0)
 
-static const OSSL_PARAM *dh_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {DH_KEY_TYPES, OSSL_PARAM_END};
+static const OSSL_PARAM dh_key_types_table[] = {DH_KEY_TYPES, OSSL_PARAM_END};
+static const OSSL_PARAM dh_gettable[] = {
+    P11BE_KEYMGMT_GETTABLE_COMMON,
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    DH_KEY_TYPES,
+    OSSL_PARAM_END,
+};
 
-    return (selection & OSSL_KEYMGMT_SELECT_ALL) != 0 ? types : NULL;
-}
-
-static const OSSL_PARAM *dh_gettable_params(void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
-        DH_KEY_TYPES,
-        OSSL_PARAM_END,
-    };
-
-    (void)provctx;
-    return gettable;
-}
+P11BE_KEY_TYPES_FN(dh_key_types, dh_key_types_table, OSSL_KEYMGMT_SELECT_ALL)
+P11BE_KEYMGMT_GETTABLE_FN(dh_gettable_params, dh_gettable)
 
 /* ---- generation on the token -------------------------------------------- */
 

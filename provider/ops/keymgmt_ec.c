@@ -259,35 +259,19 @@ static int ec_import(void *keydata, int selection, const OSSL_PARAM params[])
         OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),             \
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0)
 
-static const OSSL_PARAM *ec_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {
-        EC_KEY_TYPES,
-        OSSL_PARAM_END,
-    };
+static const OSSL_PARAM ec_key_types_table[] = {EC_KEY_TYPES, OSSL_PARAM_END};
+static const OSSL_PARAM ec_gettable[] = {
+    P11BE_KEYMGMT_GETTABLE_COMMON,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
+    EC_KEY_TYPES,
+    OSSL_PARAM_END,
+};
 
-    if ((selection & OSSL_KEYMGMT_SELECT_ALL) == 0)
-        return NULL;
-    return types;
-}
-
-static const OSSL_PARAM *ec_gettable_params(void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
-        EC_KEY_TYPES,
-        OSSL_PARAM_END,
-    };
-
-    (void)provctx;
-    return gettable;
-}
+P11BE_KEY_TYPES_FN(ec_key_types, ec_key_types_table, OSSL_KEYMGMT_SELECT_ALL)
+P11BE_KEYMGMT_GETTABLE_FN(ec_gettable_params, ec_gettable)
 
 static const char *ec_query_operation_name(int operation_id)
 {

@@ -106,35 +106,22 @@ static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     return 1;
 }
 
-static const OSSL_PARAM *ed_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-        OSSL_PARAM_END,
-    };
+#define ED_KEY_TYPES                                                           \
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),                 \
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0)
 
-    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
-        return NULL;
-    return types;
-}
+static const OSSL_PARAM ed_key_types_table[] = {ED_KEY_TYPES, OSSL_PARAM_END};
+static const OSSL_PARAM ed_gettable[] = {
+    P11BE_KEYMGMT_GETTABLE_COMMON,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+    ED_KEY_TYPES,
+    OSSL_PARAM_END,
+};
 
-static const OSSL_PARAM *ed_gettable_params(void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)provctx;
-    return gettable;
-}
+P11BE_KEY_TYPES_FN(ed_key_types, ed_key_types_table,
+                   OSSL_KEYMGMT_SELECT_KEYPAIR)
+P11BE_KEYMGMT_GETTABLE_FN(ed_gettable_params, ed_gettable)
 
 /* The host copy from a token public key's CKA_EC_POINT. */
 static int ed_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,

@@ -168,46 +168,23 @@ static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_EXPONENT2, NULL, 0),                 \
         OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_COEFFICIENT1, NULL, 0)
 
-static const OSSL_PARAM *rsa_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {
-        RSA_KEY_TYPES,
-        OSSL_PARAM_END,
-    };
+static const OSSL_PARAM rsa_key_types_table[] = {RSA_KEY_TYPES, OSSL_PARAM_END};
+static const OSSL_PARAM rsa_pss_key_types_table[] = {
+    RSA_KEY_TYPES, RSA_PSS_PARAM_TYPES, OSSL_PARAM_END};
+static const OSSL_PARAM rsa_gettable[] = {
+    P11BE_KEYMGMT_GETTABLE_COMMON,
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+    RSA_KEY_TYPES,
+    OSSL_PARAM_END,
+};
 
-    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
-        return NULL;
-    return types;
-}
+P11BE_KEY_TYPES_FN(rsa_key_types, rsa_key_types_table,
+                   OSSL_KEYMGMT_SELECT_KEYPAIR)
+P11BE_KEY_TYPES_FN(rsa_pss_key_types, rsa_pss_key_types_table,
+                   OSSL_KEYMGMT_SELECT_KEYPAIR)
+P11BE_KEYMGMT_GETTABLE_FN(rsa_gettable_params, rsa_gettable)
 
-static const OSSL_PARAM *rsa_pss_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {
-        RSA_KEY_TYPES,
-        RSA_PSS_PARAM_TYPES,
-        OSSL_PARAM_END,
-    };
-
-    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
-        return NULL;
-    return types;
-}
-
-static const OSSL_PARAM *rsa_gettable_params(void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
-        RSA_KEY_TYPES,
-        OSSL_PARAM_END,
-    };
-
-    (void)provctx;
-    return gettable;
-}
 static const char *rsa_query_operation_name(int operation_id)
 {
     (void)operation_id;
