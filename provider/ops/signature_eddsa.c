@@ -87,23 +87,18 @@ static int eddsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
     return 1;
 }
 
-static const struct p11be_pkey_alg sig_ed25519 = {
-    .what = "Ed25519 signature",
-    .key_type = "ED25519",
-    .mech = CKM_EDDSA,
-    .mech_name = "CKM_EDDSA",
-    .token_op = eddsa_token_sign,
-    .host_sign = eddsa_host_sign,
-};
+/* The same for both but the names. */
+#define EDDSA_ALG(name, type)                                                  \
+    {                                                                          \
+        .what = name, .key_type = type, .mech = CKM_EDDSA,                     \
+        .mech_name = "CKM_EDDSA", .token_op = eddsa_token_sign,                \
+        .host_sign = eddsa_host_sign,                                          \
+    }
 
-static const struct p11be_pkey_alg sig_ed448 = {
-    .what = "Ed448 signature",
-    .key_type = "ED448",
-    .mech = CKM_EDDSA,
-    .mech_name = "CKM_EDDSA",
-    .token_op = eddsa_token_sign,
-    .host_sign = eddsa_host_sign,
-};
+static const struct p11be_pkey_alg sig_ed25519 =
+    EDDSA_ALG("Ed25519 signature", "ED25519");
+static const struct p11be_pkey_alg sig_ed448 =
+    EDDSA_ALG("Ed448 signature", "ED448");
 
 P11BE_SIG_NEWCTX_FN(ed25519_newctx, sig_ed25519)
 P11BE_SIG_NEWCTX_FN(ed448_newctx, sig_ed448)
