@@ -233,20 +233,21 @@ static const char *ed448_query_operation_name(int operation_id)
     return operation_id == OSSL_OP_SIGNATURE ? "ED448" : NULL;
 }
 
+/* Both tables but the names. */
+#define ED_FUNCTIONS(new_fn, load_fn, gen_init_fn, query_fn)                   \
+    P11BE_KEYMGMT_FUNCTIONS(new_fn, load_fn, gen_init_fn,                      \
+                            p11be_keymgmt_import, ed_key_types,                \
+                            ed_gettable_params, ed_gen_settable_params),       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, query_fn)
+
 const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[] = {
-    P11BE_KEYMGMT_FUNCTIONS(ed25519_new, ed25519_load, ed25519_gen_init,
-                            p11be_keymgmt_import, ed_key_types,
-                            ed_gettable_params, ed_gen_settable_params),
-    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-             ed25519_query_operation_name),
+    ED_FUNCTIONS(ed25519_new, ed25519_load, ed25519_gen_init,
+                 ed25519_query_operation_name),
     {0, NULL},
 };
 
 const OSSL_DISPATCH p11be_keymgmt_ed448_functions[] = {
-    P11BE_KEYMGMT_FUNCTIONS(ed448_new, ed448_load, ed448_gen_init,
-                            p11be_keymgmt_import, ed_key_types,
-                            ed_gettable_params, ed_gen_settable_params),
-    P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-             ed448_query_operation_name),
+    ED_FUNCTIONS(ed448_new, ed448_load, ed448_gen_init,
+                 ed448_query_operation_name),
     {0, NULL},
 };
