@@ -351,6 +351,22 @@ void *p11be_keymgmt_load(const void *reference, size_t reference_sz,
     return key;
 }
 
+/*
+ * How a key pair is made: the pkcs11-keygen-exportable setting for one
+ * asked for without a label or id; a persistent key (label or id) is
+ * always P11BE_KEYGEN_TOKEN. In pkcs11-offload = keys mode the default is
+ * "yes" (only named keys go to the token).
+ */
+enum p11be_keygen_mode {
+    P11BE_KEYGEN_TOKEN,      /* "no": on the token, never leaves it */
+    P11BE_KEYGEN_EXPORTABLE, /* "auto" (default): a session pair on the
+                                token that the application can write out
+                                (keyobj.h); in memory where the token
+                                refuses such a pair */
+    P11BE_KEYGEN_HOST,       /* "yes": by OpenSSL's default provider, in
+                                process memory */
+};
+
 /* The mode, or -1 for a bad setting (raised). */
 static int keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
 {

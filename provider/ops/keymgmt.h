@@ -257,20 +257,4 @@ OSSL_FUNC_keymgmt_settable_params_fn p11be_keymgmt_settable_params;
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,                           \
                  p11be_keygen_set_template)
 
-/*
- * How a key pair is made: the pkcs11-keygen-exportable setting for one
- * asked for without a label or id; a persistent key (label or id) is
- * always P11BE_KEYGEN_TOKEN. In pkcs11-offload = keys mode the default is
- * "yes" (only named keys go to the token).
- */
-enum p11be_keygen_mode {
-    P11BE_KEYGEN_TOKEN,      /* "no": on the token, never leaves it */
-    P11BE_KEYGEN_EXPORTABLE, /* "auto" (default): a session pair on the
-                                token that the application can write out
-                                (keyobj.h); in memory where the token
-                                refuses such a pair */
-    P11BE_KEYGEN_HOST,       /* "yes": by OpenSSL's default provider, in
-                                process memory */
-};
-
 #endif
