@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The keymgmt functions that are the same for every key type, all working
- * on P11BE_KEY (keyobj.h) and its host copy. A type's keymgmt file
- * (keymgmt_rsa.c ..) puts them in its dispatch table beside its own
- * import/export types, gettable params and generation.
+ * The keymgmt that is the same for every key type, all working on
+ * P11BE_KEY (keyobj.h) and its host copy, generation included: a type's
+ * keymgmt file (keymgmt_rsa.c ..) gives a row, struct p11be_keymgmt_kind,
+ * with its hooks, and its dispatch table holds its own import/export
+ * types, gettable params and the one-line wrappers that name its row.
  *
- * Export gives what may leave: the public parts always, the private parts
- * of a key that came from software (they are the caller's own) or of an
+ * Export gives what may leave: the public parts, the private parts of a
+ * key that came from software (they are the caller's own) or of an
  * exportable pair generated on the token (read from it when first asked).
- * Any other private half stays on the token: an export that asks for it
- * is refused (see p11be_keymgmt_export).
+ * An export that asks for any other private half is refused, never
+ * answered with the public half alone (see p11be_keymgmt_export).
  */
 #ifndef P11BE_KEYMGMT_H
 #define P11BE_KEYMGMT_H
@@ -17,6 +18,7 @@
 #include <openssl/core_dispatch.h>
 
 #include "keyobj.h"
+#include "pkey_op.h"
 
 /*
  * A host copy for `key` (of its kind) from params, as EVP_PKEY_fromdata()
@@ -25,11 +27,36 @@
 EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
                                   OSSL_PARAM params[]);
 
+/* Domain parameters alone as the key's host copy: 1, or 0 (raised). */
+int p11be_keymgmt_import_params(P11BE_KEY *key, const OSSL_PARAM params[]);
+
 /*
  * The same, given to the key as its public host copy (p11be_key_set_host):
  * 1, or 0 (raised, nothing kept).
  */
 int p11be_keymgmt_set_public_from(P11BE_KEY *key, OSSL_PARAM params[]);
+
+/*
+ * The big-endian attributes `types` of the token object `obj` (read on
+ * `sess`) as the BIGNUM parameters `names`, `count` of each (at most 6):
+ * a fresh array the caller wipes and frees, or NULL (raised, naming
+ * `what`). For the kinds' private_from_token().
+ */
+OSSL_PARAM *p11be_keymgmt_bn_params(P11BE_KEY *key, P11BE_SESSION *sess,
+                                    CK_OBJECT_HANDLE obj,
+                                    const CK_ATTRIBUTE_TYPE *types,
+                                    const char *const *names, size_t count,
+                                    const char *what);
+
+/*
+ * The same, with `extra` (may be NULL) added, given to the key as its
+ * public host copy: a kind's public_from_token(). 1, or 0 (raised).
+ */
+int p11be_keymgmt_public_bn(P11BE_KEY *key, P11BE_SESSION *sess,
+                            CK_OBJECT_HANDLE obj,
+                            const CK_ATTRIBUTE_TYPE *types,
+                            const char *const *names, size_t count,
+                            const OSSL_PARAM *extra, const char *what);
 
 /*
  * CKA_EC_POINT's value: a DER OCTET STRING as PKCS#11 says, or the raw
@@ -63,6 +90,7 @@ extern const struct p11be_key_kind p11be_kind_rsa_pss; /* keymgmt_rsa.c */
 extern const struct p11be_key_kind p11be_kind_ec;      /* keymgmt_ec.c */
 extern const struct p11be_key_kind p11be_kind_ed25519; /* keymgmt_ed.c */
 extern const struct p11be_key_kind p11be_kind_ed448;   /* keymgmt_ed.c */
+extern const struct p11be_key_kind p11be_kind_dh;      /* keymgmt_dh.c */
 
 /*
  * The Ed25519 or Ed448 kind for a CKK_EC_EDWARDS object's CKA_EC_PARAMS
@@ -79,42 +107,154 @@ const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
 #define P11BE_KEYGEN_PARAM_LABEL "pkcs11-key-label"
 #define P11BE_KEYGEN_PARAM_ID    "pkcs11-key-id"
 
+/* The settable entries for them, in every type's gen_settable table. */
+#define P11BE_KEYGEN_SETTABLE                                                  \
+    OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),                 \
+        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0)
+
+typedef struct p11be_gen_ctx_st P11BE_GEN_CTX;
+
 /*
- * How a key pair is made: the pkcs11-keygen-exportable setting for one
- * asked for without a label or id; a persistent key (label or id) is
- * always P11BE_KEYGEN_TOKEN. In pkcs11-offload = keys mode the default is
- * "yes" (only named keys go to the token).
+ * Usage flags of a generated pair (struct p11be_keymgmt_kind); a flag in
+ * neither gen_use nor gen_deny is left to the token.
  */
-enum p11be_keygen_mode {
-    P11BE_KEYGEN_TOKEN,      /* "no": on the token, never leaves it */
-    P11BE_KEYGEN_EXPORTABLE, /* "auto" (default): a session pair on the
-                                token that the application can write out
-                                (keyobj.h); in memory where the token
-                                refuses such a pair */
-    P11BE_KEYGEN_HOST,       /* "yes": by OpenSSL's default provider, in
-                                process memory */
+#define P11BE_GEN_VERIFY  0x01 /* public: CKA_VERIFY */
+#define P11BE_GEN_ENCRYPT 0x02 /* public: CKA_ENCRYPT */
+#define P11BE_GEN_SIGN    0x04 /* private: CKA_SIGN */
+#define P11BE_GEN_DECRYPT 0x08 /* private: CKA_DECRYPT */
+#define P11BE_GEN_DERIVE  0x10 /* private: CKA_DERIVE */
+
+/* What a key type adds to the shared keymgmt: one row, in its file. */
+struct p11be_keymgmt_kind {
+    const struct p11be_key_kind *kind; /* the token side (keyobj.h) */
+    CK_MECHANISM_TYPE gen_mech;        /* CKM_*_KEY_PAIR_GEN */
+    const char *gen_mech_name;         /* for messages */
+    unsigned int gen_use;              /* P11BE_GEN_* set true in the pair */
+    unsigned int gen_deny;             /* P11BE_GEN_* set false */
+    /* Generation asked from inside a token call: 1 on the host, 0 refused. */
+    int host_when_reentered;
+    /* The group name parameter (EC, DH); NULL: not taken. 1, 0 (raised). */
+    int (*gen_group)(P11BE_GEN_CTX *gctx, const char *name);
+    /* gen_set_template: the group of a key made before; NULL: none. */
+    int (*gen_template_key)(P11BE_GEN_CTX *gctx, const P11BE_KEY *templ);
+    /* The type's other generation parameters; NULL: none. 1, 0 (raised). */
+    int (*gen_set_params)(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[]);
+    /*
+     * Before a pair is made: checks; 1 go on, 0 failed (raised), 2 the
+     * key is done (RSA's pkcs11-key-existing found it). NULL: none.
+     */
+    int (*gen_prepare)(P11BE_GEN_CTX *gctx, P11BE_KEY *key);
+    /* The type's attributes of the public template (CKA_EC_PARAMS ..). */
+    int (*gen_template)(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub);
+    /* Host generation: the type's parameters on ctx; NULL: none. */
+    int (*gen_host_params)(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx);
 };
 
-/* The mode, or -1 for a bad setting (raised). */
-int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len);
+/* A generation context: what every type keeps, and what some do. */
+struct p11be_gen_ctx_st {
+    P11BE_PROV_CTX *prov;                /* provider that made us */
+    const struct p11be_keymgmt_kind *km; /* the key type's row */
+    int selection;                       /* what to generate */
+    char *label;                         /* pkcs11-key-label, or NULL */
+    unsigned char *id;                   /* pkcs11-key-id, or NULL */
+    size_t id_len;                       /* bytes in id */
+    const char *group;                   /* EC: the curve's name, or NULL */
+    const void *row;                     /* EC: its row in the type's table */
+    EVP_PKEY *domain;  /* DH: domain parameters (host), or NULL */
+    size_t bits;       /* RSA: modulus bits */
+    BIGNUM *e;         /* RSA: public exponent */
+    int existing;      /* RSA: find the pair, do not generate */
+    OSSL_PARAM *extra; /* RSA-PSS restrictions for the host copy */
+};
+
+/* For a type's gen_init wrapper; the rest goes straight in its table. */
+void *p11be_keygen_init(void *provctx, int selection, const OSSL_PARAM params[],
+                        const struct p11be_keymgmt_kind *km);
+OSSL_FUNC_keymgmt_gen_set_params_fn p11be_keygen_set_params;
+OSSL_FUNC_keymgmt_gen_set_template_fn p11be_keygen_set_template;
+OSSL_FUNC_keymgmt_gen_fn p11be_keygen;
+OSSL_FUNC_keymgmt_gen_cleanup_fn p11be_keygen_cleanup;
 
 /*
- * Generates on the token as `mode` says (P11BE_KEYGEN_TOKEN or _EXPORTABLE:
- * gen->exportable is set here), then, for an exportable pair the token
- * refuses, with `on_host` (the type's generation in the default
- * provider). 1, or 0 (raised).
+ * set_params: the peer's encoded public key for a parameters-only key
+ * (EVP_PKEY_set1_encoded_public_key: libssl's ECDHE and FFDHE key shares).
+ * Keys are otherwise immutable.
  */
-int p11be_keygen_run(P11BE_KEY *key, struct p11be_keygen *gen, int mode,
-                     int (*on_host)(P11BE_KEY *key, const void *arg),
-                     const void *arg);
+OSSL_FUNC_keymgmt_set_params_fn p11be_keymgmt_set_params;
+OSSL_FUNC_keymgmt_settable_params_fn p11be_keymgmt_settable_params;
+
+/* What every key type reports (the default provider answers). */
+#define P11BE_KEYMGMT_GETTABLE_COMMON                                          \
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                                \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),                   \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL)
+
+/* Defines `fn`, a keymgmt gettable_params answering `table`. */
+#define P11BE_KEYMGMT_GETTABLE_FN(fn, table)                                   \
+    static const OSSL_PARAM *fn(void *provctx)                                 \
+    {                                                                          \
+        (void)provctx;                                                         \
+        return table;                                                          \
+    }
+
+/* Defines `fn`, import/export_types: `table` for a selection in `mask`. */
+#define P11BE_KEY_TYPES_FN(fn, table, mask)                                    \
+    static const OSSL_PARAM *fn(int selection)                                 \
+    {                                                                          \
+        return (selection & (mask)) != 0 ? table : NULL;                       \
+    }
 
 /*
- * Reads pkcs11-key-label and pkcs11-key-id from `params` into *label and
- * *id / *id_len (replacing what they held). On a malformed one returns 0
- * with *bad pointing at it, for the caller's error.
+ * Defines a key type's new_fn, load_fn (a token key from the store) and
+ * gen_init_fn: the keymgmt functions that name its row `km`.
  */
-int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,
-                              unsigned char **id, size_t *id_len,
-                              const OSSL_PARAM **bad);
+#define P11BE_KEYMGMT_KIND_FNS(new_fn, load_fn, gen_init_fn, km)               \
+    static void *new_fn(void *provctx)                                         \
+    {                                                                          \
+        return p11be_key_new(provctx, (km).kind);                              \
+    }                                                                          \
+    static void *load_fn(const void *reference, size_t reference_sz)           \
+    {                                                                          \
+        return p11be_keymgmt_load(reference, reference_sz, (km).kind);         \
+    }                                                                          \
+    static void *gen_init_fn(void *provctx, int selection,                     \
+                             const OSSL_PARAM params[])                        \
+    {                                                                          \
+        return p11be_keygen_init(provctx, selection, params, &(km));           \
+    }
+
+/*
+ * A key type's dispatch table: its own functions (P11BE_KEYMGMT_KIND_FNS,
+ * import, import/export types, gettable params, generation's settable
+ * params), then those every type shares.
+ */
+#define P11BE_KEYMGMT_FUNCTIONS(new_fn, load_fn, gen_init_fn, import, types,   \
+                                gettable, gen_settable)                        \
+    P11BE_FN(OSSL_FUNC_KEYMGMT_NEW, new_fn),                                   \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_LOAD, load_fn),                             \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, gen_init_fn),                     \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_IMPORT, import),                            \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, types),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, types),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, gettable),                 \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, gen_settable),         \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_FREE, p11be_keymgmt_free),                  \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_HAS, p11be_keymgmt_has),                    \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_MATCH, p11be_keymgmt_match),                \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_VALIDATE, p11be_keymgmt_validate),          \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT, p11be_keymgmt_export),              \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GET_PARAMS, p11be_keymgmt_get_params),      \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_DUP, p11be_keymgmt_dup),                    \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, p11be_keygen_set_params),   \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN, p11be_keygen),                         \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, p11be_keygen_cleanup)
+
+/* ... and for a type with groups (EC, DH): libssl's key shares. */
+#define P11BE_KEYMGMT_GROUP_FUNCTIONS                                          \
+    P11BE_FN(OSSL_FUNC_KEYMGMT_SET_PARAMS, p11be_keymgmt_set_params),          \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,                            \
+                 p11be_keymgmt_settable_params),                               \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,                           \
+                 p11be_keygen_set_template)
 
 #endif

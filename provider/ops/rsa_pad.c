@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "reentry.h"
+#include "token.h"
 
 #define RSA_NAME_MAX 64 /* longest digest name read back from the host */
 
@@ -108,25 +109,64 @@ static int rsa_hash_mech(const EVP_MD *md, CK_MECHANISM_TYPE *hash,
     return 0;
 }
 
-int p11be_rsa_native_ok(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
-                        const char *mech_name, CK_FLAGS flag,
-                        const struct p11be_rsa_params *rp,
-                        struct p11be_mech_shape *shape)
+/*
+ * Whether to ask the token for `mech` with rp's digest and MGF1: it lists
+ * the mechanism for `flag`, PKCS#11 names both digests (not SHA-3) and the
+ * token has them, and it has not refused that pair before (keyobj.h).
+ * Fills *shape. 1 yes, 0 no (pad on the host), -1 failed (raised).
+ */
+static int rsa_native_ok(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
+                         const char *mech_name, CK_FLAGS flag,
+                         const struct p11be_rsa_params *rp,
+                         struct p11be_mech_shape *shape)
 {
     CK_RSA_PKCS_MGF_TYPE unused_mgf;
-    CK_MECHANISM_TYPE unused_hash;
+    CK_MECHANISM_TYPE mgf1_hash;
     CK_MECHANISM_INFO info;
+    P11BE_TOKEN *token;
     int present;
 
     shape->mech = mech;
     if (!rsa_hash_mech(rp->md, &shape->hash, &unused_mgf)
-        || !rsa_hash_mech(rp->mgf1, &unused_hash, &shape->mgf))
+        || !rsa_hash_mech(rp->mgf1, &mgf1_hash, &shape->mgf))
         return 0;
     present = p11be_mech_lookup(op->prov, mech, mech_name, &info);
     if (present <= 0)
         return present;
-    return (info.flags & flag) != 0
+    /*
+     * Nor with a hash the token lacks: opencryptoki 3.8 (no SHA-224) takes
+     * MGF1 with SHA-224 at C_DecryptInit and fails C_Decrypt with
+     * CKR_FUNCTION_FAILED.
+     */
+    token = p11be_prov_token(op->prov);
+    return (info.flags & flag) != 0 && token != NULL
+           && p11be_token_has_mech(token, shape->hash)
+           && p11be_token_has_mech(token, mgf1_hash)
            && !p11be_key_shape_refused(op->prov, shape);
+}
+
+int p11be_rsa_native_op(P11BE_KEYOP *op, enum p11be_key_use use,
+                        CK_MECHANISM *mech, const char *mech_name,
+                        const struct p11be_rsa_params *rp, CK_ULONG *hash,
+                        CK_ULONG *mgf, const unsigned char *in, size_t in_len,
+                        unsigned char *out, size_t *out_len)
+{
+    CK_FLAGS flag = use == P11BE_USE_SIGN ? CKF_SIGN : CKF_DECRYPT;
+    struct p11be_mech_shape shape;
+    int native, refused = 0;
+
+    native = rsa_native_ok(op, mech->mechanism, mech_name, flag, rp, &shape);
+    if (native <= 0)
+        return native < 0 ? 0 : -1;
+    *hash = shape.hash;
+    *mgf = shape.mgf;
+    if (p11be_key_private_op(op->key, use, mech, mech_name, in, in_len, out,
+                             out_len, &refused))
+        return 1;
+    if (!refused)
+        return 0;
+    p11be_key_note_refused(op->prov, &shape);
+    return -1;
 }
 
 void p11be_rsa_left_pad(unsigned char *buf, size_t len, size_t k)

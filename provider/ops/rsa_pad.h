@@ -43,16 +43,19 @@ int p11be_rsa_params_read(P11BE_KEYOP *op, int signature,
 void p11be_rsa_params_free(struct p11be_rsa_params *rp);
 
 /*
- * Whether to ask the token for `mech` (CKM_RSA_PKCS_PSS or _OAEP) with
- * rp's digest and MGF1: it lists the mechanism for `flag` (CKF_SIGN,
- * CKF_DECRYPT), PKCS#11 names both digests (not SHA-3), and the token has
- * not refused that pair before (keyobj.h). Fills *shape (hashAlg, mgf).
- * Returns 1 yes, 0 no (pad on the host), -1 on failure (raised).
+ * The private-key operation (C_Sign or C_Decrypt as `use` says) with
+ * `mech`, CKM_RSA_PKCS_PSS or CKM_RSA_PKCS_OAEP, when the token may take
+ * rp's digest and MGF1: it lists the mechanism for that use, PKCS#11 names
+ * both digests (not SHA-3) and the token has them, and it has not refused
+ * the pair before. *hash and *mgf (in the caller's mechanism parameter)
+ * are set first. 1 done (out_len set), 0 failed (raised), -1: pad on the
+ * host instead (a refusal at C_*Init is remembered per token, keyobj.h).
  */
-int p11be_rsa_native_ok(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
-                        const char *mech_name, CK_FLAGS flag,
-                        const struct p11be_rsa_params *rp,
-                        struct p11be_mech_shape *shape);
+int p11be_rsa_native_op(P11BE_KEYOP *op, enum p11be_key_use use,
+                        CK_MECHANISM *mech, const char *mech_name,
+                        const struct p11be_rsa_params *rp, CK_ULONG *hash,
+                        CK_ULONG *mgf, const unsigned char *in, size_t in_len,
+                        unsigned char *out, size_t *out_len);
 
 /*
  * A len-byte big-endian result in buf made k bytes long, zeros in front:

@@ -390,11 +390,22 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
         p11be_config_source(config, P11BE_SET_MODULE_INIT_ARGS), handle);
     if (token->module == NULL)
         goto out_free;
-    if (finalize == P11BE_FINALIZE_ALWAYS)
-        p11be_module_finalize_at_exit(token->module);
     token->fns = p11be_module_functions(token->module);
-    if (!choose_slot(token, &info) || !read_mechanisms(token)
-        || !login_attach(token, &info))
+    if (!choose_slot(token, &info))
+        goto out_put_module;
+    /*
+     * "auto" finalises at exit too, so that a module whose sessions live
+     * outside the process (a TPM without a resource manager runs out of
+     * session slots after three processes; opencryptoki's shared memory,
+     * a network HSM) gets them back; except on SoftHSM2, which keeps
+     * nothing outside the process and whose C_Finalize has crashed at
+     * exit (README, Exit), so that it stays as it was.
+     */
+    if (finalize == P11BE_FINALIZE_ALWAYS
+        || (finalize == P11BE_FINALIZE_AUTO
+            && memcmp(info.manufacturerID, "SoftHSM", 7) != 0))
+        p11be_module_finalize_at_exit(token->module);
+    if (!read_mechanisms(token) || !login_attach(token, &info))
         goto out_put_module;
 
     token->token_flags = info.flags;

@@ -4,6 +4,23 @@
  * token's mechanism list (read once), the login state and the session
  * pool. token.c opens it and logs in; session.c lends its sessions.
  * Operations see only session.h.
+ *
+ * Locks, in the one order a thread may take them (holding one, it takes
+ * only locks further down; the module is never called under the last):
+ *
+ *   token_list_lock (session.c: the tokens, for fork handling)
+ *   the provider's first-open lock
+ *   key->lock (keyobj.c)
+ *   token->object_lock (the object session, objects.c)
+ *   token->lock (the pool, session.c)
+ *   the module registry (module.c: a forked child's first P11BE_CALL
+ *   initialises the module again, perhaps under any lock above)
+ *   logins_lock, then login->lock (token.c)
+ *
+ * session.c's atfork_prepare takes token_list_lock, per token its
+ * object_lock and lock, then every login; module.c's handler runs after
+ * it and takes the registry (never held together with a login lock).
+ * reentry.c's callers_lock and fallback_lock are taken alone.
  */
 #ifndef P11BE_TOKEN_H
 #define P11BE_TOKEN_H
