@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 
+#include "algorithms.h"
 #include "capabilities.h"
 #include "debug.h"
 #include "delegate.h"
@@ -24,21 +25,6 @@
 #include "token.h"
 
 #define P11BE_NAME "pkcs11be"
-
-extern const OSSL_ALGORITHM p11be_digest_algorithms[];
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
-extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
-extern const OSSL_ALGORITHM p11be_kdf_algorithms[];
-extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
-extern const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms;
-extern const OSSL_ALGORITHM p11be_signature_algorithms[];
-extern const OSSL_ALGORITHM *const p11be_signature_key_algorithms;
-extern const OSSL_ALGORITHM p11be_asym_cipher_algorithms[];
-extern const OSSL_ALGORITHM p11be_keyexch_algorithms[];
-extern const OSSL_ALGORITHM p11be_store_algorithms[];
-extern const OSSL_ALGORITHM p11be_encoder_algorithms[];
-extern const OSSL_ALGORITHM p11be_decoder_algorithms[];
-extern const OSSL_ALGORITHM p11be_rand_algorithms[];
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -161,36 +147,7 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
      * operations stay: OpenSSL 3.0 runs a token key's operation in the
      * key's own provider once exporting it elsewhere is refused.
      */
-    switch (operation_id) {
-    case OSSL_OP_DIGEST:
-        return prov->offload_keys ? NULL : p11be_digest_algorithms;
-    case OSSL_OP_MAC:
-        return prov->offload_keys ? NULL : p11be_mac_algorithms;
-    case OSSL_OP_CIPHER:
-        return prov->offload_keys ? NULL : p11be_cipher_algorithms;
-    case OSSL_OP_KDF:
-        return prov->offload_keys ? NULL : p11be_kdf_algorithms;
-    case OSSL_OP_KEYMGMT:
-        return prov->offload_keys ? p11be_keymgmt_key_algorithms
-                                  : p11be_keymgmt_algorithms;
-    case OSSL_OP_SIGNATURE:
-        return prov->offload_keys ? p11be_signature_key_algorithms
-                                  : p11be_signature_algorithms;
-    case OSSL_OP_ASYM_CIPHER:
-        return p11be_asym_cipher_algorithms;
-    case OSSL_OP_KEYEXCH:
-        return p11be_keyexch_algorithms;
-    case OSSL_OP_STORE:
-        return p11be_store_algorithms;
-    case OSSL_OP_ENCODER:
-        return p11be_encoder_algorithms;
-    case OSSL_OP_DECODER:
-        return p11be_decoder_algorithms;
-    case OSSL_OP_RAND:
-        return p11be_rand_algorithms;
-    default:
-        return NULL;
-    }
+    return p11be_algorithms(operation_id, prov->offload_keys);
 }
 
 static const OSSL_ITEM *prov_get_reason_strings(void *provctx)

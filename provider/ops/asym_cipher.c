@@ -456,7 +456,7 @@ static int enc_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     return p11be_keyop_set_params(&ctx->op, params);
 }
 
-static const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
+const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
     {OSSL_FUNC_ASYM_CIPHER_NEWCTX, (void (*)(void))enc_newctx},
     {OSSL_FUNC_ASYM_CIPHER_FREECTX, (void (*)(void))enc_freectx},
     {OSSL_FUNC_ASYM_CIPHER_DUPCTX, (void (*)(void))enc_dupctx},
@@ -471,10 +471,4 @@ static const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
     {OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS,
      (void (*)(void))enc_settable_ctx_params},
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_asym_cipher_algorithms[] = {
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_asym_cipher_rsa_functions,
-     "RSA decryption with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
 };

@@ -28,25 +28,6 @@
 #include "provider.h"
 #include "reentry.h"
 
-/* Names as OpenSSL's default provider spells them (its prov/names.h). */
-#define P11BE_NAMES_AES_256_ECB "AES-256-ECB:2.16.840.1.101.3.4.1.41"
-#define P11BE_NAMES_AES_192_ECB "AES-192-ECB:2.16.840.1.101.3.4.1.21"
-#define P11BE_NAMES_AES_128_ECB "AES-128-ECB:2.16.840.1.101.3.4.1.1"
-#define P11BE_NAMES_AES_256_CBC "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42"
-#define P11BE_NAMES_AES_192_CBC "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22"
-#define P11BE_NAMES_AES_128_CBC "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2"
-#define P11BE_NAMES_AES_256_CTR "AES-256-CTR"
-#define P11BE_NAMES_AES_192_CTR "AES-192-CTR"
-#define P11BE_NAMES_AES_128_CTR "AES-128-CTR"
-#define P11BE_NAMES_AES_256_GCM                                                \
-    "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46"
-#define P11BE_NAMES_AES_192_GCM                                                \
-    "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26"
-#define P11BE_NAMES_AES_128_GCM                                                \
-    "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6"
-#define P11BE_NAMES_DES_EDE3_ECB "DES-EDE3-ECB:DES-EDE3"
-#define P11BE_NAMES_DES_EDE3_CBC "DES-EDE3-CBC:DES3:1.2.840.113549.3.7"
-
 #define GCM_FLAGS (P11BE_CIPHER_AEAD | P11BE_CIPHER_CUSTOM_IV)
 
 /* clang-format off */
@@ -587,35 +568,3 @@ int p11be_cipher_to_host(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
     }
     return 1;
 }
-
-const OSSL_ALGORITHM p11be_cipher_algorithms[] = {
-    {P11BE_NAMES_AES_256_ECB, P11BE_PROPS, p11be_cipher_aes_256_ecb_functions,
-     "AES-256-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_ECB, P11BE_PROPS, p11be_cipher_aes_192_ecb_functions,
-     "AES-192-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_ECB, P11BE_PROPS, p11be_cipher_aes_128_ecb_functions,
-     "AES-128-ECB on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_CBC, P11BE_PROPS, p11be_cipher_aes_256_cbc_functions,
-     "AES-256-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_CBC, P11BE_PROPS, p11be_cipher_aes_192_cbc_functions,
-     "AES-192-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_CBC, P11BE_PROPS, p11be_cipher_aes_128_cbc_functions,
-     "AES-128-CBC on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_CTR, P11BE_PROPS, p11be_cipher_aes_256_ctr_functions,
-     "AES-256-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_CTR, P11BE_PROPS, p11be_cipher_aes_192_ctr_functions,
-     "AES-192-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_CTR, P11BE_PROPS, p11be_cipher_aes_128_ctr_functions,
-     "AES-128-CTR on the PKCS#11 token"},
-    {P11BE_NAMES_AES_256_GCM, P11BE_PROPS, p11be_cipher_aes_256_gcm_functions,
-     "AES-256-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_AES_192_GCM, P11BE_PROPS, p11be_cipher_aes_192_gcm_functions,
-     "AES-192-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_AES_128_GCM, P11BE_PROPS, p11be_cipher_aes_128_gcm_functions,
-     "AES-128-GCM on the PKCS#11 token"},
-    {P11BE_NAMES_DES_EDE3_ECB, P11BE_PROPS, p11be_cipher_des_ede3_ecb_functions,
-     "DES-EDE3-ECB (Triple DES) on the PKCS#11 token"},
-    {P11BE_NAMES_DES_EDE3_CBC, P11BE_PROPS, p11be_cipher_des_ede3_cbc_functions,
-     "DES-EDE3-CBC (Triple DES) on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};

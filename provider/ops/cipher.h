@@ -203,13 +203,4 @@ extern const P11BE_CIPHER_ALG p11be_cipher_aes_128_ecb,
     p11be_cipher_aes_256_gcm, p11be_cipher_des_ede3_ecb,
     p11be_cipher_des_ede3_cbc;
 
-extern const OSSL_DISPATCH p11be_cipher_aes_128_ecb_functions[],
-    p11be_cipher_aes_192_ecb_functions[], p11be_cipher_aes_256_ecb_functions[],
-    p11be_cipher_aes_128_cbc_functions[], p11be_cipher_aes_192_cbc_functions[],
-    p11be_cipher_aes_256_cbc_functions[], p11be_cipher_aes_128_ctr_functions[],
-    p11be_cipher_aes_192_ctr_functions[], p11be_cipher_aes_256_ctr_functions[],
-    p11be_cipher_aes_128_gcm_functions[], p11be_cipher_aes_192_gcm_functions[],
-    p11be_cipher_aes_256_gcm_functions[], p11be_cipher_des_ede3_ecb_functions[],
-    p11be_cipher_des_ede3_cbc_functions[];
-
 #endif

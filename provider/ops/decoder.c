@@ -45,7 +45,9 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 
+#include "algorithms.h"
 #include "err.h"
+#include "keymgmt.h"
 #include "keyobj.h"
 #include "keyuri.h"
 #include "names.h"
@@ -67,64 +69,34 @@
  */
 #define DEC_SEEN_MAX 512
 static __thread char dec_seen_uri[DEC_SEEN_MAX];
-static __thread const char *dec_seen_type; /* a kind's name; NULL: none */
+static __thread const struct p11be_key_kind *dec_seen_kind; /* NULL: none */
 
 static OSSL_FUNC_decoder_newctx_fn pem_newctx;
-static OSSL_FUNC_decoder_newctx_fn rsa_newctx;
-static OSSL_FUNC_decoder_newctx_fn rsa_pss_newctx;
-static OSSL_FUNC_decoder_newctx_fn ec_newctx;
-static OSSL_FUNC_decoder_newctx_fn ed25519_newctx;
-static OSSL_FUNC_decoder_newctx_fn ed448_newctx;
 static OSSL_FUNC_decoder_freectx_fn dec_freectx;
 static OSSL_FUNC_decoder_decode_fn pem_decode;
 static OSSL_FUNC_decoder_decode_fn der_decode;
 
 struct dec_ctx_st {
-    P11BE_PROV_CTX *prov; /* provider that made us */
-    const char *type;     /* key type this decoder yields; NULL for PEM */
+    P11BE_PROV_CTX *prov;              /* provider that made us */
+    const struct p11be_key_kind *kind; /* what it yields; NULL for PEM */
 };
 
 typedef struct dec_ctx_st DEC_CTX;
 
-static void *dec_newctx(void *provctx, const char *type)
+static void *dec_newctx(void *provctx, const struct p11be_key_kind *kind)
 {
     DEC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
     if (ctx == NULL)
         return NULL;
     ctx->prov = provctx;
-    ctx->type = type;
+    ctx->kind = kind;
     return ctx;
 }
 
 static void *pem_newctx(void *provctx)
 {
     return dec_newctx(provctx, NULL);
-}
-
-static void *rsa_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "RSA");
-}
-
-static void *rsa_pss_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "RSA-PSS");
-}
-
-static void *ec_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "EC");
-}
-
-static void *ed25519_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "ED25519");
-}
-
-static void *ed448_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "ED448");
 }
 
 static void dec_freectx(void *vctx)
@@ -190,7 +162,7 @@ static P11BE_KEY *dec_lookup(DEC_CTX *ctx, const char *uri,
     key = p11be_store_key_by_uri(ctx->prov, uri, pw_cb, pw_cbarg);
     if (key != NULL && len < DEC_SEEN_MAX) {
         memcpy(dec_seen_uri, uri, len + 1);
-        dec_seen_type = key->kind->name;
+        dec_seen_kind = key->kind;
     }
     return key;
 }
@@ -345,22 +317,22 @@ static int der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     OPENSSL_free(der);
     if (uri == NULL)
         return 1; /* not ours */
-    if (dec_seen_type != NULL && strcmp(dec_seen_uri, uri) == 0) {
-        if (strcmp(dec_seen_type, ctx->type) != 0)
+    if (dec_seen_kind != NULL && strcmp(dec_seen_uri, uri) == 0) {
+        if (dec_seen_kind != ctx->kind)
             goto out_free_uri; /* another type's decoder takes it */
-        dec_seen_type = NULL;
+        dec_seen_kind = NULL;
     }
     key = dec_lookup(ctx, uri, pw_cb, pw_cbarg);
     if (key == NULL) {
         ok = 0; /* raised: the URI names no key, or the token failed */
         goto out_free_uri;
     }
-    if (strcmp(key->kind->name, ctx->type) != 0)
+    if (key->kind != ctx->kind)
         goto out_free_key; /* another type's decoder takes it */
-    dec_seen_type = NULL;
+    dec_seen_kind = NULL;
     params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
     params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                 (char *)ctx->type, 0);
+                                                 (char *)ctx->kind->name, 0);
     params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE,
                                                   &key, sizeof(key));
     params[3] = OSSL_PARAM_construct_end();
@@ -372,41 +344,30 @@ out_free_uri:
     return ok;
 }
 
-#define DEC_DISPATCH(newctx, decode)                                           \
+const OSSL_DISPATCH p11be_decoder_pem_functions[] = {
+    {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))pem_newctx},
+    {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},
+    {OSSL_FUNC_DECODER_DECODE, (void (*)(void))pem_decode},
+    {0, NULL},
+};
+
+/* The DER step of one key type: its newctx and dispatch table. */
+#define DEC_KIND(newctx, functions, kind)                                      \
+    static void *newctx(void *provctx)                                         \
     {                                                                          \
-        {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))(newctx)},                  \
-            {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},          \
-            {OSSL_FUNC_DECODER_DECODE, (void (*)(void))(decode)}, {0, NULL},   \
+        return dec_newctx(provctx, kind);                                      \
+    }                                                                          \
+    const OSSL_DISPATCH functions[] = {                                        \
+        {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))newctx},                    \
+        {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},              \
+        {OSSL_FUNC_DECODER_DECODE, (void (*)(void))der_decode},                \
+        {0, NULL},                                                             \
     }
 
-static const OSSL_DISPATCH dec_pem_functions[] =
-    DEC_DISPATCH(pem_newctx, pem_decode);
-static const OSSL_DISPATCH dec_rsa_functions[] =
-    DEC_DISPATCH(rsa_newctx, der_decode);
-static const OSSL_DISPATCH dec_rsa_pss_functions[] =
-    DEC_DISPATCH(rsa_pss_newctx, der_decode);
-static const OSSL_DISPATCH dec_ec_functions[] =
-    DEC_DISPATCH(ec_newctx, der_decode);
-static const OSSL_DISPATCH dec_ed25519_functions[] =
-    DEC_DISPATCH(ed25519_newctx, der_decode);
-static const OSSL_DISPATCH dec_ed448_functions[] =
-    DEC_DISPATCH(ed448_newctx, der_decode);
-
-#define DEC_DER_PROPS P11BE_PROPS ",input=der,structure=" P11BE_KEYURI_STRUCTURE
-
-/* RSA-PSS for completeness: the store makes RSA keys of CKK_RSA objects. */
-const OSSL_ALGORITHM p11be_decoder_algorithms[] = {
-    {"DER", P11BE_PROPS ",input=pem", dec_pem_functions,
-     "PKCS11 KEY URI PEM to DER"},
-    {P11BE_NAMES_RSA_PSS, DEC_DER_PROPS, dec_rsa_pss_functions,
-     "RSA-PSS token key by pkcs11: URI"},
-    {P11BE_NAMES_ED448, DEC_DER_PROPS, dec_ed448_functions,
-     "Ed448 token key by pkcs11: URI"},
-    {P11BE_NAMES_ED25519, DEC_DER_PROPS, dec_ed25519_functions,
-     "Ed25519 token key by pkcs11: URI"},
-    {P11BE_NAMES_EC, DEC_DER_PROPS, dec_ec_functions,
-     "EC token key by pkcs11: URI"},
-    {P11BE_NAMES_RSA, DEC_DER_PROPS, dec_rsa_functions,
-     "RSA token key by pkcs11: URI"},
-    {NULL, NULL, NULL, NULL},
-};
+/* clang-format off */
+DEC_KIND(rsa_newctx, p11be_decoder_rsa_functions, &p11be_kind_rsa);
+DEC_KIND(rsa_pss_newctx, p11be_decoder_rsa_pss_functions, &p11be_kind_rsa_pss);
+DEC_KIND(ec_newctx, p11be_decoder_ec_functions, &p11be_kind_ec);
+DEC_KIND(ed25519_newctx, p11be_decoder_ed25519_functions, &p11be_kind_ed25519);
+DEC_KIND(ed448_newctx, p11be_decoder_ed448_functions, &p11be_kind_ed448);
+/* clang-format on */

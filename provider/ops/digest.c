@@ -662,31 +662,15 @@ static int sha512_get_params(OSSL_PARAM params[])
             {0, NULL},                                                         \
     }
 
-static const OSSL_DISPATCH p11be_digest_md5_functions[] =
+const OSSL_DISPATCH p11be_digest_md5_functions[] =
     DIGEST_DISPATCH(md5_newctx, md5_get_params);
-static const OSSL_DISPATCH p11be_digest_sha1_functions[] =
+const OSSL_DISPATCH p11be_digest_sha1_functions[] =
     DIGEST_DISPATCH(sha1_newctx, sha1_get_params);
-static const OSSL_DISPATCH p11be_digest_sha224_functions[] =
+const OSSL_DISPATCH p11be_digest_sha224_functions[] =
     DIGEST_DISPATCH(sha224_newctx, sha224_get_params);
-static const OSSL_DISPATCH p11be_digest_sha256_functions[] =
+const OSSL_DISPATCH p11be_digest_sha256_functions[] =
     DIGEST_DISPATCH(sha256_newctx, sha256_get_params);
-static const OSSL_DISPATCH p11be_digest_sha384_functions[] =
+const OSSL_DISPATCH p11be_digest_sha384_functions[] =
     DIGEST_DISPATCH(sha384_newctx, sha384_get_params);
-static const OSSL_DISPATCH p11be_digest_sha512_functions[] =
+const OSSL_DISPATCH p11be_digest_sha512_functions[] =
     DIGEST_DISPATCH(sha512_newctx, sha512_get_params);
-
-const OSSL_ALGORITHM p11be_digest_algorithms[] = {
-    {P11BE_NAMES_SHA1, P11BE_PROPS, p11be_digest_sha1_functions,
-     "SHA-1 on the PKCS#11 token"},
-    {P11BE_NAMES_SHA2_224, P11BE_PROPS, p11be_digest_sha224_functions,
-     "SHA-224 on the PKCS#11 token"},
-    {P11BE_NAMES_SHA2_256, P11BE_PROPS, p11be_digest_sha256_functions,
-     "SHA-256 on the PKCS#11 token"},
-    {P11BE_NAMES_SHA2_384, P11BE_PROPS, p11be_digest_sha384_functions,
-     "SHA-384 on the PKCS#11 token"},
-    {P11BE_NAMES_SHA2_512, P11BE_PROPS, p11be_digest_sha512_functions,
-     "SHA-512 on the PKCS#11 token"},
-    {P11BE_NAMES_MD5, P11BE_PROPS, p11be_digest_md5_functions,
-     "MD5 on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};

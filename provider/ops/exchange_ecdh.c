@@ -407,7 +407,7 @@ static int ecdh_get_ctx_params(void *vctx, OSSL_PARAM params[])
     return p11be_keyop_get_params(&ctx->op, params);
 }
 
-static const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
+const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
     {OSSL_FUNC_KEYEXCH_NEWCTX, (void (*)(void))ecdh_newctx},
     {OSSL_FUNC_KEYEXCH_INIT, (void (*)(void))ecdh_init},
     {OSSL_FUNC_KEYEXCH_SET_PEER, (void (*)(void))ecdh_set_peer},
@@ -421,10 +421,4 @@ static const OSSL_DISPATCH p11be_keyexch_ecdh_functions[] = {
     {OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS,
      (void (*)(void))ecdh_gettable_ctx_params},
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_keyexch_algorithms[] = {
-    {P11BE_NAMES_ECDH, P11BE_PROPS, p11be_keyexch_ecdh_functions,
-     "ECDH with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
 };

@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include "algorithms.h"
 #include "delegate.h"
 #include "err.h"
 #include "names.h"
@@ -196,7 +197,7 @@ static const OSSL_PARAM *kdf_params_table(const struct kdf_kind *kind,
         (void)provctx;                                                         \
         return kdf_params_table(&kind, 0);                                     \
     }                                                                          \
-    static const OSSL_DISPATCH functions[] = {                                 \
+    const OSSL_DISPATCH functions[] = {                                        \
         {OSSL_FUNC_KDF_NEWCTX, (void (*)(void))newctx},                        \
         {OSSL_FUNC_KDF_DUPCTX, (void (*)(void))kdf_dupctx},                    \
         {OSSL_FUNC_KDF_FREECTX, (void (*)(void))kdf_freectx},                  \
@@ -233,26 +234,3 @@ KDF_KIND(kdf_x942_asn1, x942_asn1_newctx, x942_asn1_settable,
          x942_asn1_gettable, p11be_kdf_x942_asn1_functions, "X942KDF-ASN1");
 KDF_KIND(kdf_scrypt, scrypt_newctx, scrypt_settable, scrypt_gettable,
          p11be_kdf_scrypt_functions, "SCRYPT");
-
-/*
- * The default provider's names and aliases, so that a fetch by any of them
- * finds pkcs11be where it is preferred. X942KDF-CONCAT is an alias of
- * X963KDF there, as here.
- */
-const OSSL_ALGORITHM p11be_kdf_algorithms[] = {
-    {"HKDF", P11BE_PROPS, p11be_kdf_hkdf_functions, NULL},
-    {"TLS13-KDF", P11BE_PROPS, p11be_kdf_tls13_functions, NULL},
-    {"SSKDF", P11BE_PROPS, p11be_kdf_sskdf_functions, NULL},
-    {"PBKDF2:1.2.840.113549.1.5.12", P11BE_PROPS, p11be_kdf_pbkdf2_functions,
-     NULL},
-    {"PKCS12KDF", P11BE_PROPS, p11be_kdf_pkcs12_functions, NULL},
-    {"SSHKDF", P11BE_PROPS, p11be_kdf_sshkdf_functions, NULL},
-    {"X963KDF:X942KDF-CONCAT", P11BE_PROPS, p11be_kdf_x963_functions, NULL},
-    {"TLS1-PRF", P11BE_PROPS, p11be_kdf_tls1_prf_functions, NULL},
-    {"KBKDF", P11BE_PROPS, p11be_kdf_kbkdf_functions, NULL},
-    {"KRB5KDF", P11BE_PROPS, p11be_kdf_krb5_functions, NULL},
-    {"X942KDF-ASN1:X942KDF", P11BE_PROPS, p11be_kdf_x942_asn1_functions, NULL},
-    {"SCRYPT:id-scrypt:1.3.6.1.4.1.11591.4.11", P11BE_PROPS,
-     p11be_kdf_scrypt_functions, NULL},
-    {NULL, NULL, NULL, NULL},
-};

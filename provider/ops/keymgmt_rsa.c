@@ -601,7 +601,7 @@ out_free_key:
     return NULL;
 }
 
-static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
+const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_new},
     {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
@@ -626,7 +626,7 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
     {0, NULL},
 };
 
-static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
+const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_pss_new},
     {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_pss_load},
     {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
@@ -650,35 +650,3 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))rsa_gen_cleanup},
     {0, NULL},
 };
-
-/* In keymgmt_ec.c and keymgmt_ed.c. */
-extern const OSSL_DISPATCH p11be_keymgmt_ec_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
-/* In mac_pkey.c. */
-extern const OSSL_DISPATCH p11be_keymgmt_hmac_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_cmac_functions[];
-
-/*
- * The MAC rows come first: in pkcs11-offload = keys mode provider.c offers
- * the table from the first key row on (p11be_keymgmt_key_algorithms).
- */
-const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
-     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
-     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
-     "RSA keys on the PKCS#11 token"},
-    {P11BE_NAMES_RSA_PSS, P11BE_PROPS, p11be_keymgmt_rsa_pss_functions,
-     "RSA-PSS keys on the PKCS#11 token"},
-    {P11BE_NAMES_EC, P11BE_PROPS, p11be_keymgmt_ec_functions,
-     "EC keys on the PKCS#11 token"},
-    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_keymgmt_ed25519_functions,
-     "Ed25519 keys on the PKCS#11 token"},
-    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
-     "Ed448 keys on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};
-const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms =
-    p11be_keymgmt_algorithms + 2;

@@ -1287,7 +1287,7 @@ static int mac_get_ctx_params(void *vctx, OSSL_PARAM params[])
     return 1;
 }
 
-static const OSSL_DISPATCH p11be_mac_hmac_functions[] = {
+const OSSL_DISPATCH p11be_mac_hmac_functions[] = {
     {OSSL_FUNC_MAC_NEWCTX, (void (*)(void))hmac_newctx},
     {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))mac_dupctx},
     {OSSL_FUNC_MAC_FREECTX, (void (*)(void))mac_freectx},
@@ -1303,7 +1303,7 @@ static const OSSL_DISPATCH p11be_mac_hmac_functions[] = {
     {0, NULL},
 };
 
-static const OSSL_DISPATCH p11be_mac_cmac_functions[] = {
+const OSSL_DISPATCH p11be_mac_cmac_functions[] = {
     {OSSL_FUNC_MAC_NEWCTX, (void (*)(void))cmac_newctx},
     {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))mac_dupctx},
     {OSSL_FUNC_MAC_FREECTX, (void (*)(void))mac_freectx},
@@ -1317,12 +1317,4 @@ static const OSSL_DISPATCH p11be_mac_cmac_functions[] = {
      (void (*)(void))cmac_settable_ctx_params},
     {OSSL_FUNC_MAC_SET_CTX_PARAMS, (void (*)(void))mac_set_ctx_params},
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_mac_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_mac_hmac_functions,
-     "HMAC (SHA-1, SHA-2) on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_mac_cmac_functions,
-     "AES-CMAC on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
 };

@@ -19,13 +19,12 @@
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 
+#include "algorithms.h"
 #include "err.h"
 #include "names.h"
 #include "provider.h"
 
 #define MAC_PKEY_CIPHER_MAX 64 /* longest cipher name a CMAC key keeps */
-
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 
 static OSSL_FUNC_keymgmt_new_fn mac_key_new;
 static OSSL_FUNC_keymgmt_free_fn mac_key_free;

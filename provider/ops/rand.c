@@ -26,6 +26,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "algorithms.h"
 #include "debug.h"
 #include "err.h"
 #include "names.h"
@@ -337,7 +338,7 @@ static void rand_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
     OPENSSL_secure_clear_free(buffer, b_len);
 }
 
-static const OSSL_DISPATCH rand_functions[] = {
+const OSSL_DISPATCH p11be_rand_pkcs11_functions[] = {
     {OSSL_FUNC_RAND_NEWCTX, (void (*)(void))rand_newctx},
     {OSSL_FUNC_RAND_FREECTX, (void (*)(void))rand_freectx},
     {OSSL_FUNC_RAND_INSTANTIATE, (void (*)(void))rand_instantiate},
@@ -355,21 +356,4 @@ static const OSSL_DISPATCH rand_functions[] = {
     {OSSL_FUNC_RAND_GET_SEED, (void (*)(void))rand_get_seed},
     {OSSL_FUNC_RAND_CLEAR_SEED, (void (*)(void))rand_clear_seed},
     {0, NULL},
-};
-
-/* drbg.c: OpenSSL's DRBGs, run whole by the default provider. */
-extern const OSSL_DISPATCH p11be_drbg_ctr_functions[];
-extern const OSSL_DISPATCH p11be_drbg_hash_functions[];
-extern const OSSL_DISPATCH p11be_drbg_hmac_functions[];
-
-const OSSL_ALGORITHM p11be_rand_algorithms[] = {
-    {"PKCS11-RAND", P11BE_PROPS, rand_functions,
-     "random bytes from the token's C_GenerateRandom"},
-    {"CTR-DRBG", P11BE_PROPS, p11be_drbg_ctr_functions,
-     "OpenSSL's CTR-DRBG, run whole by the default provider"},
-    {"HASH-DRBG", P11BE_PROPS, p11be_drbg_hash_functions,
-     "OpenSSL's HASH-DRBG, run whole by the default provider"},
-    {"HMAC-DRBG", P11BE_PROPS, p11be_drbg_hmac_functions,
-     "OpenSSL's HMAC-DRBG, run whole by the default provider"},
-    {NULL, NULL, NULL, NULL},
 };

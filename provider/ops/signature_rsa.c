@@ -629,7 +629,7 @@ static int sig_set_ctx_md_params(void *vctx, const OSSL_PARAM params[])
     return ctx->mdctx != NULL && EVP_MD_CTX_set_params(ctx->mdctx, params);
 }
 
-static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
+const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
     {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_newctx},
     {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},
     {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},
@@ -667,33 +667,3 @@ static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
      (void (*)(void))sig_settable_ctx_md_params},
     {0, NULL},
 };
-
-/* In signature_ecdsa.c and signature_eddsa.c. */
-extern const OSSL_DISPATCH p11be_signature_ecdsa_functions[];
-extern const OSSL_DISPATCH p11be_signature_ed25519_functions[];
-extern const OSSL_DISPATCH p11be_signature_ed448_functions[];
-/* In mac_pkey.c. */
-extern const OSSL_DISPATCH p11be_signature_hmac_functions[];
-extern const OSSL_DISPATCH p11be_signature_cmac_functions[];
-
-/*
- * The MAC rows come first: in pkcs11-offload = keys mode provider.c offers
- * the table from the first key row on (p11be_signature_key_algorithms).
- */
-const OSSL_ALGORITHM p11be_signature_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
-     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
-     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
-     "RSA signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ECDSA, P11BE_PROPS, p11be_signature_ecdsa_functions,
-     "ECDSA signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_signature_ed25519_functions,
-     "Ed25519 signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
-     "Ed448 signatures with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};
-const OSSL_ALGORITHM *const p11be_signature_key_algorithms =
-    p11be_signature_algorithms + 2;

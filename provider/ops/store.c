@@ -88,6 +88,7 @@
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include "algorithms.h"
 #include "debug.h"
 #include "err.h"
 #include "keymgmt.h"
@@ -507,21 +508,23 @@ static const struct p11be_key_kind *store_kind_of(P11BE_SESSION *sess,
                                                   CK_OBJECT_HANDLE obj)
 {
     const struct p11be_key_kind *kind = NULL;
+    const struct p11be_key_type *row;
     CK_ATTRIBUTE params = {CKA_EC_PARAMS, NULL, 0};
     CK_KEY_TYPE type;
 
     if (store_get_ulong(sess, obj, CKA_KEY_TYPE, &type) != CKR_OK)
         return NULL;
-    if (type == CKK_RSA)
-        return &p11be_kind_rsa;
-    if (type == CKK_EC)
-        return &p11be_kind_ec;
-    if (type != CKK_EC_EDWARDS
-        || p11be_token_get_attrs(sess, obj, &params, 1) != CKR_OK)
-        return NULL;
-    kind = p11be_ed_kind_of(params.pValue, params.ulValueLen);
-    p11be_token_free_attrs(&params, 1);
-    return kind;
+    if (type == CKK_EC_EDWARDS) {
+        if (p11be_token_get_attrs(sess, obj, &params, 1) != CKR_OK)
+            return NULL;
+        kind = p11be_ed_kind_of(params.pValue, params.ulValueLen);
+        p11be_token_free_attrs(&params, 1);
+        return kind;
+    }
+    for (row = p11be_key_types; row->kind != NULL; row++)
+        if (row->store_yields && row->kind->key_type == type)
+            return row->kind;
+    return NULL;
 }
 
 /* Reads what the store keeps of a found object; 0 to skip it. */
@@ -550,7 +553,7 @@ static int store_item_read(P11BE_SESSION *sess, CK_OBJECT_CLASS cls,
         item->is_private = priv == CK_TRUE;
     if (p11be_token_get_attrs(sess, obj, tmpl, 2) != CKR_OK)
         return 0;
-    item->label = tmpl[0].pValue; /* zero-terminated by store_get_attrs */
+    item->label = tmpl[0].pValue; /* p11be_token_get_attrs ends it with 0 */
     if (tmpl[1].ulValueLen > 0) {
         item->id = tmpl[1].pValue;
         item->id_len = tmpl[1].ulValueLen;
@@ -1142,7 +1145,7 @@ char *p11be_store_key_uri(const P11BE_KEY *key)
     return uri;
 }
 
-static const OSSL_DISPATCH p11be_store_functions[] = {
+const OSSL_DISPATCH p11be_store_pkcs11_functions[] = {
     {OSSL_FUNC_STORE_OPEN, (void (*)(void))store_open},
     {OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
      (void (*)(void))store_settable_ctx_params},
@@ -1152,10 +1155,4 @@ static const OSSL_DISPATCH p11be_store_functions[] = {
     {OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close},
     {OSSL_FUNC_STORE_EXPORT_OBJECT, (void (*)(void))store_export_object},
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_store_algorithms[] = {
-    {"pkcs11", P11BE_PROPS, p11be_store_functions,
-     "keys and certificates on the PKCS#11 token, by pkcs11: URI"},
-    {NULL, NULL, NULL, NULL},
 };

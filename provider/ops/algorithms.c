@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The algorithm tables (algorithms.h): every algorithm pkcs11be offers,
+ * by operation, and the key types. Descriptions are what
+ * `openssl list -verbose` shows.
+ */
+#include "algorithms.h"
+
+#include <pthread.h>
+
+#include <openssl/core_dispatch.h>
+
+#include "keymgmt.h"
+#include "keyuri.h"
+#include "names.h"
+
+#define ON_TOKEN(what) what " on the PKCS#11 token"
+
+static const OSSL_ALGORITHM digest_algorithms[] = {
+    {P11BE_NAMES_SHA1, P11BE_PROPS, p11be_digest_sha1_functions,
+     ON_TOKEN("SHA-1")},
+    {P11BE_NAMES_SHA2_224, P11BE_PROPS, p11be_digest_sha224_functions,
+     ON_TOKEN("SHA-224")},
+    {P11BE_NAMES_SHA2_256, P11BE_PROPS, p11be_digest_sha256_functions,
+     ON_TOKEN("SHA-256")},
+    {P11BE_NAMES_SHA2_384, P11BE_PROPS, p11be_digest_sha384_functions,
+     ON_TOKEN("SHA-384")},
+    {P11BE_NAMES_SHA2_512, P11BE_PROPS, p11be_digest_sha512_functions,
+     ON_TOKEN("SHA-512")},
+    {P11BE_NAMES_MD5, P11BE_PROPS, p11be_digest_md5_functions, ON_TOKEN("MD5")},
+    {NULL, NULL, NULL, NULL},
+};
+
+const OSSL_ALGORITHM p11be_mac_algorithms[] = {
+    {"HMAC", P11BE_PROPS, p11be_mac_hmac_functions,
+     ON_TOKEN("HMAC (SHA-1, SHA-2)")},
+    {"CMAC", P11BE_PROPS, p11be_mac_cmac_functions, ON_TOKEN("AES-CMAC")},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM cipher_algorithms[] = {
+    {P11BE_NAMES_AES_256_ECB, P11BE_PROPS, p11be_cipher_aes_256_ecb_functions,
+     ON_TOKEN("AES-256-ECB")},
+    {P11BE_NAMES_AES_192_ECB, P11BE_PROPS, p11be_cipher_aes_192_ecb_functions,
+     ON_TOKEN("AES-192-ECB")},
+    {P11BE_NAMES_AES_128_ECB, P11BE_PROPS, p11be_cipher_aes_128_ecb_functions,
+     ON_TOKEN("AES-128-ECB")},
+    {P11BE_NAMES_AES_256_CBC, P11BE_PROPS, p11be_cipher_aes_256_cbc_functions,
+     ON_TOKEN("AES-256-CBC")},
+    {P11BE_NAMES_AES_192_CBC, P11BE_PROPS, p11be_cipher_aes_192_cbc_functions,
+     ON_TOKEN("AES-192-CBC")},
+    {P11BE_NAMES_AES_128_CBC, P11BE_PROPS, p11be_cipher_aes_128_cbc_functions,
+     ON_TOKEN("AES-128-CBC")},
+    {P11BE_NAMES_AES_256_CTR, P11BE_PROPS, p11be_cipher_aes_256_ctr_functions,
+     ON_TOKEN("AES-256-CTR")},
+    {P11BE_NAMES_AES_192_CTR, P11BE_PROPS, p11be_cipher_aes_192_ctr_functions,
+     ON_TOKEN("AES-192-CTR")},
+    {P11BE_NAMES_AES_128_CTR, P11BE_PROPS, p11be_cipher_aes_128_ctr_functions,
+     ON_TOKEN("AES-128-CTR")},
+    {P11BE_NAMES_AES_256_GCM, P11BE_PROPS, p11be_cipher_aes_256_gcm_functions,
+     ON_TOKEN("AES-256-GCM")},
+    {P11BE_NAMES_AES_192_GCM, P11BE_PROPS, p11be_cipher_aes_192_gcm_functions,
+     ON_TOKEN("AES-192-GCM")},
+    {P11BE_NAMES_AES_128_GCM, P11BE_PROPS, p11be_cipher_aes_128_gcm_functions,
+     ON_TOKEN("AES-128-GCM")},
+    {P11BE_NAMES_DES_EDE3_ECB, P11BE_PROPS, p11be_cipher_des_ede3_ecb_functions,
+     ON_TOKEN("DES-EDE3-ECB (Triple DES)")},
+    {P11BE_NAMES_DES_EDE3_CBC, P11BE_PROPS, p11be_cipher_des_ede3_cbc_functions,
+     ON_TOKEN("DES-EDE3-CBC (Triple DES)")},
+    {NULL, NULL, NULL, NULL},
+};
+
+/*
+ * The default provider's names and aliases, so that a fetch by any of them
+ * finds pkcs11be where it is preferred. X942KDF-CONCAT is an alias of
+ * X963KDF there, as here.
+ */
+static const OSSL_ALGORITHM kdf_algorithms[] = {
+    {"HKDF", P11BE_PROPS, p11be_kdf_hkdf_functions, NULL},
+    {"TLS13-KDF", P11BE_PROPS, p11be_kdf_tls13_functions, NULL},
+    {"SSKDF", P11BE_PROPS, p11be_kdf_sskdf_functions, NULL},
+    {"PBKDF2:1.2.840.113549.1.5.12", P11BE_PROPS, p11be_kdf_pbkdf2_functions,
+     NULL},
+    {"PKCS12KDF", P11BE_PROPS, p11be_kdf_pkcs12_functions, NULL},
+    {"SSHKDF", P11BE_PROPS, p11be_kdf_sshkdf_functions, NULL},
+    {"X963KDF:X942KDF-CONCAT", P11BE_PROPS, p11be_kdf_x963_functions, NULL},
+    {"TLS1-PRF", P11BE_PROPS, p11be_kdf_tls1_prf_functions, NULL},
+    {"KBKDF", P11BE_PROPS, p11be_kdf_kbkdf_functions, NULL},
+    {"KRB5KDF", P11BE_PROPS, p11be_kdf_krb5_functions, NULL},
+    {"X942KDF-ASN1:X942KDF", P11BE_PROPS, p11be_kdf_x942_asn1_functions, NULL},
+    {"SCRYPT:id-scrypt:1.3.6.1.4.1.11591.4.11", P11BE_PROPS,
+     p11be_kdf_scrypt_functions, NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+/*
+ * The MAC rows come first: in pkcs11-offload = keys mode only the rows
+ * from the first key row on are offered (MAC_ROWS).
+ */
+#define MAC_ROWS 2
+static const OSSL_ALGORITHM keymgmt_algorithms[] = {
+    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
+     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
+     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
+    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
+     ON_TOKEN("RSA keys")},
+    {P11BE_NAMES_RSA_PSS, P11BE_PROPS, p11be_keymgmt_rsa_pss_functions,
+     ON_TOKEN("RSA-PSS keys")},
+    {P11BE_NAMES_EC, P11BE_PROPS, p11be_keymgmt_ec_functions,
+     ON_TOKEN("EC keys")},
+    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_keymgmt_ed25519_functions,
+     ON_TOKEN("Ed25519 keys")},
+    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
+     ON_TOKEN("Ed448 keys")},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM signature_algorithms[] = {
+    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
+     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
+     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
+    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
+     "RSA signatures with the key on the PKCS#11 token"},
+    {P11BE_NAMES_ECDSA, P11BE_PROPS, p11be_signature_ecdsa_functions,
+     "ECDSA signatures with the key on the PKCS#11 token"},
+    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_signature_ed25519_functions,
+     "Ed25519 signatures with the key on the PKCS#11 token"},
+    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
+     "Ed448 signatures with the key on the PKCS#11 token"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM asym_cipher_algorithms[] = {
+    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_asym_cipher_rsa_functions,
+     "RSA decryption with the key on the PKCS#11 token"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM keyexch_algorithms[] = {
+    {P11BE_NAMES_ECDH, P11BE_PROPS, p11be_keyexch_ecdh_functions,
+     "ECDH with the key on the PKCS#11 token"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM store_algorithms[] = {
+    {"pkcs11", P11BE_PROPS, p11be_store_pkcs11_functions,
+     "keys and certificates on the PKCS#11 token, by pkcs11: URI"},
+    {NULL, NULL, NULL, NULL},
+};
+
+#define BY_DEFAULT(drbg) "OpenSSL's " drbg ", run whole by the default provider"
+static const OSSL_ALGORITHM rand_algorithms[] = {
+    {"PKCS11-RAND", P11BE_PROPS, p11be_rand_pkcs11_functions,
+     "random bytes from the token's C_GenerateRandom"},
+    {"CTR-DRBG", P11BE_PROPS, p11be_drbg_ctr_functions, BY_DEFAULT("CTR-DRBG")},
+    {"HASH-DRBG", P11BE_PROPS, p11be_drbg_hash_functions,
+     BY_DEFAULT("HASH-DRBG")},
+    {"HMAC-DRBG", P11BE_PROPS, p11be_drbg_hmac_functions,
+     BY_DEFAULT("HMAC-DRBG")},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct p11be_key_type p11be_key_types[] = {
+    {&p11be_kind_rsa, P11BE_NAMES_RSA,
+     P11BE_ENC_ANY | P11BE_ENC_RSA | P11BE_ENC_PKCS1, 1,
+     p11be_decoder_rsa_functions},
+    {&p11be_kind_rsa_pss, P11BE_NAMES_RSA_PSS, P11BE_ENC_ANY | P11BE_ENC_PKCS1,
+     0, p11be_decoder_rsa_pss_functions},
+    {&p11be_kind_ec, P11BE_NAMES_EC, P11BE_ENC_ANY | P11BE_ENC_EC, 1,
+     p11be_decoder_ec_functions},
+    {&p11be_kind_ed25519, P11BE_NAMES_ED25519, P11BE_ENC_ANY, 1,
+     p11be_decoder_ed25519_functions},
+    {&p11be_kind_ed448, P11BE_NAMES_ED448, P11BE_ENC_ANY, 1,
+     p11be_decoder_ed448_functions},
+    {NULL, NULL, 0, 0, NULL},
+};
+
+const struct p11be_key_type *p11be_key_type_of(const struct p11be_key_kind *k)
+{
+    const struct p11be_key_type *type;
+
+    for (type = p11be_key_types; type->kind != NULL; type++)
+        if (type->kind == k)
+            return type;
+    return NULL;
+}
+
+/* Made once from p11be_key_types: each encoder for each type it takes. */
+#define ENCODER_ROWS_MAX 64
+#define KEY_TYPES_MAX    8
+static OSSL_ALGORITHM encoder_algorithms[ENCODER_ROWS_MAX + 1];
+static OSSL_ALGORITHM decoder_algorithms[KEY_TYPES_MAX + 2];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void make_tables(void)
+{
+    const struct p11be_key_type *type;
+    const struct p11be_encoder *const *enc;
+    size_t n = 0, types = 0;
+
+    for (type = p11be_key_types; type->kind != NULL; type++, types++)
+        for (enc = p11be_encoders; *enc != NULL; enc++)
+            if (((*enc)->types & type->encoders) && n < ENCODER_ROWS_MAX)
+                encoder_algorithms[n++] = (OSSL_ALGORITHM){
+                    type->names, (*enc)->props, (*enc)->dispatch, NULL};
+    decoder_algorithms[0] = (OSSL_ALGORITHM){"DER", P11BE_PROPS ",input=pem",
+                                             p11be_decoder_pem_functions,
+                                             "PKCS11 KEY URI PEM to DER"};
+    /*
+     * The last type first, RSA last, as always: OpenSSL tries them in this
+     * order, and what a key file costs the token depends on it (decoder.c).
+     */
+    for (n = 1; types > 0 && n <= KEY_TYPES_MAX; n++, types--) {
+        type = &p11be_key_types[types - 1];
+        decoder_algorithms[n] = (OSSL_ALGORITHM){
+            type->names,
+            P11BE_PROPS ",input=der,structure=" P11BE_KEYURI_STRUCTURE,
+            type->decoder, "a token key by its pkcs11: URI"};
+    }
+}
+
+const OSSL_ALGORITHM *p11be_algorithms(int operation_id, int offload_keys)
+{
+    pthread_once(&tables_once, make_tables);
+    switch (operation_id) {
+    case OSSL_OP_DIGEST:
+        return offload_keys ? NULL : digest_algorithms;
+    case OSSL_OP_MAC:
+        return offload_keys ? NULL : p11be_mac_algorithms;
+    case OSSL_OP_CIPHER:
+        return offload_keys ? NULL : cipher_algorithms;
+    case OSSL_OP_KDF:
+        return offload_keys ? NULL : kdf_algorithms;
+    case OSSL_OP_KEYMGMT:
+        return keymgmt_algorithms + (offload_keys ? MAC_ROWS : 0);
+    case OSSL_OP_SIGNATURE:
+        return signature_algorithms + (offload_keys ? MAC_ROWS : 0);
+    case OSSL_OP_ASYM_CIPHER:
+        return asym_cipher_algorithms;
+    case OSSL_OP_KEYEXCH:
+        return keyexch_algorithms;
+    case OSSL_OP_STORE:
+        return store_algorithms;
+    case OSSL_OP_ENCODER:
+        return encoder_algorithms;
+    case OSSL_OP_DECODER:
+        return decoder_algorithms;
+    case OSSL_OP_RAND:
+        return rand_algorithms;
+    default:
+        return NULL;
+    }
+}
