@@ -53,13 +53,53 @@ void p11be_raise_at(const OSSL_CORE_HANDLE *handle, const char *file, int line,
                     const char *func, int reason, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* "CKR_PIN_INCORRECT", or "CKR_0x%lx" for a code this table lacks. */
+/*
+ * What a CKR_* code means for the session it came from and for the
+ * operation: one table (err.c) that the pool, the runner (runner.h), the
+ * objects and the login read.
+ */
+enum p11be_ckr_class {
+    P11BE_CKR_OK,
+    P11BE_CKR_CALLER,      /* the input or key is wrong (a bad signature, a
+                              key the token will not use for it): no retry */
+    P11BE_CKR_REFUSED,     /* the mechanism or its parameters, refused at
+                              C_*Init: another way (the host) may serve */
+    P11BE_CKR_OBJECT,      /* the handle is unknown: its object may have gone
+                              with its session (objects.h), or a logout */
+    P11BE_CKR_LOGIN,       /* the login went: log in again and retry */
+    P11BE_CKR_SESSION,     /* the session went: drop it, retry on another */
+    P11BE_CKR_TOKEN,       /* the token went: every session and the login */
+    P11BE_CKR_ACTIVE,      /* an operation still runs on the session (an
+                              earlier failure, a short buffer): close it */
+    P11BE_CKR_TEMPLATE,    /* the object's template is refused */
+    P11BE_CKR_UNSUPPORTED, /* the token does not make such an object */
+    P11BE_CKR_PIN,         /* the PIN or user is refused: never try again */
+    P11BE_CKR_OTHER,       /* anything else: the session may be dirty */
+};
+
+/* The class of `rv` (P11BE_CKR_OTHER for a code the table lacks). */
+enum p11be_ckr_class p11be_ckr_class(CK_RV rv);
+
+/* "CKR_PIN_INCORRECT", or "CKR_0x%lx" for a code the table lacks. */
 const char *p11be_ckr_name(CK_RV rv);
 
-/* The session is gone: drop it and try again on another. */
+/* The session is gone (P11BE_CKR_SESSION or _TOKEN): try another. */
 int p11be_ckr_session_lost(CK_RV rv);
 /* The token itself went away: every session and the login are gone. */
 int p11be_ckr_token_gone(CK_RV rv);
+/*
+ * The operation failed but the session is clean: the pool keeps it
+ * (P11BE_CKR_CALLER, _REFUSED, _OBJECT and _LOGIN).
+ */
+int p11be_ckr_session_clean(CK_RV rv);
+/* Another session (after a new login) may succeed: lost or logged out. */
+int p11be_ckr_retry(CK_RV rv);
+/*
+ * The token refused the mechanism or its parameters (at C_*Init): the
+ * work may go another way (host padding; delegation to the default
+ * provider).
+ */
+int p11be_ckr_refused_for_params(CK_RV rv);
 
 /*
  * What to suspect when C_FindObjects finds nothing the key names: the end

@@ -33,7 +33,7 @@
 #include "p11call.h"
 #include "provider.h"
 #include "reentry.h"
-#include "session.h"
+#include "runner.h"
 
 /*
  * Bytes per C_GenerateRandom: EVP_RAND_generate splits larger requests.
@@ -130,31 +130,33 @@ static int rand_uninstantiate(void *vctx)
     return 1;
 }
 
+/* The runner's step (runner.h): C_GenerateRandom into the request. */
+static CK_RV rand_step(struct p11be_run *run, P11BE_SESSION *sess,
+                       CK_OBJECT_HANDLE obj)
+{
+    struct p11be_buf *buf = run->arg;
+
+    (void)obj;
+    return P11BE_CALL(sess->fns, C_GenerateRandom, sess->handle, buf->data,
+                      (CK_ULONG)buf->len);
+}
+
 /* One C_GenerateRandom on a pooled session, again on a new one if lost. */
 static int rand_from_token(RAND_CTX *ctx, unsigned char *out, size_t outlen)
 {
-    struct p11be_session_req req = {0};
-    CK_RV rv = CKR_GENERAL_ERROR;
-    int attempt;
+    struct p11be_buf buf = {out, outlen};
+    struct p11be_run run = {
+        .prov = ctx->prov,
+        .fn = "C_GenerateRandom",
+        .step = rand_step,
+        .arg = &buf,
+    };
 
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
-
-        if (sess == NULL)
-            return 0; /* raised already */
-        rv = P11BE_CALL(sess->fns, C_GenerateRandom, sess->handle, out,
-                        (CK_ULONG)outlen);
-        if (!p11be_session_done(sess, rv))
-            break;
-    }
-    if (rv != CKR_OK) {
-        /* Never hand out what a failed call may have left. */
-        OPENSSL_cleanse(out, outlen);
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GenerateRandom: %s", p11be_ckr_name(rv));
-        return 0;
-    }
-    return 1;
+    if (p11be_run(&run))
+        return 1;
+    /* Never hand out what a failed call may have left. */
+    OPENSSL_cleanse(out, outlen);
+    return 0;
 }
 
 static int rand_bytes(RAND_CTX *ctx, unsigned char *out, size_t outlen)

@@ -652,15 +652,6 @@ static int key_copy_wanted(P11BE_KEY *key)
     return key->token_private && !key->copy_off;
 }
 
-/* Whether C_CopyObject's `rv` says this token makes no such copy. */
-static int key_copy_refused(CK_RV rv)
-{
-    return rv == CKR_ACTION_PROHIBITED || rv == CKR_FUNCTION_NOT_SUPPORTED
-           || rv == CKR_TEMPLATE_INCONSISTENT
-           || rv == CKR_ATTRIBUTE_VALUE_INVALID
-           || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_READ_ONLY;
-}
-
 /*
  * Makes the session copy of the token key's current private object on
  * the object session (key->lock held). Only CKA_TOKEN changes: the copy
@@ -679,8 +670,7 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
     ERR_set_mark();
     made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
                              need_login, &key->copy, &rv);
-    if (!made
-        && (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)) {
+    if (!made && p11be_ckr_class(rv) == P11BE_CKR_OBJECT) {
         /* The token dropped the original's handle at a logout. */
         ERR_pop_to_mark();
         ERR_set_mark();
@@ -697,7 +687,9 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
         P11BE_DEBUG("%s token key 0x%lx: session copy 0x%lx made",
                     key->kind->name, (unsigned long)key->priv[0].handle,
                     (unsigned long)key->copy.handle);
-    } else if (key_copy_refused(rv)) {
+    } else if (p11be_ckr_class(rv) == P11BE_CKR_TEMPLATE
+               || p11be_ckr_class(rv) == P11BE_CKR_UNSUPPORTED) {
+        /* This token makes no such copy. */
         key->copy_off = 1;
         P11BE_DEBUG("%s token key 0x%lx: no session copy (C_CopyObject: %s), "
                     "the token object serves",
@@ -708,15 +700,14 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
 }
 
 /*
- * The key's object for `use` made ready under key->lock (created, created
- * again, found again or copied); a copy of its ref in *used, and
- * *on_object_session says whether it lives on the object session (to be
- * used as objects.h says). 1, or 0 (raised).
+ * The runner's object (runner.h): the key's object for `use` made ready
+ * under key->lock (created, created again, found again or copied).
  */
-static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
-                            P11BE_SESSION *sess, int need_login,
-                            P11BE_OBJECT_REF *used, int *on_object_session)
+static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
+                           P11BE_OBJECT_REF *used)
 {
+    P11BE_KEY *key = run->object_arg;
+    enum p11be_key_use use = run->object_use;
     P11BE_OBJECT_REF *ref;
     char why[160];
     int ok, copy = 0;
@@ -732,15 +723,14 @@ static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
     if (copy && p11be_object_alive(key->prov, &key->copy)) {
         /* The hot path: no token object check, no find. */
         *used = key->copy;
-        *on_object_session = 1;
         pthread_mutex_unlock(&key->lock);
-        return 1;
+        return P11BE_OBJECT_ON_SESSION;
     }
     ref = &key->priv[key->token_private ? 0 : use];
     ok = key->persistent ? ref_token_current(ref, sess)
                          : p11be_object_alive(key->prov, ref);
     if (!ok && key->host_private)
-        ok = key_create_private(key, use, need_login, ref);
+        ok = key_create_private(key, use, run->req.need_login, ref);
     else if (!ok && key->persistent)
         /* The public object too when its handle is stale as well. */
         ok = key_find_again(key, sess,
@@ -753,55 +743,41 @@ static int key_object_ready(P11BE_KEY *key, enum p11be_key_use use,
                     key->kind->name,
                     p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
     if (ok && copy) {
-        int made = key_copy_make(key, sess, need_login);
+        int made = key_copy_make(key, sess, run->req.need_login);
 
         ok = made >= 0;
         if (made > 0)
             ref = &key->copy;
     }
-    *on_object_session = !key->persistent || ref == &key->copy;
     *used = *ref;
     pthread_mutex_unlock(&key->lock);
-    return ok;
+    if (!ok)
+        return 0;
+    return !key->persistent || ref == &key->copy ? P11BE_OBJECT_ON_SESSION
+                                                 : P11BE_OBJECT_ON_TOKEN;
 }
+
+/*
+ * Fills the runner's request for the key's private object for `use`:
+ * 1, or 0 (raised).
+ */
+static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
+                           CK_MECHANISM_TYPE mech, struct p11be_run *run);
 
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj)
 {
-    struct p11be_session_req req = {.mech = mech};
-    P11BE_OBJECT_REF used;
+    struct p11be_run run = {0};
     P11BE_SESSION *sess;
-    int tries, on_object_session;
 
-    if (!p11be_key_has_private(key)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                    "the %s key has no private half", key->kind->name);
-        return NULL;
-    }
-    /* Decided before the session: the facts may need one of their own. */
-    req.need_login =
-        key->token_private ? key->need_login : facts_login_for_keys(key->prov);
-    if (req.need_login < 0)
+    if (!key_run_prepare(key, use, mech, &run))
         return NULL;
     /* Acquired first: in a forked child that re-initialises the module. */
-    sess = p11be_session_acquire(key->prov, &req);
+    sess = p11be_session_acquire(key->prov, &run.req);
     if (sess == NULL)
         return NULL;
-    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
-        if (!key_object_ready(key, use, sess, req.need_login, &used,
-                              &on_object_session))
-            break;
-        if (p11be_object_use_begin(key->prov,
-                                   on_object_session ? &used : NULL)) {
-            *obj = used.handle;
-            return sess;
-        }
-        if (tries + 1 == P11BE_OBJECT_REMAKES)
-            p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                        "the %s key's object on the token went with its "
-                        "object session %d times in a row",
-                        key->kind->name, P11BE_OBJECT_REMAKES);
-    }
+    if (p11be_object_ready(&run, sess, obj))
+        return sess;
     p11be_session_release(sess, CKR_OK);
     return NULL;
 }
@@ -822,13 +798,17 @@ static void key_check_login(P11BE_SESSION *sess)
         p11be_token_login_lost(sess->token, 0);
 }
 
-int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
-                           CK_OBJECT_HANDLE obj, CK_RV rv)
+/*
+ * The runner's object_failed (runner.h): when the token no longer knows a
+ * persistent key's handle, the key finds its object again on a new try.
+ */
+static int key_object_failed(struct p11be_run *run, P11BE_SESSION *sess,
+                             CK_OBJECT_HANDLE obj, CK_RV rv)
 {
+    P11BE_KEY *key = run->object_arg;
     int forgotten = 0;
 
-    if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
-        && key->persistent) {
+    if (p11be_ckr_class(rv) == P11BE_CKR_OBJECT && key->persistent) {
         /*
          * The token dropped the handle (SoftHSM2 does for private objects
          * when it logs out, and the login may have been made again since):
@@ -850,13 +830,75 @@ int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
             P11BE_DEBUG("%s key object 0x%lx: %s, found again", key->kind->name,
                         (unsigned long)obj, p11be_ckr_name(rv));
     }
+    return forgotten;
+}
+
+int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
+                           CK_OBJECT_HANDLE obj, CK_RV rv)
+{
+    struct p11be_run run = {.object_arg = key};
+    int forgotten = key_object_failed(&run, sess, obj, rv);
+
     return p11be_session_done(sess, rv) || forgotten;
 }
 
-static int key_init_refused(CK_RV rv)
+static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
+                           CK_MECHANISM_TYPE mech, struct p11be_run *run)
 {
-    return rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID
-           || rv == CKR_ARGUMENTS_BAD;
+    if (!p11be_key_has_private(key)) {
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "the %s key has no private half", key->kind->name);
+        return 0;
+    }
+    run->prov = key->prov;
+    run->req.mech = mech;
+    /* Decided before the session: the facts may need one of their own. */
+    run->req.need_login =
+        key->token_private ? key->need_login : facts_login_for_keys(key->prov);
+    run->object = key_object_make;
+    run->object_arg = key;
+    run->object_use = use;
+    run->object_failed = key_object_failed;
+    return run->req.need_login >= 0;
+}
+
+int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use, struct p11be_run *run)
+{
+    return key_run_prepare(key, use, run->req.mech, run) && p11be_run(run);
+}
+
+/* C_SignInit + C_Sign, or C_DecryptInit + C_Decrypt (run->arg). */
+struct key_private_call {
+    int sign;
+    CK_MECHANISM *mech;
+    const unsigned char *in;
+    size_t in_len;
+    unsigned char *out;
+    CK_ULONG len;
+    CK_ULONG room;
+};
+
+static CK_RV key_private_step(struct p11be_run *run, P11BE_SESSION *sess,
+                              CK_OBJECT_HANDLE obj)
+{
+    struct key_private_call *c = run->arg;
+    CK_RV rv;
+
+    if (c->sign)
+        rv = P11BE_CALL(sess->fns, C_SignInit, sess->handle, c->mech, obj);
+    else
+        rv = P11BE_CALL(sess->fns, C_DecryptInit, sess->handle, c->mech, obj);
+    run->at_init = rv != CKR_OK;
+    if (rv != CKR_OK) {
+        run->fn = c->sign ? "C_SignInit" : "C_DecryptInit";
+        return rv;
+    }
+    c->len = c->room;
+    if (c->sign)
+        return P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
+                          c->in_len, c->out, &c->len);
+    return P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)c->in,
+                      c->in_len, c->out, &c->len);
 }
 
 int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
@@ -864,56 +906,24 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
                          const unsigned char *in, size_t in_len,
                          unsigned char *out, size_t *out_len, int *refused)
 {
-    int sign = use == P11BE_USE_SIGN;
-    CK_OBJECT_HANDLE obj;
-    CK_ULONG len = 0;
-    int attempt, at_init = 0;
-    CK_RV rv = CKR_OK;
+    struct key_private_call c = {
+        use == P11BE_USE_SIGN, mech, in, in_len, out, 0, *out_len};
+    struct p11be_run run = {
+        .req = {.mech = mech->mechanism},
+        .fn = c.sign ? "C_Sign" : "C_Decrypt",
+        .mech_name = mech_name,
+        .step = key_private_step,
+        .arg = &c,
+        .refusable = refused != NULL,
+    };
 
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess =
-            p11be_key_session(key, use, mech->mechanism, &obj);
-
-        if (sess == NULL)
-            return 0;
-        if (sign)
-            rv = P11BE_CALL(sess->fns, C_SignInit, sess->handle, mech, obj);
-        else
-            rv = P11BE_CALL(sess->fns, C_DecryptInit, sess->handle, mech, obj);
-        at_init = rv != CKR_OK;
-        len = *out_len;
-        if (rv == CKR_OK && sign)
-            rv = P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)in,
-                            in_len, out, &len);
-        else if (rv == CKR_OK)
-            rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)in,
-                            in_len, out, &len);
-        p11be_object_use_end(key->prov);
-        if (at_init && key_init_refused(rv)) {
-            /*
-             * A refused init starts nothing: the session is clean, whatever
-             * the code (SoftHSM2 says CKR_ARGUMENTS_BAD where PKCS#11 says
-             * CKR_MECHANISM_PARAM_INVALID), so the pool keeps it.
-             */
-            p11be_session_release(sess, CKR_MECHANISM_PARAM_INVALID);
-            break;
-        }
-        if (!p11be_key_session_done(key, sess, obj, rv))
-            break;
-    }
-    if (rv == CKR_OK) {
-        *out_len = len;
-        return 1;
-    }
-    if (refused != NULL && at_init && key_init_refused(rv)) {
-        *refused = 1;
+    if (!p11be_key_run(key, use, &run)) {
+        if (run.refused)
+            *refused = 1;
         return 0;
     }
-    p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s (%s): %s",
-                sign ? (at_init ? "C_SignInit" : "C_Sign")
-                     : (at_init ? "C_DecryptInit" : "C_Decrypt"),
-                mech_name, p11be_ckr_name(rv));
-    return 0;
+    *out_len = c.len;
+    return 1;
 }
 
 /* ---- operations on a key ------------------------------------------------- */
@@ -1040,14 +1050,6 @@ int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[])
     return ok;
 }
 
-/* Whether C_GenerateKeyPair's `rv` refuses the template's attributes. */
-static int key_template_refused(CK_RV rv)
-{
-    return rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_TEMPLATE_INCOMPLETE
-           || rv == CKR_ATTRIBUTE_VALUE_INVALID
-           || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_READ_ONLY;
-}
-
 /* Appends the template's own entries (pointers, not copies) to `out`. */
 static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
                              const P11BE_ATTRS *more)
@@ -1115,7 +1117,7 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     if (!p11be_object_generate_pair(key->prov, &mech, pub_tmpl, pub_count,
                                     priv_tmpl, priv_count, login, &key->pub,
                                     &key->priv[0], &rv)) {
-        if (exportable && key_template_refused(rv)) {
+        if (exportable && p11be_ckr_class(rv) == P11BE_CKR_TEMPLATE) {
             /* The caller makes the key another way: no error shows. */
             ERR_pop_to_mark();
             P11BE_DEBUG("the token refuses an exportable %s key pair "

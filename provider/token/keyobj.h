@@ -39,6 +39,7 @@
 
 #include "objects.h"
 #include "provider.h"
+#include "runner.h"
 #include "session.h"
 
 typedef struct p11be_key_st P11BE_KEY;
@@ -169,6 +170,18 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key);
 EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
 
 /*
+ * Runs `run` (runner.h) on the key's private object for `use`: fills
+ * run->prov, the login and the object hooks (the object created, created
+ * again or found again as needed; a persistent key whose handle the token
+ * dropped finds it again on a new try), so the caller sets only
+ * .req.mech, .fn, .mech_name, .step and .arg. The step's `obj` is the
+ * key's object. 1, or 0 (raised unless run->quiet or run->refused).
+ */
+int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use,
+                  struct p11be_run *run);
+
+/*
+ * Superseded by p11be_key_run(), kept until exchange_ecdh.c uses it.
  * A session for `mech` with the key's private object for `use` ready
  * (created, re-created or found again as needed) and in use (objects.h):
  * returns the session, or NULL (raised). After the last call naming *obj,

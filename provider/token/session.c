@@ -475,18 +475,6 @@ P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
     return NULL;
 }
 
-/* Failures that end the operation cleanly: the session is fine to pool. */
-static int leaves_session_clean(CK_RV rv)
-{
-    return rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE
-           || rv == CKR_ENCRYPTED_DATA_INVALID
-           || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_MECHANISM_INVALID
-           || rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_KEY_HANDLE_INVALID
-           || rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_TYPE_INCONSISTENT
-           || rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_KEY_SIZE_RANGE
-           || rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_ARGUMENTS_BAD;
-}
-
 /* Every idle session may have gone with a lost sibling: check on reuse. */
 static void suspect_idle_locked(P11BE_TOKEN *token)
 {
@@ -543,7 +531,7 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
          * two bounds add up, close it.
          */
         close_it = 1;
-    } else if (last_rv == CKR_OK || leaves_session_clean(last_rv)) {
+    } else if (p11be_ckr_session_clean(last_rv)) {
         sess->next_idle = token->idle;
         token->idle = sess;
     } else {
@@ -631,24 +619,19 @@ int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
     return -1;
 }
 
-int p11be_session_retryable(CK_RV rv)
-{
-    return p11be_ckr_session_lost(rv) || rv == CKR_USER_NOT_LOGGED_IN;
-}
-
 int p11be_session_done(P11BE_SESSION *sess, CK_RV rv)
 {
     P11BE_TOKEN *token = sess->token;
 
-    if (rv == CKR_OPERATION_ACTIVE) {
+    if (p11be_ckr_class(rv) == P11BE_CKR_ACTIVE) {
         /* Left dirty by an earlier failure: never hand it on. */
         p11be_session_discard(sess);
         return 1;
     }
     p11be_session_release(sess, rv);
-    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID)
+    if (p11be_ckr_class(rv) == P11BE_CKR_OBJECT)
         return p11be_objects_recheck(token);
-    return p11be_session_retryable(rv);
+    return p11be_ckr_retry(rv);
 }
 
 int p11be_session_usable_now(const P11BE_SESSION *sess)

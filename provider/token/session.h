@@ -106,7 +106,7 @@ int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
 #define P11BE_SESSION_ATTEMPTS 3
 
 /* Whether an operation that failed with `rv` should run once more. */
-int p11be_session_retryable(CK_RV rv);
+#define p11be_session_retryable(rv) p11be_ckr_retry(rv)
 
 /*
  * Ends a step that did not leave an operation running: gives the session

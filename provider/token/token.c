@@ -536,15 +536,6 @@ static int login_allowed(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
     return 0;
 }
 
-/* The token's verdict on the PIN or the user: final for this process. */
-static int login_verdict(CK_RV rv)
-{
-    return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID
-           || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED
-           || rv == CKR_PIN_LOCKED || rv == CKR_USER_PIN_NOT_INITIALIZED
-           || rv == CKR_USER_TYPE_INVALID;
-}
-
 /*
  * One login attempt, with no lock held: P11BE_LOGGED_IN, P11BE_LOGGED_OUT
  * (raised; a later attempt may do better) or P11BE_LOGIN_REFUSED (the
@@ -611,7 +602,7 @@ login_attempt(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                     pin_len > 0 ? source : "the token's PIN pad");
         return P11BE_LOGGED_IN;
     }
-    if (!login_verdict(*rv)) {
+    if (p11be_ckr_class(*rv) != P11BE_CKR_PIN) {
         /* Not about the PIN (a lost session, a device error): may retry. */
         p11be_raise(token->handle, P11BE_R_LOGIN_FAILED, "C_Login: %s",
                     p11be_ckr_name(*rv));
