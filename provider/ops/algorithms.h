@@ -15,6 +15,12 @@
 
 struct p11be_key_kind;
 
+/* One row of a dispatch table: the function, cast as OSSL_DISPATCH wants. */
+#define P11BE_FN(id, fn)                                                       \
+    {                                                                          \
+        (id), (void (*)(void))(fn)                                             \
+    }
+
 /* digest.c */
 extern const OSSL_DISPATCH p11be_digest_md5_functions[],
     p11be_digest_sha1_functions[], p11be_digest_sha224_functions[],
