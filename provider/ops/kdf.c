@@ -28,20 +28,14 @@
 #include "algorithms.h"
 #include "delegate.h"
 #include "err.h"
-#include "names.h"
 #include "provider.h"
 #include "reentry.h"
 
-/* One KDF pkcs11be offers: the default provider's name for it. */
-struct kdf_kind {
-    const char *name; /* fetched from the default provider */
-    const char *note; /* for p11be_delegated_note(): "KDF " name */
-};
-
 typedef struct kdf_ctx_st {
-    P11BE_PROV_CTX *prov;        /* provider that made us */
-    const struct kdf_kind *kind; /* which KDF */
-    EVP_KDF_CTX *inner;          /* the default provider's context */
+    P11BE_PROV_CTX *prov; /* provider that made us */
+    const char *name;     /* the default provider's name for the KDF */
+    const char *note;     /* for p11be_delegated_note(): "KDF " name */
+    EVP_KDF_CTX *inner;   /* the default provider's context */
 } KDF_CTX;
 
 static OSSL_FUNC_kdf_dupctx_fn kdf_dupctx;
@@ -52,63 +46,58 @@ static OSSL_FUNC_kdf_set_ctx_params_fn kdf_set_ctx_params;
 static OSSL_FUNC_kdf_get_ctx_params_fn kdf_get_ctx_params;
 
 /*
- * Every context holds a reference on the private library context, so it
- * exists whether or not the token was ever opened, and outlives no user.
+ * A context around `inner` (NULL: raises `why`) for the KDF `like` names,
+ * holding the reference on the private library context that its caller
+ * took, so that it exists whether or not the token was ever opened, and
+ * outlives no user.
  */
-static void *kdf_newctx(void *provctx, const struct kdf_kind *kind)
+static void *kdf_wrap(P11BE_PROV_CTX *prov, const KDF_CTX *like,
+                      EVP_KDF_CTX *inner, int reason, const char *why)
 {
-    P11BE_PROV_CTX *prov = provctx;
-    KDF_CTX *ctx;
-    EVP_KDF *kdf;
+    KDF_CTX *ctx = inner == NULL ? NULL : OPENSSL_zalloc(sizeof(*ctx));
 
-    if (!p11be_fallback_prepare()) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: cannot load the default provider", kind->name);
-        return NULL;
-    }
-    ctx = OPENSSL_zalloc(sizeof(*ctx));
     if (ctx == NULL) {
+        if (inner == NULL)
+            p11be_raise(prov->handle, reason, "%s: %s", like->name, why);
+        EVP_KDF_CTX_free(inner);
         p11be_fallback_release();
         return NULL;
     }
+    *ctx = *like;
     ctx->prov = prov;
-    ctx->kind = kind;
-    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), kind->name, NULL);
-    ctx->inner = kdf == NULL ? NULL : EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (ctx->inner == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: the default provider has no such KDF", kind->name);
-        kdf_freectx(ctx);
+    ctx->inner = inner;
+    return ctx;
+}
+
+static void *kdf_newctx(void *provctx, const char *name, const char *note)
+{
+    KDF_CTX like = {provctx, name, note, NULL};
+    EVP_KDF_CTX *inner = NULL;
+    EVP_KDF *kdf;
+
+    if (!p11be_fallback_prepare()) {
+        p11be_raise(like.prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: cannot load the default provider", name);
         return NULL;
     }
-    return ctx;
+    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), name, NULL);
+    if (kdf != NULL)
+        inner = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    return kdf_wrap(provctx, &like, inner, P11BE_R_FALLBACK_FAILED,
+                    "the default provider has no such KDF");
 }
 
 static void *kdf_dupctx(void *vctx)
 {
     const KDF_CTX *src = vctx;
-    KDF_CTX *ctx;
 
     if (!p11be_fallback_prepare())
         return NULL;
-    ctx = OPENSSL_zalloc(sizeof(*ctx));
-    if (ctx == NULL) {
-        p11be_fallback_release();
-        return NULL;
-    }
-    ctx->prov = src->prov;
-    ctx->kind = src->kind;
-    ctx->inner = EVP_KDF_CTX_dup(src->inner);
-    if (ctx->inner == NULL) {
-        /* OpenSSL 3.0's default KDFs have no dupctx (3.1 added them). */
-        p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "%s: the default provider cannot copy this context",
-                    src->kind->name);
-        kdf_freectx(ctx);
-        return NULL;
-    }
-    return ctx;
+    /* OpenSSL 3.0's default KDFs have no dupctx (3.1 added them). */
+    return kdf_wrap(src->prov, src, EVP_KDF_CTX_dup(src->inner),
+                    P11BE_R_DUP_NOT_POSSIBLE,
+                    "the default provider cannot copy this context");
 }
 
 static void kdf_freectx(void *vctx)
@@ -135,7 +124,7 @@ static int kdf_derive(void *vctx, unsigned char *key, size_t keylen,
 {
     KDF_CTX *ctx = vctx;
 
-    p11be_delegated_note(ctx->prov, ctx->kind->note);
+    p11be_delegated_note(ctx->prov, ctx->note);
     return EVP_KDF_derive(ctx->inner, key, keylen, params);
 }
 
@@ -155,18 +144,17 @@ static int kdf_get_ctx_params(void *vctx, OSSL_PARAM params[])
 
 /*
  * OpenSSL asks for the tables with a NULL context too
- * (EVP_KDF_settable_ctx_params), so they come from the kind. They are the
+ * (EVP_KDF_settable_ctx_params), so they come from the name. They are the
  * default provider's static tables, valid after its method is freed.
  */
-static const OSSL_PARAM *kdf_params_table(const struct kdf_kind *kind,
-                                          int settable)
+static const OSSL_PARAM *kdf_params_table(const char *name, int settable)
 {
     const OSSL_PARAM *table = NULL;
     EVP_KDF *kdf;
 
     if (!p11be_fallback_prepare())
         return NULL;
-    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), kind->name, NULL);
+    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), name, NULL);
     if (kdf != NULL)
         table = settable ? EVP_KDF_settable_ctx_params(kdf)
                          : EVP_KDF_gettable_ctx_params(kdf);
@@ -176,61 +164,50 @@ static const OSSL_PARAM *kdf_params_table(const struct kdf_kind *kind,
 }
 
 /*
- * One kind: its row, the three entries that must know the kind before a
- * context exists, and its dispatch table. Names are spelled out in full.
+ * One KDF: the three entries that must know it before a context exists,
+ * and its dispatch table. Names are spelled out in full.
  */
-#define KDF_KIND(kind, newctx, settable, gettable, functions, kdf_name)        \
-    static const struct kdf_kind kind = {kdf_name, "KDF " kdf_name};           \
+#define KDF_KIND(functions, newctx, settable, gettable, name)                  \
     static void *newctx(void *provctx)                                         \
     {                                                                          \
-        return kdf_newctx(provctx, &kind);                                     \
+        return kdf_newctx(provctx, name, "KDF " name);                         \
     }                                                                          \
     static const OSSL_PARAM *settable(void *vctx, void *provctx)               \
     {                                                                          \
         (void)vctx;                                                            \
         (void)provctx;                                                         \
-        return kdf_params_table(&kind, 1);                                     \
+        return kdf_params_table(name, 1);                                      \
     }                                                                          \
     static const OSSL_PARAM *gettable(void *vctx, void *provctx)               \
     {                                                                          \
         (void)vctx;                                                            \
         (void)provctx;                                                         \
-        return kdf_params_table(&kind, 0);                                     \
+        return kdf_params_table(name, 0);                                      \
     }                                                                          \
     const OSSL_DISPATCH functions[] = {                                        \
-        {OSSL_FUNC_KDF_NEWCTX, (void (*)(void))newctx},                        \
-        {OSSL_FUNC_KDF_DUPCTX, (void (*)(void))kdf_dupctx},                    \
-        {OSSL_FUNC_KDF_FREECTX, (void (*)(void))kdf_freectx},                  \
-        {OSSL_FUNC_KDF_RESET, (void (*)(void))kdf_reset},                      \
-        {OSSL_FUNC_KDF_DERIVE, (void (*)(void))kdf_derive},                    \
-        {OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, (void (*)(void))settable},         \
-        {OSSL_FUNC_KDF_SET_CTX_PARAMS, (void (*)(void))kdf_set_ctx_params},    \
-        {OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, (void (*)(void))gettable},         \
-        {OSSL_FUNC_KDF_GET_CTX_PARAMS, (void (*)(void))kdf_get_ctx_params},    \
+        P11BE_FN(OSSL_FUNC_KDF_NEWCTX, newctx),                                \
+        P11BE_FN(OSSL_FUNC_KDF_DUPCTX, kdf_dupctx),                            \
+        P11BE_FN(OSSL_FUNC_KDF_FREECTX, kdf_freectx),                          \
+        P11BE_FN(OSSL_FUNC_KDF_RESET, kdf_reset),                              \
+        P11BE_FN(OSSL_FUNC_KDF_DERIVE, kdf_derive),                            \
+        P11BE_FN(OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, settable),                 \
+        P11BE_FN(OSSL_FUNC_KDF_SET_CTX_PARAMS, kdf_set_ctx_params),            \
+        P11BE_FN(OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, gettable),                 \
+        P11BE_FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, kdf_get_ctx_params),            \
         {0, NULL},                                                             \
     }
 
-KDF_KIND(kdf_hkdf, hkdf_newctx, hkdf_settable, hkdf_gettable,
-         p11be_kdf_hkdf_functions, "HKDF");
-KDF_KIND(kdf_tls13, tls13_newctx, tls13_settable, tls13_gettable,
-         p11be_kdf_tls13_functions, "TLS13-KDF");
-KDF_KIND(kdf_sskdf, sskdf_newctx, sskdf_settable, sskdf_gettable,
-         p11be_kdf_sskdf_functions, "SSKDF");
-KDF_KIND(kdf_pbkdf2, pbkdf2_newctx, pbkdf2_settable, pbkdf2_gettable,
-         p11be_kdf_pbkdf2_functions, "PBKDF2");
-KDF_KIND(kdf_pkcs12, pkcs12_newctx, pkcs12_settable, pkcs12_gettable,
-         p11be_kdf_pkcs12_functions, "PKCS12KDF");
-KDF_KIND(kdf_sshkdf, sshkdf_newctx, sshkdf_settable, sshkdf_gettable,
-         p11be_kdf_sshkdf_functions, "SSHKDF");
-KDF_KIND(kdf_x963, x963_newctx, x963_settable, x963_gettable,
-         p11be_kdf_x963_functions, "X963KDF");
-KDF_KIND(kdf_tls1_prf, tls1_prf_newctx, tls1_prf_settable, tls1_prf_gettable,
-         p11be_kdf_tls1_prf_functions, "TLS1-PRF");
-KDF_KIND(kdf_kbkdf, kbkdf_newctx, kbkdf_settable, kbkdf_gettable,
-         p11be_kdf_kbkdf_functions, "KBKDF");
-KDF_KIND(kdf_krb5, krb5_newctx, krb5_settable, krb5_gettable,
-         p11be_kdf_krb5_functions, "KRB5KDF");
-KDF_KIND(kdf_x942_asn1, x942_asn1_newctx, x942_asn1_settable,
-         x942_asn1_gettable, p11be_kdf_x942_asn1_functions, "X942KDF-ASN1");
-KDF_KIND(kdf_scrypt, scrypt_newctx, scrypt_settable, scrypt_gettable,
-         p11be_kdf_scrypt_functions, "SCRYPT");
+/* clang-format off */
+KDF_KIND(p11be_kdf_hkdf_functions, hkdf_newctx, hkdf_settable, hkdf_gettable, "HKDF");
+KDF_KIND(p11be_kdf_tls13_functions, tls13_newctx, tls13_settable, tls13_gettable, "TLS13-KDF");
+KDF_KIND(p11be_kdf_sskdf_functions, sskdf_newctx, sskdf_settable, sskdf_gettable, "SSKDF");
+KDF_KIND(p11be_kdf_pbkdf2_functions, pbkdf2_newctx, pbkdf2_settable, pbkdf2_gettable, "PBKDF2");
+KDF_KIND(p11be_kdf_pkcs12_functions, pkcs12_newctx, pkcs12_settable, pkcs12_gettable, "PKCS12KDF");
+KDF_KIND(p11be_kdf_sshkdf_functions, sshkdf_newctx, sshkdf_settable, sshkdf_gettable, "SSHKDF");
+KDF_KIND(p11be_kdf_x963_functions, x963_newctx, x963_settable, x963_gettable, "X963KDF");
+KDF_KIND(p11be_kdf_tls1_prf_functions, tls1_prf_newctx, tls1_prf_settable, tls1_prf_gettable, "TLS1-PRF");
+KDF_KIND(p11be_kdf_kbkdf_functions, kbkdf_newctx, kbkdf_settable, kbkdf_gettable, "KBKDF");
+KDF_KIND(p11be_kdf_krb5_functions, krb5_newctx, krb5_settable, krb5_gettable, "KRB5KDF");
+KDF_KIND(p11be_kdf_x942_asn1_functions, x942_asn1_newctx, x942_asn1_settable, x942_asn1_gettable, "X942KDF-ASN1");
+KDF_KIND(p11be_kdf_scrypt_functions, scrypt_newctx, scrypt_settable, scrypt_gettable, "SCRYPT");
+/* clang-format on */
