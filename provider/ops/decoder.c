@@ -71,10 +71,8 @@
 static __thread char dec_seen_uri[DEC_SEEN_MAX];
 static __thread const struct p11be_key_kind *dec_seen_kind; /* NULL: none */
 
-static OSSL_FUNC_decoder_newctx_fn pem_newctx;
 static OSSL_FUNC_decoder_freectx_fn dec_freectx;
-static OSSL_FUNC_decoder_decode_fn pem_decode;
-static OSSL_FUNC_decoder_decode_fn der_decode;
+static OSSL_FUNC_decoder_decode_fn dec_decode;
 
 struct dec_ctx_st {
     P11BE_PROV_CTX *prov;              /* provider that made us */
@@ -87,16 +85,9 @@ static void *dec_newctx(void *provctx, const struct p11be_key_kind *kind)
 {
     DEC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->kind = kind;
+    if (ctx != NULL)
+        *ctx = (DEC_CTX){provctx, kind};
     return ctx;
-}
-
-static void *pem_newctx(void *provctx)
-{
-    return dec_newctx(provctx, NULL);
 }
 
 static void dec_freectx(void *vctx)
@@ -167,25 +158,45 @@ static P11BE_KEY *dec_lookup(DEC_CTX *ctx, const char *uri,
     return key;
 }
 
-/* All of `in`, up to DEC_DER_MAX bytes; NULL when longer or on error. */
-static unsigned char *dec_read_all(BIO *in, size_t *len)
+/*
+ * The DER the decoder reads: the PEM step's block with our label, or the
+ * DER step's whole input, up to DEC_DER_MAX bytes. 1 with *der NULL when
+ * the input is not ours; 0 when it cannot be read.
+ */
+static int dec_read(DEC_CTX *ctx, OSSL_CORE_BIO *cin, unsigned char **der,
+                    size_t *len)
 {
-    unsigned char *buf;
-    size_t used = 0, got;
+    BIO *in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
+    char *name = NULL, *header = NULL;
+    size_t got;
+    long pem_len;
 
-    buf = OPENSSL_malloc(DEC_DER_MAX + 1);
-    if (buf == NULL)
-        return NULL;
-    while (used <= DEC_DER_MAX
-           && BIO_read_ex(in, buf + used, DEC_DER_MAX + 1 - used, &got)
-           && got > 0)
-        used += got;
-    if (used == 0 || used > DEC_DER_MAX) {
-        OPENSSL_free(buf);
-        return NULL;
+    *der = NULL;
+    *len = 0;
+    if (in == NULL)
+        return 0;
+    if (ctx->kind == NULL) {
+        /* PEM_read_bio() raises "no start line" on other input: not ours. */
+        ERR_set_mark();
+        if (PEM_read_bio(in, &name, &header, der, &pem_len) > 0
+            && strcmp(name, P11BE_KEYURI_PEM_LABEL) == 0) {
+            *len = (size_t)pem_len;
+        } else {
+            OPENSSL_free(*der);
+            *der = NULL;
+        }
+        ERR_pop_to_mark();
+    } else if ((*der = OPENSSL_malloc(DEC_DER_MAX + 1)) != NULL) {
+        /* More than DEC_DER_MAX: not ours (dec_uri_of). */
+        while (*len <= DEC_DER_MAX
+               && BIO_read_ex(in, *der + *len, DEC_DER_MAX + 1 - *len, &got)
+               && got > 0)
+            *len += got;
     }
-    *len = used;
-    return buf;
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    BIO_free(in);
+    return 1;
 }
 
 /*
@@ -225,146 +236,98 @@ out_free_seq:
     return uri;
 }
 
+/* Gives OpenSSL the key object: its DER and structure, or a reference. */
+static int dec_yield(OSSL_CALLBACK *data_cb, void *data_cbarg, const char *type,
+                     const char *structure, const void *data, size_t len)
+{
+    int object_type = OSSL_OBJECT_PKEY;
+    OSSL_PARAM params[5], *p = params;
+
+    *p++ = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                            (char *)type, 0);
+    if (structure != NULL)
+        *p++ = OSSL_PARAM_construct_utf8_string(
+            OSSL_OBJECT_PARAM_DATA_STRUCTURE, (char *)structure, 0);
+    *p++ = OSSL_PARAM_construct_octet_string(structure != NULL
+                                                 ? OSSL_OBJECT_PARAM_DATA
+                                                 : OSSL_OBJECT_PARAM_REFERENCE,
+                                             (void *)data, len);
+    *p = OSSL_PARAM_construct_end();
+    return data_cb(params, data_cbarg);
+}
+
 /*
- * The PEM step. "Not ours" is not an error: a decoder that recognises
+ * Both steps (see the top of the file): the PEM step yields the DER with
+ * the key's type, the DER step the key by reference, if it is of this
+ * decoder's type. "Not ours" is not an error: a decoder that recognises
  * nothing returns 1 without calling data_cb, and OpenSSL tries the next.
  */
-static int pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
+static int dec_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                       OSSL_CALLBACK *data_cb, void *data_cbarg,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-    static int object_type = OSSL_OBJECT_PKEY;
-    (void)selection;
     DEC_CTX *ctx = vctx;
-    char *name = NULL, *header = NULL, *uri = NULL;
     unsigned char *der = NULL;
-    long der_len = 0;
-    OSSL_PARAM params[5];
-    P11BE_KEY *key;
-    BIO *in;
+    size_t der_len = 0;
+    P11BE_KEY *key = NULL;
+    char *uri = NULL;
     int ok = 1;
 
+    (void)selection;
     if (p11be_reentered())
         return 1;
-    in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
-    if (in == NULL)
+    if (!dec_read(ctx, cin, &der, &der_len))
         return 0;
-    /* PEM_read_bio() raises "no start line" on other input: not ours. */
-    ERR_set_mark();
-    if (PEM_read_bio(in, &name, &header, &der, &der_len) <= 0
-        || strcmp(name, P11BE_KEYURI_PEM_LABEL) != 0) {
-        ERR_pop_to_mark();
-        goto out_free;
-    }
-    ERR_pop_to_mark();
-    uri = dec_uri_of(der, (size_t)der_len);
-    if (uri == NULL) {
+    if (der != NULL)
+        uri = dec_uri_of(der, der_len);
+    if (uri == NULL && der != NULL && ctx->kind == NULL) {
         p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "the %s block holds no pkcs11: URI",
                     P11BE_KEYURI_PEM_LABEL);
         ok = 0;
-        goto out_free;
     }
-    key = dec_lookup(ctx, uri, pw_cb, pw_cbarg);
-    if (key == NULL) {
-        ok = 0; /* raised: the URI names no key, or the token failed */
-        goto out_free;
-    }
-    params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                 (char *)key->kind->name, 0);
-    params[2] = OSSL_PARAM_construct_utf8_string(
-        OSSL_OBJECT_PARAM_DATA_STRUCTURE, P11BE_KEYURI_STRUCTURE, 0);
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der,
-                                                  (size_t)der_len);
-    params[4] = OSSL_PARAM_construct_end();
-    ok = data_cb(params, data_cbarg);
-    p11be_key_free(key);
-out_free:
-    OPENSSL_free(uri);
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_free(der);
-    BIO_free(in);
-    return ok;
-}
-
-/* The DER step: the key, by reference, if it is of this decoder's type. */
-static int der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
-                      OSSL_CALLBACK *data_cb, void *data_cbarg,
-                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
-    static int object_type = OSSL_OBJECT_PKEY;
-    (void)selection;
-    DEC_CTX *ctx = vctx;
-    unsigned char *der;
-    size_t der_len = 0;
-    OSSL_PARAM params[4];
-    P11BE_KEY *key;
-    char *uri = NULL;
-    BIO *in;
-    int ok = 1;
-
-    if (p11be_reentered())
-        return 1;
-    in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
-    if (in == NULL)
-        return 0;
-    der = dec_read_all(in, &der_len);
-    BIO_free(in);
-    if (der != NULL)
-        uri = dec_uri_of(der, der_len);
-    OPENSSL_free(der);
     if (uri == NULL)
-        return 1; /* not ours */
-    if (dec_seen_kind != NULL && strcmp(dec_seen_uri, uri) == 0) {
+        goto out_free;
+    if (ctx->kind != NULL && dec_seen_kind != NULL
+        && strcmp(dec_seen_uri, uri) == 0) {
         if (dec_seen_kind != ctx->kind)
-            goto out_free_uri; /* another type's decoder takes it */
+            goto out_free; /* another type's decoder takes it */
         dec_seen_kind = NULL;
     }
     key = dec_lookup(ctx, uri, pw_cb, pw_cbarg);
-    if (key == NULL) {
+    if (key == NULL)
         ok = 0; /* raised: the URI names no key, or the token failed */
-        goto out_free_uri;
+    else if (ctx->kind == NULL)
+        ok = dec_yield(data_cb, data_cbarg, key->kind->name,
+                       P11BE_KEYURI_STRUCTURE, der, der_len);
+    else if (key->kind == ctx->kind) { /* else another type's decoder's */
+        dec_seen_kind = NULL;
+        ok = dec_yield(data_cb, data_cbarg, ctx->kind->name, NULL, &key,
+                       sizeof(key));
     }
-    if (key->kind != ctx->kind)
-        goto out_free_key; /* another type's decoder takes it */
-    dec_seen_kind = NULL;
-    params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                 (char *)ctx->kind->name, 0);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE,
-                                                  &key, sizeof(key));
-    params[3] = OSSL_PARAM_construct_end();
-    ok = data_cb(params, data_cbarg);
-out_free_key:
     p11be_key_free(key); /* load took its own reference */
-out_free_uri:
+out_free:
     OPENSSL_free(uri);
+    OPENSSL_free(der);
     return ok;
 }
 
-const OSSL_DISPATCH p11be_decoder_pem_functions[] = {
-    {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))pem_newctx},
-    {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},
-    {OSSL_FUNC_DECODER_DECODE, (void (*)(void))pem_decode},
-    {0, NULL},
-};
-
-/* The DER step of one key type: its newctx and dispatch table. */
+/* One decoder (kind NULL: the PEM step): its newctx and dispatch table. */
 #define DEC_KIND(newctx, functions, kind)                                      \
     static void *newctx(void *provctx)                                         \
     {                                                                          \
         return dec_newctx(provctx, kind);                                      \
     }                                                                          \
     const OSSL_DISPATCH functions[] = {                                        \
-        {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))newctx},                    \
-        {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},              \
-        {OSSL_FUNC_DECODER_DECODE, (void (*)(void))der_decode},                \
+        P11BE_FN(OSSL_FUNC_DECODER_NEWCTX, newctx),                            \
+        P11BE_FN(OSSL_FUNC_DECODER_FREECTX, dec_freectx),                      \
+        P11BE_FN(OSSL_FUNC_DECODER_DECODE, dec_decode),                        \
         {0, NULL},                                                             \
     }
 
 /* clang-format off */
+DEC_KIND(pem_newctx, p11be_decoder_pem_functions, NULL);
 DEC_KIND(rsa_newctx, p11be_decoder_rsa_functions, &p11be_kind_rsa);
 DEC_KIND(rsa_pss_newctx, p11be_decoder_rsa_pss_functions, &p11be_kind_rsa_pss);
 DEC_KIND(ec_newctx, p11be_decoder_ec_functions, &p11be_kind_ec);
