@@ -84,11 +84,8 @@ static void *enc_newctx(void *provctx, const struct enc_format *format)
 {
     ENC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->format = format;
-    ctx->save_parameters = -1;
+    if (ctx != NULL)
+        *ctx = (ENC_CTX){provctx, format, NULL, -1};
     return ctx;
 }
 
@@ -155,17 +152,17 @@ static int nopub_does_selection(void *provctx, int selection)
                                    | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS);
 }
 
+static const OSSL_PARAM enc_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_int(OSSL_ENCODER_PARAM_SAVE_PARAMETERS, NULL),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *enc_settable_ctx_params(void *provctx)
 {
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_PROPERTIES, NULL, 0),
-        OSSL_PARAM_int(OSSL_ENCODER_PARAM_SAVE_PARAMETERS, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)provctx;
-    return settable;
+    return enc_settable;
 }
 
 /*
@@ -435,9 +432,9 @@ static void *text_newctx(void *provctx)
 }
 
 static const OSSL_DISPATCH text_functions[] = {
-    {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))text_newctx},
-    {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_freectx},
-    {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))enc_encode},
+    P11BE_FN(OSSL_FUNC_ENCODER_NEWCTX, text_newctx),
+    P11BE_FN(OSSL_FUNC_ENCODER_FREECTX, enc_freectx),
+    P11BE_FN(OSSL_FUNC_ENCODER_ENCODE, enc_encode),
     {0, NULL},
 };
 
