@@ -74,12 +74,10 @@ static __thread const struct p11be_key_kind *dec_seen_kind; /* NULL: none */
 static OSSL_FUNC_decoder_freectx_fn dec_freectx;
 static OSSL_FUNC_decoder_decode_fn dec_decode;
 
-struct dec_ctx_st {
+typedef struct dec_ctx_st {
     P11BE_PROV_CTX *prov;              /* provider that made us */
     const struct p11be_key_kind *kind; /* what it yields; NULL for PEM */
-};
-
-typedef struct dec_ctx_st DEC_CTX;
+} DEC_CTX;
 
 static void *dec_newctx(void *provctx, const struct p11be_key_kind *kind)
 {

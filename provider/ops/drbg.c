@@ -125,21 +125,10 @@ static void proxy_unlock(void *vctx)
         OSSL_FUNC_rand_unlock(d)(p->ctx);
 }
 
-static const OSSL_PARAM *proxy_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
-        OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
-        OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
-        OSSL_PARAM_uint(OSSL_DRBG_PARAM_RESEED_COUNTER, NULL),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
-
+/*
+ * No gettable list: a DRBG asks its parent's get_ctx_params directly, and
+ * nothing lists a method of this private library context.
+ */
 static int proxy_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     PARENT *p = vctx;
@@ -191,7 +180,6 @@ static const OSSL_DISPATCH proxy_functions[] = {
     P11BE_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, proxy_enable_locking),
     P11BE_FN(OSSL_FUNC_RAND_LOCK, proxy_lock),
     P11BE_FN(OSSL_FUNC_RAND_UNLOCK, proxy_unlock),
-    P11BE_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, proxy_gettable_ctx_params),
     P11BE_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, proxy_get_ctx_params),
     P11BE_FN(OSSL_FUNC_RAND_GET_SEED, proxy_get_seed),
     P11BE_FN(OSSL_FUNC_RAND_CLEAR_SEED, p11be_rand_clear_seed),
@@ -242,6 +230,33 @@ static void proxy_discard(EVP_RAND *rand, OSSL_PROVIDER *provider,
 }
 
 /*
+ * Under proxy_lock_m: installs what the caller made when there is nothing
+ * yet (taking it: the caller's pointers become NULL), then counts one more
+ * user of what is installed, and returns it (NULL: nothing).
+ */
+static EVP_RAND *proxy_take(EVP_RAND **rand, OSSL_PROVIDER **provider,
+                            OSSL_LIB_CTX **libctx)
+{
+    EVP_RAND *taken = NULL;
+
+    pthread_mutex_lock(&proxy_lock_m);
+    if (proxy_rand == NULL && *rand != NULL) {
+        proxy_rand = *rand;
+        proxy_provider = *provider;
+        proxy_libctx = *libctx;
+        *rand = NULL;
+        *provider = NULL;
+        *libctx = NULL;
+    }
+    if (proxy_rand != NULL) {
+        proxy_users++;
+        taken = proxy_rand;
+    }
+    pthread_mutex_unlock(&proxy_lock_m);
+    return taken;
+}
+
+/*
  * The library context, provider and method are made and freed outside
  * proxy_lock_m: that takes libcrypto's own locks, which libcrypto may hold
  * while it frees a DRBG and so calls proxy_release (ThreadSanitizer saw
@@ -251,40 +266,19 @@ static EVP_RAND *proxy_prepare(void)
 {
     OSSL_LIB_CTX *libctx = NULL;
     OSSL_PROVIDER *provider = NULL;
-    EVP_RAND *fetched = NULL, *rand = NULL;
+    EVP_RAND *made = NULL, *rand = proxy_take(&made, &provider, &libctx);
 
-    pthread_mutex_lock(&proxy_lock_m);
-    if (proxy_rand != NULL) {
-        proxy_users++;
-        rand = proxy_rand;
-    }
-    pthread_mutex_unlock(&proxy_lock_m);
     if (rand != NULL)
         return rand;
-
     libctx = OSSL_LIB_CTX_new();
     if (libctx != NULL
         && OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
                                      proxy_provider_init))
         provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
     if (provider != NULL)
-        fetched = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
-
-    pthread_mutex_lock(&proxy_lock_m);
-    if (proxy_rand == NULL && fetched != NULL) {
-        proxy_rand = fetched;
-        proxy_provider = provider;
-        proxy_libctx = libctx;
-        fetched = NULL;
-        provider = NULL;
-        libctx = NULL;
-    }
-    if (proxy_rand != NULL) {
-        proxy_users++;
-        rand = proxy_rand;
-    }
-    pthread_mutex_unlock(&proxy_lock_m);
-    proxy_discard(fetched, provider, libctx);
+        made = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
+    rand = proxy_take(&made, &provider, &libctx);
+    proxy_discard(made, provider, libctx);
     return rand;
 }
 
@@ -334,11 +328,30 @@ static void drbg_freectx(void *vctx)
     OPENSSL_free(ctx);
 }
 
+/* The proxy that passes the DRBG's calls to its parent on; 0 if none. */
+static int drbg_proxy_new(DRBG_CTX *ctx, void *parent,
+                          const OSSL_DISPATCH *parent_dispatch)
+{
+    EVP_RAND *proxy_alg = proxy_prepare();
+
+    if (proxy_alg == NULL)
+        return 0;
+    ctx->parent.ctx = parent;
+    ctx->parent.dispatch = parent_dispatch;
+    pending_parent = &ctx->parent;
+    ctx->proxy = EVP_RAND_CTX_new(proxy_alg, NULL);
+    pending_parent = NULL;
+    if (ctx->proxy == NULL)
+        proxy_release();
+    return ctx->proxy != NULL;
+}
+
 static void *drbg_newctx(P11BE_PROV_CTX *prov, const char *name, void *parent,
                          const OSSL_DISPATCH *parent_dispatch)
 {
     DRBG_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-    EVP_RAND *rand = NULL, *proxy_alg;
+    const char *why = NULL;
+    EVP_RAND *rand;
 
     if (ctx == NULL) {
         p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY, "%s context", name);
@@ -346,50 +359,25 @@ static void *drbg_newctx(P11BE_PROV_CTX *prov, const char *name, void *parent,
     }
     ctx->base.prov = prov;
     ctx->base.name = name;
-    if (!p11be_fallback_prepare()) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: cannot load OpenSSL's default provider into a "
-                    "private library context",
-                    name);
-        goto err;
+    ctx->fallback_held = p11be_fallback_prepare();
+    if (!ctx->fallback_held) {
+        why = "cannot load OpenSSL's default provider into a private library "
+              "context";
+    } else if (parent != NULL
+               && !drbg_proxy_new(ctx, parent, parent_dispatch)) {
+        why = "cannot pass its parent on";
+    } else if ((rand = EVP_RAND_fetch(p11be_fallback_libctx(), name, NULL))
+               == NULL) {
+        why = "the default provider does not offer it";
+    } else {
+        ctx->inner = EVP_RAND_CTX_new(rand, ctx->proxy);
+        EVP_RAND_free(rand);
+        if (ctx->inner == NULL)
+            why = "the default provider's context";
     }
-    ctx->fallback_held = 1;
-    rand = EVP_RAND_fetch(p11be_fallback_libctx(), name, NULL);
-    if (rand == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: the default provider does not offer it", name);
-        goto err;
-    }
-    if (parent != NULL) {
-        proxy_alg = proxy_prepare();
-        if (proxy_alg == NULL) {
-            p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                        "%s: cannot pass its parent on", name);
-            goto err;
-        }
-        ctx->parent.ctx = parent;
-        ctx->parent.dispatch = parent_dispatch;
-        pending_parent = &ctx->parent;
-        ctx->proxy = EVP_RAND_CTX_new(proxy_alg, NULL);
-        pending_parent = NULL;
-        if (ctx->proxy == NULL) {
-            proxy_release();
-            p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: its parent's proxy", name);
-            goto err;
-        }
-    }
-    ctx->inner = EVP_RAND_CTX_new(rand, ctx->proxy);
-    EVP_RAND_free(rand);
-    rand = NULL;
-    if (ctx->inner == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: the default provider's context", name);
-        goto err;
-    }
-    return ctx;
-err:
-    EVP_RAND_free(rand);
+    if (why == NULL)
+        return ctx;
+    p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED, "%s: %s", name, why);
     drbg_freectx(ctx);
     return NULL;
 }

@@ -93,9 +93,8 @@ static void enc_freectx(void *vctx)
 {
     ENC_CTX *ctx = vctx;
 
-    if (ctx == NULL)
-        return;
-    OPENSSL_free(ctx->cipher);
+    if (ctx != NULL)
+        OPENSSL_free(ctx->cipher);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 

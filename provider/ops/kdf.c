@@ -100,16 +100,16 @@ static void *kdf_dupctx(void *vctx)
                     "the default provider cannot copy this context");
 }
 
+/* The default provider wipes the password, key and salt it holds. */
 static void kdf_freectx(void *vctx)
 {
     KDF_CTX *ctx = vctx;
 
-    if (ctx == NULL)
-        return;
-    /* The default provider wipes the password, key and salt it holds. */
-    EVP_KDF_CTX_free(ctx->inner);
-    OPENSSL_free(ctx);
-    p11be_fallback_release();
+    if (ctx != NULL) {
+        EVP_KDF_CTX_free(ctx->inner);
+        OPENSSL_free(ctx);
+        p11be_fallback_release();
+    }
 }
 
 static void kdf_reset(void *vctx)
@@ -163,6 +163,15 @@ static const OSSL_PARAM *kdf_params_table(const char *name, int settable)
     return table;
 }
 
+/* A KDF's settable (1) or gettable (0) list, for its dispatch table. */
+#define KDF_TABLE(fn, name, settable)                                          \
+    static const OSSL_PARAM *fn(void *vctx, void *provctx)                     \
+    {                                                                          \
+        (void)vctx;                                                            \
+        (void)provctx;                                                         \
+        return kdf_params_table(name, settable);                               \
+    }
+
 /*
  * One KDF: the three entries that must know it before a context exists,
  * and its dispatch table. Names are spelled out in full.
@@ -172,18 +181,8 @@ static const OSSL_PARAM *kdf_params_table(const char *name, int settable)
     {                                                                          \
         return kdf_newctx(provctx, name, "KDF " name);                         \
     }                                                                          \
-    static const OSSL_PARAM *settable(void *vctx, void *provctx)               \
-    {                                                                          \
-        (void)vctx;                                                            \
-        (void)provctx;                                                         \
-        return kdf_params_table(name, 1);                                      \
-    }                                                                          \
-    static const OSSL_PARAM *gettable(void *vctx, void *provctx)               \
-    {                                                                          \
-        (void)vctx;                                                            \
-        (void)provctx;                                                         \
-        return kdf_params_table(name, 0);                                      \
-    }                                                                          \
+    KDF_TABLE(settable, name, 1)                                               \
+    KDF_TABLE(gettable, name, 0)                                               \
     const OSSL_DISPATCH functions[] = {                                        \
         P11BE_FN(OSSL_FUNC_KDF_NEWCTX, newctx),                                \
         P11BE_FN(OSSL_FUNC_KDF_DUPCTX, kdf_dupctx),                            \

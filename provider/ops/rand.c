@@ -272,18 +272,18 @@ static int rand_reseed(void *vctx, int prediction_resistance,
     return rand_may(vctx, "reseed", 0, 0);
 }
 
+static const OSSL_PARAM rand_gettable[] = {
+    OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
+    OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
+    OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *rand_gettable_ctx_params(void *vctx, void *provctx)
 {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
-        OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
-        OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)vctx;
     (void)provctx;
-    return gettable;
+    return rand_gettable;
 }
 
 static int rand_get_ctx_params(void *vctx, OSSL_PARAM params[])
