@@ -251,30 +251,21 @@ out_free_ectx:
 /* The DER of keyuri.h: SEQUENCE { UTF8String uri }; its length, or 0. */
 static int enc_uri_der(const char *uri, unsigned char **der)
 {
-    ASN1_SEQUENCE_ANY *seq;
-    ASN1_UTF8STRING *str = NULL;
-    ASN1_TYPE *field = NULL;
-    int len = 0;
+    ASN1_UTF8STRING *str = ASN1_UTF8STRING_new();
+    int inner = 0, len = 0;
+    unsigned char *p;
 
-    seq = sk_ASN1_TYPE_new_null();
-    if (seq == NULL)
-        return 0;
-    str = ASN1_UTF8STRING_new();
-    field = ASN1_TYPE_new();
-    if (str == NULL || field == NULL || !ASN1_STRING_set(str, uri, -1))
-        goto out_free;
-    ASN1_TYPE_set(field, V_ASN1_UTF8STRING, str);
-    str = NULL; /* field owns it */
-    if (!sk_ASN1_TYPE_push(seq, field))
-        goto out_free;
-    field = NULL; /* seq owns it */
-    len = i2d_ASN1_SEQUENCE_ANY(seq, der);
-    if (len < 0)
+    if (str != NULL && ASN1_STRING_set(str, uri, -1))
+        inner = i2d_ASN1_UTF8STRING(str, NULL);
+    if (inner > 0)
+        len = ASN1_object_size(1, inner, V_ASN1_SEQUENCE);
+    if (len > 0 && (*der = p = OPENSSL_malloc(len)) != NULL) {
+        ASN1_put_object(&p, 1, inner, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+        i2d_ASN1_UTF8STRING(str, &p);
+    } else {
         len = 0;
-out_free:
+    }
     ASN1_UTF8STRING_free(str);
-    ASN1_TYPE_free(field);
-    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
     return len;
 }
 

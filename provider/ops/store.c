@@ -679,20 +679,18 @@ static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
     size_t c, i, n, used;
 
     for (c = 0; c < sizeof(classes) / sizeof(classes[0]); c++) {
-        for (i = 0, n = 0; i < ctx->count; i++)
-            n += ctx->items[i].cls == classes[c];
-        if (n < 2)
-            continue;
         list[0] = '\0';
-        used = 0;
-        for (i = 0; i < ctx->count; i++) {
+        for (i = 0, n = 0, used = 0; i < ctx->count; i++) {
             if (ctx->items[i].cls != classes[c])
                 continue;
             store_item_describe(&ctx->items[i], one, sizeof(one));
             if (used < sizeof(list))
                 used += (size_t)snprintf(list + used, sizeof(list) - used,
                                          "%s%s", used > 0 ? "; " : "", one);
+            n++;
         }
+        if (n < 2)
+            continue;
         p11be_raise(ctx->prov->handle, P11BE_R_AMBIGUOUS,
                     "%s is ambiguous on token \"%s\": %zu %ss match (%s); "
                     "add id= or type= to name one",
