@@ -102,141 +102,17 @@ void p11be_attrs_free(P11BE_ATTRS *attrs)
 
 /* ---- what the token says ------------------------------------------------ */
 
-#define FACT_TOKENS  8
-#define FACT_REFUSED 64
-
-/* One token's facts, read once (mechanism info is the core's). */
-struct key_facts {
-    const void *token;                             /* p11be_prov_token() */
-    CK_FLAGS token_flags;                          /* CK_TOKEN_INFO.flags */
-    size_t refused_count;                          /* entries below */
-    struct p11be_mech_shape refused[FACT_REFUSED]; /* see keyobj.h */
-};
-
-static pthread_mutex_t facts_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct key_facts facts[FACT_TOKENS]; /* guarded by facts_lock */
-static size_t facts_count;                  /* entries used */
-static size_t facts_next;                   /* entry to reuse next */
-
-/* The token's entry, or NULL; facts_lock held. */
-static struct key_facts *facts_find_locked(const void *token)
-{
-    size_t i;
-
-    for (i = 0; i < facts_count; i++)
-        if (facts[i].token == token)
-            return &facts[i];
-    return NULL;
-}
-
-/*
- * Makes sure the token has an entry (its flags read with C_GetSessionInfo
- * + C_GetTokenInfo); returns the token, or NULL (raised).
- */
-static const void *facts_ensure(P11BE_PROV_CTX *prov)
-{
-    const void *token = p11be_prov_token(prov);
-    struct p11be_session_req req = {0};
-    struct key_facts fresh = {0};
-    P11BE_SESSION *sess;
-    CK_SESSION_INFO sinfo;
-    CK_TOKEN_INFO tinfo;
-    CK_RV rv;
-
-    if (token == NULL)
-        return NULL;
-    pthread_mutex_lock(&facts_lock);
-    if (facts_find_locked(token) != NULL) {
-        pthread_mutex_unlock(&facts_lock);
-        return token;
-    }
-    pthread_mutex_unlock(&facts_lock);
-
-    sess = p11be_session_acquire(prov, &req);
-    if (sess == NULL)
-        return NULL;
-    rv = P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &sinfo);
-    if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetTokenInfo, sinfo.slotID, &tinfo);
-    p11be_session_release(sess, rv);
-    if (rv != CKR_OK) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GetSessionInfo/C_GetTokenInfo: %s", p11be_ckr_name(rv));
-        return NULL;
-    }
-    fresh.token = token;
-    fresh.token_flags = tinfo.flags;
-
-    pthread_mutex_lock(&facts_lock);
-    if (facts_find_locked(token) == NULL) {
-        if (facts_count < FACT_TOKENS) {
-            facts[facts_count++] = fresh;
-        } else {
-            facts[facts_next] = fresh;
-            facts_next = (facts_next + 1) % FACT_TOKENS;
-        }
-    }
-    pthread_mutex_unlock(&facts_lock);
-    return token;
-}
-
-static int shape_equal(const struct p11be_mech_shape *a,
-                       const struct p11be_mech_shape *b)
-{
-    return a->mech == b->mech && a->hash == b->hash && a->mgf == b->mgf;
-}
-
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape)
-{
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-    int refused = 0;
-    size_t i;
-
-    pthread_mutex_lock(&facts_lock);
-    f = token != NULL ? facts_find_locked(token) : NULL;
-    for (i = 0; f != NULL && i < f->refused_count && !refused; i++)
-        refused = shape_equal(&f->refused[i], shape);
-    pthread_mutex_unlock(&facts_lock);
-    return refused;
-}
-
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape)
-{
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-
-    P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
-                "mgf 0x%lx: padding on the host from now on",
-                (unsigned long)shape->mech, (unsigned long)shape->hash,
-                (unsigned long)shape->mgf);
-    pthread_mutex_lock(&facts_lock);
-    f = token != NULL ? facts_find_locked(token) : NULL;
-    if (f != NULL && f->refused_count < FACT_REFUSED)
-        f->refused[f->refused_count++] = *shape;
-    pthread_mutex_unlock(&facts_lock);
-}
-
 /*
  * Whether imported private keys are made CKA_PRIVATE after a login (see
  * the top of the file): 1 or 0, or -1 on failure (raised).
  */
-static int facts_login_for_keys(P11BE_PROV_CTX *prov)
+static int key_login_for_keys(P11BE_PROV_CTX *prov)
 {
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-    CK_FLAGS flags = 0;
+    P11BE_TOKEN *token = p11be_prov_token(prov);
 
     if (token == NULL)
         return -1;
-    pthread_mutex_lock(&facts_lock);
-    f = facts_find_locked(token);
-    if (f != NULL)
-        flags = f->token_flags;
-    pthread_mutex_unlock(&facts_lock);
-    return (flags & CKF_LOGIN_REQUIRED) != 0
+    return (token->token_flags & CKF_LOGIN_REQUIRED) != 0
            && p11be_config_get(&prov->config, P11BE_SET_PIN) != NULL;
 }
 
@@ -593,6 +469,25 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     return 1;
 }
 
+/*
+ * A key on token objects, found again by `id` (when id_len > 0) or
+ * `label`: 1, or 0 (out of memory).
+ */
+static int key_set_persistent(P11BE_KEY *key, const char *label,
+                              const unsigned char *id, size_t id_len,
+                              int token_private, int need_login)
+{
+    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+        return 0;
+    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
+        return 0;
+    key->id_len = id_len;
+    key->persistent = 1;
+    key->token_private = token_private;
+    key->need_login = need_login;
+    return 1;
+}
+
 int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
                    size_t id_len)
 {
@@ -607,15 +502,9 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
                     key->kind->name);
         return 0;
     }
-    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
-        return 0;
-    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
-        return 0;
-    key->id_len = id_len;
     /* A token pair, kept at free: as p11be_key_generate() leaves one. */
-    key->token_private = 1;
-    key->persistent = 1;
-    key->need_login = 1;
+    if (!key_set_persistent(key, label, id, id_len, 1, 1))
+        return 0;
     sess = p11be_session_acquire(key->prov, &req);
     if (sess == NULL)
         return 0;
@@ -854,7 +743,7 @@ static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
     run->req.mech = mech;
     /* Decided before the session: the facts may need one of their own. */
     run->req.need_login =
-        key->token_private ? key->need_login : facts_login_for_keys(key->prov);
+        key->token_private ? key->need_login : key_login_for_keys(key->prov);
     run->object = key_object_make;
     run->object_arg = key;
     run->object_use = use;
@@ -895,10 +784,18 @@ static CK_RV key_private_step(struct p11be_run *run, P11BE_SESSION *sess,
     }
     c->len = c->room;
     if (c->sign)
-        return P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
-                          c->in_len, c->out, &c->len);
-    return P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)c->in,
-                      c->in_len, c->out, &c->len);
+        rv = P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
+                        c->in_len, c->out, &c->len);
+    else
+        rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)c->in,
+                        c->in_len, c->out, &c->len);
+    /*
+     * opencryptoki 3.8 takes OAEP parameters it cannot do (MGF1 with
+     * another hash) at C_DecryptInit and refuses them at C_Decrypt: the
+     * same refusal, and the operation has ended either way.
+     */
+    run->at_init = rv == CKR_MECHANISM_PARAM_INVALID;
+    return rv;
 }
 
 int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
@@ -1061,12 +958,91 @@ static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
     return n;
 }
 
+/*
+ * The retry's template when the token refused the full one: what the key
+ * cannot do without. Usage flags that say no are left to the token's
+ * defaults, and CKA_DERIVE goes: tpm2-pkcs11 makes an EC key either for
+ * signing or for key agreement and refuses one asked for both
+ * (CKR_GENERAL_ERROR, "User specified and TPM specified attr mismatch").
+ * CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE stay as they are.
+ */
+static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
+                                     const P11BE_ATTRS *more)
+{
+    static const CK_ATTRIBUTE_TYPE usage[] = {
+        CKA_EXTRACTABLE, CKA_SIGN,         CKA_VERIFY,
+        CKA_ENCRYPT,     CKA_DECRYPT,      CKA_WRAP,
+        CKA_UNWRAP,      CKA_SIGN_RECOVER, CKA_VERIFY_RECOVER};
+    CK_ULONG i;
+    size_t u;
+
+    for (i = 0; more != NULL && i < more->count; i++) {
+        const CK_ATTRIBUTE *a = &more->list[i];
+        int drop = a->type == CKA_DERIVE;
+
+        for (u = 0; !drop && u < sizeof(usage) / sizeof(usage[0]); u++)
+            drop =
+                a->type == usage[u] && *(const CK_BBOOL *)a->pValue == CK_FALSE;
+        if (!drop)
+            out[n++] = *a;
+    }
+    return n;
+}
+
+/*
+ * C_GenerateKeyPair with the full templates, and, if `retry`, once more
+ * with minimal ones (attrs_append_minimal) when the token refuses the
+ * template or fails without saying why; the first failure's error goes
+ * when the retry works. 1, or 0 (raised, *rv the last answer).
+ */
+static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
+                         const P11BE_ATTRS *const pub[2],
+                         const P11BE_ATTRS *const priv[2], int login, int retry,
+                         CK_RV *rv)
+{
+    CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
+    CK_ULONG pub_count, priv_count;
+
+    pub_count = attrs_append(pub_tmpl, 0, pub[0]);
+    pub_count = attrs_append(pub_tmpl, pub_count, pub[1]);
+    priv_count = attrs_append(priv_tmpl, 0, priv[0]);
+    priv_count = attrs_append(priv_tmpl, priv_count, priv[1]);
+    ERR_set_mark();
+    if (p11be_object_generate_pair(key->prov, mech, pub_tmpl, pub_count,
+                                   priv_tmpl, priv_count, login, &key->pub,
+                                   &key->priv[0], rv)) {
+        ERR_clear_last_mark();
+        return 1;
+    }
+    if (!retry
+        || (p11be_ckr_class(*rv) != P11BE_CKR_TEMPLATE
+            && *rv != CKR_GENERAL_ERROR)) {
+        ERR_clear_last_mark();
+        return 0;
+    }
+    pub_count = attrs_append_minimal(pub_tmpl, 0, pub[0]);
+    pub_count = attrs_append_minimal(pub_tmpl, pub_count, pub[1]);
+    priv_count = attrs_append_minimal(priv_tmpl, 0, priv[0]);
+    priv_count = attrs_append_minimal(priv_tmpl, priv_count, priv[1]);
+    P11BE_DEBUG("the token refused the %s key-pair template (%s): trying "
+                "a minimal one",
+                key->kind->name, p11be_ckr_name(*rv));
+    if (!p11be_object_generate_pair(key->prov, mech, pub_tmpl, pub_count,
+                                    priv_tmpl, priv_count, login, &key->pub,
+                                    &key->priv[0], rv)) {
+        ERR_clear_last_mark();
+        return 0;
+    }
+    ERR_pop_to_mark();
+    return 1;
+}
+
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
 {
     CK_MECHANISM mech = {gen->mech, NULL, 0};
-    CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
-    CK_ULONG pub_count, priv_count;
     P11BE_ATTRS common_pub = {0}, common_priv = {0};
+    const P11BE_ATTRS *const pub[2] = {&common_pub, gen->pub};
+    const P11BE_ATTRS *const priv[2] = {&common_priv, gen->priv};
     int persistent = gen->label != NULL || gen->id_len > 0;
     int exportable = gen->exportable && !persistent;
     int login, ok = 0;
@@ -1079,7 +1055,7 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     }
     if (!p11be_check_mech(key->prov, gen->mech, gen->mech_name))
         return 0;
-    login = persistent ? 1 : facts_login_for_keys(key->prov);
+    login = persistent ? 1 : key_login_for_keys(key->prov);
     if (login < 0)
         return 0;
     p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
@@ -1107,16 +1083,10 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
                     "building the key-pair templates");
         goto out_free_attrs;
     }
-    pub_count = attrs_append(pub_tmpl, 0, &common_pub);
-    pub_count = attrs_append(pub_tmpl, pub_count, gen->pub);
-    priv_count = attrs_append(priv_tmpl, 0, &common_priv);
-    priv_count = attrs_append(priv_tmpl, priv_count, gen->priv);
-
     if (exportable)
         ERR_set_mark();
-    if (!p11be_object_generate_pair(key->prov, &mech, pub_tmpl, pub_count,
-                                    priv_tmpl, priv_count, login, &key->pub,
-                                    &key->priv[0], &rv)) {
+    /* An exportable pair the token refuses is made on the host instead. */
+    if (!generate_pair(key, &mech, pub, priv, login, !exportable, &rv)) {
         if (exportable && p11be_ckr_class(rv) == P11BE_CKR_TEMPLATE) {
             /* The caller makes the key another way: no error shows. */
             ERR_pop_to_mark();
@@ -1131,18 +1101,10 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     }
     if (exportable)
         ERR_clear_last_mark();
-    key->token_private = 1;
     key->exportable = exportable;
-    key->persistent = persistent;
-    key->need_login = login;
-    if (gen->label != NULL && (key->label = OPENSSL_strdup(gen->label)) == NULL)
+    if (!key_set_persistent(key, gen->label, gen->id, gen->id_len, 1, login))
         goto out_free_attrs;
-    if (gen->id_len > 0) {
-        key->id = OPENSSL_memdup(gen->id, gen->id_len);
-        if (key->id == NULL)
-            goto out_free_attrs;
-        key->id_len = gen->id_len;
-    }
+    key->persistent = persistent;
     P11BE_DEBUG("%s key pair generated: private 0x%lx, public 0x%lx%s",
                 key->kind->name, (unsigned long)key->priv[0].handle,
                 (unsigned long)key->pub.handle,
@@ -1159,14 +1121,9 @@ int p11be_key_attach(P11BE_KEY *key, const P11BE_SESSION *sess,
                      int need_login, const char *label, const unsigned char *id,
                      size_t id_len)
 {
-    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+    if (!key_set_persistent(key, label, id, id_len, priv != CK_INVALID_HANDLE,
+                            need_login))
         return 0;
-    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
-        return 0;
-    key->id_len = id_len;
-    key->persistent = 1;
-    key->token_private = priv != CK_INVALID_HANDLE;
-    key->need_login = need_login;
     if (priv != CK_INVALID_HANDLE)
         ref_set_token(&key->priv[0], priv, sess);
     if (pub != CK_INVALID_HANDLE)

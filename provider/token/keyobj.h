@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
+#include "mechs.h"
 #include "objects.h"
 #include "provider.h"
 #include "runner.h"
@@ -340,22 +341,5 @@ void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* p11be_token_free_attrs() of secret values: wiped first. */
 void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count);
-
-/*
- * Parameter sets the token refused at C_*Init although it lists the
- * mechanism (SoftHSM2 2.6.1: OAEP with a hash other than SHA-1, PSS with
- * MGF1 other than the hash). Learned once per token and set, so the next
- * call goes straight to the host-padding path.
- */
-struct p11be_mech_shape {
-    CK_MECHANISM_TYPE mech; /* CKM_RSA_PKCS_PSS, CKM_RSA_PKCS_OAEP .. */
-    CK_ULONG hash;          /* hashAlg */
-    CK_ULONG mgf;           /* CKG_MGF1_* */
-};
-
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape);
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape);
 
 #endif

@@ -13,7 +13,7 @@
 #include <p11-kit/pkcs11.h>
 
 enum p11be_finalize_mode {
-    P11BE_FINALIZE_AUTO,   /* at unload, but not at process exit */
+    P11BE_FINALIZE_AUTO,   /* at unload; at exit too except on SoftHSM2 */
     P11BE_FINALIZE_ALWAYS, /* also at process exit */
     P11BE_FINALIZE_NEVER,
 };
@@ -78,9 +78,10 @@ static inline unsigned p11be_fork_generation(void)
 }
 
 /*
- * pkcs11-finalize=always: C_Finalize at process exit, from the exit hook
- * that runs before the module's own exit-time destructors (OpenSSL's
- * clean-up runs after them, too late to call the module).
+ * pkcs11-finalize=always (and auto but on SoftHSM2): C_Finalize at process
+ * exit, from the exit hook that runs before the module's own exit-time
+ * destructors (OpenSSL's clean-up runs after them, too late to call the
+ * module).
  */
 void p11be_module_finalize_at_exit(P11BE_MODULE *module);
 

@@ -79,7 +79,7 @@ struct p11be_run {
     const char *fn;               /* "C_SignInit/C_Sign", for the message */
     const char *mech_name;        /* "CKM_SHA256"; NULL: not named */
     /* The operation: C_*Init and its call(s) on `sess`, naming `obj`. */
-    CK_RV (*step)
+    CK_RV(*step)
     (struct p11be_run *run, P11BE_SESSION *sess, CK_OBJECT_HANDLE obj);
     void *arg;                    /* the step's own */
     p11be_object_make_fn *object; /* the object the step names; or NULL */

@@ -18,6 +18,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "mechs.h"
 #include "provider.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
@@ -74,29 +75,10 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv);
 void p11be_session_discard(P11BE_SESSION *sess);
 
 /*
- * Checks that the token offers `mech` (opening it on first use); raises a
- * "not supported by the token" error naming it otherwise.
- */
-int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                     const char *mech_name);
-
-/*
  * False during exit clean-up and in a forked child that holds its parent's
  * session: then a context being freed must not call into the module.
  */
 int p11be_session_usable_now(const P11BE_SESSION *sess);
-
-/*
- * The token's C_GetMechanismInfo for `mech` (key sizes, flags), read once
- * per token and kept. Raises "not supported by the token" naming
- * `mech_name` when the token lacks it.
- */
-int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                    const char *mech_name, CK_MECHANISM_INFO *info);
-
-/* The same for a caller with a plan B: 1 present, 0 absent, -1 raised. */
-int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                      const char *mech_name, CK_MECHANISM_INFO *info);
 
 /*
  * How many times a one-shot operation runs at most: once, once more on a

@@ -13,6 +13,7 @@
 #include "debug.h"
 #include "err.h"
 #include "p11call.h"
+#include "provider.h"
 
 #define DEFAULT_POOL_MAX 32
 
@@ -100,6 +101,108 @@ int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
     token->mech_info_known[i] = 1;
     pthread_mutex_unlock(&token->lock);
     return 1;
+}
+
+/* "<name> is not supported by the token ..." (mechs.h). */
+static void raise_unsupported(P11BE_TOKEN *token, const char *mech_name,
+                              const char *why)
+{
+    p11be_raise(token->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                "%s is not supported by the token \"%s\" in slot %lu%s",
+                mech_name, token->label, (unsigned long)token->slot_id, why);
+}
+
+int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                     const char *mech_name)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+
+    if (token == NULL)
+        return 0;
+    if (!p11be_token_has_mech(token, mech)) {
+        raise_unsupported(token, mech_name, "");
+        return 0;
+    }
+    return 1;
+}
+
+/* 1 present, 0 absent (raised when `needed`), -1 raised. */
+static int mech_find(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                     const char *mech_name, CK_MECHANISM_INFO *info, int needed)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+    char why[80];
+    CK_RV rv;
+
+    if (token == NULL)
+        return -1;
+    if (p11be_token_mech_info(token, mech, info, &rv))
+        return 1;
+    if (needed) {
+        snprintf(why, sizeof(why), " (C_GetMechanismInfo: %s)",
+                 p11be_ckr_name(rv));
+        raise_unsupported(token, mech_name, why);
+        return 0;
+    }
+    if (rv == CKR_MECHANISM_INVALID)
+        return 0;
+    p11be_raise(token->handle, P11BE_R_TOKEN_OP_FAILED,
+                "C_GetMechanismInfo (%s): %s", mech_name, p11be_ckr_name(rv));
+    return -1;
+}
+
+int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                    const char *mech_name, CK_MECHANISM_INFO *info)
+{
+    return mech_find(prov, mech, mech_name, info, 1) > 0;
+}
+
+int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+                      const char *mech_name, CK_MECHANISM_INFO *info)
+{
+    return mech_find(prov, mech, mech_name, info, 0);
+}
+
+static int shape_refused(P11BE_TOKEN *token,
+                         const struct p11be_mech_shape *shape)
+{
+    size_t i, n = __atomic_load_n(&token->refused_count, __ATOMIC_ACQUIRE);
+
+    for (i = 0; i < n; i++)
+        if (token->refused[i].mech == shape->mech
+            && token->refused[i].hash == shape->hash
+            && token->refused[i].mgf == shape->mgf)
+            return 1;
+    return 0;
+}
+
+int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
+                            const struct p11be_mech_shape *shape)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+
+    return token != NULL && shape_refused(token, shape);
+}
+
+void p11be_key_note_refused(P11BE_PROV_CTX *prov,
+                            const struct p11be_mech_shape *shape)
+{
+    P11BE_TOKEN *token = p11be_prov_token(prov);
+
+    P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
+                "mgf 0x%lx: padding on the host from now on",
+                (unsigned long)shape->mech, (unsigned long)shape->hash,
+                (unsigned long)shape->mgf);
+    if (token == NULL)
+        return;
+    pthread_mutex_lock(&token->lock);
+    if (token->refused_count < P11BE_REFUSED_MAX
+        && !shape_refused(token, shape)) {
+        token->refused[token->refused_count] = *shape;
+        __atomic_store_n(&token->refused_count, token->refused_count + 1,
+                         __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&token->lock);
 }
 
 int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech)
@@ -287,13 +390,25 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
         p11be_config_source(config, P11BE_SET_MODULE_INIT_ARGS), handle);
     if (token->module == NULL)
         goto out_free;
-    if (finalize == P11BE_FINALIZE_ALWAYS)
-        p11be_module_finalize_at_exit(token->module);
     token->fns = p11be_module_functions(token->module);
-    if (!choose_slot(token, &info) || !read_mechanisms(token)
-        || !login_attach(token, &info))
+    if (!choose_slot(token, &info))
+        goto out_put_module;
+    /*
+     * "auto" finalises at exit too, so that a module whose sessions live
+     * outside the process (a TPM without a resource manager runs out of
+     * session slots after three processes; opencryptoki's shared memory,
+     * a network HSM) gets them back; except on SoftHSM2, which keeps
+     * nothing outside the process and whose C_Finalize has crashed at
+     * exit (README, Exit), so that it stays as it was.
+     */
+    if (finalize == P11BE_FINALIZE_ALWAYS
+        || (finalize == P11BE_FINALIZE_AUTO
+            && memcmp(info.manufacturerID, "SoftHSM", 7) != 0))
+        p11be_module_finalize_at_exit(token->module);
+    if (!read_mechanisms(token) || !login_attach(token, &info))
         goto out_put_module;
 
+    token->token_flags = info.flags;
     token->max_sessions = pool_max;
     /* CK_EFFECTIVELY_INFINITE is 0, CK_UNAVAILABLE_INFORMATION is ~0. */
     if (info.ulMaxSessionCount != 0

@@ -4,6 +4,23 @@
  * token's mechanism list (read once), the login state and the session
  * pool. token.c opens it and logs in; session.c lends its sessions.
  * Operations see only session.h.
+ *
+ * Locks, in the one order a thread may take them (holding one, it takes
+ * only locks further down; the module is never called under the last):
+ *
+ *   token_list_lock (session.c: the tokens, for fork handling)
+ *   the provider's first-open lock
+ *   key->lock (keyobj.c)
+ *   token->object_lock (the object session, objects.c)
+ *   token->lock (the pool, session.c)
+ *   the module registry (module.c: a forked child's first P11BE_CALL
+ *   initialises the module again, perhaps under any lock above)
+ *   logins_lock, then login->lock (token.c)
+ *
+ * session.c's atfork_prepare takes token_list_lock, per token its
+ * object_lock and lock, then every login; module.c's handler runs after
+ * it and takes the registry (never held together with a login lock).
+ * reentry.c's callers_lock and fallback_lock are taken alone.
  */
 #ifndef P11BE_TOKEN_H
 #define P11BE_TOKEN_H
@@ -14,6 +31,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "config.h"
+#include "mechs.h"
 #include "module.h"
 #include "rwlock.h"
 
@@ -48,6 +66,13 @@ typedef struct p11be_token_st {
     CK_FLAGS session_flags;               /* C_OpenSession flags */
     CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
+    CK_FLAGS token_flags;                 /* CK_TOKEN_INFO.flags at open */
+    /*
+     * Parameter sets the token refused (keyobj.h, p11be_mech_shape):
+     * appended under `lock`, read without it up to refused_count.
+     */
+    struct p11be_mech_shape refused[P11BE_REFUSED_MAX];
+    size_t refused_count;
 
     pthread_mutex_t lock;         /* guards everything below */
     pthread_cond_t session_freed; /* signalled when a session comes back */
