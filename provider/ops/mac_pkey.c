@@ -61,16 +61,6 @@ static MAC_KEY *mac_key_alloc(void *provctx, int cmac)
     return key;
 }
 
-static void *mac_key_new(void *provctx)
-{
-    return mac_key_alloc(provctx, 0);
-}
-
-static void *cmac_key_new(void *provctx)
-{
-    return mac_key_alloc(provctx, 1);
-}
-
 static void mac_key_free(void *keydata)
 {
     MAC_KEY *key = keydata;
@@ -155,26 +145,15 @@ static int mac_key_import(void *keydata, int selection,
                    0));
 }
 
-static const OSSL_PARAM *hmac_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 ? types : NULL;
-}
-
-static const OSSL_PARAM *cmac_key_types(int selection)
-{
-    static const OSSL_PARAM types[] = {
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 ? types : NULL;
-}
+static const OSSL_PARAM hmac_types[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+static const OSSL_PARAM cmac_types[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_END,
+};
 
 /* The caller's own key bytes: they may go back to the caller. */
 static int mac_key_export(void *keydata, int selection, OSSL_CALLBACK *cb,
@@ -201,8 +180,8 @@ static int mac_gen_set_params(void *genctx, const OSSL_PARAM params[])
     return params == NULL || mac_key_take(genctx, params);
 }
 
-static void *mac_gen_init_kind(void *provctx, int selection,
-                               const OSSL_PARAM params[], int cmac)
+static void *mac_gen_init(void *provctx, int selection,
+                          const OSSL_PARAM params[], int cmac)
 {
     MAC_KEY *key = NULL;
 
@@ -213,32 +192,6 @@ static void *mac_gen_init_kind(void *provctx, int selection,
         return NULL;
     }
     return key;
-}
-
-static void *mac_gen_init(void *provctx, int selection,
-                          const OSSL_PARAM params[])
-{
-    return mac_gen_init_kind(provctx, selection, params, 0);
-}
-
-static void *cmac_gen_init(void *provctx, int selection,
-                           const OSSL_PARAM params[])
-{
-    return mac_gen_init_kind(provctx, selection, params, 1);
-}
-
-static const OSSL_PARAM *hmac_gen_settable_params(void *genctx, void *provctx)
-{
-    (void)genctx;
-    (void)provctx;
-    return hmac_key_types(OSSL_KEYMGMT_SELECT_PRIVATE_KEY);
-}
-
-static const OSSL_PARAM *cmac_gen_settable_params(void *genctx, void *provctx)
-{
-    (void)genctx;
-    (void)provctx;
-    return cmac_key_types(OSSL_KEYMGMT_SELECT_PRIVATE_KEY);
 }
 
 /* The generation context is the key: it is handed over once. */
@@ -268,7 +221,8 @@ static void mac_gen_cleanup(void *genctx)
 
 /* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
 
-static void *mac_sig_newctx_kind(void *provctx, int cmac)
+/* mac.c's context answers update and final before init, as EVP_MAC. */
+static void *mac_sig_newctx(void *provctx, int cmac)
 {
     MAC_SIG_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
@@ -276,19 +230,11 @@ static void *mac_sig_newctx_kind(void *provctx, int cmac)
         return NULL;
     ctx->prov = provctx;
     ctx->cmac = cmac;
-    return ctx;
-}
-
-static void *hmac_sig_newctx(void *provctx, const char *propq)
-{
-    (void)propq; /* the MAC is pkcs11be's own */
-    return mac_sig_newctx_kind(provctx, 0);
-}
-
-static void *cmac_sig_newctx(void *provctx, const char *propq)
-{
-    (void)propq;
-    return mac_sig_newctx_kind(provctx, 1);
+    ctx->mac = p11be_mac_newctx(provctx, cmac);
+    if (ctx->mac != NULL)
+        return ctx;
+    OPENSSL_free(ctx);
+    return NULL;
 }
 
 static void mac_sig_freectx(void *vctx)
@@ -297,8 +243,7 @@ static void mac_sig_freectx(void *vctx)
 
     if (ctx == NULL)
         return;
-    if (ctx->mac != NULL)
-        p11be_mac_freectx(ctx->mac);
+    p11be_mac_freectx(ctx->mac);
     mac_key_free(ctx->key);
     OPENSSL_free(ctx);
 }
@@ -315,8 +260,8 @@ static void *mac_sig_dupctx(void *vctx)
 
     if (dst == NULL)
         return NULL;
-    dst->mac = NULL;
-    if (src->mac != NULL && (dst->mac = p11be_mac_dupctx(src->mac)) == NULL) {
+    dst->mac = p11be_mac_dupctx(src->mac);
+    if (dst->mac == NULL) {
         OPENSSL_free(dst);
         return NULL;
     }
@@ -345,8 +290,7 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
     }
     if (!ctx->cmac && (mdname == NULL || mdname[0] == '\0'))
         mdname = "SHA256"; /* as the default provider's HMAC signature */
-    if (ctx->mac != NULL)
-        p11be_mac_freectx(ctx->mac);
+    p11be_mac_freectx(ctx->mac);
     ctx->mac = p11be_mac_newctx(ctx->prov, ctx->cmac);
     if (ctx->mac == NULL)
         return 0;
@@ -367,14 +311,7 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
 
 static int mac_sig_update(void *vctx, const unsigned char *data, size_t datalen)
 {
-    MAC_SIG_CTX *ctx = vctx;
-
-    if (ctx->mac == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "MAC signature update without init");
-        return 0;
-    }
-    return p11be_mac_update(ctx->mac, data, datalen);
+    return p11be_mac_update(((MAC_SIG_CTX *)vctx)->mac, data, datalen);
 }
 
 static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
@@ -383,11 +320,6 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     MAC_SIG_CTX *ctx = vctx;
     OSSL_PARAM size[2];
 
-    if (ctx->mac == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "MAC signature final without init");
-        return 0;
-    }
     /* A size query: EVP_MAC_final() answers it above the provider. */
     if (sig == NULL) {
         size[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, siglen);
@@ -400,60 +332,61 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
 /* Passed to the MAC: "digest", "cipher", "properties", HMAC's own. */
 static int mac_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
-    MAC_SIG_CTX *ctx = vctx;
-
-    if (params == NULL || params[0].key == NULL)
-        return 1;
-    if (ctx->mac == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "MAC signature parameters before init");
-        return 0;
-    }
-    return p11be_mac_set_ctx_params(ctx->mac, params);
+    return p11be_mac_set_ctx_params(((MAC_SIG_CTX *)vctx)->mac, params);
 }
 
-static const OSSL_PARAM *mac_sig_settable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
-        OSSL_PARAM_END,
-    };
+static const OSSL_PARAM sig_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_END,
+};
 
-    (void)vctx;
-    (void)provctx;
-    return settable;
-}
+P11BE_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
 
-#define MAC_KEYMGMT(kind, newfn, typesfn, geninitfn, gensettablefn)            \
+/* OpenSSL tells these functions no key kind: one set per kind. */
+#define MAC_KIND(kind, cmac)                                                   \
+    static void *kind##_key_new(void *provctx)                                 \
+    {                                                                          \
+        return mac_key_alloc(provctx, cmac);                                   \
+    }                                                                          \
+    static const OSSL_PARAM *kind##_key_types(int selection)                   \
+    {                                                                          \
+        return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0              \
+                   ? kind##_types                                              \
+                   : NULL;                                                     \
+    }                                                                          \
+    static void *kind##_gen_init(void *provctx, int selection,                 \
+                                 const OSSL_PARAM params[])                    \
+    {                                                                          \
+        return mac_gen_init(provctx, selection, params, cmac);                 \
+    }                                                                          \
+    P11BE_PARAMS_FN(kind##_gen_settable_params, kind##_types)                  \
+    static void *kind##_sig_newctx(void *provctx, const char *propq)           \
+    {                                                                          \
+        (void)propq; /* the MAC is pkcs11be's own */                           \
+        return mac_sig_newctx(provctx, cmac);                                  \
+    }                                                                          \
     const OSSL_DISPATCH p11be_keymgmt_##kind##_functions[] = {                 \
-        {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))newfn},                        \
+        {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))kind##_key_new},               \
         {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))mac_key_free},                \
         {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))mac_key_has},                  \
         {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))mac_key_match},              \
         {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))mac_key_import},            \
-        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))typesfn},             \
+        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))kind##_key_types},    \
         {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))mac_key_export},            \
-        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))typesfn},             \
-        {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))geninitfn},               \
+        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))kind##_key_types},    \
+        {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))kind##_gen_init},         \
         {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                     \
          (void (*)(void))mac_gen_set_params},                                  \
         {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                                \
-         (void (*)(void))gensettablefn},                                       \
+         (void (*)(void))kind##_gen_settable_params},                          \
         {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))mac_gen},                      \
         {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))mac_gen_cleanup},      \
         {0, NULL},                                                             \
-    }
-
-MAC_KEYMGMT(hmac, mac_key_new, hmac_key_types, mac_gen_init,
-            hmac_gen_settable_params);
-MAC_KEYMGMT(cmac, cmac_key_new, cmac_key_types, cmac_gen_init,
-            cmac_gen_settable_params);
-
-#define MAC_SIGNATURE(kind, newfn)                                             \
+    };                                                                         \
     const OSSL_DISPATCH p11be_signature_##kind##_functions[] = {               \
-        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))newfn},                   \
+        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))kind##_sig_newctx},       \
         {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))mac_sig_init},  \
         {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                               \
          (void (*)(void))mac_sig_update},                                      \
@@ -468,5 +401,5 @@ MAC_KEYMGMT(cmac, cmac_key_new, cmac_key_types, cmac_gen_init,
         {0, NULL},                                                             \
     }
 
-MAC_SIGNATURE(hmac, hmac_sig_newctx);
-MAC_SIGNATURE(cmac, cmac_sig_newctx);
+MAC_KIND(hmac, 0);
+MAC_KIND(cmac, 1);
