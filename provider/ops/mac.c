@@ -668,8 +668,7 @@ MAC_FUNCTIONS(hmac);
 MAC_FUNCTIONS(cmac);
 
 const OSSL_ALGORITHM p11be_mac_algorithms[] = {
-    {"HMAC", P11BE_PROPS, hmac_functions,
-     "HMAC (SHA-1, SHA-2) on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, cmac_functions, "AES-CMAC on the PKCS#11 token"},
+    {"HMAC", P11BE_PROPS, hmac_functions, "HMAC on the PKCS#11 token"},
+    {"CMAC", P11BE_PROPS, cmac_functions, "CMAC on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
