@@ -74,6 +74,8 @@ static const struct cmac_cipher cmac_ciphers[] = {
      P11BE_MECH(CKM_AES_CMAC), 16},
     {"AES-256-CBC", "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", 32, CKK_AES,
      P11BE_MECH(CKM_AES_CMAC), 16},
+    {"DES-EDE3-CBC", "DES-EDE3-CBC:DES3:1.2.840.113549.3.7", 24, CKK_DES3,
+     P11BE_MECH(CKM_DES3_CMAC), 8},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 /* clang-format on */
