@@ -78,19 +78,17 @@ struct stream_call {
 static CK_RV call_update(P11BE_SESSION *sess, int sign, const unsigned char *in,
                          size_t inl)
 {
-    if (sign)
-        return P11BE_CALL(sess->fns, C_SignUpdate, sess->handle, (CK_BYTE *)in,
-                          inl);
-    return P11BE_CALL(sess->fns, C_DigestUpdate, sess->handle, (CK_BYTE *)in,
-                      inl);
+    return sign ? P11BE_CALL(sess->fns, C_SignUpdate, sess->handle,
+                             (CK_BYTE *)in, inl)
+                : P11BE_CALL(sess->fns, C_DigestUpdate, sess->handle,
+                             (CK_BYTE *)in, inl);
 }
 
 static CK_RV call_final(P11BE_SESSION *sess, int sign, unsigned char *out,
                         CK_ULONG *len)
 {
-    if (sign)
-        return P11BE_CALL(sess->fns, C_SignFinal, sess->handle, out, len);
-    return P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, out, len);
+    return sign ? P11BE_CALL(sess->fns, C_SignFinal, sess->handle, out, len)
+                : P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, out, len);
 }
 
 static CK_RV call_init(P11BE_SESSION *sess, const struct p11be_stream_mech *m,
@@ -98,9 +96,9 @@ static CK_RV call_init(P11BE_SESSION *sess, const struct p11be_stream_mech *m,
 {
     CK_MECHANISM mech = {m->mech, NULL, 0};
 
-    if (m->key != NULL)
-        return P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj);
-    return P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
+    return m->key != NULL
+               ? P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj)
+               : P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
 }
 
 /* C_xInit + C_x. */
@@ -111,13 +109,13 @@ static CK_RV once_step(struct p11be_run *run, P11BE_SESSION *sess,
     CK_RV rv = call_init(sess, c->m, obj);
 
     *c->out_len = c->room;
-    if (rv == CKR_OK && c->m->key != NULL)
-        rv = P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
-                        c->inl, c->out, c->out_len);
-    else if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_Digest, sess->handle, (CK_BYTE *)c->in,
-                        c->inl, c->out, c->out_len);
-    return rv;
+    if (rv != CKR_OK)
+        return rv;
+    return c->m->key != NULL
+               ? P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
+                            c->inl, c->out, c->out_len)
+               : P11BE_CALL(sess->fns, C_Digest, sess->handle, (CK_BYTE *)c->in,
+                            c->inl, c->out, c->out_len);
 }
 
 /* C_xInit + C_xUpdate of what was held: the start of a stream. */
@@ -216,19 +214,41 @@ static void end_operation(P11BE_SESSION *sess, int sign)
     OPENSSL_cleanse(scratch, sizeof(scratch));
 }
 
-/* C_xFinal on sess (given back) into out, through st->post. */
-static int finish_on(P11BE_STREAM *st, P11BE_SESSION *sess, unsigned char *out,
-                     size_t room, size_t *outl)
+/*
+ * Only the RFC 2104 prefix (K0 ^ ipad) is key material; the message is not
+ * a secret (STYLE.md) and wiping it would cost as much as hashing it.
+ */
+static void forget_input(P11BE_STREAM *st)
+{
+    if (st->held_prefix > 0)
+        OPENSSL_cleanse(st->held, st->held_prefix);
+    st->held_len = 0;
+    st->held_prefix = 0;
+}
+
+/*
+ * The result into out (room bytes), through st->post: C_xFinal on sess
+ * (given back), or without one the held input at once.
+ */
+static int finish(P11BE_STREAM *st, P11BE_SESSION *sess, unsigned char *out,
+                  size_t room, size_t *outl)
 {
     unsigned char inner[EVP_MAX_MD_SIZE];
+    unsigned char *dst = st->post != NULL ? inner : out;
     CK_ULONG len = st->post != NULL ? sizeof(inner) : room;
-    CK_RV rv = call_final(sess, st->m.key != NULL,
-                          st->post != NULL ? inner : out, &len);
-    int ok = rv == CKR_OK;
+    CK_RV rv;
+    int ok;
 
-    p11be_session_release(sess, rv);
-    if (!ok)
-        raise_token(st->prov, &st->m, "Final", rv);
+    if (sess == NULL) {
+        ok = p11be_stream_once(st->prov, &st->m, st->held, st->held_len, dst,
+                               &len);
+        forget_input(st);
+    } else {
+        rv = call_final(sess, st->m.key != NULL, dst, &len);
+        p11be_session_release(sess, rv);
+        if (!(ok = rv == CKR_OK))
+            raise_token(st->prov, &st->m, "Final", rv);
+    }
     if (ok && st->post != NULL) {
         ok = st->post(st, inner, out);
         len = st->size;
@@ -344,8 +364,8 @@ static int shared_finish(P11BE_STREAM *st, unsigned char *out, size_t *outl)
 
         if (sess == NULL)
             rc = 0;
-        else if (!finish_on(st, sess, op->result, sizeof(op->result),
-                            &op->result_len))
+        else if (!finish(st, sess, op->result, sizeof(op->result),
+                         &op->result_len))
             rc = -1;
         else
             op->finished = 1;
@@ -368,18 +388,6 @@ void p11be_stream_new(P11BE_STREAM *st, P11BE_PROV_CTX *prov, const char *name,
     st->mac = mac;
     st->held = st->held_inline;
     st->held_cap = sizeof(st->held_inline);
-}
-
-/*
- * Only the RFC 2104 prefix (K0 ^ ipad) is key material; the message is not
- * a secret (STYLE.md) and wiping it would cost as much as hashing it.
- */
-static void forget_input(P11BE_STREAM *st)
-{
-    if (st->held_prefix > 0)
-        OPENSSL_cleanse(st->held, st->held_prefix);
-    st->held_len = 0;
-    st->held_prefix = 0;
 }
 
 void p11be_stream_stop(P11BE_STREAM *st)
@@ -447,16 +455,22 @@ static int start_streaming(P11BE_STREAM *st)
     return 1;
 }
 
+/* Whether the stream is started; else raises "KIND STEP without init". */
+static int started(const P11BE_STREAM *st, const char *step)
+{
+    if (!st->ready)
+        p11be_raise(st->prov->handle, P11BE_R_BAD_STATE, "%s %s without init%s",
+                    st->mac ? "MAC" : "digest", step,
+                    step[0] == 'u' ? ", or after final" : ", or twice");
+    return st->ready;
+}
+
 int p11be_stream_update(P11BE_STREAM *st, const unsigned char *in, size_t inl)
 {
     CK_RV rv;
 
-    if (!st->ready) {
-        p11be_raise(st->prov->handle, P11BE_R_BAD_STATE,
-                    "%s update without init, or after final",
-                    st->mac ? "MAC" : "digest");
+    if (!started(st, "update"))
         return 0;
-    }
     if (inl == 0)
         return 1;
     if (st->shared != NULL && !shared_claim(st)) {
@@ -484,17 +498,11 @@ out_failed:
 int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
                        size_t outsize)
 {
-    unsigned char inner[EVP_MAX_MD_SIZE];
-    CK_ULONG len = st->post != NULL ? sizeof(inner) : outsize;
     P11BE_SESSION *sess = st->sess;
-    int ok;
+    int rc;
 
-    if (!st->ready) {
-        p11be_raise(st->prov->handle, P11BE_R_BAD_STATE,
-                    "%s final without init, or twice",
-                    st->mac ? "MAC" : "digest");
+    if (!started(st, "final"))
         return 0;
-    }
     /*
      * A NULL output asks for the size (STYLE.md) and leaves the operation
      * running. Passed on to C_Digest it would be the token's size query:
@@ -511,27 +519,14 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
         return 0;
     }
     st->ready = 0;
-    if (st->shared != NULL) {
-        int rc = shared_finish(st, out, outl);
-
-        if (rc == 0)
-            raise_taken(st);
-        shared_leave(&st->shared);
-        return rc == 1;
-    }
     st->sess = NULL;
-    if (sess != NULL)
-        return finish_on(st, sess, out, outsize, outl);
-    ok = p11be_stream_once(st->prov, &st->m, st->held, st->held_len,
-                           st->post != NULL ? inner : out, &len);
-    forget_input(st);
-    if (ok && st->post != NULL) {
-        ok = st->post(st, inner, out);
-        len = st->size;
-        OPENSSL_cleanse(inner, sizeof(inner));
-    }
-    *outl = len;
-    return ok;
+    if (st->shared == NULL)
+        return finish(st, sess, out, outsize, outl);
+    rc = shared_finish(st, out, outl);
+    if (rc == 0)
+        raise_taken(st);
+    shared_leave(&st->shared);
+    return rc == 1;
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */
