@@ -103,8 +103,7 @@ struct mac_key_st {
     pthread_mutex_t lock;       /* guards sk's object */
     const void *made_for;       /* its digest or cipher row */
     int forced;                 /* made under pkcs11-hmac-method=digest */
-    unsigned char *raw;         /* the caller's key, to derive again */
-    size_t raw_len;             /* bytes in raw */
+    P11BE_SECRET_KEY raw;       /* the caller's key (no object): derive again */
     P11BE_SECRET_KEY sk;        /* the object's value, or K0 (RFC 2104) */
     struct p11be_stream_mech m; /* what runs with it; m.key NULL: RFC 2104 */
 };
@@ -139,19 +138,24 @@ typedef struct mac_ctx_st MAC_CTX;
 static void pkey_free(void *keydata);
 
 /*
- * The token's key length range for `mech` (read once per token by the
- * core): *present says whether it has it. 0 only for a failure, raised.
+ * *m for `mech`, and whether the token has it (1) with its key range in
+ * *info (read once per token by the core); 0 when it lacks it (raised
+ * when `need`), -1 when that cannot be told (raised).
  */
-static int mac_range(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                     const char *mech_name, CK_MECHANISM_INFO *info,
-                     int *present)
+static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
+                    CK_MECHANISM_TYPE mech, const char *mech_name,
+                    CK_MECHANISM_INFO *info, int need)
 {
-    *present = p11be_mech_lookup(prov, mech, mech_name, info);
+    int present = p11be_mech_lookup(prov, mech, mech_name, info);
+
+    *m = (struct p11be_stream_mech){mech, mech_name, NULL, 0};
     P11BE_DEBUG("%s: %s, keys of %lu..%lu bytes", mech_name,
-                *present > 0 ? "present" : "absent",
+                present > 0 ? "present" : "absent",
                 (unsigned long)info->ulMinKeySize,
                 (unsigned long)info->ulMaxKeySize);
-    return *present >= 0;
+    if (present == 0 && need)
+        p11be_check_mech(prov, mech, mech_name);
+    return present;
 }
 
 /* C_DigestInit + C_Digest of `in` into `out` (d->size bytes). */
@@ -170,8 +174,8 @@ static void mac_key_free(MAC_KEY *key, P11BE_PROV_CTX *prov)
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     p11be_secret_key_clear(prov, &key->sk);
+    p11be_secret_key_clear(prov, &key->raw);
     pthread_mutex_destroy(&key->lock);
-    OPENSSL_clear_free(key->raw, key->raw_len + 1);
     OPENSSL_free(key);
 }
 
@@ -220,22 +224,16 @@ static int hmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m,
         return 0;
     }
     if (!ctx->force_digest) {
-        if (!mac_range(ctx->st.prov, d->hmac_mech, d->hmac_mech_name, &info,
-                       &present))
+        present = mac_mech(ctx->st.prov, m, d->hmac_mech, d->hmac_mech_name,
+                           &info, 0);
+        if (present < 0)
             return 0;
         *len = present ? hmac_fit(d, &info, raw_len, hash_first) : 0;
-        *m = (struct p11be_stream_mech){d->hmac_mech, d->hmac_mech_name, NULL,
-                                        0};
         if (*len != 0)
             return 1;
     }
-    if (!mac_range(ctx->st.prov, d->mech, d->mech_name, &info, &present))
+    if (mac_mech(ctx->st.prov, m, d->mech, d->mech_name, &info, 1) <= 0)
         return 0;
-    if (!present) {
-        p11be_check_mech(ctx->st.prov, d->mech, d->mech_name);
-        return 0;
-    }
-    *m = (struct p11be_stream_mech){d->mech, d->mech_name, NULL, 0};
     *len = d->block_size;
     *hash_first = raw_len > d->block_size;
     return 1;
@@ -246,7 +244,6 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
 {
     const struct cmac_cipher *c = ctx->cipher;
     CK_MECHANISM_INFO info = {0};
-    int present;
 
     if (c == NULL) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_BAD_STATE,
@@ -259,12 +256,8 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
                     c->key_len, raw_len);
         return 0;
     }
-    if (!mac_range(ctx->st.prov, c->mech, c->mech_name, &info, &present))
+    if (mac_mech(ctx->st.prov, m, c->mech, c->mech_name, &info, 1) <= 0)
         return 0;
-    if (!present) {
-        p11be_check_mech(ctx->st.prov, c->mech, c->mech_name);
-        return 0;
-    }
     /* DES3 keys have one size; the specification leaves the info unused. */
     if (c->key_type == CKK_AES
         && (raw_len < info.ulMinKeySize
@@ -275,7 +268,6 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
                     (unsigned long)info.ulMaxKeySize);
         return 0;
     }
-    *m = (struct p11be_stream_mech){c->mech, c->mech_name, NULL, 0};
     return 1;
 }
 
@@ -287,7 +279,7 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     const unsigned char *value = buf;
     struct p11be_stream_mech m;
     size_t len = raw_len;
-    int hash = 0;
+    int hash = 0, ok;
     MAC_KEY *key;
 
     if (ctx->is_cmac ? !cmac_plan(ctx, raw_len, &m)
@@ -300,31 +292,27 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     else if (!hash)
         value = raw;
     key = OPENSSL_zalloc(sizeof(*key));
-    if (key != NULL && (key->raw = OPENSSL_malloc(raw_len + 1)) != NULL)
-        memcpy(key->raw, raw, raw_len);
-    if (key == NULL || key->raw == NULL
-        || !p11be_secret_key_set(ctx->st.prov, &key->sk,
+    if (key != NULL) {
+        key->refs = 1;
+        pthread_mutex_init(&key->lock, NULL);
+        key->sk.lock = &key->lock;
+    }
+    ok = key != NULL
+         && p11be_secret_key_set(ctx->st.prov, &key->raw, 0, raw, raw_len)
+         && p11be_secret_key_set(ctx->st.prov, &key->sk,
                                  ctx->is_cmac ? ctx->cipher->key_type
                                               : CKK_GENERIC_SECRET,
-                                 value, len)) {
-        if (key != NULL)
-            OPENSSL_free(key->raw);
-        OPENSSL_free(key);
-        OPENSSL_cleanse(buf, sizeof(buf));
-        p11be_raise(ctx->st.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding a %zu-byte key", raw_len);
+                                 value, len);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (!ok) {
+        mac_key_free(key, ctx->st.prov);
         return NULL;
     }
-    OPENSSL_cleanse(buf, sizeof(buf));
-    key->raw_len = raw_len;
-    key->refs = 1;
     key->made_for = ctx->is_cmac ? (const void *)ctx->cipher : ctx->digest;
     key->forced = ctx->force_digest;
     key->m = m;
     if (ctx->is_cmac || m.mech == ctx->digest->hmac_mech)
         key->m.key = &key->sk; /* signs with it; else K0 for RFC 2104 */
-    pthread_mutex_init(&key->lock, NULL);
-    key->sk.lock = &key->lock;
     P11BE_DEBUG("%s: %zu-byte key as %zu bytes%s on %s", ctx->st.name, raw_len,
                 len, hash ? " (hashed first)" : "", m.mech_name);
     return key;
@@ -389,7 +377,7 @@ static int mac_start(MAC_CTX *ctx)
         return 0;
     }
     if ((alg != ctx->key->made_for || ctx->force_digest != ctx->key->forced)
-        && !mac_set_key(ctx, ctx->key->raw, ctx->key->raw_len))
+        && !mac_set_key(ctx, ctx->key->raw.value, ctx->key->raw.len))
         return 0;
     ctx->st.m = ctx->key->m;
     ctx->st.size = mac_size(ctx);
