@@ -31,10 +31,9 @@ static const OSSL_ALGORITHM digest_algorithms[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-const OSSL_ALGORITHM p11be_mac_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_mac_hmac_functions,
-     ON_TOKEN("HMAC (SHA-1, SHA-2)")},
-    {"CMAC", P11BE_PROPS, p11be_mac_cmac_functions, ON_TOKEN("AES-CMAC")},
+static const OSSL_ALGORITHM mac_algorithms[] = {
+    {"HMAC", P11BE_PROPS, p11be_mac_hmac_functions, ON_TOKEN("HMAC")},
+    {"CMAC", P11BE_PROPS, p11be_mac_cmac_functions, ON_TOKEN("CMAC")},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -228,7 +227,7 @@ const OSSL_ALGORITHM *p11be_algorithms(int operation_id, int offload_keys)
     case OSSL_OP_DIGEST:
         return offload_keys ? NULL : digest_algorithms;
     case OSSL_OP_MAC:
-        return offload_keys ? NULL : p11be_mac_algorithms;
+        return offload_keys ? NULL : mac_algorithms;
     case OSSL_OP_CIPHER:
         return offload_keys ? NULL : cipher_algorithms;
     case OSSL_OP_KDF:

@@ -27,7 +27,7 @@ extern const OSSL_DISPATCH p11be_digest_md5_functions[],
     p11be_digest_sha256_functions[], p11be_digest_sha384_functions[],
     p11be_digest_sha512_functions[];
 
-/* mac.c; mac_pkey.c (the same MACs as keys and EVP_DigestSign) */
+/* mac.c: the MACs, and the same as keys and EVP_DigestSign */
 extern const OSSL_DISPATCH p11be_mac_hmac_functions[],
     p11be_mac_cmac_functions[], p11be_keymgmt_hmac_functions[],
     p11be_keymgmt_cmac_functions[], p11be_signature_hmac_functions[],
@@ -122,9 +122,6 @@ extern const struct p11be_key_type p11be_key_types[];
 
 /* The row of `kind`, or NULL. */
 const struct p11be_key_type *p11be_key_type_of(const struct p11be_key_kind *k);
-
-/* mac.c's table: mac_pkey.c finds the MAC behind a MAC key there. */
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
 
 /*
  * The algorithms for OSSL_OP_* `operation_id`, or NULL. `offload_keys`
