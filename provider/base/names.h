@@ -16,6 +16,7 @@
 #define P11BE_NAMES_EC       "EC:id-ecPublicKey:1.2.840.10045.2.1"
 #define P11BE_NAMES_ECDSA    "ECDSA"
 #define P11BE_NAMES_ECDH     "ECDH"
+#define P11BE_NAMES_DH       "DH:dhKeyAgreement:1.2.840.113549.1.3.1"
 #define P11BE_NAMES_ED25519  "ED25519:1.3.101.112"
 #define P11BE_NAMES_ED448    "ED448:1.3.101.113"
 

@@ -112,6 +112,8 @@ static const OSSL_ALGORITHM keymgmt_algorithms[] = {
      ON_TOKEN("Ed25519 keys")},
     {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
      ON_TOKEN("Ed448 keys")},
+    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keymgmt_dh_functions,
+     ON_TOKEN("finite-field Diffie-Hellman keys")},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -140,6 +142,8 @@ static const OSSL_ALGORITHM asym_cipher_algorithms[] = {
 static const OSSL_ALGORITHM keyexch_algorithms[] = {
     {P11BE_NAMES_ECDH, P11BE_PROPS, p11be_keyexch_ecdh_functions,
      "ECDH with the key on the PKCS#11 token"},
+    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keyexch_dh_functions,
+     "finite-field Diffie-Hellman with the key on the PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
 

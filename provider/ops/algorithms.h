@@ -52,19 +52,21 @@ extern const OSSL_DISPATCH p11be_kdf_hkdf_functions[],
     p11be_kdf_krb5_functions[], p11be_kdf_x942_asn1_functions[],
     p11be_kdf_scrypt_functions[];
 
-/* keymgmt_rsa.c, keymgmt_ec.c, keymgmt_ed.c */
+/* keymgmt_rsa.c, keymgmt_ec.c, keymgmt_ed.c, keymgmt_dh.c */
 extern const OSSL_DISPATCH p11be_keymgmt_rsa_functions[],
     p11be_keymgmt_rsa_pss_functions[], p11be_keymgmt_ec_functions[],
-    p11be_keymgmt_ed25519_functions[], p11be_keymgmt_ed448_functions[];
+    p11be_keymgmt_ed25519_functions[], p11be_keymgmt_ed448_functions[],
+    p11be_keymgmt_dh_functions[];
 
 /* signature_rsa.c, signature_ecdsa.c, signature_eddsa.c */
 extern const OSSL_DISPATCH p11be_signature_rsa_functions[],
     p11be_signature_ecdsa_functions[], p11be_signature_ed25519_functions[],
     p11be_signature_ed448_functions[];
 
-/* asym_cipher.c, exchange_ecdh.c, store.c */
+/* asym_cipher.c, exchange_ecdh.c, exchange_dh.c, store.c */
 extern const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[],
-    p11be_keyexch_ecdh_functions[], p11be_store_pkcs11_functions[];
+    p11be_keyexch_ecdh_functions[], p11be_keyexch_dh_functions[],
+    p11be_store_pkcs11_functions[];
 
 /* decoder.c: the PEM step, then one DER step per key type */
 extern const OSSL_DISPATCH p11be_decoder_pem_functions[],

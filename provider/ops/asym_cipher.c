@@ -4,11 +4,11 @@
  * the private key on the token; encryption with the public key on the
  * host.
  *
- * As in signature_rsa.c, each context keeps a context of OpenSSL's
- * default provider on the key's host copy and sends every parameter there
- * (pad-mode, digest, mgf1-digest, oaep-label ..), so they are checked and
- * defaulted as OpenSSL does. Encryption is a public-key operation and runs
- * there, by the default provider.
+ * The context is the one every key operation shares (pkey_op.h): every
+ * parameter (pad-mode, digest, mgf1-digest, oaep-label ..) goes to the
+ * default provider's context on the key's host copy, so they are checked
+ * and defaulted as OpenSSL does. Encryption is a public-key operation and
+ * runs there, by the default provider.
  *
  * Decryption, per padding:
  *   pkcs1  C_Decrypt with CKM_RSA_PKCS.
@@ -46,112 +46,13 @@
 
 #include "debug.h"
 #include "err.h"
-#include "keyobj.h"
 #include "names.h"
+#include "pkey_op.h"
 #include "provider.h"
 #include "reentry.h"
 #include "rsa_pad.h"
 
-static OSSL_FUNC_asym_cipher_newctx_fn enc_newctx;
-static OSSL_FUNC_asym_cipher_freectx_fn enc_freectx;
-static OSSL_FUNC_asym_cipher_dupctx_fn enc_dupctx;
-static OSSL_FUNC_asym_cipher_encrypt_init_fn enc_encrypt_init;
-static OSSL_FUNC_asym_cipher_encrypt_fn enc_encrypt;
-static OSSL_FUNC_asym_cipher_decrypt_init_fn enc_decrypt_init;
-static OSSL_FUNC_asym_cipher_decrypt_fn enc_decrypt;
-static OSSL_FUNC_asym_cipher_get_ctx_params_fn enc_get_ctx_params;
-static OSSL_FUNC_asym_cipher_gettable_ctx_params_fn enc_gettable_ctx_params;
-static OSSL_FUNC_asym_cipher_set_ctx_params_fn enc_set_ctx_params;
-static OSSL_FUNC_asym_cipher_settable_ctx_params_fn enc_settable_ctx_params;
-
-struct enc_ctx_st {
-    P11BE_KEYOP op; /* the key and its host context: see top */
-};
-
-typedef struct enc_ctx_st ENC_CTX;
-
-static void *enc_newctx(void *provctx)
-{
-    ENC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-
-    if (ctx != NULL)
-        p11be_keyop_new(&ctx->op, provctx, "RSA encryption");
-    return ctx;
-}
-
-static void enc_freectx(void *vctx)
-{
-    ENC_CTX *ctx = vctx;
-
-    if (ctx == NULL)
-        return;
-    p11be_keyop_cleanup(&ctx->op);
-    OPENSSL_clear_free(ctx, sizeof(*ctx));
-}
-
-static void *enc_dupctx(void *vctx)
-{
-    ENC_CTX *src = vctx;
-    ENC_CTX *dst = OPENSSL_zalloc(sizeof(*dst));
-
-    if (dst != NULL && !p11be_keyop_dup(&dst->op, &src->op)) {
-        enc_freectx(dst);
-        return NULL;
-    }
-    return dst;
-}
-
-/* Takes the key and initialises the host context, with params applied. */
-static int enc_init(ENC_CTX *ctx, void *provkey, const OSSL_PARAM params[],
-                    int operation)
-{
-    int decrypt = operation == EVP_PKEY_OP_DECRYPT, ok;
-
-    if (!p11be_keyop_init(&ctx->op, provkey, operation, decrypt))
-        return 0;
-    if (!EVP_PKEY_is_a(ctx->op.key->host, "RSA")) {
-        /* An RSA-PSS key: the default provider's own refusal. */
-        if (EVP_PKEY_is_a(ctx->op.key->host, "RSA-PSS")
-            && (decrypt ? EVP_PKEY_decrypt_init(ctx->op.host)
-                        : EVP_PKEY_encrypt_init(ctx->op.host))
-                   <= 0)
-            return 0;
-        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA %s needs an RSA key, not %s",
-                    decrypt ? "decryption" : "encryption",
-                    ctx->op.key->kind->name);
-        return 0;
-    }
-    /* Decrypting on the token: the host context only holds the params. */
-    if (decrypt && ctx->op.on_host)
-        ok = EVP_PKEY_decrypt_init(ctx->op.host);
-    else
-        ok = EVP_PKEY_encrypt_init(ctx->op.host);
-    return ok > 0 && p11be_keyop_set_params(&ctx->op, params);
-}
-
-static int enc_encrypt_init(void *vctx, void *provkey,
-                            const OSSL_PARAM params[])
-{
-    return enc_init(vctx, provkey, params, EVP_PKEY_OP_ENCRYPT);
-}
-
-static int enc_decrypt_init(void *vctx, void *provkey,
-                            const OSSL_PARAM params[])
-{
-    return enc_init(vctx, provkey, params, EVP_PKEY_OP_DECRYPT);
-}
-
-static int enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
-                       size_t outsize, const unsigned char *in, size_t inlen)
-{
-    ENC_CTX *ctx = vctx;
-
-    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_ENCRYPT))
-        return 0;
-    *outlen = outsize;
-    return EVP_PKEY_encrypt(ctx->op.host, out, outlen, in, inlen) > 0;
-}
+typedef P11BE_PKEY_CTX ENC_CTX;
 
 /* The token's raw decryption, made modulus-size (k bytes) in em. */
 static int enc_raw(ENC_CTX *ctx, const unsigned char *in, unsigned char *em,
@@ -403,71 +304,78 @@ out_free_params:
     return ok;
 }
 
-static const OSSL_PARAM *enc_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
-        OSSL_PARAM_octet_ptr(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
-        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
-        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
-        OSSL_PARAM_END,
-    };
+static const OSSL_PARAM enc_gettable[] = {
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_ptr(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
+    OSSL_PARAM_END,
+};
 
-    (void)vctx;
-    (void)provctx;
-    return gettable;
+static const OSSL_PARAM enc_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST_PROPS, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST_PROPS, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
+    OSSL_PARAM_END,
+};
+
+P11BE_PARAMS_TABLE_FN(enc_gettable_ctx_params, enc_gettable)
+P11BE_PARAMS_TABLE_FN(enc_settable_ctx_params, enc_settable)
+
+static const struct p11be_pkey_alg enc_rsa = {
+    .what = "RSA encryption",
+    .key_type = "RSA",
+    .host_refuses = "RSA-PSS", /* as the default provider does */
+    .token_host_op = EVP_PKEY_OP_ENCRYPT,
+};
+
+static void *enc_newctx(void *provctx)
+{
+    return p11be_pkey_ctx_new(provctx, &enc_rsa);
 }
 
-static int enc_get_ctx_params(void *vctx, OSSL_PARAM params[])
+static int enc_encrypt_init(void *vctx, void *provkey,
+                            const OSSL_PARAM params[])
+{
+    return p11be_pkey_ctx_init(vctx, provkey, params, EVP_PKEY_OP_ENCRYPT);
+}
+
+static int enc_decrypt_init(void *vctx, void *provkey,
+                            const OSSL_PARAM params[])
+{
+    return p11be_pkey_ctx_init(vctx, provkey, params, EVP_PKEY_OP_DECRYPT);
+}
+
+static int enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
+                       size_t outsize, const unsigned char *in, size_t inlen)
 {
     ENC_CTX *ctx = vctx;
 
-    return p11be_keyop_get_params(&ctx->op, params);
-}
-
-static const OSSL_PARAM *enc_settable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST_PROPS, NULL,
-                               0),
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST_PROPS, NULL,
-                               0),
-        OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
-        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
-        OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return settable;
-}
-
-/* After init (OpenSSL allows nothing else); NULL or empty: nothing to do. */
-static int enc_set_ctx_params(void *vctx, const OSSL_PARAM params[])
-{
-    ENC_CTX *ctx = vctx;
-
-    return p11be_keyop_set_params(&ctx->op, params);
+    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_ENCRYPT))
+        return 0;
+    *outlen = outsize;
+    return EVP_PKEY_encrypt(ctx->op.host, out, outlen, in, inlen) > 0;
 }
 
 const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
     {OSSL_FUNC_ASYM_CIPHER_NEWCTX, (void (*)(void))enc_newctx},
-    {OSSL_FUNC_ASYM_CIPHER_FREECTX, (void (*)(void))enc_freectx},
-    {OSSL_FUNC_ASYM_CIPHER_DUPCTX, (void (*)(void))enc_dupctx},
+    P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_ASYM_CIPHER_FREECTX,
+                             OSSL_FUNC_ASYM_CIPHER_DUPCTX,
+                             OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS,
+                             OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS),
     {OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, (void (*)(void))enc_encrypt_init},
     {OSSL_FUNC_ASYM_CIPHER_ENCRYPT, (void (*)(void))enc_encrypt},
     {OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, (void (*)(void))enc_decrypt_init},
     {OSSL_FUNC_ASYM_CIPHER_DECRYPT, (void (*)(void))enc_decrypt},
-    {OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, (void (*)(void))enc_get_ctx_params},
     {OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS,
      (void (*)(void))enc_gettable_ctx_params},
-    {OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, (void (*)(void))enc_set_ctx_params},
     {OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS,
      (void (*)(void))enc_settable_ctx_params},
     {0, NULL},

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
@@ -287,7 +288,8 @@ void *p11be_keymgmt_load(const void *reference, size_t reference_sz,
     return key;
 }
 
-int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
+/* The mode, or -1 for a bad setting (raised). */
+static int keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
 {
     static const char *const choices[] = {"auto", "yes", "no", NULL};
     static const int modes[] = {P11BE_KEYGEN_EXPORTABLE, P11BE_KEYGEN_HOST,
@@ -303,44 +305,288 @@ int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len)
     return choice < 0 ? -1 : modes[choice];
 }
 
-int p11be_keygen_run(P11BE_KEY *key, struct p11be_keygen *gen, int mode,
-                     int (*on_host)(P11BE_KEY *key, const void *arg),
-                     const void *arg)
+void *p11be_keygen_init(void *provctx, int selection, const OSSL_PARAM params[],
+                        const struct p11be_keymgmt_kind *km)
 {
-    int done;
+    P11BE_GEN_CTX *gctx = OPENSSL_zalloc(sizeof(*gctx));
 
-    gen->exportable = mode == P11BE_KEYGEN_EXPORTABLE;
-    done = p11be_key_generate(key, gen);
-    if (done >= 0)
-        return done;
-    P11BE_DEBUG("%s key pair made in process memory instead", key->kind->name);
-    return on_host(key, arg);
+    if (gctx == NULL)
+        return NULL;
+    /* Parameters may need the default provider (DH's named groups). */
+    if (!p11be_fallback_prepare()) {
+        OPENSSL_free(gctx);
+        return NULL;
+    }
+    gctx->prov = provctx;
+    gctx->km = km;
+    gctx->selection = selection;
+    if (!p11be_keygen_set_params(gctx, params)) {
+        p11be_keygen_cleanup(gctx);
+        return NULL;
+    }
+    return gctx;
 }
 
-int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,
-                              unsigned char **id, size_t *id_len,
-                              const OSSL_PARAM **bad)
+void p11be_keygen_cleanup(void *genctx)
+{
+    P11BE_GEN_CTX *gctx = genctx;
+
+    if (gctx == NULL)
+        return;
+    EVP_PKEY_free(gctx->domain);
+    OSSL_PARAM_free(gctx->extra);
+    BN_free(gctx->e);
+    OPENSSL_free(gctx->label);
+    OPENSSL_free(gctx->id);
+    OPENSSL_free(gctx);
+    p11be_fallback_release();
+}
+
+/* Reads pkcs11-key-label and pkcs11-key-id; 0 with *bad on a bad one. */
+static int keygen_token_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[],
+                               const OSSL_PARAM **bad)
 {
     const OSSL_PARAM *p;
 
     p = OSSL_PARAM_locate_const(params, P11BE_KEYGEN_PARAM_LABEL);
     if (p != NULL) {
-        OPENSSL_free(*label);
-        *label = NULL;
-        if (!OSSL_PARAM_get_utf8_string(p, label, 0)) {
+        OPENSSL_free(gctx->label);
+        gctx->label = NULL;
+        if (!OSSL_PARAM_get_utf8_string(p, &gctx->label, 0)) {
             *bad = p;
             return 0;
         }
     }
     p = OSSL_PARAM_locate_const(params, P11BE_KEYGEN_PARAM_ID);
     if (p != NULL) {
-        OPENSSL_free(*id);
-        *id = NULL;
-        *id_len = 0;
-        if (!OSSL_PARAM_get_octet_string(p, (void **)id, 0, id_len)) {
+        OPENSSL_free(gctx->id);
+        gctx->id = NULL;
+        gctx->id_len = 0;
+        if (!OSSL_PARAM_get_octet_string(p, (void **)&gctx->id, 0,
+                                         &gctx->id_len)) {
             *bad = p;
             return 0;
         }
     }
     return 1;
+}
+
+int p11be_keygen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+    P11BE_GEN_CTX *gctx = genctx;
+    const struct p11be_keymgmt_kind *km = gctx->km;
+    const OSSL_PARAM *p = NULL;
+    const char *name = NULL;
+
+    if (params == NULL)
+        return 1;
+    if (km->gen_group != NULL
+        && (p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME))
+               != NULL) {
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
+            goto out_bad;
+        if (!km->gen_group(gctx, name))
+            return 0;
+    }
+    if (!keygen_token_params(gctx, params, &p))
+        goto out_bad;
+    return km->gen_set_params == NULL || km->gen_set_params(gctx, params);
+
+out_bad:
+    p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                "%s key generation: bad \"%s\" parameter", km->kind->name,
+                p->key);
+    return 0;
+}
+
+int p11be_keygen_set_template(void *genctx, void *templ)
+{
+    P11BE_GEN_CTX *gctx = genctx;
+
+    return gctx->km->gen_template_key(gctx, templ);
+}
+
+/* A key made by the default provider, private half on the host. */
+static int keygen_on_host(P11BE_KEY *key, const void *arg)
+{
+    const P11BE_GEN_CTX *gctx = arg;
+    OSSL_LIB_CTX *libctx = p11be_fallback_libctx();
+    EVP_PKEY_CTX *ctx;
+    EVP_PKEY *host = NULL;
+    int ok;
+
+    ctx = gctx->domain != NULL
+              ? EVP_PKEY_CTX_new_from_pkey(libctx, gctx->domain, NULL)
+              : EVP_PKEY_CTX_new_from_name(libctx, key->kind->name, NULL);
+    ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1
+         && (gctx->group == NULL
+             || EVP_PKEY_CTX_set_group_name(ctx, gctx->group) == 1)
+         && (gctx->km->gen_host_params == NULL
+             || gctx->km->gen_host_params(gctx, ctx))
+         && EVP_PKEY_generate(ctx, &host) == 1
+         && p11be_key_set_host(key, host, 1);
+    EVP_PKEY_CTX_free(ctx);
+    if (ok)
+        return 1;
+    EVP_PKEY_free(host);
+    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+                "%s key generation on the host failed", key->kind->name);
+    return 0;
+}
+
+/*
+ * Parameter generation (selection: domain parameters only): a key that
+ * names its group and nothing else, as libssl makes for an ECDHE or FFDHE
+ * peer before it sets the peer's public key (p11be_keymgmt_set_params).
+ * No token call. Without a group, an empty key.
+ */
+static int keygen_params_only(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
+{
+    OSSL_PARAM params[2];
+    EVP_PKEY *host = gctx->domain;
+
+    if (host != NULL && !EVP_PKEY_up_ref(host))
+        return 0;
+    if (host == NULL && gctx->group != NULL) {
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                     (char *)gctx->group, 0);
+        params[1] = OSSL_PARAM_construct_end();
+        host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS, params);
+        if (host == NULL)
+            return 0;
+    }
+    if (host == NULL || p11be_key_set_params_host(key, host))
+        return 1;
+    EVP_PKEY_free(host);
+    return 0;
+}
+
+/* The pair on the token, as `mode` says. */
+static int keygen_token(P11BE_GEN_CTX *gctx, P11BE_KEY *key, int mode)
+{
+    static const struct {
+        unsigned int flag;      /* P11BE_GEN_* */
+        CK_ATTRIBUTE_TYPE type; /* its attribute */
+        int pub;                /* on the public key */
+    } uses[] = {
+        {P11BE_GEN_VERIFY, CKA_VERIFY, 1}, {P11BE_GEN_ENCRYPT, CKA_ENCRYPT, 1},
+        {P11BE_GEN_SIGN, CKA_SIGN, 0},     {P11BE_GEN_DECRYPT, CKA_DECRYPT, 0},
+        {P11BE_GEN_DERIVE, CKA_DERIVE, 0},
+    };
+    const struct p11be_keymgmt_kind *km = gctx->km;
+    P11BE_ATTRS pub = {0}, priv = {0};
+    size_t i;
+    struct p11be_keygen gen = {
+        km->gen_mech, km->gen_mech_name, &pub,        &priv, gctx->label,
+        gctx->id,     gctx->id_len,      gctx->extra, 0,
+    };
+    int done = 0;
+
+    for (i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+        if (((km->gen_use | km->gen_deny) & uses[i].flag) != 0)
+            p11be_attrs_add_bool(uses[i].pub ? &pub : &priv, uses[i].type,
+                                 (km->gen_use & uses[i].flag) != 0);
+    if (km->gen_template(gctx, &pub)) {
+        gen.exportable = mode == P11BE_KEYGEN_EXPORTABLE;
+        done = p11be_key_generate(key, &gen);
+        if (done < 0) {
+            P11BE_DEBUG("%s key pair made in process memory instead",
+                        key->kind->name);
+            done = keygen_on_host(key, gctx);
+        }
+    }
+    p11be_attrs_free(&pub);
+    p11be_attrs_free(&priv);
+    return done;
+}
+
+void *p11be_keygen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+    P11BE_GEN_CTX *gctx = genctx;
+    const struct p11be_keymgmt_kind *km = gctx->km;
+    int reentered = p11be_reentered(), mode, ok;
+    P11BE_KEY *key;
+
+    (void)cb; /* the token reports no progress */
+    (void)cbarg;
+    if (reentered && !km->host_when_reentered) {
+        p11be_raise(gctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s key generation requested from inside a token call",
+                    km->kind->name);
+        return NULL;
+    }
+    key = p11be_key_new(gctx->prov, km->kind);
+    if (key == NULL)
+        return NULL;
+    if ((gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
+        ok = keygen_params_only(gctx, key);
+        goto out;
+    }
+    ok = km->gen_prepare == NULL ? 1 : km->gen_prepare(gctx, key);
+    if (ok != 1)
+        goto out;
+    /*
+     * The module itself asking (SoftHSM2 makes its EdDSA keys with
+     * EVP_PKEY_keygen), or keys in memory wanted: a software key from the
+     * default provider.
+     */
+    mode = reentered ? P11BE_KEYGEN_HOST
+                     : keygen_mode(gctx->prov, gctx->label, gctx->id_len);
+    if (mode < 0)
+        ok = 0;
+    else if (mode == P11BE_KEYGEN_HOST)
+        ok = keygen_on_host(key, gctx);
+    else
+        ok = keygen_token(gctx, key, mode);
+out:
+    if (ok)
+        return key;
+    p11be_key_free(key);
+    return NULL;
+}
+
+int p11be_keymgmt_set_params(void *keydata, const OSSL_PARAM params[])
+{
+    P11BE_KEY *key = keydata;
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY);
+    const void *pub = NULL;
+    size_t pub_len = 0;
+    EVP_PKEY *host;
+
+    if (p == NULL)
+        return 1;
+    if (!OSSL_PARAM_get_octet_string_ptr(p, &pub, &pub_len)) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "the \"%s\" parameter must be an octet string", p->key);
+        return 0;
+    }
+    if (!key->params_only) {
+        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+                    "only a %s key holding domain parameters alone takes "
+                    "\"%s\"",
+                    key->kind->name, p->key);
+        return 0;
+    }
+    /* The default provider checks the key (an EC point on the curve). */
+    host = EVP_PKEY_dup(key->host);
+    if (host != NULL && EVP_PKEY_set1_encoded_public_key(host, pub, pub_len)
+        && p11be_key_set_public(key, host))
+        return 1;
+    EVP_PKEY_free(host);
+    p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                "OpenSSL's default provider refuses this %s public key",
+                key->kind->name);
+    return 0;
+}
+
+const OSSL_PARAM *p11be_keymgmt_settable_params(void *provctx)
+{
+    static const OSSL_PARAM settable[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+        OSSL_PARAM_END,
+    };
+
+    (void)provctx;
+    return settable;
 }

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The keymgmt functions that are the same for every key type, all working
- * on P11BE_KEY (keyobj.h) and its host copy. A type's keymgmt file
- * (keymgmt_rsa.c ..) puts them in its dispatch table beside its own
- * import/export types, gettable params and generation.
+ * The keymgmt that is the same for every key type, all working on
+ * P11BE_KEY (keyobj.h) and its host copy, generation included: a type's
+ * keymgmt file (keymgmt_rsa.c ..) gives a row, struct p11be_keymgmt_kind,
+ * with its hooks, and its dispatch table holds its own import/export
+ * types, gettable params and the one-line wrappers that name its row.
  *
- * Export gives what may leave: the public parts always, the private parts
- * of a key that came from software (they are the caller's own) or of an
+ * Export gives what may leave: the public parts, the private parts of a
+ * key that came from software (they are the caller's own) or of an
  * exportable pair generated on the token (read from it when first asked).
- * Any other private half stays on the token: an export that asks for it
- * is refused (see p11be_keymgmt_export).
+ * An export that asks for any other private half is refused, never
+ * answered with the public half alone (see p11be_keymgmt_export).
  */
 #ifndef P11BE_KEYMGMT_H
 #define P11BE_KEYMGMT_H
@@ -63,6 +64,7 @@ extern const struct p11be_key_kind p11be_kind_rsa_pss; /* keymgmt_rsa.c */
 extern const struct p11be_key_kind p11be_kind_ec;      /* keymgmt_ec.c */
 extern const struct p11be_key_kind p11be_kind_ed25519; /* keymgmt_ed.c */
 extern const struct p11be_key_kind p11be_kind_ed448;   /* keymgmt_ed.c */
+extern const struct p11be_key_kind p11be_kind_dh;      /* keymgmt_dh.c */
 
 /*
  * The Ed25519 or Ed448 kind for a CKK_EC_EDWARDS object's CKA_EC_PARAMS
@@ -79,6 +81,99 @@ const struct p11be_key_kind *p11be_ed_kind_of(const unsigned char *params,
 #define P11BE_KEYGEN_PARAM_LABEL "pkcs11-key-label"
 #define P11BE_KEYGEN_PARAM_ID    "pkcs11-key-id"
 
+/* The settable entries for them, in every type's gen_settable table. */
+#define P11BE_KEYGEN_SETTABLE                                                  \
+    OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),                 \
+        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0)
+
+typedef struct p11be_gen_ctx_st P11BE_GEN_CTX;
+
+/*
+ * Usage flags of a generated pair (struct p11be_keymgmt_kind); a flag in
+ * neither gen_use nor gen_deny is left to the token.
+ */
+#define P11BE_GEN_VERIFY  0x01 /* public: CKA_VERIFY */
+#define P11BE_GEN_ENCRYPT 0x02 /* public: CKA_ENCRYPT */
+#define P11BE_GEN_SIGN    0x04 /* private: CKA_SIGN */
+#define P11BE_GEN_DECRYPT 0x08 /* private: CKA_DECRYPT */
+#define P11BE_GEN_DERIVE  0x10 /* private: CKA_DERIVE */
+
+/* What a key type adds to the shared keymgmt: one row, in its file. */
+struct p11be_keymgmt_kind {
+    const struct p11be_key_kind *kind; /* the token side (keyobj.h) */
+    CK_MECHANISM_TYPE gen_mech;        /* CKM_*_KEY_PAIR_GEN */
+    const char *gen_mech_name;         /* for messages */
+    unsigned int gen_use;              /* P11BE_GEN_* set true in the pair */
+    unsigned int gen_deny;             /* P11BE_GEN_* set false */
+    /* Generation asked from inside a token call: 1 on the host, 0 refused. */
+    int host_when_reentered;
+    /* The group name parameter (EC, DH); NULL: not taken. 1, 0 (raised). */
+    int (*gen_group)(P11BE_GEN_CTX *gctx, const char *name);
+    /* gen_set_template: the group of a key made before; NULL: none. */
+    int (*gen_template_key)(P11BE_GEN_CTX *gctx, const P11BE_KEY *templ);
+    /* The type's other generation parameters; NULL: none. 1, 0 (raised). */
+    int (*gen_set_params)(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[]);
+    /*
+     * Before a pair is made: checks; 1 go on, 0 failed (raised), 2 the
+     * key is done (RSA's pkcs11-key-existing found it). NULL: none.
+     */
+    int (*gen_prepare)(P11BE_GEN_CTX *gctx, P11BE_KEY *key);
+    /* The type's attributes of the public template (CKA_EC_PARAMS ..). */
+    int (*gen_template)(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub);
+    /* Host generation: the type's parameters on ctx; NULL: none. */
+    int (*gen_host_params)(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx);
+};
+
+/* A generation context: what every type keeps, and what some do. */
+struct p11be_gen_ctx_st {
+    P11BE_PROV_CTX *prov;                /* provider that made us */
+    const struct p11be_keymgmt_kind *km; /* the key type's row */
+    int selection;                       /* what to generate */
+    char *label;                         /* pkcs11-key-label, or NULL */
+    unsigned char *id;                   /* pkcs11-key-id, or NULL */
+    size_t id_len;                       /* bytes in id */
+    const char *group;                   /* EC: the curve's name, or NULL */
+    const void *row;                     /* EC: its row in the type's table */
+    EVP_PKEY *domain;  /* DH: domain parameters (host), or NULL */
+    size_t bits;       /* RSA: modulus bits */
+    BIGNUM *e;         /* RSA: public exponent */
+    int existing;      /* RSA: find the pair, do not generate */
+    OSSL_PARAM *extra; /* RSA-PSS restrictions for the host copy */
+};
+
+/* For a type's gen_init wrapper; the rest goes straight in its table. */
+void *p11be_keygen_init(void *provctx, int selection, const OSSL_PARAM params[],
+                        const struct p11be_keymgmt_kind *km);
+OSSL_FUNC_keymgmt_gen_set_params_fn p11be_keygen_set_params;
+OSSL_FUNC_keymgmt_gen_set_template_fn p11be_keygen_set_template;
+OSSL_FUNC_keymgmt_gen_fn p11be_keygen;
+OSSL_FUNC_keymgmt_gen_cleanup_fn p11be_keygen_cleanup;
+
+/*
+ * set_params: the peer's encoded public key for a parameters-only key
+ * (EVP_PKEY_set1_encoded_public_key: libssl's ECDHE and FFDHE key shares).
+ * Keys are otherwise immutable.
+ */
+OSSL_FUNC_keymgmt_set_params_fn p11be_keymgmt_set_params;
+OSSL_FUNC_keymgmt_settable_params_fn p11be_keymgmt_settable_params;
+
+/* The dispatch entries every key type shares. */
+#define P11BE_KEYMGMT_FUNCTIONS                                                \
+    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},              \
+        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},            \
+        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},        \
+        {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},  \
+        {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},      \
+        {OSSL_FUNC_KEYMGMT_GET_PARAMS,                                         \
+         (void (*)(void))p11be_keymgmt_get_params},                            \
+        {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},            \
+        {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                     \
+         (void (*)(void))p11be_keygen_set_params},                             \
+        {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))p11be_keygen},                 \
+    {                                                                          \
+        OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))p11be_keygen_cleanup    \
+    }
+
 /*
  * How a key pair is made: the pkcs11-keygen-exportable setting for one
  * asked for without a label or id; a persistent key (label or id) is
@@ -94,27 +189,5 @@ enum p11be_keygen_mode {
     P11BE_KEYGEN_HOST,       /* "yes": by OpenSSL's default provider, in
                                 process memory */
 };
-
-/* The mode, or -1 for a bad setting (raised). */
-int p11be_keygen_mode(P11BE_PROV_CTX *prov, const char *label, size_t id_len);
-
-/*
- * Generates on the token as `mode` says (P11BE_KEYGEN_TOKEN or _EXPORTABLE:
- * gen->exportable is set here), then, for an exportable pair the token
- * refuses, with `on_host` (the type's generation in the default
- * provider). 1, or 0 (raised).
- */
-int p11be_keygen_run(P11BE_KEY *key, struct p11be_keygen *gen, int mode,
-                     int (*on_host)(P11BE_KEY *key, const void *arg),
-                     const void *arg);
-
-/*
- * Reads pkcs11-key-label and pkcs11-key-id from `params` into *label and
- * *id / *id_len (replacing what they held). On a malformed one returns 0
- * with *bad pointing at it, for the caller's error.
- */
-int p11be_keygen_token_params(const OSSL_PARAM params[], char **label,
-                              unsigned char **id, size_t *id_len,
-                              const OSSL_PARAM **bad);
 
 #endif

@@ -37,25 +37,9 @@
 #include "err.h"
 #include "keymgmt.h"
 #include "keyobj.h"
-#include "names.h"
-#include "reentry.h"
+#include "pkey_op.h"
 
 #define EC_OID_MAX 16
-
-static OSSL_FUNC_keymgmt_new_fn ec_new;
-static OSSL_FUNC_keymgmt_load_fn ec_load;
-static OSSL_FUNC_keymgmt_import_fn ec_import;
-static OSSL_FUNC_keymgmt_import_types_fn ec_key_types;
-static OSSL_FUNC_keymgmt_gettable_params_fn ec_gettable_params;
-static OSSL_FUNC_keymgmt_set_params_fn ec_set_params;
-static OSSL_FUNC_keymgmt_settable_params_fn ec_settable_params;
-static OSSL_FUNC_keymgmt_query_operation_name_fn ec_query_operation_name;
-static OSSL_FUNC_keymgmt_gen_init_fn ec_gen_init;
-static OSSL_FUNC_keymgmt_gen_set_template_fn ec_gen_set_template;
-static OSSL_FUNC_keymgmt_gen_set_params_fn ec_gen_set_params;
-static OSSL_FUNC_keymgmt_gen_settable_params_fn ec_gen_settable_params;
-static OSSL_FUNC_keymgmt_gen_fn ec_gen;
-static OSSL_FUNC_keymgmt_gen_cleanup_fn ec_gen_cleanup;
 
 /* A named curve pkcs11be offers. */
 struct ec_curve {
@@ -76,17 +60,6 @@ static const struct ec_curve ec_curves[] = {
 };
 
 #define EC_CURVES_OFFERED "P-256, P-384, P-521 and secp256k1"
-
-struct ec_gen_ctx_st {
-    P11BE_PROV_CTX *prov;         /* provider that made us */
-    int selection;                /* what to generate */
-    const struct ec_curve *curve; /* NULL until a group is set */
-    char *label;                  /* pkcs11-key-label, or NULL */
-    unsigned char *id;            /* pkcs11-key-id, or NULL */
-    size_t id_len;                /* bytes in id */
-};
-
-typedef struct ec_gen_ctx_st EC_GEN_CTX;
 
 /* The row for a group name in any of OpenSSL's spellings, or NULL. */
 static const struct ec_curve *ec_curve_by_name(const char *name)
@@ -246,17 +219,6 @@ out_free:
     return ok;
 }
 
-static void *ec_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_ec);
-}
-
-/* A token key from the store (store.c). */
-static void *ec_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ec);
-}
-
 /* Whether params do not ask for explicit curve parameters. */
 static int ec_named_encoding(const OSSL_PARAM params[])
 {
@@ -342,61 +304,6 @@ static const OSSL_PARAM *ec_gettable_params(void *provctx)
     return gettable;
 }
 
-/*
- * The peer's point for a parameters-only key (EVP_PKEY_set1_encoded_public_
- * key: libssl's ECDHE key share). Keys are otherwise immutable.
- */
-static int ec_set_params(void *keydata, const OSSL_PARAM params[])
-{
-    P11BE_KEY *key = keydata;
-    const OSSL_PARAM *p =
-        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY);
-    const struct ec_curve *curve;
-    const void *point = NULL;
-    size_t point_len = 0;
-    OSSL_PARAM pub[3];
-    EVP_PKEY *host;
-
-    if (p == NULL)
-        return 1;
-    if (!OSSL_PARAM_get_octet_string_ptr(p, &point, &point_len)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "the \"%s\" parameter must be an octet string", p->key);
-        return 0;
-    }
-    if (!key->params_only) {
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
-                    "only an EC key holding curve parameters alone takes "
-                    "\"%s\"",
-                    p->key);
-        return 0;
-    }
-    curve = ec_curve_of(key);
-    if (curve == NULL)
-        return 0;
-    pub[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                              (char *)curve->name, 0);
-    pub[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                               (void *)point, point_len);
-    pub[2] = OSSL_PARAM_construct_end();
-    host = p11be_keymgmt_host_from(key, EVP_PKEY_PUBLIC_KEY, pub);
-    if (host != NULL && p11be_key_set_public(key, host))
-        return 1;
-    EVP_PKEY_free(host);
-    return 0;
-}
-
-static const OSSL_PARAM *ec_settable_params(void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)provctx;
-    return settable;
-}
-
 static const char *ec_query_operation_name(int operation_id)
 {
     if (operation_id == OSSL_OP_KEYEXCH)
@@ -408,232 +315,134 @@ static const char *ec_query_operation_name(int operation_id)
 
 /* ---- generation on the token -------------------------------------------- */
 
-static void *ec_gen_init(void *provctx, int selection,
-                         const OSSL_PARAM params[])
+/* Keeps a curve's row and name; 0 (raised) for one not offered. */
+static int ec_gen_curve(P11BE_GEN_CTX *gctx, const struct ec_curve *curve,
+                        const char *name)
 {
-    EC_GEN_CTX *gctx = OPENSSL_zalloc(sizeof(*gctx));
-
-    if (gctx == NULL)
-        return NULL;
-    gctx->prov = provctx;
-    gctx->selection = selection;
-    if (!ec_gen_set_params(gctx, params)) {
-        ec_gen_cleanup(gctx);
-        return NULL;
+    if (curve == NULL) {
+        if (name != NULL)
+            p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                        "the EC curve \"%s\" is not offered by pkcs11be (%s)",
+                        name, EC_CURVES_OFFERED);
+        return 0;
     }
-    return gctx;
+    gctx->row = curve;
+    gctx->group = curve->name;
+    return 1;
 }
 
-static void ec_gen_cleanup(void *genctx)
+static int ec_gen_group(P11BE_GEN_CTX *gctx, const char *name)
 {
-    EC_GEN_CTX *gctx = genctx;
-
-    if (gctx == NULL)
-        return;
-    OPENSSL_free(gctx->label);
-    OPENSSL_free(gctx->id);
-    OPENSSL_free(gctx);
+    return ec_gen_curve(gctx, ec_curve_by_name(name), name);
 }
 
 /* The curve of a key made before (genpkey -paramfile and the like). */
-static int ec_gen_set_template(void *genctx, void *templ)
+static int ec_gen_template_key(P11BE_GEN_CTX *gctx, const P11BE_KEY *templ)
 {
-    EC_GEN_CTX *gctx = genctx;
-    const struct ec_curve *curve = ec_curve_of(templ);
-
-    if (curve == NULL)
-        return 0;
-    gctx->curve = curve;
-    return 1;
+    return ec_gen_curve(gctx, ec_curve_of(templ), NULL);
 }
 
-static int ec_gen_set_params(void *genctx, const OSSL_PARAM params[])
+/* Only the named-curve encoding. */
+static int ec_gen_set_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
 {
-    EC_GEN_CTX *gctx = genctx;
-    const OSSL_PARAM *p;
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_EC_ENCODING);
     const char *text = NULL;
 
-    if (params == NULL)
+    if (p == NULL)
         return 1;
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
-    if (p != NULL) {
-        if (!OSSL_PARAM_get_utf8_string_ptr(p, &text))
-            goto out_bad;
-        gctx->curve = ec_curve_by_name(text);
-        if (gctx->curve == NULL) {
-            p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "the EC curve \"%s\" is not offered by pkcs11be (%s)",
-                        text, EC_CURVES_OFFERED);
-            return 0;
-        }
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &text)
+        || strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "EC keys with explicit curve parameters are not "
+                    "supported: use the \"%s\" encoding",
+                    OSSL_PKEY_EC_ENCODING_GROUP);
+        return 0;
     }
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_EC_ENCODING);
-    if (p != NULL) {
-        if (!OSSL_PARAM_get_utf8_string_ptr(p, &text))
-            goto out_bad;
-        if (strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
-            p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "EC keys with explicit curve parameters are not "
-                        "supported: use the \"%s\" encoding",
-                        OSSL_PKEY_EC_ENCODING_GROUP);
-            return 0;
-        }
-    }
-    if (!p11be_keygen_token_params(params, &gctx->label, &gctx->id,
-                                   &gctx->id_len, &p))
-        goto out_bad;
     return 1;
-
-out_bad:
-    p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                "EC key generation: bad \"%s\" parameter", p->key);
-    return 0;
 }
 
-static const OSSL_PARAM *ec_gen_settable_params(void *genctx, void *provctx)
+static int ec_gen_prepare(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
 {
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
-        OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),
-        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)genctx;
-    (void)provctx;
-    return settable;
+    (void)key;
+    if (gctx->row != NULL)
+        return 1;
+    p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                "EC key generation: no curve given (set \"%s\", for "
+                "example -pkeyopt ec_paramgen_curve:P-256)",
+                OSSL_PKEY_PARAM_GROUP_NAME);
+    return 0;
 }
 
 /*
- * Parameter generation (selection: domain parameters only): a key that
- * names its curve and nothing else, as libssl makes for an ECDHE peer
- * before it sets the peer's point with ec_set_params(). No token call.
+ * No CKA_ENCRYPT/CKA_DECRYPT in the templates (gen_use, gen_deny): PKCS#11
+ * has no EC encryption, and tpm2-pkcs11 refuses an EC template that sets
+ * them to false (its keys say true), leaving a TPM object behind.
  */
-static int ec_params_host(P11BE_KEY *key, const struct ec_curve *curve)
+static int ec_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
 {
-    OSSL_PARAM params[2];
-    EVP_PKEY *host;
+    const struct ec_curve *curve = gctx->row;
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                                 (char *)curve->name, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    host = p11be_keymgmt_host_from(key, EVP_PKEY_KEY_PARAMETERS, params);
-    if (host != NULL && p11be_key_set_params_host(key, host))
-        return 1;
-    EVP_PKEY_free(host);
-    return 0;
+    p11be_attrs_add(pub, CKA_EC_PARAMS, curve->oid, curve->oid_len);
+    return 1;
 }
 
-/* A key made by the default provider, private half on the host. */
-static int ec_gen_on_host(P11BE_KEY *key, const void *arg)
-{
-    const struct ec_curve *curve = arg;
-    EVP_PKEY *host =
-        EVP_PKEY_Q_keygen(p11be_fallback_libctx(), NULL, "EC", curve->name);
+static const struct p11be_keymgmt_kind ec_keymgmt = {
+    .kind = &p11be_kind_ec,
+    .gen_mech = CKM_EC_KEY_PAIR_GEN,
+    .gen_mech_name = "CKM_EC_KEY_PAIR_GEN",
+    .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN | P11BE_GEN_DERIVE,
+    .host_when_reentered = 1,
+    .gen_group = ec_gen_group,
+    .gen_template_key = ec_gen_template_key,
+    .gen_set_params = ec_gen_set_params,
+    .gen_prepare = ec_gen_prepare,
+    .gen_template = ec_gen_template,
+};
 
-    if (host != NULL && p11be_key_set_host(key, host, 1))
-        return 1;
-    EVP_PKEY_free(host);
-    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
-                "EC key generation on the host failed");
-    return 0;
+static const OSSL_PARAM ec_gen_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+    P11BE_KEYGEN_SETTABLE,
+    OSSL_PARAM_END,
+};
+
+P11BE_PARAMS_TABLE_FN(ec_gen_settable_params, ec_gen_settable)
+
+static void *ec_new(void *provctx)
+{
+    return p11be_key_new(provctx, &p11be_kind_ec);
 }
 
-static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+/* A token key from the store (store.c). */
+static void *ec_load(const void *reference, size_t reference_sz)
 {
-    EC_GEN_CTX *gctx = genctx;
-    P11BE_ATTRS pub = {0}, priv = {0};
-    struct p11be_keygen gen = {
-        CKM_EC_KEY_PAIR_GEN,
-        "CKM_EC_KEY_PAIR_GEN",
-        &pub,
-        &priv,
-        gctx->label,
-        gctx->id,
-        gctx->id_len,
-        NULL,
-        0,
-    };
-    P11BE_KEY *key;
-    int mode, ok;
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_ec);
+}
 
-    (void)cb; /* the token reports no progress */
-    (void)cbarg;
-    if ((gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0
-        && gctx->curve == NULL) {
-        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "EC key generation: no curve given (set \"%s\", for "
-                    "example -pkeyopt ec_paramgen_curve:P-256)",
-                    OSSL_PKEY_PARAM_GROUP_NAME);
-        return NULL;
-    }
-    key = p11be_key_new(gctx->prov, &p11be_kind_ec);
-    if (key == NULL)
-        return NULL;
-    if ((gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
-        if (gctx->curve != NULL && !ec_params_host(key, gctx->curve)) {
-            p11be_key_free(key);
-            return NULL;
-        }
-        return key;
-    }
-    /*
-     * The module itself asking, or keys in memory wanted: a software key
-     * from the default provider.
-     */
-    mode = p11be_reentered()
-               ? P11BE_KEYGEN_HOST
-               : p11be_keygen_mode(gctx->prov, gctx->label, gctx->id_len);
-    if (mode < 0 || mode == P11BE_KEYGEN_HOST) {
-        if (mode >= 0 && ec_gen_on_host(key, gctx->curve))
-            return key;
-        p11be_key_free(key);
-        return NULL;
-    }
-    p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
-                    gctx->curve->oid_len);
-    /*
-     * No CKA_ENCRYPT/CKA_DECRYPT: PKCS#11 has no EC encryption, and
-     * tpm2-pkcs11 refuses an EC template that sets them to false (its
-     * keys say true), leaving a TPM object behind.
-     */
-    p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
-    p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
-    p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
-    ok = p11be_keygen_run(key, &gen, mode, ec_gen_on_host, gctx->curve);
-    p11be_attrs_free(&pub);
-    p11be_attrs_free(&priv);
-    if (ok)
-        return key;
-    p11be_key_free(key);
-    return NULL;
+static void *ec_gen_init(void *provctx, int selection,
+                         const OSSL_PARAM params[])
+{
+    return p11be_keygen_init(provctx, selection, params, &ec_keymgmt);
 }
 
 const OSSL_DISPATCH p11be_keymgmt_ec_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))ec_new},
     {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))ec_load},
-    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
-    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
-    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
-    {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},
     {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))ec_import},
     {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))ec_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))ec_key_types},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p11be_keymgmt_get_params},
     {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))ec_gettable_params},
-    {OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))ec_set_params},
-    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))ec_settable_params},
-    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},
+    {OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))p11be_keymgmt_set_params},
+    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,
+     (void (*)(void))p11be_keymgmt_settable_params},
     {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
      (void (*)(void))ec_query_operation_name},
     {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))ec_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, (void (*)(void))ec_gen_set_template},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))ec_gen_set_params},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE,
+     (void (*)(void))p11be_keygen_set_template},
     {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
      (void (*)(void))ec_gen_settable_params},
-    {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))ec_gen},
-    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))ec_gen_cleanup},
+    P11BE_KEYMGMT_FUNCTIONS,
     {0, NULL},
 };

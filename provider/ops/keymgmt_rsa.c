@@ -57,43 +57,12 @@
 #include "keymgmt.h"
 #include "keyobj.h"
 #include "names.h"
-#include "reentry.h"
+#include "pkey_op.h"
 
 #define RSA_GEN_PARAM_FIND "pkcs11-key-existing"
 
 #define RSA_DEFAULT_BITS 2048
 #define RSA_MIN_BITS     512 /* as OpenSSL's default provider */
-
-static OSSL_FUNC_keymgmt_new_fn rsa_new;
-static OSSL_FUNC_keymgmt_new_fn rsa_pss_new;
-static OSSL_FUNC_keymgmt_load_fn rsa_load;
-static OSSL_FUNC_keymgmt_load_fn rsa_pss_load;
-static OSSL_FUNC_keymgmt_gettable_params_fn rsa_gettable_params;
-static OSSL_FUNC_keymgmt_import_types_fn rsa_key_types;
-static OSSL_FUNC_keymgmt_import_types_fn rsa_pss_key_types;
-static OSSL_FUNC_keymgmt_query_operation_name_fn rsa_query_operation_name;
-static OSSL_FUNC_keymgmt_gen_init_fn rsa_gen_init;
-static OSSL_FUNC_keymgmt_gen_init_fn rsa_pss_gen_init;
-static OSSL_FUNC_keymgmt_gen_set_params_fn rsa_gen_set_params;
-static OSSL_FUNC_keymgmt_gen_settable_params_fn rsa_gen_settable_params;
-static OSSL_FUNC_keymgmt_gen_settable_params_fn rsa_pss_gen_settable_params;
-static OSSL_FUNC_keymgmt_gen_fn rsa_gen;
-static OSSL_FUNC_keymgmt_gen_cleanup_fn rsa_gen_cleanup;
-
-struct rsa_gen_ctx_st {
-    P11BE_PROV_CTX *prov;              /* provider that made us */
-    const struct p11be_key_kind *kind; /* RSA or RSA-PSS */
-    int selection;                     /* what to generate */
-    size_t bits;                       /* modulus bits */
-    BIGNUM *e;                         /* public exponent */
-    char *label;                       /* pkcs11-key-label, or NULL */
-    unsigned char *id;                 /* pkcs11-key-id, or NULL */
-    size_t id_len;                     /* bytes in id */
-    int existing;                      /* find the pair, do not generate */
-    OSSL_PARAM *pss;                   /* RSA-PSS restrictions, or NULL */
-};
-
-typedef struct rsa_gen_ctx_st RSA_GEN_CTX;
 
 /* n, e, d, and the CRT values of a two-prime key. */
 static int rsa_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
@@ -234,27 +203,6 @@ out_free:
     return ok;
 }
 
-static void *rsa_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_rsa);
-}
-
-static void *rsa_pss_new(void *provctx)
-{
-    return p11be_key_new(provctx, &p11be_kind_rsa_pss);
-}
-
-/* A token key from the store (store.c). */
-static void *rsa_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa);
-}
-
-static void *rsa_pss_load(const void *reference, size_t reference_sz)
-{
-    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa_pss);
-}
-
 /* The PSS restrictions, as OpenSSL's RSA-PSS keys take them. */
 #define RSA_PSS_PARAM_TYPES                                                    \
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_DIGEST, NULL, 0),               \
@@ -322,57 +270,11 @@ static const char *rsa_query_operation_name(int operation_id)
 
 /* ---- generation on the token -------------------------------------------- */
 
-static void *rsa_gen_init_kind(void *provctx, int selection,
-                               const OSSL_PARAM params[],
-                               const struct p11be_key_kind *kind)
-{
-    RSA_GEN_CTX *gctx = OPENSSL_zalloc(sizeof(*gctx));
-
-    if (gctx == NULL)
-        return NULL;
-    gctx->prov = provctx;
-    gctx->kind = kind;
-    gctx->selection = selection;
-    gctx->bits = RSA_DEFAULT_BITS;
-    gctx->e = BN_new();
-    if (gctx->e == NULL || !BN_set_word(gctx->e, 65537)
-        || !rsa_gen_set_params(gctx, params)) {
-        rsa_gen_cleanup(gctx);
-        return NULL;
-    }
-    return gctx;
-}
-
-static void *rsa_gen_init(void *provctx, int selection,
-                          const OSSL_PARAM params[])
-{
-    return rsa_gen_init_kind(provctx, selection, params, &p11be_kind_rsa);
-}
-
-static void *rsa_pss_gen_init(void *provctx, int selection,
-                              const OSSL_PARAM params[])
-{
-    return rsa_gen_init_kind(provctx, selection, params, &p11be_kind_rsa_pss);
-}
-
-static void rsa_gen_cleanup(void *genctx)
-{
-    RSA_GEN_CTX *gctx = genctx;
-
-    if (gctx == NULL)
-        return;
-    OSSL_PARAM_free(gctx->pss);
-    BN_free(gctx->e);
-    OPENSSL_free(gctx->label);
-    OPENSSL_free(gctx->id);
-    OPENSSL_free(gctx);
-}
-
 /*
  * Keeps the RSA-PSS restrictions given (merged over earlier ones) for the
  * host copy; the default provider checks them when the key is made.
  */
-static int rsa_gen_keep_pss(RSA_GEN_CTX *gctx, const OSSL_PARAM params[])
+static int rsa_gen_keep_pss(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
 {
     static const char *const names[] = {
         OSSL_PKEY_PARAM_RSA_DIGEST, OSSL_PKEY_PARAM_RSA_MASKGENFUNC,
@@ -387,26 +289,23 @@ static int rsa_gen_keep_pss(RSA_GEN_CTX *gctx, const OSSL_PARAM params[])
     if (n == 0)
         return 1;
     kept[n] = OSSL_PARAM_construct_end();
-    merged = OSSL_PARAM_merge(gctx->pss, kept); /* the new ones win */
+    merged = OSSL_PARAM_merge(gctx->extra, kept); /* the new ones win */
     if (merged == NULL)
         return 0;
     /* OSSL_PARAM_merge() points into its inputs: make it self-contained. */
     p = merged;
     merged = OSSL_PARAM_dup(p);
     OSSL_PARAM_free((OSSL_PARAM *)p);
-    OSSL_PARAM_free(gctx->pss);
-    gctx->pss = merged;
+    OSSL_PARAM_free(gctx->extra);
+    gctx->extra = merged;
     return merged != NULL;
 }
 
-static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
+static int rsa_gen_set_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
 {
-    RSA_GEN_CTX *gctx = genctx;
     const OSSL_PARAM *p;
     size_t primes = 2;
 
-    if (params == NULL)
-        return 1;
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS);
     if (p != NULL && !OSSL_PARAM_get_size_t(p, &gctx->bits))
         goto out_bad;
@@ -428,13 +327,11 @@ static int rsa_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_E);
     if (p != NULL && !OSSL_PARAM_get_BN(p, &gctx->e))
         goto out_bad;
-    if (!p11be_keygen_token_params(params, &gctx->label, &gctx->id,
-                                   &gctx->id_len, &p))
-        goto out_bad;
     p = OSSL_PARAM_locate_const(params, RSA_GEN_PARAM_FIND);
     if (p != NULL && !OSSL_PARAM_get_int(p, &gctx->existing))
         goto out_bad;
-    return gctx->kind != &p11be_kind_rsa_pss || rsa_gen_keep_pss(gctx, params);
+    return gctx->km->kind != &p11be_kind_rsa_pss
+           || rsa_gen_keep_pss(gctx, params);
 
 out_bad:
     p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
@@ -442,45 +339,38 @@ out_bad:
     return 0;
 }
 
-#define RSA_GEN_SETTABLE                                                       \
-    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL),                         \
-        OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_PRIMES, NULL),                   \
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),                         \
-        OSSL_PARAM_utf8_string(P11BE_KEYGEN_PARAM_LABEL, NULL, 0),             \
-        OSSL_PARAM_octet_string(P11BE_KEYGEN_PARAM_ID, NULL, 0),               \
-        OSSL_PARAM_int(RSA_GEN_PARAM_FIND, NULL)
-
-static const OSSL_PARAM *rsa_gen_settable_params(void *genctx, void *provctx)
+/* pkcs11-key-existing (the pair is found: 2), and the exponent's check. */
+static int rsa_gen_prepare(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
 {
-    static const OSSL_PARAM settable[] = {
-        RSA_GEN_SETTABLE,
-        OSSL_PARAM_END,
-    };
-
-    (void)genctx;
-    (void)provctx;
-    return settable;
+    if (gctx->existing)
+        return p11be_key_find(key, gctx->label, gctx->id, gctx->id_len)
+                       && p11be_key_load_public(key, NULL, gctx->extra)
+                   ? 2
+                   : 0;
+    /* As the default provider (which then fails with its own reason). */
+    if (!BN_is_odd(gctx->e) || BN_is_one(gctx->e)) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "pub exponent out of range: an RSA public exponent is "
+                    "odd and greater than 1");
+        return 0;
+    }
+    return 1;
 }
 
-static const OSSL_PARAM *rsa_pss_gen_settable_params(void *genctx,
-                                                     void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        RSA_GEN_SETTABLE,
-        RSA_PSS_PARAM_TYPES,
-        OSSL_PARAM_END,
-    };
-
-    (void)genctx;
-    (void)provctx;
-    return settable;
-}
-
-/* Refuses sizes the token's CKM_RSA_PKCS_KEY_PAIR_GEN does not make. */
-static int rsa_gen_check(RSA_GEN_CTX *gctx)
+/* A modulus size the token's CKM_RSA_PKCS_KEY_PAIR_GEN makes, and e. */
+static int rsa_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
 {
     CK_MECHANISM_INFO info;
+    unsigned char e[16];
+    int e_len = BN_num_bytes(gctx->e);
 
+    if ((size_t)e_len > sizeof(e)) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "an RSA public exponent of %d bytes: pkcs11be gives a "
+                    "token at most %zu",
+                    e_len, sizeof(e));
+        return 0;
+    }
     if (!p11be_mech_info(gctx->prov, CKM_RSA_PKCS_KEY_PAIR_GEN,
                          "CKM_RSA_PKCS_KEY_PAIR_GEN", &info))
         return 0;
@@ -492,161 +382,144 @@ static int rsa_gen_check(RSA_GEN_CTX *gctx)
                     (unsigned long)info.ulMaxKeySize, gctx->bits);
         return 0;
     }
+    BN_bn2bin(gctx->e, e);
+    p11be_attrs_add_ulong(pub, CKA_MODULUS_BITS, gctx->bits);
+    p11be_attrs_add(pub, CKA_PUBLIC_EXPONENT, e, e_len);
     return 1;
 }
 
-/* A key made by the default provider, private half on the host. */
-static int rsa_gen_on_host(P11BE_KEY *key, const void *arg)
+/* Size, exponent and PSS restrictions for the default provider. */
+static int rsa_gen_host_params(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx)
 {
-    const RSA_GEN_CTX *gctx = arg;
-    OSSL_PARAM params[3];
-    EVP_PKEY_CTX *ctx;
-    EVP_PKEY *host = NULL;
     size_t bits = gctx->bits;
-    int ok;
+    OSSL_PARAM params[2];
 
-    ctx = EVP_PKEY_CTX_new_from_name(p11be_fallback_libctx(), key->kind->name,
-                                     NULL);
     params[0] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
     params[1] = OSSL_PARAM_construct_end();
-    ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1
-         && EVP_PKEY_CTX_set_params(ctx, params) == 1
-         && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, gctx->e) == 1
-         && (gctx->pss == NULL || EVP_PKEY_CTX_set_params(ctx, gctx->pss) == 1)
-         && EVP_PKEY_generate(ctx, &host) == 1
-         && p11be_key_set_host(key, host, 1);
-    EVP_PKEY_CTX_free(ctx);
-    if (ok)
-        return 1;
-    EVP_PKEY_free(host);
-    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
-                "%s key generation on the host failed", key->kind->name);
-    return 0;
+    return EVP_PKEY_CTX_set_params(ctx, params) == 1
+           && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, gctx->e) == 1
+           && (gctx->extra == NULL
+               || EVP_PKEY_CTX_set_params(ctx, gctx->extra) == 1);
 }
 
-static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
-{
-    RSA_GEN_CTX *gctx = genctx;
-    P11BE_ATTRS pub = {0}, priv = {0};
-    struct p11be_keygen gen = {
-        CKM_RSA_PKCS_KEY_PAIR_GEN,
-        "CKM_RSA_PKCS_KEY_PAIR_GEN",
-        &pub,
-        &priv,
-        gctx->label,
-        gctx->id,
-        gctx->id_len,
-        gctx->pss,
-        0,
-    };
-    unsigned char e[16];
-    P11BE_KEY *key;
-    int e_len, mode, ok;
+#define RSA_KEYMGMT_KIND(kind_row)                                             \
+    {                                                                          \
+        .kind = kind_row, .gen_mech = CKM_RSA_PKCS_KEY_PAIR_GEN,               \
+        .gen_mech_name = "CKM_RSA_PKCS_KEY_PAIR_GEN",                          \
+        .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_ENCRYPT | P11BE_GEN_SIGN       \
+                   | P11BE_GEN_DECRYPT,                                        \
+        .gen_set_params = rsa_gen_set_params, .gen_prepare = rsa_gen_prepare,  \
+        .gen_template = rsa_gen_template,                                      \
+        .gen_host_params = rsa_gen_host_params,                                \
+    }
 
-    (void)cb; /* the token reports no progress */
-    (void)cbarg;
-    if (p11be_reentered()) {
-        p11be_raise(gctx->prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "RSA key generation requested from inside a token call");
+static const struct p11be_keymgmt_kind rsa_keymgmt =
+    RSA_KEYMGMT_KIND(&p11be_kind_rsa);
+static const struct p11be_keymgmt_kind rsa_pss_keymgmt =
+    RSA_KEYMGMT_KIND(&p11be_kind_rsa_pss);
+
+#define RSA_GEN_SETTABLE                                                       \
+    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL),                         \
+        OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_PRIMES, NULL),                   \
+        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0), P11BE_KEYGEN_SETTABLE,  \
+        OSSL_PARAM_int(RSA_GEN_PARAM_FIND, NULL)
+
+static const OSSL_PARAM rsa_gen_settable[] = {
+    RSA_GEN_SETTABLE,
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM rsa_pss_gen_settable[] = {
+    RSA_GEN_SETTABLE,
+    RSA_PSS_PARAM_TYPES,
+    OSSL_PARAM_END,
+};
+
+P11BE_PARAMS_TABLE_FN(rsa_gen_settable_params, rsa_gen_settable)
+P11BE_PARAMS_TABLE_FN(rsa_pss_gen_settable_params, rsa_pss_gen_settable)
+
+/* The wrappers that name each type's row. */
+static void *rsa_new(void *provctx)
+{
+    return p11be_key_new(provctx, &p11be_kind_rsa);
+}
+
+static void *rsa_pss_new(void *provctx)
+{
+    return p11be_key_new(provctx, &p11be_kind_rsa_pss);
+}
+
+static void *rsa_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa);
+}
+
+static void *rsa_pss_load(const void *reference, size_t reference_sz)
+{
+    return p11be_keymgmt_load(reference, reference_sz, &p11be_kind_rsa_pss);
+}
+
+/* With the defaults: 2048 bits, e = 65537. */
+static void *rsa_gen_init_kind(void *provctx, int selection,
+                               const OSSL_PARAM params[],
+                               const struct p11be_keymgmt_kind *km)
+{
+    P11BE_GEN_CTX *gctx = p11be_keygen_init(provctx, selection, NULL, km);
+
+    if (gctx == NULL)
         return NULL;
-    }
-    key = p11be_key_new(gctx->prov, gctx->kind);
-    if (key == NULL || (gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
-        return key;
-    if (gctx->existing) {
-        if (!p11be_key_find(key, gctx->label, gctx->id, gctx->id_len)
-            || !p11be_key_load_public(key, NULL, gctx->pss))
-            goto out_free_key;
-        return key;
-    }
-    /* As the default provider (which then fails with its own reason). */
-    if (!BN_is_odd(gctx->e) || BN_is_one(gctx->e)) {
-        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "pub exponent out of range: an RSA public exponent is "
-                    "odd and greater than 1");
-        goto out_free_key;
-    }
-    mode = p11be_keygen_mode(gctx->prov, gctx->label, gctx->id_len);
-    if (mode < 0)
-        goto out_free_key;
-    if (mode == P11BE_KEYGEN_HOST) {
-        if (!rsa_gen_on_host(key, gctx))
-            goto out_free_key;
-        return key;
-    }
-    e_len = BN_num_bytes(gctx->e);
-    if ((size_t)e_len > sizeof(e)) {
-        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "an RSA public exponent of %d bytes: pkcs11be gives a "
-                    "token at most %zu",
-                    e_len, sizeof(e));
-        goto out_free_key;
-    }
-    BN_bn2bin(gctx->e, e);
-    if (!rsa_gen_check(gctx))
-        goto out_free_key;
-    p11be_attrs_add_ulong(&pub, CKA_MODULUS_BITS, gctx->bits);
-    p11be_attrs_add(&pub, CKA_PUBLIC_EXPONENT, e, e_len);
-    p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
-    p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 1);
-    p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
-    p11be_attrs_add_bool(&priv, CKA_DECRYPT, 1);
-    ok = p11be_keygen_run(key, &gen, mode, rsa_gen_on_host, gctx);
-    p11be_attrs_free(&pub);
-    p11be_attrs_free(&priv);
-    if (ok)
-        return key;
-out_free_key:
-    p11be_key_free(key);
+    gctx->bits = RSA_DEFAULT_BITS;
+    gctx->e = BN_new();
+    if (gctx->e != NULL && BN_set_word(gctx->e, 65537)
+        && p11be_keygen_set_params(gctx, params))
+        return gctx;
+    p11be_keygen_cleanup(gctx);
     return NULL;
 }
+
+static void *rsa_gen_init(void *provctx, int selection,
+                          const OSSL_PARAM params[])
+{
+    return rsa_gen_init_kind(provctx, selection, params, &rsa_keymgmt);
+}
+
+static void *rsa_pss_gen_init(void *provctx, int selection,
+                              const OSSL_PARAM params[])
+{
+    return rsa_gen_init_kind(provctx, selection, params, &rsa_pss_keymgmt);
+}
+
+/* What both tables share. */
+#define RSA_FUNCTIONS                                                          \
+    P11BE_KEYMGMT_FUNCTIONS,                                                   \
+        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},      \
+        {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,                                    \
+         (void (*)(void))rsa_gettable_params},                                 \
+    {                                                                          \
+        OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,                                \
+            (void (*)(void))rsa_query_operation_name                           \
+    }
 
 const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_new},
     {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_load},
-    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
-    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
-    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
-    {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},
-    {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},
     {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))rsa_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))rsa_key_types},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p11be_keymgmt_get_params},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))rsa_gettable_params},
-    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-     (void (*)(void))rsa_query_operation_name},
     {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))rsa_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))rsa_gen_set_params},
     {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
      (void (*)(void))rsa_gen_settable_params},
-    {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))rsa_gen},
-    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))rsa_gen_cleanup},
+    RSA_FUNCTIONS,
     {0, NULL},
 };
 
 const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))rsa_pss_new},
     {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))rsa_pss_load},
-    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))p11be_keymgmt_free},
-    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p11be_keymgmt_has},
-    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p11be_keymgmt_match},
-    {OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))p11be_keymgmt_validate},
-    {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))p11be_keymgmt_import},
     {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))rsa_pss_key_types},
-    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p11be_keymgmt_export},
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))rsa_pss_key_types},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p11be_keymgmt_get_params},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))rsa_gettable_params},
-    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))p11be_keymgmt_dup},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
-     (void (*)(void))rsa_query_operation_name},
     {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))rsa_pss_gen_init},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))rsa_gen_set_params},
     {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,
      (void (*)(void))rsa_pss_gen_settable_params},
-    {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))rsa_gen},
-    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))rsa_gen_cleanup},
+    RSA_FUNCTIONS,
     {0, NULL},
 };

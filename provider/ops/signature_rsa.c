@@ -23,19 +23,11 @@
  *   Salt lengths as OpenSSL 3.0 signs: "digest" is the hash size, "max"
  *   and "auto" the largest that fits.
  *
- * Hashing for EVP_DigestSign* happens on the host, by the default provider
- * in the fallback library context (never by pkcs11be, so no recursion),
- * and the digest is signed as above: one C_SignInit + C_Sign per
- * signature, a context that EVP_MD_CTX_copy can duplicate at any point,
- * and no session held between update and final. Measured with SoftHSM2
- * (tests/c/rsa_check.c hashbench, RSA-2048), host hashing + CKM_RSA_PKCS
- * is as fast as CKM_SHA256_RSA_PKCS for short messages (about 800/s both)
- * and about twice as fast for 1 MiB ones (about 400/s against 200/s).
- *
- * Verification (and verify-recover) is a public-key operation: it runs on
- * the host copy by the default provider, as does everything in a context
- * made while the thread is inside a token call (re-entry, see reentry.h;
- * signing there needs a key imported from software).
+ * The rest is the skeleton's (signature.c): hashing on the host, then the
+ * digest signed as above. Measured with SoftHSM2 (tests/c/rsa_check.c
+ * hashbench, RSA-2048), host hashing + CKM_RSA_PKCS is as fast as
+ * CKM_SHA256_RSA_PKCS for short messages (about 800/s both) and about
+ * twice as fast for 1 MiB ones (about 400/s against 200/s).
  */
 #include <string.h>
 
@@ -51,130 +43,12 @@
 
 #include "debug.h"
 #include "err.h"
-#include "keyobj.h"
 #include "names.h"
+#include "pkey_op.h"
 #include "provider.h"
-#include "reentry.h"
 #include "rsa_pad.h"
 
-static OSSL_FUNC_signature_newctx_fn sig_newctx;
-static OSSL_FUNC_signature_freectx_fn sig_freectx;
-static OSSL_FUNC_signature_dupctx_fn sig_dupctx;
-static OSSL_FUNC_signature_sign_init_fn sig_sign_init;
-static OSSL_FUNC_signature_sign_fn sig_sign;
-static OSSL_FUNC_signature_verify_init_fn sig_verify_init;
-static OSSL_FUNC_signature_verify_fn sig_verify;
-static OSSL_FUNC_signature_verify_recover_init_fn sig_verify_recover_init;
-static OSSL_FUNC_signature_verify_recover_fn sig_verify_recover;
-static OSSL_FUNC_signature_digest_sign_init_fn sig_digest_sign_init;
-static OSSL_FUNC_signature_digest_sign_update_fn sig_digest_update;
-static OSSL_FUNC_signature_digest_sign_final_fn sig_digest_sign_final;
-static OSSL_FUNC_signature_digest_verify_init_fn sig_digest_verify_init;
-static OSSL_FUNC_signature_digest_verify_final_fn sig_digest_verify_final;
-static OSSL_FUNC_signature_get_ctx_params_fn sig_get_ctx_params;
-static OSSL_FUNC_signature_gettable_ctx_params_fn sig_gettable_ctx_params;
-static OSSL_FUNC_signature_set_ctx_params_fn sig_set_ctx_params;
-static OSSL_FUNC_signature_settable_ctx_params_fn sig_settable_ctx_params;
-static OSSL_FUNC_signature_get_ctx_md_params_fn sig_get_ctx_md_params;
-static OSSL_FUNC_signature_gettable_ctx_md_params_fn sig_gettable_ctx_md_params;
-static OSSL_FUNC_signature_set_ctx_md_params_fn sig_set_ctx_md_params;
-static OSSL_FUNC_signature_settable_ctx_md_params_fn sig_settable_ctx_md_params;
-
-struct sig_ctx_st {
-    P11BE_KEYOP op;    /* the key and its host context: see top */
-    EVP_MD_CTX *mdctx; /* DigestSign/DigestVerify: the host's hash */
-};
-
-typedef struct sig_ctx_st SIG_CTX;
-
-static void *sig_newctx(void *provctx, const char *propq)
-{
-    SIG_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-
-    (void)propq; /* digests come from the default provider: see top */
-    if (ctx == NULL)
-        return NULL;
-    p11be_keyop_new(&ctx->op, provctx, "RSA signature");
-    return ctx;
-}
-
-static void sig_freectx(void *vctx)
-{
-    SIG_CTX *ctx = vctx;
-
-    if (ctx == NULL)
-        return;
-    EVP_MD_CTX_free(ctx->mdctx);
-    p11be_keyop_cleanup(&ctx->op);
-    OPENSSL_clear_free(ctx, sizeof(*ctx));
-}
-
-static void *sig_dupctx(void *vctx)
-{
-    SIG_CTX *src = vctx;
-    SIG_CTX *dst = OPENSSL_zalloc(sizeof(*dst));
-
-    if (dst == NULL)
-        return NULL;
-    if (!p11be_keyop_dup(&dst->op, &src->op)
-        || (src->mdctx != NULL
-            && ((dst->mdctx = EVP_MD_CTX_new()) == NULL
-                || !EVP_MD_CTX_copy_ex(dst->mdctx, src->mdctx)))) {
-        sig_freectx(dst);
-        return NULL;
-    }
-    return dst;
-}
-
-/*
- * Takes the key (NULL: keep the one set before) and initialises the host
- * context for `operation`, with params applied.
- */
-static int sig_init(SIG_CTX *ctx, void *provkey, const OSSL_PARAM params[],
-                    int operation)
-{
-    int sign = operation == EVP_PKEY_OP_SIGN, ok;
-
-    EVP_MD_CTX_free(ctx->mdctx);
-    ctx->mdctx = NULL;
-    if (!p11be_keyop_init(&ctx->op, provkey, operation, sign))
-        return 0;
-    if (!EVP_PKEY_is_a(ctx->op.key->host, "RSA")
-        && !EVP_PKEY_is_a(ctx->op.key->host, "RSA-PSS")) {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA signature needs an RSA key, not %s",
-                    ctx->op.key->kind->name);
-        return 0;
-    }
-    /* Signing on the token: the host context only holds the params. */
-    if (sign && ctx->op.on_host)
-        ok = EVP_PKEY_sign_init(ctx->op.host);
-    else if (operation == EVP_PKEY_OP_VERIFYRECOVER)
-        ok = EVP_PKEY_verify_recover_init(ctx->op.host);
-    else
-        ok = EVP_PKEY_verify_init(ctx->op.host);
-    if (ok <= 0 || !p11be_keyop_set_params(&ctx->op, params))
-        return 0;
-    if (sign && !ctx->op.on_host)
-        return p11be_check_mech(ctx->op.prov, CKM_RSA_PKCS, "CKM_RSA_PKCS");
-    return 1;
-}
-
-static int sig_sign_init(void *vctx, void *provkey, const OSSL_PARAM params[])
-{
-    return sig_init(vctx, provkey, params, EVP_PKEY_OP_SIGN);
-}
-
-static int sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
-{
-    return sig_init(vctx, provkey, params, EVP_PKEY_OP_VERIFY);
-}
-
-static int sig_verify_recover_init(void *vctx, void *provkey,
-                                   const OSSL_PARAM params[])
-{
-    return sig_init(vctx, provkey, params, EVP_PKEY_OP_VERIFYRECOVER);
-}
+typedef P11BE_PKEY_CTX SIG_CTX;
 
 /*
  * The token's signature into sig (k bytes), left-padded with zeros if the
@@ -356,19 +230,7 @@ static int sig_sign_digest(SIG_CTX *ctx, unsigned char *sig, size_t *siglen,
     struct p11be_rsa_params sp;
     int ok = 0;
 
-    if (ctx->op.on_host) {
-        *siglen = sigsize;
-        return EVP_PKEY_sign(ctx->op.host, sig, siglen, tbs, tbs_len) > 0;
-    }
-    if (sig == NULL) {
-        *siglen = k;
-        return 1;
-    }
-    if (sigsize < k) {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_BUFFER_TOO_SMALL,
-                    "an RSA signature needs %zu bytes, got %zu", k, sigsize);
-        return 0;
-    }
+    (void)sigsize; /* at least k: signature.c checked */
     if (!p11be_rsa_params_read(&ctx->op, 1, &sp))
         return 0;
     if (sp.md != NULL && sp.pad != RSA_NO_PADDING
@@ -415,255 +277,56 @@ out_free_params:
     return ok;
 }
 
-static int sig_sign(void *vctx, unsigned char *sig, size_t *siglen,
-                    size_t sigsize, const unsigned char *tbs, size_t tbslen)
-{
-    SIG_CTX *ctx = vctx;
+static const OSSL_PARAM sig_gettable[] = {
+    OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
+    OSSL_PARAM_END,
+};
 
-    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_SIGN))
-        return 0;
-    return sig_sign_digest(ctx, sig, siglen, sigsize, tbs, tbslen);
-}
-
-static int sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
-                      const unsigned char *tbs, size_t tbslen)
-{
-    SIG_CTX *ctx = vctx;
-
-    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_VERIFY))
-        return 0;
-    return EVP_PKEY_verify(ctx->op.host, sig, siglen, tbs, tbslen);
-}
-
-static int sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen,
-                              size_t routsize, const unsigned char *sig,
-                              size_t siglen)
-{
-    SIG_CTX *ctx = vctx;
-
-    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_VERIFYRECOVER))
-        return 0;
-    *routlen = routsize;
-    return EVP_PKEY_verify_recover(ctx->op.host, rout, routlen, sig, siglen)
-           > 0;
-}
-
-/* Init, then the digest (OpenSSL's order), hashed on the host. */
-static int sig_digest_init(SIG_CTX *ctx, const char *mdname, void *provkey,
-                           const OSSL_PARAM params[], int operation)
-{
-    EVP_MD *md;
-    int ok;
-
-    if (!sig_init(ctx, provkey, params, operation))
-        return 0;
-    if (mdname != NULL) {
-        OSSL_PARAM set[2];
-
-        set[0] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST,
-                                                  (char *)mdname, 0);
-        set[1] = OSSL_PARAM_construct_end();
-
-        if (EVP_PKEY_CTX_set_params(ctx->op.host, set) <= 0)
-            return 0;
-    } else {
-        mdname = "SHA256"; /* the RSA keymgmt's default-digest */
-    }
-    md = EVP_MD_fetch(p11be_fallback_libctx(), mdname, NULL);
-    ctx->mdctx = EVP_MD_CTX_new();
-    ok = md != NULL && ctx->mdctx != NULL
-         && EVP_DigestInit_ex2(ctx->mdctx, md, NULL);
-    EVP_MD_free(md);
-    if (!ok)
-        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "RSA signature: cannot hash with %s", mdname);
-    return ok;
-}
-
-static int sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
-                                const OSSL_PARAM params[])
-{
-    return sig_digest_init(vctx, mdname, provkey, params, EVP_PKEY_OP_SIGN);
-}
-
-static int sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
-                                  const OSSL_PARAM params[])
-{
-    return sig_digest_init(vctx, mdname, provkey, params, EVP_PKEY_OP_VERIFY);
-}
-
-static int sig_digest_update(void *vctx, const unsigned char *data,
-                             size_t datalen)
-{
-    SIG_CTX *ctx = vctx;
-
-    if (ctx->mdctx == NULL) {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_BAD_STATE,
-                    "RSA digest update without digest init");
-        return 0;
-    }
-    return EVP_DigestUpdate(ctx->mdctx, data, datalen);
-}
-
-/* Finishes the host's hash into dgst; 0 (raised) out of order. */
-static int sig_digest_final(SIG_CTX *ctx, unsigned char *dgst,
-                            unsigned int *dgst_len)
-{
-    if (ctx->mdctx == NULL) {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_BAD_STATE,
-                    "RSA digest final without digest init");
-        return 0;
-    }
-    return EVP_DigestFinal_ex(ctx->mdctx, dgst, dgst_len);
-}
-
-static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
-                                 size_t sigsize)
-{
-    SIG_CTX *ctx = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dgst_len = 0;
-
-    /* A size query leaves the hash running. */
-    if (sig == NULL) {
-        if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_SIGN))
-            return 0;
-        *siglen = EVP_PKEY_get_size(ctx->op.key->host);
-        return 1;
-    }
-    if (!sig_digest_final(ctx, dgst, &dgst_len))
-        return 0;
-    return sig_sign_digest(ctx, sig, siglen, sigsize, dgst, dgst_len);
-}
-
-static int sig_digest_verify_final(void *vctx, const unsigned char *sig,
-                                   size_t siglen)
-{
-    SIG_CTX *ctx = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dgst_len = 0;
-
-    if (!sig_digest_final(ctx, dgst, &dgst_len))
-        return 0;
-    return EVP_PKEY_verify(ctx->op.host, sig, siglen, dgst, dgst_len);
-}
-
-static const OSSL_PARAM *sig_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
+static const OSSL_PARAM sig_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
+    OSSL_PARAM_END,
+};
 
 /* Whatever OpenSSL's own RSA signature reports, algorithm-id included. */
-static int sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
+P11BE_PARAMS_TABLE_FN(sig_gettable_ctx_params, sig_gettable)
+P11BE_PARAMS_TABLE_FN(sig_settable_ctx_params, sig_settable)
+
+static const struct p11be_pkey_alg sig_rsa = {
+    .what = "RSA signature",
+    .key_type = "RSA",
+    .key_type_alt = "RSA-PSS",
+    .mech = CKM_RSA_PKCS,
+    .mech_name = "CKM_RSA_PKCS",
+    .token_host_op = EVP_PKEY_OP_VERIFY,
+    .default_md = "SHA256", /* the RSA keymgmt's default-digest */
+    .token_op = sig_sign_digest,
+};
+
+static void *sig_newctx(void *provctx, const char *propq)
 {
-    SIG_CTX *ctx = vctx;
-
-    return p11be_keyop_get_params(&ctx->op, params);
-}
-
-static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return settable;
-}
-
-/* After init (OpenSSL allows nothing else); NULL or empty: nothing to do. */
-static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
-{
-    SIG_CTX *ctx = vctx;
-
-    return p11be_keyop_set_params(&ctx->op, params);
-}
-
-static const OSSL_PARAM *sig_gettable_ctx_md_params(void *vctx)
-{
-    SIG_CTX *ctx = vctx;
-
-    if (ctx->mdctx == NULL || EVP_MD_CTX_get0_md(ctx->mdctx) == NULL)
-        return NULL;
-    return EVP_MD_gettable_ctx_params(EVP_MD_CTX_get0_md(ctx->mdctx));
-}
-
-static int sig_get_ctx_md_params(void *vctx, OSSL_PARAM params[])
-{
-    SIG_CTX *ctx = vctx;
-
-    return ctx->mdctx != NULL && EVP_MD_CTX_get_params(ctx->mdctx, params);
-}
-
-static const OSSL_PARAM *sig_settable_ctx_md_params(void *vctx)
-{
-    SIG_CTX *ctx = vctx;
-
-    if (ctx->mdctx == NULL || EVP_MD_CTX_get0_md(ctx->mdctx) == NULL)
-        return NULL;
-    return EVP_MD_settable_ctx_params(EVP_MD_CTX_get0_md(ctx->mdctx));
-}
-
-static int sig_set_ctx_md_params(void *vctx, const OSSL_PARAM params[])
-{
-    SIG_CTX *ctx = vctx;
-
-    return ctx->mdctx != NULL && EVP_MD_CTX_set_params(ctx->mdctx, params);
+    (void)propq; /* digests come from the default provider */
+    return p11be_pkey_ctx_new(provctx, &sig_rsa);
 }
 
 const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
     {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_newctx},
-    {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},
-    {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},
-    {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))sig_sign_init},
-    {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sign},
-    {OSSL_FUNC_SIGNATURE_VERIFY_INIT, (void (*)(void))sig_verify_init},
-    {OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))sig_verify},
-    {OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT,
-     (void (*)(void))sig_verify_recover_init},
-    {OSSL_FUNC_SIGNATURE_VERIFY_RECOVER, (void (*)(void))sig_verify_recover},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
-     (void (*)(void))sig_digest_sign_init},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))sig_digest_update},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
-     (void (*)(void))sig_digest_sign_final},
-    {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,
-     (void (*)(void))sig_digest_verify_init},
-    {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,
-     (void (*)(void))sig_digest_update},
-    {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,
-     (void (*)(void))sig_digest_verify_final},
-    {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))sig_get_ctx_params},
     {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
      (void (*)(void))sig_gettable_ctx_params},
-    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params},
     {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
      (void (*)(void))sig_settable_ctx_params},
-    {OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS,
-     (void (*)(void))sig_get_ctx_md_params},
-    {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS,
-     (void (*)(void))sig_gettable_ctx_md_params},
-    {OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS,
-     (void (*)(void))sig_set_ctx_md_params},
-    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS,
-     (void (*)(void))sig_settable_ctx_md_params},
+    {OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT,
+     (void (*)(void))p11be_sig_verify_recover_init},
+    {OSSL_FUNC_SIGNATURE_VERIFY_RECOVER,
+     (void (*)(void))p11be_sig_verify_recover},
+    P11BE_SIG_DIGEST_FUNCTIONS,
     {0, NULL},
 };

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The key-exchange skeleton ECDH and DH fill in (pkey_op.h).
+ *
+ * Parameters go to a context of OpenSSL's default provider on the key's
+ * host copy, which also takes the peer key, so that the peer is checked
+ * (same group, a valid public key) as OpenSSL does. The peer's encoded
+ * public key (an EC point, a DH public value) is read once, at set_peer.
+ *
+ * Deriving on the token: the algorithm's token_op names the peer in its
+ * mechanism's parameter and calls p11be_exch_token_secret(): C_DeriveKey
+ * makes a session CKO_SECRET_KEY that is extractable and not sensitive,
+ * since OpenSSL's API hands the shared secret to the caller;
+ * C_GetAttributeValue reads CKA_VALUE, and C_DestroyObject removes the
+ * object at once, on the session it was made on.
+ */
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "names.h"
+#include "p11call.h"
+#include "pkey_op.h"
+#include "provider.h"
+#include "runner.h"
+
+int p11be_exch_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    return p11be_pkey_ctx_init(vctx, provkey, params, EVP_PKEY_OP_DERIVE);
+}
+
+/* The peer must be in our group; the host context checks its key. */
+int p11be_exch_set_peer(void *vctx, void *provkey)
+{
+    P11BE_PKEY_CTX *ctx = vctx;
+    P11BE_KEY *peer = provkey;
+    const char *what = ctx->alg->what;
+    int len;
+
+    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_DERIVE))
+        return 0;
+    if (peer == NULL || peer->host == NULL
+        || EVP_PKEY_parameters_eq(ctx->op.key->host, peer->host) != 1) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: the peer key is not on the same curve or group as "
+                    "ours",
+                    what);
+        return 0;
+    }
+    if (EVP_PKEY_derive_set_peer(ctx->op.host, peer->host) <= 0) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: OpenSSL's default provider refuses the peer key",
+                    what);
+        return 0;
+    }
+    /*
+     * Read with one call, into room for the key's size (a DH public value,
+     * or more than an EC point: the size is the largest ECDSA signature).
+     */
+    len = EVP_PKEY_get_size(peer->host);
+    OPENSSL_free(ctx->peer_pub);
+    ctx->peer_pub = len > 0 ? OPENSSL_malloc(len) : NULL;
+    if (ctx->peer_pub != NULL
+        && !EVP_PKEY_get_octet_string_param(
+            peer->host, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, ctx->peer_pub, len,
+            &ctx->peer_pub_len)) {
+        OPENSSL_free(ctx->peer_pub);
+        ctx->peer_pub = NULL;
+    }
+    if (ctx->peer_pub == NULL) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: cannot read the peer's public key", what);
+        return 0;
+    }
+    p11be_key_up_ref(peer);
+    p11be_key_free(ctx->peer);
+    ctx->peer = peer;
+    return 1;
+}
+
+int p11be_exch_derive(void *vctx, unsigned char *secret, size_t *secretlen,
+                      size_t outlen)
+{
+    P11BE_PKEY_CTX *ctx = vctx;
+
+    if (!p11be_keyop_ready(&ctx->op, EVP_PKEY_OP_DERIVE))
+        return 0;
+    if (ctx->peer == NULL) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_BAD_STATE,
+                    "%s: derive without a peer key", ctx->alg->what);
+        return 0;
+    }
+    if (ctx->op.on_host) {
+        *secretlen = outlen;
+        return EVP_PKEY_derive(ctx->op.host, secret, secretlen) > 0;
+    }
+    return ctx->alg->token_op(ctx, secret, secretlen, outlen, NULL, 0);
+}
+
+/* One derivation: the mechanism, and the secret's room and length. */
+struct exch_derive {
+    CK_MECHANISM *mech; /* names the peer's public key */
+    unsigned char *out; /* the secret */
+    CK_ULONG len;       /* room in out, then the secret's length */
+};
+
+/*
+ * The runner's step: C_DeriveKey, C_GetAttributeValue of CKA_VALUE and
+ * C_DestroyObject on one session; returns the last CK_RV.
+ */
+static CK_RV exch_derive_step(struct p11be_run *run, P11BE_SESSION *sess,
+                              CK_OBJECT_HANDLE priv)
+{
+    struct exch_derive *d = run->arg;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG value_len = d->len;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_PRIVATE, &no, sizeof(no)},
+        {CKA_SENSITIVE, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
+        /* Only read, then destroyed: usable for nothing else meanwhile. */
+        {CKA_SIGN, &no, sizeof(no)},
+        {CKA_VERIFY, &no, sizeof(no)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
+    };
+    CK_ATTRIBUTE value = {CKA_VALUE, d->out, value_len};
+    CK_OBJECT_HANDLE secret = CK_INVALID_HANDLE;
+    CK_RV rv, drv;
+
+    rv = P11BE_CALL(sess->fns, C_DeriveKey, sess->handle, d->mech, priv, tmpl,
+                    sizeof(tmpl) / sizeof(tmpl[0]), &secret);
+    if (rv != CKR_OK)
+        return rv;
+    rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, secret,
+                    &value, 1);
+    d->len = value.ulValueLen;
+    drv = P11BE_CALL(sess->fns, C_DestroyObject, sess->handle, secret);
+    if (rv != CKR_OK)
+        run->fn = "C_GetAttributeValue";
+    else if (drv != CKR_OK)
+        run->fn = "C_DestroyObject";
+    return rv != CKR_OK ? rv : drv;
+}
+
+int p11be_exch_token_secret(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech,
+                            unsigned char *z, size_t z_len)
+{
+    struct exch_derive d = {mech, z, z_len};
+    struct p11be_run run = {
+        .req = {.mech = mech->mechanism},
+        .fn = "C_DeriveKey",
+        .mech_name = ctx->alg->mech_name,
+        .step = exch_derive_step,
+        .arg = &d,
+    };
+
+    if (!p11be_key_run(ctx->op.key, P11BE_USE_DERIVE, &run))
+        return 0;
+    if (d.len > z_len) {
+        p11be_raise(ctx->op.prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "C_DeriveKey (%s) gave %lu bytes, not %zu",
+                    ctx->alg->mech_name, (unsigned long)d.len, z_len);
+        return 0;
+    }
+    /* Left-pad a secret the token shortened. */
+    memmove(z + (z_len - d.len), z, d.len);
+    memset(z, 0, z_len - d.len);
+    return 1;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One context for every operation on a P11BE_KEY (keyobj.h): signatures
+ * (signature.c), asym-ciphers (asym_cipher.c) and key exchanges
+ * (exchange.c). What differs per algorithm is a row, struct p11be_pkey_alg,
+ * in the algorithm's file: the key types it takes, the token mechanism
+ * init checks, and the hooks that do the private-key work on the token.
+ * Everything else (new, free, dup, init, parameters) is written once, in
+ * pkey_op.c: parameters go to a context of OpenSSL's default provider on
+ * the key's host copy, which checks, defaults and reports them as OpenSSL
+ * does and runs the public-key side.
+ */
+#ifndef P11BE_PKEY_OP_H
+#define P11BE_PKEY_OP_H
+
+#include <openssl/core_dispatch.h>
+#include <openssl/evp.h>
+
+#include "keyobj.h"
+
+typedef struct p11be_pkey_ctx_st P11BE_PKEY_CTX;
+
+/* What an algorithm adds to the shared skeleton: one row per algorithm. */
+struct p11be_pkey_alg {
+    const char *what;         /* "RSA signature": messages */
+    const char *key_type;     /* the host key type it needs: "RSA" */
+    const char *key_type_alt; /* another one it takes ("RSA-PSS"), or NULL */
+    /* A key type the default provider refuses with its own reason. */
+    const char *host_refuses;
+    CK_MECHANISM_TYPE mech; /* checked at a private-key init on the token */
+    const char *mech_name;  /* "CKM_RSA_PKCS"; NULL: nothing to check */
+    /*
+     * The host context's init when the private-key work runs on the token
+     * (its parameters are read back from it): EVP_PKEY_OP_VERIFY,
+     * _SIGN, _ENCRYPT or _DERIVE; 0: the host context is never
+     * initialised (EdDSA works on the host key directly).
+     */
+    int token_host_op;
+    /* Signatures with a digest: the keymgmt's default; NULL: one-shot. */
+    const char *default_md;
+    /*
+     * The private-key operation on the token, after the size checks:
+     * sign (tbs, a digest when one is set, into sig of sigsize >= the
+     * key's size), decrypt, or derive (into out, of outlen bytes, or
+     * the size when out is NULL). 1, or 0 (raised).
+     */
+    int (*token_op)(P11BE_PKEY_CTX *ctx, unsigned char *out, size_t *out_len,
+                    size_t out_size, const unsigned char *in, size_t in_len);
+    /* Signing on the host copy when it is not EVP_PKEY_sign (EdDSA). */
+    int (*host_sign)(P11BE_PKEY_CTX *ctx, unsigned char *sig, size_t *siglen,
+                     const unsigned char *tbs, size_t tbslen);
+    /* Parameters the host context does not report back (DH's pad). */
+    int (*set_params)(P11BE_PKEY_CTX *ctx, const OSSL_PARAM params[]);
+};
+
+struct p11be_pkey_ctx_st {
+    P11BE_KEYOP op;                   /* the key and its host context */
+    const struct p11be_pkey_alg *alg; /* the algorithm's row */
+    EVP_MD_CTX *mdctx;                /* DigestSign/DigestVerify: host hash */
+    P11BE_KEY *peer;                  /* key exchange: a reference, or NULL */
+    unsigned char *peer_pub;          /* the peer's encoded public key */
+    size_t peer_pub_len;              /* bytes in peer_pub */
+    int pad;                          /* DH: pad the secret to the prime */
+};
+
+/* For an algorithm's newctx. */
+P11BE_PKEY_CTX *p11be_pkey_ctx_new(void *provctx,
+                                   const struct p11be_pkey_alg *alg);
+void p11be_pkey_ctx_free(void *vctx);
+void *p11be_pkey_ctx_dup(void *vctx);
+
+/*
+ * Takes provkey (NULL keeps the key set before), checks its type, makes
+ * and initialises the host context for `operation` (EVP_PKEY_OP_*) with
+ * params applied, and for a private-key operation on the token checks
+ * the algorithm's mechanism. 1, or 0 (raised).
+ */
+int p11be_pkey_ctx_init(P11BE_PKEY_CTX *ctx, void *provkey,
+                        const OSSL_PARAM params[], int operation);
+
+/* get_ctx_params / set_ctx_params (after init): the host context's. */
+int p11be_pkey_ctx_get_params(void *vctx, OSSL_PARAM params[]);
+int p11be_pkey_ctx_set_params(void *vctx, const OSSL_PARAM params[]);
+
+/*
+ * Defines `fn`, a gettable/settable_ctx_params function that answers
+ * `table` whatever the context (OpenSSL may pass none).
+ */
+#define P11BE_PARAMS_TABLE_FN(fn, table)                                       \
+    static const OSSL_PARAM *fn(void *vctx, void *provctx)                     \
+    {                                                                          \
+        (void)vctx;                                                            \
+        (void)provctx;                                                         \
+        return table;                                                          \
+    }
+
+/* The dispatch entries a context on a key shares, for `op` (SIGNATURE ..). */
+#define P11BE_PKEY_CTX_FUNCTIONS(FREECTX, DUPCTX, GET, SET)                    \
+    {FREECTX, (void (*)(void))p11be_pkey_ctx_free},                            \
+        {DUPCTX, (void (*)(void))p11be_pkey_ctx_dup},                          \
+        {GET, (void (*)(void))p11be_pkey_ctx_get_params},                      \
+    {                                                                          \
+        SET, (void (*)(void))p11be_pkey_ctx_set_params                         \
+    }
+
+/* ---- signatures (signature.c) -------------------------------------------- */
+
+OSSL_FUNC_signature_sign_init_fn p11be_sig_sign_init;
+OSSL_FUNC_signature_sign_fn p11be_sig_sign;
+OSSL_FUNC_signature_verify_init_fn p11be_sig_verify_init;
+OSSL_FUNC_signature_verify_fn p11be_sig_verify;
+OSSL_FUNC_signature_verify_recover_init_fn p11be_sig_verify_recover_init;
+OSSL_FUNC_signature_verify_recover_fn p11be_sig_verify_recover;
+OSSL_FUNC_signature_digest_sign_init_fn p11be_sig_digest_sign_init;
+OSSL_FUNC_signature_digest_verify_init_fn p11be_sig_digest_verify_init;
+OSSL_FUNC_signature_digest_sign_update_fn p11be_sig_digest_update;
+OSSL_FUNC_signature_digest_sign_final_fn p11be_sig_digest_sign_final;
+OSSL_FUNC_signature_digest_verify_final_fn p11be_sig_digest_verify_final;
+OSSL_FUNC_signature_digest_verify_fn p11be_sig_digest_verify;
+OSSL_FUNC_signature_get_ctx_md_params_fn p11be_sig_get_ctx_md_params;
+OSSL_FUNC_signature_gettable_ctx_md_params_fn p11be_sig_gettable_ctx_md_params;
+OSSL_FUNC_signature_set_ctx_md_params_fn p11be_sig_set_ctx_md_params;
+OSSL_FUNC_signature_settable_ctx_md_params_fn p11be_sig_settable_ctx_md_params;
+
+/* A signature's table: newctx, its param tables, then these. */
+#define P11BE_SIG_FUNCTIONS                                                    \
+    P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_SIGNATURE_FREECTX,                      \
+                             OSSL_FUNC_SIGNATURE_DUPCTX,                       \
+                             OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,               \
+                             OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS)
+
+/* ... and for a signature over a digest (RSA, ECDSA), these too. */
+#define P11BE_SIG_DIGEST_FUNCTIONS                                             \
+    P11BE_SIG_FUNCTIONS,                                                       \
+        {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))p11be_sig_sign_init},  \
+        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))p11be_sig_sign},            \
+        {OSSL_FUNC_SIGNATURE_VERIFY_INIT,                                      \
+         (void (*)(void))p11be_sig_verify_init},                               \
+        {OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))p11be_sig_verify},        \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                                 \
+         (void (*)(void))p11be_sig_digest_sign_init},                          \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                               \
+         (void (*)(void))p11be_sig_digest_update},                             \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                                \
+         (void (*)(void))p11be_sig_digest_sign_final},                         \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,                               \
+         (void (*)(void))p11be_sig_digest_verify_init},                        \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,                             \
+         (void (*)(void))p11be_sig_digest_update},                             \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,                              \
+         (void (*)(void))p11be_sig_digest_verify_final},                       \
+        {OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS,                                \
+         (void (*)(void))p11be_sig_get_ctx_md_params},                         \
+        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS,                           \
+         (void (*)(void))p11be_sig_gettable_ctx_md_params},                    \
+        {OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS,                                \
+         (void (*)(void))p11be_sig_set_ctx_md_params},                         \
+    {                                                                          \
+        OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS,                            \
+            (void (*)(void))p11be_sig_settable_ctx_md_params                   \
+    }
+
+/* ---- key exchange (exchange.c) ------------------------------------------- */
+
+OSSL_FUNC_keyexch_init_fn p11be_exch_init;
+OSSL_FUNC_keyexch_set_peer_fn p11be_exch_set_peer;
+OSSL_FUNC_keyexch_derive_fn p11be_exch_derive;
+
+/* A key exchange's table: newctx, its param tables, then these. */
+#define P11BE_EXCH_FUNCTIONS                                                   \
+    P11BE_PKEY_CTX_FUNCTIONS(                                                  \
+        OSSL_FUNC_KEYEXCH_FREECTX, OSSL_FUNC_KEYEXCH_DUPCTX,                   \
+        OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS),   \
+        {OSSL_FUNC_KEYEXCH_INIT, (void (*)(void))p11be_exch_init},             \
+        {OSSL_FUNC_KEYEXCH_SET_PEER, (void (*)(void))p11be_exch_set_peer},     \
+    {                                                                          \
+        OSSL_FUNC_KEYEXCH_DERIVE, (void (*)(void))p11be_exch_derive            \
+    }
+
+/*
+ * The token's shared secret for `mech` (its parameter naming the peer's
+ * public key) into z, *z_len bytes of room (the secret's size): C_DeriveKey
+ * of an extractable session secret, C_GetAttributeValue of its CKA_VALUE,
+ * C_DestroyObject. Left-padded to *z_len when the token gives it shorter.
+ * 1, or 0 (raised).
+ */
+int p11be_exch_token_secret(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech,
+                            unsigned char *z, size_t z_len);
+
+#endif
