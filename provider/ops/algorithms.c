@@ -14,58 +14,48 @@
 #include "keyuri.h"
 #include "names.h"
 
-#define ON_TOKEN(what) what " on the PKCS#11 token"
+#define ON_TOKEN(what)     what " on the PKCS#11 token"
+#define WITH_KEY(what)     what " with the key on the PKCS#11 token"
+#define MAC_KEY(mac, what) mac " " what ", the MAC made on the PKCS#11 token"
 
+/* One row: the names, our property, the dispatch table, the description. */
+#define ALG(names, functions, desc)                                            \
+    {                                                                          \
+        names, P11BE_PROPS, functions, desc                                    \
+    }
+
+/* clang-format off */
 static const OSSL_ALGORITHM digest_algorithms[] = {
-    {P11BE_NAMES_SHA1, P11BE_PROPS, p11be_digest_sha1_functions,
-     ON_TOKEN("SHA-1")},
-    {P11BE_NAMES_SHA2_224, P11BE_PROPS, p11be_digest_sha224_functions,
-     ON_TOKEN("SHA-224")},
-    {P11BE_NAMES_SHA2_256, P11BE_PROPS, p11be_digest_sha256_functions,
-     ON_TOKEN("SHA-256")},
-    {P11BE_NAMES_SHA2_384, P11BE_PROPS, p11be_digest_sha384_functions,
-     ON_TOKEN("SHA-384")},
-    {P11BE_NAMES_SHA2_512, P11BE_PROPS, p11be_digest_sha512_functions,
-     ON_TOKEN("SHA-512")},
-    {P11BE_NAMES_MD5, P11BE_PROPS, p11be_digest_md5_functions, ON_TOKEN("MD5")},
+    ALG(P11BE_NAMES_SHA1, p11be_digest_sha1_functions, ON_TOKEN("SHA-1")),
+    ALG(P11BE_NAMES_SHA2_224, p11be_digest_sha224_functions, ON_TOKEN("SHA-224")),
+    ALG(P11BE_NAMES_SHA2_256, p11be_digest_sha256_functions, ON_TOKEN("SHA-256")),
+    ALG(P11BE_NAMES_SHA2_384, p11be_digest_sha384_functions, ON_TOKEN("SHA-384")),
+    ALG(P11BE_NAMES_SHA2_512, p11be_digest_sha512_functions, ON_TOKEN("SHA-512")),
+    ALG(P11BE_NAMES_MD5, p11be_digest_md5_functions, ON_TOKEN("MD5")),
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM mac_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_mac_hmac_functions, ON_TOKEN("HMAC")},
-    {"CMAC", P11BE_PROPS, p11be_mac_cmac_functions, ON_TOKEN("CMAC")},
+    ALG("HMAC", p11be_mac_hmac_functions, ON_TOKEN("HMAC")),
+    ALG("CMAC", p11be_mac_cmac_functions, ON_TOKEN("CMAC")),
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM cipher_algorithms[] = {
-    {P11BE_NAMES_AES_256_ECB, P11BE_PROPS, p11be_cipher_aes_256_ecb_functions,
-     ON_TOKEN("AES-256-ECB")},
-    {P11BE_NAMES_AES_192_ECB, P11BE_PROPS, p11be_cipher_aes_192_ecb_functions,
-     ON_TOKEN("AES-192-ECB")},
-    {P11BE_NAMES_AES_128_ECB, P11BE_PROPS, p11be_cipher_aes_128_ecb_functions,
-     ON_TOKEN("AES-128-ECB")},
-    {P11BE_NAMES_AES_256_CBC, P11BE_PROPS, p11be_cipher_aes_256_cbc_functions,
-     ON_TOKEN("AES-256-CBC")},
-    {P11BE_NAMES_AES_192_CBC, P11BE_PROPS, p11be_cipher_aes_192_cbc_functions,
-     ON_TOKEN("AES-192-CBC")},
-    {P11BE_NAMES_AES_128_CBC, P11BE_PROPS, p11be_cipher_aes_128_cbc_functions,
-     ON_TOKEN("AES-128-CBC")},
-    {P11BE_NAMES_AES_256_CTR, P11BE_PROPS, p11be_cipher_aes_256_ctr_functions,
-     ON_TOKEN("AES-256-CTR")},
-    {P11BE_NAMES_AES_192_CTR, P11BE_PROPS, p11be_cipher_aes_192_ctr_functions,
-     ON_TOKEN("AES-192-CTR")},
-    {P11BE_NAMES_AES_128_CTR, P11BE_PROPS, p11be_cipher_aes_128_ctr_functions,
-     ON_TOKEN("AES-128-CTR")},
-    {P11BE_NAMES_AES_256_GCM, P11BE_PROPS, p11be_cipher_aes_256_gcm_functions,
-     ON_TOKEN("AES-256-GCM")},
-    {P11BE_NAMES_AES_192_GCM, P11BE_PROPS, p11be_cipher_aes_192_gcm_functions,
-     ON_TOKEN("AES-192-GCM")},
-    {P11BE_NAMES_AES_128_GCM, P11BE_PROPS, p11be_cipher_aes_128_gcm_functions,
-     ON_TOKEN("AES-128-GCM")},
-    {P11BE_NAMES_DES_EDE3_ECB, P11BE_PROPS, p11be_cipher_des_ede3_ecb_functions,
-     ON_TOKEN("DES-EDE3-ECB (Triple DES)")},
-    {P11BE_NAMES_DES_EDE3_CBC, P11BE_PROPS, p11be_cipher_des_ede3_cbc_functions,
-     ON_TOKEN("DES-EDE3-CBC (Triple DES)")},
+    ALG(P11BE_NAMES_AES_256_ECB, p11be_cipher_aes_256_ecb_functions, ON_TOKEN("AES-256-ECB")),
+    ALG(P11BE_NAMES_AES_192_ECB, p11be_cipher_aes_192_ecb_functions, ON_TOKEN("AES-192-ECB")),
+    ALG(P11BE_NAMES_AES_128_ECB, p11be_cipher_aes_128_ecb_functions, ON_TOKEN("AES-128-ECB")),
+    ALG(P11BE_NAMES_AES_256_CBC, p11be_cipher_aes_256_cbc_functions, ON_TOKEN("AES-256-CBC")),
+    ALG(P11BE_NAMES_AES_192_CBC, p11be_cipher_aes_192_cbc_functions, ON_TOKEN("AES-192-CBC")),
+    ALG(P11BE_NAMES_AES_128_CBC, p11be_cipher_aes_128_cbc_functions, ON_TOKEN("AES-128-CBC")),
+    ALG(P11BE_NAMES_AES_256_CTR, p11be_cipher_aes_256_ctr_functions, ON_TOKEN("AES-256-CTR")),
+    ALG(P11BE_NAMES_AES_192_CTR, p11be_cipher_aes_192_ctr_functions, ON_TOKEN("AES-192-CTR")),
+    ALG(P11BE_NAMES_AES_128_CTR, p11be_cipher_aes_128_ctr_functions, ON_TOKEN("AES-128-CTR")),
+    ALG(P11BE_NAMES_AES_256_GCM, p11be_cipher_aes_256_gcm_functions, ON_TOKEN("AES-256-GCM")),
+    ALG(P11BE_NAMES_AES_192_GCM, p11be_cipher_aes_192_gcm_functions, ON_TOKEN("AES-192-GCM")),
+    ALG(P11BE_NAMES_AES_128_GCM, p11be_cipher_aes_128_gcm_functions, ON_TOKEN("AES-128-GCM")),
+    ALG(P11BE_NAMES_DES_EDE3_ECB, p11be_cipher_des_ede3_ecb_functions, ON_TOKEN("DES-EDE3-ECB (Triple DES)")),
+    ALG(P11BE_NAMES_DES_EDE3_CBC, p11be_cipher_des_ede3_cbc_functions, ON_TOKEN("DES-EDE3-CBC (Triple DES)")),
     {NULL, NULL, NULL, NULL},
 };
 
@@ -75,20 +65,18 @@ static const OSSL_ALGORITHM cipher_algorithms[] = {
  * X963KDF there, as here.
  */
 static const OSSL_ALGORITHM kdf_algorithms[] = {
-    {"HKDF", P11BE_PROPS, p11be_kdf_hkdf_functions, NULL},
-    {"TLS13-KDF", P11BE_PROPS, p11be_kdf_tls13_functions, NULL},
-    {"SSKDF", P11BE_PROPS, p11be_kdf_sskdf_functions, NULL},
-    {"PBKDF2:1.2.840.113549.1.5.12", P11BE_PROPS, p11be_kdf_pbkdf2_functions,
-     NULL},
-    {"PKCS12KDF", P11BE_PROPS, p11be_kdf_pkcs12_functions, NULL},
-    {"SSHKDF", P11BE_PROPS, p11be_kdf_sshkdf_functions, NULL},
-    {"X963KDF:X942KDF-CONCAT", P11BE_PROPS, p11be_kdf_x963_functions, NULL},
-    {"TLS1-PRF", P11BE_PROPS, p11be_kdf_tls1_prf_functions, NULL},
-    {"KBKDF", P11BE_PROPS, p11be_kdf_kbkdf_functions, NULL},
-    {"KRB5KDF", P11BE_PROPS, p11be_kdf_krb5_functions, NULL},
-    {"X942KDF-ASN1:X942KDF", P11BE_PROPS, p11be_kdf_x942_asn1_functions, NULL},
-    {"SCRYPT:id-scrypt:1.3.6.1.4.1.11591.4.11", P11BE_PROPS,
-     p11be_kdf_scrypt_functions, NULL},
+    ALG("HKDF", p11be_kdf_hkdf_functions, NULL),
+    ALG("TLS13-KDF", p11be_kdf_tls13_functions, NULL),
+    ALG("SSKDF", p11be_kdf_sskdf_functions, NULL),
+    ALG("PBKDF2:1.2.840.113549.1.5.12", p11be_kdf_pbkdf2_functions, NULL),
+    ALG("PKCS12KDF", p11be_kdf_pkcs12_functions, NULL),
+    ALG("SSHKDF", p11be_kdf_sshkdf_functions, NULL),
+    ALG("X963KDF:X942KDF-CONCAT", p11be_kdf_x963_functions, NULL),
+    ALG("TLS1-PRF", p11be_kdf_tls1_prf_functions, NULL),
+    ALG("KBKDF", p11be_kdf_kbkdf_functions, NULL),
+    ALG("KRB5KDF", p11be_kdf_krb5_functions, NULL),
+    ALG("X942KDF-ASN1:X942KDF", p11be_kdf_x942_asn1_functions, NULL),
+    ALG("SCRYPT:id-scrypt:1.3.6.1.4.1.11591.4.11", p11be_kdf_scrypt_functions, NULL),
     {NULL, NULL, NULL, NULL},
 };
 
@@ -98,72 +86,52 @@ static const OSSL_ALGORITHM kdf_algorithms[] = {
  */
 #define MAC_ROWS 2
 static const OSSL_ALGORITHM keymgmt_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
-     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
-     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
-     ON_TOKEN("RSA keys")},
-    {P11BE_NAMES_RSA_PSS, P11BE_PROPS, p11be_keymgmt_rsa_pss_functions,
-     ON_TOKEN("RSA-PSS keys")},
-    {P11BE_NAMES_EC, P11BE_PROPS, p11be_keymgmt_ec_functions,
-     ON_TOKEN("EC keys")},
-    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_keymgmt_ed25519_functions,
-     ON_TOKEN("Ed25519 keys")},
-    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
-     ON_TOKEN("Ed448 keys")},
-    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keymgmt_dh_functions,
-     ON_TOKEN("finite-field Diffie-Hellman keys")},
+    ALG("HMAC", p11be_keymgmt_hmac_functions, MAC_KEY("HMAC", "keys for EVP_DigestSign")),
+    ALG("CMAC", p11be_keymgmt_cmac_functions, MAC_KEY("CMAC", "keys for EVP_DigestSign")),
+    ALG(P11BE_NAMES_RSA, p11be_keymgmt_rsa_functions, ON_TOKEN("RSA keys")),
+    ALG(P11BE_NAMES_RSA_PSS, p11be_keymgmt_rsa_pss_functions, ON_TOKEN("RSA-PSS keys")),
+    ALG(P11BE_NAMES_EC, p11be_keymgmt_ec_functions, ON_TOKEN("EC keys")),
+    ALG(P11BE_NAMES_ED25519, p11be_keymgmt_ed25519_functions, ON_TOKEN("Ed25519 keys")),
+    ALG(P11BE_NAMES_ED448, p11be_keymgmt_ed448_functions, ON_TOKEN("Ed448 keys")),
+    ALG(P11BE_NAMES_DH, p11be_keymgmt_dh_functions, ON_TOKEN("finite-field Diffie-Hellman keys")),
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM signature_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
-     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
-     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
-     "RSA signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ECDSA, P11BE_PROPS, p11be_signature_ecdsa_functions,
-     "ECDSA signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_signature_ed25519_functions,
-     "Ed25519 signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
-     "Ed448 signatures with the key on the PKCS#11 token"},
+    ALG("HMAC", p11be_signature_hmac_functions, "HMAC through EVP_DigestSign, made" ON_TOKEN("")),
+    ALG("CMAC", p11be_signature_cmac_functions, "CMAC through EVP_DigestSign, made" ON_TOKEN("")),
+    ALG(P11BE_NAMES_RSA, p11be_signature_rsa_functions, WITH_KEY("RSA signatures")),
+    ALG(P11BE_NAMES_ECDSA, p11be_signature_ecdsa_functions, WITH_KEY("ECDSA signatures")),
+    ALG(P11BE_NAMES_ED25519, p11be_signature_ed25519_functions, WITH_KEY("Ed25519 signatures")),
+    ALG(P11BE_NAMES_ED448, p11be_signature_ed448_functions, WITH_KEY("Ed448 signatures")),
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM asym_cipher_algorithms[] = {
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_asym_cipher_rsa_functions,
-     "RSA decryption with the key on the PKCS#11 token"},
+    ALG(P11BE_NAMES_RSA, p11be_asym_cipher_rsa_functions, WITH_KEY("RSA decryption")),
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM keyexch_algorithms[] = {
-    {P11BE_NAMES_ECDH, P11BE_PROPS, p11be_keyexch_ecdh_functions,
-     "ECDH with the key on the PKCS#11 token"},
-    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keyexch_dh_functions,
-     "finite-field Diffie-Hellman with the key on the PKCS#11 token"},
+    ALG(P11BE_NAMES_ECDH, p11be_keyexch_ecdh_functions, WITH_KEY("ECDH")),
+    ALG(P11BE_NAMES_DH, p11be_keyexch_dh_functions, WITH_KEY("finite-field Diffie-Hellman")),
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM store_algorithms[] = {
-    {"pkcs11", P11BE_PROPS, p11be_store_pkcs11_functions,
-     "keys and certificates on the PKCS#11 token, by pkcs11: URI"},
+    ALG("pkcs11", p11be_store_pkcs11_functions, ON_TOKEN("keys and certificates") ", by pkcs11: URI"),
     {NULL, NULL, NULL, NULL},
 };
 
 #define BY_DEFAULT(drbg) "OpenSSL's " drbg ", run whole by the default provider"
 static const OSSL_ALGORITHM rand_algorithms[] = {
-    {"PKCS11-RAND", P11BE_PROPS, p11be_rand_pkcs11_functions,
-     "random bytes from the token's C_GenerateRandom"},
-    {"CTR-DRBG", P11BE_PROPS, p11be_drbg_ctr_functions, BY_DEFAULT("CTR-DRBG")},
-    {"HASH-DRBG", P11BE_PROPS, p11be_drbg_hash_functions,
-     BY_DEFAULT("HASH-DRBG")},
-    {"HMAC-DRBG", P11BE_PROPS, p11be_drbg_hmac_functions,
-     BY_DEFAULT("HMAC-DRBG")},
+    ALG("PKCS11-RAND", p11be_rand_pkcs11_functions, "random bytes from the token's C_GenerateRandom"),
+    ALG("CTR-DRBG", p11be_drbg_ctr_functions, BY_DEFAULT("CTR-DRBG")),
+    ALG("HASH-DRBG", p11be_drbg_hash_functions, BY_DEFAULT("HASH-DRBG")),
+    ALG("HMAC-DRBG", p11be_drbg_hmac_functions, BY_DEFAULT("HMAC-DRBG")),
     {NULL, NULL, NULL, NULL},
 };
+/* clang-format on */
 
 const struct p11be_key_type p11be_key_types[] = {
     {&p11be_kind_rsa, P11BE_NAMES_RSA,

@@ -22,62 +22,84 @@ struct p11be_key_kind;
     }
 
 /* digest.c */
-extern const OSSL_DISPATCH p11be_digest_md5_functions[],
-    p11be_digest_sha1_functions[], p11be_digest_sha224_functions[],
-    p11be_digest_sha256_functions[], p11be_digest_sha384_functions[],
-    p11be_digest_sha512_functions[];
+extern const OSSL_DISPATCH p11be_digest_md5_functions[];
+extern const OSSL_DISPATCH p11be_digest_sha1_functions[];
+extern const OSSL_DISPATCH p11be_digest_sha224_functions[];
+extern const OSSL_DISPATCH p11be_digest_sha256_functions[];
+extern const OSSL_DISPATCH p11be_digest_sha384_functions[];
+extern const OSSL_DISPATCH p11be_digest_sha512_functions[];
 
 /* mac.c: the MACs, and the same as keys and EVP_DigestSign */
-extern const OSSL_DISPATCH p11be_mac_hmac_functions[],
-    p11be_mac_cmac_functions[], p11be_keymgmt_hmac_functions[],
-    p11be_keymgmt_cmac_functions[], p11be_signature_hmac_functions[],
-    p11be_signature_cmac_functions[];
+extern const OSSL_DISPATCH p11be_mac_hmac_functions[];
+extern const OSSL_DISPATCH p11be_mac_cmac_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_hmac_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_cmac_functions[];
+extern const OSSL_DISPATCH p11be_signature_hmac_functions[];
+extern const OSSL_DISPATCH p11be_signature_cmac_functions[];
 
 /* cipher_block.c, cipher_gcm.c */
-extern const OSSL_DISPATCH p11be_cipher_aes_128_ecb_functions[],
-    p11be_cipher_aes_192_ecb_functions[], p11be_cipher_aes_256_ecb_functions[],
-    p11be_cipher_aes_128_cbc_functions[], p11be_cipher_aes_192_cbc_functions[],
-    p11be_cipher_aes_256_cbc_functions[], p11be_cipher_aes_128_ctr_functions[],
-    p11be_cipher_aes_192_ctr_functions[], p11be_cipher_aes_256_ctr_functions[],
-    p11be_cipher_aes_128_gcm_functions[], p11be_cipher_aes_192_gcm_functions[],
-    p11be_cipher_aes_256_gcm_functions[], p11be_cipher_des_ede3_ecb_functions[],
-    p11be_cipher_des_ede3_cbc_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_128_ecb_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_192_ecb_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_256_ecb_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_128_cbc_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_192_cbc_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_256_cbc_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_128_ctr_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_192_ctr_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_256_ctr_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_128_gcm_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_192_gcm_functions[];
+extern const OSSL_DISPATCH p11be_cipher_aes_256_gcm_functions[];
+extern const OSSL_DISPATCH p11be_cipher_des_ede3_ecb_functions[];
+extern const OSSL_DISPATCH p11be_cipher_des_ede3_cbc_functions[];
 
 /* kdf.c */
-extern const OSSL_DISPATCH p11be_kdf_hkdf_functions[],
-    p11be_kdf_tls13_functions[], p11be_kdf_sskdf_functions[],
-    p11be_kdf_pbkdf2_functions[], p11be_kdf_pkcs12_functions[],
-    p11be_kdf_sshkdf_functions[], p11be_kdf_x963_functions[],
-    p11be_kdf_tls1_prf_functions[], p11be_kdf_kbkdf_functions[],
-    p11be_kdf_krb5_functions[], p11be_kdf_x942_asn1_functions[],
-    p11be_kdf_scrypt_functions[];
+extern const OSSL_DISPATCH p11be_kdf_hkdf_functions[];
+extern const OSSL_DISPATCH p11be_kdf_tls13_functions[];
+extern const OSSL_DISPATCH p11be_kdf_sskdf_functions[];
+extern const OSSL_DISPATCH p11be_kdf_pbkdf2_functions[];
+extern const OSSL_DISPATCH p11be_kdf_pkcs12_functions[];
+extern const OSSL_DISPATCH p11be_kdf_sshkdf_functions[];
+extern const OSSL_DISPATCH p11be_kdf_x963_functions[];
+extern const OSSL_DISPATCH p11be_kdf_tls1_prf_functions[];
+extern const OSSL_DISPATCH p11be_kdf_kbkdf_functions[];
+extern const OSSL_DISPATCH p11be_kdf_krb5_functions[];
+extern const OSSL_DISPATCH p11be_kdf_x942_asn1_functions[];
+extern const OSSL_DISPATCH p11be_kdf_scrypt_functions[];
 
 /* keymgmt_rsa.c, keymgmt_ec.c, keymgmt_ed.c, keymgmt_dh.c */
-extern const OSSL_DISPATCH p11be_keymgmt_rsa_functions[],
-    p11be_keymgmt_rsa_pss_functions[], p11be_keymgmt_ec_functions[],
-    p11be_keymgmt_ed25519_functions[], p11be_keymgmt_ed448_functions[],
-    p11be_keymgmt_dh_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_rsa_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_ec_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
+extern const OSSL_DISPATCH p11be_keymgmt_dh_functions[];
 
 /* signature_rsa.c, signature_ecdsa.c, signature_eddsa.c */
-extern const OSSL_DISPATCH p11be_signature_rsa_functions[],
-    p11be_signature_ecdsa_functions[], p11be_signature_ed25519_functions[],
-    p11be_signature_ed448_functions[];
+extern const OSSL_DISPATCH p11be_signature_rsa_functions[];
+extern const OSSL_DISPATCH p11be_signature_ecdsa_functions[];
+extern const OSSL_DISPATCH p11be_signature_ed25519_functions[];
+extern const OSSL_DISPATCH p11be_signature_ed448_functions[];
 
 /* asym_cipher.c, exchange_ecdh.c, exchange_dh.c, store.c */
-extern const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[],
-    p11be_keyexch_ecdh_functions[], p11be_keyexch_dh_functions[],
-    p11be_store_pkcs11_functions[];
+extern const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[];
+extern const OSSL_DISPATCH p11be_keyexch_ecdh_functions[];
+extern const OSSL_DISPATCH p11be_keyexch_dh_functions[];
+extern const OSSL_DISPATCH p11be_store_pkcs11_functions[];
 
 /* decoder.c: the PEM step, then one DER step per key type */
-extern const OSSL_DISPATCH p11be_decoder_pem_functions[],
-    p11be_decoder_rsa_functions[], p11be_decoder_rsa_pss_functions[],
-    p11be_decoder_ec_functions[], p11be_decoder_ed25519_functions[],
-    p11be_decoder_ed448_functions[];
+extern const OSSL_DISPATCH p11be_decoder_pem_functions[];
+extern const OSSL_DISPATCH p11be_decoder_rsa_functions[];
+extern const OSSL_DISPATCH p11be_decoder_rsa_pss_functions[];
+extern const OSSL_DISPATCH p11be_decoder_ec_functions[];
+extern const OSSL_DISPATCH p11be_decoder_ed25519_functions[];
+extern const OSSL_DISPATCH p11be_decoder_ed448_functions[];
 
 /* rand.c, drbg.c */
-extern const OSSL_DISPATCH p11be_rand_pkcs11_functions[],
-    p11be_drbg_ctr_functions[], p11be_drbg_hash_functions[],
-    p11be_drbg_hmac_functions[];
+extern const OSSL_DISPATCH p11be_rand_pkcs11_functions[];
+extern const OSSL_DISPATCH p11be_drbg_ctr_functions[];
+extern const OSSL_DISPATCH p11be_drbg_hash_functions[];
+extern const OSSL_DISPATCH p11be_drbg_hmac_functions[];
 
 /*
  * One encoder (encoder.c): the properties that name its output and
