@@ -171,7 +171,27 @@ static size_t proxy_get_seed(void *vctx, unsigned char **buffer, int entropy,
     return len;
 }
 
+/*
+ * The parent's nonce. OpenSSL's DRBG takes its nonce from the parent's
+ * nonce function when the parent has one, and otherwise asks the parent's
+ * get_seed for entropy and nonce in one longer seed: a different input
+ * (TEST-RAND's vectors need the nonce). So the proxy has this function
+ * exactly when the parent has it (proxy_functions with or without it).
+ */
+static size_t proxy_nonce(void *vctx, unsigned char *out, unsigned int strength,
+                          size_t min_noncelen, size_t max_noncelen)
+{
+    PARENT *p = vctx;
+    const OSSL_DISPATCH *d = parent_fn(p, OSSL_FUNC_RAND_NONCE);
+
+    return d == NULL ? 0
+                     : OSSL_FUNC_rand_nonce(d)(p->ctx, out, strength,
+                                               min_noncelen, max_noncelen);
+}
+
+/* With the nonce first, so that proxy_functions + 1 is the table without. */
 static const OSSL_DISPATCH proxy_functions[] = {
+    P11BE_FN(OSSL_FUNC_RAND_NONCE, proxy_nonce),
     P11BE_FN(OSSL_FUNC_RAND_NEWCTX, proxy_newctx),
     P11BE_FN(OSSL_FUNC_RAND_FREECTX, proxy_freectx),
     P11BE_FN(OSSL_FUNC_RAND_INSTANTIATE, proxy_instantiate),
@@ -187,7 +207,9 @@ static const OSSL_DISPATCH proxy_functions[] = {
 };
 
 static const OSSL_ALGORITHM proxy_algorithms[] = {
-    {"PKCS11BE-PARENT", "provider=pkcs11be-parent", proxy_functions, NULL},
+    {"PKCS11BE-PARENT", "provider=pkcs11be-parent", proxy_functions + 1, NULL},
+    {"PKCS11BE-PARENT-NONCE", "provider=pkcs11be-parent", proxy_functions,
+     NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -214,20 +236,37 @@ static int proxy_provider_init(const OSSL_CORE_HANDLE *handle,
     return 1;
 }
 
+/* Kept while loaded: the methods without [0] and with [1] the nonce. */
+static void proxy_free(void *kept)
+{
+    EVP_RAND **methods = kept;
+
+    if (methods == NULL)
+        return;
+    EVP_RAND_free(methods[0]);
+    EVP_RAND_free(methods[1]);
+    OPENSSL_free(methods);
+}
+
 static int proxy_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
                       void **kept)
 {
-    if (OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
-                                  proxy_provider_init))
-        *provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
-    if (*provider != NULL)
-        *kept = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
-    return *kept != NULL;
-}
+    EVP_RAND **methods = OPENSSL_zalloc(2 * sizeof(*methods));
 
-static void proxy_free(void *rand)
-{
-    EVP_RAND_free(rand);
+    if (methods != NULL
+        && OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
+                                     proxy_provider_init))
+        *provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
+    if (*provider != NULL) {
+        methods[0] = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
+        methods[1] = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT-NONCE", NULL);
+    }
+    if (*provider == NULL || methods[0] == NULL || methods[1] == NULL) {
+        proxy_free(methods);
+        return 0;
+    }
+    *kept = methods;
+    return 1;
 }
 
 /* The PKCS11BE-PARENT method, in a library context of its own. */
@@ -235,9 +274,11 @@ static struct p11be_libctx_ref proxy = {.lock = PTHREAD_MUTEX_INITIALIZER,
                                         .load = proxy_load,
                                         .free_kept = proxy_free};
 
-static EVP_RAND *proxy_prepare(void)
+/* The method for a parent with (1) or without (0) a nonce function. */
+static EVP_RAND *proxy_prepare(int nonce)
 {
-    return p11be_libctx_ref_get(&proxy) ? proxy.kept : NULL;
+    return p11be_libctx_ref_get(&proxy) ? ((EVP_RAND **)proxy.kept)[nonce]
+                                        : NULL;
 }
 
 static void proxy_release(void)
@@ -276,12 +317,14 @@ static void drbg_freectx(void *vctx)
 static int drbg_proxy_new(DRBG_CTX *ctx, void *parent,
                           const OSSL_DISPATCH *parent_dispatch)
 {
-    EVP_RAND *proxy_alg = proxy_prepare();
+    EVP_RAND *proxy_alg;
 
-    if (proxy_alg == NULL)
-        return 0;
     ctx->parent.ctx = parent;
     ctx->parent.dispatch = parent_dispatch;
+    proxy_alg =
+        proxy_prepare(parent_fn(&ctx->parent, OSSL_FUNC_RAND_NONCE) != NULL);
+    if (proxy_alg == NULL)
+        return 0;
     pending_parent = &ctx->parent;
     ctx->proxy = EVP_RAND_CTX_new(proxy_alg, NULL);
     pending_parent = NULL;
