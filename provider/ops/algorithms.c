@@ -62,7 +62,7 @@ static const OSSL_ALGORITHM cipher_algorithms[] = {
 /*
  * The default provider's names and aliases, so that a fetch by any of them
  * finds pkcs11be where it is preferred. X942KDF-CONCAT is an alias of
- * X963KDF there, as here.
+ * X963KDF there, as here. PBKDF1 is the legacy provider's (kdf.c).
  */
 static const OSSL_ALGORITHM kdf_algorithms[] = {
     ALG("HKDF", p11be_kdf_hkdf_functions, NULL),
@@ -77,6 +77,7 @@ static const OSSL_ALGORITHM kdf_algorithms[] = {
     ALG("KRB5KDF", p11be_kdf_krb5_functions, NULL),
     ALG("X942KDF-ASN1:X942KDF", p11be_kdf_x942_asn1_functions, NULL),
     ALG("SCRYPT:id-scrypt:1.3.6.1.4.1.11591.4.11", p11be_kdf_scrypt_functions, NULL),
+    ALG("PBKDF1", p11be_kdf_pbkdf1_functions, NULL),
     {NULL, NULL, NULL, NULL},
 };
 

@@ -66,6 +66,7 @@ extern const OSSL_DISPATCH p11be_kdf_kbkdf_functions[];
 extern const OSSL_DISPATCH p11be_kdf_krb5_functions[];
 extern const OSSL_DISPATCH p11be_kdf_x942_asn1_functions[];
 extern const OSSL_DISPATCH p11be_kdf_scrypt_functions[];
+extern const OSSL_DISPATCH p11be_kdf_pbkdf1_functions[];
 
 /* keymgmt_rsa.c, keymgmt_ec.c, keymgmt_ed.c, keymgmt_dh.c */
 extern const OSSL_DISPATCH p11be_keymgmt_rsa_functions[];

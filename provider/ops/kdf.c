@@ -18,12 +18,18 @@
  *
  * Every entry forwards one-to-one to an EVP_KDF_CTX of the same name; the
  * default provider checks the parameters and raises its own errors.
+ *
+ * PBKDF1 is in OpenSSL 3.0's legacy provider only, and iterates its
+ * digest as PBKDF2 does: it runs in a library context of its own with the
+ * default and legacy providers (offered whether or not the application
+ * loaded the legacy provider; without legacy.so, newctx fails, naming it).
  */
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/provider.h>
 
 #include "algorithms.h"
 #include "delegate.h"
@@ -31,7 +37,58 @@
 #include "provider.h"
 #include "reentry.h"
 
+/* Where a KDF runs: a library context, held while a context uses it. */
+typedef struct {
+    int (*prepare)(void); /* takes a reference; 0 if it cannot be made */
+    OSSL_LIB_CTX *(*libctx)(void);
+    void (*release)(void);
+    const char *providers; /* what it loads, for errors */
+} KDF_HOME;
+
+static const KDF_HOME deflt_home = {
+    p11be_fallback_prepare, p11be_fallback_libctx, p11be_fallback_release,
+    "the default provider"};
+
+/* The default provider kept beside the legacy one (libctx_ref's kept). */
+static int legacy_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
+                       void **kept)
+{
+    *kept = OSSL_PROVIDER_load(libctx, "default");
+    if (*kept != NULL)
+        *provider = OSSL_PROVIDER_load(libctx, "legacy");
+    return *provider != NULL;
+}
+
+static void legacy_free(void *deflt)
+{
+    OSSL_PROVIDER_unload(deflt);
+}
+
+static struct p11be_libctx_ref legacy = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                         .load = legacy_load,
+                                         .free_kept = legacy_free};
+
+static int legacy_prepare(void)
+{
+    return p11be_libctx_ref_get(&legacy);
+}
+
+static OSSL_LIB_CTX *legacy_libctx(void)
+{
+    return legacy.libctx; /* set while a reference is held */
+}
+
+static void legacy_release(void)
+{
+    p11be_libctx_ref_put(&legacy);
+}
+
+static const KDF_HOME legacy_home = {legacy_prepare, legacy_libctx,
+                                     legacy_release,
+                                     "the default and legacy providers"};
+
 typedef struct kdf_ctx_st {
+    const KDF_HOME *home; /* where the inner context lives */
     P11BE_PROV_CTX *prov; /* provider that made us */
     const char *name;     /* the default provider's name for the KDF */
     const char *note;     /* for p11be_delegated_note(): "KDF " name */
@@ -60,7 +117,7 @@ static void *kdf_wrap(P11BE_PROV_CTX *prov, const KDF_CTX *like,
         if (inner == NULL)
             p11be_raise(prov->handle, reason, "%s: %s", like->name, why);
         EVP_KDF_CTX_free(inner);
-        p11be_fallback_release();
+        like->home->release();
         return NULL;
     }
     *ctx = *like;
@@ -69,18 +126,19 @@ static void *kdf_wrap(P11BE_PROV_CTX *prov, const KDF_CTX *like,
     return ctx;
 }
 
-static void *kdf_newctx(void *provctx, const char *name, const char *note)
+static void *kdf_newctx(void *provctx, const KDF_HOME *home, const char *name,
+                        const char *note)
 {
-    KDF_CTX like = {provctx, name, note, NULL};
+    KDF_CTX like = {home, provctx, name, note, NULL};
     EVP_KDF_CTX *inner = NULL;
     EVP_KDF *kdf;
 
-    if (!p11be_fallback_prepare()) {
+    if (!home->prepare()) {
         p11be_raise(like.prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: cannot load the default provider", name);
+                    "%s: cannot load %s", name, home->providers);
         return NULL;
     }
-    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), name, NULL);
+    kdf = EVP_KDF_fetch(home->libctx(), name, NULL);
     if (kdf != NULL)
         inner = EVP_KDF_CTX_new(kdf);
     EVP_KDF_free(kdf);
@@ -92,7 +150,7 @@ static void *kdf_dupctx(void *vctx)
 {
     const KDF_CTX *src = vctx;
 
-    if (!p11be_fallback_prepare())
+    if (!src->home->prepare())
         return NULL;
     /* OpenSSL 3.0's default KDFs have no dupctx (3.1 added them). */
     return kdf_wrap(src->prov, src, EVP_KDF_CTX_dup(src->inner),
@@ -107,8 +165,8 @@ static void kdf_freectx(void *vctx)
 
     if (ctx != NULL) {
         EVP_KDF_CTX_free(ctx->inner);
+        ctx->home->release();
         OPENSSL_free(ctx);
-        p11be_fallback_release();
     }
 }
 
@@ -147,42 +205,43 @@ static int kdf_get_ctx_params(void *vctx, OSSL_PARAM params[])
  * (EVP_KDF_settable_ctx_params), so they come from the name. They are the
  * default provider's static tables, valid after its method is freed.
  */
-static const OSSL_PARAM *kdf_params_table(const char *name, int settable)
+static const OSSL_PARAM *kdf_params_table(const KDF_HOME *home,
+                                          const char *name, int settable)
 {
     const OSSL_PARAM *table = NULL;
     EVP_KDF *kdf;
 
-    if (!p11be_fallback_prepare())
+    if (!home->prepare())
         return NULL;
-    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), name, NULL);
+    kdf = EVP_KDF_fetch(home->libctx(), name, NULL);
     if (kdf != NULL)
         table = settable ? EVP_KDF_settable_ctx_params(kdf)
                          : EVP_KDF_gettable_ctx_params(kdf);
     EVP_KDF_free(kdf);
-    p11be_fallback_release();
+    home->release();
     return table;
 }
 
 /* A KDF's settable (1) or gettable (0) list, for its dispatch table. */
-#define KDF_TABLE(fn, name, settable)                                          \
+#define KDF_TABLE(fn, home, name, settable)                                    \
     static const OSSL_PARAM *fn(void *vctx, void *provctx)                     \
     {                                                                          \
         (void)vctx;                                                            \
         (void)provctx;                                                         \
-        return kdf_params_table(name, settable);                               \
+        return kdf_params_table(home, name, settable);                         \
     }
 
 /*
  * One KDF: the three entries that must know it before a context exists,
  * and its dispatch table. Names are spelled out in full.
  */
-#define KDF_KIND(functions, newctx, settable, gettable, name)                  \
+#define KDF_KIND_IN(home, functions, newctx, settable, gettable, name)         \
     static void *newctx(void *provctx)                                         \
     {                                                                          \
-        return kdf_newctx(provctx, name, "KDF " name);                         \
+        return kdf_newctx(provctx, home, name, "KDF " name);                   \
     }                                                                          \
-    KDF_TABLE(settable, name, 1)                                               \
-    KDF_TABLE(gettable, name, 0)                                               \
+    KDF_TABLE(settable, home, name, 1)                                         \
+    KDF_TABLE(gettable, home, name, 0)                                         \
     const OSSL_DISPATCH functions[] = {                                        \
         P11BE_FN(OSSL_FUNC_KDF_NEWCTX, newctx),                                \
         P11BE_FN(OSSL_FUNC_KDF_DUPCTX, kdf_dupctx),                            \
@@ -195,6 +254,7 @@ static const OSSL_PARAM *kdf_params_table(const char *name, int settable)
         P11BE_FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, kdf_get_ctx_params),            \
         {0, NULL},                                                             \
     }
+#define KDF_KIND(...) KDF_KIND_IN(&deflt_home, __VA_ARGS__)
 
 /* clang-format off */
 KDF_KIND(p11be_kdf_hkdf_functions, hkdf_newctx, hkdf_settable, hkdf_gettable, "HKDF");
@@ -209,4 +269,5 @@ KDF_KIND(p11be_kdf_kbkdf_functions, kbkdf_newctx, kbkdf_settable, kbkdf_gettable
 KDF_KIND(p11be_kdf_krb5_functions, krb5_newctx, krb5_settable, krb5_gettable, "KRB5KDF");
 KDF_KIND(p11be_kdf_x942_asn1_functions, x942_asn1_newctx, x942_asn1_settable, x942_asn1_gettable, "X942KDF-ASN1");
 KDF_KIND(p11be_kdf_scrypt_functions, scrypt_newctx, scrypt_settable, scrypt_gettable, "SCRYPT");
+KDF_KIND_IN(&legacy_home, p11be_kdf_pbkdf1_functions, pbkdf1_newctx, pbkdf1_settable, pbkdf1_gettable, "PBKDF1");
 /* clang-format on */
