@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 
+#include "algorithms.h"
 #include "capabilities.h"
 #include "debug.h"
 #include "delegate.h"
@@ -24,21 +25,6 @@
 #include "token.h"
 
 #define P11BE_NAME "pkcs11be"
-
-extern const OSSL_ALGORITHM p11be_digest_algorithms[];
-extern const OSSL_ALGORITHM p11be_mac_algorithms[];
-extern const OSSL_ALGORITHM p11be_cipher_algorithms[];
-extern const OSSL_ALGORITHM p11be_kdf_algorithms[];
-extern const OSSL_ALGORITHM p11be_keymgmt_algorithms[];
-extern const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms;
-extern const OSSL_ALGORITHM p11be_signature_algorithms[];
-extern const OSSL_ALGORITHM *const p11be_signature_key_algorithms;
-extern const OSSL_ALGORITHM p11be_asym_cipher_algorithms[];
-extern const OSSL_ALGORITHM p11be_keyexch_algorithms[];
-extern const OSSL_ALGORITHM p11be_store_algorithms[];
-extern const OSSL_ALGORITHM p11be_encoder_algorithms[];
-extern const OSSL_ALGORITHM p11be_decoder_algorithms[];
-extern const OSSL_ALGORITHM p11be_rand_algorithms[];
 
 static OSSL_FUNC_provider_teardown_fn prov_teardown;
 static OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
@@ -83,22 +69,22 @@ struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
     return token;
 }
 
+static const OSSL_PARAM prov_gettable[] = {
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, NULL, 0),
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, NULL, 0),
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, NULL, 0),
+    OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, NULL),
+    OSSL_PARAM_utf8_ptr("pkcs11-module-path", NULL, 0),
+    OSSL_PARAM_utf8_ptr("pkcs11-slot-id", NULL, 0),
+    OSSL_PARAM_utf8_ptr("pkcs11-token-label", NULL, 0),
+    OSSL_PARAM_uint64(P11BE_PARAM_DELEGATED, NULL),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *prov_gettable_params(void *provctx)
 {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, NULL, 0),
-        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, NULL, 0),
-        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, NULL, 0),
-        OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, NULL),
-        OSSL_PARAM_utf8_ptr("pkcs11-module-path", NULL, 0),
-        OSSL_PARAM_utf8_ptr("pkcs11-slot-id", NULL, 0),
-        OSSL_PARAM_utf8_ptr("pkcs11-token-label", NULL, 0),
-        OSSL_PARAM_uint64(P11BE_PARAM_DELEGATED, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)provctx;
-    return gettable;
+    return prov_gettable;
 }
 
 /* Reports what is configured, and what is in use once the token is open. */
@@ -112,6 +98,7 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
     const char *label = p11be_config_get(&prov->config, P11BE_SET_TOKEN_LABEL);
     char slot_text[24];
     OSSL_PARAM *p;
+    size_t i;
 
     if (token != NULL) {
         snprintf(slot_text, sizeof(slot_text), "%lu",
@@ -119,31 +106,25 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
         slot = slot_text;
         label = token->label;
     }
-    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, "pkcs11be PKCS#11 provider"))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, P11BE_VERSION_STR))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, prov->buildinfo))
-        return 0;
+    const char *texts[][2] = {
+        {OSSL_PROV_PARAM_NAME, "pkcs11be PKCS#11 provider"},
+        {OSSL_PROV_PARAM_VERSION, P11BE_VERSION_STR},
+        {OSSL_PROV_PARAM_BUILDINFO, prov->buildinfo},
+        {"pkcs11-module-path", module != NULL ? module : "(unset)"},
+        {"pkcs11-slot-id", slot != NULL ? slot : "(first)"},
+        {"pkcs11-token-label", label != NULL ? label : "(any)"},
+    };
+
+    for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        p = OSSL_PARAM_locate(params, texts[i][0]);
+        if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, texts[i][1]))
+            return 0;
+    }
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
     if (p != NULL && !OSSL_PARAM_set_int(p, 1))
         return 0;
-    p = OSSL_PARAM_locate(params, "pkcs11-module-path");
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, module ? module : "(unset)"))
-        return 0;
-    p = OSSL_PARAM_locate(params, "pkcs11-slot-id");
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, slot ? slot : "(first)"))
-        return 0;
-    p = OSSL_PARAM_locate(params, "pkcs11-token-label");
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, label ? label : "(any)"))
-        return 0;
     p = OSSL_PARAM_locate(params, P11BE_PARAM_DELEGATED);
-    if (p != NULL && !OSSL_PARAM_set_uint64(p, p11be_delegated_count(prov)))
-        return 0;
-    return 1;
+    return p == NULL || OSSL_PARAM_set_uint64(p, p11be_delegated_count(prov));
 }
 
 static const OSSL_ALGORITHM *
@@ -161,36 +142,7 @@ prov_query_operation(void *provctx, int operation_id, int *no_cache)
      * operations stay: OpenSSL 3.0 runs a token key's operation in the
      * key's own provider once exporting it elsewhere is refused.
      */
-    switch (operation_id) {
-    case OSSL_OP_DIGEST:
-        return prov->offload_keys ? NULL : p11be_digest_algorithms;
-    case OSSL_OP_MAC:
-        return prov->offload_keys ? NULL : p11be_mac_algorithms;
-    case OSSL_OP_CIPHER:
-        return prov->offload_keys ? NULL : p11be_cipher_algorithms;
-    case OSSL_OP_KDF:
-        return prov->offload_keys ? NULL : p11be_kdf_algorithms;
-    case OSSL_OP_KEYMGMT:
-        return prov->offload_keys ? p11be_keymgmt_key_algorithms
-                                  : p11be_keymgmt_algorithms;
-    case OSSL_OP_SIGNATURE:
-        return prov->offload_keys ? p11be_signature_key_algorithms
-                                  : p11be_signature_algorithms;
-    case OSSL_OP_ASYM_CIPHER:
-        return p11be_asym_cipher_algorithms;
-    case OSSL_OP_KEYEXCH:
-        return p11be_keyexch_algorithms;
-    case OSSL_OP_STORE:
-        return p11be_store_algorithms;
-    case OSSL_OP_ENCODER:
-        return p11be_encoder_algorithms;
-    case OSSL_OP_DECODER:
-        return p11be_decoder_algorithms;
-    case OSSL_OP_RAND:
-        return p11be_rand_algorithms;
-    default:
-        return NULL;
-    }
+    return p11be_algorithms(operation_id, prov->offload_keys);
 }
 
 static const OSSL_ITEM *prov_get_reason_strings(void *provctx)
@@ -220,14 +172,12 @@ static void prov_teardown(void *provctx)
 }
 
 static const OSSL_DISPATCH prov_dispatch[] = {
-    {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))prov_teardown},
-    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))prov_gettable_params},
-    {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params},
-    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))prov_query_operation},
-    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES,
-     (void (*)(void))p11be_get_capabilities},
-    {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS,
-     (void (*)(void))prov_get_reason_strings},
+    P11BE_FN(OSSL_FUNC_PROVIDER_TEARDOWN, prov_teardown),
+    P11BE_FN(OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, prov_gettable_params),
+    P11BE_FN(OSSL_FUNC_PROVIDER_GET_PARAMS, prov_get_params),
+    P11BE_FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION, prov_query_operation),
+    P11BE_FN(OSSL_FUNC_PROVIDER_GET_CAPABILITIES, p11be_get_capabilities),
+    P11BE_FN(OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, prov_get_reason_strings),
     {0, NULL},
 };
 

@@ -229,4 +229,20 @@ subtest 'a token without CKM_AES_CTR' => sub {
     }
 };
 
+subtest 'pkcs11be\'s DRBGs on NIST vectors, with a TEST-RAND parent' => sub {
+    plan tests => 5;
+
+    # The parent's entropy, nonce and prediction-resistance reseeds reach
+    # the default provider's DRBG as they would without pkcs11be.
+    my ($rc, $out, $err) = run($prog, 'kat', { timeout => 60 });
+    is($rc, 0, 'rand_check kat') or diag "$out$err";
+    like($out, qr/^CTR-DRBG pr=1: known answer$/m,
+         'CTR-DRBG AES-192, prediction resistance (evprand.txt line 19)');
+    like($out, qr/^CTR-DRBG pr=0: known answer$/m,
+         'CTR-DRBG AES-128, the nonce from the parent');
+    like($out, qr/^HMAC-DRBG pr=0: known answer$/m, 'HMAC-DRBG SHA-1');
+    like($out, qr/^no entropy: error retrieving entropy \(default/m,
+         'a parent without entropy: the default provider\'s error, queued');
+};
+
 done_testing();

@@ -68,6 +68,36 @@ ok($rc1 == 0 && $rc2 == 0 && $mine eq $ref && $mine =~ /[0-9A-F]{2}:/,
     or diag "$mine / $ref";
 is($calls, 0, '... 100,000 iterations, no C_Sign*/C_Digest* call');
 
+# PBKDF1 (OpenSSL 3.0's legacy provider): with the legacy provider loaded
+# too, pkcs11be runs it whole, its digest rounds included (evpkdf_pbkdf1.txt
+# line 105: 65,537 iterations of SHA-1).
+(my $legacy_text = read_file($cnf)) =~
+    s/^(default = default_sect\n)/$1legacy = legacy_sect\n/m
+    or die "no default provider line in $cnf";
+my $legacy_cnf = File::Spec->catfile($tmp, 'legacy.cnf');
+write_file($legacy_cnf, "$legacy_text\n[legacy_sect]\nactivate = 1\n");
+my $legacy_only = File::Spec->catfile($tmp, 'legacy-only.cnf');
+write_file($legacy_only, "openssl_conf = openssl_init\n[openssl_init]\n"
+    . "providers = provider_sect\n[provider_sect]\ndefault = default_sect\n"
+    . "legacy = legacy_sect\n[default_sect]\nactivate = 1\n"
+    . "[legacy_sect]\nactivate = 1\n");
+my @pbkdf1 = ('kdf', '-keylen', 16, '-kdfopt', 'digest:SHA1',
+              '-kdfopt', 'pass:passwordPASSWORDpassword',
+              '-kdfopt', 'salt:saltSALT', '-kdfopt', 'iter:65537', 'PBKDF1');
+my $pbkdf1_log = File::Spec->catfile($tmp, 'pbkdf1.log');
+reset_counts();
+($rc1, $mine) = ossl(@pbkdf1, { env => { OPENSSL_CONF => $legacy_cnf,
+                                         P11BE_DEBUG => $pbkdf1_log } });
+$calls = token_hash_calls();
+($rc2, $ref) = ossl(@pbkdf1, { env => { OPENSSL_CONF => $legacy_only } });
+ok($rc1 == 0 && $mine eq $ref
+   && $mine =~ /^B2:B4:63:57:18:AA:AD:9F:EF:23:FE:32:8E:B8:3E:CF\s*$/,
+   'openssl kdf PBKDF1 with the legacy provider: the known answer')
+    or diag "$mine / $ref";
+is($calls, 0, '... 65,537 iterations, no C_Digest* call');
+like(read_file($pbkdf1_log), qr/KDF PBKDF1 delegated/,
+     '... run whole by the default and legacy providers (delegated)');
+
 my @hkdf = ('kdf', '-keylen', 42, '-kdfopt', 'digest:SHA256',
             '-kdfopt', 'hexkey:0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b',
             '-kdfopt', 'hexsalt:000102030405060708090a0b0c',

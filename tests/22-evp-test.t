@@ -50,12 +50,6 @@ my %TODO = (
     'evppkey_rsa.txt' =>
         'line 614, a 128-bit RSA key size: expected "key size too small", '
         . 'got "invalid argument" (pkcs11be:rsa_gen_set_params)',
-    'evprand.txt' =>
-        'the DRBGs pkcs11be wraps: CAVP Large Seed (line 19, CTR-DRBG '
-        . 'AES-192-CTR, prediction resistance) gives a wrong output, and '
-        . 'every stanza without prediction resistance (CTR-, HASH- and '
-        . 'HMAC-DRBG) fails in EVP_RAND_instantiate with an empty error '
-        . 'queue; evp_test stops the file at the first (1 of 961 run)',
 );
 
 # On the smaller tokens (P11BE_TOKEN): p11-kit's RPC passes fewer of

@@ -342,7 +342,7 @@ static int enc_encrypt(void *vctx, unsigned char *out, size_t *outlen,
     return EVP_PKEY_encrypt(ctx->op.host, out, outlen, in, inlen) > 0;
 }
 
-static const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
+const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
     P11BE_FN(OSSL_FUNC_ASYM_CIPHER_NEWCTX, enc_newctx),
     P11BE_PKEY_CTX_FUNCTIONS(OSSL_FUNC_ASYM_CIPHER_FREECTX,
                              OSSL_FUNC_ASYM_CIPHER_DUPCTX,
@@ -357,10 +357,4 @@ static const OSSL_DISPATCH p11be_asym_cipher_rsa_functions[] = {
     P11BE_FN(OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS,
              enc_settable_ctx_params),
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_asym_cipher_algorithms[] = {
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_asym_cipher_rsa_functions,
-     "RSA decryption with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
 };

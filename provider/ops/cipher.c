@@ -27,6 +27,7 @@
 #include <openssl/params.h>
 #include <openssl/proverr.h>
 
+#include "algorithms.h"
 #include "cipher.h"
 #include "debug.h"
 #include "err.h"
@@ -84,22 +85,6 @@ static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
         return 0;
     }
     return 1;
-}
-
-/* The runner's object (runner.h): the key's session object (secret_key.h). */
-static int cipher_key_object(struct p11be_run *run, P11BE_SESSION *sess,
-                             P11BE_OBJECT_REF *ref)
-{
-    P11BE_CIPHER_CTX *ctx = run->object_arg;
-    CK_OBJECT_HANDLE handle;
-
-    (void)sess;
-    if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,
-                                    ctx->alg->name, &handle))
-        return 0;
-    p11be_object_use_end(ctx->prov);
-    *ref = ctx->key.ref;
-    return P11BE_OBJECT_ON_SESSION;
 }
 
 enum cipher_call { CALL_INIT, CALL_ONCE, CALL_UPDATE, CALL_FINAL };
@@ -230,8 +215,9 @@ static int cipher_run(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
         .mech_name = ctx->alg->mech_name,
         .step = cipher_step,
         .arg = cr,
-        .object = cipher_key_object,
-        .object_arg = ctx,
+        .object = p11be_secret_key_object,
+        .object_arg = &ctx->key,
+        .object_use = ctx->usage,
         .keep = keep,
         .quiet = op->quiet,
     };
@@ -567,7 +553,6 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
                        const OSSL_PARAM params[], int enc)
 {
     const P11BE_CIPHER_ALG *alg = ctx->alg;
-    CK_OBJECT_HANDLE handle;
 
     if (ctx->host != NULL)
         return EVP_CipherInit_ex2(ctx->host, NULL, key, iv, enc, params);
@@ -593,10 +578,13 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
         ctx->usage = CKF_ENCRYPT;
     /* Import now, so that a refused key fails init, not update. */
     if (ctx->key.value != NULL && !p11be_reentered()) {
-        if (!p11be_secret_key_use_begin(ctx->prov, &ctx->key, ctx->usage,
-                                        alg->name, &handle))
+        struct p11be_run run = {.prov = ctx->prov, .what = alg->name,
+                                .object_arg = &ctx->key,
+                                .object_use = ctx->usage};
+        P11BE_OBJECT_REF ref;
+
+        if (!p11be_secret_key_object(&run, NULL, &ref))
             return 0;
-        p11be_object_use_end(ctx->prov);
     }
     ctx->ready = ctx->key.value != NULL;
     return cipher_set_ctx_params(ctx, params);
@@ -745,51 +733,6 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
     return 1;
 }
 
-/* A dispatch entry, with the cast every OpenSSL dispatch table needs. */
-/* clang-format off */
-#define CIPHER_FN(id, fn) {(id), (void (*)(void))(fn)}
-/* clang-format on */
-
-/*
- * One algorithm: its row, the entry points that OpenSSL calls without a
- * context (so each algorithm needs its own: newctx, get_params and the
- * ctx param tables) and its dispatch table. Every name is spelled out.
- */
-#define CIPHER_KIND(index, names, what, newctx, get_params, gettable_fn,       \
-                    settable_fn, functions)                                    \
-    static void *newctx(void *provctx)                                         \
-    {                                                                          \
-        return cipher_newctx(provctx, &cipher_algs[index]);                    \
-    }                                                                          \
-    static int get_params(OSSL_PARAM params[])                                 \
-    {                                                                          \
-        return cipher_get_params(params, &cipher_algs[index]);                 \
-    }                                                                          \
-    static const OSSL_PARAM *gettable_fn(void *vctx, void *provctx)            \
-    {                                                                          \
-        return (void)vctx, (void)provctx, cipher_algs[index].impl->gettable;   \
-    }                                                                          \
-    static const OSSL_PARAM *settable_fn(void *vctx, void *provctx)            \
-    {                                                                          \
-        return (void)vctx, (void)provctx, cipher_algs[index].impl->settable;   \
-    }                                                                          \
-    static const OSSL_DISPATCH functions[] = {                                 \
-        CIPHER_FN(OSSL_FUNC_CIPHER_NEWCTX, newctx),                            \
-        CIPHER_FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, cipher_einit),                \
-        CIPHER_FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, cipher_dinit),                \
-        CIPHER_FN(OSSL_FUNC_CIPHER_UPDATE, cipher_update),                     \
-        CIPHER_FN(OSSL_FUNC_CIPHER_FINAL, cipher_final),                       \
-        CIPHER_FN(OSSL_FUNC_CIPHER_CIPHER, cipher_cipher),                     \
-        CIPHER_FN(OSSL_FUNC_CIPHER_FREECTX, cipher_freectx),                   \
-        CIPHER_FN(OSSL_FUNC_CIPHER_DUPCTX, cipher_dupctx),                     \
-        CIPHER_FN(OSSL_FUNC_CIPHER_GET_PARAMS, get_params),                    \
-        CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, cipher_gettable_params),   \
-        CIPHER_FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, cipher_get_ctx_params),     \
-        CIPHER_FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, cipher_set_ctx_params),     \
-        CIPHER_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, gettable_fn),          \
-        CIPHER_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, settable_fn),          \
-        {0, NULL},                                                             \
-    };
 
 /*
  * Row: name, mechanism, key type, the mode's file, EVP mode, key bytes, IV
@@ -826,65 +769,61 @@ static const P11BE_CIPHER_ALG cipher_algs[] = {
     {"DES-EDE3-CBC", CKM_DES3_CBC, "CKM_DES3_CBC", CKK_DES3,
      &p11be_cipher_des3_mode, EVP_CIPH_CBC_MODE, 24, 8, 8, 8},
 };
+/* clang-format on */
 
 /*
- * Every algorithm: its row in cipher_algs[], its names as OpenSSL's
- * default provider spells them (its prov/names.h), what it is, and the
- * names of its entry points and dispatch table.
+ * One algorithm: its row in cipher_algs[] and the entry points that
+ * OpenSSL calls without a context (so each algorithm needs its own:
+ * newctx, get_params and the ctx param tables), and its dispatch table
+ * p11be_cipher_NAME_functions (algorithms.h, algorithms.c).
  */
-/* clang-format off */
-#define CIPHER_LIST(X)                                                         \
-    X(2, "AES-256-ECB:2.16.840.1.101.3.4.1.41", "AES-256-ECB",                 \
-      aes_256_ecb_newctx, aes_256_ecb_get_params, aes_256_ecb_gettable,        \
-      aes_256_ecb_settable, aes_256_ecb_functions)                             \
-    X(1, "AES-192-ECB:2.16.840.1.101.3.4.1.21", "AES-192-ECB",                 \
-      aes_192_ecb_newctx, aes_192_ecb_get_params, aes_192_ecb_gettable,        \
-      aes_192_ecb_settable, aes_192_ecb_functions)                             \
-    X(0, "AES-128-ECB:2.16.840.1.101.3.4.1.1", "AES-128-ECB",                  \
-      aes_128_ecb_newctx, aes_128_ecb_get_params, aes_128_ecb_gettable,        \
-      aes_128_ecb_settable, aes_128_ecb_functions)                             \
-    X(5, "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", "AES-256-CBC",          \
-      aes_256_cbc_newctx, aes_256_cbc_get_params, aes_256_cbc_gettable,        \
-      aes_256_cbc_settable, aes_256_cbc_functions)                             \
-    X(4, "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22", "AES-192-CBC",          \
-      aes_192_cbc_newctx, aes_192_cbc_get_params, aes_192_cbc_gettable,        \
-      aes_192_cbc_settable, aes_192_cbc_functions)                             \
-    X(3, "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", "AES-128-CBC",           \
-      aes_128_cbc_newctx, aes_128_cbc_get_params, aes_128_cbc_gettable,        \
-      aes_128_cbc_settable, aes_128_cbc_functions)                             \
-    X(8, "AES-256-CTR", "AES-256-CTR",                                         \
-      aes_256_ctr_newctx, aes_256_ctr_get_params, aes_256_ctr_gettable,        \
-      aes_256_ctr_settable, aes_256_ctr_functions)                             \
-    X(7, "AES-192-CTR", "AES-192-CTR",                                         \
-      aes_192_ctr_newctx, aes_192_ctr_get_params, aes_192_ctr_gettable,        \
-      aes_192_ctr_settable, aes_192_ctr_functions)                             \
-    X(6, "AES-128-CTR", "AES-128-CTR",                                         \
-      aes_128_ctr_newctx, aes_128_ctr_get_params, aes_128_ctr_gettable,        \
-      aes_128_ctr_settable, aes_128_ctr_functions)                             \
-    X(11, "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46", "AES-256-GCM",  \
-      aes_256_gcm_newctx, aes_256_gcm_get_params, aes_256_gcm_gettable,        \
-      aes_256_gcm_settable, aes_256_gcm_functions)                             \
-    X(10, "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26", "AES-192-GCM",  \
-      aes_192_gcm_newctx, aes_192_gcm_get_params, aes_192_gcm_gettable,        \
-      aes_192_gcm_settable, aes_192_gcm_functions)                             \
-    X(9, "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6", "AES-128-GCM",    \
-      aes_128_gcm_newctx, aes_128_gcm_get_params, aes_128_gcm_gettable,        \
-      aes_128_gcm_settable, aes_128_gcm_functions)                             \
-    X(12, "DES-EDE3-ECB:DES-EDE3", "DES-EDE3-ECB (Triple DES)",                \
-      des_ede3_ecb_newctx, des_ede3_ecb_get_params, des_ede3_ecb_gettable,     \
-      des_ede3_ecb_settable, des_ede3_ecb_functions)                           \
-    X(13, "DES-EDE3-CBC:DES3:1.2.840.113549.3.7", "DES-EDE3-CBC (Triple DES)", \
-      des_ede3_cbc_newctx, des_ede3_cbc_get_params, des_ede3_cbc_gettable,     \
-      des_ede3_cbc_settable, des_ede3_cbc_functions)
+#define CIPHER_KIND(index, name)                                               \
+    static void *name##_newctx(void *provctx)                                  \
+    {                                                                          \
+        return cipher_newctx(provctx, &cipher_algs[index]);                    \
+    }                                                                          \
+    static int name##_get_params(OSSL_PARAM params[])                          \
+    {                                                                          \
+        return cipher_get_params(params, &cipher_algs[index]);                 \
+    }                                                                          \
+    static const OSSL_PARAM *name##_gettable(void *vctx, void *provctx)        \
+    {                                                                          \
+        return (void)vctx, (void)provctx, cipher_algs[index].impl->gettable;   \
+    }                                                                          \
+    static const OSSL_PARAM *name##_settable(void *vctx, void *provctx)        \
+    {                                                                          \
+        return (void)vctx, (void)provctx, cipher_algs[index].impl->settable;   \
+    }                                                                          \
+    const OSSL_DISPATCH p11be_cipher_##name##_functions[] = {                  \
+        P11BE_FN(OSSL_FUNC_CIPHER_NEWCTX, name##_newctx),                     \
+        P11BE_FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, cipher_einit),                \
+        P11BE_FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, cipher_dinit),                \
+        P11BE_FN(OSSL_FUNC_CIPHER_UPDATE, cipher_update),                     \
+        P11BE_FN(OSSL_FUNC_CIPHER_FINAL, cipher_final),                       \
+        P11BE_FN(OSSL_FUNC_CIPHER_CIPHER, cipher_cipher),                     \
+        P11BE_FN(OSSL_FUNC_CIPHER_FREECTX, cipher_freectx),                   \
+        P11BE_FN(OSSL_FUNC_CIPHER_DUPCTX, cipher_dupctx),                     \
+        P11BE_FN(OSSL_FUNC_CIPHER_GET_PARAMS, name##_get_params),             \
+        P11BE_FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, cipher_gettable_params),   \
+        P11BE_FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, cipher_get_ctx_params),     \
+        P11BE_FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, cipher_set_ctx_params),     \
+        P11BE_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, name##_gettable),      \
+        P11BE_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, name##_settable),      \
+        {0, NULL},                                                             \
+    };
 
-#define CIPHER_ROW(index, names, what, newctx, get_params, gettable_fn,        \
-                   settable_fn, functions)                                     \
-    {names, P11BE_PROPS, functions, what " on the PKCS#11 token"},
+CIPHER_KIND(0, aes_128_ecb)
+CIPHER_KIND(1, aes_192_ecb)
+CIPHER_KIND(2, aes_256_ecb)
+CIPHER_KIND(3, aes_128_cbc)
+CIPHER_KIND(4, aes_192_cbc)
+CIPHER_KIND(5, aes_256_cbc)
+CIPHER_KIND(6, aes_128_ctr)
+CIPHER_KIND(7, aes_192_ctr)
+CIPHER_KIND(8, aes_256_ctr)
+CIPHER_KIND(9, aes_128_gcm)
+CIPHER_KIND(10, aes_192_gcm)
+CIPHER_KIND(11, aes_256_gcm)
+CIPHER_KIND(12, des_ede3_ecb)
+CIPHER_KIND(13, des_ede3_cbc)
 
-CIPHER_LIST(CIPHER_KIND)
-
-const OSSL_ALGORITHM p11be_cipher_algorithms[] = {
-    CIPHER_LIST(CIPHER_ROW)
-    {NULL, NULL, NULL, NULL},
-};
-/* clang-format on */

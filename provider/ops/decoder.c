@@ -45,7 +45,9 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 
+#include "algorithms.h"
 #include "err.h"
+#include "keymgmt.h"
 #include "keyobj.h"
 #include "keyuri.h"
 #include "names.h"
@@ -67,64 +69,23 @@
  */
 #define DEC_SEEN_MAX 512
 static __thread char dec_seen_uri[DEC_SEEN_MAX];
-static __thread const char *dec_seen_type; /* a kind's name; NULL: none */
+static __thread const struct p11be_key_kind *dec_seen_kind; /* NULL: none */
 
-static OSSL_FUNC_decoder_newctx_fn pem_newctx;
-static OSSL_FUNC_decoder_newctx_fn rsa_newctx;
-static OSSL_FUNC_decoder_newctx_fn rsa_pss_newctx;
-static OSSL_FUNC_decoder_newctx_fn ec_newctx;
-static OSSL_FUNC_decoder_newctx_fn ed25519_newctx;
-static OSSL_FUNC_decoder_newctx_fn ed448_newctx;
 static OSSL_FUNC_decoder_freectx_fn dec_freectx;
-static OSSL_FUNC_decoder_decode_fn pem_decode;
-static OSSL_FUNC_decoder_decode_fn der_decode;
+static OSSL_FUNC_decoder_decode_fn dec_decode;
 
-struct dec_ctx_st {
-    P11BE_PROV_CTX *prov; /* provider that made us */
-    const char *type;     /* key type this decoder yields; NULL for PEM */
-};
+typedef struct dec_ctx_st {
+    P11BE_PROV_CTX *prov;              /* provider that made us */
+    const struct p11be_key_kind *kind; /* what it yields; NULL for PEM */
+} DEC_CTX;
 
-typedef struct dec_ctx_st DEC_CTX;
-
-static void *dec_newctx(void *provctx, const char *type)
+static void *dec_newctx(void *provctx, const struct p11be_key_kind *kind)
 {
     DEC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->type = type;
+    if (ctx != NULL)
+        *ctx = (DEC_CTX){provctx, kind};
     return ctx;
-}
-
-static void *pem_newctx(void *provctx)
-{
-    return dec_newctx(provctx, NULL);
-}
-
-static void *rsa_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "RSA");
-}
-
-static void *rsa_pss_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "RSA-PSS");
-}
-
-static void *ec_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "EC");
-}
-
-static void *ed25519_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "ED25519");
-}
-
-static void *ed448_newctx(void *provctx)
-{
-    return dec_newctx(provctx, "ED448");
 }
 
 static void dec_freectx(void *vctx)
@@ -190,30 +151,50 @@ static P11BE_KEY *dec_lookup(DEC_CTX *ctx, const char *uri,
     key = p11be_store_key_by_uri(ctx->prov, uri, pw_cb, pw_cbarg);
     if (key != NULL && len < DEC_SEEN_MAX) {
         memcpy(dec_seen_uri, uri, len + 1);
-        dec_seen_type = key->kind->name;
+        dec_seen_kind = key->kind;
     }
     return key;
 }
 
-/* All of `in`, up to DEC_DER_MAX bytes; NULL when longer or on error. */
-static unsigned char *dec_read_all(BIO *in, size_t *len)
+/*
+ * The DER the decoder reads: the PEM step's block with our label, or the
+ * DER step's whole input, up to DEC_DER_MAX bytes. 1 with *der NULL when
+ * the input is not ours; 0 when it cannot be read.
+ */
+static int dec_read(DEC_CTX *ctx, OSSL_CORE_BIO *cin, unsigned char **der,
+                    size_t *len)
 {
-    unsigned char *buf;
-    size_t used = 0, got;
+    BIO *in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
+    char *name = NULL, *header = NULL;
+    size_t got;
+    long pem_len;
 
-    buf = OPENSSL_malloc(DEC_DER_MAX + 1);
-    if (buf == NULL)
-        return NULL;
-    while (used <= DEC_DER_MAX
-           && BIO_read_ex(in, buf + used, DEC_DER_MAX + 1 - used, &got)
-           && got > 0)
-        used += got;
-    if (used == 0 || used > DEC_DER_MAX) {
-        OPENSSL_free(buf);
-        return NULL;
+    *der = NULL;
+    *len = 0;
+    if (in == NULL)
+        return 0;
+    if (ctx->kind == NULL) {
+        /* PEM_read_bio() raises "no start line" on other input: not ours. */
+        ERR_set_mark();
+        if (PEM_read_bio(in, &name, &header, der, &pem_len) > 0
+            && strcmp(name, P11BE_KEYURI_PEM_LABEL) == 0) {
+            *len = (size_t)pem_len;
+        } else {
+            OPENSSL_free(*der);
+            *der = NULL;
+        }
+        ERR_pop_to_mark();
+    } else if ((*der = OPENSSL_malloc(DEC_DER_MAX + 1)) != NULL) {
+        /* More than DEC_DER_MAX: not ours (dec_uri_of). */
+        while (*len <= DEC_DER_MAX
+               && BIO_read_ex(in, *der + *len, DEC_DER_MAX + 1 - *len, &got)
+               && got > 0)
+            *len += got;
     }
-    *len = used;
-    return buf;
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    BIO_free(in);
+    return 1;
 }
 
 /*
@@ -253,160 +234,101 @@ out_free_seq:
     return uri;
 }
 
+/* Gives OpenSSL the key object: its DER and structure, or a reference. */
+static int dec_yield(OSSL_CALLBACK *data_cb, void *data_cbarg, const char *type,
+                     const char *structure, const void *data, size_t len)
+{
+    int object_type = OSSL_OBJECT_PKEY;
+    OSSL_PARAM params[5], *p = params;
+
+    *p++ = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                            (char *)type, 0);
+    if (structure != NULL)
+        *p++ = OSSL_PARAM_construct_utf8_string(
+            OSSL_OBJECT_PARAM_DATA_STRUCTURE, (char *)structure, 0);
+    *p++ = OSSL_PARAM_construct_octet_string(structure != NULL
+                                                 ? OSSL_OBJECT_PARAM_DATA
+                                                 : OSSL_OBJECT_PARAM_REFERENCE,
+                                             (void *)data, len);
+    *p = OSSL_PARAM_construct_end();
+    return data_cb(params, data_cbarg);
+}
+
 /*
- * The PEM step. "Not ours" is not an error: a decoder that recognises
+ * Both steps (see the top of the file): the PEM step yields the DER with
+ * the key's type, the DER step the key by reference, if it is of this
+ * decoder's type. "Not ours" is not an error: a decoder that recognises
  * nothing returns 1 without calling data_cb, and OpenSSL tries the next.
  */
-static int pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
+static int dec_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                       OSSL_CALLBACK *data_cb, void *data_cbarg,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-    static int object_type = OSSL_OBJECT_PKEY;
-    (void)selection;
     DEC_CTX *ctx = vctx;
-    char *name = NULL, *header = NULL, *uri = NULL;
     unsigned char *der = NULL;
-    long der_len = 0;
-    OSSL_PARAM params[5];
-    P11BE_KEY *key;
-    BIO *in;
+    size_t der_len = 0;
+    P11BE_KEY *key = NULL;
+    char *uri = NULL;
     int ok = 1;
 
+    (void)selection;
     if (p11be_reentered())
         return 1;
-    in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
-    if (in == NULL)
+    if (!dec_read(ctx, cin, &der, &der_len))
         return 0;
-    /* PEM_read_bio() raises "no start line" on other input: not ours. */
-    ERR_set_mark();
-    if (PEM_read_bio(in, &name, &header, &der, &der_len) <= 0
-        || strcmp(name, P11BE_KEYURI_PEM_LABEL) != 0) {
-        ERR_pop_to_mark();
-        goto out_free;
-    }
-    ERR_pop_to_mark();
-    uri = dec_uri_of(der, (size_t)der_len);
-    if (uri == NULL) {
+    if (der != NULL)
+        uri = dec_uri_of(der, der_len);
+    if (uri == NULL && der != NULL && ctx->kind == NULL) {
         p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "the %s block holds no pkcs11: URI",
                     P11BE_KEYURI_PEM_LABEL);
         ok = 0;
+    }
+    if (uri == NULL)
         goto out_free;
+    if (ctx->kind != NULL && dec_seen_kind != NULL
+        && strcmp(dec_seen_uri, uri) == 0) {
+        if (dec_seen_kind != ctx->kind)
+            goto out_free; /* another type's decoder takes it */
+        dec_seen_kind = NULL;
     }
     key = dec_lookup(ctx, uri, pw_cb, pw_cbarg);
-    if (key == NULL) {
+    if (key == NULL)
         ok = 0; /* raised: the URI names no key, or the token failed */
-        goto out_free;
+    else if (ctx->kind == NULL)
+        ok = dec_yield(data_cb, data_cbarg, key->kind->name,
+                       P11BE_KEYURI_STRUCTURE, der, der_len);
+    else if (key->kind == ctx->kind) { /* else another type's decoder's */
+        dec_seen_kind = NULL;
+        ok = dec_yield(data_cb, data_cbarg, ctx->kind->name, NULL, &key,
+                       sizeof(key));
     }
-    params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                 (char *)key->kind->name, 0);
-    params[2] = OSSL_PARAM_construct_utf8_string(
-        OSSL_OBJECT_PARAM_DATA_STRUCTURE, P11BE_KEYURI_STRUCTURE, 0);
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der,
-                                                  (size_t)der_len);
-    params[4] = OSSL_PARAM_construct_end();
-    ok = data_cb(params, data_cbarg);
-    p11be_key_free(key);
+    p11be_key_free(key); /* load took its own reference */
 out_free:
     OPENSSL_free(uri);
-    OPENSSL_free(name);
-    OPENSSL_free(header);
     OPENSSL_free(der);
-    BIO_free(in);
     return ok;
 }
 
-/* The DER step: the key, by reference, if it is of this decoder's type. */
-static int der_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
-                      OSSL_CALLBACK *data_cb, void *data_cbarg,
-                      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
-{
-    static int object_type = OSSL_OBJECT_PKEY;
-    (void)selection;
-    DEC_CTX *ctx = vctx;
-    unsigned char *der;
-    size_t der_len = 0;
-    OSSL_PARAM params[4];
-    P11BE_KEY *key;
-    char *uri = NULL;
-    BIO *in;
-    int ok = 1;
-
-    if (p11be_reentered())
-        return 1;
-    in = BIO_new_from_core_bio(ctx->prov->corebio_libctx, cin);
-    if (in == NULL)
-        return 0;
-    der = dec_read_all(in, &der_len);
-    BIO_free(in);
-    if (der != NULL)
-        uri = dec_uri_of(der, der_len);
-    OPENSSL_free(der);
-    if (uri == NULL)
-        return 1; /* not ours */
-    if (dec_seen_type != NULL && strcmp(dec_seen_uri, uri) == 0) {
-        if (strcmp(dec_seen_type, ctx->type) != 0)
-            goto out_free_uri; /* another type's decoder takes it */
-        dec_seen_type = NULL;
-    }
-    key = dec_lookup(ctx, uri, pw_cb, pw_cbarg);
-    if (key == NULL) {
-        ok = 0; /* raised: the URI names no key, or the token failed */
-        goto out_free_uri;
-    }
-    if (strcmp(key->kind->name, ctx->type) != 0)
-        goto out_free_key; /* another type's decoder takes it */
-    dec_seen_type = NULL;
-    params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &object_type);
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                 (char *)ctx->type, 0);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE,
-                                                  &key, sizeof(key));
-    params[3] = OSSL_PARAM_construct_end();
-    ok = data_cb(params, data_cbarg);
-out_free_key:
-    p11be_key_free(key); /* load took its own reference */
-out_free_uri:
-    OPENSSL_free(uri);
-    return ok;
-}
-
-#define DEC_DISPATCH(newctx, decode)                                           \
+/* One decoder (kind NULL: the PEM step): its newctx and dispatch table. */
+#define DEC_KIND(newctx, functions, kind)                                      \
+    static void *newctx(void *provctx)                                         \
     {                                                                          \
-        {OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))(newctx)},                  \
-            {OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx},          \
-            {OSSL_FUNC_DECODER_DECODE, (void (*)(void))(decode)}, {0, NULL},   \
+        return dec_newctx(provctx, kind);                                      \
+    }                                                                          \
+    const OSSL_DISPATCH functions[] = {                                        \
+        P11BE_FN(OSSL_FUNC_DECODER_NEWCTX, newctx),                            \
+        P11BE_FN(OSSL_FUNC_DECODER_FREECTX, dec_freectx),                      \
+        P11BE_FN(OSSL_FUNC_DECODER_DECODE, dec_decode),                        \
+        {0, NULL},                                                             \
     }
 
-static const OSSL_DISPATCH dec_pem_functions[] =
-    DEC_DISPATCH(pem_newctx, pem_decode);
-static const OSSL_DISPATCH dec_rsa_functions[] =
-    DEC_DISPATCH(rsa_newctx, der_decode);
-static const OSSL_DISPATCH dec_rsa_pss_functions[] =
-    DEC_DISPATCH(rsa_pss_newctx, der_decode);
-static const OSSL_DISPATCH dec_ec_functions[] =
-    DEC_DISPATCH(ec_newctx, der_decode);
-static const OSSL_DISPATCH dec_ed25519_functions[] =
-    DEC_DISPATCH(ed25519_newctx, der_decode);
-static const OSSL_DISPATCH dec_ed448_functions[] =
-    DEC_DISPATCH(ed448_newctx, der_decode);
-
-#define DEC_DER_PROPS P11BE_PROPS ",input=der,structure=" P11BE_KEYURI_STRUCTURE
-
-/* RSA-PSS for completeness: the store makes RSA keys of CKK_RSA objects. */
-const OSSL_ALGORITHM p11be_decoder_algorithms[] = {
-    {"DER", P11BE_PROPS ",input=pem", dec_pem_functions,
-     "PKCS11 KEY URI PEM to DER"},
-    {P11BE_NAMES_RSA_PSS, DEC_DER_PROPS, dec_rsa_pss_functions,
-     "RSA-PSS token key by pkcs11: URI"},
-    {P11BE_NAMES_ED448, DEC_DER_PROPS, dec_ed448_functions,
-     "Ed448 token key by pkcs11: URI"},
-    {P11BE_NAMES_ED25519, DEC_DER_PROPS, dec_ed25519_functions,
-     "Ed25519 token key by pkcs11: URI"},
-    {P11BE_NAMES_EC, DEC_DER_PROPS, dec_ec_functions,
-     "EC token key by pkcs11: URI"},
-    {P11BE_NAMES_RSA, DEC_DER_PROPS, dec_rsa_functions,
-     "RSA token key by pkcs11: URI"},
-    {NULL, NULL, NULL, NULL},
-};
+/* clang-format off */
+DEC_KIND(pem_newctx, p11be_decoder_pem_functions, NULL);
+DEC_KIND(rsa_newctx, p11be_decoder_rsa_functions, &p11be_kind_rsa);
+DEC_KIND(rsa_pss_newctx, p11be_decoder_rsa_pss_functions, &p11be_kind_rsa_pss);
+DEC_KIND(ec_newctx, p11be_decoder_ec_functions, &p11be_kind_ec);
+DEC_KIND(ed25519_newctx, p11be_decoder_ed25519_functions, &p11be_kind_ed25519);
+DEC_KIND(ed448_newctx, p11be_decoder_ed448_functions, &p11be_kind_ed448);
+/* clang-format on */

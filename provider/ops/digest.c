@@ -27,7 +27,6 @@
 struct digest_ctx_st {
     const P11BE_DIGEST *alg; /* which digest */
     EVP_MD_CTX *fallback;    /* set when made during re-entry */
-    EVP_MD *fallback_md;     /* the default provider's digest */
     P11BE_STREAM st;         /* last: its inline buffer survives recycling */
 };
 
@@ -49,12 +48,18 @@ static DIGEST_CTX *digest_ctx_alloc(P11BE_PROV_CTX *prov)
     return ctx;
 }
 
-static void digest_ctx_recycle(P11BE_PROV_CTX *prov, DIGEST_CTX *ctx)
+static void digest_freectx(void *vctx)
 {
+    DIGEST_CTX *ctx = vctx;
     void *none = NULL;
 
-    if (!__atomic_compare_exchange_n(&prov->digest_ctx_spare, &none, ctx, 0,
-                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    if (ctx == NULL)
+        return;
+    EVP_MD_CTX_free(ctx->fallback);
+    p11be_stream_free(&ctx->st);
+    if (!__atomic_compare_exchange_n(&ctx->st.prov->digest_ctx_spare, &none,
+                                     ctx, 0, __ATOMIC_RELEASE,
+                                     __ATOMIC_RELAXED))
         OPENSSL_free(ctx);
 }
 
@@ -78,25 +83,26 @@ static void digest_ctx_setup(DIGEST_CTX *ctx, P11BE_PROV_CTX *prov,
 static void *digest_newctx(void *provctx, const P11BE_DIGEST *alg)
 {
     DIGEST_CTX *ctx = digest_ctx_alloc(provctx);
+    EVP_MD *md;
 
     if (ctx == NULL)
         return NULL;
     digest_ctx_setup(ctx, provctx, alg);
-    if (p11be_reentered()) {
-        P11BE_DEBUG("re-entered from the module: %s by the default provider",
-                    alg->name);
-        ctx->fallback = EVP_MD_CTX_new();
-        ctx->fallback_md =
-            EVP_MD_fetch(p11be_fallback_libctx(), alg->name, NULL);
-        if (ctx->fallback == NULL || ctx->fallback_md == NULL) {
-            p11be_raise(ctx->st.prov->handle, P11BE_R_FALLBACK_FAILED,
-                        "%s requested from inside a token call", alg->name);
-            EVP_MD_CTX_free(ctx->fallback);
-            EVP_MD_free(ctx->fallback_md);
-            digest_ctx_recycle(ctx->st.prov, ctx);
-            return NULL;
-        }
+    if (!p11be_reentered())
+        return ctx;
+    P11BE_DEBUG("re-entered from the module: %s by the default provider",
+                alg->name);
+    /* The context keeps the digest: init again with NULL reuses it. */
+    md = EVP_MD_fetch(p11be_fallback_libctx(), alg->name, NULL);
+    ctx->fallback = EVP_MD_CTX_new();
+    if (md == NULL || ctx->fallback == NULL
+        || !EVP_DigestInit_ex2(ctx->fallback, md, NULL)) {
+        p11be_raise(ctx->st.prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s requested from inside a token call", alg->name);
+        digest_freectx(ctx);
+        ctx = NULL;
     }
+    EVP_MD_free(md);
     return ctx;
 }
 
@@ -108,7 +114,7 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
 
     (void)params; /* no settable params */
     if (ctx->fallback != NULL)
-        return EVP_DigestInit_ex2(ctx->fallback, ctx->fallback_md, NULL);
+        return EVP_DigestInit_ex2(ctx->fallback, NULL, NULL);
     p11be_stream_stop(&ctx->st);
     /*
      * The token's list does not change: look each mechanism up once. A
@@ -148,18 +154,6 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
     return ok;
 }
 
-static void digest_freectx(void *vctx)
-{
-    DIGEST_CTX *ctx = vctx;
-
-    if (ctx == NULL)
-        return;
-    EVP_MD_CTX_free(ctx->fallback);
-    EVP_MD_free(ctx->fallback_md);
-    p11be_stream_free(&ctx->st);
-    digest_ctx_recycle(ctx->st.prov, ctx);
-}
-
 static void *digest_dupctx(void *vctx)
 {
     DIGEST_CTX *src = vctx;
@@ -168,19 +162,12 @@ static void *digest_dupctx(void *vctx)
     if (dst == NULL)
         return NULL;
     dst->alg = src->alg;
-    if (src->fallback == NULL) {
-        if (p11be_stream_dup(&dst->st, &src->st))
-            return dst;
-    } else {
-        digest_ctx_setup(dst, src->st.prov, src->alg);
-        dst->fallback = EVP_MD_CTX_new();
-        if (dst->fallback != NULL
-            && EVP_MD_CTX_copy_ex(dst->fallback, src->fallback)
-            && EVP_MD_up_ref(src->fallback_md)) {
-            dst->fallback_md = src->fallback_md;
-            return dst;
-        }
-    }
+    digest_ctx_setup(dst, src->st.prov, src->alg);
+    if (src->fallback == NULL
+            ? p11be_stream_dup(&dst->st, &src->st)
+            : (dst->fallback = EVP_MD_CTX_new()) != NULL
+                  && EVP_MD_CTX_copy_ex(dst->fallback, src->fallback))
+        return dst;
     digest_freectx(dst);
     return NULL;
 }
@@ -219,7 +206,7 @@ static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
 }
 
 /* OpenSSL gives newctx and get_params no algorithm: one pair per row. */
-#define DIGEST_FUNCTIONS(i)                                                    \
+#define DIGEST_FUNCTIONS(i, functions)                                         \
     static void *digest##i##_newctx(void *provctx)                             \
     {                                                                          \
         return digest_newctx(provctx, &p11be_digests[i]);                      \
@@ -228,7 +215,7 @@ static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
     {                                                                          \
         return digest_get_params(params, &p11be_digests[i]);                   \
     }                                                                          \
-    static const OSSL_DISPATCH digest##i##_functions[] = {                     \
+    const OSSL_DISPATCH functions[] = {                                        \
         {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))digest##i##_newctx},         \
         {OSSL_FUNC_DIGEST_INIT, (void (*)(void))digest_init},                  \
         {OSSL_FUNC_DIGEST_UPDATE, (void (*)(void))digest_update},              \
@@ -241,26 +228,10 @@ static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
         {0, NULL},                                                             \
     }
 
-/* The index of each row in p11be_digests[]. */
-DIGEST_FUNCTIONS(0);
-DIGEST_FUNCTIONS(1);
-DIGEST_FUNCTIONS(2);
-DIGEST_FUNCTIONS(3);
-DIGEST_FUNCTIONS(4);
-DIGEST_FUNCTIONS(5);
-
-#define DIGEST_ALG(i, names, what)                                             \
-    {                                                                          \
-        names, P11BE_PROPS, digest##i##_functions,                             \
-            what " on the PKCS#11 token"                                       \
-    }
-
-const OSSL_ALGORITHM p11be_digest_algorithms[] = {
-    DIGEST_ALG(0, P11BE_NAMES_SHA1, "SHA-1"),
-    DIGEST_ALG(1, P11BE_NAMES_SHA2_224, "SHA-224"),
-    DIGEST_ALG(2, P11BE_NAMES_SHA2_256, "SHA-256"),
-    DIGEST_ALG(3, P11BE_NAMES_SHA2_384, "SHA-384"),
-    DIGEST_ALG(4, P11BE_NAMES_SHA2_512, "SHA-512"),
-    DIGEST_ALG(5, P11BE_NAMES_MD5, "MD5"),
-    {NULL, NULL, NULL, NULL},
-};
+/* The index of each row in p11be_digests[]; the tables in algorithms.h. */
+DIGEST_FUNCTIONS(0, p11be_digest_sha1_functions);
+DIGEST_FUNCTIONS(1, p11be_digest_sha224_functions);
+DIGEST_FUNCTIONS(2, p11be_digest_sha256_functions);
+DIGEST_FUNCTIONS(3, p11be_digest_sha384_functions);
+DIGEST_FUNCTIONS(4, p11be_digest_sha512_functions);
+DIGEST_FUNCTIONS(5, p11be_digest_md5_functions);

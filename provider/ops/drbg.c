@@ -27,24 +27,33 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 
-#include "debug.h"
+#include "algorithms.h"
 #include "delegate.h"
 #include "err.h"
-#include "provider.h"
+#include "rand.h"
 #include "reentry.h"
 
-/* The real parent's functions, as its dispatch table gave them. */
+/*
+ * The real parent: its context and its method's dispatch table (static in
+ * its provider, which the parent context keeps loaded).
+ */
 typedef struct {
     void *ctx;
-    OSSL_FUNC_rand_enable_locking_fn *enable_locking;
-    OSSL_FUNC_rand_lock_fn *lock;
-    OSSL_FUNC_rand_unlock_fn *unlock;
-    OSSL_FUNC_rand_get_ctx_params_fn *get_ctx_params;
-    OSSL_FUNC_rand_get_seed_fn *get_seed;
-    OSSL_FUNC_rand_clear_seed_fn *clear_seed;
+    const OSSL_DISPATCH *dispatch;
 } PARENT;
 
 /* ---- the parent proxy ------------------------------------------------ */
+
+/* The parent's function `id`, or NULL. */
+static const OSSL_DISPATCH *parent_fn(const PARENT *p, int id)
+{
+    const OSSL_DISPATCH *d;
+
+    for (d = p->dispatch; d != NULL && d->function_id != 0; d++)
+        if (d->function_id == id)
+            return d;
+    return NULL;
+}
 
 /* Handed from drbg_newctx to proxy_newctx across EVP_RAND_CTX_new. */
 static __thread PARENT *pending_parent;
@@ -63,83 +72,69 @@ static void proxy_freectx(void *vctx)
     (void)vctx; /* owned by the DRBG context */
 }
 
+/*
+ * A DRBG instantiates itself from its parent's seeds and asks it for
+ * nothing else, so these three are never called: OpenSSL's fetch only
+ * wants them to exist.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 static int proxy_instantiate(void *vctx, unsigned int strength,
                              int prediction_resistance,
                              const unsigned char *pstr, size_t pstr_len,
                              const OSSL_PARAM params[])
 {
-    (void)vctx;
-    (void)strength;
-    (void)prediction_resistance;
-    (void)pstr;
-    (void)pstr_len;
-    (void)params;
     return 1;
 }
 
 static int proxy_uninstantiate(void *vctx)
 {
-    (void)vctx;
     return 1;
 }
 
-/* A DRBG asks its parent for seeds, never for output. */
 static int proxy_generate(void *vctx, unsigned char *out, size_t outlen,
                           unsigned int strength, int prediction_resistance,
                           const unsigned char *adin, size_t adin_len)
 {
-    (void)vctx;
-    (void)out;
-    (void)outlen;
-    (void)strength;
-    (void)prediction_resistance;
-    (void)adin;
-    (void)adin_len;
     return 0;
 }
+#pragma GCC diagnostic pop
 
 static int proxy_enable_locking(void *vctx)
 {
     PARENT *p = vctx;
+    const OSSL_DISPATCH *d = parent_fn(p, OSSL_FUNC_RAND_ENABLE_LOCKING);
 
-    return p->enable_locking == NULL || p->enable_locking(p->ctx);
+    return d == NULL || OSSL_FUNC_rand_enable_locking(d)(p->ctx);
 }
 
 static int proxy_lock(void *vctx)
 {
     PARENT *p = vctx;
+    const OSSL_DISPATCH *d = parent_fn(p, OSSL_FUNC_RAND_LOCK);
 
-    return p->lock == NULL || p->lock(p->ctx);
+    return d == NULL || OSSL_FUNC_rand_lock(d)(p->ctx);
 }
 
 static void proxy_unlock(void *vctx)
 {
     PARENT *p = vctx;
+    const OSSL_DISPATCH *d = parent_fn(p, OSSL_FUNC_RAND_UNLOCK);
 
-    if (p->unlock != NULL)
-        p->unlock(p->ctx);
+    if (d != NULL)
+        OSSL_FUNC_rand_unlock(d)(p->ctx);
 }
 
-static const OSSL_PARAM *proxy_gettable_ctx_params(void *vctx, void *provctx)
-{
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
-        OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
-        OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
-        OSSL_PARAM_uint(OSSL_DRBG_PARAM_RESEED_COUNTER, NULL),
-        OSSL_PARAM_END,
-    };
-
-    (void)vctx;
-    (void)provctx;
-    return gettable;
-}
-
+/*
+ * No gettable list: a DRBG asks its parent's get_ctx_params directly, and
+ * nothing lists a method of this private library context.
+ */
 static int proxy_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     PARENT *p = vctx;
+    const OSSL_DISPATCH *d = parent_fn(p, OSSL_FUNC_RAND_GET_CTX_PARAMS);
 
-    return p->get_ctx_params != NULL && p->get_ctx_params(p->ctx, params);
+    return d != NULL && OSSL_FUNC_rand_get_ctx_params(d)(p->ctx, params);
 }
 
 /*
@@ -153,51 +148,68 @@ static size_t proxy_get_seed(void *vctx, unsigned char **buffer, int entropy,
                              const unsigned char *adin, size_t adin_len)
 {
     PARENT *p = vctx;
+    const OSSL_DISPATCH *get = parent_fn(p, OSSL_FUNC_RAND_GET_SEED);
+    const OSSL_DISPATCH *clear = parent_fn(p, OSSL_FUNC_RAND_CLEAR_SEED);
     unsigned char *theirs = NULL, *mine;
     size_t len;
 
-    if (p->get_seed == NULL)
+    if (get == NULL)
         return 0;
-    len = p->get_seed(p->ctx, &theirs, entropy, min_len, max_len,
-                      prediction_resistance, adin, adin_len);
+    len =
+        OSSL_FUNC_rand_get_seed(get)(p->ctx, &theirs, entropy, min_len, max_len,
+                                     prediction_resistance, adin, adin_len);
     if (len == 0)
         return 0;
     mine = OPENSSL_secure_malloc(len);
     if (mine != NULL)
         memcpy(mine, theirs, len);
-    if (p->clear_seed != NULL)
-        p->clear_seed(p->ctx, theirs, len);
+    if (clear != NULL)
+        OSSL_FUNC_rand_clear_seed(clear)(p->ctx, theirs, len);
     if (mine == NULL)
         return 0;
     *buffer = mine;
     return len;
 }
 
-static void proxy_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
+/*
+ * The parent's nonce. OpenSSL's DRBG takes its nonce from the parent's
+ * nonce function when the parent has one, and otherwise asks the parent's
+ * get_seed for entropy and nonce in one longer seed: a different input
+ * (TEST-RAND's vectors need the nonce). So the proxy has this function
+ * exactly when the parent has it (proxy_functions with or without it).
+ */
+static size_t proxy_nonce(void *vctx, unsigned char *out, unsigned int strength,
+                          size_t min_noncelen, size_t max_noncelen)
 {
-    (void)vctx;
-    OPENSSL_secure_clear_free(buffer, b_len);
+    PARENT *p = vctx;
+    const OSSL_DISPATCH *d = parent_fn(p, OSSL_FUNC_RAND_NONCE);
+
+    return d == NULL ? 0
+                     : OSSL_FUNC_rand_nonce(d)(p->ctx, out, strength,
+                                               min_noncelen, max_noncelen);
 }
 
+/* With the nonce first, so that proxy_functions + 1 is the table without. */
 static const OSSL_DISPATCH proxy_functions[] = {
-    {OSSL_FUNC_RAND_NEWCTX, (void (*)(void))proxy_newctx},
-    {OSSL_FUNC_RAND_FREECTX, (void (*)(void))proxy_freectx},
-    {OSSL_FUNC_RAND_INSTANTIATE, (void (*)(void))proxy_instantiate},
-    {OSSL_FUNC_RAND_UNINSTANTIATE, (void (*)(void))proxy_uninstantiate},
-    {OSSL_FUNC_RAND_GENERATE, (void (*)(void))proxy_generate},
-    {OSSL_FUNC_RAND_ENABLE_LOCKING, (void (*)(void))proxy_enable_locking},
-    {OSSL_FUNC_RAND_LOCK, (void (*)(void))proxy_lock},
-    {OSSL_FUNC_RAND_UNLOCK, (void (*)(void))proxy_unlock},
-    {OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS,
-     (void (*)(void))proxy_gettable_ctx_params},
-    {OSSL_FUNC_RAND_GET_CTX_PARAMS, (void (*)(void))proxy_get_ctx_params},
-    {OSSL_FUNC_RAND_GET_SEED, (void (*)(void))proxy_get_seed},
-    {OSSL_FUNC_RAND_CLEAR_SEED, (void (*)(void))proxy_clear_seed},
+    P11BE_FN(OSSL_FUNC_RAND_NONCE, proxy_nonce),
+    P11BE_FN(OSSL_FUNC_RAND_NEWCTX, proxy_newctx),
+    P11BE_FN(OSSL_FUNC_RAND_FREECTX, proxy_freectx),
+    P11BE_FN(OSSL_FUNC_RAND_INSTANTIATE, proxy_instantiate),
+    P11BE_FN(OSSL_FUNC_RAND_UNINSTANTIATE, proxy_uninstantiate),
+    P11BE_FN(OSSL_FUNC_RAND_GENERATE, proxy_generate),
+    P11BE_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, proxy_enable_locking),
+    P11BE_FN(OSSL_FUNC_RAND_LOCK, proxy_lock),
+    P11BE_FN(OSSL_FUNC_RAND_UNLOCK, proxy_unlock),
+    P11BE_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, proxy_get_ctx_params),
+    P11BE_FN(OSSL_FUNC_RAND_GET_SEED, proxy_get_seed),
+    P11BE_FN(OSSL_FUNC_RAND_CLEAR_SEED, p11be_rand_clear_seed),
     {0, NULL},
 };
 
 static const OSSL_ALGORITHM proxy_algorithms[] = {
-    {"PKCS11BE-PARENT", "provider=pkcs11be-parent", proxy_functions, NULL},
+    {"PKCS11BE-PARENT", "provider=pkcs11be-parent", proxy_functions + 1, NULL},
+    {"PKCS11BE-PARENT-NONCE", "provider=pkcs11be-parent", proxy_functions,
+     NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -210,7 +222,7 @@ static const OSSL_ALGORITHM *proxy_query(void *provctx, int operation_id,
 }
 
 static const OSSL_DISPATCH proxy_provider_functions[] = {
-    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))proxy_query},
+    P11BE_FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION, proxy_query),
     {0, NULL},
 };
 
@@ -224,20 +236,37 @@ static int proxy_provider_init(const OSSL_CORE_HANDLE *handle,
     return 1;
 }
 
+/* Kept while loaded: the methods without [0] and with [1] the nonce. */
+static void proxy_free(void *kept)
+{
+    EVP_RAND **methods = kept;
+
+    if (methods == NULL)
+        return;
+    EVP_RAND_free(methods[0]);
+    EVP_RAND_free(methods[1]);
+    OPENSSL_free(methods);
+}
+
 static int proxy_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
                       void **kept)
 {
-    if (OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
-                                  proxy_provider_init))
-        *provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
-    if (*provider != NULL)
-        *kept = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
-    return *kept != NULL;
-}
+    EVP_RAND **methods = OPENSSL_zalloc(2 * sizeof(*methods));
 
-static void proxy_free(void *rand)
-{
-    EVP_RAND_free(rand);
+    if (methods != NULL
+        && OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
+                                     proxy_provider_init))
+        *provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
+    if (*provider != NULL) {
+        methods[0] = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
+        methods[1] = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT-NONCE", NULL);
+    }
+    if (*provider == NULL || methods[0] == NULL || methods[1] == NULL) {
+        proxy_free(methods);
+        return 0;
+    }
+    *kept = methods;
+    return 1;
 }
 
 /* The PKCS11BE-PARENT method, in a library context of its own. */
@@ -245,9 +274,11 @@ static struct p11be_libctx_ref proxy = {.lock = PTHREAD_MUTEX_INITIALIZER,
                                         .load = proxy_load,
                                         .free_kept = proxy_free};
 
-static EVP_RAND *proxy_prepare(void)
+/* The method for a parent with (1) or without (0) a nonce function. */
+static EVP_RAND *proxy_prepare(int nonce)
 {
-    return p11be_libctx_ref_get(&proxy) ? proxy.kept : NULL;
+    return p11be_libctx_ref_get(&proxy) ? ((EVP_RAND **)proxy.kept)[nonce]
+                                        : NULL;
 }
 
 static void proxy_release(void)
@@ -258,13 +289,11 @@ static void proxy_release(void)
 /* ---- the DRBGs ------------------------------------------------------- */
 
 typedef struct {
-    P11BE_PROV_CTX *prov;
-    const char *name;
-    EVP_RAND_CTX *inner; /* the default provider's DRBG, private libctx */
-    EVP_RAND_CTX *proxy; /* its parent, passing calls on; NULL: none */
-    PARENT *parent;      /* what the proxy passes them to */
-    CRYPTO_RWLOCK *lock; /* made by enable_locking */
-    int fallback_held;   /* p11be_fallback_prepare() succeeded */
+    P11BE_RAND_BASE base; /* provider, name, lock (rand.h) */
+    EVP_RAND_CTX *inner;  /* the default provider's DRBG, private libctx */
+    EVP_RAND_CTX *proxy;  /* its parent, passing calls on; NULL: none */
+    PARENT parent;        /* what the proxy passes them to */
+    int fallback_held;    /* p11be_fallback_prepare() succeeded */
 } DRBG_CTX;
 
 static void drbg_freectx(void *vctx)
@@ -278,145 +307,96 @@ static void drbg_freectx(void *vctx)
         EVP_RAND_CTX_free(ctx->proxy);
         proxy_release();
     }
-    OPENSSL_free(ctx->parent);
-    CRYPTO_THREAD_lock_free(ctx->lock);
+    CRYPTO_THREAD_lock_free(ctx->base.lock);
     if (ctx->fallback_held)
         p11be_fallback_release();
     OPENSSL_free(ctx);
 }
 
-static PARENT *parent_from(void *parent, const OSSL_DISPATCH *d)
+/* The proxy that passes the DRBG's calls to its parent on; 0 if none. */
+static int drbg_proxy_new(DRBG_CTX *ctx, void *parent,
+                          const OSSL_DISPATCH *parent_dispatch)
 {
-    PARENT *p = OPENSSL_zalloc(sizeof(*p));
+    EVP_RAND *proxy_alg;
 
-    if (p == NULL)
-        return NULL;
-    p->ctx = parent;
-    for (; d != NULL && d->function_id != 0; d++) {
-        switch (d->function_id) {
-        case OSSL_FUNC_RAND_ENABLE_LOCKING:
-            p->enable_locking = OSSL_FUNC_rand_enable_locking(d);
-            break;
-        case OSSL_FUNC_RAND_LOCK:
-            p->lock = OSSL_FUNC_rand_lock(d);
-            break;
-        case OSSL_FUNC_RAND_UNLOCK:
-            p->unlock = OSSL_FUNC_rand_unlock(d);
-            break;
-        case OSSL_FUNC_RAND_GET_CTX_PARAMS:
-            p->get_ctx_params = OSSL_FUNC_rand_get_ctx_params(d);
-            break;
-        case OSSL_FUNC_RAND_GET_SEED:
-            p->get_seed = OSSL_FUNC_rand_get_seed(d);
-            break;
-        case OSSL_FUNC_RAND_CLEAR_SEED:
-            p->clear_seed = OSSL_FUNC_rand_clear_seed(d);
-            break;
-        default:
-            break;
-        }
-    }
-    return p;
+    ctx->parent.ctx = parent;
+    ctx->parent.dispatch = parent_dispatch;
+    proxy_alg =
+        proxy_prepare(parent_fn(&ctx->parent, OSSL_FUNC_RAND_NONCE) != NULL);
+    if (proxy_alg == NULL)
+        return 0;
+    pending_parent = &ctx->parent;
+    ctx->proxy = EVP_RAND_CTX_new(proxy_alg, NULL);
+    pending_parent = NULL;
+    if (ctx->proxy == NULL)
+        proxy_release();
+    return ctx->proxy != NULL;
 }
 
 static void *drbg_newctx(P11BE_PROV_CTX *prov, const char *name, void *parent,
                          const OSSL_DISPATCH *parent_dispatch)
 {
     DRBG_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-    EVP_RAND *rand = NULL, *proxy_alg;
+    const char *why = NULL;
+    EVP_RAND *rand;
 
     if (ctx == NULL) {
         p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY, "%s context", name);
         return NULL;
     }
-    ctx->prov = prov;
-    ctx->name = name;
-    if (!p11be_fallback_prepare()) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: cannot load OpenSSL's default provider into a "
-                    "private library context",
-                    name);
-        goto err;
+    ctx->base.prov = prov;
+    ctx->base.name = name;
+    ctx->fallback_held = p11be_fallback_prepare();
+    if (!ctx->fallback_held) {
+        why = "cannot load OpenSSL's default provider into a private library "
+              "context";
+    } else if (parent != NULL
+               && !drbg_proxy_new(ctx, parent, parent_dispatch)) {
+        why = "cannot pass its parent on";
+    } else if ((rand = EVP_RAND_fetch(p11be_fallback_libctx(), name, NULL))
+               == NULL) {
+        why = "the default provider does not offer it";
+    } else {
+        ctx->inner = EVP_RAND_CTX_new(rand, ctx->proxy);
+        EVP_RAND_free(rand);
+        if (ctx->inner == NULL)
+            why = "the default provider's context";
     }
-    ctx->fallback_held = 1;
-    rand = EVP_RAND_fetch(p11be_fallback_libctx(), name, NULL);
-    if (rand == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: the default provider does not offer it", name);
-        goto err;
-    }
-    if (parent != NULL) {
-        proxy_alg = proxy_prepare();
-        if (proxy_alg == NULL) {
-            p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                        "%s: cannot pass its parent on", name);
-            goto err;
-        }
-        ctx->parent = parent_from(parent, parent_dispatch);
-        pending_parent = ctx->parent;
-        if (ctx->parent != NULL)
-            ctx->proxy = EVP_RAND_CTX_new(proxy_alg, NULL);
-        pending_parent = NULL;
-        if (ctx->proxy == NULL) {
-            proxy_release();
-            p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: its parent's proxy", name);
-            goto err;
-        }
-    }
-    ctx->inner = EVP_RAND_CTX_new(rand, ctx->proxy);
-    EVP_RAND_free(rand);
-    rand = NULL;
-    if (ctx->inner == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: the default provider's context", name);
-        goto err;
-    }
-    return ctx;
-err:
-    EVP_RAND_free(rand);
+    if (why == NULL)
+        return ctx;
+    p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED, "%s: %s", name, why);
     drbg_freectx(ctx);
     return NULL;
 }
 
 /*
- * The caller's parameters without the property query: "provider=pkcs11be"
- * (the [random] section's properties, given to the DRBG) would make the
- * default provider's DRBG look for its cipher where it cannot be, and the
- * point is that its parts are the default provider's. NULL on no memory.
+ * The caller's parameters without the property query, in *copy to free
+ * (NULL for none): "provider=pkcs11be" (the [random] section's properties,
+ * given to the DRBG) would make the default provider's DRBG look for its
+ * cipher where it cannot be, and the point is that its parts are the
+ * default provider's. 0 (raised) on no memory.
  */
-static OSSL_PARAM *params_without_properties(const OSSL_PARAM params[],
-                                             OSSL_PARAM **to_free)
+static int drbg_params(DRBG_CTX *ctx, const OSSL_PARAM params[],
+                       OSSL_PARAM **copy)
 {
-    size_t n = 0, i, j = 0;
-    OSSL_PARAM *copy;
+    size_t n = 0, j = 0;
 
-    *to_free = NULL;
+    *copy = NULL;
     if (params == NULL)
-        return NULL;
+        return 1;
     while (params[n].key != NULL)
         n++;
-    copy = OPENSSL_malloc((n + 1) * sizeof(*copy));
-    if (copy == NULL)
-        return NULL;
-    for (i = 0; i < n; i++)
-        if (strcmp(params[i].key, OSSL_DRBG_PARAM_PROPERTIES) != 0)
-            copy[j++] = params[i];
-    copy[j] = OSSL_PARAM_construct_end();
-    *to_free = copy;
-    return copy;
-}
-
-/* params_without_properties, raising when it cannot copy them. */
-static int drbg_params(DRBG_CTX *ctx, const OSSL_PARAM params[],
-                       const OSSL_PARAM **filtered, OSSL_PARAM **copy)
-{
-    *filtered = params_without_properties(params, copy);
-    if (params == NULL || *filtered != NULL)
-        return 1;
-    p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s parameters",
-                ctx->name);
-    return 0;
+    *copy = OPENSSL_malloc((n + 1) * sizeof(**copy));
+    if (*copy == NULL) {
+        p11be_raise(ctx->base.prov->handle, P11BE_R_OUT_OF_MEMORY,
+                    "%s parameters", ctx->base.name);
+        return 0;
+    }
+    for (n = 0; params[n].key != NULL; n++)
+        if (strcmp(params[n].key, OSSL_DRBG_PARAM_PROPERTIES) != 0)
+            (*copy)[j++] = params[n];
+    (*copy)[j] = OSSL_PARAM_construct_end();
+    return 1;
 }
 
 static int drbg_instantiate(void *vctx, unsigned int strength,
@@ -425,15 +405,14 @@ static int drbg_instantiate(void *vctx, unsigned int strength,
                             const OSSL_PARAM params[])
 {
     DRBG_CTX *ctx = vctx;
-    const OSSL_PARAM *filtered;
     OSSL_PARAM *copy;
     int ok;
 
-    if (!drbg_params(ctx, params, &filtered, &copy))
+    if (!drbg_params(ctx, params, &copy))
         return 0;
-    p11be_delegated_note(ctx->prov, ctx->name);
+    p11be_delegated_note(ctx->base.prov, ctx->base.name);
     ok = EVP_RAND_instantiate(ctx->inner, strength, prediction_resistance, pstr,
-                              pstr_len, filtered);
+                              pstr_len, copy);
     OPENSSL_free(copy);
     return ok;
 }
@@ -465,32 +444,13 @@ static int drbg_reseed(void *vctx, int prediction_resistance,
                            adin, adin_len);
 }
 
+/* Also locks the parent chain, as OpenSSL's own DRBG does. */
 static int drbg_enable_locking(void *vctx)
 {
     DRBG_CTX *ctx = vctx;
 
-    if (ctx->lock == NULL && (ctx->lock = CRYPTO_THREAD_lock_new()) == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s lock",
-                    ctx->name);
-        return 0;
-    }
-    /* Also locks the parent chain, as OpenSSL's own DRBG does. */
-    return EVP_RAND_enable_locking(ctx->inner);
-}
-
-static int drbg_lock(void *vctx)
-{
-    DRBG_CTX *ctx = vctx;
-
-    return ctx->lock == NULL || CRYPTO_THREAD_write_lock(ctx->lock);
-}
-
-static void drbg_unlock(void *vctx)
-{
-    DRBG_CTX *ctx = vctx;
-
-    if (ctx->lock != NULL)
-        CRYPTO_THREAD_unlock(ctx->lock);
+    return p11be_rand_enable_locking(ctx)
+           && EVP_RAND_enable_locking(ctx->inner);
 }
 
 static int drbg_get_ctx_params(void *vctx, OSSL_PARAM params[])
@@ -503,13 +463,12 @@ static int drbg_get_ctx_params(void *vctx, OSSL_PARAM params[])
 static int drbg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     DRBG_CTX *ctx = vctx;
-    const OSSL_PARAM *filtered;
     OSSL_PARAM *copy;
     int ok;
 
-    if (!drbg_params(ctx, params, &filtered, &copy))
+    if (!drbg_params(ctx, params, &copy))
         return 0;
-    ok = EVP_RAND_CTX_set_params(ctx->inner, filtered);
+    ok = EVP_RAND_CTX_set_params(ctx->inner, copy);
     OPENSSL_free(copy);
     return ok;
 }
@@ -528,21 +487,12 @@ static size_t drbg_get_seed(void *vctx, unsigned char **buffer, int entropy,
                             const unsigned char *adin, size_t adin_len)
 {
     DRBG_CTX *ctx = vctx;
-    size_t len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
-    unsigned char *seed;
+    size_t len;
+    unsigned char *seed = p11be_rand_seed_new(&ctx->base, entropy, min_len,
+                                              max_len, max_len, &len);
 
-    if (len < min_len)
-        len = min_len;
-    if (len > max_len)
-        len = max_len;
-    if (len == 0)
+    if (seed == NULL)
         return 0;
-    seed = OPENSSL_secure_malloc(len);
-    if (seed == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s seed",
-                    ctx->name);
-        return 0;
-    }
     if (!EVP_RAND_generate(ctx->inner, seed, len, 0, prediction_resistance,
                            adin, adin_len)) {
         OPENSSL_secure_clear_free(seed, len);
@@ -550,13 +500,6 @@ static size_t drbg_get_seed(void *vctx, unsigned char **buffer, int entropy,
     }
     *buffer = seed;
     return len;
-}
-
-/* Must not read `vctx`: OpenSSL 3.0 passes the child's context here. */
-static void drbg_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
-{
-    (void)vctx;
-    OPENSSL_secure_clear_free(buffer, b_len);
 }
 
 /*
@@ -584,45 +527,45 @@ static const OSSL_PARAM *drbg_list(const char *name, void *vctx, int settable)
     return list;
 }
 
-#define DRBG_FUNCTIONS(id, NAME)                                               \
-    static void *drbg_##id##_newctx(void *provctx, void *parent,               \
-                                    const OSSL_DISPATCH *parent_dispatch)      \
+/* One DRBG: the entries that must know its name, and its dispatch table. */
+#define DRBG_KIND(newctx, gettable, settable, functions, name)                 \
+    static void *newctx(void *provctx, void *parent,                           \
+                        const OSSL_DISPATCH *parent_dispatch)                  \
     {                                                                          \
-        return drbg_newctx(provctx, NAME, parent, parent_dispatch);            \
+        return drbg_newctx(provctx, name, parent, parent_dispatch);            \
     }                                                                          \
-    static const OSSL_PARAM *drbg_##id##_gettable(void *vctx, void *provctx)   \
-    {                                                                          \
-        (void)provctx;                                                         \
-        return drbg_list(NAME, vctx, 0);                                       \
-    }                                                                          \
-    static const OSSL_PARAM *drbg_##id##_settable(void *vctx, void *provctx)   \
+    static const OSSL_PARAM *gettable(void *vctx, void *provctx)               \
     {                                                                          \
         (void)provctx;                                                         \
-        return drbg_list(NAME, vctx, 1);                                       \
+        return drbg_list(name, vctx, 0);                                       \
     }                                                                          \
-    const OSSL_DISPATCH p11be_drbg_##id##_functions[] = {                      \
-        {OSSL_FUNC_RAND_NEWCTX, (void (*)(void))drbg_##id##_newctx},           \
-        {OSSL_FUNC_RAND_FREECTX, (void (*)(void))drbg_freectx},                \
-        {OSSL_FUNC_RAND_INSTANTIATE, (void (*)(void))drbg_instantiate},        \
-        {OSSL_FUNC_RAND_UNINSTANTIATE, (void (*)(void))drbg_uninstantiate},    \
-        {OSSL_FUNC_RAND_GENERATE, (void (*)(void))drbg_generate},              \
-        {OSSL_FUNC_RAND_RESEED, (void (*)(void))drbg_reseed},                  \
-        {OSSL_FUNC_RAND_ENABLE_LOCKING, (void (*)(void))drbg_enable_locking},  \
-        {OSSL_FUNC_RAND_LOCK, (void (*)(void))drbg_lock},                      \
-        {OSSL_FUNC_RAND_UNLOCK, (void (*)(void))drbg_unlock},                  \
-        {OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS,                                   \
-         (void (*)(void))drbg_##id##_gettable},                                \
-        {OSSL_FUNC_RAND_GET_CTX_PARAMS, (void (*)(void))drbg_get_ctx_params},  \
-        {OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS,                                   \
-         (void (*)(void))drbg_##id##_settable},                                \
-        {OSSL_FUNC_RAND_SET_CTX_PARAMS, (void (*)(void))drbg_set_ctx_params},  \
-        {OSSL_FUNC_RAND_VERIFY_ZEROIZATION,                                    \
-         (void (*)(void))drbg_verify_zeroization},                             \
-        {OSSL_FUNC_RAND_GET_SEED, (void (*)(void))drbg_get_seed},              \
-        {OSSL_FUNC_RAND_CLEAR_SEED, (void (*)(void))drbg_clear_seed},          \
+    static const OSSL_PARAM *settable(void *vctx, void *provctx)               \
+    {                                                                          \
+        (void)provctx;                                                         \
+        return drbg_list(name, vctx, 1);                                       \
+    }                                                                          \
+    const OSSL_DISPATCH functions[] = {                                        \
+        P11BE_FN(OSSL_FUNC_RAND_NEWCTX, newctx),                               \
+        P11BE_FN(OSSL_FUNC_RAND_FREECTX, drbg_freectx),                        \
+        P11BE_FN(OSSL_FUNC_RAND_INSTANTIATE, drbg_instantiate),                \
+        P11BE_FN(OSSL_FUNC_RAND_UNINSTANTIATE, drbg_uninstantiate),            \
+        P11BE_FN(OSSL_FUNC_RAND_GENERATE, drbg_generate),                      \
+        P11BE_FN(OSSL_FUNC_RAND_RESEED, drbg_reseed),                          \
+        P11BE_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, drbg_enable_locking),          \
+        P11BE_FN(OSSL_FUNC_RAND_LOCK, p11be_rand_lock),                        \
+        P11BE_FN(OSSL_FUNC_RAND_UNLOCK, p11be_rand_unlock),                    \
+        P11BE_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, gettable),                \
+        P11BE_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, drbg_get_ctx_params),          \
+        P11BE_FN(OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS, settable),                \
+        P11BE_FN(OSSL_FUNC_RAND_SET_CTX_PARAMS, drbg_set_ctx_params),          \
+        P11BE_FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, drbg_verify_zeroization),  \
+        P11BE_FN(OSSL_FUNC_RAND_GET_SEED, drbg_get_seed),                      \
+        P11BE_FN(OSSL_FUNC_RAND_CLEAR_SEED, p11be_rand_clear_seed),            \
         {0, NULL},                                                             \
-    };
+    }
 
-DRBG_FUNCTIONS(ctr, "CTR-DRBG")
-DRBG_FUNCTIONS(hash, "HASH-DRBG")
-DRBG_FUNCTIONS(hmac, "HMAC-DRBG")
+/* clang-format off */
+DRBG_KIND(ctr_newctx, ctr_gettable, ctr_settable, p11be_drbg_ctr_functions, "CTR-DRBG");
+DRBG_KIND(hash_newctx, hash_gettable, hash_settable, p11be_drbg_hash_functions, "HASH-DRBG");
+DRBG_KIND(hmac_newctx, hmac_gettable, hmac_settable, p11be_drbg_hmac_functions, "HMAC-DRBG");
+/* clang-format on */

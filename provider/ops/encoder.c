@@ -46,6 +46,7 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 
+#include "algorithms.h"
 #include "err.h"
 #include "keyobj.h"
 #include "keyuri.h"
@@ -54,23 +55,6 @@
 #include "reentry.h"
 #include "store.h"
 
-static OSSL_FUNC_encoder_newctx_fn text_newctx;
-static OSSL_FUNC_encoder_newctx_fn spki_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn spki_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn pki_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn pki_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn epki_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn epki_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn ts_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn ts_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn rsa_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn rsa_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn pkcs1_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn pkcs1_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn ec_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn ec_pem_newctx;
-static OSSL_FUNC_encoder_newctx_fn x962_der_newctx;
-static OSSL_FUNC_encoder_newctx_fn x962_pem_newctx;
 static OSSL_FUNC_encoder_freectx_fn enc_freectx;
 static OSSL_FUNC_encoder_set_ctx_params_fn enc_set_ctx_params;
 static OSSL_FUNC_encoder_settable_ctx_params_fn enc_settable_ctx_params;
@@ -80,31 +64,12 @@ static OSSL_FUNC_encoder_does_selection_fn keypair_does_selection;
 static OSSL_FUNC_encoder_does_selection_fn nopub_does_selection;
 static OSSL_FUNC_encoder_encode_fn enc_encode;
 
-/* One way of writing a key: the output and structure of an encoder. */
+/* One way of writing a key: an encoder's output and structure. */
 struct enc_format {
-    const char *output;    /* "pem", "der" or "text" */
-    const char *structure; /* "PrivateKeyInfo" ..; NULL for text */
+    const char *output;       /* "pem", "der" or "text" */
+    const char *structure;    /* "PrivateKeyInfo" ..; NULL for text */
+    struct p11be_encoder row; /* for algorithms.c */
 };
-
-static const struct enc_format enc_text = {"text", NULL};
-static const struct enc_format enc_spki_der = {"der", "SubjectPublicKeyInfo"};
-static const struct enc_format enc_spki_pem = {"pem", "SubjectPublicKeyInfo"};
-static const struct enc_format enc_pki_der = {"der", "PrivateKeyInfo"};
-static const struct enc_format enc_pki_pem = {"pem", "PrivateKeyInfo"};
-static const struct enc_format enc_epki_der = {"der",
-                                               "EncryptedPrivateKeyInfo"};
-static const struct enc_format enc_epki_pem = {"pem",
-                                               "EncryptedPrivateKeyInfo"};
-static const struct enc_format enc_ts_der = {"der", "type-specific"};
-static const struct enc_format enc_ts_pem = {"pem", "type-specific"};
-static const struct enc_format enc_rsa_der = {"der", "rsa"};
-static const struct enc_format enc_rsa_pem = {"pem", "rsa"};
-static const struct enc_format enc_pkcs1_der = {"der", "pkcs1"};
-static const struct enc_format enc_pkcs1_pem = {"pem", "pkcs1"};
-static const struct enc_format enc_ec_der = {"der", "ec"};
-static const struct enc_format enc_ec_pem = {"pem", "ec"};
-static const struct enc_format enc_x962_der = {"der", "X9.62"};
-static const struct enc_format enc_x962_pem = {"pem", "X9.62"};
 
 struct enc_ctx_st {
     P11BE_PROV_CTX *prov;            /* provider that made us */
@@ -119,106 +84,17 @@ static void *enc_newctx(void *provctx, const struct enc_format *format)
 {
     ENC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
-    if (ctx == NULL)
-        return NULL;
-    ctx->prov = provctx;
-    ctx->format = format;
-    ctx->save_parameters = -1;
+    if (ctx != NULL)
+        *ctx = (ENC_CTX){provctx, format, NULL, -1};
     return ctx;
-}
-
-static void *text_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_text);
-}
-
-static void *spki_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_spki_der);
-}
-
-static void *spki_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_spki_pem);
-}
-
-static void *pki_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_pki_der);
-}
-
-static void *pki_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_pki_pem);
-}
-
-static void *epki_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_epki_der);
-}
-
-static void *epki_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_epki_pem);
-}
-
-static void *ts_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_ts_der);
-}
-
-static void *ts_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_ts_pem);
-}
-
-static void *rsa_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_rsa_der);
-}
-
-static void *rsa_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_rsa_pem);
-}
-
-static void *pkcs1_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_pkcs1_der);
-}
-
-static void *pkcs1_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_pkcs1_pem);
-}
-
-static void *ec_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_ec_der);
-}
-
-static void *ec_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_ec_pem);
-}
-
-static void *x962_der_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_x962_der);
-}
-
-static void *x962_pem_newctx(void *provctx)
-{
-    return enc_newctx(provctx, &enc_x962_pem);
 }
 
 static void enc_freectx(void *vctx)
 {
     ENC_CTX *ctx = vctx;
 
-    if (ctx == NULL)
-        return;
-    OPENSSL_free(ctx->cipher);
+    if (ctx != NULL)
+        OPENSSL_free(ctx->cipher);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
@@ -275,17 +151,17 @@ static int nopub_does_selection(void *provctx, int selection)
                                    | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS);
 }
 
+static const OSSL_PARAM enc_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_int(OSSL_ENCODER_PARAM_SAVE_PARAMETERS, NULL),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *enc_settable_ctx_params(void *provctx)
 {
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
-        OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_PROPERTIES, NULL, 0),
-        OSSL_PARAM_int(OSSL_ENCODER_PARAM_SAVE_PARAMETERS, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)provctx;
-    return settable;
+    return enc_settable;
 }
 
 /*
@@ -375,30 +251,21 @@ out_free_ectx:
 /* The DER of keyuri.h: SEQUENCE { UTF8String uri }; its length, or 0. */
 static int enc_uri_der(const char *uri, unsigned char **der)
 {
-    ASN1_SEQUENCE_ANY *seq;
-    ASN1_UTF8STRING *str = NULL;
-    ASN1_TYPE *field = NULL;
-    int len = 0;
+    ASN1_UTF8STRING *str = ASN1_UTF8STRING_new();
+    int inner = 0, len = 0;
+    unsigned char *p;
 
-    seq = sk_ASN1_TYPE_new_null();
-    if (seq == NULL)
-        return 0;
-    str = ASN1_UTF8STRING_new();
-    field = ASN1_TYPE_new();
-    if (str == NULL || field == NULL || !ASN1_STRING_set(str, uri, -1))
-        goto out_free;
-    ASN1_TYPE_set(field, V_ASN1_UTF8STRING, str);
-    str = NULL; /* field owns it */
-    if (!sk_ASN1_TYPE_push(seq, field))
-        goto out_free;
-    field = NULL; /* seq owns it */
-    len = i2d_ASN1_SEQUENCE_ANY(seq, der);
-    if (len < 0)
+    if (str != NULL && ASN1_STRING_set(str, uri, -1))
+        inner = i2d_ASN1_UTF8STRING(str, NULL);
+    if (inner > 0)
+        len = ASN1_object_size(1, inner, V_ASN1_SEQUENCE);
+    if (len > 0 && (*der = p = OPENSSL_malloc(len)) != NULL) {
+        ASN1_put_object(&p, 1, inner, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+        i2d_ASN1_UTF8STRING(str, &p);
+    } else {
         len = 0;
-out_free:
+    }
     ASN1_UTF8STRING_free(str);
-    ASN1_TYPE_free(field);
-    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
     return len;
 }
 
@@ -497,118 +364,78 @@ static int enc_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
     return ok;
 }
 
-/* The functions every encoder shares; newctx picks what it writes. */
-#define ENC_DISPATCH(newctx, does_selection)                                   \
+/*
+ * One encoder: its format, a newctx that picks it and its dispatch table,
+ * for the key types in `types` (P11BE_ENC_*). Names are spelled out.
+ */
+#define ENC_FORMAT(fmt, newctx, functions, output, structure, selection,       \
+                   types)                                                      \
+    static const struct enc_format fmt;                                        \
+    static void *newctx(void *provctx)                                         \
     {                                                                          \
-        {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))(newctx)},                  \
-            {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_freectx},          \
-            {OSSL_FUNC_ENCODER_SET_CTX_PARAMS,                                 \
-             (void (*)(void))enc_set_ctx_params},                              \
-            {OSSL_FUNC_ENCODER_SETTABLE_CTX_PARAMS,                            \
-             (void (*)(void))enc_settable_ctx_params},                         \
-            {OSSL_FUNC_ENCODER_DOES_SELECTION,                                 \
-             (void (*)(void))(does_selection)},                                \
-            {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))enc_encode}, {0, NULL}, \
-    }
+        return enc_newctx(provctx, &fmt);                                      \
+    }                                                                          \
+    static const OSSL_DISPATCH functions[] = {                                 \
+        {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))newctx},                    \
+        {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_freectx},              \
+        {OSSL_FUNC_ENCODER_SET_CTX_PARAMS,                                     \
+         (void (*)(void))enc_set_ctx_params},                                  \
+        {OSSL_FUNC_ENCODER_SETTABLE_CTX_PARAMS,                                \
+         (void (*)(void))enc_settable_ctx_params},                             \
+        {OSSL_FUNC_ENCODER_DOES_SELECTION, (void (*)(void))selection},         \
+        {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))enc_encode},                \
+        {0, NULL},                                                             \
+    };                                                                         \
+    static const struct enc_format fmt = {                                     \
+        output,                                                                \
+        structure,                                                             \
+        {P11BE_PROPS ",output=" output ",structure=" structure, types,         \
+         functions}}
+
+/* clang-format off */
+ENC_FORMAT(spki_der, spki_der_newctx, spki_der_functions, "der", "SubjectPublicKeyInfo", spki_does_selection, P11BE_ENC_ANY);
+ENC_FORMAT(spki_pem, spki_pem_newctx, spki_pem_functions, "pem", "SubjectPublicKeyInfo", spki_does_selection, P11BE_ENC_ANY);
+ENC_FORMAT(pki_der, pki_der_newctx, pki_der_functions, "der", "PrivateKeyInfo", pki_does_selection, P11BE_ENC_ANY);
+ENC_FORMAT(pki_pem, pki_pem_newctx, pki_pem_functions, "pem", "PrivateKeyInfo", pki_does_selection, P11BE_ENC_ANY);
+ENC_FORMAT(epki_der, epki_der_newctx, epki_der_functions, "der", "EncryptedPrivateKeyInfo", pki_does_selection, P11BE_ENC_ANY);
+ENC_FORMAT(epki_pem, epki_pem_newctx, epki_pem_functions, "pem", "EncryptedPrivateKeyInfo", pki_does_selection, P11BE_ENC_ANY);
+ENC_FORMAT(rsa_ts_der, rsa_ts_der_newctx, rsa_ts_der_functions, "der", "type-specific", keypair_does_selection, P11BE_ENC_RSA);
+ENC_FORMAT(rsa_ts_pem, rsa_ts_pem_newctx, rsa_ts_pem_functions, "pem", "type-specific", keypair_does_selection, P11BE_ENC_RSA);
+ENC_FORMAT(rsa_der, rsa_der_newctx, rsa_der_functions, "der", "rsa", keypair_does_selection, P11BE_ENC_RSA);
+ENC_FORMAT(rsa_pem, rsa_pem_newctx, rsa_pem_functions, "pem", "rsa", keypair_does_selection, P11BE_ENC_RSA);
+ENC_FORMAT(pkcs1_der, pkcs1_der_newctx, pkcs1_der_functions, "der", "pkcs1", keypair_does_selection, P11BE_ENC_PKCS1);
+ENC_FORMAT(pkcs1_pem, pkcs1_pem_newctx, pkcs1_pem_functions, "pem", "pkcs1", keypair_does_selection, P11BE_ENC_PKCS1);
+ENC_FORMAT(ec_ts_der, ec_ts_der_newctx, ec_ts_der_functions, "der", "type-specific", nopub_does_selection, P11BE_ENC_EC);
+ENC_FORMAT(ec_ts_pem, ec_ts_pem_newctx, ec_ts_pem_functions, "pem", "type-specific", nopub_does_selection, P11BE_ENC_EC);
+ENC_FORMAT(ec_der, ec_der_newctx, ec_der_functions, "der", "ec", nopub_does_selection, P11BE_ENC_EC);
+ENC_FORMAT(ec_pem, ec_pem_newctx, ec_pem_functions, "pem", "ec", nopub_does_selection, P11BE_ENC_EC);
+ENC_FORMAT(x962_der, x962_der_newctx, x962_der_functions, "der", "X9.62", nopub_does_selection, P11BE_ENC_EC);
+ENC_FORMAT(x962_pem, x962_pem_newctx, x962_pem_functions, "pem", "X9.62", nopub_does_selection, P11BE_ENC_EC);
+/* clang-format on */
 
 /* Text takes every selection, as the default provider's does. */
-static const OSSL_DISPATCH enc_text_functions[] = {
-    {OSSL_FUNC_ENCODER_NEWCTX, (void (*)(void))text_newctx},
-    {OSSL_FUNC_ENCODER_FREECTX, (void (*)(void))enc_freectx},
-    {OSSL_FUNC_ENCODER_ENCODE, (void (*)(void))enc_encode},
+static const struct enc_format text;
+
+static void *text_newctx(void *provctx)
+{
+    return enc_newctx(provctx, &text);
+}
+
+static const OSSL_DISPATCH text_functions[] = {
+    P11BE_FN(OSSL_FUNC_ENCODER_NEWCTX, text_newctx),
+    P11BE_FN(OSSL_FUNC_ENCODER_FREECTX, enc_freectx),
+    P11BE_FN(OSSL_FUNC_ENCODER_ENCODE, enc_encode),
     {0, NULL},
 };
 
-static const OSSL_DISPATCH enc_spki_der_functions[] =
-    ENC_DISPATCH(spki_der_newctx, spki_does_selection);
-static const OSSL_DISPATCH enc_spki_pem_functions[] =
-    ENC_DISPATCH(spki_pem_newctx, spki_does_selection);
-static const OSSL_DISPATCH enc_pki_der_functions[] =
-    ENC_DISPATCH(pki_der_newctx, pki_does_selection);
-static const OSSL_DISPATCH enc_pki_pem_functions[] =
-    ENC_DISPATCH(pki_pem_newctx, pki_does_selection);
-static const OSSL_DISPATCH enc_epki_der_functions[] =
-    ENC_DISPATCH(epki_der_newctx, pki_does_selection);
-static const OSSL_DISPATCH enc_epki_pem_functions[] =
-    ENC_DISPATCH(epki_pem_newctx, pki_does_selection);
-static const OSSL_DISPATCH enc_rsa_ts_der_functions[] =
-    ENC_DISPATCH(ts_der_newctx, keypair_does_selection);
-static const OSSL_DISPATCH enc_rsa_ts_pem_functions[] =
-    ENC_DISPATCH(ts_pem_newctx, keypair_does_selection);
-static const OSSL_DISPATCH enc_rsa_der_functions[] =
-    ENC_DISPATCH(rsa_der_newctx, keypair_does_selection);
-static const OSSL_DISPATCH enc_rsa_pem_functions[] =
-    ENC_DISPATCH(rsa_pem_newctx, keypair_does_selection);
-static const OSSL_DISPATCH enc_pkcs1_der_functions[] =
-    ENC_DISPATCH(pkcs1_der_newctx, keypair_does_selection);
-static const OSSL_DISPATCH enc_pkcs1_pem_functions[] =
-    ENC_DISPATCH(pkcs1_pem_newctx, keypair_does_selection);
-static const OSSL_DISPATCH enc_ec_ts_der_functions[] =
-    ENC_DISPATCH(ts_der_newctx, nopub_does_selection);
-static const OSSL_DISPATCH enc_ec_ts_pem_functions[] =
-    ENC_DISPATCH(ts_pem_newctx, nopub_does_selection);
-static const OSSL_DISPATCH enc_ec_der_functions[] =
-    ENC_DISPATCH(ec_der_newctx, nopub_does_selection);
-static const OSSL_DISPATCH enc_ec_pem_functions[] =
-    ENC_DISPATCH(ec_pem_newctx, nopub_does_selection);
-static const OSSL_DISPATCH enc_x962_der_functions[] =
-    ENC_DISPATCH(x962_der_newctx, nopub_does_selection);
-static const OSSL_DISPATCH enc_x962_pem_functions[] =
-    ENC_DISPATCH(x962_pem_newctx, nopub_does_selection);
+static const struct enc_format text = {
+    "text", NULL, {P11BE_PROPS ",output=text", P11BE_ENC_ANY, text_functions}};
 
-#define ENC_PROPS(rest) P11BE_PROPS "," rest
-
-/* What every key type has: text, SPKI, PKCS#8 plain and encrypted. */
-#define ENC_COMMON(names)                                                      \
-    {(names), ENC_PROPS("output=text"), enc_text_functions, NULL},             \
-        {(names), ENC_PROPS("output=der,structure=SubjectPublicKeyInfo"),      \
-         enc_spki_der_functions, NULL},                                        \
-        {(names), ENC_PROPS("output=pem,structure=SubjectPublicKeyInfo"),      \
-         enc_spki_pem_functions, NULL},                                        \
-        {(names), ENC_PROPS("output=der,structure=PrivateKeyInfo"),            \
-         enc_pki_der_functions, NULL},                                         \
-        {(names), ENC_PROPS("output=pem,structure=PrivateKeyInfo"),            \
-         enc_pki_pem_functions, NULL},                                         \
-        {(names), ENC_PROPS("output=der,structure=EncryptedPrivateKeyInfo"),   \
-         enc_epki_der_functions, NULL},                                        \
-    {                                                                          \
-        (names), ENC_PROPS("output=pem,structure=EncryptedPrivateKeyInfo"),    \
-            enc_epki_pem_functions, NULL                                       \
-    }
-
-const OSSL_ALGORITHM p11be_encoder_algorithms[] = {
-    ENC_COMMON(P11BE_NAMES_RSA),
-    {P11BE_NAMES_RSA, ENC_PROPS("output=der,structure=type-specific"),
-     enc_rsa_ts_der_functions, NULL},
-    {P11BE_NAMES_RSA, ENC_PROPS("output=pem,structure=type-specific"),
-     enc_rsa_ts_pem_functions, NULL},
-    {P11BE_NAMES_RSA, ENC_PROPS("output=der,structure=rsa"),
-     enc_rsa_der_functions, NULL},
-    {P11BE_NAMES_RSA, ENC_PROPS("output=pem,structure=rsa"),
-     enc_rsa_pem_functions, NULL},
-    {P11BE_NAMES_RSA, ENC_PROPS("output=der,structure=pkcs1"),
-     enc_pkcs1_der_functions, NULL},
-    {P11BE_NAMES_RSA, ENC_PROPS("output=pem,structure=pkcs1"),
-     enc_pkcs1_pem_functions, NULL},
-    ENC_COMMON(P11BE_NAMES_RSA_PSS),
-    {P11BE_NAMES_RSA_PSS, ENC_PROPS("output=der,structure=pkcs1"),
-     enc_pkcs1_der_functions, NULL},
-    {P11BE_NAMES_RSA_PSS, ENC_PROPS("output=pem,structure=pkcs1"),
-     enc_pkcs1_pem_functions, NULL},
-    ENC_COMMON(P11BE_NAMES_EC),
-    {P11BE_NAMES_EC, ENC_PROPS("output=der,structure=type-specific"),
-     enc_ec_ts_der_functions, NULL},
-    {P11BE_NAMES_EC, ENC_PROPS("output=pem,structure=type-specific"),
-     enc_ec_ts_pem_functions, NULL},
-    {P11BE_NAMES_EC, ENC_PROPS("output=der,structure=ec"), enc_ec_der_functions,
-     NULL},
-    {P11BE_NAMES_EC, ENC_PROPS("output=pem,structure=ec"), enc_ec_pem_functions,
-     NULL},
-    {P11BE_NAMES_EC, ENC_PROPS("output=der,structure=X9.62"),
-     enc_x962_der_functions, NULL},
-    {P11BE_NAMES_EC, ENC_PROPS("output=pem,structure=X9.62"),
-     enc_x962_pem_functions, NULL},
-    ENC_COMMON(P11BE_NAMES_ED25519),
-    ENC_COMMON(P11BE_NAMES_ED448),
-    {NULL, NULL, NULL, NULL},
+/* Each key type's in this order: text, SPKI, PKCS#8, type-specific. */
+const struct p11be_encoder *const p11be_encoders[] = {
+    &text.row,       &spki_der.row,  &spki_pem.row,  &pki_der.row,
+    &pki_pem.row,    &epki_der.row,  &epki_pem.row,  &rsa_ts_der.row,
+    &rsa_ts_pem.row, &rsa_der.row,   &rsa_pem.row,   &pkcs1_der.row,
+    &pkcs1_pem.row,  &ec_ts_der.row, &ec_ts_pem.row, &ec_der.row,
+    &ec_pem.row,     &x962_der.row,  &x962_pem.row,  NULL,
 };

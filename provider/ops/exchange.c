@@ -180,15 +180,3 @@ int p11be_exch_token_secret(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech,
     memset(z, 0, z_len - d.len);
     return 1;
 }
-
-/* In exchange_ecdh.c and exchange_dh.c. */
-extern const OSSL_DISPATCH p11be_keyexch_ecdh_functions[];
-extern const OSSL_DISPATCH p11be_keyexch_dh_functions[];
-
-const OSSL_ALGORITHM p11be_keyexch_algorithms[] = {
-    {P11BE_NAMES_ECDH, P11BE_PROPS, p11be_keyexch_ecdh_functions,
-     "ECDH with the key on the PKCS#11 token"},
-    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keyexch_dh_functions,
-     "finite-field Diffie-Hellman with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};

@@ -18,29 +18,81 @@
  *
  * Every entry forwards one-to-one to an EVP_KDF_CTX of the same name; the
  * default provider checks the parameters and raises its own errors.
+ *
+ * PBKDF1 is in OpenSSL 3.0's legacy provider only, and iterates its
+ * digest as PBKDF2 does: it runs in a library context of its own with the
+ * default and legacy providers (offered whether or not the application
+ * loaded the legacy provider; without legacy.so, newctx fails, naming it).
  */
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/provider.h>
 
+#include "algorithms.h"
 #include "delegate.h"
 #include "err.h"
-#include "names.h"
 #include "provider.h"
 #include "reentry.h"
 
-/* One KDF pkcs11be offers: the default provider's name for it. */
-struct kdf_kind {
-    const char *name; /* fetched from the default provider */
-    const char *note; /* for p11be_delegated_note(): "KDF " name */
-};
+/* Where a KDF runs: a library context, held while a context uses it. */
+typedef struct {
+    int (*prepare)(void); /* takes a reference; 0 if it cannot be made */
+    OSSL_LIB_CTX *(*libctx)(void);
+    void (*release)(void);
+    const char *providers; /* what it loads, for errors */
+} KDF_HOME;
+
+static const KDF_HOME deflt_home = {
+    p11be_fallback_prepare, p11be_fallback_libctx, p11be_fallback_release,
+    "the default provider"};
+
+/* The default provider kept beside the legacy one (libctx_ref's kept). */
+static int legacy_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
+                       void **kept)
+{
+    *kept = OSSL_PROVIDER_load(libctx, "default");
+    if (*kept != NULL)
+        *provider = OSSL_PROVIDER_load(libctx, "legacy");
+    return *provider != NULL;
+}
+
+static void legacy_free(void *deflt)
+{
+    OSSL_PROVIDER_unload(deflt);
+}
+
+static struct p11be_libctx_ref legacy = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                         .load = legacy_load,
+                                         .free_kept = legacy_free};
+
+static int legacy_prepare(void)
+{
+    return p11be_libctx_ref_get(&legacy);
+}
+
+static OSSL_LIB_CTX *legacy_libctx(void)
+{
+    return legacy.libctx; /* set while a reference is held */
+}
+
+static void legacy_release(void)
+{
+    p11be_libctx_ref_put(&legacy);
+}
+
+static const KDF_HOME legacy_home = {legacy_prepare, legacy_libctx,
+                                     legacy_release,
+                                     "the default and legacy providers"};
 
 typedef struct kdf_ctx_st {
-    P11BE_PROV_CTX *prov;        /* provider that made us */
-    const struct kdf_kind *kind; /* which KDF */
-    EVP_KDF_CTX *inner;          /* the default provider's context */
+    const KDF_HOME *home; /* where the inner context lives */
+    P11BE_PROV_CTX *prov; /* provider that made us */
+    const char *name;     /* the default provider's name for the KDF */
+    const char *note;     /* for p11be_delegated_note(): "KDF " name */
+    EVP_KDF_CTX *inner;   /* the default provider's context */
 } KDF_CTX;
 
 static OSSL_FUNC_kdf_dupctx_fn kdf_dupctx;
@@ -51,75 +103,71 @@ static OSSL_FUNC_kdf_set_ctx_params_fn kdf_set_ctx_params;
 static OSSL_FUNC_kdf_get_ctx_params_fn kdf_get_ctx_params;
 
 /*
- * Every context holds a reference on the private library context, so it
- * exists whether or not the token was ever opened, and outlives no user.
+ * A context around `inner` (NULL: raises `why`) for the KDF `like` names,
+ * holding the reference on the private library context that its caller
+ * took, so that it exists whether or not the token was ever opened, and
+ * outlives no user.
  */
-static void *kdf_newctx(void *provctx, const struct kdf_kind *kind)
+static void *kdf_wrap(P11BE_PROV_CTX *prov, const KDF_CTX *like,
+                      EVP_KDF_CTX *inner, int reason, const char *why)
 {
-    P11BE_PROV_CTX *prov = provctx;
-    KDF_CTX *ctx;
+    KDF_CTX *ctx = inner == NULL ? NULL : OPENSSL_zalloc(sizeof(*ctx));
+
+    if (ctx == NULL) {
+        if (inner == NULL)
+            p11be_raise(prov->handle, reason, "%s: %s", like->name, why);
+        EVP_KDF_CTX_free(inner);
+        like->home->release();
+        return NULL;
+    }
+    *ctx = *like;
+    ctx->prov = prov;
+    ctx->inner = inner;
+    return ctx;
+}
+
+static void *kdf_newctx(void *provctx, const KDF_HOME *home, const char *name,
+                        const char *note)
+{
+    KDF_CTX like = {home, provctx, name, note, NULL};
+    EVP_KDF_CTX *inner = NULL;
     EVP_KDF *kdf;
 
-    if (!p11be_fallback_prepare()) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: cannot load the default provider", kind->name);
+    if (!home->prepare()) {
+        p11be_raise(like.prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: cannot load %s", name, home->providers);
         return NULL;
     }
-    ctx = OPENSSL_zalloc(sizeof(*ctx));
-    if (ctx == NULL) {
-        p11be_fallback_release();
-        return NULL;
-    }
-    ctx->prov = prov;
-    ctx->kind = kind;
-    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), kind->name, NULL);
-    ctx->inner = kdf == NULL ? NULL : EVP_KDF_CTX_new(kdf);
+    kdf = EVP_KDF_fetch(home->libctx(), name, NULL);
+    if (kdf != NULL)
+        inner = EVP_KDF_CTX_new(kdf);
     EVP_KDF_free(kdf);
-    if (ctx->inner == NULL) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: the default provider has no such KDF", kind->name);
-        kdf_freectx(ctx);
-        return NULL;
-    }
-    return ctx;
+    return kdf_wrap(provctx, &like, inner, P11BE_R_FALLBACK_FAILED,
+                    "the default provider has no such KDF");
 }
 
 static void *kdf_dupctx(void *vctx)
 {
     const KDF_CTX *src = vctx;
-    KDF_CTX *ctx;
 
-    if (!p11be_fallback_prepare())
+    if (!src->home->prepare())
         return NULL;
-    ctx = OPENSSL_zalloc(sizeof(*ctx));
-    if (ctx == NULL) {
-        p11be_fallback_release();
-        return NULL;
-    }
-    ctx->prov = src->prov;
-    ctx->kind = src->kind;
-    ctx->inner = EVP_KDF_CTX_dup(src->inner);
-    if (ctx->inner == NULL) {
-        /* OpenSSL 3.0's default KDFs have no dupctx (3.1 added them). */
-        p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "%s: the default provider cannot copy this context",
-                    src->kind->name);
-        kdf_freectx(ctx);
-        return NULL;
-    }
-    return ctx;
+    /* OpenSSL 3.0's default KDFs have no dupctx (3.1 added them). */
+    return kdf_wrap(src->prov, src, EVP_KDF_CTX_dup(src->inner),
+                    P11BE_R_DUP_NOT_POSSIBLE,
+                    "the default provider cannot copy this context");
 }
 
+/* The default provider wipes the password, key and salt it holds. */
 static void kdf_freectx(void *vctx)
 {
     KDF_CTX *ctx = vctx;
 
-    if (ctx == NULL)
-        return;
-    /* The default provider wipes the password, key and salt it holds. */
-    EVP_KDF_CTX_free(ctx->inner);
-    OPENSSL_free(ctx);
-    p11be_fallback_release();
+    if (ctx != NULL) {
+        EVP_KDF_CTX_free(ctx->inner);
+        ctx->home->release();
+        OPENSSL_free(ctx);
+    }
 }
 
 static void kdf_reset(void *vctx)
@@ -134,7 +182,7 @@ static int kdf_derive(void *vctx, unsigned char *key, size_t keylen,
 {
     KDF_CTX *ctx = vctx;
 
-    p11be_delegated_note(ctx->prov, ctx->kind->note);
+    p11be_delegated_note(ctx->prov, ctx->note);
     return EVP_KDF_derive(ctx->inner, key, keylen, params);
 }
 
@@ -154,105 +202,72 @@ static int kdf_get_ctx_params(void *vctx, OSSL_PARAM params[])
 
 /*
  * OpenSSL asks for the tables with a NULL context too
- * (EVP_KDF_settable_ctx_params), so they come from the kind. They are the
+ * (EVP_KDF_settable_ctx_params), so they come from the name. They are the
  * default provider's static tables, valid after its method is freed.
  */
-static const OSSL_PARAM *kdf_params_table(const struct kdf_kind *kind,
-                                          int settable)
+static const OSSL_PARAM *kdf_params_table(const KDF_HOME *home,
+                                          const char *name, int settable)
 {
     const OSSL_PARAM *table = NULL;
     EVP_KDF *kdf;
 
-    if (!p11be_fallback_prepare())
+    if (!home->prepare())
         return NULL;
-    kdf = EVP_KDF_fetch(p11be_fallback_libctx(), kind->name, NULL);
+    kdf = EVP_KDF_fetch(home->libctx(), name, NULL);
     if (kdf != NULL)
         table = settable ? EVP_KDF_settable_ctx_params(kdf)
                          : EVP_KDF_gettable_ctx_params(kdf);
     EVP_KDF_free(kdf);
-    p11be_fallback_release();
+    home->release();
     return table;
 }
 
-/*
- * One kind: its row, the three entries that must know the kind before a
- * context exists, and its dispatch table. Names are spelled out in full.
- */
-#define KDF_KIND(kind, newctx, settable, gettable, functions, kdf_name)        \
-    static const struct kdf_kind kind = {kdf_name, "KDF " kdf_name};           \
-    static void *newctx(void *provctx)                                         \
-    {                                                                          \
-        return kdf_newctx(provctx, &kind);                                     \
-    }                                                                          \
-    static const OSSL_PARAM *settable(void *vctx, void *provctx)               \
+/* A KDF's settable (1) or gettable (0) list, for its dispatch table. */
+#define KDF_TABLE(fn, home, name, settable)                                    \
+    static const OSSL_PARAM *fn(void *vctx, void *provctx)                     \
     {                                                                          \
         (void)vctx;                                                            \
         (void)provctx;                                                         \
-        return kdf_params_table(&kind, 1);                                     \
-    }                                                                          \
-    static const OSSL_PARAM *gettable(void *vctx, void *provctx)               \
-    {                                                                          \
-        (void)vctx;                                                            \
-        (void)provctx;                                                         \
-        return kdf_params_table(&kind, 0);                                     \
-    }                                                                          \
-    static const OSSL_DISPATCH functions[] = {                                 \
-        {OSSL_FUNC_KDF_NEWCTX, (void (*)(void))newctx},                        \
-        {OSSL_FUNC_KDF_DUPCTX, (void (*)(void))kdf_dupctx},                    \
-        {OSSL_FUNC_KDF_FREECTX, (void (*)(void))kdf_freectx},                  \
-        {OSSL_FUNC_KDF_RESET, (void (*)(void))kdf_reset},                      \
-        {OSSL_FUNC_KDF_DERIVE, (void (*)(void))kdf_derive},                    \
-        {OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, (void (*)(void))settable},         \
-        {OSSL_FUNC_KDF_SET_CTX_PARAMS, (void (*)(void))kdf_set_ctx_params},    \
-        {OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, (void (*)(void))gettable},         \
-        {OSSL_FUNC_KDF_GET_CTX_PARAMS, (void (*)(void))kdf_get_ctx_params},    \
-        {0, NULL},                                                             \
+        return kdf_params_table(home, name, settable);                         \
     }
 
-KDF_KIND(kdf_hkdf, hkdf_newctx, hkdf_settable, hkdf_gettable,
-         p11be_kdf_hkdf_functions, "HKDF");
-KDF_KIND(kdf_tls13, tls13_newctx, tls13_settable, tls13_gettable,
-         p11be_kdf_tls13_functions, "TLS13-KDF");
-KDF_KIND(kdf_sskdf, sskdf_newctx, sskdf_settable, sskdf_gettable,
-         p11be_kdf_sskdf_functions, "SSKDF");
-KDF_KIND(kdf_pbkdf2, pbkdf2_newctx, pbkdf2_settable, pbkdf2_gettable,
-         p11be_kdf_pbkdf2_functions, "PBKDF2");
-KDF_KIND(kdf_pkcs12, pkcs12_newctx, pkcs12_settable, pkcs12_gettable,
-         p11be_kdf_pkcs12_functions, "PKCS12KDF");
-KDF_KIND(kdf_sshkdf, sshkdf_newctx, sshkdf_settable, sshkdf_gettable,
-         p11be_kdf_sshkdf_functions, "SSHKDF");
-KDF_KIND(kdf_x963, x963_newctx, x963_settable, x963_gettable,
-         p11be_kdf_x963_functions, "X963KDF");
-KDF_KIND(kdf_tls1_prf, tls1_prf_newctx, tls1_prf_settable, tls1_prf_gettable,
-         p11be_kdf_tls1_prf_functions, "TLS1-PRF");
-KDF_KIND(kdf_kbkdf, kbkdf_newctx, kbkdf_settable, kbkdf_gettable,
-         p11be_kdf_kbkdf_functions, "KBKDF");
-KDF_KIND(kdf_krb5, krb5_newctx, krb5_settable, krb5_gettable,
-         p11be_kdf_krb5_functions, "KRB5KDF");
-KDF_KIND(kdf_x942_asn1, x942_asn1_newctx, x942_asn1_settable,
-         x942_asn1_gettable, p11be_kdf_x942_asn1_functions, "X942KDF-ASN1");
-KDF_KIND(kdf_scrypt, scrypt_newctx, scrypt_settable, scrypt_gettable,
-         p11be_kdf_scrypt_functions, "SCRYPT");
-
 /*
- * The default provider's names and aliases, so that a fetch by any of them
- * finds pkcs11be where it is preferred. X942KDF-CONCAT is an alias of
- * X963KDF there, as here.
+ * One KDF: the three entries that must know it before a context exists,
+ * and its dispatch table. Names are spelled out in full.
  */
-const OSSL_ALGORITHM p11be_kdf_algorithms[] = {
-    {"HKDF", P11BE_PROPS, p11be_kdf_hkdf_functions, NULL},
-    {"TLS13-KDF", P11BE_PROPS, p11be_kdf_tls13_functions, NULL},
-    {"SSKDF", P11BE_PROPS, p11be_kdf_sskdf_functions, NULL},
-    {"PBKDF2:1.2.840.113549.1.5.12", P11BE_PROPS, p11be_kdf_pbkdf2_functions,
-     NULL},
-    {"PKCS12KDF", P11BE_PROPS, p11be_kdf_pkcs12_functions, NULL},
-    {"SSHKDF", P11BE_PROPS, p11be_kdf_sshkdf_functions, NULL},
-    {"X963KDF:X942KDF-CONCAT", P11BE_PROPS, p11be_kdf_x963_functions, NULL},
-    {"TLS1-PRF", P11BE_PROPS, p11be_kdf_tls1_prf_functions, NULL},
-    {"KBKDF", P11BE_PROPS, p11be_kdf_kbkdf_functions, NULL},
-    {"KRB5KDF", P11BE_PROPS, p11be_kdf_krb5_functions, NULL},
-    {"X942KDF-ASN1:X942KDF", P11BE_PROPS, p11be_kdf_x942_asn1_functions, NULL},
-    {"SCRYPT:id-scrypt:1.3.6.1.4.1.11591.4.11", P11BE_PROPS,
-     p11be_kdf_scrypt_functions, NULL},
-    {NULL, NULL, NULL, NULL},
-};
+#define KDF_KIND_IN(home, functions, newctx, settable, gettable, name)         \
+    static void *newctx(void *provctx)                                         \
+    {                                                                          \
+        return kdf_newctx(provctx, home, name, "KDF " name);                   \
+    }                                                                          \
+    KDF_TABLE(settable, home, name, 1)                                         \
+    KDF_TABLE(gettable, home, name, 0)                                         \
+    const OSSL_DISPATCH functions[] = {                                        \
+        P11BE_FN(OSSL_FUNC_KDF_NEWCTX, newctx),                                \
+        P11BE_FN(OSSL_FUNC_KDF_DUPCTX, kdf_dupctx),                            \
+        P11BE_FN(OSSL_FUNC_KDF_FREECTX, kdf_freectx),                          \
+        P11BE_FN(OSSL_FUNC_KDF_RESET, kdf_reset),                              \
+        P11BE_FN(OSSL_FUNC_KDF_DERIVE, kdf_derive),                            \
+        P11BE_FN(OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, settable),                 \
+        P11BE_FN(OSSL_FUNC_KDF_SET_CTX_PARAMS, kdf_set_ctx_params),            \
+        P11BE_FN(OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, gettable),                 \
+        P11BE_FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, kdf_get_ctx_params),            \
+        {0, NULL},                                                             \
+    }
+#define KDF_KIND(...) KDF_KIND_IN(&deflt_home, __VA_ARGS__)
+
+/* clang-format off */
+KDF_KIND(p11be_kdf_hkdf_functions, hkdf_newctx, hkdf_settable, hkdf_gettable, "HKDF");
+KDF_KIND(p11be_kdf_tls13_functions, tls13_newctx, tls13_settable, tls13_gettable, "TLS13-KDF");
+KDF_KIND(p11be_kdf_sskdf_functions, sskdf_newctx, sskdf_settable, sskdf_gettable, "SSKDF");
+KDF_KIND(p11be_kdf_pbkdf2_functions, pbkdf2_newctx, pbkdf2_settable, pbkdf2_gettable, "PBKDF2");
+KDF_KIND(p11be_kdf_pkcs12_functions, pkcs12_newctx, pkcs12_settable, pkcs12_gettable, "PKCS12KDF");
+KDF_KIND(p11be_kdf_sshkdf_functions, sshkdf_newctx, sshkdf_settable, sshkdf_gettable, "SSHKDF");
+KDF_KIND(p11be_kdf_x963_functions, x963_newctx, x963_settable, x963_gettable, "X963KDF");
+KDF_KIND(p11be_kdf_tls1_prf_functions, tls1_prf_newctx, tls1_prf_settable, tls1_prf_gettable, "TLS1-PRF");
+KDF_KIND(p11be_kdf_kbkdf_functions, kbkdf_newctx, kbkdf_settable, kbkdf_gettable, "KBKDF");
+KDF_KIND(p11be_kdf_krb5_functions, krb5_newctx, krb5_settable, krb5_gettable, "KRB5KDF");
+KDF_KIND(p11be_kdf_x942_asn1_functions, x942_asn1_newctx, x942_asn1_settable, x942_asn1_gettable, "X942KDF-ASN1");
+KDF_KIND(p11be_kdf_scrypt_functions, scrypt_newctx, scrypt_settable, scrypt_gettable, "SCRYPT");
+KDF_KIND_IN(&legacy_home, p11be_kdf_pbkdf1_functions, pbkdf1_newctx, pbkdf1_settable, pbkdf1_gettable, "PBKDF1");
+/* clang-format on */

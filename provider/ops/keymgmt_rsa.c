@@ -372,7 +372,7 @@ P11BE_KEYMGMT_KIND_FNS(rsa_new, rsa_load, rsa_gen_init, rsa_keymgmt)
 P11BE_KEYMGMT_KIND_FNS(rsa_pss_new, rsa_pss_load, rsa_pss_gen_init,
                        rsa_pss_keymgmt)
 
-static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
+const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
     P11BE_KEYMGMT_FUNCTIONS(rsa_new, rsa_load, rsa_gen_init,
                             p11be_keymgmt_import, rsa_key_types,
                             rsa_gettable_params, rsa_gen_settable_params),
@@ -380,45 +380,10 @@ static const OSSL_DISPATCH p11be_keymgmt_rsa_functions[] = {
     {0, NULL},
 };
 
-static const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
+const OSSL_DISPATCH p11be_keymgmt_rsa_pss_functions[] = {
     P11BE_KEYMGMT_FUNCTIONS(rsa_pss_new, rsa_pss_load, rsa_pss_gen_init,
                             p11be_keymgmt_import, rsa_pss_key_types,
                             rsa_gettable_params, rsa_pss_gen_settable_params),
     P11BE_FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, rsa_query_operation_name),
     {0, NULL},
 };
-
-/* In keymgmt_ec.c, keymgmt_ed.c and keymgmt_dh.c. */
-extern const OSSL_DISPATCH p11be_keymgmt_ec_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_ed25519_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_ed448_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_dh_functions[];
-/* In mac_pkey.c. */
-extern const OSSL_DISPATCH p11be_keymgmt_hmac_functions[];
-extern const OSSL_DISPATCH p11be_keymgmt_cmac_functions[];
-
-/*
- * The MAC rows come first: in pkcs11-offload = keys mode provider.c offers
- * the table from the first key row on (p11be_keymgmt_key_algorithms).
- */
-const OSSL_ALGORITHM p11be_keymgmt_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_keymgmt_hmac_functions,
-     "HMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_keymgmt_cmac_functions,
-     "CMAC keys for EVP_DigestSign, the MAC made on the PKCS#11 token"},
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_keymgmt_rsa_functions,
-     "RSA keys on the PKCS#11 token"},
-    {P11BE_NAMES_RSA_PSS, P11BE_PROPS, p11be_keymgmt_rsa_pss_functions,
-     "RSA-PSS keys on the PKCS#11 token"},
-    {P11BE_NAMES_EC, P11BE_PROPS, p11be_keymgmt_ec_functions,
-     "EC keys on the PKCS#11 token"},
-    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_keymgmt_ed25519_functions,
-     "Ed25519 keys on the PKCS#11 token"},
-    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_keymgmt_ed448_functions,
-     "Ed448 keys on the PKCS#11 token"},
-    {P11BE_NAMES_DH, P11BE_PROPS, p11be_keymgmt_dh_functions,
-     "finite-field Diffie-Hellman keys on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};
-const OSSL_ALGORITHM *const p11be_keymgmt_key_algorithms =
-    p11be_keymgmt_algorithms + 2;

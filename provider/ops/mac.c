@@ -30,11 +30,17 @@
  * with both hashes (and the hash of a long key) on the token. K0 then
  * reaches the token as digest input, as the caller gave it to us.
  *
+ * MAC keys as EVP_PKEYs: keymgmt and signature "HMAC" and "CMAC", the
+ * interface OpenSSL kept from its legacy EVP_PKEY MACs and that `openssl
+ * dgst -hmac`, `openssl dgst -mac` and EVP_DigestSign* with a MAC key
+ * still use (without them a strict `-propquery provider=pkcs11be` cannot
+ * make such a key at all). The key is the caller's bytes (and, for CMAC,
+ * its cipher name), kept in memory like the default provider's MAC keys;
+ * the signature context is an EVP_MAC context of this file.
+ *
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h) is served by OpenSSL's default provider.
  */
-#include "mac.h"
-
 #include <pthread.h>
 #include <string.h>
 
@@ -48,13 +54,24 @@
 #include "digests.h"
 #include "err.h"
 #include "names.h"
+#include "provider.h"
 #include "reentry.h"
 #include "stream.h"
 
 /* pkcs11be's own HMAC parameter: "auto" (the default) or "digest". */
 #define MAC_PARAM_HMAC_METHOD "pkcs11-hmac-method"
 
-#define MAC_MAX_BLOCK 128 /* the largest digest block, SHA-384/512's */
+#define MAC_MAX_BLOCK       128 /* the largest digest block, SHA-384/512's */
+#define MAC_PKEY_CIPHER_MAX 64  /* longest cipher name a CMAC key keeps */
+
+/* A params-table getter of OpenSSL's (ctx, provctx) shape. */
+#define MAC_PARAMS_FN(fn, table)                                               \
+    static const OSSL_PARAM *fn(void *ctx, void *provctx)                      \
+    {                                                                          \
+        (void)ctx;                                                             \
+        (void)provctx;                                                         \
+        return table;                                                          \
+    }
 
 struct cmac_cipher {
     const char *name;       /* primary name, for messages */
@@ -74,6 +91,8 @@ static const struct cmac_cipher cmac_ciphers[] = {
      P11BE_MECH(CKM_AES_CMAC), 16},
     {"AES-256-CBC", "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", 32, CKK_AES,
      P11BE_MECH(CKM_AES_CMAC), 16},
+    {"DES-EDE3-CBC", "DES-EDE3-CBC:DES3:1.2.840.113549.3.7", 24, CKK_DES3,
+     P11BE_MECH(CKM_DES3_CMAC), 8},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 /* clang-format on */
@@ -84,13 +103,24 @@ struct mac_key_st {
     pthread_mutex_t lock;       /* guards sk's object */
     const void *made_for;       /* its digest or cipher row */
     int forced;                 /* made under pkcs11-hmac-method=digest */
-    unsigned char *raw;         /* the caller's key, to derive again */
-    size_t raw_len;             /* bytes in raw */
+    P11BE_SECRET_KEY raw;       /* the caller's key (no object): derive again */
     P11BE_SECRET_KEY sk;        /* the object's value, or K0 (RFC 2104) */
     struct p11be_stream_mech m; /* what runs with it; m.key NULL: RFC 2104 */
 };
 
 typedef struct mac_key_st MAC_KEY;
+
+/* An EVP_PKEY MAC key: what the caller gave, nothing on the token yet. */
+struct mac_pkey_st {
+    P11BE_PROV_CTX *prov;             /* provider that made us */
+    int refs;                         /* holders; freed at 0 */
+    int cmac;                         /* a CMAC key (else HMAC) */
+    unsigned char *priv;              /* the key bytes; NULL: none yet */
+    size_t priv_len;                  /* bytes in priv */
+    char cipher[MAC_PKEY_CIPHER_MAX]; /* CMAC: the cipher; "" none */
+};
+
+typedef struct mac_pkey_st MAC_PKEY;
 
 struct mac_ctx_st {
     P11BE_STREAM st;                  /* first: the post hook casts */
@@ -100,24 +130,32 @@ struct mac_ctx_st {
     int force_digest;                 /* pkcs11-hmac-method=digest */
     MAC_KEY *key;                     /* NULL until a key is given */
     EVP_MAC_CTX *fallback;            /* set when made during re-entry */
+    MAC_PKEY *pkey;                   /* a signature's key; else NULL */
 };
 
 typedef struct mac_ctx_st MAC_CTX;
 
+static void pkey_free(void *keydata);
+
 /*
- * The token's key length range for `mech` (read once per token by the
- * core): *present says whether it has it. 0 only for a failure, raised.
+ * *m for `mech`, and whether the token has it (1) with its key range in
+ * *info (read once per token by the core); 0 when it lacks it (raised
+ * when `need`), -1 when that cannot be told (raised).
  */
-static int mac_range(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                     const char *mech_name, CK_MECHANISM_INFO *info,
-                     int *present)
+static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
+                    CK_MECHANISM_TYPE mech, const char *mech_name,
+                    CK_MECHANISM_INFO *info, int need)
 {
-    *present = p11be_mech_lookup(prov, mech, mech_name, info);
+    int present = p11be_mech_lookup(prov, mech, mech_name, info);
+
+    *m = (struct p11be_stream_mech){mech, mech_name, NULL, 0};
     P11BE_DEBUG("%s: %s, keys of %lu..%lu bytes", mech_name,
-                *present > 0 ? "present" : "absent",
+                present > 0 ? "present" : "absent",
                 (unsigned long)info->ulMinKeySize,
                 (unsigned long)info->ulMaxKeySize);
-    return *present >= 0;
+    if (present == 0 && need)
+        p11be_check_mech(prov, mech, mech_name);
+    return present;
 }
 
 /* C_DigestInit + C_Digest of `in` into `out` (d->size bytes). */
@@ -136,8 +174,8 @@ static void mac_key_free(MAC_KEY *key, P11BE_PROV_CTX *prov)
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     p11be_secret_key_clear(prov, &key->sk);
+    p11be_secret_key_clear(prov, &key->raw);
     pthread_mutex_destroy(&key->lock);
-    OPENSSL_clear_free(key->raw, key->raw_len + 1);
     OPENSSL_free(key);
 }
 
@@ -186,22 +224,16 @@ static int hmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m,
         return 0;
     }
     if (!ctx->force_digest) {
-        if (!mac_range(ctx->st.prov, d->hmac_mech, d->hmac_mech_name, &info,
-                       &present))
+        present = mac_mech(ctx->st.prov, m, d->hmac_mech, d->hmac_mech_name,
+                           &info, 0);
+        if (present < 0)
             return 0;
         *len = present ? hmac_fit(d, &info, raw_len, hash_first) : 0;
-        *m = (struct p11be_stream_mech){d->hmac_mech, d->hmac_mech_name, NULL,
-                                        0};
         if (*len != 0)
             return 1;
     }
-    if (!mac_range(ctx->st.prov, d->mech, d->mech_name, &info, &present))
+    if (mac_mech(ctx->st.prov, m, d->mech, d->mech_name, &info, 1) <= 0)
         return 0;
-    if (!present) {
-        p11be_check_mech(ctx->st.prov, d->mech, d->mech_name);
-        return 0;
-    }
-    *m = (struct p11be_stream_mech){d->mech, d->mech_name, NULL, 0};
     *len = d->block_size;
     *hash_first = raw_len > d->block_size;
     return 1;
@@ -212,7 +244,6 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
 {
     const struct cmac_cipher *c = ctx->cipher;
     CK_MECHANISM_INFO info = {0};
-    int present;
 
     if (c == NULL) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_BAD_STATE,
@@ -225,12 +256,8 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
                     c->key_len, raw_len);
         return 0;
     }
-    if (!mac_range(ctx->st.prov, c->mech, c->mech_name, &info, &present))
+    if (mac_mech(ctx->st.prov, m, c->mech, c->mech_name, &info, 1) <= 0)
         return 0;
-    if (!present) {
-        p11be_check_mech(ctx->st.prov, c->mech, c->mech_name);
-        return 0;
-    }
     /* DES3 keys have one size; the specification leaves the info unused. */
     if (c->key_type == CKK_AES
         && (raw_len < info.ulMinKeySize
@@ -241,7 +268,6 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
                     (unsigned long)info.ulMaxKeySize);
         return 0;
     }
-    *m = (struct p11be_stream_mech){c->mech, c->mech_name, NULL, 0};
     return 1;
 }
 
@@ -253,7 +279,7 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     const unsigned char *value = buf;
     struct p11be_stream_mech m;
     size_t len = raw_len;
-    int hash = 0;
+    int hash = 0, ok;
     MAC_KEY *key;
 
     if (ctx->is_cmac ? !cmac_plan(ctx, raw_len, &m)
@@ -266,31 +292,27 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     else if (!hash)
         value = raw;
     key = OPENSSL_zalloc(sizeof(*key));
-    if (key != NULL && (key->raw = OPENSSL_malloc(raw_len + 1)) != NULL)
-        memcpy(key->raw, raw, raw_len);
-    if (key == NULL || key->raw == NULL
-        || !p11be_secret_key_set(ctx->st.prov, &key->sk,
+    if (key != NULL) {
+        key->refs = 1;
+        pthread_mutex_init(&key->lock, NULL);
+        key->sk.lock = &key->lock;
+    }
+    ok = key != NULL
+         && p11be_secret_key_set(ctx->st.prov, &key->raw, 0, raw, raw_len)
+         && p11be_secret_key_set(ctx->st.prov, &key->sk,
                                  ctx->is_cmac ? ctx->cipher->key_type
                                               : CKK_GENERIC_SECRET,
-                                 value, len)) {
-        if (key != NULL)
-            OPENSSL_free(key->raw);
-        OPENSSL_free(key);
-        OPENSSL_cleanse(buf, sizeof(buf));
-        p11be_raise(ctx->st.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding a %zu-byte key", raw_len);
+                                 value, len);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (!ok) {
+        mac_key_free(key, ctx->st.prov);
         return NULL;
     }
-    OPENSSL_cleanse(buf, sizeof(buf));
-    key->raw_len = raw_len;
-    key->refs = 1;
     key->made_for = ctx->is_cmac ? (const void *)ctx->cipher : ctx->digest;
     key->forced = ctx->force_digest;
     key->m = m;
     if (ctx->is_cmac || m.mech == ctx->digest->hmac_mech)
         key->m.key = &key->sk; /* signs with it; else K0 for RFC 2104 */
-    pthread_mutex_init(&key->lock, NULL);
-    key->sk.lock = &key->lock;
     P11BE_DEBUG("%s: %zu-byte key as %zu bytes%s on %s", ctx->st.name, raw_len,
                 len, hash ? " (hashed first)" : "", m.mech_name);
     return key;
@@ -355,7 +377,7 @@ static int mac_start(MAC_CTX *ctx)
         return 0;
     }
     if ((alg != ctx->key->made_for || ctx->force_digest != ctx->key->forced)
-        && !mac_set_key(ctx, ctx->key->raw, ctx->key->raw_len))
+        && !mac_set_key(ctx, ctx->key->raw.value, ctx->key->raw.len))
         return 0;
     ctx->st.m = ctx->key->m;
     ctx->st.size = mac_size(ctx);
@@ -372,7 +394,7 @@ static int mac_start(MAC_CTX *ctx)
     return ok;
 }
 
-void *p11be_mac_newctx(void *provctx, int is_cmac)
+static void *mac_newctx(void *provctx, int is_cmac)
 {
     const char *name = is_cmac ? "CMAC" : "HMAC";
     MAC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
@@ -398,17 +420,7 @@ void *p11be_mac_newctx(void *provctx, int is_cmac)
     return ctx;
 }
 
-static void *hmac_newctx(void *provctx)
-{
-    return p11be_mac_newctx(provctx, 0);
-}
-
-static void *cmac_newctx(void *provctx)
-{
-    return p11be_mac_newctx(provctx, 1);
-}
-
-int p11be_mac_update(void *vctx, const unsigned char *in, size_t inl)
+static int mac_update(void *vctx, const unsigned char *in, size_t inl)
 {
     MAC_CTX *ctx = vctx;
 
@@ -417,8 +429,8 @@ int p11be_mac_update(void *vctx, const unsigned char *in, size_t inl)
     return p11be_stream_update(&ctx->st, in, inl);
 }
 
-int p11be_mac_final(void *vctx, unsigned char *out, size_t *outl,
-                    size_t outsize)
+static int mac_final(void *vctx, unsigned char *out, size_t *outl,
+                     size_t outsize)
 {
     MAC_CTX *ctx = vctx;
 
@@ -427,7 +439,7 @@ int p11be_mac_final(void *vctx, unsigned char *out, size_t *outl,
     return p11be_stream_final(&ctx->st, out, outl, outsize);
 }
 
-void p11be_mac_freectx(void *vctx)
+static void mac_freectx(void *vctx)
 {
     MAC_CTX *ctx = vctx;
 
@@ -436,10 +448,11 @@ void p11be_mac_freectx(void *vctx)
     EVP_MAC_CTX_free(ctx->fallback);
     p11be_stream_free(&ctx->st);
     mac_key_free(ctx->key, ctx->st.prov);
+    pkey_free(ctx->pkey);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
-void *p11be_mac_dupctx(void *vctx)
+static void *mac_dupctx(void *vctx)
 {
     MAC_CTX *src = vctx;
     MAC_CTX *dst = OPENSSL_memdup(src, sizeof(*src));
@@ -448,18 +461,16 @@ void *p11be_mac_dupctx(void *vctx)
         return NULL;
     memset(&dst->st, 0, sizeof(dst->st));
     p11be_stream_new(&dst->st, src->st.prov, src->st.name, 1);
-    if (src->fallback != NULL) {
-        dst->fallback = EVP_MAC_CTX_dup(src->fallback);
-        if (dst->fallback != NULL)
-            return dst;
-        OPENSSL_free(dst);
-        return NULL;
-    }
+    if (dst->pkey != NULL)
+        __atomic_add_fetch(&dst->pkey->refs, 1, __ATOMIC_RELAXED);
     if (dst->key != NULL)
         __atomic_add_fetch(&dst->key->refs, 1, __ATOMIC_RELAXED);
-    if (p11be_stream_dup(&dst->st, &src->st))
+    dst->fallback = NULL;
+    if (src->fallback != NULL
+            ? (dst->fallback = EVP_MAC_CTX_dup(src->fallback)) != NULL
+            : p11be_stream_dup(&dst->st, &src->st))
         return dst;
-    p11be_mac_freectx(dst);
+    mac_freectx(dst);
     return NULL;
 }
 
@@ -525,7 +536,7 @@ static int hmac_pick_method(MAC_CTX *ctx, const OSSL_PARAM *p)
     return 1;
 }
 
-/* tls-data-size is accepted as 0 only: see p11be_mac_set_ctx_params(). */
+/* tls-data-size is accepted as 0 only: see mac_set_ctx_params(). */
 static int hmac_check_tls_size(MAC_CTX *ctx, const OSSL_PARAM *p)
 {
     size_t tls_size = 0;
@@ -560,7 +571,7 @@ static int mac_set_key_param(MAC_CTX *ctx, const OSSL_PARAM *p)
  * hashing. tls-data-size (the constant-time TLS CBC record MAC, built on
  * the hash's internals) cannot be done on a token and is refused unless 0.
  */
-int p11be_mac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+static int mac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
     const OSSL_PARAM *p;
@@ -589,14 +600,14 @@ int p11be_mac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 }
 
 /* A NULL key re-uses the one set before (and its token object). */
-int p11be_mac_init(void *vctx, const unsigned char *key, size_t keylen,
-                   const OSSL_PARAM params[])
+static int mac_init(void *vctx, const unsigned char *key, size_t keylen,
+                    const OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
 
     if (ctx->fallback != NULL)
         return EVP_MAC_init(ctx->fallback, key, keylen, params);
-    if (!p11be_mac_set_ctx_params(ctx, params))
+    if (!mac_set_ctx_params(ctx, params))
         return 0;
     if (key != NULL && !mac_set_key(ctx, key, keylen))
         return 0;
@@ -604,7 +615,7 @@ int p11be_mac_init(void *vctx, const unsigned char *key, size_t keylen,
 }
 
 /* size and block-size; 0 until the digest or cipher is set. */
-int p11be_mac_get_ctx_params(void *vctx, OSSL_PARAM params[])
+static int mac_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
     size_t block = mac_size(ctx);
@@ -620,6 +631,235 @@ int p11be_mac_get_ctx_params(void *vctx, OSSL_PARAM params[])
     p = OSSL_PARAM_locate(params, OSSL_MAC_PARAM_BLOCK_SIZE);
     return p == NULL || OSSL_PARAM_set_size_t(p, block);
 }
+
+/* ---- EVP_PKEY MAC keys ---- */
+
+static MAC_PKEY *pkey_alloc(void *provctx, int cmac)
+{
+    MAC_PKEY *key = OPENSSL_zalloc(sizeof(*key));
+
+    if (key == NULL)
+        return NULL;
+    key->prov = provctx;
+    key->refs = 1;
+    key->cmac = cmac;
+    return key;
+}
+
+static void pkey_free(void *keydata)
+{
+    MAC_PKEY *key = keydata;
+
+    if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    OPENSSL_clear_free(key->priv, key->priv_len);
+    OPENSSL_free(key);
+}
+
+static int pkey_has(const void *keydata, int selection)
+{
+    const MAC_PKEY *key = keydata;
+
+    if (key == NULL)
+        return 0;
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+        return key->priv != NULL;
+    return 1;
+}
+
+static int pkey_match(const void *keydata1, const void *keydata2, int selection)
+{
+    const MAC_PKEY *a = keydata1, *b = keydata2;
+
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
+        return 1;
+    return a->priv != NULL && b->priv != NULL && a->priv_len == b->priv_len
+           && CRYPTO_memcmp(a->priv, b->priv, a->priv_len) == 0
+           && strcmp(a->cipher, b->cipher) == 0;
+}
+
+/* The key bytes and (CMAC) the cipher from params; 1 or 0 (raised). */
+static int pkey_take(MAC_PKEY *key, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p;
+    unsigned char *priv = NULL;
+    size_t priv_len = 0;
+    const char *cipher = NULL;
+
+    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY);
+    if (p != NULL
+        && !OSSL_PARAM_get_octet_string(p, (void **)&priv, 0, &priv_len)) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a MAC key's \"%s\" must be an octet string", p->key);
+        return 0;
+    }
+    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
+    if (key->cmac && p != NULL
+        && (!OSSL_PARAM_get_utf8_string_ptr(p, &cipher)
+            || strlen(cipher) >= sizeof(key->cipher))) {
+        OPENSSL_clear_free(priv, priv_len);
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a CMAC key's \"%s\" must name a cipher", p->key);
+        return 0;
+    }
+    if (priv != NULL) {
+        OPENSSL_clear_free(key->priv, key->priv_len);
+        key->priv = priv;
+        key->priv_len = priv_len;
+    }
+    if (cipher != NULL)
+        strcpy(key->cipher, cipher); /* length checked above */
+    return 1;
+}
+
+static int pkey_import(void *keydata, int selection, const OSSL_PARAM params[])
+{
+    MAC_PKEY *key = keydata;
+
+    if (key == NULL || params == NULL)
+        return 0;
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
+        return 1;
+    return pkey_take(key, params)
+           && (key->priv != NULL
+               || (p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                               "a MAC key needs its \"%s\"",
+                               OSSL_PKEY_PARAM_PRIV_KEY),
+                   0));
+}
+
+/* The caller's own key bytes: they may go back to the caller. */
+static int pkey_export(void *keydata, int selection, OSSL_CALLBACK *cb,
+                       void *cbarg)
+{
+    MAC_PKEY *key = keydata;
+    OSSL_PARAM params[3], *p = params;
+
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 || key->priv == NULL)
+        return 0;
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
+                                             key->priv, key->priv_len);
+    if (key->cipher[0] != '\0')
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_CIPHER,
+                                                key->cipher, 0);
+    *p = OSSL_PARAM_construct_end();
+    return cb(params, cbarg);
+}
+
+/* ---- key "generation": a key from the given bytes (dgst -mac) ---- */
+
+static int pkey_gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+    return params == NULL || pkey_take(genctx, params);
+}
+
+static void *pkey_gen_init(void *provctx, int selection,
+                           const OSSL_PARAM params[], int cmac)
+{
+    MAC_PKEY *key = NULL;
+
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
+        key = pkey_alloc(provctx, cmac);
+    if (key != NULL && !pkey_gen_set_params(key, params)) {
+        pkey_free(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* The generation context is the key: it is handed over once. */
+static void *pkey_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+    MAC_PKEY *key = genctx;
+
+    (void)cb;
+    (void)cbarg;
+    if (key == NULL)
+        return NULL;
+    if (key->priv == NULL) {
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "a MAC key needs its \"%s\" (-macopt key:... or "
+                    "hexkey:...)",
+                    OSSL_PKEY_PARAM_PRIV_KEY);
+        return NULL;
+    }
+    __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
+    return key;
+}
+
+static void pkey_gen_cleanup(void *genctx)
+{
+    pkey_free(genctx);
+}
+
+/* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
+
+/*
+ * The signature context is a MAC context that holds its key. OpenSSL 3.0's
+ * EVP_DigestSignFinal() finishes a copy of it; past pkcs11-digest-buffer-max,
+ * on a token that cannot copy a running MAC, the copy shares it, so input
+ * of any size works.
+ */
+static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
+                        const OSSL_PARAM params[])
+{
+    MAC_CTX *ctx = vctx;
+    MAC_PKEY *key = provkey;
+    OSSL_PARAM init[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+
+    if (key == NULL || key->priv == NULL || key->cmac != ctx->is_cmac) {
+        p11be_raise(ctx->st.prov->handle, P11BE_R_NO_KEY,
+                    "%s signing needs a %s key", ctx->st.name, ctx->st.name);
+        return 0;
+    }
+    if (ctx->is_cmac && key->cipher[0] == '\0') {
+        p11be_raise(ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a CMAC key needs its \"%s\"", OSSL_PKEY_PARAM_CIPHER);
+        return 0;
+    }
+    if (!ctx->is_cmac && (mdname == NULL || mdname[0] == '\0'))
+        mdname = "SHA256"; /* as the default provider's HMAC signature */
+    init[0] = OSSL_PARAM_construct_utf8_string(
+        ctx->is_cmac ? OSSL_MAC_PARAM_CIPHER : OSSL_MAC_PARAM_DIGEST,
+        ctx->is_cmac ? key->cipher : (char *)mdname, 0);
+    if (!mac_set_ctx_params(ctx, init)
+        || (params != NULL && !mac_set_ctx_params(ctx, params))
+        || !mac_init(ctx, key->priv, key->priv_len, NULL))
+        return 0;
+    __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
+    pkey_free(ctx->pkey);
+    ctx->pkey = key;
+    return 1;
+}
+
+/* A size query: EVP_MAC_final() answers it above the provider. */
+static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
+                         size_t sigsize)
+{
+    MAC_CTX *ctx = vctx;
+
+    if (sig != NULL)
+        return mac_final(ctx, sig, siglen, sigsize);
+    *siglen = ctx->fallback != NULL ? EVP_MAC_CTX_get_mac_size(ctx->fallback)
+                                    : mac_size(ctx);
+    return 1;
+}
+
+static const OSSL_PARAM sig_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_END,
+};
+static const OSSL_PARAM hmac_types[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+    OSSL_PARAM_END,
+};
+static const OSSL_PARAM cmac_types[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_END,
+};
 
 static const OSSL_PARAM hmac_settable[] = {
     OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
@@ -641,35 +881,85 @@ static const OSSL_PARAM mac_gettable[] = {
     OSSL_PARAM_END,
 };
 
-P11BE_PARAMS_FN(hmac_settable_ctx_params, hmac_settable)
-P11BE_PARAMS_FN(cmac_settable_ctx_params, cmac_settable)
-P11BE_PARAMS_FN(mac_gettable_ctx_params, mac_gettable)
+MAC_PARAMS_FN(hmac_settable_ctx_params, hmac_settable)
+MAC_PARAMS_FN(cmac_settable_ctx_params, cmac_settable)
+MAC_PARAMS_FN(mac_gettable_ctx_params, mac_gettable)
+MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
 
-#define MAC_FUNCTIONS(kind)                                                    \
-    static const OSSL_DISPATCH kind##_functions[] = {                          \
+/* OpenSSL tells these functions no algorithm: one set per MAC. */
+#define MAC_KIND(kind, cmac)                                                   \
+    static void *kind##_newctx(void *provctx)                                  \
+    {                                                                          \
+        return mac_newctx(provctx, cmac);                                      \
+    }                                                                          \
+    static void *kind##_sig_newctx(void *provctx, const char *propq)           \
+    {                                                                          \
+        (void)propq; /* the MAC is pkcs11be's own */                           \
+        return mac_newctx(provctx, cmac);                                      \
+    }                                                                          \
+    static void *kind##_key_new(void *provctx)                                 \
+    {                                                                          \
+        return pkey_alloc(provctx, cmac);                                      \
+    }                                                                          \
+    static const OSSL_PARAM *kind##_key_types(int selection)                   \
+    {                                                                          \
+        return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0              \
+                   ? kind##_types                                              \
+                   : NULL;                                                     \
+    }                                                                          \
+    static void *kind##_gen_init(void *provctx, int selection,                 \
+                                 const OSSL_PARAM params[])                    \
+    {                                                                          \
+        return pkey_gen_init(provctx, selection, params, cmac);                \
+    }                                                                          \
+    MAC_PARAMS_FN(kind##_gen_settable_params, kind##_types)                    \
+    const OSSL_DISPATCH p11be_mac_##kind##_functions[] = {                     \
         {OSSL_FUNC_MAC_NEWCTX, (void (*)(void))kind##_newctx},                 \
-        {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))p11be_mac_dupctx},              \
-        {OSSL_FUNC_MAC_FREECTX, (void (*)(void))p11be_mac_freectx},            \
-        {OSSL_FUNC_MAC_INIT, (void (*)(void))p11be_mac_init},                  \
-        {OSSL_FUNC_MAC_UPDATE, (void (*)(void))p11be_mac_update},              \
-        {OSSL_FUNC_MAC_FINAL, (void (*)(void))p11be_mac_final},                \
+        {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))mac_dupctx},                    \
+        {OSSL_FUNC_MAC_FREECTX, (void (*)(void))mac_freectx},                  \
+        {OSSL_FUNC_MAC_INIT, (void (*)(void))mac_init},                        \
+        {OSSL_FUNC_MAC_UPDATE, (void (*)(void))mac_update},                    \
+        {OSSL_FUNC_MAC_FINAL, (void (*)(void))mac_final},                      \
         {OSSL_FUNC_MAC_GETTABLE_CTX_PARAMS,                                    \
          (void (*)(void))mac_gettable_ctx_params},                             \
-        {OSSL_FUNC_MAC_GET_CTX_PARAMS,                                         \
-         (void (*)(void))p11be_mac_get_ctx_params},                            \
+        {OSSL_FUNC_MAC_GET_CTX_PARAMS, (void (*)(void))mac_get_ctx_params},    \
         {OSSL_FUNC_MAC_SETTABLE_CTX_PARAMS,                                    \
          (void (*)(void))kind##_settable_ctx_params},                          \
-        {OSSL_FUNC_MAC_SET_CTX_PARAMS,                                         \
-         (void (*)(void))p11be_mac_set_ctx_params},                            \
+        {OSSL_FUNC_MAC_SET_CTX_PARAMS, (void (*)(void))mac_set_ctx_params},    \
+        {0, NULL},                                                             \
+    };                                                                         \
+    const OSSL_DISPATCH p11be_keymgmt_##kind##_functions[] = {                 \
+        {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))kind##_key_new},               \
+        {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))pkey_free},                   \
+        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))pkey_has},                     \
+        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))pkey_match},                 \
+        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))pkey_import},               \
+        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))kind##_key_types},    \
+        {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))pkey_export},               \
+        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))kind##_key_types},    \
+        {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))kind##_gen_init},         \
+        {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                     \
+         (void (*)(void))pkey_gen_set_params},                                 \
+        {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                                \
+         (void (*)(void))kind##_gen_settable_params},                          \
+        {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))pkey_gen},                     \
+        {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))pkey_gen_cleanup},     \
+        {0, NULL},                                                             \
+    };                                                                         \
+    const OSSL_DISPATCH p11be_signature_##kind##_functions[] = {               \
+        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))kind##_sig_newctx},       \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))mac_sig_init},  \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))mac_update},  \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                                \
+         (void (*)(void))mac_sig_final},                                       \
+        {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))mac_freectx},            \
+        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))mac_dupctx},              \
+        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
+         (void (*)(void))mac_set_ctx_params},                                  \
+        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
+         (void (*)(void))mac_sig_settable_ctx_params},                         \
         {0, NULL},                                                             \
     }
 
-MAC_FUNCTIONS(hmac);
-MAC_FUNCTIONS(cmac);
-
-const OSSL_ALGORITHM p11be_mac_algorithms[] = {
-    {"HMAC", P11BE_PROPS, hmac_functions,
-     "HMAC (SHA-1, SHA-2) on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, cmac_functions, "AES-CMAC on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};
+MAC_KIND(hmac, 0);
+MAC_KIND(cmac, 1);

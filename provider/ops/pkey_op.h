@@ -16,6 +16,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/evp.h>
 
+#include "algorithms.h"
 #include "keyobj.h"
 
 typedef struct p11be_pkey_ctx_st P11BE_PKEY_CTX;
@@ -81,12 +82,6 @@ int p11be_pkey_ctx_init(P11BE_PKEY_CTX *ctx, void *provkey,
 /* get_ctx_params / set_ctx_params (after init): the host context's. */
 int p11be_pkey_ctx_get_params(void *vctx, OSSL_PARAM params[]);
 int p11be_pkey_ctx_set_params(void *vctx, const OSSL_PARAM params[]);
-
-/* One dispatch table entry: the function `fn` for `id`. */
-#define P11BE_FN(id, fn)                                                       \
-    {                                                                          \
-        id, (void (*)(void))(fn)                                               \
-    }
 
 /*
  * Defines `fn`, a gettable/settable_ctx_params function that answers

@@ -18,19 +18,17 @@
  * served by the private library context (default provider only), never
  * the token.
  */
-#include <string.h>
-
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "algorithms.h"
 #include "debug.h"
 #include "err.h"
-#include "names.h"
 #include "p11call.h"
-#include "provider.h"
+#include "rand.h"
 #include "reentry.h"
 #include "runner.h"
 
@@ -43,13 +41,8 @@
 #define RAND_STRENGTH 256
 
 typedef struct {
-    P11BE_PROV_CTX *prov;
-    int state; /* EVP_RAND_STATE_* */
-    /*
-     * Made by enable_locking. OpenSSL's lock, not a mutex: a thread that
-     * comes back for it from inside a token call gets an error, not a hang.
-     */
-    CRYPTO_RWLOCK *lock;
+    P11BE_RAND_BASE base; /* provider, name, lock (rand.h) */
+    int state;            /* EVP_RAND_STATE_* */
 } RAND_CTX;
 
 static OSSL_FUNC_rand_newctx_fn rand_newctx;
@@ -58,14 +51,71 @@ static OSSL_FUNC_rand_instantiate_fn rand_instantiate;
 static OSSL_FUNC_rand_uninstantiate_fn rand_uninstantiate;
 static OSSL_FUNC_rand_generate_fn rand_generate;
 static OSSL_FUNC_rand_reseed_fn rand_reseed;
-static OSSL_FUNC_rand_enable_locking_fn rand_enable_locking;
-static OSSL_FUNC_rand_lock_fn rand_lock;
-static OSSL_FUNC_rand_unlock_fn rand_unlock;
 static OSSL_FUNC_rand_gettable_ctx_params_fn rand_gettable_ctx_params;
 static OSSL_FUNC_rand_get_ctx_params_fn rand_get_ctx_params;
 static OSSL_FUNC_rand_verify_zeroization_fn rand_verify_zeroization;
 static OSSL_FUNC_rand_get_seed_fn rand_get_seed;
-static OSSL_FUNC_rand_clear_seed_fn rand_clear_seed;
+
+/* ---- shared with drbg.c (rand.h) ---- */
+
+int p11be_rand_enable_locking(void *vctx)
+{
+    P11BE_RAND_BASE *base = vctx;
+
+    if (base->lock == NULL && (base->lock = CRYPTO_THREAD_lock_new()) == NULL) {
+        p11be_raise(base->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s lock",
+                    base->name);
+        return 0;
+    }
+    return 1;
+}
+
+int p11be_rand_lock(void *vctx)
+{
+    P11BE_RAND_BASE *base = vctx;
+
+    return base->lock == NULL || CRYPTO_THREAD_write_lock(base->lock);
+}
+
+void p11be_rand_unlock(void *vctx)
+{
+    P11BE_RAND_BASE *base = vctx;
+
+    if (base->lock != NULL)
+        CRYPTO_THREAD_unlock(base->lock);
+}
+
+void p11be_rand_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
+{
+    (void)vctx;
+    OPENSSL_secure_clear_free(buffer, b_len);
+}
+
+unsigned char *p11be_rand_seed_new(P11BE_RAND_BASE *base, int entropy,
+                                   size_t min_len, size_t max_len, size_t limit,
+                                   size_t *len)
+{
+    unsigned char *seed;
+
+    *len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
+    if (*len < min_len)
+        *len = min_len;
+    if (*len > max_len)
+        *len = max_len;
+    if (*len == 0 || *len > limit) {
+        p11be_raise(base->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: a seed of %zu..%zu bytes asked for", base->name,
+                    min_len, max_len);
+        return NULL;
+    }
+    seed = OPENSSL_secure_malloc(*len);
+    if (seed == NULL)
+        p11be_raise(base->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s seed",
+                    base->name);
+    return seed;
+}
+
+/* ---- PKCS11-RAND ---- */
 
 static void *rand_newctx(void *provctx, void *parent,
                          const OSSL_DISPATCH *parent_dispatch)
@@ -85,7 +135,8 @@ static void *rand_newctx(void *provctx, void *parent,
         p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY, "PKCS11-RAND context");
         return NULL;
     }
-    ctx->prov = prov;
+    ctx->base.prov = prov;
+    ctx->base.name = "PKCS11-RAND";
     ctx->state = EVP_RAND_STATE_UNINITIALISED;
     return ctx;
 }
@@ -96,10 +147,32 @@ static void rand_freectx(void *vctx)
 
     if (ctx == NULL)
         return;
-    CRYPTO_THREAD_lock_free(ctx->lock);
+    CRYPTO_THREAD_lock_free(ctx->base.lock);
     OPENSSL_free(ctx);
 }
 
+/*
+ * Whether a request may be served: instantiated (unless `instantiating`),
+ * and for no more than the token's strength. 0 (raised) if not.
+ */
+static int rand_may(RAND_CTX *ctx, const char *what, unsigned int strength,
+                    int instantiating)
+{
+    if (!instantiating && ctx->state != EVP_RAND_STATE_READY) {
+        p11be_raise(ctx->base.prov->handle, P11BE_R_BAD_STATE,
+                    "PKCS11-RAND: %s before instantiate", what);
+        return 0;
+    }
+    if (strength > RAND_STRENGTH) {
+        p11be_raise(ctx->base.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "PKCS11-RAND: strength %u asked for, %d offered", strength,
+                    RAND_STRENGTH);
+        return 0;
+    }
+    return 1;
+}
+
+/* The token needs no seed or personalisation: only the state changes. */
 static int rand_instantiate(void *vctx, unsigned int strength,
                             int prediction_resistance,
                             const unsigned char *pstr, size_t pstr_len,
@@ -111,12 +184,8 @@ static int rand_instantiate(void *vctx, unsigned int strength,
     (void)pstr;
     (void)pstr_len;
     (void)params;
-    if (strength > RAND_STRENGTH) {
-        p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "PKCS11-RAND: strength %u asked for, %d offered", strength,
-                    RAND_STRENGTH);
+    if (!rand_may(ctx, "instantiate", strength, 1))
         return 0;
-    }
     ctx->state = EVP_RAND_STATE_READY;
     return 1;
 }
@@ -145,7 +214,7 @@ static int rand_from_token(RAND_CTX *ctx, unsigned char *out, size_t outlen)
 {
     struct p11be_buf buf = {out, outlen};
     struct p11be_run run = {
-        .prov = ctx->prov,
+        .prov = ctx->base.prov,
         .fn = "C_GenerateRandom",
         .step = rand_step,
         .arg = &buf,
@@ -170,7 +239,7 @@ static int rand_bytes(RAND_CTX *ctx, unsigned char *out, size_t outlen)
         if (RAND_bytes_ex(p11be_fallback_libctx(), out, outlen, RAND_STRENGTH)
             > 0)
             return 1;
-        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(ctx->base.prov->handle, P11BE_R_FALLBACK_FAILED,
                     "PKCS11-RAND: random bytes asked for from inside a token "
                     "call, and the default provider gave none");
         return 0;
@@ -178,111 +247,60 @@ static int rand_bytes(RAND_CTX *ctx, unsigned char *out, size_t outlen)
     return rand_from_token(ctx, out, outlen);
 }
 
+/* Every call is fresh from the token: resistant by nature. */
 static int rand_generate(void *vctx, unsigned char *out, size_t outlen,
                          unsigned int strength, int prediction_resistance,
                          const unsigned char *adin, size_t adin_len)
 {
-    RAND_CTX *ctx = vctx;
-
-    /* Every call is fresh from the token: resistant by nature. */
     (void)prediction_resistance;
     (void)adin;
     (void)adin_len;
-    if (ctx->state != EVP_RAND_STATE_READY) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "PKCS11-RAND: generate before instantiate");
-        return 0;
-    }
-    if (strength > RAND_STRENGTH) {
-        p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "PKCS11-RAND: strength %u asked for, %d offered", strength,
-                    RAND_STRENGTH);
-        return 0;
-    }
-    return rand_bytes(ctx, out, outlen);
+    return rand_may(vctx, "generate", strength, 0)
+           && rand_bytes(vctx, out, outlen);
 }
 
+/* The token seeds itself; what the caller offers is not needed. */
 static int rand_reseed(void *vctx, int prediction_resistance,
                        const unsigned char *ent, size_t ent_len,
                        const unsigned char *adin, size_t adin_len)
 {
-    RAND_CTX *ctx = vctx;
-
-    /* The token seeds itself; what the caller offers is not needed. */
     (void)prediction_resistance;
     (void)ent;
     (void)ent_len;
     (void)adin;
     (void)adin_len;
-    if (ctx->state != EVP_RAND_STATE_READY) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "PKCS11-RAND: reseed before instantiate");
-        return 0;
-    }
-    return 1;
+    return rand_may(vctx, "reseed", 0, 0);
 }
 
-static int rand_enable_locking(void *vctx)
-{
-    RAND_CTX *ctx = vctx;
-
-    if (ctx->lock == NULL && (ctx->lock = CRYPTO_THREAD_lock_new()) == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "PKCS11-RAND lock");
-        return 0;
-    }
-    return 1;
-}
-
-static int rand_lock(void *vctx)
-{
-    RAND_CTX *ctx = vctx;
-
-    return ctx->lock == NULL || CRYPTO_THREAD_write_lock(ctx->lock);
-}
-
-static void rand_unlock(void *vctx)
-{
-    RAND_CTX *ctx = vctx;
-
-    if (ctx->lock != NULL)
-        CRYPTO_THREAD_unlock(ctx->lock);
-}
+static const OSSL_PARAM rand_gettable[] = {
+    OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
+    OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
+    OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
+    OSSL_PARAM_END,
+};
 
 static const OSSL_PARAM *rand_gettable_ctx_params(void *vctx, void *provctx)
 {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
-        OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
-        OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)vctx;
     (void)provctx;
-    return gettable;
+    return rand_gettable;
 }
 
 static int rand_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     RAND_CTX *ctx = vctx;
-    OSSL_PARAM *p;
+    OSSL_PARAM *p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE);
+    OSSL_PARAM *strength = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH);
+    OSSL_PARAM *max = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
 
-    p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE);
-    if (p != NULL && !OSSL_PARAM_set_int(p, ctx->state))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH);
-    if (p != NULL && !OSSL_PARAM_set_uint(p, RAND_STRENGTH))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, RAND_MAX_REQUEST))
-        return 0;
-    return 1;
+    return (p == NULL || OSSL_PARAM_set_int(p, ctx->state))
+           && (strength == NULL || OSSL_PARAM_set_uint(strength, RAND_STRENGTH))
+           && (max == NULL || OSSL_PARAM_set_size_t(max, RAND_MAX_REQUEST));
 }
 
+/* Nothing secret is kept: every byte goes straight to the caller. */
 static int rand_verify_zeroization(void *vctx)
 {
-    /* Nothing secret is kept: every byte goes straight to the caller. */
     (void)vctx;
     return 1;
 }
@@ -294,32 +312,19 @@ static size_t rand_get_seed(void *vctx, unsigned char **buffer, int entropy,
                             const unsigned char *adin, size_t adin_len)
 {
     RAND_CTX *ctx = vctx;
-    size_t len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
-    unsigned char *seed;
+    size_t len;
+    unsigned char *seed = p11be_rand_seed_new(&ctx->base, entropy, min_len,
+                                              max_len, RAND_MAX_REQUEST, &len);
 
     (void)prediction_resistance;
     (void)adin;
     (void)adin_len;
-    if (len < min_len)
-        len = min_len;
-    if (len > max_len)
-        len = max_len;
-    if (len == 0 || len > RAND_MAX_REQUEST) {
-        p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "PKCS11-RAND: a seed of %zu..%zu bytes asked for", min_len,
-                    max_len);
+    if (seed == NULL)
         return 0;
-    }
-    seed = OPENSSL_secure_malloc(len);
-    if (seed == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "PKCS11-RAND seed");
-        return 0;
-    }
     if (!rand_bytes(ctx, seed, len)) {
         OPENSSL_secure_clear_free(seed, len);
         /* The likely cause when it is the process's own DRBG being seeded. */
-        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(ctx->base.prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "PKCS11-RAND: no seed from the token (a module that "
                     "draws its own random bytes from this process's OpenSSL, "
                     "as SoftHSM2 does, cannot seed this process's DRBG)");
@@ -329,49 +334,20 @@ static size_t rand_get_seed(void *vctx, unsigned char **buffer, int entropy,
     return len;
 }
 
-/*
- * OpenSSL 3.0's DRBG passes its own context here, not its parent's: so
- * this must not read `vctx`.
- */
-static void rand_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
-{
-    (void)vctx;
-    OPENSSL_secure_clear_free(buffer, b_len);
-}
-
-static const OSSL_DISPATCH rand_functions[] = {
-    {OSSL_FUNC_RAND_NEWCTX, (void (*)(void))rand_newctx},
-    {OSSL_FUNC_RAND_FREECTX, (void (*)(void))rand_freectx},
-    {OSSL_FUNC_RAND_INSTANTIATE, (void (*)(void))rand_instantiate},
-    {OSSL_FUNC_RAND_UNINSTANTIATE, (void (*)(void))rand_uninstantiate},
-    {OSSL_FUNC_RAND_GENERATE, (void (*)(void))rand_generate},
-    {OSSL_FUNC_RAND_RESEED, (void (*)(void))rand_reseed},
-    {OSSL_FUNC_RAND_ENABLE_LOCKING, (void (*)(void))rand_enable_locking},
-    {OSSL_FUNC_RAND_LOCK, (void (*)(void))rand_lock},
-    {OSSL_FUNC_RAND_UNLOCK, (void (*)(void))rand_unlock},
-    {OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS,
-     (void (*)(void))rand_gettable_ctx_params},
-    {OSSL_FUNC_RAND_GET_CTX_PARAMS, (void (*)(void))rand_get_ctx_params},
-    {OSSL_FUNC_RAND_VERIFY_ZEROIZATION,
-     (void (*)(void))rand_verify_zeroization},
-    {OSSL_FUNC_RAND_GET_SEED, (void (*)(void))rand_get_seed},
-    {OSSL_FUNC_RAND_CLEAR_SEED, (void (*)(void))rand_clear_seed},
+const OSSL_DISPATCH p11be_rand_pkcs11_functions[] = {
+    P11BE_FN(OSSL_FUNC_RAND_NEWCTX, rand_newctx),
+    P11BE_FN(OSSL_FUNC_RAND_FREECTX, rand_freectx),
+    P11BE_FN(OSSL_FUNC_RAND_INSTANTIATE, rand_instantiate),
+    P11BE_FN(OSSL_FUNC_RAND_UNINSTANTIATE, rand_uninstantiate),
+    P11BE_FN(OSSL_FUNC_RAND_GENERATE, rand_generate),
+    P11BE_FN(OSSL_FUNC_RAND_RESEED, rand_reseed),
+    P11BE_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, p11be_rand_enable_locking),
+    P11BE_FN(OSSL_FUNC_RAND_LOCK, p11be_rand_lock),
+    P11BE_FN(OSSL_FUNC_RAND_UNLOCK, p11be_rand_unlock),
+    P11BE_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, rand_gettable_ctx_params),
+    P11BE_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, rand_get_ctx_params),
+    P11BE_FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, rand_verify_zeroization),
+    P11BE_FN(OSSL_FUNC_RAND_GET_SEED, rand_get_seed),
+    P11BE_FN(OSSL_FUNC_RAND_CLEAR_SEED, p11be_rand_clear_seed),
     {0, NULL},
-};
-
-/* drbg.c: OpenSSL's DRBGs, run whole by the default provider. */
-extern const OSSL_DISPATCH p11be_drbg_ctr_functions[];
-extern const OSSL_DISPATCH p11be_drbg_hash_functions[];
-extern const OSSL_DISPATCH p11be_drbg_hmac_functions[];
-
-const OSSL_ALGORITHM p11be_rand_algorithms[] = {
-    {"PKCS11-RAND", P11BE_PROPS, rand_functions,
-     "random bytes from the token's C_GenerateRandom"},
-    {"CTR-DRBG", P11BE_PROPS, p11be_drbg_ctr_functions,
-     "OpenSSL's CTR-DRBG, run whole by the default provider"},
-    {"HASH-DRBG", P11BE_PROPS, p11be_drbg_hash_functions,
-     "OpenSSL's HASH-DRBG, run whole by the default provider"},
-    {"HMAC-DRBG", P11BE_PROPS, p11be_drbg_hmac_functions,
-     "OpenSSL's HMAC-DRBG, run whole by the default provider"},
-    {NULL, NULL, NULL, NULL},
 };

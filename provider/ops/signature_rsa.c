@@ -301,7 +301,7 @@ static const struct p11be_pkey_alg sig_rsa = {
 
 P11BE_SIG_NEWCTX_FN(sig_newctx, sig_rsa)
 
-static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
+const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
     P11BE_SIG_DIGEST_FUNCTIONS(sig_newctx, sig_gettable_ctx_params,
                                sig_settable_ctx_params),
     P11BE_FN(OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT,
@@ -309,33 +309,3 @@ static const OSSL_DISPATCH p11be_signature_rsa_functions[] = {
     P11BE_FN(OSSL_FUNC_SIGNATURE_VERIFY_RECOVER, p11be_sig_verify_recover),
     {0, NULL},
 };
-
-/* In signature_ecdsa.c and signature_eddsa.c. */
-extern const OSSL_DISPATCH p11be_signature_ecdsa_functions[];
-extern const OSSL_DISPATCH p11be_signature_ed25519_functions[];
-extern const OSSL_DISPATCH p11be_signature_ed448_functions[];
-/* In mac_pkey.c. */
-extern const OSSL_DISPATCH p11be_signature_hmac_functions[];
-extern const OSSL_DISPATCH p11be_signature_cmac_functions[];
-
-/*
- * The MAC rows come first: in pkcs11-offload = keys mode provider.c offers
- * the table from the first key row on (p11be_signature_key_algorithms).
- */
-const OSSL_ALGORITHM p11be_signature_algorithms[] = {
-    {"HMAC", P11BE_PROPS, p11be_signature_hmac_functions,
-     "HMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {"CMAC", P11BE_PROPS, p11be_signature_cmac_functions,
-     "CMAC through EVP_DigestSign, made on the PKCS#11 token"},
-    {P11BE_NAMES_RSA, P11BE_PROPS, p11be_signature_rsa_functions,
-     "RSA signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ECDSA, P11BE_PROPS, p11be_signature_ecdsa_functions,
-     "ECDSA signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ED25519, P11BE_PROPS, p11be_signature_ed25519_functions,
-     "Ed25519 signatures with the key on the PKCS#11 token"},
-    {P11BE_NAMES_ED448, P11BE_PROPS, p11be_signature_ed448_functions,
-     "Ed448 signatures with the key on the PKCS#11 token"},
-    {NULL, NULL, NULL, NULL},
-};
-const OSSL_ALGORITHM *const p11be_signature_key_algorithms =
-    p11be_signature_algorithms + 2;

@@ -88,6 +88,7 @@
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include "algorithms.h"
 #include "debug.h"
 #include "err.h"
 #include "keymgmt.h"
@@ -201,16 +202,16 @@ static void *store_open(void *provctx, const char *uri)
     return store_ctx_new(prov, uri);
 }
 
+static const OSSL_PARAM store_settable[] = {
+    OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
+    OSSL_PARAM_octet_string(OSSL_STORE_PARAM_SUBJECT, NULL, 0),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *store_settable_ctx_params(void *provctx)
 {
-    static const OSSL_PARAM settable[] = {
-        OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
-        OSSL_PARAM_octet_string(OSSL_STORE_PARAM_SUBJECT, NULL, 0),
-        OSSL_PARAM_END,
-    };
-
     (void)provctx;
-    return settable;
+    return store_settable;
 }
 
 /* Before the first load(); NULL or empty params: nothing to do. */
@@ -299,6 +300,15 @@ static int store_module_path_ok(const char *path, const char *want)
            && strcmp(a, b) == 0;
 }
 
+/* Whether a token information call succeeded; raises if not. */
+static int store_call_ok(STORE_CTX *ctx, CK_RV rv, const char *fn)
+{
+    if (rv != CKR_OK)
+        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s", fn,
+                    p11be_ckr_name(rv));
+    return rv == CKR_OK;
+}
+
 static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
 {
     const P11BE_URI *uri = &ctx->uri;
@@ -308,7 +318,6 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
     CK_SLOT_INFO si;
     CK_INFO li;
     char have[32];
-    CK_RV rv;
 
     if (uri->module_path != NULL
         && !store_module_path_ok(path, uri->module_path)) {
@@ -340,13 +349,11 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
     }
     if (uri->token != NULL || uri->manufacturer != NULL || uri->serial != NULL
         || uri->model != NULL) {
-        rv = P11BE_CALL(token->fns, C_GetTokenInfo, token->slot_id, &ti);
-        if (rv != CKR_OK) {
-            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                        "C_GetTokenInfo: %s", p11be_ckr_name(rv));
-            return 0;
-        }
-        if (!store_field_ok(ctx, token, "token", uri->token, ti.label, 32)
+        if (!store_call_ok(
+                ctx,
+                P11BE_CALL(token->fns, C_GetTokenInfo, token->slot_id, &ti),
+                "C_GetTokenInfo")
+            || !store_field_ok(ctx, token, "token", uri->token, ti.label, 32)
             || !store_field_ok(ctx, token, "manufacturer", uri->manufacturer,
                                ti.manufacturerID, 32)
             || !store_field_ok(ctx, token, "serial", uri->serial,
@@ -355,28 +362,21 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
             return 0;
     }
     if (uri->slot_description != NULL || uri->slot_manufacturer != NULL) {
-        rv = P11BE_CALL(token->fns, C_GetSlotInfo, token->slot_id, &si);
-        if (rv != CKR_OK) {
-            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                        "C_GetSlotInfo: %s", p11be_ckr_name(rv));
-            return 0;
-        }
-        if (!store_field_ok(ctx, token, "slot-description",
-                            uri->slot_description, si.slotDescription, 64)
+        if (!store_call_ok(
+                ctx, P11BE_CALL(token->fns, C_GetSlotInfo, token->slot_id, &si),
+                "C_GetSlotInfo")
+            || !store_field_ok(ctx, token, "slot-description",
+                               uri->slot_description, si.slotDescription, 64)
             || !store_field_ok(ctx, token, "slot-manufacturer",
                                uri->slot_manufacturer, si.manufacturerID, 32))
             return 0;
     }
     if (uri->library_manufacturer != NULL || uri->library_description != NULL
         || uri->has_library_version) {
-        rv = P11BE_CALL(token->fns, C_GetInfo, &li);
-        if (rv != CKR_OK) {
-            p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                        "C_GetInfo: %s", p11be_ckr_name(rv));
-            return 0;
-        }
-        if (!store_field_ok(ctx, token, "library-manufacturer",
-                            uri->library_manufacturer, li.manufacturerID, 32)
+        if (!store_call_ok(ctx, P11BE_CALL(token->fns, C_GetInfo, &li),
+                           "C_GetInfo")
+            || !store_field_ok(ctx, token, "library-manufacturer",
+                               uri->library_manufacturer, li.manufacturerID, 32)
             || !store_field_ok(ctx, token, "library-description",
                                uri->library_description, li.libraryDescription,
                                32))
@@ -399,7 +399,7 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
 /* ---- the login ---- */
 
 /* The PIN from the application's passphrase callback; length, or -1. */
-static int store_pin_from_cb(STORE_CTX *ctx, const P11BE_TOKEN *token,
+static int store_pin_from_cb(const P11BE_TOKEN *token,
                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg,
                              char *buf, size_t room)
 {
@@ -419,7 +419,6 @@ static int store_pin_from_cb(STORE_CTX *ctx, const P11BE_TOKEN *token,
         return -1;
     }
     buf[len] = '\0';
-    (void)ctx;
     return (int)len;
 }
 
@@ -464,7 +463,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                  path);
         source = named;
     } else if (p11be_config_get(&ctx->prov->config, P11BE_SET_PIN) == NULL) {
-        len = store_pin_from_cb(ctx, token, pw_cb, pw_cbarg, buf, sizeof(buf));
+        len = store_pin_from_cb(token, pw_cb, pw_cbarg, buf, sizeof(buf));
         if (len >= 0) {
             pin = buf;
             source = "the passphrase callback";
@@ -507,21 +506,23 @@ static const struct p11be_key_kind *store_kind_of(P11BE_SESSION *sess,
                                                   CK_OBJECT_HANDLE obj)
 {
     const struct p11be_key_kind *kind = NULL;
+    const struct p11be_key_type *row;
     CK_ATTRIBUTE params = {CKA_EC_PARAMS, NULL, 0};
     CK_KEY_TYPE type;
 
     if (store_get_ulong(sess, obj, CKA_KEY_TYPE, &type) != CKR_OK)
         return NULL;
-    if (type == CKK_RSA)
-        return &p11be_kind_rsa;
-    if (type == CKK_EC)
-        return &p11be_kind_ec;
-    if (type != CKK_EC_EDWARDS
-        || p11be_token_get_attrs(sess, obj, &params, 1) != CKR_OK)
-        return NULL;
-    kind = p11be_ed_kind_of(params.pValue, params.ulValueLen);
-    p11be_token_free_attrs(&params, 1);
-    return kind;
+    if (type == CKK_EC_EDWARDS) {
+        if (p11be_token_get_attrs(sess, obj, &params, 1) != CKR_OK)
+            return NULL;
+        kind = p11be_ed_kind_of(params.pValue, params.ulValueLen);
+        p11be_token_free_attrs(&params, 1);
+        return kind;
+    }
+    for (row = p11be_key_types; row->kind != NULL; row++)
+        if (row->store_yields && row->kind->key_type == type)
+            return row->kind;
+    return NULL;
 }
 
 /* Reads what the store keeps of a found object; 0 to skip it. */
@@ -550,7 +551,7 @@ static int store_item_read(P11BE_SESSION *sess, CK_OBJECT_CLASS cls,
         item->is_private = priv == CK_TRUE;
     if (p11be_token_get_attrs(sess, obj, tmpl, 2) != CKR_OK)
         return 0;
-    item->label = tmpl[0].pValue; /* zero-terminated by store_get_attrs */
+    item->label = tmpl[0].pValue; /* p11be_token_get_attrs ends it with 0 */
     if (tmpl[1].ulValueLen > 0) {
         item->id = tmpl[1].pValue;
         item->id_len = tmpl[1].ulValueLen;
@@ -558,6 +559,15 @@ static int store_item_read(P11BE_SESSION *sess, CK_OBJECT_CLASS cls,
         OPENSSL_free(tmpl[1].pValue);
     }
     return 1;
+}
+
+/* Appends one attribute to a search template of *n. */
+static void store_tmpl_add(CK_ATTRIBUTE *tmpl, CK_ULONG *n,
+                           CK_ATTRIBUTE_TYPE type, void *value, size_t len)
+{
+    tmpl[*n].type = type;
+    tmpl[*n].pValue = value;
+    tmpl[(*n)++].ulValueLen = (CK_ULONG)len;
 }
 
 /* Appends the objects of class `cls` the URI matches; 0 (raised) on error. */
@@ -570,28 +580,16 @@ static int store_find_class(STORE_CTX *ctx, P11BE_SESSION *sess,
     CK_OBJECT_HANDLE found[STORE_FIND_BATCH];
     CK_RV rv;
 
-    tmpl[n].type = CKA_CLASS;
-    tmpl[n].pValue = &cls;
-    tmpl[n++].ulValueLen = sizeof(cls);
+    store_tmpl_add(tmpl, &n, CKA_CLASS, &cls, sizeof(cls));
     /* Not this process's session copies of them (keyobj.h). */
-    tmpl[n].type = CKA_TOKEN;
-    tmpl[n].pValue = &on_token;
-    tmpl[n++].ulValueLen = sizeof(on_token);
-    if (ctx->uri.object != NULL) {
-        tmpl[n].type = CKA_LABEL;
-        tmpl[n].pValue = ctx->uri.object;
-        tmpl[n++].ulValueLen = strlen(ctx->uri.object);
-    }
-    if (ctx->uri.has_id) {
-        tmpl[n].type = CKA_ID;
-        tmpl[n].pValue = ctx->uri.id;
-        tmpl[n++].ulValueLen = ctx->uri.id_len;
-    }
-    if (cls == CKO_CERTIFICATE && ctx->subject != NULL) {
-        tmpl[n].type = CKA_SUBJECT;
-        tmpl[n].pValue = ctx->subject;
-        tmpl[n++].ulValueLen = ctx->subject_len;
-    }
+    store_tmpl_add(tmpl, &n, CKA_TOKEN, &on_token, sizeof(on_token));
+    if (ctx->uri.object != NULL)
+        store_tmpl_add(tmpl, &n, CKA_LABEL, ctx->uri.object,
+                       strlen(ctx->uri.object));
+    if (ctx->uri.has_id)
+        store_tmpl_add(tmpl, &n, CKA_ID, ctx->uri.id, ctx->uri.id_len);
+    if (cls == CKO_CERTIFICATE && ctx->subject != NULL)
+        store_tmpl_add(tmpl, &n, CKA_SUBJECT, ctx->subject, ctx->subject_len);
     rv = P11BE_CALL(sess->fns, C_FindObjectsInit, sess->handle, tmpl, n);
     if (rv != CKR_OK) {
         *last_rv = rv;
@@ -681,20 +679,18 @@ static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
     size_t c, i, n, used;
 
     for (c = 0; c < sizeof(classes) / sizeof(classes[0]); c++) {
-        for (i = 0, n = 0; i < ctx->count; i++)
-            n += ctx->items[i].cls == classes[c];
-        if (n < 2)
-            continue;
         list[0] = '\0';
-        used = 0;
-        for (i = 0; i < ctx->count; i++) {
+        for (i = 0, n = 0, used = 0; i < ctx->count; i++) {
             if (ctx->items[i].cls != classes[c])
                 continue;
             store_item_describe(&ctx->items[i], one, sizeof(one));
             if (used < sizeof(list))
                 used += (size_t)snprintf(list + used, sizeof(list) - used,
                                          "%s%s", used > 0 ? "; " : "", one);
+            n++;
         }
+        if (n < 2)
+            continue;
         p11be_raise(ctx->prov->handle, P11BE_R_AMBIGUOUS,
                     "%s is ambiguous on token \"%s\": %zu %ss match (%s); "
                     "add id= or type= to name one",
@@ -705,56 +701,38 @@ static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
     return 1;
 }
 
-/* Which classes to search: a bit each, from the URI's type and expect. */
-#define STORE_WANT_PRIVATE 1
-#define STORE_WANT_PUBLIC  2
-#define STORE_WANT_CERT    4
+/* Which classes to search: a bit each, by the URI's type that names it. */
+#define STORE_WANT_PRIVATE (1 << P11BE_URI_TYPE_PRIVATE)
+#define STORE_WANT_PUBLIC  (1 << P11BE_URI_TYPE_PUBLIC)
+#define STORE_WANT_CERT    (1 << P11BE_URI_TYPE_CERT)
+#define STORE_WANT_KEYS    (STORE_WANT_PRIVATE | STORE_WANT_PUBLIC)
 
+/* The classes to search, from the URI's type and what is expected. */
 static int store_wanted(STORE_CTX *ctx, int *want)
 {
-    switch (ctx->uri.type) {
-    case P11BE_URI_TYPE_ANY:
-        *want = STORE_WANT_PRIVATE | STORE_WANT_PUBLIC | STORE_WANT_CERT;
-        break;
-    case P11BE_URI_TYPE_PRIVATE:
-        *want = STORE_WANT_PRIVATE;
-        break;
-    case P11BE_URI_TYPE_PUBLIC:
-        *want = STORE_WANT_PUBLIC;
-        break;
-    case P11BE_URI_TYPE_CERT:
-        *want = STORE_WANT_CERT;
-        break;
-    default:
+    if (ctx->uri.type > P11BE_URI_TYPE_CERT) {
         p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "%s: type=%s is not supported: the pkcs11 store yields "
                     "private keys, public keys and certificates",
                     ctx->shown, p11be_uri_type_name(ctx->uri.type));
         return 0;
     }
-    switch (ctx->expect) {
-    case 0:
-        break;
-    case OSSL_STORE_INFO_PKEY:
+    *want = ctx->uri.type == P11BE_URI_TYPE_ANY
+                ? STORE_WANT_KEYS | STORE_WANT_CERT
+                : 1 << ctx->uri.type;
+    /* PUBKEY: a private key's public half is its pair's public object. */
+    if (ctx->expect == OSSL_STORE_INFO_PUBKEY)
+        *want = *want & STORE_WANT_KEYS ? STORE_WANT_PUBLIC : 0;
+    else if (ctx->expect == OSSL_STORE_INFO_PKEY)
         *want &= STORE_WANT_PRIVATE;
-        break;
-    case OSSL_STORE_INFO_PUBKEY:
-        /* A private key's public half: its pair's public object. */
-        *want = *want & (STORE_WANT_PUBLIC | STORE_WANT_PRIVATE)
-                    ? STORE_WANT_PUBLIC
-                    : 0;
-        break;
-    case OSSL_STORE_INFO_CERT:
+    else if (ctx->expect == OSSL_STORE_INFO_CERT)
         *want &= STORE_WANT_CERT;
-        break;
-    default: /* parameters, CRLs, names: the token has none for us */
+    else if (ctx->expect != 0) /* parameters, CRLs, names: none for us */
         *want = 0;
-        break;
-    }
     if (ctx->subject != NULL)
         *want &= STORE_WANT_CERT;
     if (ctx->keys_only)
-        *want &= STORE_WANT_PRIVATE | STORE_WANT_PUBLIC;
+        *want &= STORE_WANT_KEYS;
     return 1;
 }
 
@@ -838,22 +816,14 @@ static CK_OBJECT_HANDLE store_find_partner(P11BE_SESSION *sess,
     CK_ULONG n = 1, got = 0, i;
     CK_OBJECT_HANDLE partner = CK_INVALID_HANDLE;
 
-    if (item->id_len > 0) {
-        tmpl[n].type = CKA_ID;
-        tmpl[n].pValue = item->id;
-        tmpl[n++].ulValueLen = item->id_len;
-    } else if (item->label[0] != '\0') {
-        tmpl[n].type = CKA_LABEL;
-        tmpl[n].pValue = item->label;
-        tmpl[n++].ulValueLen = strlen(item->label);
-    } else {
+    if (item->id_len > 0)
+        store_tmpl_add(tmpl, &n, CKA_ID, item->id, item->id_len);
+    else if (item->label[0] != '\0')
+        store_tmpl_add(tmpl, &n, CKA_LABEL, item->label, strlen(item->label));
+    else
         return CK_INVALID_HANDLE;
-    }
-    if (cls == CKO_PUBLIC_KEY) {
-        tmpl[n].type = CKA_KEY_TYPE;
-        tmpl[n].pValue = &type;
-        tmpl[n++].ulValueLen = sizeof(type);
-    }
+    if (cls == CKO_PUBLIC_KEY)
+        store_tmpl_add(tmpl, &n, CKA_KEY_TYPE, &type, sizeof(type));
     if (P11BE_CALL(sess->fns, C_FindObjectsInit, sess->handle, tmpl, n)
         != CKR_OK)
         return CK_INVALID_HANDLE;
@@ -952,58 +922,47 @@ out_free_key:
     return NULL;
 }
 
-/* Hands one key to OpenSSL by reference; the callback's result. */
-static int store_yield_key(STORE_CTX *ctx, const struct store_item *item,
-                           const char *desc, OSSL_CALLBACK *object_cb,
-                           void *object_cbarg)
-{
-    int type = OSSL_OBJECT_PKEY;
-    OSSL_PARAM params[5];
-    P11BE_KEY *key = store_make_key(ctx, item);
-    int ok;
-
-    if (key == NULL)
-        return 0;
-    params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                 (char *)item->kind->name, 0);
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE,
-                                                  &key, sizeof(key));
-    params[3] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC,
-                                                 (char *)desc, 0);
-    params[4] = OSSL_PARAM_construct_end();
-    ok = object_cb(params, object_cbarg);
-    p11be_key_free(key); /* load() took its own reference */
-    return ok;
-}
-
-/* Hands one certificate to OpenSSL as DER; the callback's result. */
-static int store_yield_cert(STORE_CTX *ctx, const struct store_item *item,
-                            const char *desc, OSSL_CALLBACK *object_cb,
-                            void *object_cbarg)
+/*
+ * Hands one object to OpenSSL, a key by reference, a certificate as DER;
+ * the callback's result.
+ */
+static int store_yield(STORE_CTX *ctx, const struct store_item *item,
+                       const char *desc, OSSL_CALLBACK *object_cb,
+                       void *object_cbarg)
 {
     struct p11be_session_req req = {0};
     CK_ATTRIBUTE value = {CKA_VALUE, NULL, 0};
-    int type = OSSL_OBJECT_CERT;
-    OSSL_PARAM params[4];
+    int cert = item->cls == CKO_CERTIFICATE;
+    int type = cert ? OSSL_OBJECT_CERT : OSSL_OBJECT_PKEY;
+    OSSL_PARAM params[5], *p = params;
     P11BE_SESSION *sess;
+    P11BE_KEY *key = NULL;
     int ok;
 
-    sess = p11be_session_acquire(ctx->prov, &req);
-    if (sess == NULL)
-        return 0;
-    ok = p11be_token_read_attrs(ctx->prov, sess, item->handle, &value, 1,
-                                "a certificate's CKA_VALUE");
-    p11be_session_release(sess, CKR_OK);
+    if (cert && (sess = p11be_session_acquire(ctx->prov, &req)) != NULL) {
+        ok = p11be_token_read_attrs(ctx->prov, sess, item->handle, &value, 1,
+                                    "a certificate's CKA_VALUE");
+        p11be_session_release(sess, CKR_OK);
+    } else {
+        ok = !cert && (key = store_make_key(ctx, item)) != NULL;
+    }
     if (!ok)
         return 0;
-    params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
-    params[1] = OSSL_PARAM_construct_octet_string(
-        OSSL_OBJECT_PARAM_DATA, value.pValue, value.ulValueLen);
-    params[2] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC,
-                                                 (char *)desc, 0);
-    params[3] = OSSL_PARAM_construct_end();
+    *p++ = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
+    if (cert) {
+        *p++ = OSSL_PARAM_construct_octet_string(
+            OSSL_OBJECT_PARAM_DATA, value.pValue, value.ulValueLen);
+    } else {
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                                (char *)item->kind->name, 0);
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE,
+                                                 &key, sizeof(key));
+    }
+    *p++ = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC,
+                                            (char *)desc, 0);
+    *p = OSSL_PARAM_construct_end();
     ok = object_cb(params, object_cbarg);
+    p11be_key_free(key); /* load() took its own reference */
     p11be_token_free_attrs(&value, 1);
     return ok;
 }
@@ -1030,9 +989,7 @@ static int store_load(void *loaderctx, OSSL_CALLBACK *object_cb,
         return 0;
     item = &ctx->items[ctx->next++];
     store_item_describe(item, desc, sizeof(desc));
-    if (item->cls == CKO_CERTIFICATE)
-        return store_yield_cert(ctx, item, desc, object_cb, object_cbarg);
-    return store_yield_key(ctx, item, desc, object_cb, object_cbarg);
+    return store_yield(ctx, item, desc, object_cb, object_cbarg);
 }
 
 static int store_eof(void *loaderctx)
@@ -1117,11 +1074,8 @@ char *p11be_store_key_uri(const P11BE_KEY *key)
     if (token == NULL)
         return NULL;
     /* Every byte encodes to at most three characters. */
-    room =
-        64
-        + 3
-              * (strlen(token->label)
-                 + (key->label != NULL ? strlen(key->label) : 0) + key->id_len);
+    room = key->label != NULL ? strlen(key->label) : 0;
+    room = 64 + 3 * (strlen(token->label) + room + key->id_len);
     uri = p = OPENSSL_malloc(room);
     if (uri == NULL)
         return NULL;
@@ -1142,20 +1096,13 @@ char *p11be_store_key_uri(const P11BE_KEY *key)
     return uri;
 }
 
-static const OSSL_DISPATCH p11be_store_functions[] = {
-    {OSSL_FUNC_STORE_OPEN, (void (*)(void))store_open},
-    {OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
-     (void (*)(void))store_settable_ctx_params},
-    {OSSL_FUNC_STORE_SET_CTX_PARAMS, (void (*)(void))store_set_ctx_params},
-    {OSSL_FUNC_STORE_LOAD, (void (*)(void))store_load},
-    {OSSL_FUNC_STORE_EOF, (void (*)(void))store_eof},
-    {OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close},
-    {OSSL_FUNC_STORE_EXPORT_OBJECT, (void (*)(void))store_export_object},
+const OSSL_DISPATCH p11be_store_pkcs11_functions[] = {
+    P11BE_FN(OSSL_FUNC_STORE_OPEN, store_open),
+    P11BE_FN(OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS, store_settable_ctx_params),
+    P11BE_FN(OSSL_FUNC_STORE_SET_CTX_PARAMS, store_set_ctx_params),
+    P11BE_FN(OSSL_FUNC_STORE_LOAD, store_load),
+    P11BE_FN(OSSL_FUNC_STORE_EOF, store_eof),
+    P11BE_FN(OSSL_FUNC_STORE_CLOSE, store_close),
+    P11BE_FN(OSSL_FUNC_STORE_EXPORT_OBJECT, store_export_object),
     {0, NULL},
-};
-
-const OSSL_ALGORITHM p11be_store_algorithms[] = {
-    {"pkcs11", P11BE_PROPS, p11be_store_functions,
-     "keys and certificates on the PKCS#11 token, by pkcs11: URI"},
-    {NULL, NULL, NULL, NULL},
 };

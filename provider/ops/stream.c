@@ -63,79 +63,121 @@ void p11be_spare_free_all(P11BE_PROV_CTX *prov)
     }
 }
 
-/* ---- the token's calls, C_Digest* or C_Sign* ---- */
+/* ---- the token's calls, C_Digest* or C_Sign*, through the runner ---- */
 
-static const char *call_name(const struct p11be_stream_mech *m)
-{
-    return m->key != NULL ? "C_Sign" : "C_Digest";
-}
+/* What a step works on: input, and for a one-shot the output. */
+struct stream_call {
+    const struct p11be_stream_mech *m;
+    const unsigned char *in; /* never NULL: modules refuse a NULL pData */
+    size_t inl;
+    unsigned char *out;
+    CK_ULONG *out_len; /* room, then bytes */
+    CK_ULONG room;
+};
 
 static CK_RV call_update(P11BE_SESSION *sess, int sign, const unsigned char *in,
                          size_t inl)
 {
-    if (sign)
-        return P11BE_CALL(sess->fns, C_SignUpdate, sess->handle, (CK_BYTE *)in,
-                          inl);
-    return P11BE_CALL(sess->fns, C_DigestUpdate, sess->handle, (CK_BYTE *)in,
-                      inl);
+    return sign ? P11BE_CALL(sess->fns, C_SignUpdate, sess->handle,
+                             (CK_BYTE *)in, inl)
+                : P11BE_CALL(sess->fns, C_DigestUpdate, sess->handle,
+                             (CK_BYTE *)in, inl);
 }
 
 static CK_RV call_final(P11BE_SESSION *sess, int sign, unsigned char *out,
                         CK_ULONG *len)
 {
-    if (sign)
-        return P11BE_CALL(sess->fns, C_SignFinal, sess->handle, out, len);
-    return P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, out, len);
+    return sign ? P11BE_CALL(sess->fns, C_SignFinal, sess->handle, out, len)
+                : P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, out, len);
+}
+
+static CK_RV call_init(P11BE_SESSION *sess, const struct p11be_stream_mech *m,
+                       CK_OBJECT_HANDLE obj)
+{
+    CK_MECHANISM mech = {m->mech, NULL, 0};
+
+    return m->key != NULL
+               ? P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj)
+               : P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
+}
+
+/* C_xInit + C_x. */
+static CK_RV once_step(struct p11be_run *run, P11BE_SESSION *sess,
+                       CK_OBJECT_HANDLE obj)
+{
+    struct stream_call *c = run->arg;
+    CK_RV rv = call_init(sess, c->m, obj);
+
+    *c->out_len = c->room;
+    if (rv != CKR_OK)
+        return rv;
+    return c->m->key != NULL
+               ? P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
+                            c->inl, c->out, c->out_len)
+               : P11BE_CALL(sess->fns, C_Digest, sess->handle, (CK_BYTE *)c->in,
+                            c->inl, c->out, c->out_len);
+}
+
+/* C_xInit + C_xUpdate of what was held: the start of a stream. */
+static CK_RV start_step(struct p11be_run *run, P11BE_SESSION *sess,
+                        CK_OBJECT_HANDLE obj)
+{
+    struct stream_call *c = run->arg;
+    CK_RV rv = call_init(sess, c->m, obj);
+
+    if (rv == CKR_OK && c->inl > 0)
+        rv = call_update(sess, c->m->key != NULL, c->in, c->inl);
+    return rv;
+}
+
+/* C_SetOperationState: a copy of a running operation. */
+static CK_RV dup_step(struct p11be_run *run, P11BE_SESSION *sess,
+                      CK_OBJECT_HANDLE obj)
+{
+    struct stream_call *c = run->arg;
+
+    return P11BE_CALL(sess->fns, C_SetOperationState, sess->handle,
+                      (CK_BYTE *)c->in, c->inl, CK_INVALID_HANDLE, obj);
 }
 
 /*
- * A session with C_xInit done, and the key's object in use (objects.h;
- * acquired first: in a forked child that re-initialises the module): end
- * the use with use_end() after the next call. NULL, raised, when there is
- * no session or no object; else *rv is C_xInit's result.
+ * Runs `step` for c->m: on a held session kept on success (*kept) when
+ * kept is not NULL, with the key's object when it signs. 1, or 0 raised.
  */
-static P11BE_SESSION *session_init(P11BE_PROV_CTX *prov,
-                                   const struct p11be_stream_mech *m, int held,
-                                   CK_RV *rv)
+static int stream_run(P11BE_PROV_CTX *prov, struct stream_call *c,
+                      CK_RV (*step)(struct p11be_run *, P11BE_SESSION *,
+                                    CK_OBJECT_HANDLE),
+                      const char *fn, P11BE_SESSION **kept)
 {
-    struct p11be_session_req req = {.mech = m->checked ? 0 : m->mech,
-                                    .held = held};
-    CK_MECHANISM mech = {m->mech, NULL, 0};
-    P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
-    CK_OBJECT_HANDLE obj;
+    struct p11be_run run = {
+        .prov = prov,
+        .req = {.mech = c->m->checked ? 0 : c->m->mech, .held = kept != NULL},
+        .fn = fn,
+        .mech_name = c->m->mech_name,
+        .step = step,
+        .arg = c,
+        .keep = kept != NULL,
+    };
 
-    if (sess == NULL || m->key == NULL) {
-        if (sess != NULL)
-            *rv = P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
-        return sess;
+    if (c->m->key != NULL) {
+        run.object = p11be_secret_key_object;
+        run.object_arg = c->m->key;
+        run.object_use = CKF_SIGN;
     }
-    if (!p11be_secret_key_use_begin(prov, m->key, CKF_SIGN, m->mech_name,
-                                    &obj)) {
-        p11be_session_release(sess, CKR_OK);
-        return NULL;
-    }
-    *rv = P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj);
-    return sess;
+    if (!p11be_run(&run))
+        return 0;
+    if (kept != NULL)
+        *kept = run.sess;
+    return 1;
 }
 
-static void use_end(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m)
-{
-    if (m->key != NULL)
-        p11be_object_use_end(prov);
-}
-
-/* "C_SignInit/C_Sign (CKM_...): CKR_...", then = NULL: one call. */
+/* "C_SignUpdate (CKM_...): CKR_...", after a call outside the runner. */
 static void raise_token(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
-                        const char *first, const char *then, CK_RV rv)
+                        const char *step, CK_RV rv)
 {
-    const char *c = call_name(m);
-
-    if (then != NULL)
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s%s/%s%s (%s): %s",
-                    c, first, c, then, m->mech_name, p11be_ckr_name(rv));
-    else
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s%s (%s): %s", c,
-                    first, m->mech_name, p11be_ckr_name(rv));
+    p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s%s (%s): %s",
+                m->key != NULL ? "C_Sign" : "C_Digest", step, m->mech_name,
+                p11be_ckr_name(rv));
 }
 
 int p11be_stream_once(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
@@ -143,31 +185,12 @@ int p11be_stream_once(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
                       CK_ULONG *out_len)
 {
     static unsigned char empty[1]; /* modules refuse a NULL pData */
-    CK_ULONG room = *out_len;
-    CK_RV rv = CKR_GENERAL_ERROR;
-    int attempt;
+    struct stream_call c = {m,       in != NULL ? in : empty, inl, out, out_len,
+                            *out_len};
 
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = session_init(prov, m, 0, &rv);
-
-        if (sess == NULL)
-            return 0;
-        *out_len = room;
-        if (rv == CKR_OK && m->key != NULL)
-            rv = P11BE_CALL(sess->fns, C_Sign, sess->handle,
-                            in != NULL ? (CK_BYTE *)in : empty, inl, out,
-                            out_len);
-        else if (rv == CKR_OK)
-            rv = P11BE_CALL(sess->fns, C_Digest, sess->handle,
-                            in != NULL ? (CK_BYTE *)in : empty, inl, out,
-                            out_len);
-        use_end(prov, m);
-        if (!p11be_session_done(sess, rv))
-            break;
-    }
-    if (rv != CKR_OK)
-        raise_token(prov, m, "Init", "", rv);
-    return rv == CKR_OK;
+    return stream_run(
+        prov, &c, once_step,
+        m->key != NULL ? "C_SignInit/C_Sign" : "C_DigestInit/C_Digest", NULL);
 }
 
 /*
@@ -191,19 +214,41 @@ static void end_operation(P11BE_SESSION *sess, int sign)
     OPENSSL_cleanse(scratch, sizeof(scratch));
 }
 
-/* C_xFinal on sess (given back) into out, through st->post. */
-static int finish_on(P11BE_STREAM *st, P11BE_SESSION *sess, unsigned char *out,
-                     size_t room, size_t *outl)
+/*
+ * Only the RFC 2104 prefix (K0 ^ ipad) is key material; the message is not
+ * a secret (STYLE.md) and wiping it would cost as much as hashing it.
+ */
+static void forget_input(P11BE_STREAM *st)
+{
+    if (st->held_prefix > 0)
+        OPENSSL_cleanse(st->held, st->held_prefix);
+    st->held_len = 0;
+    st->held_prefix = 0;
+}
+
+/*
+ * The result into out (room bytes), through st->post: C_xFinal on sess
+ * (given back), or without one the held input at once.
+ */
+static int finish(P11BE_STREAM *st, P11BE_SESSION *sess, unsigned char *out,
+                  size_t room, size_t *outl)
 {
     unsigned char inner[EVP_MAX_MD_SIZE];
+    unsigned char *dst = st->post != NULL ? inner : out;
     CK_ULONG len = st->post != NULL ? sizeof(inner) : room;
-    CK_RV rv = call_final(sess, st->m.key != NULL,
-                          st->post != NULL ? inner : out, &len);
-    int ok = rv == CKR_OK;
+    CK_RV rv;
+    int ok;
 
-    p11be_session_release(sess, rv);
-    if (!ok)
-        raise_token(st->prov, &st->m, "Final", NULL, rv);
+    if (sess == NULL) {
+        ok = p11be_stream_once(st->prov, &st->m, st->held, st->held_len, dst,
+                               &len);
+        forget_input(st);
+    } else {
+        rv = call_final(sess, st->m.key != NULL, dst, &len);
+        p11be_session_release(sess, rv);
+        if (!(ok = rv == CKR_OK))
+            raise_token(st->prov, &st->m, "Final", rv);
+    }
     if (ok && st->post != NULL) {
         ok = st->post(st, inner, out);
         len = st->size;
@@ -319,8 +364,8 @@ static int shared_finish(P11BE_STREAM *st, unsigned char *out, size_t *outl)
 
         if (sess == NULL)
             rc = 0;
-        else if (!finish_on(st, sess, op->result, sizeof(op->result),
-                            &op->result_len))
+        else if (!finish(st, sess, op->result, sizeof(op->result),
+                         &op->result_len))
             rc = -1;
         else
             op->finished = 1;
@@ -343,18 +388,6 @@ void p11be_stream_new(P11BE_STREAM *st, P11BE_PROV_CTX *prov, const char *name,
     st->mac = mac;
     st->held = st->held_inline;
     st->held_cap = sizeof(st->held_inline);
-}
-
-/*
- * Only the RFC 2104 prefix (K0 ^ ipad) is key material; the message is not
- * a secret (STYLE.md) and wiping it would cost as much as hashing it.
- */
-static void forget_input(P11BE_STREAM *st)
-{
-    if (st->held_prefix > 0)
-        OPENSSL_cleanse(st->held, st->held_prefix);
-    st->held_len = 0;
-    st->held_prefix = 0;
 }
 
 void p11be_stream_stop(P11BE_STREAM *st)
@@ -407,43 +440,37 @@ int p11be_stream_hold(P11BE_STREAM *st, const unsigned char *in, size_t inl,
 
 /*
  * Starts streaming: a session kept until final, C_xInit and the held
- * input. All input so far is held, so a lost session is retried.
+ * input. All input so far is held, so a lost session is tried again.
  */
 static int start_streaming(P11BE_STREAM *st)
 {
-    CK_RV rv = CKR_OK;
-    int attempt;
+    struct stream_call c = {&st->m, st->held, st->held_len, NULL, NULL, 0};
 
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = session_init(st->prov, &st->m, 1, &rv);
+    if (!stream_run(st->prov, &c, start_step,
+                    st->m.key != NULL ? "C_SignInit/C_SignUpdate"
+                                      : "C_DigestInit/C_DigestUpdate",
+                    &st->sess))
+        return 0;
+    forget_input(st);
+    return 1;
+}
 
-        if (sess == NULL)
-            return 0;
-        if (rv == CKR_OK && st->held_len > 0)
-            rv = call_update(sess, st->m.key != NULL, st->held, st->held_len);
-        use_end(st->prov, &st->m);
-        if (rv == CKR_OK) {
-            st->sess = sess;
-            forget_input(st);
-            return 1;
-        }
-        if (!p11be_session_done(sess, rv))
-            break;
-    }
-    raise_token(st->prov, &st->m, "Init", "Update", rv);
-    return 0;
+/* Whether the stream is started; else raises "KIND STEP without init". */
+static int started(const P11BE_STREAM *st, const char *step)
+{
+    if (!st->ready)
+        p11be_raise(st->prov->handle, P11BE_R_BAD_STATE, "%s %s without init%s",
+                    st->mac ? "MAC" : "digest", step,
+                    step[0] == 'u' ? ", or after final" : ", or twice");
+    return st->ready;
 }
 
 int p11be_stream_update(P11BE_STREAM *st, const unsigned char *in, size_t inl)
 {
     CK_RV rv;
 
-    if (!st->ready) {
-        p11be_raise(st->prov->handle, P11BE_R_BAD_STATE,
-                    "%s update without init, or after final",
-                    st->mac ? "MAC" : "digest");
+    if (!started(st, "update"))
         return 0;
-    }
     if (inl == 0)
         return 1;
     if (st->shared != NULL && !shared_claim(st)) {
@@ -462,7 +489,7 @@ int p11be_stream_update(P11BE_STREAM *st, const unsigned char *in, size_t inl)
     /* A failed update ends the token's operation. */
     p11be_session_release(st->sess, rv);
     st->sess = NULL;
-    raise_token(st->prov, &st->m, "Update", NULL, rv);
+    raise_token(st->prov, &st->m, "Update", rv);
 out_failed:
     st->ready = 0;
     return 0;
@@ -471,17 +498,11 @@ out_failed:
 int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
                        size_t outsize)
 {
-    unsigned char inner[EVP_MAX_MD_SIZE];
-    CK_ULONG len = st->post != NULL ? sizeof(inner) : outsize;
     P11BE_SESSION *sess = st->sess;
-    int ok;
+    int rc;
 
-    if (!st->ready) {
-        p11be_raise(st->prov->handle, P11BE_R_BAD_STATE,
-                    "%s final without init, or twice",
-                    st->mac ? "MAC" : "digest");
+    if (!started(st, "final"))
         return 0;
-    }
     /*
      * A NULL output asks for the size (STYLE.md) and leaves the operation
      * running. Passed on to C_Digest it would be the token's size query:
@@ -498,37 +519,23 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
         return 0;
     }
     st->ready = 0;
-    if (st->shared != NULL) {
-        int rc = shared_finish(st, out, outl);
-
-        if (rc == 0)
-            raise_taken(st);
-        shared_leave(&st->shared);
-        return rc == 1;
-    }
     st->sess = NULL;
-    if (sess != NULL)
-        return finish_on(st, sess, out, outsize, outl);
-    ok = p11be_stream_once(st->prov, &st->m, st->held, st->held_len,
-                           st->post != NULL ? inner : out, &len);
-    forget_input(st);
-    if (ok && st->post != NULL) {
-        ok = st->post(st, inner, out);
-        len = st->size;
-        OPENSSL_cleanse(inner, sizeof(inner));
-    }
-    *outl = len;
-    return ok;
+    if (st->shared == NULL)
+        return finish(st, sess, out, outsize, outl);
+    rc = shared_finish(st, out, outl);
+    if (rc == 0)
+        raise_taken(st);
+    shared_leave(&st->shared);
+    return rc == 1;
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */
 static int dup_streaming(P11BE_STREAM *src, P11BE_STREAM *dst)
 {
+    struct stream_call c = {&dst->m, NULL, 0, NULL, NULL, 0};
     unsigned char *state = NULL;
     CK_ULONG state_len = 0;
-    CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-    struct p11be_session_req req = {.mech = src->m.checked ? 0 : src->m.mech,
-                                    .held = 1};
+    int ok;
     CK_RV rv;
 
     rv = P11BE_CALL(src->sess->fns, C_GetOperationState, src->sess->handle,
@@ -538,36 +545,18 @@ static int dup_streaming(P11BE_STREAM *src, P11BE_STREAM *dst)
     if (rv == CKR_OK)
         rv = P11BE_CALL(src->sess->fns, C_GetOperationState, src->sess->handle,
                         state, &state_len);
-    if (rv != CKR_OK) {
+    if (rv != CKR_OK)
         p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
                     "%s: the token cannot copy a running %s "
                     "(C_GetOperationState: %s)",
                     src->name, src->m.mech_name, p11be_ckr_name(rv));
-        goto out_free_state;
-    }
-    rv = CKR_GENERAL_ERROR;
-    dst->sess = p11be_session_acquire(dst->prov, &req);
-    if (dst->sess != NULL && src->m.key != NULL
-        && !p11be_secret_key_use_begin(dst->prov, dst->m.key, CKF_SIGN,
-                                       dst->m.mech_name, &obj)) {
-        p11be_session_release(dst->sess, CKR_OK);
-        dst->sess = NULL;
-    }
-    if (dst->sess == NULL)
-        goto out_free_state;
-    rv = P11BE_CALL(dst->sess->fns, C_SetOperationState, dst->sess->handle,
-                    state, state_len, CK_INVALID_HANDLE, obj);
-    use_end(dst->prov, &dst->m);
-    if (rv != CKR_OK) {
-        p11be_session_release(dst->sess, rv);
-        dst->sess = NULL;
-        p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "C_SetOperationState (%s): %s", src->m.mech_name,
-                    p11be_ckr_name(rv));
-    }
-out_free_state:
+    c.in = state;
+    c.inl = state_len;
+    ok = rv == CKR_OK
+         && stream_run(dst->prov, &c, dup_step, "C_SetOperationState",
+                       &dst->sess);
     OPENSSL_clear_free(state, state_len);
-    return rv == CKR_OK;
+    return ok;
 }
 
 int p11be_stream_dup(P11BE_STREAM *dst, P11BE_STREAM *src)

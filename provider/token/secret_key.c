@@ -93,50 +93,31 @@ static int secret_key_create(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
     return 1;
 }
 
-/* The object as it is now, made (again) first when it has to be. */
-static int secret_key_object(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
-                             CK_FLAGS usage, const char *what,
-                             P11BE_OBJECT_REF *used)
+int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
+                            P11BE_OBJECT_REF *ref)
 {
+    P11BE_SECRET_KEY *key = run->object_arg;
+    CK_FLAGS usage = (CK_FLAGS)run->object_use;
+    const char *what = run->what != NULL ? run->what : run->mech_name;
     int ok = 1;
 
-    if (key->lock != NULL)
-        pthread_mutex_lock(key->lock);
-    p11be_object_destroy(prov, &key->stale);
-    if ((key->usage & usage) != usage || !p11be_object_alive(prov, &key->ref)) {
-        p11be_object_destroy(prov, &key->ref);
-        ok = secret_key_create(prov, key, usage, what);
-    }
-    *used = key->ref;
-    if (key->lock != NULL)
-        pthread_mutex_unlock(key->lock);
-    return ok;
-}
-
-int p11be_secret_key_use_begin(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
-                               CK_FLAGS usage, const char *what,
-                               CK_OBJECT_HANDLE *handle)
-{
-    P11BE_OBJECT_REF used;
-    int tries;
-
+    (void)sess; /* made on the object session */
     if (key->value == NULL) {
-        p11be_raise(prov->handle, P11BE_R_NO_KEY, "%s: no key set", what);
+        p11be_raise(run->prov->handle, P11BE_R_NO_KEY, "%s: no key set", what);
         return 0;
     }
-    for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
-        if (!secret_key_object(prov, key, usage, what, &used))
-            return 0;
-        if (p11be_object_use_begin(prov, &used)) {
-            *handle = used.handle;
-            return 1;
-        }
+    if (key->lock != NULL)
+        pthread_mutex_lock(key->lock);
+    p11be_object_destroy(run->prov, &key->stale);
+    if ((key->usage & usage) != usage
+        || !p11be_object_alive(run->prov, &key->ref)) {
+        p11be_object_destroy(run->prov, &key->ref);
+        ok = secret_key_create(run->prov, key, usage, what);
     }
-    p11be_raise(prov->handle, P11BE_R_NO_KEY,
-                "%s: the key's object on the token went with its object "
-                "session %d times in a row",
-                what, P11BE_OBJECT_REMAKES);
-    return 0;
+    *ref = key->ref;
+    if (key->lock != NULL)
+        pthread_mutex_unlock(key->lock);
+    return ok ? P11BE_OBJECT_ON_SESSION : 0;
 }
 
 void p11be_secret_key_clear(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key)

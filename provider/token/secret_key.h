@@ -13,11 +13,12 @@
  * key to true). An object replaced while re-entered (no token call is
  * allowed then) is destroyed at the next chance.
  *
+ * The runner (runner.h) makes and uses the object:
+ *
  *     p11be_secret_key_set(prov, &key, CKK_AES, bytes, 16);
- *     if (p11be_secret_key_use_begin(prov, &key, CKF_SIGN, name, &obj)) {
- *         ... C_SignInit(..., obj) ...
- *         p11be_object_use_end(prov);
- *     }
+ *     struct p11be_run run = {..., .object = p11be_secret_key_object,
+ *                             .object_arg = &key, .object_use = CKF_SIGN};
+ *     p11be_run(&run); // the step gets the object's handle
  *     p11be_secret_key_clear(prov, &key);
  */
 #ifndef P11BE_SECRET_KEY_H
@@ -30,6 +31,7 @@
 
 #include "objects.h"
 #include "provider.h"
+#include "runner.h"
 
 typedef struct p11be_secret_key_st {
     CK_KEY_TYPE type;       /* CKK_AES, CKK_DES3, CKK_GENERIC_SECRET */
@@ -57,15 +59,13 @@ int p11be_secret_key_copy(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *dst,
                           const P11BE_SECRET_KEY *src);
 
 /*
- * The object for `usage`, made (C_CreateObject) when missing, gone or made
- * for other usage, and in use (p11be_object_use_begin: end with
- * p11be_object_use_end after the last call naming *handle); made again
- * when its object session goes in between, at most P11BE_OBJECT_REMAKES
- * times. 0 (raised, naming `what`) on failure, nothing in use.
+ * The runner's object maker (runner.h): run->object_arg is the key,
+ * run->object_use the CKF_* usage. Makes the object (C_CreateObject) when
+ * missing, gone or made for other usage; raises naming run->what or
+ * run->mech_name when it cannot.
  */
-int p11be_secret_key_use_begin(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
-                               CK_FLAGS usage, const char *what,
-                               CK_OBJECT_HANDLE *handle);
+int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
+                            P11BE_OBJECT_REF *ref);
 
 /* Destroys the object (not while re-entered) and wipes the bytes. */
 void p11be_secret_key_clear(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key);

@@ -13,6 +13,10 @@
  *                              as the second argument)
  *   rand_check public N        N x RAND_bytes in the default library
  *                              context (whatever OPENSSL_CONF says)
+ *   rand_check kat             pkcs11be's CTR- and HMAC-DRBG on NIST
+ *                              vectors (evprand.txt) with a TEST-RAND
+ *                              parent, as the default provider's; a
+ *                              parent without entropy: the same error
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -315,6 +319,151 @@ static int mode_fork(const char *conf)
     return ok;
 }
 
+/* A DRBG known answer: NIST's CAVP vectors, as in evprand.txt. */
+typedef struct {
+    const char *name, *cipher, *digest; /* the DRBG and its part */
+    int pr;                             /* prediction resistance */
+    const char *entropy, *nonce, *pr_a, *pr_b, *output; /* hex */
+} DRBG_KAT;
+
+static const DRBG_KAT kats[] = {
+    /* evprand.txt line 19: prediction resistance, reseeds from the parent */
+    {"CTR-DRBG", "AES-192-CTR", NULL, 1,
+     "22ED7A66C9E9F494C8D2B8F81D0D49BCDD0C03863FF5979212211EFE3E945758"
+     "B6228CDD9E9EEC5F7984AEF7212699F3",
+     "5BF245B95F8E1377D5A17EB331AABCD9",
+     "C0535ACD3D715A0B1453AB3447D53D9131C939AEE1D9CA24A75B285CF58D7940"
+     "3A4111E2F3DEE011154D31D646D93001",
+     "9FBC48890273FCAFCA1904B6486D1877CAD91EB601E979259506F93BA462AC17"
+     "D8676C570B2231D4D98EC617C4826573",
+     "19CED57563D065B606DA27DD5E8DE83B93BB7C8F8B02D0288F475550C3F44B77"},
+    /* line 36: the nonce from the parent's nonce function */
+    {"CTR-DRBG", "AES-128-CTR", NULL, 0, "890eb067acf7382eff80b0c73bc872c6",
+     "aad471ef3ef1d203", NULL, NULL,
+     "a5514ed7095f64f3d0d3a5760394ab42062f373a25072a6ea6bcfd8489e94af6"
+     "cf18659fea22ed1ca0a9e33f718b115ee536b12809c31b72b08ddd8be1910fa3"},
+    /* line 14448 */
+    {"HMAC-DRBG", NULL, "SHA-1", 0, "e91b63309e93d1d08e30e8d556906875",
+     "f59747c468b0d0da", NULL, NULL,
+     "b7928f9503a417110788f9d0c2585f8aee6fb73b220a626b3ab9825b7a9facc7"
+     "9723d7e1ba9255e40e65c249b6082a7bc5e3f129d3d8f69b04ed1183419d6c4f"
+     "2a13b304d2c5743f41c8b0ee73225347"},
+};
+
+/* Gives the TEST-RAND parent `hex` as its entropy (and `nonce`). */
+static int test_entropy(EVP_RAND_CTX *parent, const char *hex,
+                        const char *nonce, int instantiate)
+{
+    OSSL_PARAM params[3], *p = params;
+    unsigned char *e = NULL, *n = NULL;
+    long elen = 0, nlen = 0;
+    int ok;
+
+    if (hex != NULL && *hex != '\0')
+        e = OPENSSL_hexstr2buf(hex, &elen);
+    if (nonce != NULL)
+        n = OPENSSL_hexstr2buf(nonce, &nlen);
+    *p++ = OSSL_PARAM_construct_octet_string(
+        OSSL_RAND_PARAM_TEST_ENTROPY, e != NULL ? e : (void *)"", (size_t)elen);
+    if (n != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_RAND_PARAM_TEST_NONCE, n,
+                                                 (size_t)nlen);
+    *p = OSSL_PARAM_construct_end();
+    ok = instantiate ? EVP_RAND_instantiate(parent, 256, 0, NULL, 0, params)
+                     : EVP_RAND_CTX_set_params(parent, params);
+    OPENSSL_free(e);
+    OPENSSL_free(n);
+    return ok;
+}
+
+/*
+ * Runs `k` on the DRBG fetched with `props`; *err: the first error's code
+ * when instantiating fails (1 for an empty queue). out: 0 on failure.
+ */
+static int drbg_kat(const DRBG_KAT *k, const char *props, unsigned char *out,
+                    size_t outlen, unsigned long *err)
+{
+    unsigned int strength = 256;
+    int use_df = 1, ok = 0;
+    OSSL_PARAM params[5], *p = params;
+    EVP_RAND *rand = EVP_RAND_fetch(NULL, "TEST-RAND", "provider=default");
+    EVP_RAND_CTX *parent = rand != NULL ? EVP_RAND_CTX_new(rand, NULL) : NULL;
+    EVP_RAND_CTX *ctx = NULL;
+
+    EVP_RAND_free(rand);
+    rand = EVP_RAND_fetch(NULL, k->name, props);
+    if (rand != NULL && parent != NULL)
+        ctx = EVP_RAND_CTX_new(rand, parent);
+    EVP_RAND_free(rand);
+    params[0] = OSSL_PARAM_construct_uint(OSSL_RAND_PARAM_STRENGTH, &strength);
+    params[1] = OSSL_PARAM_construct_end();
+    if (ctx == NULL || !EVP_RAND_CTX_set_params(parent, params))
+        goto done;
+    *p++ = OSSL_PARAM_construct_int(OSSL_DRBG_PARAM_USE_DF, &use_df);
+    if (k->cipher != NULL)
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_DRBG_PARAM_CIPHER,
+                                                (char *)k->cipher, 0);
+    if (k->digest != NULL) {
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_DRBG_PARAM_DIGEST,
+                                                (char *)k->digest, 0);
+        *p++ = OSSL_PARAM_construct_utf8_string(OSSL_DRBG_PARAM_MAC, "HMAC", 0);
+    }
+    *p = OSSL_PARAM_construct_end();
+    if (!EVP_RAND_CTX_set_params(ctx, params)
+        || !test_entropy(parent, k->entropy, k->nonce, 1))
+        goto done;
+    ERR_clear_error();
+    strength = EVP_RAND_get_strength(ctx);
+    if (!EVP_RAND_instantiate(ctx, strength, k->pr, (const unsigned char *)"",
+                              0, NULL)) {
+        *err = ERR_peek_error() != 0 ? ERR_peek_error() : 1;
+        goto done;
+    }
+    ok = (k->pr_a == NULL || test_entropy(parent, k->pr_a, NULL, 0))
+         && EVP_RAND_generate(ctx, out, outlen, strength, k->pr, NULL, 0)
+         && (k->pr_b == NULL || test_entropy(parent, k->pr_b, NULL, 0))
+         && EVP_RAND_generate(ctx, out, outlen, strength, k->pr, NULL, 0);
+done:
+    EVP_RAND_CTX_free(ctx);
+    EVP_RAND_CTX_free(parent);
+    return ok;
+}
+
+static int mode_kat(void)
+{
+    unsigned char got[80], deflt[80], *want;
+    unsigned long err = 0, deflt_err = 0;
+    DRBG_KAT empty = kats[1];
+    size_t i;
+    long len;
+
+    for (i = 0; i < sizeof(kats) / sizeof(kats[0]); i++) {
+        want = OPENSSL_hexstr2buf(kats[i].output, &len);
+        if (want == NULL || (size_t)len > sizeof(got))
+            return tu_fail("the vector");
+        if (!drbg_kat(&kats[i], "provider=pkcs11be", got, (size_t)len, &err)
+            || memcmp(got, want, (size_t)len) != 0
+            || !drbg_kat(&kats[i], "provider=default", deflt, (size_t)len, &err)
+            || memcmp(deflt, want, (size_t)len) != 0) {
+            OPENSSL_free(want);
+            printf("%s %s: ", kats[i].name,
+                   kats[i].cipher != NULL ? kats[i].cipher : kats[i].digest);
+            return tu_fail("the known answer, through pkcs11be and default");
+        }
+        OPENSSL_free(want);
+        printf("%s pr=%d: known answer\n", kats[i].name, kats[i].pr);
+    }
+    /* No entropy from the parent: both fail, with the same error. */
+    empty.entropy = "";
+    if (drbg_kat(&empty, "provider=pkcs11be", got, 16, &err)
+        || drbg_kat(&empty, "provider=default", deflt, 16, &deflt_err))
+        return tu_fail("a DRBG instantiated without entropy");
+    printf("no entropy: %s (default provider: %s)\n",
+           err > 1 ? ERR_reason_error_string(err) : "empty queue",
+           deflt_err > 1 ? ERR_reason_error_string(deflt_err) : "empty queue");
+    return err > 1 && ERR_GET_REASON(err) == ERR_GET_REASON(deflt_err);
+}
+
 static int mode_public(int n)
 {
     unsigned char buf[64];
@@ -334,7 +483,7 @@ int main(int argc, char **argv)
 
     if (argc < 2) {
         fprintf(stderr, "usage: rand_check direct|seeded CONF|fork CONF|"
-                        "public N\n");
+                        "public N|kat\n");
         return 2;
     }
     if (strcmp(argv[1], "public") == 0 && argc == 3)
@@ -347,6 +496,8 @@ int main(int argc, char **argv)
         ok = mode_seeded(argv[2]);
     else if (strcmp(argv[1], "fork") == 0 && argc == 3)
         ok = mode_fork(argv[2]);
+    else if (strcmp(argv[1], "kat") == 0)
+        ok = mode_kat();
     else {
         fprintf(stderr, "rand_check: unknown mode %s\n", argv[1]);
         ok = 0;
