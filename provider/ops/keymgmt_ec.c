@@ -39,6 +39,7 @@
 #include "keyobj.h"
 #include "names.h"
 #include "reentry.h"
+#include "token.h"
 
 #define EC_OID_MAX 16
 
@@ -544,6 +545,7 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
 {
     EC_GEN_CTX *gctx = genctx;
     P11BE_ATTRS pub = {0}, priv = {0};
+    P11BE_TOKEN *token;
     struct p11be_keygen gen = {
         CKM_EC_KEY_PAIR_GEN,
         "CKM_EC_KEY_PAIR_GEN",
@@ -593,14 +595,20 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     }
     p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
                     gctx->curve->oid_len);
-    /*
-     * No CKA_ENCRYPT/CKA_DECRYPT: PKCS#11 has no EC encryption, and
-     * tpm2-pkcs11 refuses an EC template that sets them to false (its
-     * keys say true), leaving a TPM object behind.
-     */
     p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
-    p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
+    /*
+     * Key agreement, and the "no"s beside it, only where the token has
+     * ECDH: tpm2-pkcs11 (no ECDH) makes every EC key sign and decrypt
+     * (TPM2_ECDH_ZGen) and refuses a template saying CKA_ENCRYPT or
+     * CKA_DECRYPT false, leaving a TPM object behind.
+     */
+    token = p11be_prov_token(gctx->prov);
+    if (token != NULL && p11be_token_has_mech(token, CKM_ECDH1_DERIVE)) {
+        p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 0);
+        p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
+        p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
+    }
     ok = p11be_keygen_run(key, &gen, mode, ec_gen_on_host, gctx->curve);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);
