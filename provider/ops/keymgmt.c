@@ -558,12 +558,19 @@ static int keygen_token(P11BE_GEN_CTX *gctx, P11BE_KEY *key, int mode)
         km->gen_mech, km->gen_mech_name, &pub,        &priv, gctx->label,
         gctx->id,     gctx->id_len,      gctx->extra, 0,
     };
+    unsigned int use = km->gen_use, deny = km->gen_deny;
+    CK_MECHANISM_INFO info;
     int done = 0;
 
+    if (km->gen_if_mech != 0
+        && p11be_mech_lookup(gctx->prov, km->gen_if_mech, NULL, &info) == 1) {
+        use |= km->gen_if_use;
+        deny |= km->gen_if_deny;
+    }
     for (i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
-        if (((km->gen_use | km->gen_deny) & uses[i].flag) != 0)
+        if (((use | deny) & uses[i].flag) != 0)
             p11be_attrs_add_bool(uses[i].pub ? &pub : &priv, uses[i].type,
-                                 (km->gen_use & uses[i].flag) != 0);
+                                 (use & uses[i].flag) != 0);
     if (km->gen_template(gctx, &pub)) {
         gen.exportable = mode == P11BE_KEYGEN_EXPORTABLE;
         done = p11be_key_generate(key, &gen);

@@ -131,6 +131,14 @@ struct p11be_keymgmt_kind {
     const char *gen_mech_name;         /* for messages */
     unsigned int gen_use;              /* P11BE_GEN_* set true in the pair */
     unsigned int gen_deny;             /* P11BE_GEN_* set false */
+    /*
+     * Usage said only where the token has gen_if_mech (0: none): EC pairs
+     * get CKA_DERIVE true and CKA_ENCRYPT/CKA_DECRYPT false only on a token
+     * with ECDH, as tpm2-pkcs11 (no ECDH) refuses a template saying them.
+     */
+    CK_MECHANISM_TYPE gen_if_mech;
+    unsigned int gen_if_use;  /* P11BE_GEN_* set true with gen_if_mech */
+    unsigned int gen_if_deny; /* P11BE_GEN_* set false with gen_if_mech */
     /* Generation asked from inside a token call: 1 on the host, 0 refused. */
     int host_when_reentered;
     /* The group name parameter (EC, DH); NULL: not taken. 1, 0 (raised). */

@@ -343,11 +343,6 @@ static int ec_gen_prepare(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
     return 0;
 }
 
-/*
- * No CKA_ENCRYPT/CKA_DECRYPT in the templates (gen_use, gen_deny): PKCS#11
- * has no EC encryption, and tpm2-pkcs11 refuses an EC template that sets
- * them to false (its keys say true), leaving a TPM object behind.
- */
 static int ec_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
 {
     const struct ec_curve *curve = gctx->row;
@@ -360,7 +355,10 @@ static const struct p11be_keymgmt_kind ec_keymgmt = {
     .kind = &p11be_kind_ec,
     .gen_mech = CKM_EC_KEY_PAIR_GEN,
     .gen_mech_name = "CKM_EC_KEY_PAIR_GEN",
-    .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN | P11BE_GEN_DERIVE,
+    .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,
+    .gen_if_mech = CKM_ECDH1_DERIVE,
+    .gen_if_use = P11BE_GEN_DERIVE,
+    .gen_if_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT,
     .host_when_reentered = 1,
     .gen_group = ec_gen_group,
     .gen_template_key = ec_gen_template_key,
