@@ -246,7 +246,8 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
      */
     if (!(__atomic_load_n(&ctx->prov->digest_checked, __ATOMIC_ACQUIRE)
           & ctx->alg->bit)) {
-        if (!p11be_check_mech(ctx->prov, ctx->alg->mech, ctx->alg->mech_name))
+        if (!p11be_check_mech(&ctx->prov->tc, ctx->alg->mech,
+                              ctx->alg->mech_name))
             return 0;
         __atomic_fetch_or(&ctx->prov->digest_checked, ctx->alg->bit,
                           __ATOMIC_RELEASE);
@@ -298,7 +299,7 @@ static int digest_start_streaming(DIGEST_CTX *ctx)
     CK_RV rv = CKR_OK;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
+        P11BE_SESSION *sess = p11be_session_acquire(&ctx->prov->tc, &req);
 
         if (sess == NULL)
             return 0;
@@ -372,7 +373,7 @@ static CK_RV digest_one_shot(DIGEST_CTX *ctx, unsigned char *out,
     CK_RV rv = CKR_GENERAL_ERROR;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
+        P11BE_SESSION *sess = p11be_session_acquire(&ctx->prov->tc, &req);
 
         if (sess == NULL)
             return CKR_GENERAL_ERROR; /* raised already */
@@ -515,7 +516,7 @@ static int digest_dup_streaming(DIGEST_CTX *src, DIGEST_CTX *dst)
                     p11be_ckr_name(rv));
         goto out_free_state;
     }
-    dst->sess = p11be_session_acquire(dst->prov, &req);
+    dst->sess = p11be_session_acquire(&dst->prov->tc, &req);
     if (dst->sess == NULL) {
         rv = CKR_GENERAL_ERROR;
         goto out_free_state;

@@ -192,7 +192,7 @@ static int mac_range_get(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
                          const char *mech_name, struct mac_range *out)
 {
     CK_MECHANISM_INFO minfo = {0};
-    int found = p11be_mech_lookup(prov, mech, mech_name, &minfo);
+    int found = p11be_mech_lookup(&prov->tc, mech, mech_name, &minfo);
 
     if (found < 0)
         return 0;
@@ -217,7 +217,7 @@ static int mac_token_digest(P11BE_PROV_CTX *prov, const struct hmac_digest *d,
     int attempt;
 
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
+        P11BE_SESSION *sess = p11be_session_acquire(&prov->tc, &req);
 
         if (sess == NULL)
             return 0;
@@ -277,7 +277,7 @@ static void mac_key_free(MAC_KEY *key)
 {
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    p11be_object_destroy(key->prov, &key->obj);
+    p11be_object_destroy(&key->prov->tc, &key->obj);
     pthread_mutex_destroy(&key->lock);
     OPENSSL_clear_free(key->raw, key->raw_len + 1);
     OPENSSL_clear_free(key->value, key->value_len + 1);
@@ -324,7 +324,7 @@ static MAC_KEY *hmac_key_via_digest(MAC_CTX *ctx, const unsigned char *raw,
     if (!mac_range_get(ctx->prov, d->digest_mech, d->digest_mech_name, &range))
         return NULL;
     if (!range.present) {
-        p11be_check_mech(ctx->prov, d->digest_mech, d->digest_mech_name);
+        p11be_check_mech(&ctx->prov->tc, d->digest_mech, d->digest_mech_name);
         return NULL;
     }
     key = mac_key_alloc(ctx->prov, d, raw, raw_len, d->block_size);
@@ -408,7 +408,7 @@ static MAC_KEY *cmac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     if (!mac_range_get(ctx->prov, CKM_AES_CMAC, "CKM_AES_CMAC", &range))
         return NULL;
     if (!range.present) {
-        p11be_check_mech(ctx->prov, CKM_AES_CMAC, "CKM_AES_CMAC");
+        p11be_check_mech(&ctx->prov->tc, CKM_AES_CMAC, "CKM_AES_CMAC");
         return NULL;
     }
     if (raw_len < range.min_len
@@ -452,8 +452,8 @@ static int mac_key_create(MAC_KEY *key)
         {CKA_VALUE, key->value, key->value_len},
     };
 
-    return p11be_object_create(key->prov, tmpl, sizeof(tmpl) / sizeof(tmpl[0]),
-                               0, &key->obj);
+    return p11be_object_create(&key->prov->tc, tmpl,
+                               sizeof(tmpl) / sizeof(tmpl[0]), 0, &key->obj);
 }
 
 /* The key's object, created (again, after a fork) when missing. */
@@ -462,7 +462,7 @@ static int mac_key_object(MAC_KEY *key, P11BE_OBJECT_REF *used)
     int ok = 1;
 
     pthread_mutex_lock(&key->lock);
-    if (!p11be_object_alive(key->prov, &key->obj))
+    if (!p11be_object_alive(&key->prov->tc, &key->obj))
         ok = mac_key_create(key);
     *used = key->obj;
     pthread_mutex_unlock(&key->lock);
@@ -708,7 +708,7 @@ static CK_RV mac_op_init(MAC_CTX *ctx, P11BE_SESSION *sess,
 static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj, int held)
 {
     struct p11be_session_req req = {.mech = ctx->key->mech, .held = held};
-    P11BE_SESSION *sess = p11be_session_acquire(ctx->prov, &req);
+    P11BE_SESSION *sess = p11be_session_acquire(&ctx->prov->tc, &req);
     P11BE_OBJECT_REF used;
     int tries;
 
@@ -718,7 +718,7 @@ static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj, int held)
     for (tries = 0; tries < P11BE_OBJECT_REMAKES; tries++) {
         if (!mac_key_object(ctx->key, &used))
             break;
-        if (p11be_object_use_begin(ctx->prov, &used)) {
+        if (p11be_object_use_begin(&ctx->prov->tc, &used)) {
             *obj = used.handle;
             return sess;
         }
@@ -736,7 +736,7 @@ static P11BE_SESSION *mac_session(MAC_CTX *ctx, CK_OBJECT_HANDLE *obj, int held)
 static void mac_use_end(MAC_CTX *ctx)
 {
     if (!ctx->key->via_digest)
-        p11be_object_use_end(ctx->prov);
+        p11be_object_use_end(&ctx->prov->tc);
 }
 
 /*

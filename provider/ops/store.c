@@ -779,11 +779,11 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
     size_t i, from;
     CK_RV rv = CKR_OK;
 
-    token = p11be_prov_token(ctx->prov);
+    token = p11be_token_ctx_token(&ctx->prov->tc);
     if (token == NULL || !store_wanted(ctx, &want)
         || !store_match_token(ctx, token))
         return 0;
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         return 0;
     if (want & STORE_WANT_PRIVATE) {
@@ -879,7 +879,7 @@ static int store_host_from_cert(P11BE_KEY *key, P11BE_SESSION *sess,
     EVP_PKEY *pub;
     int ok = 0;
 
-    if (!p11be_token_read_attrs(key->prov, sess, cert, &value, 1,
+    if (!p11be_token_read_attrs(key->tc, sess, cert, &value, 1,
                                 "a certificate's CKA_VALUE"))
         return 0;
     der = value.pValue;
@@ -888,7 +888,7 @@ static int store_host_from_cert(P11BE_KEY *key, P11BE_SESSION *sess,
         || (pub = X509_get0_pubkey(x509)) == NULL
         || !EVP_PKEY_is_a(pub, key->kind->name)
         || EVP_PKEY_todata(pub, EVP_PKEY_PUBLIC_KEY, &params) != 1) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the certificate paired with the %s key by CKA_ID does "
                     "not hold a %s public key",
                     key->kind->name, key->kind->name);
@@ -912,11 +912,11 @@ static P11BE_KEY *store_make_key(STORE_CTX *ctx, const struct store_item *item)
     P11BE_KEY *key;
     int ok;
 
-    key = p11be_key_new(ctx->prov, item->kind);
+    key = p11be_key_new(&ctx->prov->tc, item->kind);
     if (key == NULL)
         return NULL;
     /* Logged in already when the object is private (store_search). */
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         goto out_free_key;
     if (!is_priv)
@@ -989,10 +989,10 @@ static int store_yield_cert(STORE_CTX *ctx, const struct store_item *item,
     P11BE_SESSION *sess;
     int ok;
 
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         return 0;
-    ok = p11be_token_read_attrs(ctx->prov, sess, item->handle, &value, 1,
+    ok = p11be_token_read_attrs(&ctx->prov->tc, sess, item->handle, &value, 1,
                                 "a certificate's CKA_VALUE");
     p11be_session_release(sess, CKR_OK);
     if (!ok)
@@ -1107,13 +1107,13 @@ char *p11be_store_key_uri(const P11BE_KEY *key)
     size_t room, used;
 
     if (!key->persistent || (key->label == NULL && key->id_len == 0)) {
-        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+        p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the %s key is not a persistent token key: it has no "
                     "pkcs11: URI",
                     key->kind->name);
         return NULL;
     }
-    token = p11be_prov_token(key->prov);
+    token = p11be_token_ctx_token(key->tc);
     if (token == NULL)
         return NULL;
     /* Every byte encodes to at most three characters. */

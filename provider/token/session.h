@@ -4,7 +4,7 @@
  * runs its mechanism on it and gives it back with the last CK_RV it saw:
  *
  *     struct p11be_session_req req = { .mech = CKM_SHA256 };
- *     P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
+ *     P11BE_SESSION *sess = p11be_session_acquire(tc, &req);
  *     ...
  *     p11be_session_release(sess, rv);
  *
@@ -19,7 +19,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "mechs.h"
-#include "provider.h"
+#include "token_ctx.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
 
@@ -61,7 +61,7 @@ struct p11be_session_req {
  * session to give. Waits while the pool (or, for a held session, the held
  * bound) is full, at most P11BE_SESSION_WAIT_SECONDS.
  */
-P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
                                      const struct p11be_session_req *req);
 
 /*

@@ -33,6 +33,7 @@
 #include "config.h"
 #include "mechs.h"
 #include "module.h"
+#include "token_ctx.h"
 #include "rwlock.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
