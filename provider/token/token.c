@@ -387,6 +387,21 @@ void p11be_token_ctx_cleanup(P11BE_TOKEN_CTX *tc)
     pthread_mutex_destroy(&tc->lock);
 }
 
+const char *p11be_token_label(const P11BE_TOKEN *token)
+{
+    return token->label;
+}
+
+CK_SLOT_ID p11be_token_slot_id(const P11BE_TOKEN *token)
+{
+    return token->slot_id;
+}
+
+CK_FUNCTION_LIST *p11be_token_fns(const P11BE_TOKEN *token)
+{
+    return token->fns;
+}
+
 P11BE_TOKEN *p11be_token_ctx_opened(P11BE_TOKEN_CTX *tc)
 {
     return __atomic_load_n(&tc->token, __ATOMIC_ACQUIRE);
