@@ -186,23 +186,16 @@ static const OSSL_PARAM *digest_gettable_params(void *provctx)
     return digest_gettable;
 }
 
-/* The same answers as OpenSSL's default provider gives. */
+/*
+ * The same answers as OpenSSL's default provider gives, in
+ * digest_gettable's order: SHA-1 and SHA-2 AlgorithmIdentifiers omit the
+ * NULL parameters.
+ */
 static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
 {
-    OSSL_PARAM *p;
+    const size_t values[] = {alg->block_size, alg->size, 0, alg->algid_absent};
 
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_BLOCK_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->block_size))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->size))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_XOF);
-    if (p != NULL && !OSSL_PARAM_set_int(p, 0))
-        return 0;
-    /* SHA-1 and SHA-2 AlgorithmIdentifiers omit the NULL parameters. */
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_ALGID_ABSENT);
-    return p == NULL || OSSL_PARAM_set_int(p, alg->algid_absent);
+    return p11be_params_answer(params, digest_gettable, values);
 }
 
 /* OpenSSL gives newctx and get_params no algorithm: one pair per row. */

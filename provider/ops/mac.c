@@ -485,6 +485,12 @@ static const char *mac_param_string(MAC_CTX *ctx, const OSSL_PARAM *p)
     return value;
 }
 
+/* properties: accepted and unused (the token does the hashing). */
+static int mac_take_props(MAC_CTX *ctx, const OSSL_PARAM *p)
+{
+    return mac_param_string(ctx, p) != NULL;
+}
+
 /* The digest (HMAC) or cipher (CMAC); a change ends a MAC in progress. */
 static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
 {
@@ -565,38 +571,40 @@ static int mac_set_key_param(MAC_CTX *ctx, const OSSL_PARAM *p)
 }
 
 /*
- * digest (HMAC) or cipher (CMAC), properties and pkcs11-hmac-method apply
- * from the next key or init; a key starts a MAC at once, as with OpenSSL's
- * HMAC and CMAC. properties is accepted and unused: the token does the
- * hashing. tls-data-size (the constant-time TLS CBC record MAC, built on
- * the hash's internals) cannot be done on a token and is refused unless 0.
+ * What each MAC takes, in order: digest (HMAC) or cipher (CMAC),
+ * properties and pkcs11-hmac-method apply from the next key or init; a key
+ * starts a MAC at once, as with OpenSSL's HMAC and CMAC. tls-data-size
+ * (the constant-time TLS CBC record MAC, built on the hash's internals)
+ * cannot be done on a token and is refused unless 0.
  */
+static const struct {
+    const char *key;                                /* the param */
+    int hmac, cmac;                                 /* who takes it */
+    int (*take)(MAC_CTX *ctx, const OSSL_PARAM *p); /* 1, or 0 raised */
+} mac_takes[] = {
+    {OSSL_MAC_PARAM_DIGEST, 1, 0, mac_pick_alg},
+    {OSSL_MAC_PARAM_CIPHER, 0, 1, mac_pick_alg},
+    {OSSL_MAC_PARAM_PROPERTIES, 1, 1, mac_take_props},
+    {MAC_PARAM_HMAC_METHOD, 1, 0, hmac_pick_method},
+    {OSSL_MAC_PARAM_TLS_DATA_SIZE, 1, 0, hmac_check_tls_size},
+    {OSSL_MAC_PARAM_KEY, 1, 1, mac_set_key_param},
+};
+
 static int mac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
     const OSSL_PARAM *p;
+    size_t i;
 
     if (ctx->fallback != NULL)
         return EVP_MAC_CTX_set_params(ctx->fallback, params);
-    if (params == NULL)
-        return 1;
-    p = OSSL_PARAM_locate_const(params, ctx->is_cmac ? OSSL_MAC_PARAM_CIPHER
-                                                     : OSSL_MAC_PARAM_DIGEST);
-    if (p != NULL && !mac_pick_alg(ctx, p))
-        return 0;
-    p = OSSL_PARAM_locate_const(params, OSSL_MAC_PARAM_PROPERTIES);
-    if (p != NULL && mac_param_string(ctx, p) == NULL)
-        return 0;
-    if (!ctx->is_cmac) {
-        p = OSSL_PARAM_locate_const(params, MAC_PARAM_HMAC_METHOD);
-        if (p != NULL && !hmac_pick_method(ctx, p))
+    for (i = 0; params != NULL && i < sizeof(mac_takes) / sizeof(mac_takes[0]);
+         i++)
+        if ((ctx->is_cmac ? mac_takes[i].cmac : mac_takes[i].hmac)
+            && (p = OSSL_PARAM_locate_const(params, mac_takes[i].key)) != NULL
+            && !mac_takes[i].take(ctx, p))
             return 0;
-        p = OSSL_PARAM_locate_const(params, OSSL_MAC_PARAM_TLS_DATA_SIZE);
-        if (p != NULL && !hmac_check_tls_size(ctx, p))
-            return 0;
-    }
-    p = OSSL_PARAM_locate_const(params, OSSL_MAC_PARAM_KEY);
-    return p == NULL || mac_set_key_param(ctx, p);
+    return 1;
 }
 
 /* A NULL key re-uses the one set before (and its token object). */
@@ -614,22 +622,23 @@ static int mac_init(void *vctx, const unsigned char *key, size_t keylen,
     return mac_start(ctx);
 }
 
+static const OSSL_PARAM mac_gettable[] = {
+    OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
+    OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE, NULL),
+    OSSL_PARAM_END,
+};
+
 /* size and block-size; 0 until the digest or cipher is set. */
 static int mac_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
-    size_t block = mac_size(ctx);
-    OSSL_PARAM *p;
+    size_t values[] = {mac_size(ctx), mac_size(ctx)};
 
     if (ctx->fallback != NULL)
         return EVP_MAC_CTX_get_params(ctx->fallback, params);
     if (!ctx->is_cmac && ctx->digest != NULL)
-        block = ctx->digest->block_size;
-    p = OSSL_PARAM_locate(params, OSSL_MAC_PARAM_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, mac_size(ctx)))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_MAC_PARAM_BLOCK_SIZE);
-    return p == NULL || OSSL_PARAM_set_size_t(p, block);
+        values[1] = ctx->digest->block_size;
+    return p11be_params_answer(params, mac_gettable, values);
 }
 
 /* ---- EVP_PKEY MAC keys ---- */
@@ -851,13 +860,10 @@ static const OSSL_PARAM sig_settable[] = {
     OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
     OSSL_PARAM_END,
 };
-static const OSSL_PARAM hmac_types[] = {
-    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-    OSSL_PARAM_END,
-};
-static const OSSL_PARAM cmac_types[] = {
-    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+/* A MAC key's params: a CMAC key's all, an HMAC key's from [1]. */
+static const OSSL_PARAM pkey_types[] = {
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -875,12 +881,6 @@ static const OSSL_PARAM cmac_settable[] = {
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
-static const OSSL_PARAM mac_gettable[] = {
-    OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
-    OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE, NULL),
-    OSSL_PARAM_END,
-};
-
 MAC_PARAMS_FN(hmac_settable_ctx_params, hmac_settable)
 MAC_PARAMS_FN(cmac_settable_ctx_params, cmac_settable)
 MAC_PARAMS_FN(mac_gettable_ctx_params, mac_gettable)
@@ -904,7 +904,7 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
     static const OSSL_PARAM *kind##_key_types(int selection)                   \
     {                                                                          \
         return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0              \
-                   ? kind##_types                                              \
+                   ? &pkey_types[(cmac) ? 0 : 1]                               \
                    : NULL;                                                     \
     }                                                                          \
     static void *kind##_gen_init(void *provctx, int selection,                 \
@@ -912,7 +912,7 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
     {                                                                          \
         return pkey_gen_init(provctx, selection, params, cmac);                \
     }                                                                          \
-    MAC_PARAMS_FN(kind##_gen_settable_params, kind##_types)                    \
+    MAC_PARAMS_FN(kind##_gen_settable_params, &pkey_types[(cmac) ? 0 : 1])     \
     static const OSSL_DISPATCH kind##_functions[] = {                          \
         {OSSL_FUNC_MAC_NEWCTX, (void (*)(void))kind##_newctx},                 \
         {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))mac_dupctx},                    \

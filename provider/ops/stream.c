@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "err.h"
 #include "p11call.h"
@@ -53,6 +54,19 @@ static void spare_give(P11BE_PROV_CTX *prov, unsigned char *buf, size_t cap)
         pthread_mutex_unlock(&prov->spare_lock);
     }
     OPENSSL_free(buf);
+}
+
+int p11be_params_answer(OSSL_PARAM params[], const OSSL_PARAM gettable[],
+                        const size_t values[])
+{
+    OSSL_PARAM *p;
+    size_t i;
+
+    for (i = 0; gettable[i].key != NULL; i++)
+        if ((p = OSSL_PARAM_locate(params, gettable[i].key)) != NULL
+            && !OSSL_PARAM_set_size_t(p, values[i]))
+            return 0;
+    return 1;
 }
 
 void p11be_spare_free_all(P11BE_PROV_CTX *prov)
