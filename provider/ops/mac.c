@@ -115,8 +115,7 @@ struct mac_pkey_st {
     P11BE_PROV_CTX *prov;             /* provider that made us */
     int refs;                         /* holders; freed at 0 */
     int cmac;                         /* a CMAC key (else HMAC) */
-    unsigned char *priv;              /* the key bytes; NULL: none yet */
-    size_t priv_len;                  /* bytes in priv */
+    P11BE_SECRET_KEY priv;            /* the key bytes (no object) */
     char cipher[MAC_PKEY_CIPHER_MAX]; /* CMAC: the cipher; "" none */
 };
 
@@ -130,12 +129,9 @@ struct mac_ctx_st {
     int force_digest;                 /* pkcs11-hmac-method=digest */
     MAC_KEY *key;                     /* NULL until a key is given */
     EVP_MAC_CTX *fallback;            /* set when made during re-entry */
-    MAC_PKEY *pkey;                   /* a signature's key; else NULL */
 };
 
 typedef struct mac_ctx_st MAC_CTX;
-
-static void pkey_free(void *keydata);
 
 /*
  * *m for `mech`, and whether the token has it (1) with its key range in
@@ -448,7 +444,6 @@ static void mac_freectx(void *vctx)
     EVP_MAC_CTX_free(ctx->fallback);
     p11be_stream_free(&ctx->st);
     mac_key_free(ctx->key, ctx->st.prov);
-    pkey_free(ctx->pkey);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
@@ -461,8 +456,6 @@ static void *mac_dupctx(void *vctx)
         return NULL;
     memset(&dst->st, 0, sizeof(dst->st));
     p11be_stream_new(&dst->st, src->st.prov, src->st.name, 1);
-    if (dst->pkey != NULL)
-        __atomic_add_fetch(&dst->pkey->refs, 1, __ATOMIC_RELAXED);
     if (dst->key != NULL)
         __atomic_add_fetch(&dst->key->refs, 1, __ATOMIC_RELAXED);
     dst->fallback = NULL;
@@ -525,17 +518,16 @@ static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
 static int hmac_pick_method(MAC_CTX *ctx, const OSSL_PARAM *p)
 {
     const char *method = mac_param_string(ctx, p);
-    int force;
+    int force = method != NULL && strcmp(method, "digest") == 0;
 
     if (method == NULL)
         return 0;
-    if (strcmp(method, "auto") != 0 && strcmp(method, "digest") != 0) {
+    if (!force && strcmp(method, "auto") != 0) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "%s=\"%s\": use \"auto\" or \"digest\"",
                     MAC_PARAM_HMAC_METHOD, method);
         return 0;
     }
-    force = strcmp(method, "digest") == 0;
     if (force != ctx->force_digest)
         p11be_stream_stop(&ctx->st);
     ctx->force_digest = force;
@@ -661,7 +653,7 @@ static void pkey_free(void *keydata)
 
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    OPENSSL_clear_free(key->priv, key->priv_len);
+    p11be_secret_key_clear(key->prov, &key->priv);
     OPENSSL_free(key);
 }
 
@@ -672,7 +664,7 @@ static int pkey_has(const void *keydata, int selection)
     if (key == NULL)
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
-        return key->priv != NULL;
+        return key->priv.value != NULL;
     return 1;
 }
 
@@ -682,40 +674,37 @@ static int pkey_match(const void *keydata1, const void *keydata2, int selection)
 
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
         return 1;
-    return a->priv != NULL && b->priv != NULL && a->priv_len == b->priv_len
-           && CRYPTO_memcmp(a->priv, b->priv, a->priv_len) == 0
+    return a->priv.value != NULL && b->priv.value != NULL
+           && a->priv.len == b->priv.len
+           && CRYPTO_memcmp(a->priv.value, b->priv.value, a->priv.len) == 0
            && strcmp(a->cipher, b->cipher) == 0;
 }
 
 /* The key bytes and (CMAC) the cipher from params; 1 or 0 (raised). */
 static int pkey_take(MAC_PKEY *key, const OSSL_PARAM params[])
 {
-    const OSSL_PARAM *p;
-    unsigned char *priv = NULL;
-    size_t priv_len = 0;
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
     const char *cipher = NULL;
+    const void *priv;
+    size_t priv_len;
 
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY);
-    if (p != NULL
-        && !OSSL_PARAM_get_octet_string(p, (void **)&priv, 0, &priv_len)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "a MAC key's \"%s\" must be an octet string", p->key);
-        return 0;
-    }
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
     if (key->cmac && p != NULL
         && (!OSSL_PARAM_get_utf8_string_ptr(p, &cipher)
             || strlen(cipher) >= sizeof(key->cipher))) {
-        OPENSSL_clear_free(priv, priv_len);
         p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "a CMAC key's \"%s\" must name a cipher", p->key);
         return 0;
     }
-    if (priv != NULL) {
-        OPENSSL_clear_free(key->priv, key->priv_len);
-        key->priv = priv;
-        key->priv_len = priv_len;
+    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY);
+    if (p != NULL && !OSSL_PARAM_get_octet_string_ptr(p, &priv, &priv_len)) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a MAC key's \"%s\" must be an octet string", p->key);
+        return 0;
     }
+    if (p != NULL
+        && !p11be_secret_key_set(key->prov, &key->priv, 0, priv, priv_len))
+        return 0;
     if (cipher != NULL)
         strcpy(key->cipher, cipher); /* length checked above */
     return 1;
@@ -730,7 +719,7 @@ static int pkey_import(void *keydata, int selection, const OSSL_PARAM params[])
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
         return 1;
     return pkey_take(key, params)
-           && (key->priv != NULL
+           && (key->priv.value != NULL
                || (p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                                "a MAC key needs its \"%s\"",
                                OSSL_PKEY_PARAM_PRIV_KEY),
@@ -744,10 +733,11 @@ static int pkey_export(void *keydata, int selection, OSSL_CALLBACK *cb,
     MAC_PKEY *key = keydata;
     OSSL_PARAM params[3], *p = params;
 
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 || key->priv == NULL)
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0
+        || key->priv.value == NULL)
         return 0;
     *p++ = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
-                                             key->priv, key->priv_len);
+                                             key->priv.value, key->priv.len);
     if (key->cipher[0] != '\0')
         *p++ = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_CIPHER,
                                                 key->cipher, 0);
@@ -785,7 +775,7 @@ static void *pkey_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     (void)cbarg;
     if (key == NULL)
         return NULL;
-    if (key->priv == NULL) {
+    if (key->priv.value == NULL) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "a MAC key needs its \"%s\" (-macopt key:... or "
                     "hexkey:...)",
@@ -804,7 +794,8 @@ static void pkey_gen_cleanup(void *genctx)
 /* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
 
 /*
- * The signature context is a MAC context that holds its key. OpenSSL 3.0's
+ * The signature context is a MAC context (with its own copy of the key's
+ * bytes, mac_key_new). OpenSSL 3.0's
  * EVP_DigestSignFinal() finishes a copy of it; past pkcs11-digest-buffer-max,
  * on a token that cannot copy a running MAC, the copy shares it, so input
  * of any size works.
@@ -816,7 +807,7 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
     MAC_PKEY *key = provkey;
     OSSL_PARAM init[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 
-    if (key == NULL || key->priv == NULL || key->cmac != ctx->is_cmac) {
+    if (key == NULL || key->priv.value == NULL || key->cmac != ctx->is_cmac) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_NO_KEY,
                     "%s signing needs a %s key", ctx->st.name, ctx->st.name);
         return 0;
@@ -833,11 +824,8 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
         ctx->is_cmac ? key->cipher : (char *)mdname, 0);
     if (!mac_set_ctx_params(ctx, init)
         || (params != NULL && !mac_set_ctx_params(ctx, params))
-        || !mac_init(ctx, key->priv, key->priv_len, NULL))
+        || !mac_init(ctx, key->priv.value, key->priv.len, NULL))
         return 0;
-    __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
-    pkey_free(ctx->pkey);
-    ctx->pkey = key;
     return 1;
 }
 
