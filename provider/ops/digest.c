@@ -131,15 +131,6 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
     return 1;
 }
 
-static int digest_update(void *vctx, const unsigned char *in, size_t inl)
-{
-    DIGEST_CTX *ctx = vctx;
-
-    if (ctx->fallback != NULL)
-        return EVP_DigestUpdate(ctx->fallback, in, inl);
-    return p11be_stream_update(&ctx->st, in, inl);
-}
-
 static int digest_final(void *vctx, unsigned char *out, size_t *outl,
                         size_t outsz)
 {
@@ -154,14 +145,21 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
     return ok;
 }
 
+static int digest_update(void *vctx, const unsigned char *in, size_t inl)
+{
+    DIGEST_CTX *ctx = vctx;
+
+    return ctx->fallback != NULL ? EVP_DigestUpdate(ctx->fallback, in, inl)
+                                 : p11be_stream_update(&ctx->st, in, inl);
+}
+
 static void *digest_dupctx(void *vctx)
 {
     DIGEST_CTX *src = vctx;
-    DIGEST_CTX *dst = OPENSSL_zalloc(sizeof(*dst));
+    DIGEST_CTX *dst = digest_ctx_alloc(src->st.prov);
 
     if (dst == NULL)
         return NULL;
-    dst->alg = src->alg;
     digest_ctx_setup(dst, src->st.prov, src->alg);
     if (src->fallback == NULL
             ? p11be_stream_dup(&dst->st, &src->st)
@@ -209,15 +207,14 @@ static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
         return digest_get_params(params, &p11be_digests[i]);                   \
     }                                                                          \
     static const OSSL_DISPATCH digest##i##_functions[] = {                     \
-        {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))digest##i##_newctx},         \
-        {OSSL_FUNC_DIGEST_INIT, (void (*)(void))digest_init},                  \
-        {OSSL_FUNC_DIGEST_UPDATE, (void (*)(void))digest_update},              \
-        {OSSL_FUNC_DIGEST_FINAL, (void (*)(void))digest_final},                \
-        {OSSL_FUNC_DIGEST_FREECTX, (void (*)(void))digest_freectx},            \
-        {OSSL_FUNC_DIGEST_DUPCTX, (void (*)(void))digest_dupctx},              \
-        {OSSL_FUNC_DIGEST_GET_PARAMS, (void (*)(void))digest##i##_get_params}, \
-        {OSSL_FUNC_DIGEST_GETTABLE_PARAMS,                                     \
-         (void (*)(void))digest_gettable_params},                              \
+        P11BE_FN(DIGEST_NEWCTX, digest##i##_newctx),                           \
+        P11BE_FN(DIGEST_INIT, digest_init),                                    \
+        P11BE_FN(DIGEST_UPDATE, digest_update),                                \
+        P11BE_FN(DIGEST_FINAL, digest_final),                                  \
+        P11BE_FN(DIGEST_FREECTX, digest_freectx),                              \
+        P11BE_FN(DIGEST_DUPCTX, digest_dupctx),                                \
+        P11BE_FN(DIGEST_GET_PARAMS, digest##i##_get_params),                   \
+        P11BE_FN(DIGEST_GETTABLE_PARAMS, digest_gettable_params),              \
         {0, NULL},                                                             \
     }
 

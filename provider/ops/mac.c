@@ -420,9 +420,8 @@ static int mac_update(void *vctx, const unsigned char *in, size_t inl)
 {
     MAC_CTX *ctx = vctx;
 
-    if (ctx->fallback != NULL)
-        return EVP_MAC_update(ctx->fallback, in, inl);
-    return p11be_stream_update(&ctx->st, in, inl);
+    return ctx->fallback != NULL ? EVP_MAC_update(ctx->fallback, in, inl)
+                                 : p11be_stream_update(&ctx->st, in, inl);
 }
 
 static int mac_final(void *vctx, unsigned char *out, size_t *outl,
@@ -441,9 +440,9 @@ static void mac_freectx(void *vctx)
 
     if (ctx == NULL)
         return;
-    EVP_MAC_CTX_free(ctx->fallback);
     p11be_stream_free(&ctx->st);
     mac_key_free(ctx->key, ctx->st.prov);
+    EVP_MAC_CTX_free(ctx->fallback);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
@@ -842,12 +841,6 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     return 1;
 }
 
-static const OSSL_PARAM sig_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
-    OSSL_PARAM_END,
-};
 /* A MAC key's params: a CMAC key's all, an HMAC key's from [1]. */
 static const OSSL_PARAM pkey_types[] = {
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
@@ -863,14 +856,16 @@ static const OSSL_PARAM hmac_settable[] = {
     OSSL_PARAM_utf8_string(MAC_PARAM_HMAC_METHOD, NULL, 0),
     OSSL_PARAM_END,
 };
-static const OSSL_PARAM cmac_settable[] = {
+/* A MAC signature's settable params (either MAC); CMAC's from [1]. */
+static const OSSL_PARAM sig_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
 MAC_PARAMS_FN(hmac_settable_ctx_params, hmac_settable)
-MAC_PARAMS_FN(cmac_settable_ctx_params, cmac_settable)
+MAC_PARAMS_FN(cmac_settable_ctx_params, &sig_settable[1])
 MAC_PARAMS_FN(mac_gettable_ctx_params, mac_gettable)
 MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
 
@@ -902,50 +897,43 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
     }                                                                          \
     MAC_PARAMS_FN(kind##_gen_settable_params, &pkey_types[(cmac) ? 0 : 1])     \
     static const OSSL_DISPATCH kind##_functions[] = {                          \
-        {OSSL_FUNC_MAC_NEWCTX, (void (*)(void))kind##_newctx},                 \
-        {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))mac_dupctx},                    \
-        {OSSL_FUNC_MAC_FREECTX, (void (*)(void))mac_freectx},                  \
-        {OSSL_FUNC_MAC_INIT, (void (*)(void))mac_init},                        \
-        {OSSL_FUNC_MAC_UPDATE, (void (*)(void))mac_update},                    \
-        {OSSL_FUNC_MAC_FINAL, (void (*)(void))mac_final},                      \
-        {OSSL_FUNC_MAC_GETTABLE_CTX_PARAMS,                                    \
-         (void (*)(void))mac_gettable_ctx_params},                             \
-        {OSSL_FUNC_MAC_GET_CTX_PARAMS, (void (*)(void))mac_get_ctx_params},    \
-        {OSSL_FUNC_MAC_SETTABLE_CTX_PARAMS,                                    \
-         (void (*)(void))kind##_settable_ctx_params},                          \
-        {OSSL_FUNC_MAC_SET_CTX_PARAMS, (void (*)(void))mac_set_ctx_params},    \
+        P11BE_FN(MAC_NEWCTX, kind##_newctx),                                   \
+        P11BE_FN(MAC_DUPCTX, mac_dupctx),                                      \
+        P11BE_FN(MAC_FREECTX, mac_freectx),                                    \
+        P11BE_FN(MAC_INIT, mac_init),                                          \
+        P11BE_FN(MAC_UPDATE, mac_update),                                      \
+        P11BE_FN(MAC_FINAL, mac_final),                                        \
+        P11BE_FN(MAC_GETTABLE_CTX_PARAMS, mac_gettable_ctx_params),            \
+        P11BE_FN(MAC_GET_CTX_PARAMS, mac_get_ctx_params),                      \
+        P11BE_FN(MAC_SETTABLE_CTX_PARAMS, kind##_settable_ctx_params),         \
+        P11BE_FN(MAC_SET_CTX_PARAMS, mac_set_ctx_params),                      \
         {0, NULL},                                                             \
     };                                                                         \
     const OSSL_DISPATCH p11be_keymgmt_##kind##_functions[] = {                 \
-        {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))kind##_key_new},               \
-        {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))pkey_free},                   \
-        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))pkey_has},                     \
-        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))pkey_match},                 \
-        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))pkey_import},               \
-        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))kind##_key_types},    \
-        {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))pkey_export},               \
-        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))kind##_key_types},    \
-        {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))kind##_gen_init},         \
-        {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                     \
-         (void (*)(void))pkey_gen_set_params},                                 \
-        {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                                \
-         (void (*)(void))kind##_gen_settable_params},                          \
-        {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))pkey_gen},                     \
-        {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))pkey_gen_cleanup},     \
+        P11BE_FN(KEYMGMT_NEW, kind##_key_new),                                 \
+        P11BE_FN(KEYMGMT_FREE, pkey_free),                                     \
+        P11BE_FN(KEYMGMT_HAS, pkey_has),                                       \
+        P11BE_FN(KEYMGMT_MATCH, pkey_match),                                   \
+        P11BE_FN(KEYMGMT_IMPORT, pkey_import),                                 \
+        P11BE_FN(KEYMGMT_IMPORT_TYPES, kind##_key_types),                      \
+        P11BE_FN(KEYMGMT_EXPORT, pkey_export),                                 \
+        P11BE_FN(KEYMGMT_EXPORT_TYPES, kind##_key_types),                      \
+        P11BE_FN(KEYMGMT_GEN_INIT, kind##_gen_init),                           \
+        P11BE_FN(KEYMGMT_GEN_SET_PARAMS, pkey_gen_set_params),                 \
+        P11BE_FN(KEYMGMT_GEN_SETTABLE_PARAMS, kind##_gen_settable_params),     \
+        P11BE_FN(KEYMGMT_GEN, pkey_gen),                                       \
+        P11BE_FN(KEYMGMT_GEN_CLEANUP, pkey_gen_cleanup),                       \
         {0, NULL},                                                             \
     };                                                                         \
     const OSSL_DISPATCH p11be_signature_##kind##_functions[] = {               \
-        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))kind##_sig_newctx},       \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))mac_sig_init},  \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))mac_update},  \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                                \
-         (void (*)(void))mac_sig_final},                                       \
-        {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))mac_freectx},            \
-        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))mac_dupctx},              \
-        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
-         (void (*)(void))mac_set_ctx_params},                                  \
-        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
-         (void (*)(void))mac_sig_settable_ctx_params},                         \
+        P11BE_FN(SIGNATURE_NEWCTX, kind##_sig_newctx),                         \
+        P11BE_FN(SIGNATURE_DIGEST_SIGN_INIT, mac_sig_init),                    \
+        P11BE_FN(SIGNATURE_DIGEST_SIGN_UPDATE, mac_update),                    \
+        P11BE_FN(SIGNATURE_DIGEST_SIGN_FINAL, mac_sig_final),                  \
+        P11BE_FN(SIGNATURE_FREECTX, mac_freectx),                              \
+        P11BE_FN(SIGNATURE_DUPCTX, mac_dupctx),                                \
+        P11BE_FN(SIGNATURE_SET_CTX_PARAMS, mac_set_ctx_params),                \
+        P11BE_FN(SIGNATURE_SETTABLE_CTX_PARAMS, mac_sig_settable_ctx_params),  \
         {0, NULL},                                                             \
     }
 

@@ -343,7 +343,8 @@ static int shared_claim(P11BE_STREAM *st)
 
 /*
  * The first holder's final runs on the token, later ones get what it
- * gave. 1: done; 0: another holder took the operation; -1: raised.
+ * gave; st lets go. 1, or 0 raised (another holder took the operation, or
+ * the token failed).
  */
 static int shared_finish(P11BE_STREAM *st, unsigned char *out, size_t *outl)
 {
@@ -368,7 +369,10 @@ static int shared_finish(P11BE_STREAM *st, unsigned char *out, size_t *outl)
         *outl = op->result_len;
     }
     pthread_mutex_unlock(&op->lock);
-    return rc;
+    if (rc == 0)
+        raise_taken(st);
+    shared_leave(&st->shared);
+    return rc == 1;
 }
 
 /* ---- the stream ---- */
@@ -489,7 +493,6 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
                        size_t outsize)
 {
     P11BE_SESSION *sess = st->sess;
-    int rc;
 
     if (!started(st, "final"))
         return 0;
@@ -510,13 +513,8 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
     }
     st->ready = 0;
     st->sess = NULL;
-    if (st->shared == NULL)
-        return finish(st, sess, out, outsize, outl);
-    rc = shared_finish(st, out, outl);
-    if (rc == 0)
-        raise_taken(st);
-    shared_leave(&st->shared);
-    return rc == 1;
+    return st->shared == NULL ? finish(st, sess, out, outsize, outl)
+                              : shared_finish(st, out, outl);
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */

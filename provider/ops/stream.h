@@ -111,6 +111,12 @@ int p11be_stream_once(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
 int p11be_params_answer(OSSL_PARAM params[], const OSSL_PARAM gettable[],
                         const size_t values[]);
 
+/* One entry of a dispatch table: P11BE_FN(DIGEST_INIT, digest_init). */
+#define P11BE_FN(id, fn)                                                       \
+    {                                                                          \
+        OSSL_FUNC_##id, (void (*)(void))(fn)                                   \
+    }
+
 /* Frees the spare buffers held input grows into; at teardown. */
 void p11be_spare_free_all(P11BE_PROV_CTX *prov);
 
