@@ -83,7 +83,6 @@ struct cmac_cipher {
     size_t block;           /* the cipher's block: CMAC's output */
 };
 
-/* clang-format off */
 static const struct cmac_cipher cmac_ciphers[] = {
     {"AES-128-CBC", "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", 16, CKK_AES,
      P11BE_MECH(CKM_AES_CMAC), 16},
@@ -95,7 +94,6 @@ static const struct cmac_cipher cmac_ciphers[] = {
      P11BE_MECH(CKM_DES3_CMAC), 8},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
-/* clang-format on */
 
 /* A key as the token uses it; shared by duplicated contexts. */
 struct mac_key_st {
