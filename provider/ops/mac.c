@@ -839,26 +839,29 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     return 1;
 }
 
+/* The settable tables' string params. */
+#define MAC_STR(key) OSSL_PARAM_utf8_string(key, NULL, 0)
+
 /* A MAC key's params: a CMAC key's all, an HMAC key's from [1]. */
 static const OSSL_PARAM pkey_types[] = {
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
+    MAC_STR(OSSL_PKEY_PARAM_CIPHER),
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
 
 static const OSSL_PARAM hmac_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
+    MAC_STR(OSSL_MAC_PARAM_DIGEST),
+    MAC_STR(OSSL_MAC_PARAM_PROPERTIES),
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_size_t(OSSL_MAC_PARAM_TLS_DATA_SIZE, NULL),
-    OSSL_PARAM_utf8_string(MAC_PARAM_HMAC_METHOD, NULL, 0),
+    MAC_STR(MAC_PARAM_HMAC_METHOD),
     OSSL_PARAM_END,
 };
 /* A MAC signature's settable params (either MAC); CMAC's from [1]. */
 static const OSSL_PARAM sig_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
+    MAC_STR(OSSL_MAC_PARAM_DIGEST),
+    MAC_STR(OSSL_MAC_PARAM_CIPHER),
+    MAC_STR(OSSL_MAC_PARAM_PROPERTIES),
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
