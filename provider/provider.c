@@ -20,7 +20,7 @@
 #include "names.h"
 #include "p11call.h"
 #include "reentry.h"
-#include "spare.h"
+#include "stream.h"
 #include "token.h"
 
 #define P11BE_NAME "pkcs11be"

@@ -3,8 +3,10 @@
 #
 # Known answers for HMAC and CMAC through pkcs11be, with the counting shim
 # proving the token computed them: RFC 2202 (HMAC-SHA-1) and RFC 4231
-# (HMAC-SHA-2) vectors, every key length in them, and NIST SP 800-38B /
-# RFC 4493 AES-CMAC vectors; through a C program (tests/c/mac_check.c, on
+# (HMAC-SHA-2) vectors, every key length in them, NIST SP 800-38B /
+# RFC 4493 AES-CMAC vectors, and RFC 2202 HMAC-MD5 and SP 800-38B
+# 3DES-CMAC where the token has CKM_MD5_HMAC and CKM_DES3_CMAC (the MAC
+# recipe of doc/recipes.md); through a C program (tests/c/mac_check.c, on
 # the token's CKM_*_HMAC and on RFC 2104 over its digests), through
 # `openssl mac`, and through pyca/cryptography under OPENSSL_CONF.
 
@@ -22,7 +24,7 @@ my $vectors = '/usr/lib/python3/dist-packages/cryptography_vectors';
 plan skip_all => "no test vectors in $vectors (python3-cryptography-vectors)"
     unless -d $vectors;
 need_mechs(qw(CKM_SHA256_HMAC CKM_AES_CMAC));
-plan tests => 5;
+plan tests => 6;
 
 use_shim();
 my $build = build_dir();
@@ -37,6 +39,11 @@ my @hmac_files = (['SHA1', 'rfc-2202-sha1.txt'],
 my @cmac_files = (['AES-128-CBC', 'nist-800-38b-aes128.txt'],
                   ['AES-192-CBC', 'nist-800-38b-aes192.txt'],
                   ['AES-256-CBC', 'nist-800-38b-aes256.txt']);
+# The MAC recipe's proof, on tokens that have the mechanisms.
+my %recipe = (MD5 => 0x211, 'DES-EDE3-CBC' => 0x138); # CKM_MD5_HMAC, _DES3_CMAC
+push @hmac_files, ['MD5', 'rfc-2202-md5.txt'] if has_mech('CKM_MD5_HMAC');
+push @cmac_files, ['DES-EDE3-CBC', 'nist-800-38b-3des.txt']
+    if has_mech('CKM_DES3_CMAC');
 
 sub load_vectors {
     my ($alg, $sub, $file, $k, $m, $o) = @_;
@@ -47,7 +54,9 @@ sub load_vectors {
         next unless $line =~ /\A(\w+) = ?(.*)\z/;
         $cur{$1} = $2;
         if ($1 eq $o) {
-            push @out, [$alg, $sub, lc $cur{$k}, lc($cur{$m} // ''),
+            # 3DES vectors give the key as KEY1, KEY2 and KEY3.
+            my $key = $cur{$k} // join '', @cur{qw(KEY1 KEY2 KEY3)};
+            push @out, [$alg, $sub, lc $key, lc($cur{$m} // ''),
                         lc $cur{$o}];
             %cur = ();
         }
@@ -138,7 +147,7 @@ import sys
 from cryptography.hazmat.primitives import cmac, hashes, hmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-HASHES = {"SHA1": hashes.SHA1, "SHA2-224": hashes.SHA224,
+HASHES = {"MD5": hashes.MD5, "SHA1": hashes.SHA1, "SHA2-224": hashes.SHA224,
           "SHA2-256": hashes.SHA256, "SHA2-384": hashes.SHA384,
           "SHA2-512": hashes.SHA512}
 for line in sys.stdin:
@@ -147,6 +156,8 @@ for line in sys.stdin:
     msg = b"" if msg == "-" else bytes.fromhex(msg)
     if alg == "HMAC":
         ctx = hmac.HMAC(key, HASHES[sub]())
+    elif sub == "DES-EDE3-CBC":
+        ctx = cmac.CMAC(algorithms.TripleDES(key))
     else:
         ctx = cmac.CMAC(algorithms.AES(key))
     half = len(msg) // 2
@@ -186,6 +197,39 @@ subtest 'pyca/cryptography hmac.HMAC and cmac.CMAC under OPENSSL_CONF' => sub {
             unless $list =~ /AES-128-CBC.*\@ pkcs11be/;
         cmp_ok(count_of('C_EncryptInit'), '>', 0,
                'CMAC_* encrypted on the token');
+    }
+};
+
+# P11SHIM_LOG names the mechanism of every C_SignInit: the recipe's MACs
+# ran on the token's own CKM_MD5_HMAC and CKM_DES3_CMAC.
+subtest 'MD5-HMAC and DES3-CMAC on the token\'s own mechanisms' => sub {
+    my @vecs = grep { exists $recipe{$_->[1]} } @all;
+    plan skip_all => 'the token lacks CKM_MD5_HMAC and CKM_DES3_CMAC'
+        unless @vecs;
+    plan tests => 2 + @vecs + 2 * keys %recipe;
+
+    my $log = File::Spec->catfile(tmp_dir(), 'shim.log');
+    my $in = join '', map {
+        join(' ', @$_[0 .. 2], $_->[3] eq '' ? '-' : $_->[3]) . "\n"
+    } @vecs;
+    my ($rc, $out, $err) = run($mac_check, 'kat',
+        { stdin => $in, env => { P11BE_BUILD_DIR => $build,
+                                 P11SHIM_LOG => $log } });
+    is($rc, 0, 'mac_check kat exits 0') or diag "$out$err";
+    my @got = split /\n/, $out;
+    is(scalar @got, scalar @vecs, 'one answer per vector');
+    is($got[$_], $vecs[$_][4], "$vecs[$_][0]-$vecs[$_][1] vector $_")
+        for 0 .. $#vecs;
+    my $text = -e $log ? read_file($log) : '';
+    for my $sub (sort keys %recipe) {
+        my $want = grep { $_->[1] eq $sub } @vecs;
+        my $mech = sprintf '0x%x', $recipe{$sub};
+        my $signs = () = $text =~ /^pid=\d+ mech C_SignInit $mech CKR_OK$/mg;
+        is($signs, $want, "$sub: a C_SignInit with mechanism $mech per vector");
+        my $type = $sub eq 'MD5' ? '0x10' : '0x15'; # CKK_GENERIC_SECRET, _DES3
+        my $keys = () = $text
+            =~ /^pid=\d+ object fn=C_CreateObject h=\d+ class=0x4 key_type=$type /mg;
+        is($keys, $want, "$sub: a key object of type $type per vector");
     }
 };
 

@@ -17,7 +17,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_SHA256_HMAC CKM_AES_CMAC));
-plan tests => 13;
+plan tests => 14;
 
 use_shim();
 my $check = test_program('mac_check');
@@ -170,6 +170,28 @@ subtest 'EVP_DigestSign with MAC keys past the held-input bound' => sub {
        'the original then says where its MAC went');
     cmp_ok(count_of('C_SignUpdate'), '>', 0, 'the token streamed');
     objects_balanced('sigmove');
+};
+
+# The MAC recipe (doc/recipes.md): HMAC-MD5 on CKM_MD5_HMAC and CMAC with
+# DES-EDE3-CBC on CKM_DES3_CMAC, every way a MAC is used.
+subtest 'MD5-HMAC and DES3-CMAC agree with the default provider' => sub {
+    my @cases = (['CKM_MD5_HMAC', 'HMAC', 'MD5'],
+                 ['CKM_DES3_CMAC', 'CMAC', 'DES-EDE3-CBC', 24]);
+    @cases = grep { has_mech($_->[0]) } @cases;
+    plan skip_all => 'the token lacks CKM_MD5_HMAC and CKM_DES3_CMAC'
+        unless @cases;
+    plan tests => 3 * @cases;
+
+    for my $case (@cases) {
+        my ($mech, @args) = @$case;
+        reset_counts();
+        my $out = check("$args[0]-$args[1]: keys, lengths, streaming, a dup",
+                        ['agree', @args]);
+        like($out, qr/^ok: \Q$args[0]-$args[1]\E agrees/m, 'all agreed');
+        # 40 MACs and both halves of the dup; a 0-byte HMAC key may go
+        # RFC 2104's way on a token whose minimum is 0.
+        cmp_ok(count_of('C_SignInit'), '>=', 41, "signed on the token ($mech)");
+    }
 };
 
 subtest 'bad input: clear errors, no crash, nothing left on the token' => sub {

@@ -17,7 +17,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_SHA256_HMAC CKM_AES_CMAC));
-plan tests => 7;
+plan tests => 8;
 
 use_shim();
 my $build = build_dir();
@@ -86,6 +86,44 @@ subtest 'openssl mac -provider pkcs11be: CMAC and a 3 MiB file' => sub {
        'key objects destroyed');
 };
 
+# The MAC recipe (doc/recipes.md): the token's CKM_MD5_HMAC and
+# CKM_DES3_CMAC through openssl mac and openssl dgst.
+subtest 'openssl mac and dgst: MD5-HMAC and DES3-CMAC' => sub {
+    my @cases;
+    push @cases, ['-digest', 'MD5', '-macopt', 'key:Jefe'], ['-digest', 'MD5',
+                  '-macopt', 'hexkey:' . 'aa' x 80]
+        if has_mech('CKM_MD5_HMAC');
+    push @cases, ['-cipher', 'DES-EDE3-CBC', '-macopt',
+                  'hexkey:8aa83bf8cbda10620bc1bf19fbb6cd58bc313d4a371ca8b5']
+        if has_mech('CKM_DES3_CMAC');
+    plan skip_all => 'the token lacks CKM_MD5_HMAC and CKM_DES3_CMAC'
+        unless @cases;
+    plan tests => 3 * @cases + 1;
+
+    for my $case (@cases) {
+        my $alg = $case->[0] eq '-digest' ? 'HMAC' : 'CMAC';
+        for my $in ($small, $large) {
+            my @mac = (@$case, '-in', $in, $alg);
+            reset_counts();
+            is(mac_out(ossl_p11('mac', @$strict, @mac)), default_mac(@mac),
+               "openssl mac $alg-$case->[1], " . length($case->[3])
+               . '-char key option, ' . (-s $in)
+               . ' bytes: matches the default provider');
+            next if $in eq $large;
+            is(count_of('C_SignInit') . '+' . count_of('C_Sign'), '1+1',
+               '... made on the token by C_SignInit + C_Sign');
+        }
+    }
+    SKIP: {
+        skip 'the token lacks CKM_MD5_HMAC', 1 unless has_mech('CKM_MD5_HMAC');
+        reset_counts();
+        my $want = dgst_value(ossl('dgst', '-md5', '-hmac', 'Jefe', $small));
+        is(dgst_value(ossl_p11('dgst', @$strict, '-md5', '-hmac', 'Jefe',
+                               $small)) . ' ' . count_of('C_Sign'),
+           "$want 1", 'openssl dgst -md5 -hmac: the token made it, as default');
+    }
+};
+
 subtest 'openssl dgst -hmac and -mac (EVP_PKEY MAC keys)' => sub {
     plan tests => 10;
 
@@ -98,7 +136,7 @@ subtest 'openssl dgst -hmac and -mac (EVP_PKEY MAC keys)' => sub {
     is(count_of('C_Sign'), 1, 'the token made the HMAC');
 
     # Requiring pkcs11be: the HMAC key and the signature are pkcs11be's
-    # (mac_pkey.c), the MAC its EVP_MAC on the token.
+    # (mac.c), the MAC its EVP_MAC on the token.
     reset_counts();
     is(dgst_value(ossl_p11('dgst', @$strict, '-sha256', '-hmac', 'Jefe',
                            $small)),
@@ -157,7 +195,7 @@ subtest 'config activation (OPENSSL_CONF) needs no -provider' => sub {
        'key objects destroyed');
 
     # Past pkcs11-digest-buffer-max the MAC streams, and the copy
-    # EVP_DigestSignFinal makes takes the running operation (mac_pkey.c).
+    # EVP_DigestSignFinal makes takes the running operation (mac.c, stream.c).
     reset_counts();
     is(dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $large, $env)),
        dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $large)),

@@ -18,6 +18,7 @@
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 
+#include "digests.h"
 #include "err.h"
 #include "reentry.h"
 
@@ -80,28 +81,16 @@ out_raise:
     return 0;
 }
 
-static const struct {
-    const char *name;         /* as OpenSSL names the digest */
-    CK_MECHANISM_TYPE hash;   /* hashAlg */
-    CK_RSA_PKCS_MGF_TYPE mgf; /* MGF1 with it */
-} rsa_hashes[] = {
-    {"SHA1", CKM_SHA_1, CKG_MGF1_SHA1},
-    {"SHA2-224", CKM_SHA224, CKG_MGF1_SHA224},
-    {"SHA2-256", CKM_SHA256, CKG_MGF1_SHA256},
-    {"SHA2-384", CKM_SHA384, CKG_MGF1_SHA384},
-    {"SHA2-512", CKM_SHA512, CKG_MGF1_SHA512},
-};
-
 /* md as PKCS#11 names it: its hash mechanism and its MGF1; 0 if none. */
 static int rsa_hash_mech(const EVP_MD *md, CK_MECHANISM_TYPE *hash,
                          CK_RSA_PKCS_MGF_TYPE *mgf)
 {
-    size_t i;
+    const P11BE_DIGEST *d;
 
-    for (i = 0; i < sizeof(rsa_hashes) / sizeof(rsa_hashes[0]); i++) {
-        if (EVP_MD_is_a(md, rsa_hashes[i].name)) {
-            *hash = rsa_hashes[i].hash;
-            *mgf = rsa_hashes[i].mgf;
+    for (d = p11be_digests; d->name != NULL; d++) {
+        if (d->mgf != 0 && EVP_MD_is_a(md, d->name)) {
+            *hash = d->mech;
+            *mgf = d->mgf;
             return 1;
         }
     }

@@ -90,6 +90,8 @@
  *                           attribute names (booleans with their value;
  *                           other values are never written)
  *   destroy h=H rv=CKR_NAME C_DestroyObject
+ *   mech C_Name 0xMECH CKR_NAME   C_SignInit and C_DigestInit: which
+ *                           mechanism the token was asked for
  * Secrets never reach the log: no PIN, no attribute value but booleans
  * and the two enums above.
  *
@@ -306,6 +308,18 @@ static const char *shim_log_ckr(CK_RV rv, char *buf, size_t buf_len)
         return name;
     snprintf(buf, buf_len, "0x%lx", (unsigned long)rv);
     return buf;
+}
+
+/* The "mech" line of P11SHIM_LOG for an init of fn with mech. */
+static void shim_log_mech(enum p11shim_fn fn, const CK_MECHANISM *mech,
+                          CK_RV rv)
+{
+    char num[32];
+
+    if (shim.log_fd >= 0 && mech != NULL)
+        shim_log("mech %s 0x%lx %s", p11shim_fn_names[fn],
+                 (unsigned long)mech->mechanism,
+                 shim_log_ckr(rv, num, sizeof(num)));
 }
 
 /* The attributes an object line reports; all but the first two CK_BBOOL. */
@@ -1638,6 +1652,7 @@ static CK_RV shim_C_DigestInit(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech)
     if (rv != CKR_OK)
         return rv;
     rv = shim.real->C_DigestInit(sess, mech);
+    shim_log_mech(P11SHIM_C_DigestInit, mech, rv);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
@@ -1700,6 +1715,7 @@ static CK_RV shim_C_SignInit(CK_SESSION_HANDLE sess, CK_MECHANISM_PTR mech,
     rv = mech != NULL && shim_hidden(mech->mechanism)
              ? CKR_MECHANISM_INVALID
              : shim.real->C_SignInit(sess, mech, key);
+    shim_log_mech(P11SHIM_C_SignInit, mech, rv);
     return shim_leave(&call, rv, NULL, NULL);
 }
 
