@@ -22,8 +22,8 @@ int p11be_secret_key_set(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
     /* One spare byte, so that an empty key still has a buffer. */
     copy = OPENSSL_malloc(len + 1);
     if (copy == NULL) {
-        p11be_raise(tc->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding a %zu-byte key", len);
+        p11be_raise(tc->handle, P11BE_R_OUT_OF_MEMORY, "holding a %zu-byte key",
+                    len);
         return 0;
     }
     if (len > 0)
