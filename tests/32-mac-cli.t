@@ -136,7 +136,7 @@ subtest 'openssl dgst -hmac and -mac (EVP_PKEY MAC keys)' => sub {
     is(count_of('C_Sign'), 1, 'the token made the HMAC');
 
     # Requiring pkcs11be: the HMAC key and the signature are pkcs11be's
-    # (mac_pkey.c), the MAC its EVP_MAC on the token.
+    # (mac.c), the MAC its EVP_MAC on the token.
     reset_counts();
     is(dgst_value(ossl_p11('dgst', @$strict, '-sha256', '-hmac', 'Jefe',
                            $small)),
@@ -195,7 +195,7 @@ subtest 'config activation (OPENSSL_CONF) needs no -provider' => sub {
        'key objects destroyed');
 
     # Past pkcs11-digest-buffer-max the MAC streams, and the copy
-    # EVP_DigestSignFinal makes takes the running operation (mac_pkey.c).
+    # EVP_DigestSignFinal makes takes the running operation (mac.c, stream.c).
     reset_counts();
     is(dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $large, $env)),
        dgst_value(ossl('dgst', '-sha256', '-hmac', 'Jefe', $large)),

@@ -72,8 +72,8 @@ static int enc_raw(ENC_CTX *ctx, const unsigned char *in, unsigned char *em,
 static int enc_raw_usable(ENC_CTX *ctx)
 {
     CK_MECHANISM_INFO info;
-    int present =
-        p11be_mech_lookup(ctx->op.prov, CKM_RSA_X_509, "CKM_RSA_X_509", &info);
+    int present = p11be_mech_lookup(&ctx->op.prov->tc, CKM_RSA_X_509,
+                                    "CKM_RSA_X_509", &info);
 
     return present <= 0 ? present : (info.flags & CKF_DECRYPT) != 0;
 }

@@ -54,7 +54,7 @@ static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
     const char *mech_name = alg->mech_name;
     CK_MECHANISM_INFO info;
     CK_ULONG min_bytes, max_bytes, unit;
-    int found = p11be_mech_lookup(ctx->prov, alg->mech, mech_name, &info);
+    int found = p11be_mech_lookup(&ctx->prov->tc, alg->mech, mech_name, &info);
 
     ctx->ecb = 0;
     if (found == 0
@@ -62,12 +62,12 @@ static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
         int aes = alg->key_type == CKK_AES;
 
         mech_name = aes ? "CKM_AES_ECB" : "CKM_DES3_ECB";
-        found = p11be_mech_lookup(ctx->prov, aes ? CKM_AES_ECB : CKM_DES3_ECB,
-                                  mech_name, &info);
+        found = p11be_mech_lookup(
+            &ctx->prov->tc, aes ? CKM_AES_ECB : CKM_DES3_ECB, mech_name, &info);
         ctx->ecb = found > 0 ? (aes ? CKM_AES_ECB : CKM_DES3_ECB) : 0;
     }
     if (found == 0) /* raises "not supported by the token" */
-        p11be_check_mech(ctx->prov, alg->mech, alg->mech_name);
+        p11be_check_mech(&ctx->prov->tc, alg->mech, alg->mech_name);
     /* DES3 keys have one size; the specification leaves the info unused. */
     if (found <= 0 || alg->key_type != CKK_AES)
         return found > 0;
@@ -208,7 +208,7 @@ static int cipher_run(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
 {
     char fn[40];
     struct p11be_run run = {
-        .prov = ctx->prov,
+        .tc = &ctx->prov->tc,
         .req = {.mech = op->mech.mechanism, .held = keep},
         .what = ctx->alg->name,
         .fn = fn,
@@ -449,7 +449,7 @@ static void cipher_freectx(void *vctx)
 
     if (ctx != NULL) {
         cipher_clear(ctx);
-        p11be_secret_key_clear(ctx->prov, &ctx->key);
+        p11be_secret_key_clear(&ctx->prov->tc, &ctx->key);
         OPENSSL_clear_free(ctx, ctx->alg->impl->ctx_size);
     }
 }
@@ -488,7 +488,7 @@ static void *cipher_dupctx(void *vctx)
     dst->host = NULL;
     dst->sess = NULL;
     memset(&dst->work, 0, sizeof(dst->work));
-    if (!p11be_secret_key_copy(src->prov, &dst->key, &src->key)
+    if (!p11be_secret_key_copy(&src->prov->tc, &dst->key, &src->key)
         || (src->alg->impl->dup != NULL && !src->alg->impl->dup(dst, src)))
         goto out_free_dst;
     if (src->host != NULL) {
@@ -569,7 +569,7 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
         }
         if (!p11be_reentered() && !cipher_check_token(ctx))
             return 0;
-        if (!p11be_secret_key_set(ctx->prov, &ctx->key, alg->key_type, key,
+        if (!p11be_secret_key_set(&ctx->prov->tc, &ctx->key, alg->key_type, key,
                                   keylen))
             return 0;
     }
@@ -578,7 +578,8 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
         ctx->usage = CKF_ENCRYPT;
     /* Import now, so that a refused key fails init, not update. */
     if (ctx->key.value != NULL && !p11be_reentered()) {
-        struct p11be_run run = {.prov = ctx->prov, .what = alg->name,
+        struct p11be_run run = {.tc = &ctx->prov->tc,
+                                .what = alg->name,
                                 .object_arg = &ctx->key,
                                 .object_use = ctx->usage};
         P11BE_OBJECT_REF ref;
@@ -733,7 +734,6 @@ static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
     return 1;
 }
 
-
 /*
  * Row: name, mechanism, key type, the mode's file, EVP mode, key bytes, IV
  * bytes (default), OpenSSL's block size, the block cipher's block.
@@ -795,20 +795,20 @@ static const P11BE_CIPHER_ALG cipher_algs[] = {
         return (void)vctx, (void)provctx, cipher_algs[index].impl->settable;   \
     }                                                                          \
     const OSSL_DISPATCH p11be_cipher_##name##_functions[] = {                  \
-        P11BE_FN(OSSL_FUNC_CIPHER_NEWCTX, name##_newctx),                     \
-        P11BE_FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, cipher_einit),                \
-        P11BE_FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, cipher_dinit),                \
-        P11BE_FN(OSSL_FUNC_CIPHER_UPDATE, cipher_update),                     \
-        P11BE_FN(OSSL_FUNC_CIPHER_FINAL, cipher_final),                       \
-        P11BE_FN(OSSL_FUNC_CIPHER_CIPHER, cipher_cipher),                     \
-        P11BE_FN(OSSL_FUNC_CIPHER_FREECTX, cipher_freectx),                   \
-        P11BE_FN(OSSL_FUNC_CIPHER_DUPCTX, cipher_dupctx),                     \
-        P11BE_FN(OSSL_FUNC_CIPHER_GET_PARAMS, name##_get_params),             \
-        P11BE_FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, cipher_gettable_params),   \
-        P11BE_FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, cipher_get_ctx_params),     \
-        P11BE_FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, cipher_set_ctx_params),     \
-        P11BE_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, name##_gettable),      \
-        P11BE_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, name##_settable),      \
+        P11BE_FN(OSSL_FUNC_CIPHER_NEWCTX, name##_newctx),                      \
+        P11BE_FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, cipher_einit),                 \
+        P11BE_FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, cipher_dinit),                 \
+        P11BE_FN(OSSL_FUNC_CIPHER_UPDATE, cipher_update),                      \
+        P11BE_FN(OSSL_FUNC_CIPHER_FINAL, cipher_final),                        \
+        P11BE_FN(OSSL_FUNC_CIPHER_CIPHER, cipher_cipher),                      \
+        P11BE_FN(OSSL_FUNC_CIPHER_FREECTX, cipher_freectx),                    \
+        P11BE_FN(OSSL_FUNC_CIPHER_DUPCTX, cipher_dupctx),                      \
+        P11BE_FN(OSSL_FUNC_CIPHER_GET_PARAMS, name##_get_params),              \
+        P11BE_FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, cipher_gettable_params),    \
+        P11BE_FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, cipher_get_ctx_params),      \
+        P11BE_FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, cipher_set_ctx_params),      \
+        P11BE_FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, name##_gettable),       \
+        P11BE_FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, name##_settable),       \
         {0, NULL},                                                             \
     };
 
@@ -826,4 +826,3 @@ CIPHER_KIND(10, aes_192_gcm)
 CIPHER_KIND(11, aes_256_gcm)
 CIPHER_KIND(12, des_ede3_ecb)
 CIPHER_KIND(13, des_ede3_cbc)
-

@@ -123,21 +123,12 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
      * release here, acquire there (tests/c/digest_check.c first-use).
      */
     if (!(__atomic_load_n(&prov->digest_checked, __ATOMIC_ACQUIRE) & bit)) {
-        if (!p11be_check_mech(prov, ctx->alg->mech, ctx->alg->mech_name))
+        if (!p11be_check_mech(&prov->tc, ctx->alg->mech, ctx->alg->mech_name))
             return 0;
         __atomic_fetch_or(&prov->digest_checked, bit, __ATOMIC_RELEASE);
     }
     ctx->st.ready = 1;
     return 1;
-}
-
-static int digest_update(void *vctx, const unsigned char *in, size_t inl)
-{
-    DIGEST_CTX *ctx = vctx;
-
-    if (ctx->fallback != NULL)
-        return EVP_DigestUpdate(ctx->fallback, in, inl);
-    return p11be_stream_update(&ctx->st, in, inl);
 }
 
 static int digest_final(void *vctx, unsigned char *out, size_t *outl,
@@ -154,14 +145,21 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
     return ok;
 }
 
+static int digest_update(void *vctx, const unsigned char *in, size_t inl)
+{
+    DIGEST_CTX *ctx = vctx;
+
+    return ctx->fallback != NULL ? EVP_DigestUpdate(ctx->fallback, in, inl)
+                                 : p11be_stream_update(&ctx->st, in, inl);
+}
+
 static void *digest_dupctx(void *vctx)
 {
     DIGEST_CTX *src = vctx;
-    DIGEST_CTX *dst = OPENSSL_zalloc(sizeof(*dst));
+    DIGEST_CTX *dst = digest_ctx_alloc(src->st.prov);
 
     if (dst == NULL)
         return NULL;
-    dst->alg = src->alg;
     digest_ctx_setup(dst, src->st.prov, src->alg);
     if (src->fallback == NULL
             ? p11be_stream_dup(&dst->st, &src->st)
@@ -186,23 +184,16 @@ static const OSSL_PARAM *digest_gettable_params(void *provctx)
     return digest_gettable;
 }
 
-/* The same answers as OpenSSL's default provider gives. */
+/*
+ * The same answers as OpenSSL's default provider gives, in
+ * digest_gettable's order: SHA-1 and SHA-2 AlgorithmIdentifiers omit the
+ * NULL parameters.
+ */
 static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
 {
-    OSSL_PARAM *p;
+    const size_t values[] = {alg->block_size, alg->size, 0, alg->algid_absent};
 
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_BLOCK_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->block_size))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, alg->size))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_XOF);
-    if (p != NULL && !OSSL_PARAM_set_int(p, 0))
-        return 0;
-    /* SHA-1 and SHA-2 AlgorithmIdentifiers omit the NULL parameters. */
-    p = OSSL_PARAM_locate(params, OSSL_DIGEST_PARAM_ALGID_ABSENT);
-    return p == NULL || OSSL_PARAM_set_int(p, alg->algid_absent);
+    return p11be_params_answer(params, digest_gettable, values);
 }
 
 /* OpenSSL gives newctx and get_params no algorithm: one pair per row. */
@@ -216,15 +207,14 @@ static int digest_get_params(OSSL_PARAM params[], const P11BE_DIGEST *alg)
         return digest_get_params(params, &p11be_digests[i]);                   \
     }                                                                          \
     const OSSL_DISPATCH functions[] = {                                        \
-        {OSSL_FUNC_DIGEST_NEWCTX, (void (*)(void))digest##i##_newctx},         \
-        {OSSL_FUNC_DIGEST_INIT, (void (*)(void))digest_init},                  \
-        {OSSL_FUNC_DIGEST_UPDATE, (void (*)(void))digest_update},              \
-        {OSSL_FUNC_DIGEST_FINAL, (void (*)(void))digest_final},                \
-        {OSSL_FUNC_DIGEST_FREECTX, (void (*)(void))digest_freectx},            \
-        {OSSL_FUNC_DIGEST_DUPCTX, (void (*)(void))digest_dupctx},              \
-        {OSSL_FUNC_DIGEST_GET_PARAMS, (void (*)(void))digest##i##_get_params}, \
-        {OSSL_FUNC_DIGEST_GETTABLE_PARAMS,                                     \
-         (void (*)(void))digest_gettable_params},                              \
+        P11BE_FN(OSSL_FUNC_DIGEST_NEWCTX, digest##i##_newctx),                 \
+        P11BE_FN(OSSL_FUNC_DIGEST_INIT, digest_init),                          \
+        P11BE_FN(OSSL_FUNC_DIGEST_UPDATE, digest_update),                      \
+        P11BE_FN(OSSL_FUNC_DIGEST_FINAL, digest_final),                        \
+        P11BE_FN(OSSL_FUNC_DIGEST_FREECTX, digest_freectx),                    \
+        P11BE_FN(OSSL_FUNC_DIGEST_DUPCTX, digest_dupctx),                      \
+        P11BE_FN(OSSL_FUNC_DIGEST_GET_PARAMS, digest##i##_get_params),         \
+        P11BE_FN(OSSL_FUNC_DIGEST_GETTABLE_PARAMS, digest_gettable_params),    \
         {0, NULL},                                                             \
     }
 

@@ -34,7 +34,7 @@ EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
                                      NULL);
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
         || EVP_PKEY_fromdata(ctx, &pkey, evp_selection, params) <= 0) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "OpenSSL's default provider refuses this %s key",
                     key->kind->name);
         pkey = NULL;
@@ -71,7 +71,7 @@ OSSL_PARAM *p11be_keymgmt_bn_params(P11BE_KEY *key, P11BE_SESSION *sess,
     for (i = 0; i < count && i < KEYMGMT_BN_MAX; i++)
         tmpl[i].type = types[i];
     if (count > KEYMGMT_BN_MAX
-        || !p11be_token_read_attrs(key->prov, sess, obj, tmpl, count, what))
+        || !p11be_token_read_attrs(key->tc, sess, obj, tmpl, count, what))
         return NULL;
     ok = (bld = OSSL_PARAM_BLD_new()) != NULL;
     for (i = 0; i < count && ok; i++)
@@ -83,7 +83,7 @@ OSSL_PARAM *p11be_keymgmt_bn_params(P11BE_KEY *key, P11BE_SESSION *sess,
     if (ok)
         params = OSSL_PARAM_BLD_to_param(bld);
     if (params == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "holding %s read from the token", what);
     OSSL_PARAM_BLD_free(bld);
     for (i = 0; i < count; i++)
@@ -260,7 +260,7 @@ int p11be_keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *param_cb,
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
         && !key->host_private) {
         if (!key->exportable) {
-            p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+            p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                         "the private half of this %s key is on the token and "
                         "cannot be exported (keys generated without "
                         "pkcs11-key-label/-id can be, unless "
@@ -318,7 +318,7 @@ void *p11be_keymgmt_dup(const void *keydata_from, int selection)
     /* A parameters-only copy may be completed later: never shared. */
     evp_selection = from->params_only ? EVP_PKEY_KEY_PARAMETERS
                                       : keymgmt_evp_selection(selection, 0);
-    key = p11be_key_new(from->prov, from->kind);
+    key = p11be_key_new(from->tc, from->kind);
     if (key == NULL)
         return NULL;
     if (EVP_PKEY_todata(from->host, evp_selection, &params) != 1)
@@ -507,7 +507,7 @@ static int keygen_on_host(P11BE_KEY *key, const void *arg)
     if (ok)
         return 1;
     EVP_PKEY_free(host);
-    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+    p11be_raise(key->tc->handle, P11BE_R_FALLBACK_FAILED,
                 "%s key generation on the host failed", key->kind->name);
     return 0;
 }
@@ -563,7 +563,8 @@ static int keygen_token(P11BE_GEN_CTX *gctx, P11BE_KEY *key, int mode)
     int done = 0;
 
     if (km->gen_if_mech != 0
-        && p11be_mech_lookup(gctx->prov, km->gen_if_mech, NULL, &info) == 1) {
+        && p11be_mech_lookup(&gctx->prov->tc, km->gen_if_mech, NULL, &info)
+               == 1) {
         use |= km->gen_if_use;
         deny |= km->gen_if_deny;
     }
@@ -600,7 +601,7 @@ void *p11be_keygen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
                     km->kind->name);
         return NULL;
     }
-    key = p11be_key_new(gctx->prov, km->kind);
+    key = p11be_key_new(&gctx->prov->tc, km->kind);
     if (key == NULL)
         return NULL;
     if ((gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
@@ -642,12 +643,12 @@ int p11be_keymgmt_set_params(void *keydata, const OSSL_PARAM params[])
     if (p == NULL)
         return 1;
     if (!OSSL_PARAM_get_octet_string_ptr(p, &pub, &pub_len)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the \"%s\" parameter must be an octet string", p->key);
         return 0;
     }
     if (!key->params_only) {
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(key->tc->handle, P11BE_R_BAD_STATE,
                     "only a %s key holding domain parameters alone takes "
                     "\"%s\"",
                     key->kind->name, p->key);
@@ -659,7 +660,7 @@ int p11be_keymgmt_set_params(void *keydata, const OSSL_PARAM params[])
         && p11be_key_set_public(key, host))
         return 1;
     EVP_PKEY_free(host);
-    p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+    p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                 "OpenSSL's default provider refuses this %s public key",
                 key->kind->name);
     return 0;

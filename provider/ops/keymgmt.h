@@ -219,7 +219,7 @@ OSSL_FUNC_keymgmt_settable_params_fn p11be_keymgmt_settable_params;
 #define P11BE_KEYMGMT_KIND_FNS(new_fn, load_fn, gen_init_fn, km)               \
     static void *new_fn(void *provctx)                                         \
     {                                                                          \
-        return p11be_key_new(provctx, (km).kind);                              \
+        return p11be_key_new(p11be_tc(provctx), (km).kind);                    \
     }                                                                          \
     static void *load_fn(const void *reference, size_t reference_sz)           \
     {                                                                          \

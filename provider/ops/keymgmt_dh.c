@@ -30,7 +30,7 @@ static int dh_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
         && p11be_attrs_add_bn(attrs, CKA_VALUE, key->host,
                               OSSL_PKEY_PARAM_PRIV_KEY))
         return 1;
-    p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+    p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                 "the DH private key lacks p, g or its value");
     return 0;
 }

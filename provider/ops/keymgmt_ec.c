@@ -91,7 +91,7 @@ static const struct ec_curve *ec_curve_of(const P11BE_KEY *key)
                                           name, sizeof(name), NULL))
         curve = ec_curve_by_name(name);
     if (curve == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the EC key is not on a named curve pkcs11be offers (%s)",
                     EC_CURVES_OFFERED);
     return curve;
@@ -108,7 +108,7 @@ static int ec_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     if (curve == NULL)
         return 0;
     if (!EVP_PKEY_get_bn_param(key->host, OSSL_PKEY_PARAM_PRIV_KEY, &d)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the EC private key lacks its scalar");
         return 0;
     }
@@ -180,13 +180,13 @@ static int ec_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     int ok = 0;
 
     (void)extra;
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 2,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 2,
                                 "the EC key's CKA_EC_PARAMS and "
                                 "CKA_EC_POINT"))
         return 0;
     curve = ec_curve_by_oid(tmpl[0].pValue, tmpl[0].ulValueLen);
     if (curve == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the token's EC key is not on a named curve pkcs11be "
                     "offers (%s)",
                     EC_CURVES_OFFERED);
@@ -234,14 +234,14 @@ static int ec_import(void *keydata, int selection, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
     if (p == NULL || !OSSL_PARAM_get_utf8_string_ptr(p, &name)
         || !ec_named_encoding(params)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "EC keys with explicit curve parameters are not "
                     "supported: use a named curve (%s)",
                     EC_CURVES_OFFERED);
         return 0;
     }
     if (ec_curve_by_name(name) == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the EC curve \"%s\" is not offered by pkcs11be (%s)", name,
                     EC_CURVES_OFFERED);
         return 0;

@@ -75,7 +75,7 @@ static int rsa_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
                                OSSL_PKEY_PARAM_RSA_E)
         || !p11be_attrs_add_bn(attrs, CKA_PRIVATE_EXPONENT, host,
                                OSSL_PKEY_PARAM_RSA_D)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the RSA private key lacks n, e or d");
         return 0;
     }
@@ -301,7 +301,7 @@ static int rsa_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
                     e_len, sizeof(e));
         return 0;
     }
-    if (!p11be_mech_info(gctx->prov, CKM_RSA_PKCS_KEY_PAIR_GEN,
+    if (!p11be_mech_info(&gctx->prov->tc, CKM_RSA_PKCS_KEY_PAIR_GEN,
                          "CKM_RSA_PKCS_KEY_PAIR_GEN", &info))
         return 0;
     if (gctx->bits < info.ulMinKeySize

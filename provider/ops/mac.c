@@ -83,7 +83,6 @@ struct cmac_cipher {
     size_t block;           /* the cipher's block: CMAC's output */
 };
 
-/* clang-format off */
 static const struct cmac_cipher cmac_ciphers[] = {
     {"AES-128-CBC", "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", 16, CKK_AES,
      P11BE_MECH(CKM_AES_CMAC), 16},
@@ -95,7 +94,6 @@ static const struct cmac_cipher cmac_ciphers[] = {
      P11BE_MECH(CKM_DES3_CMAC), 8},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
-/* clang-format on */
 
 /* A key as the token uses it; shared by duplicated contexts. */
 struct mac_key_st {
@@ -115,8 +113,7 @@ struct mac_pkey_st {
     P11BE_PROV_CTX *prov;             /* provider that made us */
     int refs;                         /* holders; freed at 0 */
     int cmac;                         /* a CMAC key (else HMAC) */
-    unsigned char *priv;              /* the key bytes; NULL: none yet */
-    size_t priv_len;                  /* bytes in priv */
+    P11BE_SECRET_KEY priv;            /* the key bytes (no object) */
     char cipher[MAC_PKEY_CIPHER_MAX]; /* CMAC: the cipher; "" none */
 };
 
@@ -130,12 +127,9 @@ struct mac_ctx_st {
     int force_digest;                 /* pkcs11-hmac-method=digest */
     MAC_KEY *key;                     /* NULL until a key is given */
     EVP_MAC_CTX *fallback;            /* set when made during re-entry */
-    MAC_PKEY *pkey;                   /* a signature's key; else NULL */
 };
 
 typedef struct mac_ctx_st MAC_CTX;
-
-static void pkey_free(void *keydata);
 
 /*
  * *m for `mech`, and whether the token has it (1) with its key range in
@@ -146,7 +140,7 @@ static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
                     CK_MECHANISM_TYPE mech, const char *mech_name,
                     CK_MECHANISM_INFO *info, int need)
 {
-    int present = p11be_mech_lookup(prov, mech, mech_name, info);
+    int present = p11be_mech_lookup(&prov->tc, mech, mech_name, info);
 
     *m = (struct p11be_stream_mech){mech, mech_name, NULL, 0};
     P11BE_DEBUG("%s: %s, keys of %lu..%lu bytes", mech_name,
@@ -154,7 +148,7 @@ static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
                 (unsigned long)info->ulMinKeySize,
                 (unsigned long)info->ulMaxKeySize);
     if (present == 0 && need)
-        p11be_check_mech(prov, mech, mech_name);
+        p11be_check_mech(&prov->tc, mech, mech_name);
     return present;
 }
 
@@ -173,8 +167,8 @@ static void mac_key_free(MAC_KEY *key, P11BE_PROV_CTX *prov)
 {
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    p11be_secret_key_clear(prov, &key->sk);
-    p11be_secret_key_clear(prov, &key->raw);
+    p11be_secret_key_clear(&prov->tc, &key->sk);
+    p11be_secret_key_clear(&prov->tc, &key->raw);
     pthread_mutex_destroy(&key->lock);
     OPENSSL_free(key);
 }
@@ -298,8 +292,8 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
         key->sk.lock = &key->lock;
     }
     ok = key != NULL
-         && p11be_secret_key_set(ctx->st.prov, &key->raw, 0, raw, raw_len)
-         && p11be_secret_key_set(ctx->st.prov, &key->sk,
+         && p11be_secret_key_set(&ctx->st.prov->tc, &key->raw, 0, raw, raw_len)
+         && p11be_secret_key_set(&ctx->st.prov->tc, &key->sk,
                                  ctx->is_cmac ? ctx->cipher->key_type
                                               : CKK_GENERIC_SECRET,
                                  value, len);
@@ -424,9 +418,8 @@ static int mac_update(void *vctx, const unsigned char *in, size_t inl)
 {
     MAC_CTX *ctx = vctx;
 
-    if (ctx->fallback != NULL)
-        return EVP_MAC_update(ctx->fallback, in, inl);
-    return p11be_stream_update(&ctx->st, in, inl);
+    return ctx->fallback != NULL ? EVP_MAC_update(ctx->fallback, in, inl)
+                                 : p11be_stream_update(&ctx->st, in, inl);
 }
 
 static int mac_final(void *vctx, unsigned char *out, size_t *outl,
@@ -445,10 +438,9 @@ static void mac_freectx(void *vctx)
 
     if (ctx == NULL)
         return;
-    EVP_MAC_CTX_free(ctx->fallback);
     p11be_stream_free(&ctx->st);
     mac_key_free(ctx->key, ctx->st.prov);
-    pkey_free(ctx->pkey);
+    EVP_MAC_CTX_free(ctx->fallback);
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
@@ -461,8 +453,6 @@ static void *mac_dupctx(void *vctx)
         return NULL;
     memset(&dst->st, 0, sizeof(dst->st));
     p11be_stream_new(&dst->st, src->st.prov, src->st.name, 1);
-    if (dst->pkey != NULL)
-        __atomic_add_fetch(&dst->pkey->refs, 1, __ATOMIC_RELAXED);
     if (dst->key != NULL)
         __atomic_add_fetch(&dst->key->refs, 1, __ATOMIC_RELAXED);
     dst->fallback = NULL;
@@ -483,6 +473,12 @@ static const char *mac_param_string(MAC_CTX *ctx, const OSSL_PARAM *p)
         p11be_raise(ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "the \"%s\" parameter must be a UTF-8 string", p->key);
     return value;
+}
+
+/* properties: accepted and unused (the token does the hashing). */
+static int mac_take_props(MAC_CTX *ctx, const OSSL_PARAM *p)
+{
+    return mac_param_string(ctx, p) != NULL;
 }
 
 /* The digest (HMAC) or cipher (CMAC); a change ends a MAC in progress. */
@@ -519,17 +515,16 @@ static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
 static int hmac_pick_method(MAC_CTX *ctx, const OSSL_PARAM *p)
 {
     const char *method = mac_param_string(ctx, p);
-    int force;
+    int force = method != NULL && strcmp(method, "digest") == 0;
 
     if (method == NULL)
         return 0;
-    if (strcmp(method, "auto") != 0 && strcmp(method, "digest") != 0) {
+    if (!force && strcmp(method, "auto") != 0) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "%s=\"%s\": use \"auto\" or \"digest\"",
                     MAC_PARAM_HMAC_METHOD, method);
         return 0;
     }
-    force = strcmp(method, "digest") == 0;
     if (force != ctx->force_digest)
         p11be_stream_stop(&ctx->st);
     ctx->force_digest = force;
@@ -565,38 +560,40 @@ static int mac_set_key_param(MAC_CTX *ctx, const OSSL_PARAM *p)
 }
 
 /*
- * digest (HMAC) or cipher (CMAC), properties and pkcs11-hmac-method apply
- * from the next key or init; a key starts a MAC at once, as with OpenSSL's
- * HMAC and CMAC. properties is accepted and unused: the token does the
- * hashing. tls-data-size (the constant-time TLS CBC record MAC, built on
- * the hash's internals) cannot be done on a token and is refused unless 0.
+ * What each MAC takes, in order: digest (HMAC) or cipher (CMAC),
+ * properties and pkcs11-hmac-method apply from the next key or init; a key
+ * starts a MAC at once, as with OpenSSL's HMAC and CMAC. tls-data-size
+ * (the constant-time TLS CBC record MAC, built on the hash's internals)
+ * cannot be done on a token and is refused unless 0.
  */
+static const struct {
+    const char *key;                                /* the param */
+    int hmac, cmac;                                 /* who takes it */
+    int (*take)(MAC_CTX *ctx, const OSSL_PARAM *p); /* 1, or 0 raised */
+} mac_takes[] = {
+    {OSSL_MAC_PARAM_DIGEST, 1, 0, mac_pick_alg},
+    {OSSL_MAC_PARAM_CIPHER, 0, 1, mac_pick_alg},
+    {OSSL_MAC_PARAM_PROPERTIES, 1, 1, mac_take_props},
+    {MAC_PARAM_HMAC_METHOD, 1, 0, hmac_pick_method},
+    {OSSL_MAC_PARAM_TLS_DATA_SIZE, 1, 0, hmac_check_tls_size},
+    {OSSL_MAC_PARAM_KEY, 1, 1, mac_set_key_param},
+};
+
 static int mac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
     const OSSL_PARAM *p;
+    size_t i;
 
     if (ctx->fallback != NULL)
         return EVP_MAC_CTX_set_params(ctx->fallback, params);
-    if (params == NULL)
-        return 1;
-    p = OSSL_PARAM_locate_const(params, ctx->is_cmac ? OSSL_MAC_PARAM_CIPHER
-                                                     : OSSL_MAC_PARAM_DIGEST);
-    if (p != NULL && !mac_pick_alg(ctx, p))
-        return 0;
-    p = OSSL_PARAM_locate_const(params, OSSL_MAC_PARAM_PROPERTIES);
-    if (p != NULL && mac_param_string(ctx, p) == NULL)
-        return 0;
-    if (!ctx->is_cmac) {
-        p = OSSL_PARAM_locate_const(params, MAC_PARAM_HMAC_METHOD);
-        if (p != NULL && !hmac_pick_method(ctx, p))
+    for (i = 0; params != NULL && i < sizeof(mac_takes) / sizeof(mac_takes[0]);
+         i++)
+        if ((ctx->is_cmac ? mac_takes[i].cmac : mac_takes[i].hmac)
+            && (p = OSSL_PARAM_locate_const(params, mac_takes[i].key)) != NULL
+            && !mac_takes[i].take(ctx, p))
             return 0;
-        p = OSSL_PARAM_locate_const(params, OSSL_MAC_PARAM_TLS_DATA_SIZE);
-        if (p != NULL && !hmac_check_tls_size(ctx, p))
-            return 0;
-    }
-    p = OSSL_PARAM_locate_const(params, OSSL_MAC_PARAM_KEY);
-    return p == NULL || mac_set_key_param(ctx, p);
+    return 1;
 }
 
 /* A NULL key re-uses the one set before (and its token object). */
@@ -614,22 +611,23 @@ static int mac_init(void *vctx, const unsigned char *key, size_t keylen,
     return mac_start(ctx);
 }
 
+static const OSSL_PARAM mac_gettable[] = {
+    OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
+    OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE, NULL),
+    OSSL_PARAM_END,
+};
+
 /* size and block-size; 0 until the digest or cipher is set. */
 static int mac_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
-    size_t block = mac_size(ctx);
-    OSSL_PARAM *p;
+    size_t values[] = {mac_size(ctx), mac_size(ctx)};
 
     if (ctx->fallback != NULL)
         return EVP_MAC_CTX_get_params(ctx->fallback, params);
     if (!ctx->is_cmac && ctx->digest != NULL)
-        block = ctx->digest->block_size;
-    p = OSSL_PARAM_locate(params, OSSL_MAC_PARAM_SIZE);
-    if (p != NULL && !OSSL_PARAM_set_size_t(p, mac_size(ctx)))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_MAC_PARAM_BLOCK_SIZE);
-    return p == NULL || OSSL_PARAM_set_size_t(p, block);
+        values[1] = ctx->digest->block_size;
+    return p11be_params_answer(params, mac_gettable, values);
 }
 
 /* ---- EVP_PKEY MAC keys ---- */
@@ -652,7 +650,7 @@ static void pkey_free(void *keydata)
 
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    OPENSSL_clear_free(key->priv, key->priv_len);
+    p11be_secret_key_clear(&key->prov->tc, &key->priv);
     OPENSSL_free(key);
 }
 
@@ -663,7 +661,7 @@ static int pkey_has(const void *keydata, int selection)
     if (key == NULL)
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
-        return key->priv != NULL;
+        return key->priv.value != NULL;
     return 1;
 }
 
@@ -673,40 +671,37 @@ static int pkey_match(const void *keydata1, const void *keydata2, int selection)
 
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
         return 1;
-    return a->priv != NULL && b->priv != NULL && a->priv_len == b->priv_len
-           && CRYPTO_memcmp(a->priv, b->priv, a->priv_len) == 0
+    return a->priv.value != NULL && b->priv.value != NULL
+           && a->priv.len == b->priv.len
+           && CRYPTO_memcmp(a->priv.value, b->priv.value, a->priv.len) == 0
            && strcmp(a->cipher, b->cipher) == 0;
 }
 
 /* The key bytes and (CMAC) the cipher from params; 1 or 0 (raised). */
 static int pkey_take(MAC_PKEY *key, const OSSL_PARAM params[])
 {
-    const OSSL_PARAM *p;
-    unsigned char *priv = NULL;
-    size_t priv_len = 0;
+    const OSSL_PARAM *p =
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
     const char *cipher = NULL;
+    const void *priv;
+    size_t priv_len;
 
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY);
-    if (p != NULL
-        && !OSSL_PARAM_get_octet_string(p, (void **)&priv, 0, &priv_len)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "a MAC key's \"%s\" must be an octet string", p->key);
-        return 0;
-    }
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
     if (key->cmac && p != NULL
         && (!OSSL_PARAM_get_utf8_string_ptr(p, &cipher)
             || strlen(cipher) >= sizeof(key->cipher))) {
-        OPENSSL_clear_free(priv, priv_len);
         p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "a CMAC key's \"%s\" must name a cipher", p->key);
         return 0;
     }
-    if (priv != NULL) {
-        OPENSSL_clear_free(key->priv, key->priv_len);
-        key->priv = priv;
-        key->priv_len = priv_len;
+    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY);
+    if (p != NULL && !OSSL_PARAM_get_octet_string_ptr(p, &priv, &priv_len)) {
+        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "a MAC key's \"%s\" must be an octet string", p->key);
+        return 0;
     }
+    if (p != NULL
+        && !p11be_secret_key_set(&key->prov->tc, &key->priv, 0, priv, priv_len))
+        return 0;
     if (cipher != NULL)
         strcpy(key->cipher, cipher); /* length checked above */
     return 1;
@@ -721,7 +716,7 @@ static int pkey_import(void *keydata, int selection, const OSSL_PARAM params[])
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
         return 1;
     return pkey_take(key, params)
-           && (key->priv != NULL
+           && (key->priv.value != NULL
                || (p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                                "a MAC key needs its \"%s\"",
                                OSSL_PKEY_PARAM_PRIV_KEY),
@@ -735,10 +730,11 @@ static int pkey_export(void *keydata, int selection, OSSL_CALLBACK *cb,
     MAC_PKEY *key = keydata;
     OSSL_PARAM params[3], *p = params;
 
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0 || key->priv == NULL)
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0
+        || key->priv.value == NULL)
         return 0;
     *p++ = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
-                                             key->priv, key->priv_len);
+                                             key->priv.value, key->priv.len);
     if (key->cipher[0] != '\0')
         *p++ = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_CIPHER,
                                                 key->cipher, 0);
@@ -776,7 +772,7 @@ static void *pkey_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     (void)cbarg;
     if (key == NULL)
         return NULL;
-    if (key->priv == NULL) {
+    if (key->priv.value == NULL) {
         p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
                     "a MAC key needs its \"%s\" (-macopt key:... or "
                     "hexkey:...)",
@@ -795,7 +791,8 @@ static void pkey_gen_cleanup(void *genctx)
 /* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
 
 /*
- * The signature context is a MAC context that holds its key. OpenSSL 3.0's
+ * The signature context is a MAC context (with its own copy of the key's
+ * bytes, mac_key_new). OpenSSL 3.0's
  * EVP_DigestSignFinal() finishes a copy of it; past pkcs11-digest-buffer-max,
  * on a token that cannot copy a running MAC, the copy shares it, so input
  * of any size works.
@@ -807,7 +804,7 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
     MAC_PKEY *key = provkey;
     OSSL_PARAM init[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 
-    if (key == NULL || key->priv == NULL || key->cmac != ctx->is_cmac) {
+    if (key == NULL || key->priv.value == NULL || key->cmac != ctx->is_cmac) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_NO_KEY,
                     "%s signing needs a %s key", ctx->st.name, ctx->st.name);
         return 0;
@@ -824,11 +821,8 @@ static int mac_sig_init(void *vctx, const char *mdname, void *provkey,
         ctx->is_cmac ? key->cipher : (char *)mdname, 0);
     if (!mac_set_ctx_params(ctx, init)
         || (params != NULL && !mac_set_ctx_params(ctx, params))
-        || !mac_init(ctx, key->priv, key->priv_len, NULL))
+        || !mac_init(ctx, key->priv.value, key->priv.len, NULL))
         return 0;
-    __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
-    pkey_free(ctx->pkey);
-    ctx->pkey = key;
     return 1;
 }
 
@@ -845,44 +839,34 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     return 1;
 }
 
-static const OSSL_PARAM sig_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
-    OSSL_PARAM_END,
-};
-static const OSSL_PARAM hmac_types[] = {
+/* The settable tables' string params. */
+#define MAC_STR(key) OSSL_PARAM_utf8_string(key, NULL, 0)
+
+/* A MAC key's params: a CMAC key's all, an HMAC key's from [1]. */
+static const OSSL_PARAM pkey_types[] = {
+    MAC_STR(OSSL_PKEY_PARAM_CIPHER),
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-    OSSL_PARAM_END,
-};
-static const OSSL_PARAM cmac_types[] = {
-    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_CIPHER, NULL, 0),
     OSSL_PARAM_END,
 };
 
 static const OSSL_PARAM hmac_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
+    MAC_STR(OSSL_MAC_PARAM_DIGEST),
+    MAC_STR(OSSL_MAC_PARAM_PROPERTIES),
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_size_t(OSSL_MAC_PARAM_TLS_DATA_SIZE, NULL),
-    OSSL_PARAM_utf8_string(MAC_PARAM_HMAC_METHOD, NULL, 0),
+    MAC_STR(MAC_PARAM_HMAC_METHOD),
     OSSL_PARAM_END,
 };
-static const OSSL_PARAM cmac_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_CIPHER, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_PROPERTIES, NULL, 0),
+/* A MAC signature's settable params (either MAC); CMAC's from [1]. */
+static const OSSL_PARAM sig_settable[] = {
+    MAC_STR(OSSL_MAC_PARAM_DIGEST),
+    MAC_STR(OSSL_MAC_PARAM_CIPHER),
+    MAC_STR(OSSL_MAC_PARAM_PROPERTIES),
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
-static const OSSL_PARAM mac_gettable[] = {
-    OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
-    OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE, NULL),
-    OSSL_PARAM_END,
-};
-
 MAC_PARAMS_FN(hmac_settable_ctx_params, hmac_settable)
-MAC_PARAMS_FN(cmac_settable_ctx_params, cmac_settable)
+MAC_PARAMS_FN(cmac_settable_ctx_params, &sig_settable[1])
 MAC_PARAMS_FN(mac_gettable_ctx_params, mac_gettable)
 MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
 
@@ -904,7 +888,7 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
     static const OSSL_PARAM *kind##_key_types(int selection)                   \
     {                                                                          \
         return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0              \
-                   ? kind##_types                                              \
+                   ? &pkey_types[(cmac) ? 0 : 1]                               \
                    : NULL;                                                     \
     }                                                                          \
     static void *kind##_gen_init(void *provctx, int selection,                 \
@@ -912,52 +896,48 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
     {                                                                          \
         return pkey_gen_init(provctx, selection, params, cmac);                \
     }                                                                          \
-    MAC_PARAMS_FN(kind##_gen_settable_params, kind##_types)                    \
+    MAC_PARAMS_FN(kind##_gen_settable_params, &pkey_types[(cmac) ? 0 : 1])     \
     const OSSL_DISPATCH p11be_mac_##kind##_functions[] = {                     \
-        {OSSL_FUNC_MAC_NEWCTX, (void (*)(void))kind##_newctx},                 \
-        {OSSL_FUNC_MAC_DUPCTX, (void (*)(void))mac_dupctx},                    \
-        {OSSL_FUNC_MAC_FREECTX, (void (*)(void))mac_freectx},                  \
-        {OSSL_FUNC_MAC_INIT, (void (*)(void))mac_init},                        \
-        {OSSL_FUNC_MAC_UPDATE, (void (*)(void))mac_update},                    \
-        {OSSL_FUNC_MAC_FINAL, (void (*)(void))mac_final},                      \
-        {OSSL_FUNC_MAC_GETTABLE_CTX_PARAMS,                                    \
-         (void (*)(void))mac_gettable_ctx_params},                             \
-        {OSSL_FUNC_MAC_GET_CTX_PARAMS, (void (*)(void))mac_get_ctx_params},    \
-        {OSSL_FUNC_MAC_SETTABLE_CTX_PARAMS,                                    \
-         (void (*)(void))kind##_settable_ctx_params},                          \
-        {OSSL_FUNC_MAC_SET_CTX_PARAMS, (void (*)(void))mac_set_ctx_params},    \
+        P11BE_FN(OSSL_FUNC_MAC_NEWCTX, kind##_newctx),                         \
+        P11BE_FN(OSSL_FUNC_MAC_DUPCTX, mac_dupctx),                            \
+        P11BE_FN(OSSL_FUNC_MAC_FREECTX, mac_freectx),                          \
+        P11BE_FN(OSSL_FUNC_MAC_INIT, mac_init),                                \
+        P11BE_FN(OSSL_FUNC_MAC_UPDATE, mac_update),                            \
+        P11BE_FN(OSSL_FUNC_MAC_FINAL, mac_final),                              \
+        P11BE_FN(OSSL_FUNC_MAC_GETTABLE_CTX_PARAMS, mac_gettable_ctx_params),  \
+        P11BE_FN(OSSL_FUNC_MAC_GET_CTX_PARAMS, mac_get_ctx_params),            \
+        P11BE_FN(OSSL_FUNC_MAC_SETTABLE_CTX_PARAMS,                            \
+                 kind##_settable_ctx_params),                                  \
+        P11BE_FN(OSSL_FUNC_MAC_SET_CTX_PARAMS, mac_set_ctx_params),            \
         {0, NULL},                                                             \
     };                                                                         \
     const OSSL_DISPATCH p11be_keymgmt_##kind##_functions[] = {                 \
-        {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))kind##_key_new},               \
-        {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))pkey_free},                   \
-        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))pkey_has},                     \
-        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))pkey_match},                 \
-        {OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))pkey_import},               \
-        {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))kind##_key_types},    \
-        {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))pkey_export},               \
-        {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))kind##_key_types},    \
-        {OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))kind##_gen_init},         \
-        {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS,                                     \
-         (void (*)(void))pkey_gen_set_params},                                 \
-        {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                                \
-         (void (*)(void))kind##_gen_settable_params},                          \
-        {OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))pkey_gen},                     \
-        {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))pkey_gen_cleanup},     \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_NEW, kind##_key_new),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_FREE, pkey_free),                           \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_HAS, pkey_has),                             \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_MATCH, pkey_match),                         \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_IMPORT, pkey_import),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, kind##_key_types),            \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT, pkey_export),                       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, kind##_key_types),            \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, kind##_gen_init),                 \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, pkey_gen_set_params),       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                        \
+                 kind##_gen_settable_params),                                  \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN, pkey_gen),                             \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, pkey_gen_cleanup),             \
         {0, NULL},                                                             \
     };                                                                         \
     const OSSL_DISPATCH p11be_signature_##kind##_functions[] = {               \
-        {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))kind##_sig_newctx},       \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))mac_sig_init},  \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))mac_update},  \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                                \
-         (void (*)(void))mac_sig_final},                                       \
-        {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))mac_freectx},            \
-        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))mac_dupctx},              \
-        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                                   \
-         (void (*)(void))mac_set_ctx_params},                                  \
-        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                              \
-         (void (*)(void))mac_sig_settable_ctx_params},                         \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_NEWCTX, kind##_sig_newctx),               \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, mac_sig_init),          \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, mac_update),          \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, mac_sig_final),        \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_FREECTX, mac_freectx),                    \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_DUPCTX, mac_dupctx),                      \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, mac_set_ctx_params),      \
+        P11BE_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,                      \
+                 mac_sig_settable_ctx_params),                                 \
         {0, NULL},                                                             \
     }
 

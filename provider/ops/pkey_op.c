@@ -124,7 +124,7 @@ int p11be_pkey_ctx_init(P11BE_PKEY_CTX *ctx, void *provkey,
             || !p11be_pkey_ctx_set_params(ctx, params)))
         return 0;
     if (private && !ctx->op.on_host && alg->mech_name != NULL)
-        return p11be_check_mech(ctx->op.prov, alg->mech, alg->mech_name);
+        return p11be_check_mech(&ctx->op.prov->tc, alg->mech, alg->mech_name);
     return 1;
 }
 

@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 
 #include "algorithms.h"
-#include "keyobj.h"
+#include "keyop.h"
 
 typedef struct p11be_pkey_ctx_st P11BE_PKEY_CTX;
 

@@ -21,7 +21,6 @@
 #include "digests.h"
 #include "err.h"
 #include "reentry.h"
-#include "token.h"
 
 #define RSA_NAME_MAX 64 /* longest digest name read back from the host */
 
@@ -112,14 +111,13 @@ static int rsa_native_ok(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
     CK_RSA_PKCS_MGF_TYPE unused_mgf;
     CK_MECHANISM_TYPE mgf1_hash;
     CK_MECHANISM_INFO info;
-    P11BE_TOKEN *token;
     int present;
 
     shape->mech = mech;
     if (!rsa_hash_mech(rp->md, &shape->hash, &unused_mgf)
         || !rsa_hash_mech(rp->mgf1, &mgf1_hash, &shape->mgf))
         return 0;
-    present = p11be_mech_lookup(op->prov, mech, mech_name, &info);
+    present = p11be_mech_lookup(&op->prov->tc, mech, mech_name, &info);
     if (present <= 0)
         return present;
     /*
@@ -127,11 +125,10 @@ static int rsa_native_ok(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
      * MGF1 with SHA-224 at C_DecryptInit and fails C_Decrypt with
      * CKR_FUNCTION_FAILED.
      */
-    token = p11be_prov_token(op->prov);
-    return (info.flags & flag) != 0 && token != NULL
-           && p11be_token_has_mech(token, shape->hash)
-           && p11be_token_has_mech(token, mgf1_hash)
-           && !p11be_key_shape_refused(op->prov, shape);
+    return (info.flags & flag) != 0
+           && p11be_has_mech(&op->prov->tc, shape->hash)
+           && p11be_has_mech(&op->prov->tc, mgf1_hash)
+           && !p11be_key_shape_refused(&op->prov->tc, shape);
 }
 
 int p11be_rsa_native_op(P11BE_KEYOP *op, enum p11be_key_use use,
@@ -154,7 +151,7 @@ int p11be_rsa_native_op(P11BE_KEYOP *op, enum p11be_key_use use,
         return 1;
     if (!refused)
         return 0;
-    p11be_key_note_refused(op->prov, &shape);
+    p11be_key_note_refused(&op->prov->tc, &shape);
     return -1;
 }
 

@@ -185,7 +185,8 @@ static int sig_pss(SIG_CTX *ctx, const struct p11be_rsa_params *sp,
     done = sig_pss_native(ctx, sp, salt, tbs, tbs_len, sig, k);
     if (done >= 0)
         return done;
-    if (p11be_mech_lookup(ctx->op.prov, CKM_RSA_X_509, "CKM_RSA_X_509", &info)
+    if (p11be_mech_lookup(&ctx->op.prov->tc, CKM_RSA_X_509, "CKM_RSA_X_509",
+                          &info)
             != 1
         || !(info.flags & CKF_SIGN)) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_MECH_NOT_SUPPORTED,

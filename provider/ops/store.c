@@ -96,7 +96,7 @@
 #include "p11call.h"
 #include "reentry.h"
 #include "session.h"
-#include "token.h"
+#include "token_ctx.h"
 #include "uri.h"
 
 #define STORE_FIND_BATCH 64
@@ -256,8 +256,8 @@ static int store_mismatch(STORE_CTX *ctx, const P11BE_TOKEN *token,
                 "%s asks for %s=\"%s\", but pkcs11be is configured for the "
                 "token \"%s\" in slot %lu, whose %s is \"%s\" (choose the "
                 "token with pkcs11-token-label or pkcs11-slot-id)",
-                ctx->shown, attr, want, token->label,
-                (unsigned long)token->slot_id, attr, have);
+                ctx->shown, attr, want, p11be_token_label(token),
+                (unsigned long)p11be_token_slot_id(token), attr, have);
     return 0;
 }
 
@@ -340,19 +340,20 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
             p11be_config_source(&ctx->prov->config, P11BE_SET_MODULE_PATH));
         return 0;
     }
-    if (uri->has_slot_id && uri->slot_id != token->slot_id) {
+    if (uri->has_slot_id && uri->slot_id != p11be_token_slot_id(token)) {
         char want[32];
 
         snprintf(want, sizeof(want), "%lu", uri->slot_id);
-        snprintf(have, sizeof(have), "%lu", (unsigned long)token->slot_id);
+        snprintf(have, sizeof(have), "%lu",
+                 (unsigned long)p11be_token_slot_id(token));
         return store_mismatch(ctx, token, "slot-id", want, have);
     }
     if (uri->token != NULL || uri->manufacturer != NULL || uri->serial != NULL
         || uri->model != NULL) {
-        if (!store_call_ok(
-                ctx,
-                P11BE_CALL(token->fns, C_GetTokenInfo, token->slot_id, &ti),
-                "C_GetTokenInfo")
+        if (!store_call_ok(ctx,
+                           P11BE_CALL(p11be_token_fns(token), C_GetTokenInfo,
+                                      p11be_token_slot_id(token), &ti),
+                           "C_GetTokenInfo")
             || !store_field_ok(ctx, token, "token", uri->token, ti.label, 32)
             || !store_field_ok(ctx, token, "manufacturer", uri->manufacturer,
                                ti.manufacturerID, 32)
@@ -362,9 +363,10 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
             return 0;
     }
     if (uri->slot_description != NULL || uri->slot_manufacturer != NULL) {
-        if (!store_call_ok(
-                ctx, P11BE_CALL(token->fns, C_GetSlotInfo, token->slot_id, &si),
-                "C_GetSlotInfo")
+        if (!store_call_ok(ctx,
+                           P11BE_CALL(p11be_token_fns(token), C_GetSlotInfo,
+                                      p11be_token_slot_id(token), &si),
+                           "C_GetSlotInfo")
             || !store_field_ok(ctx, token, "slot-description",
                                uri->slot_description, si.slotDescription, 64)
             || !store_field_ok(ctx, token, "slot-manufacturer",
@@ -373,7 +375,8 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
     }
     if (uri->library_manufacturer != NULL || uri->library_description != NULL
         || uri->has_library_version) {
-        if (!store_call_ok(ctx, P11BE_CALL(token->fns, C_GetInfo, &li),
+        if (!store_call_ok(ctx,
+                           P11BE_CALL(p11be_token_fns(token), C_GetInfo, &li),
                            "C_GetInfo")
             || !store_field_ok(ctx, token, "library-manufacturer",
                                uri->library_manufacturer, li.manufacturerID, 32)
@@ -410,7 +413,7 @@ static int store_pin_from_cb(const P11BE_TOKEN *token,
     if (pw_cb == NULL)
         return -1;
     snprintf(info, sizeof(info), "PIN of the PKCS#11 token \"%s\"",
-             token->label);
+             p11be_token_label(token));
     params[0] =
         OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
     params[1] = OSSL_PARAM_construct_end();
@@ -477,7 +480,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                         "%s: the token \"%s\" needs a login to find private "
                         "keys: give pin-value or pin-source in the URI, set "
                         "pkcs11-pin, or a passphrase (-passin)",
-                        ctx->shown, token->label);
+                        ctx->shown, p11be_token_label(token));
             OPENSSL_cleanse(buf, sizeof(buf));
             return 0;
         }
@@ -694,8 +697,8 @@ static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
         p11be_raise(ctx->prov->handle, P11BE_R_AMBIGUOUS,
                     "%s is ambiguous on token \"%s\": %zu %ss match (%s); "
                     "add id= or type= to name one",
-                    ctx->shown, token->label, n, store_class_name(classes[c]),
-                    list);
+                    ctx->shown, p11be_token_label(token), n,
+                    store_class_name(classes[c]), list);
         return 0;
     }
     return 1;
@@ -757,11 +760,11 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
     size_t i, from;
     CK_RV rv = CKR_OK;
 
-    token = p11be_prov_token(ctx->prov);
+    token = p11be_token_ctx_token(&ctx->prov->tc);
     if (token == NULL || !store_wanted(ctx, &want)
         || !store_match_token(ctx, token))
         return 0;
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         return 0;
     if (want & STORE_WANT_PRIVATE) {
@@ -778,7 +781,8 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
             goto out_release;
         store_read_items(ctx, sess, from);
     }
-    P11BE_DEBUG("%zu objects match on token \"%s\"", ctx->count, token->label);
+    P11BE_DEBUG("%zu objects match on token \"%s\"", ctx->count,
+                p11be_token_label(token));
     named = ctx->uri.object != NULL || ctx->uri.has_id;
     if ((named || unique) && !store_check_unique(ctx, token))
         goto out_release;
@@ -787,7 +791,7 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
         p11be_raise(ctx->prov->handle, P11BE_R_OBJECT_NOT_FOUND,
                     "no object matches %s on token \"%s\": C_FindObjects "
                     "found nothing%s; likely causes: %s",
-                    ctx->shown, token->label,
+                    ctx->shown, p11be_token_label(token),
                     ctx->skipped_login ? " (no PIN was given, so private "
                                          "keys were not searched)"
                                        : "",
@@ -849,7 +853,7 @@ static int store_host_from_cert(P11BE_KEY *key, P11BE_SESSION *sess,
     EVP_PKEY *pub;
     int ok = 0;
 
-    if (!p11be_token_read_attrs(key->prov, sess, cert, &value, 1,
+    if (!p11be_token_read_attrs(key->tc, sess, cert, &value, 1,
                                 "a certificate's CKA_VALUE"))
         return 0;
     der = value.pValue;
@@ -858,7 +862,7 @@ static int store_host_from_cert(P11BE_KEY *key, P11BE_SESSION *sess,
         || (pub = X509_get0_pubkey(x509)) == NULL
         || !EVP_PKEY_is_a(pub, key->kind->name)
         || EVP_PKEY_todata(pub, EVP_PKEY_PUBLIC_KEY, &params) != 1) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the certificate paired with the %s key by CKA_ID does "
                     "not hold a %s public key",
                     key->kind->name, key->kind->name);
@@ -882,11 +886,11 @@ static P11BE_KEY *store_make_key(STORE_CTX *ctx, const struct store_item *item)
     P11BE_KEY *key;
     int ok;
 
-    key = p11be_key_new(ctx->prov, item->kind);
+    key = p11be_key_new(&ctx->prov->tc, item->kind);
     if (key == NULL)
         return NULL;
     /* Logged in already when the object is private (store_search). */
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         goto out_free_key;
     if (!is_priv)
@@ -939,9 +943,9 @@ static int store_yield(STORE_CTX *ctx, const struct store_item *item,
     P11BE_KEY *key = NULL;
     int ok;
 
-    if (cert && (sess = p11be_session_acquire(ctx->prov, &req)) != NULL) {
-        ok = p11be_token_read_attrs(ctx->prov, sess, item->handle, &value, 1,
-                                    "a certificate's CKA_VALUE");
+    if (cert && (sess = p11be_session_acquire(&ctx->prov->tc, &req)) != NULL) {
+        ok = p11be_token_read_attrs(&ctx->prov->tc, sess, item->handle, &value,
+                                    1, "a certificate's CKA_VALUE");
         p11be_session_release(sess, CKR_OK);
     } else {
         ok = !cert && (key = store_make_key(ctx, item)) != NULL;
@@ -1064,24 +1068,25 @@ char *p11be_store_key_uri(const P11BE_KEY *key)
     size_t room, used;
 
     if (!key->persistent || (key->label == NULL && key->id_len == 0)) {
-        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+        p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the %s key is not a persistent token key: it has no "
                     "pkcs11: URI",
                     key->kind->name);
         return NULL;
     }
-    token = p11be_prov_token(key->prov);
+    token = p11be_token_ctx_token(key->tc);
     if (token == NULL)
         return NULL;
     /* Every byte encodes to at most three characters. */
     room = key->label != NULL ? strlen(key->label) : 0;
-    room = 64 + 3 * (strlen(token->label) + room + key->id_len);
+    room = 64 + 3 * (strlen(p11be_token_label(token)) + room + key->id_len);
     uri = p = OPENSSL_malloc(room);
     if (uri == NULL)
         return NULL;
     used = (size_t)snprintf(p, room, "pkcs11:token=");
-    used += p11be_uri_encode((const unsigned char *)token->label,
-                             strlen(token->label), p + used, room - used);
+    used += p11be_uri_encode((const unsigned char *)p11be_token_label(token),
+                             strlen(p11be_token_label(token)), p + used,
+                             room - used);
     if (key->label != NULL) {
         used += (size_t)snprintf(p + used, room - used, ";object=");
         used += p11be_uri_encode((const unsigned char *)key->label,

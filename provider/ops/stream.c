@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "err.h"
 #include "p11call.h"
@@ -55,6 +56,19 @@ static void spare_give(P11BE_PROV_CTX *prov, unsigned char *buf, size_t cap)
     OPENSSL_free(buf);
 }
 
+int p11be_params_answer(OSSL_PARAM params[], const OSSL_PARAM gettable[],
+                        const size_t values[])
+{
+    OSSL_PARAM *p;
+    size_t i;
+
+    for (i = 0; gettable[i].key != NULL; i++)
+        if ((p = OSSL_PARAM_locate(params, gettable[i].key)) != NULL
+            && !OSSL_PARAM_set_size_t(p, values[i]))
+            return 0;
+    return 1;
+}
+
 void p11be_spare_free_all(P11BE_PROV_CTX *prov)
 {
     while (prov->spare_count > 0) {
@@ -65,14 +79,15 @@ void p11be_spare_free_all(P11BE_PROV_CTX *prov)
 
 /* ---- the token's calls, C_Digest* or C_Sign*, through the runner ---- */
 
-/* What a step works on: input, and for a one-shot the output. */
+/* What the step does: a one-shot (out set), a stream's start, a copy. */
 struct stream_call {
     const struct p11be_stream_mech *m;
     const unsigned char *in; /* never NULL: modules refuse a NULL pData */
     size_t inl;
-    unsigned char *out;
-    CK_ULONG *out_len; /* room, then bytes */
+    unsigned char *out; /* a one-shot's result; NULL: start or copy */
+    CK_ULONG *out_len;  /* room, then bytes */
     CK_ULONG room;
+    int copy; /* `in` is a C_GetOperationState answer */
 };
 
 static CK_RV call_update(P11BE_SESSION *sess, int sign, const unsigned char *in,
@@ -91,79 +106,59 @@ static CK_RV call_final(P11BE_SESSION *sess, int sign, unsigned char *out,
                 : P11BE_CALL(sess->fns, C_DigestFinal, sess->handle, out, len);
 }
 
-static CK_RV call_init(P11BE_SESSION *sess, const struct p11be_stream_mech *m,
-                       CK_OBJECT_HANDLE obj)
-{
-    CK_MECHANISM mech = {m->mech, NULL, 0};
-
-    return m->key != NULL
-               ? P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj)
-               : P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
-}
-
-/* C_xInit + C_x. */
-static CK_RV once_step(struct p11be_run *run, P11BE_SESSION *sess,
-                       CK_OBJECT_HANDLE obj)
+/*
+ * The runner's step: C_SetOperationState for a copy, else C_xInit and
+ * then C_x (a one-shot) or C_xUpdate of what was held (a stream's start).
+ */
+static CK_RV stream_step(struct p11be_run *run, P11BE_SESSION *sess,
+                         CK_OBJECT_HANDLE obj)
 {
     struct stream_call *c = run->arg;
-    CK_RV rv = call_init(sess, c->m, obj);
+    CK_MECHANISM mech = {c->m->mech, NULL, 0};
+    int sign = c->m->key != NULL;
+    CK_RV rv;
 
-    *c->out_len = c->room;
-    if (rv != CKR_OK)
+    if (c->copy)
+        return P11BE_CALL(sess->fns, C_SetOperationState, sess->handle,
+                          (CK_BYTE *)c->in, c->inl, CK_INVALID_HANDLE, obj);
+    rv = sign ? P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj)
+              : P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
+    if (rv == CKR_OK && c->out == NULL && c->inl > 0)
+        return call_update(sess, sign, c->in, c->inl);
+    if (rv != CKR_OK || c->out == NULL)
         return rv;
-    return c->m->key != NULL
-               ? P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
-                            c->inl, c->out, c->out_len)
-               : P11BE_CALL(sess->fns, C_Digest, sess->handle, (CK_BYTE *)c->in,
-                            c->inl, c->out, c->out_len);
-}
-
-/* C_xInit + C_xUpdate of what was held: the start of a stream. */
-static CK_RV start_step(struct p11be_run *run, P11BE_SESSION *sess,
-                        CK_OBJECT_HANDLE obj)
-{
-    struct stream_call *c = run->arg;
-    CK_RV rv = call_init(sess, c->m, obj);
-
-    if (rv == CKR_OK && c->inl > 0)
-        rv = call_update(sess, c->m->key != NULL, c->in, c->inl);
-    return rv;
-}
-
-/* C_SetOperationState: a copy of a running operation. */
-static CK_RV dup_step(struct p11be_run *run, P11BE_SESSION *sess,
-                      CK_OBJECT_HANDLE obj)
-{
-    struct stream_call *c = run->arg;
-
-    return P11BE_CALL(sess->fns, C_SetOperationState, sess->handle,
-                      (CK_BYTE *)c->in, c->inl, CK_INVALID_HANDLE, obj);
+    *c->out_len = c->room;
+    return sign ? P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
+                             c->inl, c->out, c->out_len)
+                : P11BE_CALL(sess->fns, C_Digest, sess->handle,
+                             (CK_BYTE *)c->in, c->inl, c->out, c->out_len);
 }
 
 /*
- * Runs `step` for c->m: on a held session kept on success (*kept) when
- * kept is not NULL, with the key's object when it signs. 1, or 0 raised.
+ * Runs the step for c->m, with the key's object when it signs: on a held
+ * session kept on success (*kept) when kept is not NULL. 1, or 0 raised.
  */
 static int stream_run(P11BE_PROV_CTX *prov, struct stream_call *c,
-                      CK_RV (*step)(struct p11be_run *, P11BE_SESSION *,
-                                    CK_OBJECT_HANDLE),
-                      const char *fn, P11BE_SESSION **kept)
+                      P11BE_SESSION **kept)
 {
+    int sign = c->m->key != NULL;
     struct p11be_run run = {
-        .prov = prov,
+        .tc = &prov->tc,
         .req = {.mech = c->m->checked ? 0 : c->m->mech, .held = kept != NULL},
-        .fn = fn,
+        .fn = c->copy ? "C_SetOperationState"
+              : c->out != NULL
+                  ? (sign ? "C_SignInit/C_Sign" : "C_DigestInit/C_Digest")
+              : sign ? "C_SignInit/C_SignUpdate"
+                     : "C_DigestInit/C_DigestUpdate",
         .mech_name = c->m->mech_name,
-        .step = step,
+        .step = stream_step,
         .arg = c,
+        .object = sign ? p11be_secret_key_object : NULL,
+        .object_arg = c->m->key,
+        .object_use = CKF_SIGN,
         .keep = kept != NULL,
     };
 
-    if (c->m->key != NULL) {
-        run.object = p11be_secret_key_object;
-        run.object_arg = c->m->key;
-        run.object_use = CKF_SIGN;
-    }
     if (!p11be_run(&run))
         return 0;
     if (kept != NULL)
@@ -185,12 +180,10 @@ int p11be_stream_once(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
                       CK_ULONG *out_len)
 {
     static unsigned char empty[1]; /* modules refuse a NULL pData */
-    struct stream_call c = {m,       in != NULL ? in : empty, inl, out, out_len,
-                            *out_len};
+    struct stream_call c = {
+        m, in != NULL ? in : empty, inl, out, out_len, *out_len, 0};
 
-    return stream_run(
-        prov, &c, once_step,
-        m->key != NULL ? "C_SignInit/C_Sign" : "C_DigestInit/C_Digest", NULL);
+    return stream_run(prov, &c, NULL);
 }
 
 /*
@@ -350,7 +343,8 @@ static int shared_claim(P11BE_STREAM *st)
 
 /*
  * The first holder's final runs on the token, later ones get what it
- * gave. 1: done; 0: another holder took the operation; -1: raised.
+ * gave; st lets go. 1, or 0 raised (another holder took the operation, or
+ * the token failed).
  */
 static int shared_finish(P11BE_STREAM *st, unsigned char *out, size_t *outl)
 {
@@ -375,7 +369,10 @@ static int shared_finish(P11BE_STREAM *st, unsigned char *out, size_t *outl)
         *outl = op->result_len;
     }
     pthread_mutex_unlock(&op->lock);
-    return rc;
+    if (rc == 0)
+        raise_taken(st);
+    shared_leave(&st->shared);
+    return rc == 1;
 }
 
 /* ---- the stream ---- */
@@ -444,12 +441,9 @@ int p11be_stream_hold(P11BE_STREAM *st, const unsigned char *in, size_t inl,
  */
 static int start_streaming(P11BE_STREAM *st)
 {
-    struct stream_call c = {&st->m, st->held, st->held_len, NULL, NULL, 0};
+    struct stream_call c = {&st->m, st->held, st->held_len, NULL, NULL, 0, 0};
 
-    if (!stream_run(st->prov, &c, start_step,
-                    st->m.key != NULL ? "C_SignInit/C_SignUpdate"
-                                      : "C_DigestInit/C_DigestUpdate",
-                    &st->sess))
+    if (!stream_run(st->prov, &c, &st->sess))
         return 0;
     forget_input(st);
     return 1;
@@ -499,7 +493,6 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
                        size_t outsize)
 {
     P11BE_SESSION *sess = st->sess;
-    int rc;
 
     if (!started(st, "final"))
         return 0;
@@ -520,19 +513,14 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
     }
     st->ready = 0;
     st->sess = NULL;
-    if (st->shared == NULL)
-        return finish(st, sess, out, outsize, outl);
-    rc = shared_finish(st, out, outl);
-    if (rc == 0)
-        raise_taken(st);
-    shared_leave(&st->shared);
-    return rc == 1;
+    return st->shared == NULL ? finish(st, sess, out, outsize, outl)
+                              : shared_finish(st, out, outl);
 }
 
 /* Copies a running token operation with C_Get/SetOperationState. */
 static int dup_streaming(P11BE_STREAM *src, P11BE_STREAM *dst)
 {
-    struct stream_call c = {&dst->m, NULL, 0, NULL, NULL, 0};
+    struct stream_call c = {&dst->m, NULL, 0, NULL, NULL, 0, 1};
     unsigned char *state = NULL;
     CK_ULONG state_len = 0;
     int ok;
@@ -552,9 +540,7 @@ static int dup_streaming(P11BE_STREAM *src, P11BE_STREAM *dst)
                     src->name, src->m.mech_name, p11be_ckr_name(rv));
     c.in = state;
     c.inl = state_len;
-    ok = rv == CKR_OK
-         && stream_run(dst->prov, &c, dup_step, "C_SetOperationState",
-                       &dst->sess);
+    ok = rv == CKR_OK && stream_run(dst->prov, &c, &dst->sess);
     OPENSSL_clear_free(state, state_len);
     return ok;
 }

@@ -27,8 +27,10 @@
 
 #include <stddef.h>
 
+#include <openssl/core.h>
 #include <p11-kit/pkcs11.h>
 
+#include "algorithms.h"
 #include "provider.h"
 #include "secret_key.h"
 #include "session.h"
@@ -102,6 +104,13 @@ void p11be_stream_free(P11BE_STREAM *st);
 int p11be_stream_once(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
                       const unsigned char *in, size_t inl, unsigned char *out,
                       CK_ULONG *out_len);
+
+/*
+ * get_params of digests and MACs: each of `gettable`'s keys that params
+ * asks for gets the number at the same index of `values`. 1, or 0.
+ */
+int p11be_params_answer(OSSL_PARAM params[], const OSSL_PARAM gettable[],
+                        const size_t values[]);
 
 /* Frees the spare buffers held input grows into; at teardown. */
 void p11be_spare_free_all(P11BE_PROV_CTX *prov);

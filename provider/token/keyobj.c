@@ -106,14 +106,14 @@ void p11be_attrs_free(P11BE_ATTRS *attrs)
  * Whether imported private keys are made CKA_PRIVATE after a login (see
  * the top of the file): 1 or 0, or -1 on failure (raised).
  */
-static int key_login_for_keys(P11BE_PROV_CTX *prov)
+static int key_login_for_keys(P11BE_TOKEN_CTX *tc)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
 
     if (token == NULL)
         return -1;
     return (token->token_flags & CKF_LOGIN_REQUIRED) != 0
-           && p11be_config_get(&prov->config, P11BE_SET_PIN) != NULL;
+           && p11be_config_get(tc->config, P11BE_SET_PIN) != NULL;
 }
 
 /* ---- the key object ----------------------------------------------------- */
@@ -143,14 +143,13 @@ static int ref_token_current(const P11BE_OBJECT_REF *ref,
            && ref->forks == sess->fork_generation;
 }
 
-P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
-                         const struct p11be_key_kind *kind)
+P11BE_KEY *p11be_key_new(P11BE_TOKEN_CTX *tc, const struct p11be_key_kind *kind)
 {
     P11BE_KEY *key;
     int i;
 
     if (!p11be_fallback_prepare()) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(tc->handle, P11BE_R_FALLBACK_FAILED,
                     "cannot load OpenSSL's default provider for the public "
                     "half of a %s key",
                     kind->name);
@@ -161,7 +160,7 @@ P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
         p11be_fallback_release();
         return NULL;
     }
-    key->prov = prov;
+    key->tc = tc;
     key->kind = kind;
     key->refs = 1;
     pthread_mutex_init(&key->lock, NULL);
@@ -186,10 +185,10 @@ void p11be_key_free(P11BE_KEY *key)
         return;
     if (!key->persistent) {
         for (i = 0; i < P11BE_USE_COUNT; i++)
-            p11be_object_destroy(key->prov, &key->priv[i]);
-        p11be_object_destroy(key->prov, &key->pub);
+            p11be_object_destroy(key->tc, &key->priv[i]);
+        p11be_object_destroy(key->tc, &key->pub);
     }
-    p11be_object_destroy(key->prov, &key->copy);
+    p11be_object_destroy(key->tc, &key->copy);
     EVP_PKEY_free(key->host);
     EVP_PKEY_free(key->host_full);
     p11be_fallback_release();
@@ -202,7 +201,7 @@ void p11be_key_free(P11BE_KEY *key)
 int p11be_key_set_host(P11BE_KEY *key, EVP_PKEY *host, int has_private)
 {
     if (key->host != NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(key->tc->handle, P11BE_R_BAD_STATE,
                     "a %s key cannot be imported twice", key->kind->name);
         return 0;
     }
@@ -226,7 +225,7 @@ int p11be_key_set_public(P11BE_KEY *key, EVP_PKEY *host)
     pthread_mutex_lock(&key->lock);
     if (!key->params_only) {
         pthread_mutex_unlock(&key->lock);
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(key->tc->handle, P11BE_R_BAD_STATE,
                     "the %s key already has a public key: keys are not "
                     "changed once made",
                     key->kind->name);
@@ -262,7 +261,7 @@ static EVP_PKEY *key_read_private(P11BE_KEY *key, P11BE_SESSION *sess,
         || EVP_PKEY_fromdata_init(ctx) != 1
         || EVP_PKEY_fromdata(ctx, &full, EVP_PKEY_KEYPAIR, all) != 1) {
         full = NULL;
-        p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(key->tc->handle, P11BE_R_FALLBACK_FAILED,
                     "the %s private key read from the token is not one "
                     "OpenSSL's default provider takes",
                     key->kind->name);
@@ -286,7 +285,7 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
     if (key->host_private)
         return key->host;
     if (!key->exportable) {
-        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+        p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the private half of this %s key is on the token and "
                     "cannot leave it",
                     key->kind->name);
@@ -298,15 +297,15 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
     if (full != NULL)
         return full;
     /* The session first, as p11be_key_session(): never wait holding lock. */
-    sess = p11be_session_acquire(key->prov, &req);
+    sess = p11be_session_acquire(key->tc, &req);
     if (sess == NULL)
         return NULL;
     pthread_mutex_lock(&key->lock);
     if (key->host_full == NULL) {
-        if (p11be_object_alive(key->prov, &key->priv[0]))
+        if (p11be_object_alive(key->tc, &key->priv[0]))
             key->host_full = key_read_private(key, sess, key->priv[0].handle);
         else
-            p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+            p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                         "the %s key pair generated on the token is gone (the "
                         "token was removed or the process forked)",
                         key->kind->name);
@@ -333,7 +332,7 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key)
         ctx = EVP_PKEY_CTX_new_from_pkey(p11be_fallback_libctx(), key->host,
                                          NULL);
     if (ctx == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY, "no %s key to work with",
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY, "no %s key to work with",
                     key->kind->name);
     return ctx;
 }
@@ -359,12 +358,12 @@ static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
     p11be_attrs_add_bool(&attrs, CKA_UNWRAP, 0);
     if (!key->kind->private_attrs(key, &attrs) || attrs.failed) {
         if (attrs.failed)
-            p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+            p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                         "building the %s private key template",
                         key->kind->name);
         goto out_free_attrs;
     }
-    ok = p11be_object_create(key->prov, attrs.list, attrs.count, login, ref);
+    ok = p11be_object_create(key->tc, attrs.list, attrs.count, login, ref);
     if (ok)
         key->need_login = login;
 out_free_attrs:
@@ -426,7 +425,7 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     int i;
 
     if (key->label == NULL && key->id_len == 0) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair has no label or id to find "
                     "it by on the token",
                     key->kind->name);
@@ -444,18 +443,18 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
             rv = key_find_one(key, sess, classes[i], &handles[i], &count);
     i--;
     if (rv != CKR_OK)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "looking for the persistent %s key pair %s: "
                     "C_FindObjects: %s",
                     key->kind->name, by, p11be_ckr_name(rv));
     else if (count == 0)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair %s is not on the token: "
                     "C_FindObjects found no %s key object; likely causes: %s",
                     key->kind->name, by, i == 0 ? "private" : "public",
                     P11BE_NOT_FOUND_CAUSES);
     else if (count > 1)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair %s is not unique: "
                     "C_FindObjects found more than one %s key object; give "
                     "each pair its own id or label",
@@ -496,7 +495,7 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     int ok;
 
     if (label == NULL && id_len == 0) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "finding a %s key pair on the token needs a label or an "
                     "id",
                     key->kind->name);
@@ -505,7 +504,7 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     /* A token pair, kept at free: as p11be_key_generate() leaves one. */
     if (!key_set_persistent(key, label, id, id_len, 1, 1))
         return 0;
-    sess = p11be_session_acquire(key->prov, &req);
+    sess = p11be_session_acquire(key->tc, &req);
     if (sess == NULL)
         return 0;
     pthread_mutex_lock(&key->lock);
@@ -529,9 +528,8 @@ static const char *const key_cache_choices[] = {"yes", "no", NULL};
 static int key_copy_wanted(P11BE_KEY *key)
 {
     if (!key->copy_decided) {
-        int choice =
-            p11be_config_choice(&key->prov->config, P11BE_SET_KEY_CACHE,
-                                key->prov->handle, 0, key_cache_choices);
+        int choice = p11be_config_choice(key->tc->config, P11BE_SET_KEY_CACHE,
+                                         key->tc->handle, 0, key_cache_choices);
 
         if (choice < 0)
             return -1;
@@ -557,8 +555,8 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
     int made;
 
     ERR_set_mark();
-    made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
-                             need_login, &key->copy, &rv);
+    made = p11be_object_copy(key->tc, key->priv[0].handle, tmpl, 1, need_login,
+                             &key->copy, &rv);
     if (!made && p11be_ckr_class(rv) == P11BE_CKR_OBJECT) {
         /* The token dropped the original's handle at a logout. */
         ERR_pop_to_mark();
@@ -567,7 +565,7 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
             ERR_clear_last_mark();
             return -1;
         }
-        made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
+        made = p11be_object_copy(key->tc, key->priv[0].handle, tmpl, 1,
                                  need_login, &key->copy, &rv);
     }
     /* The token object's own use says what is wrong, if anything is. */
@@ -609,7 +607,7 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
             return 0;
         }
     }
-    if (copy && p11be_object_alive(key->prov, &key->copy)) {
+    if (copy && p11be_object_alive(key->tc, &key->copy)) {
         /* The hot path: no token object check, no find. */
         *used = key->copy;
         pthread_mutex_unlock(&key->lock);
@@ -617,7 +615,7 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
     }
     ref = &key->priv[key->token_private ? 0 : use];
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
+                         : p11be_object_alive(key->tc, ref);
     if (!ok && key->host_private)
         ok = key_create_private(key, use, run->req.need_login, ref);
     else if (!ok && key->persistent)
@@ -626,11 +624,11 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
                             key->pub.handle != CK_INVALID_HANDLE
                                 && !ref_token_current(&key->pub, sess));
     else if (!ok)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (%s): "
                     "session keys cannot come back",
                     key->kind->name,
-                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+                    p11be_object_gone_why(key->tc, ref, why, sizeof(why)));
     if (ok && copy) {
         int made = key_copy_make(key, sess, run->req.need_login);
 
@@ -662,7 +660,7 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     if (!key_run_prepare(key, use, mech, &run))
         return NULL;
     /* Acquired first: in a forked child that re-initialises the module. */
-    sess = p11be_session_acquire(key->prov, &run.req);
+    sess = p11be_session_acquire(key->tc, &run.req);
     if (sess == NULL)
         return NULL;
     if (p11be_object_ready(&run, sess, obj))
@@ -735,15 +733,15 @@ static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
                            CK_MECHANISM_TYPE mech, struct p11be_run *run)
 {
     if (!p11be_key_has_private(key)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s key has no private half", key->kind->name);
         return 0;
     }
-    run->prov = key->prov;
+    run->tc = key->tc;
     run->req.mech = mech;
     /* Decided before the session: the facts may need one of their own. */
     run->req.need_login =
-        key->token_private ? key->need_login : key_login_for_keys(key->prov);
+        key->token_private ? key->need_login : key_login_for_keys(key->tc);
     run->object = key_object_make;
     run->object_arg = key;
     run->object_use = use;
@@ -823,151 +821,16 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
     return 1;
 }
 
-/* ---- operations on a key ------------------------------------------------- */
-
-void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what)
-{
-    op->prov = prov;
-    op->what = what;
-    op->reentered = p11be_reentered();
-    if (op->reentered)
-        P11BE_DEBUG("re-entered from the module: %s on the host", what);
-}
-
-int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
-                     int uses_private)
-{
-    P11BE_KEY *key = provkey;
-
-    if (key != NULL) {
-        p11be_key_up_ref(key);
-        p11be_key_free(op->key);
-        op->key = key;
-    }
-    key = op->key;
-    EVP_PKEY_CTX_free(op->host);
-    op->host = NULL;
-    op->operation = operation;
-    if (key == NULL) {
-        p11be_raise(op->prov->handle, P11BE_R_NO_KEY, "%s: no key given",
-                    op->what);
-        return 0;
-    }
-    if (uses_private && !p11be_key_has_private(key)) {
-        p11be_raise(op->prov->handle, P11BE_R_NO_KEY,
-                    "%s: the key is a public key", op->what);
-        return 0;
-    }
-    if (uses_private && op->reentered && !key->host_private) {
-        p11be_raise(op->prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s with a token key requested from inside a token call",
-                    op->what);
-        return 0;
-    }
-    op->on_host =
-        op->reentered || (op->prov->offload_keys && key->host_private);
-    if (op->on_host && !op->reentered)
-        P11BE_DEBUG("%s with a software key, offload keys: on the host",
-                    op->what);
-    op->host = p11be_key_host_ctx(key);
-    return op->host != NULL;
-}
-
-int p11be_keyop_ready(P11BE_KEYOP *op, int operation)
-{
-    if (op->host != NULL && op->operation == operation)
-        return 1;
-    p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
-                "%s: called without its init", op->what);
-    return 0;
-}
-
-int p11be_keyop_dup(P11BE_KEYOP *dst, const P11BE_KEYOP *src)
-{
-    *dst = *src;
-    dst->key = NULL;
-    dst->host = NULL;
-    if (src->key != NULL && p11be_key_up_ref(src->key))
-        dst->key = src->key;
-    return src->host == NULL
-           || (dst->host = EVP_PKEY_CTX_dup(src->host)) != NULL;
-}
-
-void p11be_keyop_cleanup(P11BE_KEYOP *op)
-{
-    EVP_PKEY_CTX_free(op->host);
-    p11be_key_free(op->key);
-    op->host = NULL;
-    op->key = NULL;
-}
-
-int p11be_keyop_get_params(P11BE_KEYOP *op, OSSL_PARAM params[])
-{
-    if (op->host == NULL) {
-        p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
-                    "%s: parameters asked before init", op->what);
-        return 0;
-    }
-    return EVP_PKEY_CTX_get_params(op->host, params) > 0;
-}
-
-/* Whether `key` names a property query (dropped for the host). */
-static int keyop_param_is_props(const char *key)
-{
-    size_t len = strlen(key);
-
-    return (len >= 10 && strcmp(key + len - 10, "properties") == 0)
-           || (len >= 6 && strcmp(key + len - 6, "-props") == 0);
-}
-
-int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[])
-{
-    OSSL_PARAM *kept;
-    size_t count = 0, n = 0, i;
-    int ok;
-
-    if (params == NULL || params[0].key == NULL)
-        return 1;
-    if (op->host == NULL) {
-        p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
-                    "%s: parameters set before init", op->what);
-        return 0;
-    }
-    while (params[count].key != NULL)
-        count++;
-    kept = OPENSSL_malloc((count + 1) * sizeof(*kept));
-    if (kept == NULL)
-        return 0;
-    for (i = 0; i < count; i++)
-        if (!keyop_param_is_props(params[i].key))
-            kept[n++] = params[i];
-    kept[n] = params[count]; /* the end marker */
-    ok = n == 0 || EVP_PKEY_CTX_set_params(op->host, kept) > 0;
-    OPENSSL_free(kept);
-    return ok;
-}
-
-/* Appends the template's own entries (pointers, not copies) to `out`. */
-static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
-                             const P11BE_ATTRS *more)
-{
-    CK_ULONG i;
-
-    for (i = 0; more != NULL && i < more->count; i++)
-        out[n++] = more->list[i];
-    return n;
-}
-
 /*
- * The retry's template when the token refused the full one: what the key
- * cannot do without. Usage flags that say no are left to the token's
- * defaults, and CKA_DERIVE goes: tpm2-pkcs11 makes an EC key either for
- * signing or for key agreement and refuses one asked for both
- * (CKR_GENERAL_ERROR, "User specified and TPM specified attr mismatch").
- * CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE stay as they are.
+ * Appends the template's own entries (pointers, not copies) to `out`. With
+ * `minimal` (the retry when the token refused the full template) only what
+ * the key cannot do without: usage flags that say no are left to the
+ * token's defaults, and CKA_DERIVE goes (tpm2-pkcs11 answers a template
+ * its key does not match with CKR_GENERAL_ERROR, "User specified and TPM
+ * specified attr mismatch"); CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE stay.
  */
-static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
-                                     const P11BE_ATTRS *more)
+static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
+                             const P11BE_ATTRS *more, int minimal)
 {
     static const CK_ATTRIBUTE_TYPE usage[] = {
         CKA_EXTRACTABLE, CKA_SIGN,         CKA_VERIFY,
@@ -978,9 +841,10 @@ static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
 
     for (i = 0; more != NULL && i < more->count; i++) {
         const CK_ATTRIBUTE *a = &more->list[i];
-        int drop = a->type == CKA_DERIVE;
+        int drop = minimal && a->type == CKA_DERIVE;
 
-        for (u = 0; !drop && u < sizeof(usage) / sizeof(usage[0]); u++)
+        for (u = 0; minimal && !drop && u < sizeof(usage) / sizeof(usage[0]);
+             u++)
             drop =
                 a->type == usage[u] && *(const CK_BBOOL *)a->pValue == CK_FALSE;
         if (!drop)
@@ -991,9 +855,9 @@ static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
 
 /*
  * C_GenerateKeyPair with the full templates, and, if `retry`, once more
- * with minimal ones (attrs_append_minimal) when the token refuses the
- * template or fails without saying why; the first failure's error goes
- * when the retry works. 1, or 0 (raised, *rv the last answer).
+ * with minimal ones when the token refuses the template or fails without
+ * saying why; the first failure's error goes when the retry works. 1, or
+ * 0 (raised, *rv the last answer).
  */
 static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
                          const P11BE_ATTRS *const pub[2],
@@ -1001,40 +865,33 @@ static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
                          CK_RV *rv)
 {
     CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
-    CK_ULONG pub_count, priv_count;
+    CK_ULONG npub, npriv;
+    int minimal, ok = 0;
 
-    pub_count = attrs_append(pub_tmpl, 0, pub[0]);
-    pub_count = attrs_append(pub_tmpl, pub_count, pub[1]);
-    priv_count = attrs_append(priv_tmpl, 0, priv[0]);
-    priv_count = attrs_append(priv_tmpl, priv_count, priv[1]);
     ERR_set_mark();
-    if (p11be_object_generate_pair(key->prov, mech, pub_tmpl, pub_count,
-                                   priv_tmpl, priv_count, login, &key->pub,
-                                   &key->priv[0], rv)) {
-        ERR_clear_last_mark();
-        return 1;
+    for (minimal = 0; !ok && minimal <= retry; minimal++) {
+        if (minimal && p11be_ckr_class(*rv) != P11BE_CKR_TEMPLATE
+            && *rv != CKR_GENERAL_ERROR)
+            break;
+        if (minimal)
+            P11BE_DEBUG("the token refused the %s key-pair template (%s): "
+                        "trying a minimal one",
+                        key->kind->name, p11be_ckr_name(*rv));
+        npub =
+            attrs_append(pub_tmpl, attrs_append(pub_tmpl, 0, pub[0], minimal),
+                         pub[1], minimal);
+        npriv = attrs_append(priv_tmpl,
+                             attrs_append(priv_tmpl, 0, priv[0], minimal),
+                             priv[1], minimal);
+        ok = p11be_object_generate_pair(key->tc, mech, pub_tmpl, npub,
+                                        priv_tmpl, npriv, login, &key->pub,
+                                        &key->priv[0], rv);
     }
-    if (!retry
-        || (p11be_ckr_class(*rv) != P11BE_CKR_TEMPLATE
-            && *rv != CKR_GENERAL_ERROR)) {
+    if (ok && minimal > 1)
+        ERR_pop_to_mark();
+    else
         ERR_clear_last_mark();
-        return 0;
-    }
-    pub_count = attrs_append_minimal(pub_tmpl, 0, pub[0]);
-    pub_count = attrs_append_minimal(pub_tmpl, pub_count, pub[1]);
-    priv_count = attrs_append_minimal(priv_tmpl, 0, priv[0]);
-    priv_count = attrs_append_minimal(priv_tmpl, priv_count, priv[1]);
-    P11BE_DEBUG("the token refused the %s key-pair template (%s): trying "
-                "a minimal one",
-                key->kind->name, p11be_ckr_name(*rv));
-    if (!p11be_object_generate_pair(key->prov, mech, pub_tmpl, pub_count,
-                                    priv_tmpl, priv_count, login, &key->pub,
-                                    &key->priv[0], rv)) {
-        ERR_clear_last_mark();
-        return 0;
-    }
-    ERR_pop_to_mark();
-    return 1;
+    return ok;
 }
 
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
@@ -1049,13 +906,13 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     CK_RV rv;
 
     if (gen->pub->failed || gen->priv->failed) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "building the %s key-pair templates", key->kind->name);
         return 0;
     }
-    if (!p11be_check_mech(key->prov, gen->mech, gen->mech_name))
+    if (!p11be_check_mech(key->tc, gen->mech, gen->mech_name))
         return 0;
-    login = persistent ? 1 : key_login_for_keys(key->prov);
+    login = persistent ? 1 : key_login_for_keys(key->tc);
     if (login < 0)
         return 0;
     p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
@@ -1079,7 +936,7 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
         p11be_attrs_add(&common_priv, CKA_ID, gen->id, gen->id_len);
     }
     if (common_pub.failed || common_priv.failed) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "building the key-pair templates");
         goto out_free_attrs;
     }
@@ -1182,14 +1039,14 @@ void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count)
     p11be_token_free_attrs(tmpl, count);
 }
 
-int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
+int p11be_token_read_attrs(P11BE_TOKEN_CTX *tc, P11BE_SESSION *sess,
                            CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
                            CK_ULONG count, const char *what)
 {
     CK_RV rv = p11be_token_get_attrs(sess, obj, tmpl, count);
 
     if (rv != CKR_OK) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "C_GetAttributeValue of %s: %s", what, p11be_ckr_name(rv));
         return 0;
     }
@@ -1209,21 +1066,21 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
     if (sess == NULL) {
         /* A CKA_PRIVATE private object is visible only after a login. */
         req.need_login = ref != &key->pub && key->need_login;
-        own = sess = p11be_session_acquire(key->prov, &req);
+        own = sess = p11be_session_acquire(key->tc, &req);
         if (sess == NULL)
             return 0;
     }
     /* Read while in use: a lost object session must not free it meanwhile. */
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_use_begin(key->prov, ref);
+                         : p11be_object_use_begin(key->tc, ref);
     if (!ok) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s key's token object is gone (%s)", key->kind->name,
-                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+                    p11be_object_gone_why(key->tc, ref, why, sizeof(why)));
     } else {
         ok = key->kind->public_from_token(key, sess, ref->handle, extra);
         if (!key->persistent)
-            p11be_object_use_end(key->prov);
+            p11be_object_use_end(key->tc);
     }
     if (own != NULL)
         p11be_session_release(own, CKR_OK);

@@ -439,17 +439,17 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token, int held)
     return NULL;
 }
 
-P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
                                      const struct p11be_session_req *req)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
     P11BE_SESSION *sess;
     int attempt;
 
     if (token == NULL)
         return NULL;
     if (req->mech != 0 && !p11be_token_has_mech(token, req->mech)) {
-        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+        p11be_raise(tc->handle, P11BE_R_MECH_NOT_SUPPORTED,
                     "mechanism 0x%lx is not supported by the token \"%s\"",
                     (unsigned long)req->mech, token->label);
         return NULL;

@@ -13,7 +13,6 @@
 #include "debug.h"
 #include "err.h"
 #include "p11call.h"
-#include "provider.h"
 
 #define DEFAULT_POOL_MAX 32
 
@@ -112,10 +111,10 @@ static void raise_unsupported(P11BE_TOKEN *token, const char *mech_name,
                 mech_name, token->label, (unsigned long)token->slot_id, why);
 }
 
-int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+int p11be_check_mech(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                      const char *mech_name)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
 
     if (token == NULL)
         return 0;
@@ -126,11 +125,18 @@ int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
     return 1;
 }
 
+int p11be_has_mech(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech)
+{
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+
+    return token != NULL && p11be_token_has_mech(token, mech);
+}
+
 /* 1 present, 0 absent (raised when `needed`), -1 raised. */
-static int mech_find(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+static int mech_find(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                      const char *mech_name, CK_MECHANISM_INFO *info, int needed)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
     char why[80];
     CK_RV rv;
 
@@ -151,16 +157,16 @@ static int mech_find(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
     return -1;
 }
 
-int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+int p11be_mech_info(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                     const char *mech_name, CK_MECHANISM_INFO *info)
 {
-    return mech_find(prov, mech, mech_name, info, 1) > 0;
+    return mech_find(tc, mech, mech_name, info, 1) > 0;
 }
 
-int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+int p11be_mech_lookup(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                       const char *mech_name, CK_MECHANISM_INFO *info)
 {
-    return mech_find(prov, mech, mech_name, info, 0);
+    return mech_find(tc, mech, mech_name, info, 0);
 }
 
 static int shape_refused(P11BE_TOKEN *token,
@@ -176,18 +182,18 @@ static int shape_refused(P11BE_TOKEN *token,
     return 0;
 }
 
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
+int p11be_key_shape_refused(P11BE_TOKEN_CTX *tc,
                             const struct p11be_mech_shape *shape)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
 
     return token != NULL && shape_refused(token, shape);
 }
 
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
+void p11be_key_note_refused(P11BE_TOKEN_CTX *tc,
                             const struct p11be_mech_shape *shape)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
 
     P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
                 "mgf 0x%lx: padding on the host from now on",
@@ -357,6 +363,71 @@ static int read_settings(P11BE_TOKEN *token, unsigned long *pool_max,
     token->user_type = user_type;
     token->login_policy = policy;
     return 1;
+}
+
+void p11be_token_ctx_init(P11BE_TOKEN_CTX *tc, const OSSL_CORE_HANDLE *handle,
+                          const P11BE_CONFIG *config,
+                          int (*opening)(P11BE_TOKEN_CTX *tc))
+{
+    tc->handle = handle;
+    tc->config = config;
+    tc->opening = opening;
+    tc->token = NULL;
+    pthread_mutex_init(&tc->lock, NULL);
+}
+
+void p11be_token_ctx_cleanup(P11BE_TOKEN_CTX *tc)
+{
+    int mode = p11be_config_choice(tc->config, P11BE_SET_FINALIZE, tc->handle,
+                                   P11BE_FINALIZE_AUTO, p11be_finalize_choices);
+
+    p11be_token_free(tc->token, mode < 0 ? P11BE_FINALIZE_AUTO
+                                         : (enum p11be_finalize_mode)mode);
+    tc->token = NULL;
+    pthread_mutex_destroy(&tc->lock);
+}
+
+const char *p11be_token_label(const P11BE_TOKEN *token)
+{
+    return token->label;
+}
+
+CK_SLOT_ID p11be_token_slot_id(const P11BE_TOKEN *token)
+{
+    return token->slot_id;
+}
+
+CK_FUNCTION_LIST *p11be_token_fns(const P11BE_TOKEN *token)
+{
+    return token->fns;
+}
+
+P11BE_TOKEN *p11be_token_ctx_opened(P11BE_TOKEN_CTX *tc)
+{
+    return __atomic_load_n(&tc->token, __ATOMIC_ACQUIRE);
+}
+
+P11BE_TOKEN *p11be_token_ctx_token(P11BE_TOKEN_CTX *tc)
+{
+    P11BE_TOKEN *token;
+
+    /*
+     * P11BE_CALL would do it too, but perhaps under the pool's or the
+     * object session's lock: here a module that forks in C_Initialize
+     * (p11-kit's remote modules) finds none held by this thread.
+     */
+    p11be_call_ready();
+    token = p11be_token_ctx_opened(tc);
+    if (token != NULL)
+        return token;
+    pthread_mutex_lock(&tc->lock);
+    token = tc->token;
+    if (token == NULL && (tc->opening == NULL || tc->opening(tc))) {
+        token = p11be_token_open(tc->config, tc->handle);
+        __atomic_store_n(&tc->token, token, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&tc->lock);
+    return token;
 }
 
 P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,

@@ -33,6 +33,7 @@
 #include "config.h"
 #include "mechs.h"
 #include "module.h"
+#include "token_ctx.h"
 #include "rwlock.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
@@ -40,19 +41,12 @@ typedef struct p11be_session_st P11BE_SESSION;
 /* The token's login in this process, shared by provider instances (token.c). */
 typedef struct p11be_login_st P11BE_LOGIN;
 
-enum p11be_login_state {
-    P11BE_LOGGED_OUT,
-    P11BE_LOGGING_IN, /* one thread is trying; the others wait for it */
-    P11BE_LOGGED_IN,
-    P11BE_LOGIN_REFUSED, /* a PIN failed or the token is locked: never again */
-};
-
 enum p11be_login_policy {
     P11BE_LOGIN_ON_DEMAND,    /* when an operation needs it */
     P11BE_LOGIN_AT_FIRST_USE, /* with the first session */
 };
 
-typedef struct p11be_token_st {
+struct p11be_token_st {
     const OSSL_CORE_HANDLE *handle;       /* for raising errors */
     const P11BE_CONFIG *config;           /* the owning provider's settings */
     P11BE_MODULE *module;                 /* shared, reference counted */
@@ -103,7 +97,7 @@ typedef struct p11be_token_st {
     CK_RV object_lost_rv;  /* why the last object session went */
 
     struct p11be_token_st *next_token; /* all tokens, for fork handling */
-} P11BE_TOKEN;
+};
 
 /* Open the token the settings name; raises and returns NULL on failure. */
 P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
@@ -124,20 +118,6 @@ int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
  */
 int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                       CK_RV *last_rv);
-
-/*
- * The same with a PIN the caller holds (the store: from the URI, a PIN
- * file or a passphrase callback): `pin` (pin_len bytes; NULL: the
- * configured one), named in messages as "PIN from <source>" (NULL: the
- * setting's name). A PIN the token refuses sets the login refused for the
- * process, whatever its source. The caller wipes its PIN.
- */
-int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                          const char *pin, size_t pin_len, const char *source,
-                          CK_RV *last_rv);
-
-/* The login state now (for a caller deciding whether to find a PIN). */
-enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token);
 
 /* Whether the token asked for a login for something not marked private. */
 int p11be_token_login_wanted(P11BE_TOKEN *token);

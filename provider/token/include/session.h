@@ -1,17 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Borrowing sessions. An operation asks for a session with a small request,
- * runs its mechanism on it and gives it back with the last CK_RV it saw:
- *
- *     struct p11be_session_req req = { .mech = CKM_SHA256 };
- *     P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
- *     ...
- *     p11be_session_release(sess, rv);
- *
- * The pool decides from that CK_RV whether the session is reusable, lost
- * (dropped, and with CKR_DEVICE_REMOVED every session of the token and the
- * login too) or needs re-login. Operations never open, close or log in
- * sessions themselves.
+ * Borrowing sessions. Operations run their work through the runner
+ * (runner.h), which borrows a session with a small request and gives it
+ * back with the last CK_RV it saw; the pool decides from that code (err.h)
+ * whether the session is reusable, lost (dropped, and with
+ * CKR_DEVICE_REMOVED every session of the token and the login too) or
+ * needs a login again. A stream keeps the session the runner handed it
+ * and gives it back here. Operations never open, close or log in sessions.
  */
 #ifndef P11BE_SESSION_H
 #define P11BE_SESSION_H
@@ -19,7 +14,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "mechs.h"
-#include "provider.h"
+#include "token_ctx.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
 
@@ -61,7 +56,7 @@ struct p11be_session_req {
  * session to give. Waits while the pool (or, for a held session, the held
  * bound) is full, at most P11BE_SESSION_WAIT_SECONDS.
  */
-P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
                                      const struct p11be_session_req *req);
 
 /*

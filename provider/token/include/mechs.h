@@ -11,24 +11,27 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "provider.h"
+#include "token_ctx.h"
 
 /*
  * Checks that the token offers `mech` (opening it on first use); raises a
  * "not supported by the token" error naming it otherwise.
  */
-int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+int p11be_check_mech(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                      const char *mech_name);
 
 /*
  * The token's C_GetMechanismInfo for `mech` (key sizes, flags). Raises
  * "not supported by the token" naming `mech_name` when the token lacks it.
  */
-int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+int p11be_mech_info(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                     const char *mech_name, CK_MECHANISM_INFO *info);
 
+/* Whether the token offers `mech`: 1, or 0 (absent, or not opened: raised). */
+int p11be_has_mech(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech);
+
 /* The same for a caller with a plan B: 1 present, 0 absent, -1 raised. */
-int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
+int p11be_mech_lookup(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
                       const char *mech_name, CK_MECHANISM_INFO *info);
 
 /*
@@ -44,9 +47,9 @@ struct p11be_mech_shape {
 };
 #define P11BE_REFUSED_MAX 64
 
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
+int p11be_key_shape_refused(P11BE_TOKEN_CTX *tc,
                             const struct p11be_mech_shape *shape);
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
+void p11be_key_note_refused(P11BE_TOKEN_CTX *tc,
                             const struct p11be_mech_shape *shape);
 
 #endif
