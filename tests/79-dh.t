@@ -11,6 +11,8 @@
 # - the shared secret on the token (C_DeriveKey with CKM_DH_PKCS_DERIVE)
 #   equal to the default provider's, both ways; with the token lacking
 #   CKM_DH_PKCS_DERIVE (the shim hides it) pkcs11be says so;
+# - with kdf-type X942KDF-ASN1 (CMS's DH), the token's secret through the
+#   X9.42 KDF of the default provider: the default provider's output;
 # - TLS 1.3 on ffdhe2048: s_server and s_client both with pkcs11be
 #   preferred, so each side's key share is a key pair on its token and its
 #   secret a C_DeriveKey there.
@@ -57,7 +59,7 @@ sub plain_ok {
 for my $group (qw(ffdhe2048 ffdhe3072)) {
     subtest "$group: keys on the token, secrets as the default provider's"
         => sub {
-        plan tests => 15;
+        plan tests => 20;
         my ($a, $t) = (path("$group-a"), path("$group-t"));
 
         plain_ok('a key by the default provider', 'genpkey', '-algorithm',
@@ -97,6 +99,25 @@ for my $group (qw(ffdhe2048 ffdhe3072)) {
               timeout => 120 });
         like($err, qr/CKM_DH_PKCS_DERIVE is not supported by the token/,
              'without CKM_DH_PKCS_DERIVE pkcs11be says so');
+
+        my @kdf = map { ('-pkeyopt', $_) } qw(kdf-type:X942KDF-ASN1
+            kdf-digest:SHA256 kdf-outlen:40 cekalg:id-aes128-wrap
+            kdf-ukm:0123456789);
+        plain_ok('the default provider derives with X942KDF-ASN1', 'pkeyutl',
+                 '-derive', '-inkey', "$a.pem", '-peerkey', "$t.pub", @kdf,
+                 '-out', "$a.kdf");
+        my $log = path("$group-kdf.log");
+        reset_counts();
+        ($rc, $out, $err) = ossl('pkeyutl', '-derive', '-inkey', "$t.pem",
+            '-peerkey', "$a.pub", @kdf, '-out', "$t.kdf",
+            { env => { OPENSSL_CONF => $cnf, P11BE_DEBUG => $log },
+              timeout => 120 });
+        is($rc, 0, 'pkcs11be derives with X942KDF-ASN1') or diag $err;
+        is(count_of('C_DeriveKey'), 1, '... the secret by C_DeriveKey');
+        ok(length(slurp("$t.kdf")) == 40 && slurp("$t.kdf") eq slurp("$a.kdf"),
+           '... the default provider\'s 40 bytes');
+        like(slurp($log), qr/KDF X942KDF-ASN1 of DH delegated/,
+             '... the KDF run (and counted) by the default provider');
     };
 }
 

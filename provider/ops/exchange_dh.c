@@ -6,8 +6,9 @@
  * Deriving: C_DeriveKey with CKM_DH_PKCS_DERIVE, whose parameter is the
  * peer's public value. The secret is as OpenSSL's DH gives it: with
  * "pad" (TLS 1.3 asks for it) as long as the prime, else without its
- * leading zero bytes. OpenSSL's X9.42 KDF (kdf-type X942KDF-ASN1, for
- * CMS) is not offered.
+ * leading zero bytes. With kdf-type X942KDF-ASN1 (CMS uses it), the
+ * secret, padded, goes through the X9.42 KDF in the default provider, as
+ * OpenSSL's DH does (p11be_exch_kdf_derive).
  */
 #include <string.h>
 
@@ -41,21 +42,14 @@ static int dh_derive(P11BE_PKEY_CTX *ctx, unsigned char *secret,
 {
     CK_MECHANISM mech = {CKM_DH_PKCS_DERIVE, ctx->peer_pub, ctx->peer_pub_len};
     size_t size = EVP_PKEY_get_size(ctx->op.key->host), skip = 0;
-    char kdf[32] = "";
-    OSSL_PARAM get[2];
     unsigned char *z;
     int ok;
 
     (void)unused;
     (void)unused_len;
-    get[0] = OSSL_PARAM_construct_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, kdf,
-                                              sizeof(kdf));
-    get[1] = OSSL_PARAM_construct_end();
-    if (EVP_PKEY_CTX_get_params(ctx->op.host, get) <= 0 || kdf[0] != '\0') {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "DH with kdf-type %s is not offered by pkcs11be", kdf);
-        return 0;
-    }
+    ok = p11be_exch_kdf_derive(ctx, &mech, size, secret, secretlen, outlen);
+    if (ok >= 0)
+        return ok;
     if (secret == NULL) {
         *secretlen = size;
         return 1;
@@ -78,16 +72,15 @@ static int dh_derive(P11BE_PKEY_CTX *ctx, unsigned char *secret,
     return ok;
 }
 
-static const OSSL_PARAM dh_settable[] = {
-    OSSL_PARAM_uint(OSSL_EXCHANGE_PARAM_PAD, NULL),
-    OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, NULL, 0),
-    OSSL_PARAM_END,
-};
+/* What the default provider's DH takes and reports. */
+#define DH_PARAMS                                                              \
+    P11BE_EXCH_KDF_PARAMS,                                                     \
+        OSSL_PARAM_utf8_string(OSSL_KDF_PARAM_CEK_ALG, NULL, 0)
 
-static const OSSL_PARAM dh_gettable[] = {
-    OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, NULL, 0),
-    OSSL_PARAM_END,
-};
+static const OSSL_PARAM dh_settable[] = {
+    OSSL_PARAM_uint(OSSL_EXCHANGE_PARAM_PAD, NULL), DH_PARAMS,
+    P11BE_EXCH_KDF_SETTABLE, OSSL_PARAM_END};
+static const OSSL_PARAM dh_gettable[] = {DH_PARAMS, OSSL_PARAM_END};
 
 P11BE_PARAMS_TABLE_FN(dh_settable_ctx_params, dh_settable)
 P11BE_PARAMS_TABLE_FN(dh_gettable_ctx_params, dh_gettable)

@@ -204,4 +204,25 @@ OSSL_FUNC_keyexch_derive_fn p11be_exch_derive;
 int p11be_exch_token_secret(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech,
                             unsigned char *z, size_t z_len);
 
+/*
+ * With a kdf-type set on the host context (ECDH's X963KDF, DH's
+ * X942KDF-ASN1), derives as OpenSSL does: the token's secret for `mech`
+ * (z_len bytes, padded) through the KDF with kdf-digest, kdf-ukm,
+ * kdf-outlen and (X9.42) cekalg, run by the default provider (counted as
+ * delegated); into secret (NULL: the size in *secretlen). 1, or 0
+ * (raised); -1 when no KDF is set: the caller gives the plain secret.
+ */
+/* The KDF params a key exchange reports, and those it only takes. */
+#define P11BE_EXCH_KDF_PARAMS                                                  \
+    OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_TYPE, NULL, 0),             \
+        OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST, NULL, 0),       \
+        OSSL_PARAM_size_t(OSSL_EXCHANGE_PARAM_KDF_OUTLEN, NULL),               \
+        OSSL_PARAM_octet_string(OSSL_EXCHANGE_PARAM_KDF_UKM, NULL, 0)
+#define P11BE_EXCH_KDF_SETTABLE                                                \
+    OSSL_PARAM_utf8_string(OSSL_EXCHANGE_PARAM_KDF_DIGEST_PROPS, NULL, 0)
+
+int p11be_exch_kdf_derive(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech, size_t z_len,
+                          unsigned char *secret, size_t *secretlen,
+                          size_t outlen);
+
 #endif
