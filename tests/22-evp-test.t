@@ -36,17 +36,6 @@ use P11BE;
 
 # What fails on SoftHSM2 today, per file: the recipe lines and the errors.
 my %TODO = (
-    'evpmac_common.txt' =>
-        'HMAC with MD5 (lines 17, 26, 34) and SHA3-224/256/384/512 (154-228): '
-        . '"HMAC digest "MD5" is not offered by pkcs11be (SHA1, SHA2-224, '
-        . 'SHA2-256, SHA2-384 or SHA2-512)"; 15 of 65 fail',
-    'evpmac_sm3.txt' =>
-        'HMAC with SM3 (lines 16, 22, 28, 34): "HMAC digest "SM3" is not '
-        . 'offered by pkcs11be"; 4 of 4 fail',
-    'evpmac_cmac_des.txt' =>
-        'CMAC with DES-EDE3-CBC, EVP_MAC (line 17) and EVP_PKEY (23): "CMAC '
-        . 'cipher "DES-EDE3-CBC" is not offered by pkcs11be (AES-128-CBC, '
-        . 'AES-192-CBC or AES-256-CBC)"; 2 of 2 fail',
     'evppkey_rsa.txt' =>
         'line 614, a 128-bit RSA key size: expected "key size too small", '
         . 'got "invalid argument" (pkcs11be:rsa_gen_set_params)',

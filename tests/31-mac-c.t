@@ -17,7 +17,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_SHA256_HMAC CKM_AES_CMAC));
-plan tests => 14;
+plan tests => 15;
 
 use_shim();
 my $check = test_program('mac_check');
@@ -194,11 +194,37 @@ subtest 'MD5-HMAC and DES3-CMAC agree with the default provider' => sub {
     }
 };
 
+# Digests and ciphers pkcs11be does not offer, or the token lacks (the
+# shim hides them), run by the default provider inside pkcs11be (mac.c).
+subtest 'delegated: the default provider\'s MAC, dup and re-init' => sub {
+    my @algs = (['HMAC', 'SHA3-256'], ['HMAC', 'SM3'],
+                ['HMAC', 'SHA2-512/224'], ['HMAC', 'BLAKE2b512'],
+                ['CMAC', 'CAMELLIA-128-CBC', 16]);
+    plan tests => 2 * @algs + 4;
+
+    for my $a (@algs) {
+        reset_counts();
+        my $out = check("$a->[0]-$a->[1] agrees with the default",
+                        ['agree', @$a]);
+        is(count_of('C_SignInit'), 0, '... none of it on the token');
+    }
+    my $hide = { P11SHIM_HIDE_MECHS => '0x250,0x251' };
+    reset_counts();
+    check('HMAC-SHA2-256 on a token without CKM_SHA256(_HMAC)',
+          ['agree', 'HMAC', 'SHA2-256'], $hide);
+    check('... re-init with a NULL key', ['reinit', 20], $hide);
+    check('... in a forked child', ['fork'], $hide);
+    is(count_of('C_SignInit') + count_of('C_DigestInit'), 0,
+       '... none of it on the token');
+};
+
 subtest 'bad input: clear errors, no crash, nothing left on the token' => sub {
     plan tests => 17;
 
     reset_counts();
-    my $out = check('every bad input fails cleanly', ['errors']);
+    # Without delegation: unknown digests and ciphers are errors.
+    my $out = check('every bad input fails cleanly', ['errors'],
+                    { P11BE_DELEGATE => 'no' });
     for my $case ('unknown digest', 'digest the token lacks', 'missing key',
                   'update without init', 'final before init',
                   'tls-data-size', 'output buffer too small', 'final twice',

@@ -17,7 +17,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_SHA256_HMAC CKM_AES_CMAC));
-plan tests => 8;
+plan tests => 9;
 
 use_shim();
 my $build = build_dir();
@@ -223,6 +223,57 @@ subtest 're-entry: the module\'s own hashing under config activation' => sub {
                 'hexkey:2b7e151628aed2a6abf7158809cf4f3c', '-in', $large,
                 'CMAC');
     is(mac_out(ossl('mac', @cmac, $env)), default_mac(@cmac), 'CMAC too');
+};
+
+# What pkcs11be does not offer, or the token lacks, runs in OpenSSL's
+# default provider inside pkcs11be (mac.c's delegation), even with
+# pkcs11be required; pkcs11-delegate = no forbids it.
+subtest 'delegated: digests and ciphers the token lacks' => sub {
+    plan tests => 11;
+
+    my $log = File::Spec->catfile($dir, 'mac-delegated.log');
+    my @sha3 = ('-digest', 'SHA3-256', '-macopt', 'key:Jefe', '-in', $small,
+                'HMAC');
+    my $debug = { env => { P11BE_DEBUG => $log }, timeout => 30 };
+    reset_counts();
+    unlink $log;
+    is(mac_out(ossl_p11('mac', @$strict, @sha3, $debug)), default_mac(@sha3),
+       'openssl mac -digest SHA3-256 HMAC, required: the default provider\'s');
+    like(read_file($log),
+         qr/MAC HMAC delegated to the default provider \(1 so far\)/,
+         '... delegated, counted in pkcs11-delegated');
+    is(count_of('C_Sign'), 0, '... nothing signed on the token');
+
+    my @cmac = ('-cipher', 'CAMELLIA-128-CBC', '-macopt',
+                'hexkey:2b7e151628aed2a6abf7158809cf4f3c', '-in', $large,
+                'CMAC');
+    is(mac_out(ossl_p11('mac', @$strict, @cmac)), default_mac(@cmac),
+       'CMAC with CAMELLIA-128-CBC, 3 MiB: the default provider\'s');
+
+    # The token lacking both SHA-256 mechanisms (the shim hides them).
+    my @sha256 = ('-digest', 'SHA256', '-macopt', 'key:Jefe', '-in', $small,
+                  'HMAC');
+    my $hide = { env => { P11SHIM_HIDE_MECHS => '0x250,0x251',
+                          P11BE_DEBUG => $log }, timeout => 30 };
+    unlink $log;
+    reset_counts();
+    is(mac_out(ossl_p11('mac', @$strict, @sha256, $hide)),
+       default_mac(@sha256),
+       'HMAC-SHA256 on a token without CKM_SHA256(_HMAC): delegated');
+    like(read_file($log), qr/MAC HMAC delegated/, '... and counted');
+    is(count_of('C_Sign') + count_of('C_Digest'), 0, '... not on the token');
+
+    my ($rc, $out, $err) = ossl_p11('mac', @$strict, @sha3,
+        { env => { P11BE_DELEGATE => 'no' }, timeout => 30 });
+    isnt($rc, 0, 'P11BE_DELEGATE=no: SHA3-256 HMAC fails');
+    like($err, qr/HMAC digest "SHA3-256" is not offered by pkcs11be, and (?i:P11BE_DELEGATE)=no/,
+         '... naming the digest and the setting');
+    ($rc, $out, $err) = ossl_p11('mac', @$strict, @sha256,
+        { env => { P11BE_DELEGATE => 'no', P11SHIM_HIDE_MECHS => '0x250,0x251' },
+          timeout => 30 });
+    isnt($rc, 0, '... and HMAC-SHA256 on the token without it fails');
+    like($err, qr/CKM_SHA256 is not supported by the token/,
+         '... naming the mechanism the token lacks');
 };
 
 # A config that makes OpenSSL's DRBG an HMAC-DRBG: the first random bytes

@@ -34,7 +34,8 @@
     X(OFFLOAD, "pkcs11-offload", "P11BE_OFFLOAD")                              \
     X(HELD_MAX, "pkcs11-session-held-max", "P11BE_SESSION_HELD_MAX")           \
     X(GCM_DECRYPT_MAX, "pkcs11-gcm-decrypt-max", "P11BE_GCM_DECRYPT_MAX")      \
-    X(KEY_CACHE, "pkcs11-key-cache", "P11BE_KEY_CACHE")
+    X(KEY_CACHE, "pkcs11-key-cache", "P11BE_KEY_CACHE")                        \
+    X(DELEGATE, "pkcs11-delegate", "P11BE_DELEGATE")
 
 #define P11BE_SET_ID(id, param, env) P11BE_SET_##id,
 enum p11be_setting { P11BE_SETTINGS(P11BE_SET_ID) P11BE_SET_COUNT };

@@ -3,6 +3,8 @@
 
 #include "debug.h"
 
+static const char *const delegate_choices[] = {"yes", "no", NULL};
+
 void p11be_delegated_note(P11BE_PROV_CTX *prov, const char *what)
 {
     uint64_t count =
@@ -15,4 +17,12 @@ void p11be_delegated_note(P11BE_PROV_CTX *prov, const char *what)
 uint64_t p11be_delegated_count(const P11BE_PROV_CTX *prov)
 {
     return __atomic_load_n(&prov->delegated_count, __ATOMIC_RELAXED);
+}
+
+int p11be_delegate_allowed(P11BE_PROV_CTX *prov)
+{
+    int choice = p11be_config_choice(&prov->config, P11BE_SET_DELEGATE,
+                                     prov->handle, 0, delegate_choices);
+
+    return choice < 0 ? -1 : choice == 0;
 }

@@ -38,8 +38,13 @@
  * its cipher name), kept in memory like the default provider's MAC keys;
  * the signature context is an EVP_MAC context of this file.
  *
- * A context created while the thread is inside a call into the module
- * (re-entry, see reentry.h) is served by OpenSSL's default provider.
+ * Delegation. A context is handed for the rest of its life (dup, re-init,
+ * params) to OpenSSL's default provider's MAC in p11be_fallback_libctx()
+ * (mac_delegate) when it is made while the thread is inside a call into
+ * the module (re-entry, see reentry.h), and, counted as delegated
+ * (delegate.h), when it is asked for a digest or cipher pkcs11be does not
+ * offer (SHA3-*, SM3, BLAKE2 ..) or whose mechanisms the token lacks.
+ * With pkcs11-delegate = no that fails instead, naming what is missing.
  */
 #include <pthread.h>
 #include <string.h>
@@ -51,6 +56,7 @@
 #include <openssl/params.h>
 
 #include "debug.h"
+#include "delegate.h"
 #include "digests.h"
 #include "err.h"
 #include "names.h"
@@ -126,7 +132,8 @@ struct mac_ctx_st {
     const struct cmac_cipher *cipher; /* CMAC: NULL until set */
     int force_digest;                 /* pkcs11-hmac-method=digest */
     MAC_KEY *key;                     /* NULL until a key is given */
-    EVP_MAC_CTX *fallback;            /* set when made during re-entry */
+    EVP_MAC_CTX *fallback;            /* set once delegated */
+    int fallback_held;                /* p11be_fallback_prepare() held */
 };
 
 typedef struct mac_ctx_st MAC_CTX;
@@ -337,11 +344,82 @@ static size_t mac_size(const MAC_CTX *ctx)
     return ctx->digest != NULL ? ctx->digest->size : 0;
 }
 
+/*
+ * Hands the context to the default provider's MAC for the rest of its life
+ * (see the top of the file): with the digest or cipher `alg` and the key
+ * (raw) when given. `note` says what to count as delegated; NULL: a
+ * context made during re-entry (not counted). 1, or 0 (raised).
+ */
+static int mac_delegate(MAC_CTX *ctx, const char *alg, const unsigned char *raw,
+                        size_t raw_len, const char *note)
+{
+    OSSL_PARAM params[3], *p = params;
+    EVP_MAC *mac = NULL;
+
+    ctx->fallback_held = p11be_fallback_prepare();
+    if (ctx->fallback_held)
+        mac = EVP_MAC_fetch(p11be_fallback_libctx(), ctx->st.name, NULL);
+    ctx->fallback = mac == NULL ? NULL : EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    if (ctx->fallback == NULL) {
+        p11be_raise(ctx->st.prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: cannot use OpenSSL's default provider", ctx->st.name);
+        return 0;
+    }
+    if (note == NULL) {
+        P11BE_DEBUG("re-entered from the module: %s by the default provider",
+                    ctx->st.name);
+        return 1;
+    }
+    P11BE_DEBUG("%s with %s: by the default provider", ctx->st.name, alg);
+    p11be_delegated_note(ctx->st.prov, note);
+    p11be_stream_stop(&ctx->st);
+    *p++ = OSSL_PARAM_construct_utf8_string(
+        ctx->is_cmac ? OSSL_MAC_PARAM_CIPHER : OSSL_MAC_PARAM_DIGEST,
+        (char *)alg, 0);
+    if (raw != NULL)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+                                                 (void *)raw, raw_len);
+    *p = OSSL_PARAM_construct_end();
+    return EVP_MAC_CTX_set_params(ctx->fallback, params);
+}
+
+/*
+ * Whether the token has a mechanism for the context's digest or cipher (1;
+ * also while none is set), lacks them all (0), or cannot tell (-1, raised).
+ */
+static int mac_token_has(MAC_CTX *ctx)
+{
+    P11BE_TOKEN_CTX *tc = &ctx->st.prov->tc;
+    const P11BE_DIGEST *d = ctx->digest;
+    CK_MECHANISM_INFO info;
+    int has = 0;
+
+    if (ctx->is_cmac)
+        return ctx->cipher == NULL
+                   ? 1
+                   : p11be_mech_lookup(tc, ctx->cipher->mech,
+                                       ctx->cipher->mech_name, &info);
+    if (d == NULL)
+        return 1;
+    if (!ctx->force_digest)
+        has = p11be_mech_lookup(tc, d->hmac_mech, d->hmac_mech_name, &info);
+    return has != 0 ? has : p11be_mech_lookup(tc, d->mech, d->mech_name, &info);
+}
+
 /* Replaces the context's key; the old one goes when nobody holds it. */
 static int mac_set_key(MAC_CTX *ctx, const unsigned char *raw, size_t raw_len)
 {
     MAC_KEY *key;
+    int has = mac_token_has(ctx), allowed = 1;
 
+    if (has < 0
+        || (has == 0 && (allowed = p11be_delegate_allowed(ctx->st.prov)) < 0))
+        return 0;
+    if (has == 0 && allowed)
+        return mac_delegate(
+            ctx, ctx->is_cmac ? ctx->cipher->name : ctx->digest->name, raw,
+            raw_len, ctx->is_cmac ? "MAC CMAC" : "MAC HMAC");
     p11be_stream_stop(&ctx->st);
     key = mac_key_new(ctx, raw, raw_len);
     if (key == NULL)
@@ -362,6 +440,8 @@ static int mac_start(MAC_CTX *ctx)
     const void *alg = ctx->is_cmac ? (const void *)ctx->cipher : ctx->digest;
     int ok = 1;
 
+    if (ctx->fallback != NULL)
+        return EVP_MAC_init(ctx->fallback, NULL, 0, NULL);
     p11be_stream_stop(&ctx->st);
     if (ctx->key == NULL) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_NO_KEY,
@@ -373,6 +453,8 @@ static int mac_start(MAC_CTX *ctx)
     if ((alg != ctx->key->made_for || ctx->force_digest != ctx->key->forced)
         && !mac_set_key(ctx, ctx->key->raw.value, ctx->key->raw.len))
         return 0;
+    if (ctx->fallback != NULL)
+        return 1; /* mac_set_key handed it over, keyed */
     ctx->st.m = ctx->key->m;
     ctx->st.size = mac_size(ctx);
     ctx->st.post = NULL;
@@ -388,28 +470,19 @@ static int mac_start(MAC_CTX *ctx)
     return ok;
 }
 
+static void mac_freectx(void *vctx);
+
 static void *mac_newctx(void *provctx, int is_cmac)
 {
-    const char *name = is_cmac ? "CMAC" : "HMAC";
     MAC_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
-    EVP_MAC *mac;
 
     if (ctx == NULL)
         return NULL;
-    p11be_stream_new(&ctx->st, provctx, name, 1);
+    p11be_stream_new(&ctx->st, provctx, is_cmac ? "CMAC" : "HMAC", 1);
     ctx->is_cmac = is_cmac;
-    if (p11be_reentered()) {
-        P11BE_DEBUG("re-entered from the module: %s by the default provider",
-                    name);
-        mac = EVP_MAC_fetch(p11be_fallback_libctx(), name, NULL);
-        ctx->fallback = mac == NULL ? NULL : EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac);
-        if (ctx->fallback == NULL) {
-            p11be_raise(ctx->st.prov->handle, P11BE_R_FALLBACK_FAILED,
-                        "%s requested from inside a token call", name);
-            OPENSSL_free(ctx);
-            return NULL;
-        }
+    if (p11be_reentered() && !mac_delegate(ctx, NULL, NULL, 0, NULL)) {
+        mac_freectx(ctx);
+        return NULL;
     }
     return ctx;
 }
@@ -441,6 +514,8 @@ static void mac_freectx(void *vctx)
     p11be_stream_free(&ctx->st);
     mac_key_free(ctx->key, ctx->st.prov);
     EVP_MAC_CTX_free(ctx->fallback);
+    if (ctx->fallback_held)
+        p11be_fallback_release();
     OPENSSL_clear_free(ctx, sizeof(*ctx));
 }
 
@@ -456,8 +531,10 @@ static void *mac_dupctx(void *vctx)
     if (dst->key != NULL)
         __atomic_add_fetch(&dst->key->refs, 1, __ATOMIC_RELAXED);
     dst->fallback = NULL;
+    dst->fallback_held = src->fallback != NULL && p11be_fallback_prepare();
     if (src->fallback != NULL
-            ? (dst->fallback = EVP_MAC_CTX_dup(src->fallback)) != NULL
+            ? dst->fallback_held
+                  && (dst->fallback = EVP_MAC_CTX_dup(src->fallback)) != NULL
             : p11be_stream_dup(&dst->st, &src->st))
         return dst;
     mac_freectx(dst);
@@ -487,6 +564,7 @@ static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
     const char *name = mac_param_string(ctx, p);
     const struct cmac_cipher *c = cmac_ciphers;
     const P11BE_DIGEST *d = NULL;
+    int allowed = -1;
 
     if (name == NULL)
         return 0;
@@ -497,10 +575,19 @@ static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
                && d->hmac_mech_name == NULL) {
         d = NULL; /* a digest without the token's HMAC */
     }
+    if ((ctx->is_cmac ? c->name == NULL : d == NULL)
+        && (allowed = p11be_delegate_allowed(ctx->st.prov)) > 0)
+        return mac_delegate(ctx, name, ctx->key ? ctx->key->raw.value : NULL,
+                            ctx->key ? ctx->key->raw.len : 0,
+                            ctx->is_cmac ? "MAC CMAC" : "MAC HMAC");
     if (ctx->is_cmac ? c->name == NULL : d == NULL) {
-        p11be_raise(ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s \"%s\" is not offered by pkcs11be",
-                    ctx->is_cmac ? "CMAC cipher" : "HMAC digest", name);
+        if (allowed == 0)
+            p11be_raise(
+                ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
+                "%s \"%s\" is not offered by pkcs11be, and %s=no "
+                "keeps the default provider from doing it",
+                ctx->is_cmac ? "CMAC cipher" : "HMAC digest", name,
+                p11be_config_source(&ctx->st.prov->config, P11BE_SET_DELEGATE));
         return 0;
     }
     if (ctx->is_cmac ? c != ctx->cipher : d != ctx->digest)
@@ -585,14 +672,16 @@ static int mac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     const OSSL_PARAM *p;
     size_t i;
 
-    if (ctx->fallback != NULL)
-        return EVP_MAC_CTX_set_params(ctx->fallback, params);
     for (i = 0; params != NULL && i < sizeof(mac_takes) / sizeof(mac_takes[0]);
-         i++)
+         i++) {
+        /* Delegated, before or by the digest or cipher just taken. */
+        if (ctx->fallback != NULL)
+            return EVP_MAC_CTX_set_params(ctx->fallback, params);
         if ((ctx->is_cmac ? mac_takes[i].cmac : mac_takes[i].hmac)
             && (p = OSSL_PARAM_locate_const(params, mac_takes[i].key)) != NULL
             && !mac_takes[i].take(ctx, p))
             return 0;
+    }
     return 1;
 }
 
@@ -601,11 +690,12 @@ static int mac_init(void *vctx, const unsigned char *key, size_t keylen,
                     const OSSL_PARAM params[])
 {
     MAC_CTX *ctx = vctx;
+    int before = ctx->fallback != NULL;
 
-    if (ctx->fallback != NULL)
-        return EVP_MAC_init(ctx->fallback, key, keylen, params);
-    if (!mac_set_ctx_params(ctx, params))
+    if (!before && !mac_set_ctx_params(ctx, params))
         return 0;
+    if (ctx->fallback != NULL) /* delegated, before or by params */
+        return EVP_MAC_init(ctx->fallback, key, keylen, before ? params : NULL);
     if (key != NULL && !mac_set_key(ctx, key, keylen))
         return 0;
     return mac_start(ctx);
