@@ -5,11 +5,14 @@
 # copies mid-stream, re-initialisation without re-importing the key, the
 # PKCS#11 calls a one-shot message costs (the same as a direct caller's
 # C_xInit + C_x), and bad input: clear errors, no crash, no object left on
-# the token; pkcs11-gcm-decrypt-max.
+# the token; pkcs11-gcm-decrypt-max. On a token lacking GCM (the shim hides
+# CKM_AES_GCM): the default provider inside pkcs11be (delegated), or with
+# pkcs11-delegate = no an error naming the mechanism.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use File::Spec;
 use Test::More;
 use P11BE;
 
@@ -133,5 +136,36 @@ like($out, qr/ok: a NULL output reports 32 bytes for 40/,
      'a NULL output asks for the length (the size protocol)');
 is(count_of('C_CreateObject'), count_of('C_DestroyObject'),
    'no object left on the token');
+
+# The token without CKM_AES_GCM: the default provider serves GCM contexts
+# from their first init (cipher.c), with the same results and errors.
+sub check_env {
+    my ($env, $name, @args) = @_;
+    my ($rc, $out, $err) = run($check, @args,
+        { env => { P11BE_BUILD_DIR => build_dir(), %$env }, timeout => 120 });
+    is($rc, 0, $name) or diag "$out$err";
+    return ($rc, "$out$err");
+}
+my $no_gcm = { P11SHIM_HIDE_MECHS => '0x1087',
+               P11BE_DEBUG => File::Spec->catfile(tmp_dir(), 'gcm.log') };
+reset_counts();
+check_env($no_gcm, 'no CKM_AES_GCM: GCM corner cases as the default '
+          . 'provider', 'gcm-edge');
+check_env($no_gcm, 'no CKM_AES_GCM: every algorithm, random messages',
+          'random', 3);
+reset_counts();
+check_env($no_gcm, 'no CKM_AES_GCM: GCM decryption, tag first', 'count',
+          'AES-256-GCM', 1000, 0, 'dec');
+is(count_of('C_DecryptInit'), 0, '... not on the token');
+like(read_file($no_gcm->{P11BE_DEBUG}),
+     qr/cipher delegated to the default provider/,
+     '... delegated to the default provider, counted');
+my ($gcm_rc, $gcm_out) = run($check, 'count', 'AES-128-GCM', 64, 0, 'enc',
+    { env => { P11BE_BUILD_DIR => build_dir(),
+               P11SHIM_HIDE_MECHS => '0x1087', P11BE_DELEGATE => 'no' },
+      timeout => 120 });
+isnt($gcm_rc, 0, 'pkcs11-delegate=no: GCM fails on that token');
+like($gcm_out, qr/CKM_AES_GCM is not supported by the token/,
+     '... naming the missing CKM_AES_GCM');
 
 done_testing();

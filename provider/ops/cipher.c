@@ -13,7 +13,9 @@
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h), and one given TLS 1.0-1.2 record parameters
  * (p11be_cipher_is_tls), is served by OpenSSL's default provider through
- * `host`; every entry point below passes such a context straight on.
+ * `host`; every entry point below passes such a context straight on. So
+ * is one initialised for an algorithm the token lacks (not even its ECB
+ * to chain on), unless pkcs11-delegate = no (cipher_init).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include "algorithms.h"
 #include "cipher.h"
 #include "debug.h"
+#include "delegate.h"
 #include "err.h"
 #include "mechs.h"
 #include "names.h"
@@ -46,7 +49,8 @@
  * The token's mechanism for the algorithm, and its key sizes. A token that
  * lacks CBC or CTR but has the cipher's ECB (Debian 12's p11-kit RPC
  * client) gets the chaining done on the host (ctx->ecb, cipher_block.c):
- * the key stays on the token.
+ * the key stays on the token. 1, 0 (raised), or -1 when the token lacks
+ * it and pkcs11-delegate allows the default provider to do it.
  */
 static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
 {
@@ -66,6 +70,8 @@ static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
             &ctx->prov->tc, aes ? CKM_AES_ECB : CKM_DES3_ECB, mech_name, &info);
         ctx->ecb = found > 0 ? (aes ? CKM_AES_ECB : CKM_DES3_ECB) : 0;
     }
+    if (found == 0 && p11be_delegate_allowed(ctx->prov) > 0)
+        return -1;
     if (found == 0) /* raises "not supported by the token" */
         p11be_check_mech(&ctx->prov->tc, alg->mech, alg->mech_name);
     /* DES3 keys have one size; the specification leaves the info unused. */
@@ -553,7 +559,24 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
                        const OSSL_PARAM params[], int enc)
 {
     const P11BE_CIPHER_ALG *alg = ctx->alg;
+    int has =
+        ctx->host != NULL || p11be_reentered() ? 1 : cipher_check_token(ctx);
 
+    if (has == 0)
+        return 0;
+    /*
+     * The token lacks it: from the first init on (so before any state the
+     * mode would hold, a GCM tag, an IV length), the default provider
+     * serves the context, as one made during re-entry.
+     */
+    if (has < 0) {
+        P11BE_DEBUG("%s: not on the token, by the default provider", alg->name);
+        ctx->enc = enc;
+        ctx->host = p11be_cipher_host(ctx, 0, NULL, -1);
+        if (ctx->host == NULL)
+            return 0;
+        p11be_delegated_note(ctx->prov, "cipher");
+    }
     if (ctx->host != NULL)
         return EVP_CipherInit_ex2(ctx->host, NULL, key, iv, enc, params);
     ctx->ready = 0;
@@ -567,8 +590,6 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
                         alg->key_bytes, keylen);
             return 0;
         }
-        if (!p11be_reentered() && !cipher_check_token(ctx))
-            return 0;
         if (!p11be_secret_key_set(&ctx->prov->tc, &ctx->key, alg->key_type, key,
                                   keylen))
             return 0;
