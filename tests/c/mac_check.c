@@ -20,7 +20,10 @@
  *   mac_check reinit N       one key, N inits with a NULL key
  *   mac_check rekey N        N keys on one context
  *   mac_check oneshot N      N MACs of held messages, key set once
- *   mac_check errors         bad input: clear errors, no crash
+ *   mac_check errors         bad input: clear errors, no crash; run with
+ *                            P11BE_DELEGATE=no (set unless set), so that
+ *                            what pkcs11be lacks fails instead of running
+ *                            in the default provider
  *   mac_check params         size, block-size and the settable names
  *   mac_check sigmove        EVP_DigestSign with HMAC and CMAC EVP_PKEYs
  *                            past the held bound (run with a small
@@ -841,6 +844,8 @@ int main(int argc, char **argv)
     int n = argc > 2 ? atoi(argv[2]) : 0;
     int ok;
 
+    if (strcmp(mode, "errors") == 0)
+        setenv("P11BE_DELEGATE", "no", 0);
     if (!tu_load_providers(&p11be, &deflt))
         return tu_fail("loading pkcs11be and default") ? 0 : 1;
     if (strcmp(mode, "kat") == 0)
