@@ -48,39 +48,26 @@ static OSSL_FUNC_provider_get_reason_strings_fn prov_get_reason_strings;
 
 const char *const p11be_offload_choices[] = {"all", "keys", NULL};
 
-struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov)
+/* Before the token first opens: the settings the instance reads itself. */
+static int prov_opening(P11BE_TOKEN_CTX *tc)
 {
-    struct p11be_token_st *token;
+    P11BE_PROV_CTX *prov =
+        (P11BE_PROV_CTX *)((char *)tc - offsetof(P11BE_PROV_CTX, tc));
     unsigned long buffer_max, gcm_max;
 
-    /*
-     * P11BE_CALL would do it too, but perhaps under the pool's or the
-     * object session's lock: here a module that forks in C_Initialize
-     * (p11-kit's remote modules) finds none held by this thread.
-     */
-    p11be_call_ready();
-    token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
-    if (token != NULL)
-        return token;
-    pthread_mutex_lock(&prov->token_lock);
-    token = prov->token;
-    if (token == NULL
-        && p11be_config_choice(&prov->config, P11BE_SET_OFFLOAD, prov->handle,
-                               P11BE_OFFLOAD_ALL, p11be_offload_choices)
-               >= 0
-        && p11be_config_ulong(&prov->config, P11BE_SET_DIGEST_BUFFER_MAX,
-                              prov->handle, P11BE_DIGEST_BUFFER_DEFAULT, 0,
-                              (unsigned long)1 << 30, &buffer_max)
-        && p11be_config_ulong(&prov->config, P11BE_SET_GCM_DECRYPT_MAX,
-                              prov->handle, P11BE_GCM_DECRYPT_DEFAULT, 0,
-                              SIZE_MAX, &gcm_max)) {
-        prov->digest_buffer_max = buffer_max;
-        prov->gcm_decrypt_max = gcm_max;
-        token = p11be_token_open(&prov->config, prov->handle);
-        __atomic_store_n(&prov->token, token, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&prov->token_lock);
-    return token;
+    if (p11be_config_choice(&prov->config, P11BE_SET_OFFLOAD, prov->handle,
+                            P11BE_OFFLOAD_ALL, p11be_offload_choices)
+            < 0
+        || !p11be_config_ulong(&prov->config, P11BE_SET_DIGEST_BUFFER_MAX,
+                               prov->handle, P11BE_DIGEST_BUFFER_DEFAULT, 0,
+                               (unsigned long)1 << 30, &buffer_max)
+        || !p11be_config_ulong(&prov->config, P11BE_SET_GCM_DECRYPT_MAX,
+                               prov->handle, P11BE_GCM_DECRYPT_DEFAULT, 0,
+                               SIZE_MAX, &gcm_max))
+        return 0;
+    prov->digest_buffer_max = buffer_max;
+    prov->gcm_decrypt_max = gcm_max;
+    return 1;
 }
 
 static const OSSL_PARAM *prov_gettable_params(void *provctx)
@@ -105,8 +92,7 @@ static const OSSL_PARAM *prov_gettable_params(void *provctx)
 static int prov_get_params(void *provctx, OSSL_PARAM params[])
 {
     P11BE_PROV_CTX *prov = provctx;
-    struct p11be_token_st *token =
-        __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    struct p11be_token_st *token = p11be_token_ctx_opened(&prov->tc);
     const char *module = p11be_config_get(&prov->config, P11BE_SET_MODULE_PATH);
     const char *slot = p11be_config_get(&prov->config, P11BE_SET_SLOT_ID);
     const char *label = p11be_config_get(&prov->config, P11BE_SET_TOKEN_LABEL);
@@ -202,20 +188,15 @@ static const OSSL_ITEM *prov_get_reason_strings(void *provctx)
 static void prov_teardown(void *provctx)
 {
     P11BE_PROV_CTX *prov = provctx;
-    int mode;
 
     if (prov == NULL)
         return;
-    mode = p11be_config_choice(&prov->config, P11BE_SET_FINALIZE, prov->handle,
-                               P11BE_FINALIZE_AUTO, p11be_finalize_choices);
-    p11be_token_free(prov->token, mode < 0 ? P11BE_FINALIZE_AUTO
-                                           : (enum p11be_finalize_mode)mode);
+    p11be_token_ctx_cleanup(&prov->tc);
     p11be_config_free(&prov->config);
     p11be_spare_free_all(prov);
     p11be_digest_teardown(prov);
     OSSL_LIB_CTX_free(prov->corebio_libctx);
     pthread_mutex_destroy(&prov->spare_lock);
-    pthread_mutex_destroy(&prov->token_lock);
     OPENSSL_free(prov);
 }
 
@@ -279,7 +260,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     prov->handle = handle;
     prov->digest_buffer_max = P11BE_DIGEST_BUFFER_DEFAULT;
     prov->gcm_decrypt_max = P11BE_GCM_DECRYPT_DEFAULT;
-    pthread_mutex_init(&prov->token_lock, NULL);
+    p11be_token_ctx_init(&prov->tc, handle, &prov->config, prov_opening);
     pthread_mutex_init(&prov->spare_lock, NULL);
     /* Core BIOs for the encoders and decoders (provider.h). */
     prov->corebio_libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
@@ -287,7 +268,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         || !p11be_config_load(&prov->config, handle, core_get_params)) {
         OSSL_LIB_CTX_free(prov->corebio_libctx);
         pthread_mutex_destroy(&prov->spare_lock);
-        pthread_mutex_destroy(&prov->token_lock);
+        pthread_mutex_destroy(&prov->tc.lock);
         OPENSSL_free(prov);
         return 0;
     }

@@ -11,8 +11,7 @@
 #include <openssl/types.h>
 
 #include "config.h"
-
-struct p11be_token_st;
+#include "token_ctx.h"
 
 #define P11BE_SPARES 8
 
@@ -29,13 +28,12 @@ typedef struct p11be_prov_ctx_st {
      */
     int offload_keys;
     char buildinfo[512]; /* build info with the configured token, at load */
-    size_t digest_buffer_max;     /* see digest.c; set at token open */
-    size_t gcm_decrypt_max;       /* see cipher_gcm.c; set at token open */
-    pthread_mutex_t token_lock;   /* serialises the first open */
-    struct p11be_token_st *token; /* NULL until first use */
-    unsigned digest_checked;      /* digest.c: mechanisms found, a bit each */
-    void *digest_ctx_spare;       /* digest.c: a freed context to reuse */
-    pthread_mutex_t spare_lock;   /* guards the spares (spare.c) */
+    size_t digest_buffer_max;   /* see digest.c; set at token open */
+    size_t gcm_decrypt_max;     /* see cipher_gcm.c; set at token open */
+    P11BE_TOKEN_CTX tc;         /* the token layer's view (token_ctx.h) */
+    unsigned digest_checked;    /* digest.c: mechanisms found, a bit each */
+    void *digest_ctx_spare;     /* digest.c: a freed context to reuse */
+    pthread_mutex_t spare_lock; /* guards the spares (spare.c) */
     unsigned char *spare[P11BE_SPARES]; /* buffers kept for reuse */
     size_t spare_cap[P11BE_SPARES];     /* their sizes */
     size_t spare_count;                 /* entries in spare */
@@ -48,12 +46,11 @@ typedef struct p11be_prov_ctx_st {
     uint64_t delegated_count; /* delegate.h: work handed to the default */
 } P11BE_PROV_CTX;
 
-/*
- * The instance's token, opened on first use (module loaded, slot chosen,
- * mechanisms read; no login). Raises and returns NULL when that fails, and
- * tries again on the next call.
- */
-struct p11be_token_st *p11be_prov_token(P11BE_PROV_CTX *prov);
+/* The token layer's view of the instance `provctx` (token_ctx.h). */
+static inline P11BE_TOKEN_CTX *p11be_tc(void *provctx)
+{
+    return &((P11BE_PROV_CTX *)provctx)->tc;
+}
 
 /* pkcs11-offload values, in the order of enum p11be_offload. */
 enum p11be_offload { P11BE_OFFLOAD_ALL, P11BE_OFFLOAD_KEYS };

@@ -38,16 +38,22 @@ SKIP: {
 
 # Past the bound SoftHSM2 cannot copy a running digest: copies share it,
 # the first to take more input keeps it, copies that only finish agree.
-reset_counts();
-my $out = check('beyond pkcs11-digest-buffer-max: copies share the digest',
-                ['copy-large']);
-is(() = $out =~ /^ok: .* refused: .*copied past pkcs11-digest-buffer-max \(1048576 bytes\) on a token that cannot copy a running digest/mg,
-   5, 'each refusal names the bound and why');
-cmp_ok(count_of('C_GetOperationState'), '>', 0,
-       'the token was asked to copy first');
+# opencryptoki's soft token copies a running digest
+# (C_GetOperationState), so there every copy is a real one.
+SKIP: {
+    skip 'the ' . token_kind() . ' token copies a running digest', 4
+        if token_kind() eq 'opencryptoki';
+    reset_counts();
+    my $out = check('beyond pkcs11-digest-buffer-max: copies share the digest',
+                    ['copy-large']);
+    is(() = $out =~ /^ok: .* refused: .*copied past pkcs11-digest-buffer-max \(1048576 bytes\) on a token that cannot copy a running digest/mg,
+       5, 'each refusal names the bound and why');
+    cmp_ok(count_of('C_GetOperationState'), '>', 0,
+           'the token was asked to copy first');
 
-check('the same with a 4 KiB bound', ['copy-large'],
-      { P11BE_DIGEST_BUFFER_MAX => 4096 });
+    check('the same with a 4 KiB bound', ['copy-large'],
+          { P11BE_DIGEST_BUFFER_MAX => 4096 });
+}
 
 check('8 threads at once', ['threads', 8]);
 # Fails only under ThreadSanitizer (the P11BE_TSAN build) when the first
@@ -60,11 +66,15 @@ check('16 threads through a pool of 2 sessions wait, never fail',
 cmp_ok(count_of('C_OpenSession'), '<=', 2, 'the pool bound held');
 
 check('fork: parent, child, idle child, parent again', ['fork']);
-my $reset_conf = tmp_dir() . '/softhsm2-reset.conf';
-write_file($reset_conf, read_file($ENV{SOFTHSM2_CONF})
-           . "library.reset_on_fork = true\n");
-check('fork with SoftHSM2 reset_on_fork = true', ['fork'],
-      { SOFTHSM2_CONF => $reset_conf });
+SKIP: {
+    skip 'no SoftHSM2 behind the ' . token_kind() . ' token', 1
+        unless defined $ENV{SOFTHSM2_CONF};
+    my $reset_conf = tmp_dir() . '/softhsm2-reset.conf';
+    write_file($reset_conf, read_file($ENV{SOFTHSM2_CONF})
+               . "library.reset_on_fork = true\n");
+    check('fork with SoftHSM2 reset_on_fork = true', ['fork'],
+          { SOFTHSM2_CONF => $reset_conf });
+}
 
 reset_counts();
 check('contexts freed and re-initialised mid-stream', ['abandon']);

@@ -17,32 +17,8 @@ static const struct {
     const char *param; /* provider parameter in the config section */
     const char *env;   /* environment fallback, NULL for none */
 } setting_names[P11BE_SET_COUNT] = {
-    [P11BE_SET_MODULE_PATH] = {"pkcs11-module-path",
-                               "CRYPTOGRAPHY_PKCS11_PATH"},
-    [P11BE_SET_SLOT_ID] = {"pkcs11-slot-id", "CRYPTOGRAPHY_PKCS11_SLOT_ID"},
-    [P11BE_SET_TOKEN_LABEL] = {"pkcs11-token-label", NULL},
-    [P11BE_SET_SESSION_FLAGS] = {"pkcs11-session-flags",
-                                 "CRYPTOGRAPHY_PKCS11_FLAGS"},
-    [P11BE_SET_USER_TYPE] = {"pkcs11-user-type",
-                             "CRYPTOGRAPHY_PKCS11_USER_TYPE"},
-    [P11BE_SET_PIN] = {"pkcs11-pin", "CRYPTOGRAPHY_PKCS11_PASSWORD"},
-    [P11BE_SET_POOL_MAX] = {"pkcs11-session-pool-max",
-                            "P11BE_SESSION_POOL_MAX"},
-    [P11BE_SET_LOGIN] = {"pkcs11-login", "P11BE_LOGIN"},
-    [P11BE_SET_FINALIZE] = {"pkcs11-finalize", "P11BE_FINALIZE"},
-    [P11BE_SET_DIGEST_BUFFER_MAX] = {"pkcs11-digest-buffer-max",
-                                     "P11BE_DIGEST_BUFFER_MAX"},
-    [P11BE_SET_KEYGEN_EXPORTABLE] = {"pkcs11-keygen-exportable",
-                                     "P11BE_KEYGEN_EXPORTABLE"},
-    [P11BE_SET_MODULE_INIT_ARGS] = {"pkcs11-module-init-args",
-                                    "P11BE_MODULE_INIT_ARGS"},
-    [P11BE_SET_OFFLOAD] = {"pkcs11-offload", "P11BE_OFFLOAD"},
-    [P11BE_SET_HELD_MAX] = {"pkcs11-session-held-max",
-                            "P11BE_SESSION_HELD_MAX"},
-    [P11BE_SET_GCM_DECRYPT_MAX] = {"pkcs11-gcm-decrypt-max",
-                                   "P11BE_GCM_DECRYPT_MAX"},
-    [P11BE_SET_KEY_CACHE] = {"pkcs11-key-cache", "P11BE_KEY_CACHE"},
-};
+#define P11BE_SET_NAMES(id, param, env) {param, env},
+    P11BE_SETTINGS(P11BE_SET_NAMES)};
 
 const char *p11be_getenv(const char *name)
 {

@@ -15,25 +15,29 @@
 #include <openssl/core_dispatch.h>
 #include <p11-kit/pkcs11.h>
 
-enum p11be_setting {
-    P11BE_SET_MODULE_PATH,
-    P11BE_SET_SLOT_ID,
-    P11BE_SET_TOKEN_LABEL,
-    P11BE_SET_SESSION_FLAGS,
-    P11BE_SET_USER_TYPE,
-    P11BE_SET_PIN,
-    P11BE_SET_POOL_MAX,
-    P11BE_SET_LOGIN,
-    P11BE_SET_FINALIZE,
-    P11BE_SET_DIGEST_BUFFER_MAX,
-    P11BE_SET_KEYGEN_EXPORTABLE,
-    P11BE_SET_MODULE_INIT_ARGS,
-    P11BE_SET_OFFLOAD,
-    P11BE_SET_HELD_MAX,
-    P11BE_SET_GCM_DECRYPT_MAX,
-    P11BE_SET_KEY_CACHE,
-    P11BE_SET_COUNT
-};
+/* Every setting: its id, provider parameter and environment fallback. */
+#define P11BE_SETTINGS(X)                                                      \
+    X(MODULE_PATH, "pkcs11-module-path", "CRYPTOGRAPHY_PKCS11_PATH")           \
+    X(SLOT_ID, "pkcs11-slot-id", "CRYPTOGRAPHY_PKCS11_SLOT_ID")                \
+    X(TOKEN_LABEL, "pkcs11-token-label", NULL)                                 \
+    X(SESSION_FLAGS, "pkcs11-session-flags", "CRYPTOGRAPHY_PKCS11_FLAGS")      \
+    X(USER_TYPE, "pkcs11-user-type", "CRYPTOGRAPHY_PKCS11_USER_TYPE")          \
+    X(PIN, "pkcs11-pin", "CRYPTOGRAPHY_PKCS11_PASSWORD")                       \
+    X(POOL_MAX, "pkcs11-session-pool-max", "P11BE_SESSION_POOL_MAX")           \
+    X(LOGIN, "pkcs11-login", "P11BE_LOGIN")                                    \
+    X(FINALIZE, "pkcs11-finalize", "P11BE_FINALIZE")                           \
+    X(DIGEST_BUFFER_MAX, "pkcs11-digest-buffer-max",                           \
+      "P11BE_DIGEST_BUFFER_MAX")                                               \
+    X(KEYGEN_EXPORTABLE, "pkcs11-keygen-exportable",                           \
+      "P11BE_KEYGEN_EXPORTABLE")                                               \
+    X(MODULE_INIT_ARGS, "pkcs11-module-init-args", "P11BE_MODULE_INIT_ARGS")   \
+    X(OFFLOAD, "pkcs11-offload", "P11BE_OFFLOAD")                              \
+    X(HELD_MAX, "pkcs11-session-held-max", "P11BE_SESSION_HELD_MAX")           \
+    X(GCM_DECRYPT_MAX, "pkcs11-gcm-decrypt-max", "P11BE_GCM_DECRYPT_MAX")      \
+    X(KEY_CACHE, "pkcs11-key-cache", "P11BE_KEY_CACHE")
+
+#define P11BE_SET_ID(id, param, env) P11BE_SET_##id,
+enum p11be_setting { P11BE_SETTINGS(P11BE_SET_ID) P11BE_SET_COUNT };
 
 typedef struct p11be_config_st {
     char *value[P11BE_SET_COUNT];            /* NULL: not set anywhere */

@@ -139,70 +139,96 @@ int p11be_reentry_close(unsigned timeout_ms)
     }
 }
 
-static pthread_mutex_t fallback_lock = PTHREAD_MUTEX_INITIALIZER;
-static OSSL_LIB_CTX *fallback_libctx;
-static OSSL_PROVIDER *fallback_default;
-static unsigned fallback_users;
-
-/*
- * The library context is made and freed outside fallback_lock: that takes
- * libcrypto's own locks, which libcrypto may hold while it frees a context
- * of ours that releases the fallback (a DRBG at exit: ThreadSanitizer saw
- * the lock-order inversion).
- */
-int p11be_fallback_prepare(void)
+/* Frees what `ref` made and did not keep, or what its last user left. */
+static void libctx_ref_free(struct p11be_libctx_ref *ref, OSSL_LIB_CTX *libctx,
+                            OSSL_PROVIDER *provider, void *kept)
 {
-    OSSL_LIB_CTX *libctx = NULL;
-    OSSL_PROVIDER *deflt = NULL;
+    if (kept != NULL)
+        ref->free_kept(kept);
+    OSSL_PROVIDER_unload(provider);
+    OSSL_LIB_CTX_free(libctx);
+}
+
+/* Takes a reference when the context exists; ref->lock held. */
+static int libctx_ref_take_locked(struct p11be_libctx_ref *ref)
+{
+    if (ref->libctx == NULL)
+        return 0;
+    ref->users++;
+    return 1;
+}
+
+int p11be_libctx_ref_get(struct p11be_libctx_ref *ref)
+{
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *provider = NULL;
+    void *kept = NULL;
     int ok;
 
-    pthread_mutex_lock(&fallback_lock);
-    ok = fallback_libctx != NULL;
-    if (ok)
-        fallback_users++;
-    pthread_mutex_unlock(&fallback_lock);
+    pthread_mutex_lock(&ref->lock);
+    ok = libctx_ref_take_locked(ref);
+    pthread_mutex_unlock(&ref->lock);
     if (ok)
         return 1;
-
     libctx = OSSL_LIB_CTX_new();
-    if (libctx != NULL)
-        deflt = OSSL_PROVIDER_load(libctx, "default");
-
-    pthread_mutex_lock(&fallback_lock);
-    if (fallback_libctx == NULL && deflt != NULL) {
-        fallback_libctx = libctx;
-        fallback_default = deflt;
+    ok = libctx != NULL && ref->load(libctx, &provider, &kept);
+    pthread_mutex_lock(&ref->lock);
+    if (ref->libctx == NULL && ok) {
+        ref->libctx = libctx;
+        ref->provider = provider;
+        ref->kept = kept;
         libctx = NULL;
-        deflt = NULL;
+        provider = NULL;
+        kept = NULL;
     }
-    ok = fallback_libctx != NULL;
-    if (ok)
-        fallback_users++;
-    pthread_mutex_unlock(&fallback_lock);
-    OSSL_PROVIDER_unload(deflt);
-    OSSL_LIB_CTX_free(libctx);
+    ok = libctx_ref_take_locked(ref);
+    pthread_mutex_unlock(&ref->lock);
+    libctx_ref_free(ref, libctx, provider, kept);
     return ok;
+}
+
+void p11be_libctx_ref_put(struct p11be_libctx_ref *ref)
+{
+    OSSL_LIB_CTX *libctx = NULL;
+    OSSL_PROVIDER *provider = NULL;
+    void *kept = NULL;
+
+    pthread_mutex_lock(&ref->lock);
+    if (ref->users > 0 && --ref->users == 0) {
+        libctx = ref->libctx;
+        provider = ref->provider;
+        kept = ref->kept;
+        ref->libctx = NULL;
+        ref->provider = NULL;
+        ref->kept = NULL;
+    }
+    pthread_mutex_unlock(&ref->lock);
+    libctx_ref_free(ref, libctx, provider, kept);
+}
+
+static int fallback_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
+                         void **kept)
+{
+    (void)kept;
+    *provider = OSSL_PROVIDER_load(libctx, "default");
+    return *provider != NULL;
+}
+
+static struct p11be_libctx_ref fallback = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                           .load = fallback_load};
+
+int p11be_fallback_prepare(void)
+{
+    return p11be_libctx_ref_get(&fallback);
 }
 
 OSSL_LIB_CTX *p11be_fallback_libctx(void)
 {
     /* Set before any token call and cleared only after the last user. */
-    return fallback_libctx;
+    return fallback.libctx;
 }
 
 void p11be_fallback_release(void)
 {
-    OSSL_LIB_CTX *libctx = NULL;
-    OSSL_PROVIDER *deflt = NULL;
-
-    pthread_mutex_lock(&fallback_lock);
-    if (fallback_users > 0 && --fallback_users == 0) {
-        deflt = fallback_default;
-        libctx = fallback_libctx;
-        fallback_default = NULL;
-        fallback_libctx = NULL;
-    }
-    pthread_mutex_unlock(&fallback_lock);
-    OSSL_PROVIDER_unload(deflt);
-    OSSL_LIB_CTX_free(libctx);
+    p11be_libctx_ref_put(&fallback);
 }

@@ -13,6 +13,7 @@
 #ifndef P11BE_REENTRY_H
 #define P11BE_REENTRY_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include <openssl/types.h>
@@ -107,5 +108,27 @@ static inline int p11be_reentered(void)
 int p11be_fallback_prepare(void);
 OSSL_LIB_CTX *p11be_fallback_libctx(void);
 void p11be_fallback_release(void);
+
+/*
+ * A library context of the provider's own, made on first use, shared and
+ * freed by its last user: the fallback above, the DRBG parent's (drbg.c).
+ * It is made and freed outside `lock`: that takes libcrypto's own locks,
+ * which libcrypto may hold while it frees a context of ours that releases
+ * it (a DRBG at exit: ThreadSanitizer saw the lock-order inversion).
+ */
+struct p11be_libctx_ref {
+    pthread_mutex_t lock;
+    unsigned users;          /* holders; freed at 0 */
+    OSSL_LIB_CTX *libctx;    /* NULL while nobody holds it */
+    OSSL_PROVIDER *provider; /* what load() loaded */
+    void *kept;              /* what load() fetched, or NULL */
+    /* Loads the provider into a new libctx (and fetches what it keeps). */
+    int (*load)(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider, void **kept);
+    void (*free_kept)(void *kept);
+};
+
+/* Takes a reference, making the context first; 1, or 0 when it failed. */
+int p11be_libctx_ref_get(struct p11be_libctx_ref *ref);
+void p11be_libctx_ref_put(struct p11be_libctx_ref *ref);
 
 #endif

@@ -594,22 +594,20 @@ out_clear:
 
 void p11be_uri_clear(P11BE_URI *uri)
 {
+    size_t i;
+
     if (uri == NULL)
         return;
-    free(uri->token);
-    free(uri->manufacturer);
-    free(uri->serial);
-    free(uri->model);
-    free(uri->slot_description);
-    free(uri->slot_manufacturer);
-    free(uri->library_manufacturer);
-    free(uri->library_description);
-    free(uri->object);
+    for (i = 0; i < URI_ATTR_COUNT; i++) {
+        char **field = (char **)((char *)uri + uri_attrs[i].field);
+
+        /* The text kinds come first in enum uri_kind. */
+        if (uri_attrs[i].kind == URI_SECRET)
+            uri_free_secret(*field);
+        else if (uri_attrs[i].kind <= URI_PIN_SOURCE)
+            free(*field);
+    }
     free(uri->id);
-    uri_free_secret(uri->pin_value);
-    free(uri->pin_source);
-    free(uri->module_name);
-    free(uri->module_path);
     memset(uri, 0, sizeof(*uri));
 }
 

@@ -46,7 +46,7 @@
 
 #include "debug.h"
 #include "err.h"
-#include "keyobj.h"
+#include "keyop.h"
 #include "names.h"
 #include "provider.h"
 #include "reentry.h"
@@ -171,8 +171,8 @@ static int enc_raw(ENC_CTX *ctx, const unsigned char *in, unsigned char *em,
 static int enc_raw_usable(ENC_CTX *ctx)
 {
     CK_MECHANISM_INFO info;
-    int present =
-        p11be_mech_lookup(ctx->op.prov, CKM_RSA_X_509, "CKM_RSA_X_509", &info);
+    int present = p11be_mech_lookup(&ctx->op.prov->tc, CKM_RSA_X_509,
+                                    "CKM_RSA_X_509", &info);
 
     return present <= 0 ? present : (info.flags & CKF_DECRYPT) != 0;
 }
@@ -208,7 +208,7 @@ static int enc_oaep_native(ENC_CTX *ctx, const struct p11be_rsa_params *ep,
         return 1;
     if (!refused)
         return 0;
-    p11be_key_note_refused(ctx->op.prov, &shape);
+    p11be_key_note_refused(&ctx->op.prov->tc, &shape);
     return -1;
 }
 

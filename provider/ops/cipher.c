@@ -114,12 +114,12 @@ int p11be_cipher_check_token(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg)
     CK_MECHANISM_INFO info;
     CK_ULONG min_bytes, max_bytes;
 
-    if (!p11be_check_mech(prov, alg->mech, alg->mech_name))
+    if (!p11be_check_mech(&prov->tc, alg->mech, alg->mech_name))
         return 0;
     /* DES3 keys have one size; the specification leaves the info unused. */
     if (alg->key_type != CKK_AES)
         return 1;
-    if (!p11be_mech_info(prov, alg->mech, alg->mech_name, &info))
+    if (!p11be_mech_info(&prov->tc, alg->mech, alg->mech_name, &info))
         return 0;
     key_sizes_in_bytes(&info, &min_bytes, &max_bytes);
     if (max_bytes != 0
@@ -140,7 +140,7 @@ void p11be_cipher_key_set(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key,
     if (key->len == len && CRYPTO_memcmp(key->value, value, len) == 0)
         return;
     if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->ref);
+        p11be_object_destroy(&prov->tc, &key->ref);
     } else if (key->ref.handle != CK_INVALID_HANDLE) {
         /* Made outside re-entry, so no other can be pending. */
         key->stale = key->ref;
@@ -182,7 +182,7 @@ static int key_create(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
         {CKA_VALUE, key->value, key->len},
     };
 
-    if (!p11be_object_create(prov, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), 0,
+    if (!p11be_object_create(&prov->tc, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), 0,
                              &key->ref)) {
         p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s: importing the %zu-byte key as a session object",
@@ -203,10 +203,10 @@ int p11be_cipher_key_handle(P11BE_PROV_CTX *prov, const P11BE_CIPHER_ALG *alg,
         p11be_raise(prov->handle, P11BE_R_NO_KEY, "%s: no key set", alg->name);
         return 0;
     }
-    p11be_object_destroy(prov, &key->stale);
+    p11be_object_destroy(&prov->tc, &key->stale);
     if (key->ref.handle == CK_INVALID_HANDLE || (key->usage & usage) != usage
-        || !p11be_object_alive(prov, &key->ref)) {
-        p11be_object_destroy(prov, &key->ref);
+        || !p11be_object_alive(&prov->tc, &key->ref)) {
+        p11be_object_destroy(&prov->tc, &key->ref);
         if (!key_create(prov, alg, key, usage))
             return 0;
     }
@@ -218,8 +218,8 @@ void p11be_cipher_key_clear(P11BE_PROV_CTX *prov, P11BE_CIPHER_KEY *key)
 {
     /* From inside a token call the objects are left to the object session. */
     if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->stale);
-        p11be_object_destroy(prov, &key->ref);
+        p11be_object_destroy(&prov->tc, &key->stale);
+        p11be_object_destroy(&prov->tc, &key->ref);
     }
     key->ref.handle = CK_INVALID_HANDLE;
     key->stale.handle = CK_INVALID_HANDLE;
@@ -260,7 +260,7 @@ static int key_in_use(const struct p11be_cipher_call *call,
         if (!p11be_cipher_key_handle(call->prov, call->alg, call->key,
                                      call->usage, handle))
             return 0;
-        if (p11be_object_use_begin(call->prov, &call->key->ref))
+        if (p11be_object_use_begin(&call->prov->tc, &call->key->ref))
             return 1;
     }
     p11be_raise(call->prov->handle, P11BE_R_NO_KEY,
@@ -281,7 +281,7 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
     *rv = CKR_OK;
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
+        P11BE_SESSION *sess = p11be_session_acquire(&call->prov->tc, &req);
 
         if (sess == NULL)
             return 0;
@@ -299,7 +299,7 @@ int p11be_cipher_one_shot(const struct p11be_cipher_call *call,
                 *rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle,
                                  (CK_BYTE *)in, in_len, out, out_len);
         }
-        p11be_object_use_end(call->prov);
+        p11be_object_use_end(&call->prov->tc);
         if (*rv == CKR_BUFFER_TOO_SMALL) {
             /* The operation is still running: never pool the session. */
             p11be_session_discard(sess);
@@ -320,7 +320,7 @@ P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
     *rv = CKR_OK;
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
         CK_OBJECT_HANDLE key;
-        P11BE_SESSION *sess = p11be_session_acquire(call->prov, &req);
+        P11BE_SESSION *sess = p11be_session_acquire(&call->prov->tc, &req);
 
         if (sess == NULL)
             return NULL;
@@ -329,7 +329,7 @@ P11BE_SESSION *p11be_cipher_stream_start(const struct p11be_cipher_call *call,
             return NULL;
         }
         *rv = call_init(call, sess, key);
-        p11be_object_use_end(call->prov);
+        p11be_object_use_end(&call->prov->tc);
         if (*rv == CKR_OK)
             return sess;
         if (!p11be_session_done(sess, *rv))

@@ -123,7 +123,7 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
      * release here, acquire there (tests/c/digest_check.c first-use).
      */
     if (!(__atomic_load_n(&prov->digest_checked, __ATOMIC_ACQUIRE) & bit)) {
-        if (!p11be_check_mech(prov, ctx->alg->mech, ctx->alg->mech_name))
+        if (!p11be_check_mech(&prov->tc, ctx->alg->mech, ctx->alg->mech_name))
             return 0;
         __atomic_fetch_or(&prov->digest_checked, bit, __ATOMIC_RELEASE);
     }

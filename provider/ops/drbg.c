@@ -224,86 +224,35 @@ static int proxy_provider_init(const OSSL_CORE_HANDLE *handle,
     return 1;
 }
 
-static pthread_mutex_t proxy_lock_m = PTHREAD_MUTEX_INITIALIZER;
-static OSSL_LIB_CTX *proxy_libctx;
-static OSSL_PROVIDER *proxy_provider;
-static EVP_RAND *proxy_rand;
-static unsigned proxy_users;
-
-/* Frees what proxy_prepare made and did not keep, or what the last user left.
- */
-static void proxy_discard(EVP_RAND *rand, OSSL_PROVIDER *provider,
-                          OSSL_LIB_CTX *libctx)
+static int proxy_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
+                      void **kept)
 {
-    EVP_RAND_free(rand);
-    OSSL_PROVIDER_unload(provider);
-    OSSL_LIB_CTX_free(libctx);
+    if (OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
+                                  proxy_provider_init))
+        *provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
+    if (*provider != NULL)
+        *kept = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
+    return *kept != NULL;
 }
 
-/*
- * The library context, provider and method are made and freed outside
- * proxy_lock_m: that takes libcrypto's own locks, which libcrypto may hold
- * while it frees a DRBG and so calls proxy_release (ThreadSanitizer saw
- * the lock-order inversion at exit).
- */
+static void proxy_free(void *rand)
+{
+    EVP_RAND_free(rand);
+}
+
+/* The PKCS11BE-PARENT method, in a library context of its own. */
+static struct p11be_libctx_ref proxy = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                        .load = proxy_load,
+                                        .free_kept = proxy_free};
+
 static EVP_RAND *proxy_prepare(void)
 {
-    OSSL_LIB_CTX *libctx = NULL;
-    OSSL_PROVIDER *provider = NULL;
-    EVP_RAND *fetched = NULL, *rand = NULL;
-
-    pthread_mutex_lock(&proxy_lock_m);
-    if (proxy_rand != NULL) {
-        proxy_users++;
-        rand = proxy_rand;
-    }
-    pthread_mutex_unlock(&proxy_lock_m);
-    if (rand != NULL)
-        return rand;
-
-    libctx = OSSL_LIB_CTX_new();
-    if (libctx != NULL
-        && OSSL_PROVIDER_add_builtin(libctx, "pkcs11be-parent",
-                                     proxy_provider_init))
-        provider = OSSL_PROVIDER_load(libctx, "pkcs11be-parent");
-    if (provider != NULL)
-        fetched = EVP_RAND_fetch(libctx, "PKCS11BE-PARENT", NULL);
-
-    pthread_mutex_lock(&proxy_lock_m);
-    if (proxy_rand == NULL && fetched != NULL) {
-        proxy_rand = fetched;
-        proxy_provider = provider;
-        proxy_libctx = libctx;
-        fetched = NULL;
-        provider = NULL;
-        libctx = NULL;
-    }
-    if (proxy_rand != NULL) {
-        proxy_users++;
-        rand = proxy_rand;
-    }
-    pthread_mutex_unlock(&proxy_lock_m);
-    proxy_discard(fetched, provider, libctx);
-    return rand;
+    return p11be_libctx_ref_get(&proxy) ? proxy.kept : NULL;
 }
 
 static void proxy_release(void)
 {
-    OSSL_LIB_CTX *libctx = NULL;
-    OSSL_PROVIDER *provider = NULL;
-    EVP_RAND *rand = NULL;
-
-    pthread_mutex_lock(&proxy_lock_m);
-    if (proxy_users > 0 && --proxy_users == 0) {
-        rand = proxy_rand;
-        provider = proxy_provider;
-        libctx = proxy_libctx;
-        proxy_rand = NULL;
-        proxy_provider = NULL;
-        proxy_libctx = NULL;
-    }
-    pthread_mutex_unlock(&proxy_lock_m);
-    proxy_discard(rand, provider, libctx);
+    p11be_libctx_ref_put(&proxy);
 }
 
 /* ---- the DRBGs ------------------------------------------------------- */

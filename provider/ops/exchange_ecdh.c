@@ -28,7 +28,7 @@
 #include <openssl/params.h>
 
 #include "err.h"
-#include "keyobj.h"
+#include "keyop.h"
 #include "names.h"
 #include "p11call.h"
 #include "provider.h"
@@ -117,7 +117,7 @@ static int ecdh_init(void *vctx, void *provkey, const OSSL_PARAM params[])
         || !p11be_keyop_set_params(&ctx->op, params))
         return 0;
     if (!ctx->op.on_host)
-        return p11be_check_mech(ctx->op.prov, CKM_ECDH1_DERIVE,
+        return p11be_check_mech(&ctx->op.prov->tc, CKM_ECDH1_DERIVE,
                                 "CKM_ECDH1_DERIVE");
     return 1;
 }
@@ -326,7 +326,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen,
             goto out_wipe;
         len = size;
         ecdh_token_once(ctx, sess, priv, &mech, z, &len, &rv);
-        p11be_object_use_end(ctx->op.prov);
+        p11be_object_use_end(&ctx->op.prov->tc);
         if (!p11be_key_session_done(ctx->op.key, sess, priv, rv))
             break;
     }

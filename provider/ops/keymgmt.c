@@ -32,7 +32,7 @@ EVP_PKEY *p11be_keymgmt_host_from(P11BE_KEY *key, int evp_selection,
                                      NULL);
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
         || EVP_PKEY_fromdata(ctx, &pkey, evp_selection, params) <= 0) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "OpenSSL's default provider refuses this %s key",
                     key->kind->name);
         pkey = NULL;
@@ -196,7 +196,7 @@ int p11be_keymgmt_export(void *keydata, int selection, OSSL_CALLBACK *param_cb,
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
         && !key->host_private) {
         if (!key->exportable) {
-            p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+            p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                         "the private half of this %s key is on the token and "
                         "cannot be exported (keys generated without "
                         "pkcs11-key-label/-id can be, unless "
@@ -254,7 +254,7 @@ void *p11be_keymgmt_dup(const void *keydata_from, int selection)
     /* A parameters-only copy may be completed later: never shared. */
     evp_selection = from->params_only ? EVP_PKEY_KEY_PARAMETERS
                                       : keymgmt_evp_selection(selection, 0);
-    key = p11be_key_new(from->prov, from->kind);
+    key = p11be_key_new(from->tc, from->kind);
     if (key == NULL)
         return NULL;
     if (EVP_PKEY_todata(from->host, evp_selection, &params) != 1)

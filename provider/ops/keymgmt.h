@@ -17,6 +17,7 @@
 #include <openssl/core_dispatch.h>
 
 #include "keyobj.h"
+#include "provider.h"
 
 /*
  * A host copy for `key` (of its kind) from params, as EVP_PKEY_fromdata()

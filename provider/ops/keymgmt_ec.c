@@ -118,7 +118,7 @@ static const struct ec_curve *ec_curve_of(const P11BE_KEY *key)
                                           name, sizeof(name), NULL))
         curve = ec_curve_by_name(name);
     if (curve == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the EC key is not on a named curve pkcs11be offers (%s)",
                     EC_CURVES_OFFERED);
     return curve;
@@ -135,7 +135,7 @@ static int ec_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     if (curve == NULL)
         return 0;
     if (!EVP_PKEY_get_bn_param(key->host, OSSL_PKEY_PARAM_PRIV_KEY, &d)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the EC private key lacks its scalar");
         return 0;
     }
@@ -164,7 +164,7 @@ static OSSL_PARAM *ec_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     OSSL_PARAM *params = NULL;
     BIGNUM *d = NULL;
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 1,
                                 "the EC private key's CKA_VALUE"))
         return NULL;
     if ((d = BN_secure_new()) != NULL
@@ -173,7 +173,7 @@ static OSSL_PARAM *ec_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
         && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d))
         params = OSSL_PARAM_BLD_to_param(bld);
     if (params == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "holding the EC private key read from the token");
     OSSL_PARAM_BLD_free(bld);
     BN_clear_free(d);
@@ -222,13 +222,13 @@ static int ec_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     int ok = 0;
 
     (void)extra;
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 2,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 2,
                                 "the EC key's CKA_EC_PARAMS and "
                                 "CKA_EC_POINT"))
         return 0;
     curve = ec_curve_by_oid(tmpl[0].pValue, tmpl[0].ulValueLen);
     if (curve == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the token's EC key is not on a named curve pkcs11be "
                     "offers (%s)",
                     EC_CURVES_OFFERED);
@@ -248,7 +248,7 @@ out_free:
 
 static void *ec_new(void *provctx)
 {
-    return p11be_key_new(provctx, &p11be_kind_ec);
+    return p11be_key_new(p11be_tc(provctx), &p11be_kind_ec);
 }
 
 /* A token key from the store (store.c). */
@@ -287,14 +287,14 @@ static int ec_import(void *keydata, int selection, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
     if (p == NULL || !OSSL_PARAM_get_utf8_string_ptr(p, &name)
         || !ec_named_encoding(params)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "EC keys with explicit curve parameters are not "
                     "supported: use a named curve (%s)",
                     EC_CURVES_OFFERED);
         return 0;
     }
     if (ec_curve_by_name(name) == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the EC curve \"%s\" is not offered by pkcs11be (%s)", name,
                     EC_CURVES_OFFERED);
         return 0;
@@ -360,12 +360,12 @@ static int ec_set_params(void *keydata, const OSSL_PARAM params[])
     if (p == NULL)
         return 1;
     if (!OSSL_PARAM_get_octet_string_ptr(p, &point, &point_len)) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "the \"%s\" parameter must be an octet string", p->key);
         return 0;
     }
     if (!key->params_only) {
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(key->tc->handle, P11BE_R_BAD_STATE,
                     "only an EC key holding curve parameters alone takes "
                     "\"%s\"",
                     p->key);
@@ -535,7 +535,7 @@ static int ec_gen_on_host(P11BE_KEY *key, const void *arg)
     if (host != NULL && p11be_key_set_host(key, host, 1))
         return 1;
     EVP_PKEY_free(host);
-    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+    p11be_raise(key->tc->handle, P11BE_R_FALLBACK_FAILED,
                 "EC key generation on the host failed");
     return 0;
 }
@@ -568,7 +568,7 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
                     OSSL_PKEY_PARAM_GROUP_NAME);
         return NULL;
     }
-    key = p11be_key_new(gctx->prov, &p11be_kind_ec);
+    key = p11be_key_new(&gctx->prov->tc, &p11be_kind_ec);
     if (key == NULL)
         return NULL;
     if ((gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0) {
@@ -593,11 +593,14 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     }
     p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
                     gctx->curve->oid_len);
+    /*
+     * No CKA_ENCRYPT/CKA_DECRYPT: PKCS#11 has no EC encryption, and
+     * tpm2-pkcs11 refuses an EC template that sets them to false (its
+     * keys say true), leaving a TPM object behind.
+     */
     p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
-    p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 0);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
     p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
-    p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
     ok = p11be_keygen_run(key, &gen, mode, ec_gen_on_host, gctx->curve);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);

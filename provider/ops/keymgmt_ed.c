@@ -122,7 +122,7 @@ static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
     if (!EVP_PKEY_get_octet_string_param(key->host, OSSL_PKEY_PARAM_PRIV_KEY,
                                          priv, sizeof(priv), &len)
         || len != curve->key_len) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s private key lacks its value", key->kind->name);
         OPENSSL_cleanse(priv, sizeof(priv));
         return 0;
@@ -135,12 +135,12 @@ static int ed_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
 
 static void *ed25519_new(void *provctx)
 {
-    return p11be_key_new(provctx, &p11be_kind_ed25519);
+    return p11be_key_new(p11be_tc(provctx), &p11be_kind_ed25519);
 }
 
 static void *ed448_new(void *provctx)
 {
-    return p11be_key_new(provctx, &p11be_kind_ed448);
+    return p11be_key_new(p11be_tc(provctx), &p11be_kind_ed448);
 }
 
 /* Token keys from the store (store.c). */
@@ -281,12 +281,12 @@ static int ed_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     int ok = 0;
 
     (void)extra;
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 1,
                                 "the EdDSA key's CKA_EC_POINT"))
         return 0;
     p11be_ec_point_of(tmpl[0].pValue, tmpl[0].ulValueLen, &pub, &pub_len);
     if (pub_len != curve->key_len) {
-        p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(key->tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "the token's %s public key is %zu bytes, not %zu",
                     curve->kind->name, pub_len, curve->key_len);
         goto out_free;
@@ -313,12 +313,12 @@ static OSSL_PARAM *ed_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     OSSL_PARAM params[2], *dup = NULL;
     size_t priv_len;
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 1,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 1,
                                 "the EdDSA private key's CKA_VALUE"))
         return NULL;
     p11be_ec_point_of(tmpl[0].pValue, tmpl[0].ulValueLen, &priv, &priv_len);
     if (priv_len != curve->key_len) {
-        p11be_raise(key->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(key->tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "the token's %s private key is %zu bytes, not %zu",
                     curve->kind->name, priv_len, curve->key_len);
     } else {
@@ -327,7 +327,7 @@ static OSSL_PARAM *ed_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
         params[1] = OSSL_PARAM_construct_end();
         dup = OSSL_PARAM_dup(params);
         if (dup == NULL)
-            p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+            p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                         "holding the %s private key read from the token",
                         curve->kind->name);
     }
@@ -345,7 +345,7 @@ static int ed_gen_on_host(P11BE_KEY *key, const void *unused)
         return 1;
     EVP_PKEY_free(host);
     (void)unused;
-    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+    p11be_raise(key->tc->handle, P11BE_R_FALLBACK_FAILED,
                 "%s key generation on the host failed", key->kind->name);
     return 0;
 }
@@ -370,7 +370,7 @@ static void *ed_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
 
     (void)cb; /* the token reports no progress */
     (void)cbarg;
-    key = p11be_key_new(gctx->prov, gctx->curve->kind);
+    key = p11be_key_new(&gctx->prov->tc, gctx->curve->kind);
     if (key == NULL || (gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
         return key;
     /*

@@ -106,7 +106,7 @@ static int rsa_private_attrs(const P11BE_KEY *key, P11BE_ATTRS *attrs)
                                OSSL_PKEY_PARAM_RSA_E)
         || !p11be_attrs_add_bn(attrs, CKA_PRIVATE_EXPONENT, host,
                                OSSL_PKEY_PARAM_RSA_D)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the RSA private key lacks n, e or d");
         return 0;
     }
@@ -148,7 +148,7 @@ static OSSL_PARAM *rsa_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     size_t i;
     int ok;
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 6,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 6,
                                 "the RSA private key's CKA_PRIVATE_EXPONENT "
                                 "and CRT values"))
         return NULL;
@@ -164,7 +164,7 @@ static OSSL_PARAM *rsa_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     if (ok)
         params = OSSL_PARAM_BLD_to_param(bld);
     if (params == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "holding the RSA private key read from the token");
     OSSL_PARAM_BLD_free(bld);
     for (i = 0; i < 6; i++)
@@ -207,7 +207,7 @@ static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     BIGNUM *n = NULL, *e = NULL;
     int ok = 0;
 
-    if (!p11be_token_read_attrs(key->prov, sess, obj, tmpl, 2,
+    if (!p11be_token_read_attrs(key->tc, sess, obj, tmpl, 2,
                                 "the RSA key's CKA_MODULUS and "
                                 "CKA_PUBLIC_EXPONENT"))
         return 0;
@@ -219,7 +219,7 @@ static int rsa_public_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
         || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL
         || (all = OSSL_PARAM_merge(params, extra)) == NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "holding an RSA public key from the token");
         goto out_free;
     }
@@ -236,12 +236,12 @@ out_free:
 
 static void *rsa_new(void *provctx)
 {
-    return p11be_key_new(provctx, &p11be_kind_rsa);
+    return p11be_key_new(p11be_tc(provctx), &p11be_kind_rsa);
 }
 
 static void *rsa_pss_new(void *provctx)
 {
-    return p11be_key_new(provctx, &p11be_kind_rsa_pss);
+    return p11be_key_new(p11be_tc(provctx), &p11be_kind_rsa_pss);
 }
 
 /* A token key from the store (store.c). */
@@ -481,7 +481,7 @@ static int rsa_gen_check(RSA_GEN_CTX *gctx)
 {
     CK_MECHANISM_INFO info;
 
-    if (!p11be_mech_info(gctx->prov, CKM_RSA_PKCS_KEY_PAIR_GEN,
+    if (!p11be_mech_info(&gctx->prov->tc, CKM_RSA_PKCS_KEY_PAIR_GEN,
                          "CKM_RSA_PKCS_KEY_PAIR_GEN", &info))
         return 0;
     if (gctx->bits < info.ulMinKeySize
@@ -519,7 +519,7 @@ static int rsa_gen_on_host(P11BE_KEY *key, const void *arg)
     if (ok)
         return 1;
     EVP_PKEY_free(host);
-    p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+    p11be_raise(key->tc->handle, P11BE_R_FALLBACK_FAILED,
                 "%s key generation on the host failed", key->kind->name);
     return 0;
 }
@@ -550,7 +550,7 @@ static void *rsa_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
                     "RSA key generation requested from inside a token call");
         return NULL;
     }
-    key = p11be_key_new(gctx->prov, gctx->kind);
+    key = p11be_key_new(&gctx->prov->tc, gctx->kind);
     if (key == NULL || (gctx->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
         return key;
     if (gctx->existing) {

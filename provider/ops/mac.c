@@ -140,7 +140,7 @@ static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
                     CK_MECHANISM_TYPE mech, const char *mech_name,
                     CK_MECHANISM_INFO *info, int need)
 {
-    int present = p11be_mech_lookup(prov, mech, mech_name, info);
+    int present = p11be_mech_lookup(&prov->tc, mech, mech_name, info);
 
     *m = (struct p11be_stream_mech){mech, mech_name, NULL, 0};
     P11BE_DEBUG("%s: %s, keys of %lu..%lu bytes", mech_name,
@@ -148,7 +148,7 @@ static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
                 (unsigned long)info->ulMinKeySize,
                 (unsigned long)info->ulMaxKeySize);
     if (present == 0 && need)
-        p11be_check_mech(prov, mech, mech_name);
+        p11be_check_mech(&prov->tc, mech, mech_name);
     return present;
 }
 
@@ -167,8 +167,8 @@ static void mac_key_free(MAC_KEY *key, P11BE_PROV_CTX *prov)
 {
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    p11be_secret_key_clear(prov, &key->sk);
-    p11be_secret_key_clear(prov, &key->raw);
+    p11be_secret_key_clear(&prov->tc, &key->sk);
+    p11be_secret_key_clear(&prov->tc, &key->raw);
     pthread_mutex_destroy(&key->lock);
     OPENSSL_free(key);
 }
@@ -292,8 +292,8 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
         key->sk.lock = &key->lock;
     }
     ok = key != NULL
-         && p11be_secret_key_set(ctx->st.prov, &key->raw, 0, raw, raw_len)
-         && p11be_secret_key_set(ctx->st.prov, &key->sk,
+         && p11be_secret_key_set(&ctx->st.prov->tc, &key->raw, 0, raw, raw_len)
+         && p11be_secret_key_set(&ctx->st.prov->tc, &key->sk,
                                  ctx->is_cmac ? ctx->cipher->key_type
                                               : CKK_GENERIC_SECRET,
                                  value, len);
@@ -650,7 +650,7 @@ static void pkey_free(void *keydata)
 
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    p11be_secret_key_clear(key->prov, &key->priv);
+    p11be_secret_key_clear(&key->prov->tc, &key->priv);
     OPENSSL_free(key);
 }
 
@@ -700,7 +700,7 @@ static int pkey_take(MAC_PKEY *key, const OSSL_PARAM params[])
         return 0;
     }
     if (p != NULL
-        && !p11be_secret_key_set(key->prov, &key->priv, 0, priv, priv_len))
+        && !p11be_secret_key_set(&key->prov->tc, &key->priv, 0, priv, priv_len))
         return 0;
     if (cipher != NULL)
         strcpy(key->cipher, cipher); /* length checked above */

@@ -145,7 +145,7 @@ static int rand_from_token(RAND_CTX *ctx, unsigned char *out, size_t outlen)
 {
     struct p11be_buf buf = {out, outlen};
     struct p11be_run run = {
-        .prov = ctx->prov,
+        .tc = &ctx->prov->tc,
         .fn = "C_GenerateRandom",
         .step = rand_step,
         .arg = &buf,

@@ -103,19 +103,26 @@ int p11be_rsa_native_ok(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
                         struct p11be_mech_shape *shape)
 {
     CK_RSA_PKCS_MGF_TYPE unused_mgf;
-    CK_MECHANISM_TYPE unused_hash;
+    CK_MECHANISM_TYPE mgf1_hash;
     CK_MECHANISM_INFO info;
     int present;
 
     shape->mech = mech;
     if (!rsa_hash_mech(rp->md, &shape->hash, &unused_mgf)
-        || !rsa_hash_mech(rp->mgf1, &unused_hash, &shape->mgf))
+        || !rsa_hash_mech(rp->mgf1, &mgf1_hash, &shape->mgf))
         return 0;
-    present = p11be_mech_lookup(op->prov, mech, mech_name, &info);
+    present = p11be_mech_lookup(&op->prov->tc, mech, mech_name, &info);
     if (present <= 0)
         return present;
+    /*
+     * Nor with a hash the token lacks: opencryptoki 3.8 (no SHA-224) takes
+     * MGF1 with SHA-224 at C_DecryptInit and fails C_Decrypt with
+     * CKR_FUNCTION_FAILED.
+     */
     return (info.flags & flag) != 0
-           && !p11be_key_shape_refused(op->prov, shape);
+           && p11be_has_mech(&op->prov->tc, shape->hash)
+           && p11be_has_mech(&op->prov->tc, mgf1_hash)
+           && !p11be_key_shape_refused(&op->prov->tc, shape);
 }
 
 void p11be_rsa_left_pad(unsigned char *buf, size_t len, size_t k)

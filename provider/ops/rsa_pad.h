@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
-#include "keyobj.h"
+#include "keyop.h"
 
 /*
  * The RSA parameters an operation settled on, read back from its host

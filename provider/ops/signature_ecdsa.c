@@ -26,7 +26,7 @@
 #include <openssl/params.h>
 
 #include "err.h"
-#include "keyobj.h"
+#include "keyop.h"
 #include "provider.h"
 #include "reentry.h"
 
@@ -123,7 +123,7 @@ static int ecdsa_init(ECDSA_CTX *ctx, void *provkey, const OSSL_PARAM params[],
     if (ok <= 0 || !p11be_keyop_set_params(&ctx->op, params))
         return 0;
     if (sign && !ctx->op.on_host)
-        return p11be_check_mech(ctx->op.prov, CKM_ECDSA, "CKM_ECDSA");
+        return p11be_check_mech(&ctx->op.prov->tc, CKM_ECDSA, "CKM_ECDSA");
     return 1;
 }
 

@@ -18,7 +18,7 @@
 #include <openssl/params.h>
 
 #include "err.h"
-#include "keyobj.h"
+#include "keyop.h"
 #include "provider.h"
 #include "reentry.h"
 
@@ -111,7 +111,7 @@ static int eddsa_init(EDDSA_CTX *ctx, const char *mdname, void *provkey,
         return 0;
     }
     if (sign && !ctx->op.on_host)
-        return p11be_check_mech(ctx->op.prov, CKM_EDDSA, "CKM_EDDSA");
+        return p11be_check_mech(&ctx->op.prov->tc, CKM_EDDSA, "CKM_EDDSA");
     return 1;
 }
 

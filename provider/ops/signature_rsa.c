@@ -51,7 +51,7 @@
 
 #include "debug.h"
 #include "err.h"
-#include "keyobj.h"
+#include "keyop.h"
 #include "names.h"
 #include "provider.h"
 #include "reentry.h"
@@ -156,7 +156,8 @@ static int sig_init(SIG_CTX *ctx, void *provkey, const OSSL_PARAM params[],
     if (ok <= 0 || !p11be_keyop_set_params(&ctx->op, params))
         return 0;
     if (sign && !ctx->op.on_host)
-        return p11be_check_mech(ctx->op.prov, CKM_RSA_PKCS, "CKM_RSA_PKCS");
+        return p11be_check_mech(&ctx->op.prov->tc, CKM_RSA_PKCS,
+                                "CKM_RSA_PKCS");
     return 1;
 }
 
@@ -302,7 +303,7 @@ static int sig_pss_native(SIG_CTX *ctx, const struct p11be_rsa_params *sp,
         return 1;
     if (!refused)
         return 0;
-    p11be_key_note_refused(ctx->op.prov, &shape);
+    p11be_key_note_refused(&ctx->op.prov->tc, &shape);
     return -1;
 }
 
@@ -320,7 +321,8 @@ static int sig_pss(SIG_CTX *ctx, const struct p11be_rsa_params *sp,
     done = sig_pss_native(ctx, sp, salt, tbs, tbs_len, sig, k);
     if (done >= 0)
         return done;
-    if (p11be_mech_lookup(ctx->op.prov, CKM_RSA_X_509, "CKM_RSA_X_509", &info)
+    if (p11be_mech_lookup(&ctx->op.prov->tc, CKM_RSA_X_509, "CKM_RSA_X_509",
+                          &info)
             != 1
         || !(info.flags & CKF_SIGN)) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_MECH_NOT_SUPPORTED,

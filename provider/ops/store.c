@@ -95,7 +95,7 @@
 #include "p11call.h"
 #include "reentry.h"
 #include "session.h"
-#include "token.h"
+#include "token_ctx.h"
 #include "uri.h"
 
 #define STORE_FIND_BATCH 64
@@ -255,8 +255,8 @@ static int store_mismatch(STORE_CTX *ctx, const P11BE_TOKEN *token,
                 "%s asks for %s=\"%s\", but pkcs11be is configured for the "
                 "token \"%s\" in slot %lu, whose %s is \"%s\" (choose the "
                 "token with pkcs11-token-label or pkcs11-slot-id)",
-                ctx->shown, attr, want, token->label,
-                (unsigned long)token->slot_id, attr, have);
+                ctx->shown, attr, want, p11be_token_label(token),
+                (unsigned long)p11be_token_slot_id(token), attr, have);
     return 0;
 }
 
@@ -331,16 +331,18 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
             p11be_config_source(&ctx->prov->config, P11BE_SET_MODULE_PATH));
         return 0;
     }
-    if (uri->has_slot_id && uri->slot_id != token->slot_id) {
+    if (uri->has_slot_id && uri->slot_id != p11be_token_slot_id(token)) {
         char want[32];
 
         snprintf(want, sizeof(want), "%lu", uri->slot_id);
-        snprintf(have, sizeof(have), "%lu", (unsigned long)token->slot_id);
+        snprintf(have, sizeof(have), "%lu",
+                 (unsigned long)p11be_token_slot_id(token));
         return store_mismatch(ctx, token, "slot-id", want, have);
     }
     if (uri->token != NULL || uri->manufacturer != NULL || uri->serial != NULL
         || uri->model != NULL) {
-        rv = P11BE_CALL(token->fns, C_GetTokenInfo, token->slot_id, &ti);
+        rv = P11BE_CALL(p11be_token_fns(token), C_GetTokenInfo,
+                        p11be_token_slot_id(token), &ti);
         if (rv != CKR_OK) {
             p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                         "C_GetTokenInfo: %s", p11be_ckr_name(rv));
@@ -355,7 +357,8 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
             return 0;
     }
     if (uri->slot_description != NULL || uri->slot_manufacturer != NULL) {
-        rv = P11BE_CALL(token->fns, C_GetSlotInfo, token->slot_id, &si);
+        rv = P11BE_CALL(p11be_token_fns(token), C_GetSlotInfo,
+                        p11be_token_slot_id(token), &si);
         if (rv != CKR_OK) {
             p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                         "C_GetSlotInfo: %s", p11be_ckr_name(rv));
@@ -369,7 +372,7 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
     }
     if (uri->library_manufacturer != NULL || uri->library_description != NULL
         || uri->has_library_version) {
-        rv = P11BE_CALL(token->fns, C_GetInfo, &li);
+        rv = P11BE_CALL(p11be_token_fns(token), C_GetInfo, &li);
         if (rv != CKR_OK) {
             p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                         "C_GetInfo: %s", p11be_ckr_name(rv));
@@ -410,7 +413,7 @@ static int store_pin_from_cb(STORE_CTX *ctx, const P11BE_TOKEN *token,
     if (pw_cb == NULL)
         return -1;
     snprintf(info, sizeof(info), "PIN of the PKCS#11 token \"%s\"",
-             token->label);
+             p11be_token_label(token));
     params[0] =
         OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
     params[1] = OSSL_PARAM_construct_end();
@@ -478,7 +481,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                         "%s: the token \"%s\" needs a login to find private "
                         "keys: give pin-value or pin-source in the URI, set "
                         "pkcs11-pin, or a passphrase (-passin)",
-                        ctx->shown, token->label);
+                        ctx->shown, p11be_token_label(token));
             OPENSSL_cleanse(buf, sizeof(buf));
             return 0;
         }
@@ -698,8 +701,8 @@ static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
         p11be_raise(ctx->prov->handle, P11BE_R_AMBIGUOUS,
                     "%s is ambiguous on token \"%s\": %zu %ss match (%s); "
                     "add id= or type= to name one",
-                    ctx->shown, token->label, n, store_class_name(classes[c]),
-                    list);
+                    ctx->shown, p11be_token_label(token), n,
+                    store_class_name(classes[c]), list);
         return 0;
     }
     return 1;
@@ -779,11 +782,11 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
     size_t i, from;
     CK_RV rv = CKR_OK;
 
-    token = p11be_prov_token(ctx->prov);
+    token = p11be_token_ctx_token(&ctx->prov->tc);
     if (token == NULL || !store_wanted(ctx, &want)
         || !store_match_token(ctx, token))
         return 0;
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         return 0;
     if (want & STORE_WANT_PRIVATE) {
@@ -800,7 +803,8 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
             goto out_release;
         store_read_items(ctx, sess, from);
     }
-    P11BE_DEBUG("%zu objects match on token \"%s\"", ctx->count, token->label);
+    P11BE_DEBUG("%zu objects match on token \"%s\"", ctx->count,
+                p11be_token_label(token));
     named = ctx->uri.object != NULL || ctx->uri.has_id;
     if ((named || unique) && !store_check_unique(ctx, token))
         goto out_release;
@@ -809,7 +813,7 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
         p11be_raise(ctx->prov->handle, P11BE_R_OBJECT_NOT_FOUND,
                     "no object matches %s on token \"%s\": C_FindObjects "
                     "found nothing%s; likely causes: %s",
-                    ctx->shown, token->label,
+                    ctx->shown, p11be_token_label(token),
                     ctx->skipped_login ? " (no PIN was given, so private "
                                          "keys were not searched)"
                                        : "",
@@ -879,7 +883,7 @@ static int store_host_from_cert(P11BE_KEY *key, P11BE_SESSION *sess,
     EVP_PKEY *pub;
     int ok = 0;
 
-    if (!p11be_token_read_attrs(key->prov, sess, cert, &value, 1,
+    if (!p11be_token_read_attrs(key->tc, sess, cert, &value, 1,
                                 "a certificate's CKA_VALUE"))
         return 0;
     der = value.pValue;
@@ -888,7 +892,7 @@ static int store_host_from_cert(P11BE_KEY *key, P11BE_SESSION *sess,
         || (pub = X509_get0_pubkey(x509)) == NULL
         || !EVP_PKEY_is_a(pub, key->kind->name)
         || EVP_PKEY_todata(pub, EVP_PKEY_PUBLIC_KEY, &params) != 1) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the certificate paired with the %s key by CKA_ID does "
                     "not hold a %s public key",
                     key->kind->name, key->kind->name);
@@ -912,11 +916,11 @@ static P11BE_KEY *store_make_key(STORE_CTX *ctx, const struct store_item *item)
     P11BE_KEY *key;
     int ok;
 
-    key = p11be_key_new(ctx->prov, item->kind);
+    key = p11be_key_new(&ctx->prov->tc, item->kind);
     if (key == NULL)
         return NULL;
     /* Logged in already when the object is private (store_search). */
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         goto out_free_key;
     if (!is_priv)
@@ -989,10 +993,10 @@ static int store_yield_cert(STORE_CTX *ctx, const struct store_item *item,
     P11BE_SESSION *sess;
     int ok;
 
-    sess = p11be_session_acquire(ctx->prov, &req);
+    sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         return 0;
-    ok = p11be_token_read_attrs(ctx->prov, sess, item->handle, &value, 1,
+    ok = p11be_token_read_attrs(&ctx->prov->tc, sess, item->handle, &value, 1,
                                 "a certificate's CKA_VALUE");
     p11be_session_release(sess, CKR_OK);
     if (!ok)
@@ -1107,27 +1111,28 @@ char *p11be_store_key_uri(const P11BE_KEY *key)
     size_t room, used;
 
     if (!key->persistent || (key->label == NULL && key->id_len == 0)) {
-        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+        p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the %s key is not a persistent token key: it has no "
                     "pkcs11: URI",
                     key->kind->name);
         return NULL;
     }
-    token = p11be_prov_token(key->prov);
+    token = p11be_token_ctx_token(key->tc);
     if (token == NULL)
         return NULL;
     /* Every byte encodes to at most three characters. */
     room =
         64
         + 3
-              * (strlen(token->label)
+              * (strlen(p11be_token_label(token))
                  + (key->label != NULL ? strlen(key->label) : 0) + key->id_len);
     uri = p = OPENSSL_malloc(room);
     if (uri == NULL)
         return NULL;
     used = (size_t)snprintf(p, room, "pkcs11:token=");
-    used += p11be_uri_encode((const unsigned char *)token->label,
-                             strlen(token->label), p + used, room - used);
+    used += p11be_uri_encode((const unsigned char *)p11be_token_label(token),
+                             strlen(p11be_token_label(token)), p + used,
+                             room - used);
     if (key->label != NULL) {
         used += (size_t)snprintf(p + used, room - used, ";object=");
         used += p11be_uri_encode((const unsigned char *)key->label,

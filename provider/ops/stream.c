@@ -143,7 +143,7 @@ static int stream_run(P11BE_PROV_CTX *prov, struct stream_call *c,
 {
     int sign = c->m->key != NULL;
     struct p11be_run run = {
-        .prov = prov,
+        .tc = &prov->tc,
         .req = {.mech = c->m->checked ? 0 : c->m->mech, .held = kept != NULL},
         .fn = c->copy ? "C_SetOperationState"
               : c->out != NULL

@@ -102,142 +102,18 @@ void p11be_attrs_free(P11BE_ATTRS *attrs)
 
 /* ---- what the token says ------------------------------------------------ */
 
-#define FACT_TOKENS  8
-#define FACT_REFUSED 64
-
-/* One token's facts, read once (mechanism info is the core's). */
-struct key_facts {
-    const void *token;                             /* p11be_prov_token() */
-    CK_FLAGS token_flags;                          /* CK_TOKEN_INFO.flags */
-    size_t refused_count;                          /* entries below */
-    struct p11be_mech_shape refused[FACT_REFUSED]; /* see keyobj.h */
-};
-
-static pthread_mutex_t facts_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct key_facts facts[FACT_TOKENS]; /* guarded by facts_lock */
-static size_t facts_count;                  /* entries used */
-static size_t facts_next;                   /* entry to reuse next */
-
-/* The token's entry, or NULL; facts_lock held. */
-static struct key_facts *facts_find_locked(const void *token)
-{
-    size_t i;
-
-    for (i = 0; i < facts_count; i++)
-        if (facts[i].token == token)
-            return &facts[i];
-    return NULL;
-}
-
-/*
- * Makes sure the token has an entry (its flags read with C_GetSessionInfo
- * + C_GetTokenInfo); returns the token, or NULL (raised).
- */
-static const void *facts_ensure(P11BE_PROV_CTX *prov)
-{
-    const void *token = p11be_prov_token(prov);
-    struct p11be_session_req req = {0};
-    struct key_facts fresh = {0};
-    P11BE_SESSION *sess;
-    CK_SESSION_INFO sinfo;
-    CK_TOKEN_INFO tinfo;
-    CK_RV rv;
-
-    if (token == NULL)
-        return NULL;
-    pthread_mutex_lock(&facts_lock);
-    if (facts_find_locked(token) != NULL) {
-        pthread_mutex_unlock(&facts_lock);
-        return token;
-    }
-    pthread_mutex_unlock(&facts_lock);
-
-    sess = p11be_session_acquire(prov, &req);
-    if (sess == NULL)
-        return NULL;
-    rv = P11BE_CALL(sess->fns, C_GetSessionInfo, sess->handle, &sinfo);
-    if (rv == CKR_OK)
-        rv = P11BE_CALL(sess->fns, C_GetTokenInfo, sinfo.slotID, &tinfo);
-    p11be_session_release(sess, rv);
-    if (rv != CKR_OK) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "C_GetSessionInfo/C_GetTokenInfo: %s", p11be_ckr_name(rv));
-        return NULL;
-    }
-    fresh.token = token;
-    fresh.token_flags = tinfo.flags;
-
-    pthread_mutex_lock(&facts_lock);
-    if (facts_find_locked(token) == NULL) {
-        if (facts_count < FACT_TOKENS) {
-            facts[facts_count++] = fresh;
-        } else {
-            facts[facts_next] = fresh;
-            facts_next = (facts_next + 1) % FACT_TOKENS;
-        }
-    }
-    pthread_mutex_unlock(&facts_lock);
-    return token;
-}
-
-static int shape_equal(const struct p11be_mech_shape *a,
-                       const struct p11be_mech_shape *b)
-{
-    return a->mech == b->mech && a->hash == b->hash && a->mgf == b->mgf;
-}
-
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape)
-{
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-    int refused = 0;
-    size_t i;
-
-    pthread_mutex_lock(&facts_lock);
-    f = token != NULL ? facts_find_locked(token) : NULL;
-    for (i = 0; f != NULL && i < f->refused_count && !refused; i++)
-        refused = shape_equal(&f->refused[i], shape);
-    pthread_mutex_unlock(&facts_lock);
-    return refused;
-}
-
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape)
-{
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-
-    P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
-                "mgf 0x%lx: padding on the host from now on",
-                (unsigned long)shape->mech, (unsigned long)shape->hash,
-                (unsigned long)shape->mgf);
-    pthread_mutex_lock(&facts_lock);
-    f = token != NULL ? facts_find_locked(token) : NULL;
-    if (f != NULL && f->refused_count < FACT_REFUSED)
-        f->refused[f->refused_count++] = *shape;
-    pthread_mutex_unlock(&facts_lock);
-}
-
 /*
  * Whether imported private keys are made CKA_PRIVATE after a login (see
  * the top of the file): 1 or 0, or -1 on failure (raised).
  */
-static int facts_login_for_keys(P11BE_PROV_CTX *prov)
+static int key_login_for_keys(P11BE_TOKEN_CTX *tc)
 {
-    const void *token = facts_ensure(prov);
-    struct key_facts *f;
-    CK_FLAGS flags = 0;
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
 
     if (token == NULL)
         return -1;
-    pthread_mutex_lock(&facts_lock);
-    f = facts_find_locked(token);
-    if (f != NULL)
-        flags = f->token_flags;
-    pthread_mutex_unlock(&facts_lock);
-    return (flags & CKF_LOGIN_REQUIRED) != 0
-           && p11be_config_get(&prov->config, P11BE_SET_PIN) != NULL;
+    return (token->token_flags & CKF_LOGIN_REQUIRED) != 0
+           && p11be_config_get(tc->config, P11BE_SET_PIN) != NULL;
 }
 
 /* ---- the key object ----------------------------------------------------- */
@@ -267,14 +143,13 @@ static int ref_token_current(const P11BE_OBJECT_REF *ref,
            && ref->forks == sess->fork_generation;
 }
 
-P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
-                         const struct p11be_key_kind *kind)
+P11BE_KEY *p11be_key_new(P11BE_TOKEN_CTX *tc, const struct p11be_key_kind *kind)
 {
     P11BE_KEY *key;
     int i;
 
     if (!p11be_fallback_prepare()) {
-        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(tc->handle, P11BE_R_FALLBACK_FAILED,
                     "cannot load OpenSSL's default provider for the public "
                     "half of a %s key",
                     kind->name);
@@ -285,7 +160,7 @@ P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
         p11be_fallback_release();
         return NULL;
     }
-    key->prov = prov;
+    key->tc = tc;
     key->kind = kind;
     key->refs = 1;
     pthread_mutex_init(&key->lock, NULL);
@@ -310,10 +185,10 @@ void p11be_key_free(P11BE_KEY *key)
         return;
     if (!key->persistent) {
         for (i = 0; i < P11BE_USE_COUNT; i++)
-            p11be_object_destroy(key->prov, &key->priv[i]);
-        p11be_object_destroy(key->prov, &key->pub);
+            p11be_object_destroy(key->tc, &key->priv[i]);
+        p11be_object_destroy(key->tc, &key->pub);
     }
-    p11be_object_destroy(key->prov, &key->copy);
+    p11be_object_destroy(key->tc, &key->copy);
     EVP_PKEY_free(key->host);
     EVP_PKEY_free(key->host_full);
     p11be_fallback_release();
@@ -326,7 +201,7 @@ void p11be_key_free(P11BE_KEY *key)
 int p11be_key_set_host(P11BE_KEY *key, EVP_PKEY *host, int has_private)
 {
     if (key->host != NULL) {
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(key->tc->handle, P11BE_R_BAD_STATE,
                     "a %s key cannot be imported twice", key->kind->name);
         return 0;
     }
@@ -350,7 +225,7 @@ int p11be_key_set_public(P11BE_KEY *key, EVP_PKEY *host)
     pthread_mutex_lock(&key->lock);
     if (!key->params_only) {
         pthread_mutex_unlock(&key->lock);
-        p11be_raise(key->prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(key->tc->handle, P11BE_R_BAD_STATE,
                     "the %s key already has a public key: keys are not "
                     "changed once made",
                     key->kind->name);
@@ -386,7 +261,7 @@ static EVP_PKEY *key_read_private(P11BE_KEY *key, P11BE_SESSION *sess,
         || EVP_PKEY_fromdata_init(ctx) != 1
         || EVP_PKEY_fromdata(ctx, &full, EVP_PKEY_KEYPAIR, all) != 1) {
         full = NULL;
-        p11be_raise(key->prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(key->tc->handle, P11BE_R_FALLBACK_FAILED,
                     "the %s private key read from the token is not one "
                     "OpenSSL's default provider takes",
                     key->kind->name);
@@ -410,7 +285,7 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
     if (key->host_private)
         return key->host;
     if (!key->exportable) {
-        p11be_raise(key->prov->handle, P11BE_R_NOT_EXTRACTABLE,
+        p11be_raise(key->tc->handle, P11BE_R_NOT_EXTRACTABLE,
                     "the private half of this %s key is on the token and "
                     "cannot leave it",
                     key->kind->name);
@@ -422,15 +297,15 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
     if (full != NULL)
         return full;
     /* The session first, as p11be_key_session(): never wait holding lock. */
-    sess = p11be_session_acquire(key->prov, &req);
+    sess = p11be_session_acquire(key->tc, &req);
     if (sess == NULL)
         return NULL;
     pthread_mutex_lock(&key->lock);
     if (key->host_full == NULL) {
-        if (p11be_object_alive(key->prov, &key->priv[0]))
+        if (p11be_object_alive(key->tc, &key->priv[0]))
             key->host_full = key_read_private(key, sess, key->priv[0].handle);
         else
-            p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+            p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                         "the %s key pair generated on the token is gone (the "
                         "token was removed or the process forked)",
                         key->kind->name);
@@ -457,7 +332,7 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key)
         ctx = EVP_PKEY_CTX_new_from_pkey(p11be_fallback_libctx(), key->host,
                                          NULL);
     if (ctx == NULL)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY, "no %s key to work with",
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY, "no %s key to work with",
                     key->kind->name);
     return ctx;
 }
@@ -483,12 +358,12 @@ static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
     p11be_attrs_add_bool(&attrs, CKA_UNWRAP, 0);
     if (!key->kind->private_attrs(key, &attrs) || attrs.failed) {
         if (attrs.failed)
-            p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+            p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                         "building the %s private key template",
                         key->kind->name);
         goto out_free_attrs;
     }
-    ok = p11be_object_create(key->prov, attrs.list, attrs.count, login, ref);
+    ok = p11be_object_create(key->tc, attrs.list, attrs.count, login, ref);
     if (ok)
         key->need_login = login;
 out_free_attrs:
@@ -550,7 +425,7 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     int i;
 
     if (key->label == NULL && key->id_len == 0) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair has no label or id to find "
                     "it by on the token",
                     key->kind->name);
@@ -568,18 +443,18 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
             rv = key_find_one(key, sess, classes[i], &handles[i], &count);
     i--;
     if (rv != CKR_OK)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "looking for the persistent %s key pair %s: "
                     "C_FindObjects: %s",
                     key->kind->name, by, p11be_ckr_name(rv));
     else if (count == 0)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair %s is not on the token: "
                     "C_FindObjects found no %s key object; likely causes: %s",
                     key->kind->name, by, i == 0 ? "private" : "public",
                     P11BE_NOT_FOUND_CAUSES);
     else if (count > 1)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the persistent %s key pair %s is not unique: "
                     "C_FindObjects found more than one %s key object; give "
                     "each pair its own id or label",
@@ -593,6 +468,25 @@ static int key_find_again(P11BE_KEY *key, P11BE_SESSION *sess, int want_pub)
     return 1;
 }
 
+/*
+ * A key on token objects, found again by `id` (when id_len > 0) or
+ * `label`: 1, or 0 (out of memory).
+ */
+static int key_set_persistent(P11BE_KEY *key, const char *label,
+                              const unsigned char *id, size_t id_len,
+                              int token_private, int need_login)
+{
+    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+        return 0;
+    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
+        return 0;
+    key->id_len = id_len;
+    key->persistent = 1;
+    key->token_private = token_private;
+    key->need_login = need_login;
+    return 1;
+}
+
 int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
                    size_t id_len)
 {
@@ -601,22 +495,16 @@ int p11be_key_find(P11BE_KEY *key, const char *label, const unsigned char *id,
     int ok;
 
     if (label == NULL && id_len == 0) {
-        p11be_raise(key->prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
                     "finding a %s key pair on the token needs a label or an "
                     "id",
                     key->kind->name);
         return 0;
     }
-    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
-        return 0;
-    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
-        return 0;
-    key->id_len = id_len;
     /* A token pair, kept at free: as p11be_key_generate() leaves one. */
-    key->token_private = 1;
-    key->persistent = 1;
-    key->need_login = 1;
-    sess = p11be_session_acquire(key->prov, &req);
+    if (!key_set_persistent(key, label, id, id_len, 1, 1))
+        return 0;
+    sess = p11be_session_acquire(key->tc, &req);
     if (sess == NULL)
         return 0;
     pthread_mutex_lock(&key->lock);
@@ -640,9 +528,8 @@ static const char *const key_cache_choices[] = {"yes", "no", NULL};
 static int key_copy_wanted(P11BE_KEY *key)
 {
     if (!key->copy_decided) {
-        int choice =
-            p11be_config_choice(&key->prov->config, P11BE_SET_KEY_CACHE,
-                                key->prov->handle, 0, key_cache_choices);
+        int choice = p11be_config_choice(key->tc->config, P11BE_SET_KEY_CACHE,
+                                         key->tc->handle, 0, key_cache_choices);
 
         if (choice < 0)
             return -1;
@@ -668,8 +555,8 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
     int made;
 
     ERR_set_mark();
-    made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
-                             need_login, &key->copy, &rv);
+    made = p11be_object_copy(key->tc, key->priv[0].handle, tmpl, 1, need_login,
+                             &key->copy, &rv);
     if (!made && p11be_ckr_class(rv) == P11BE_CKR_OBJECT) {
         /* The token dropped the original's handle at a logout. */
         ERR_pop_to_mark();
@@ -678,7 +565,7 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
             ERR_clear_last_mark();
             return -1;
         }
-        made = p11be_object_copy(key->prov, key->priv[0].handle, tmpl, 1,
+        made = p11be_object_copy(key->tc, key->priv[0].handle, tmpl, 1,
                                  need_login, &key->copy, &rv);
     }
     /* The token object's own use says what is wrong, if anything is. */
@@ -720,7 +607,7 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
             return 0;
         }
     }
-    if (copy && p11be_object_alive(key->prov, &key->copy)) {
+    if (copy && p11be_object_alive(key->tc, &key->copy)) {
         /* The hot path: no token object check, no find. */
         *used = key->copy;
         pthread_mutex_unlock(&key->lock);
@@ -728,7 +615,7 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
     }
     ref = &key->priv[key->token_private ? 0 : use];
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_alive(key->prov, ref);
+                         : p11be_object_alive(key->tc, ref);
     if (!ok && key->host_private)
         ok = key_create_private(key, use, run->req.need_login, ref);
     else if (!ok && key->persistent)
@@ -737,11 +624,11 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
                             key->pub.handle != CK_INVALID_HANDLE
                                 && !ref_token_current(&key->pub, sess));
     else if (!ok)
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s key pair generated on the token is gone (%s): "
                     "session keys cannot come back",
                     key->kind->name,
-                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+                    p11be_object_gone_why(key->tc, ref, why, sizeof(why)));
     if (ok && copy) {
         int made = key_copy_make(key, sess, run->req.need_login);
 
@@ -773,7 +660,7 @@ P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
     if (!key_run_prepare(key, use, mech, &run))
         return NULL;
     /* Acquired first: in a forked child that re-initialises the module. */
-    sess = p11be_session_acquire(key->prov, &run.req);
+    sess = p11be_session_acquire(key->tc, &run.req);
     if (sess == NULL)
         return NULL;
     if (p11be_object_ready(&run, sess, obj))
@@ -846,15 +733,15 @@ static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
                            CK_MECHANISM_TYPE mech, struct p11be_run *run)
 {
     if (!p11be_key_has_private(key)) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s key has no private half", key->kind->name);
         return 0;
     }
-    run->prov = key->prov;
+    run->tc = key->tc;
     run->req.mech = mech;
     /* Decided before the session: the facts may need one of their own. */
     run->req.need_login =
-        key->token_private ? key->need_login : facts_login_for_keys(key->prov);
+        key->token_private ? key->need_login : key_login_for_keys(key->tc);
     run->object = key_object_make;
     run->object_arg = key;
     run->object_use = use;
@@ -895,10 +782,18 @@ static CK_RV key_private_step(struct p11be_run *run, P11BE_SESSION *sess,
     }
     c->len = c->room;
     if (c->sign)
-        return P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
-                          c->in_len, c->out, &c->len);
-    return P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)c->in,
-                      c->in_len, c->out, &c->len);
+        rv = P11BE_CALL(sess->fns, C_Sign, sess->handle, (CK_BYTE *)c->in,
+                        c->in_len, c->out, &c->len);
+    else
+        rv = P11BE_CALL(sess->fns, C_Decrypt, sess->handle, (CK_BYTE *)c->in,
+                        c->in_len, c->out, &c->len);
+    /*
+     * opencryptoki 3.8 takes OAEP parameters it cannot do (MGF1 with
+     * another hash) at C_DecryptInit and refuses them at C_Decrypt: the
+     * same refusal, and the operation has ended either way.
+     */
+    run->at_init = rv == CKR_MECHANISM_PARAM_INVALID;
+    return rv;
 }
 
 int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
@@ -926,130 +821,6 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
     return 1;
 }
 
-/* ---- operations on a key ------------------------------------------------- */
-
-void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what)
-{
-    op->prov = prov;
-    op->what = what;
-    op->reentered = p11be_reentered();
-    if (op->reentered)
-        P11BE_DEBUG("re-entered from the module: %s on the host", what);
-}
-
-int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
-                     int uses_private)
-{
-    P11BE_KEY *key = provkey;
-
-    if (key != NULL) {
-        p11be_key_up_ref(key);
-        p11be_key_free(op->key);
-        op->key = key;
-    }
-    key = op->key;
-    EVP_PKEY_CTX_free(op->host);
-    op->host = NULL;
-    op->operation = operation;
-    if (key == NULL) {
-        p11be_raise(op->prov->handle, P11BE_R_NO_KEY, "%s: no key given",
-                    op->what);
-        return 0;
-    }
-    if (uses_private && !p11be_key_has_private(key)) {
-        p11be_raise(op->prov->handle, P11BE_R_NO_KEY,
-                    "%s: the key is a public key", op->what);
-        return 0;
-    }
-    if (uses_private && op->reentered && !key->host_private) {
-        p11be_raise(op->prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s with a token key requested from inside a token call",
-                    op->what);
-        return 0;
-    }
-    op->on_host =
-        op->reentered || (op->prov->offload_keys && key->host_private);
-    if (op->on_host && !op->reentered)
-        P11BE_DEBUG("%s with a software key, offload keys: on the host",
-                    op->what);
-    op->host = p11be_key_host_ctx(key);
-    return op->host != NULL;
-}
-
-int p11be_keyop_ready(P11BE_KEYOP *op, int operation)
-{
-    if (op->host != NULL && op->operation == operation)
-        return 1;
-    p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
-                "%s: called without its init", op->what);
-    return 0;
-}
-
-int p11be_keyop_dup(P11BE_KEYOP *dst, const P11BE_KEYOP *src)
-{
-    *dst = *src;
-    dst->key = NULL;
-    dst->host = NULL;
-    if (src->key != NULL && p11be_key_up_ref(src->key))
-        dst->key = src->key;
-    return src->host == NULL
-           || (dst->host = EVP_PKEY_CTX_dup(src->host)) != NULL;
-}
-
-void p11be_keyop_cleanup(P11BE_KEYOP *op)
-{
-    EVP_PKEY_CTX_free(op->host);
-    p11be_key_free(op->key);
-    op->host = NULL;
-    op->key = NULL;
-}
-
-int p11be_keyop_get_params(P11BE_KEYOP *op, OSSL_PARAM params[])
-{
-    if (op->host == NULL) {
-        p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
-                    "%s: parameters asked before init", op->what);
-        return 0;
-    }
-    return EVP_PKEY_CTX_get_params(op->host, params) > 0;
-}
-
-/* Whether `key` names a property query (dropped for the host). */
-static int keyop_param_is_props(const char *key)
-{
-    size_t len = strlen(key);
-
-    return (len >= 10 && strcmp(key + len - 10, "properties") == 0)
-           || (len >= 6 && strcmp(key + len - 6, "-props") == 0);
-}
-
-int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[])
-{
-    OSSL_PARAM *kept;
-    size_t count = 0, n = 0, i;
-    int ok;
-
-    if (params == NULL || params[0].key == NULL)
-        return 1;
-    if (op->host == NULL) {
-        p11be_raise(op->prov->handle, P11BE_R_BAD_STATE,
-                    "%s: parameters set before init", op->what);
-        return 0;
-    }
-    while (params[count].key != NULL)
-        count++;
-    kept = OPENSSL_malloc((count + 1) * sizeof(*kept));
-    if (kept == NULL)
-        return 0;
-    for (i = 0; i < count; i++)
-        if (!keyop_param_is_props(params[i].key))
-            kept[n++] = params[i];
-    kept[n] = params[count]; /* the end marker */
-    ok = n == 0 || EVP_PKEY_CTX_set_params(op->host, kept) > 0;
-    OPENSSL_free(kept);
-    return ok;
-}
-
 /* Appends the template's own entries (pointers, not copies) to `out`. */
 static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
                              const P11BE_ATTRS *more)
@@ -1061,25 +832,104 @@ static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
     return n;
 }
 
+/*
+ * The retry's template when the token refused the full one: what the key
+ * cannot do without. Usage flags that say no are left to the token's
+ * defaults, and CKA_DERIVE goes: tpm2-pkcs11 makes an EC key either for
+ * signing or for key agreement and refuses one asked for both
+ * (CKR_GENERAL_ERROR, "User specified and TPM specified attr mismatch").
+ * CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE stay as they are.
+ */
+static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
+                                     const P11BE_ATTRS *more)
+{
+    static const CK_ATTRIBUTE_TYPE usage[] = {
+        CKA_EXTRACTABLE, CKA_SIGN,         CKA_VERIFY,
+        CKA_ENCRYPT,     CKA_DECRYPT,      CKA_WRAP,
+        CKA_UNWRAP,      CKA_SIGN_RECOVER, CKA_VERIFY_RECOVER};
+    CK_ULONG i;
+    size_t u;
+
+    for (i = 0; more != NULL && i < more->count; i++) {
+        const CK_ATTRIBUTE *a = &more->list[i];
+        int drop = a->type == CKA_DERIVE;
+
+        for (u = 0; !drop && u < sizeof(usage) / sizeof(usage[0]); u++)
+            drop =
+                a->type == usage[u] && *(const CK_BBOOL *)a->pValue == CK_FALSE;
+        if (!drop)
+            out[n++] = *a;
+    }
+    return n;
+}
+
+/*
+ * C_GenerateKeyPair with the full templates, and, if `retry`, once more
+ * with minimal ones (attrs_append_minimal) when the token refuses the
+ * template or fails without saying why; the first failure's error goes
+ * when the retry works. 1, or 0 (raised, *rv the last answer).
+ */
+static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
+                         const P11BE_ATTRS *const pub[2],
+                         const P11BE_ATTRS *const priv[2], int login, int retry,
+                         CK_RV *rv)
+{
+    CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
+    CK_ULONG pub_count, priv_count;
+
+    pub_count = attrs_append(pub_tmpl, 0, pub[0]);
+    pub_count = attrs_append(pub_tmpl, pub_count, pub[1]);
+    priv_count = attrs_append(priv_tmpl, 0, priv[0]);
+    priv_count = attrs_append(priv_tmpl, priv_count, priv[1]);
+    ERR_set_mark();
+    if (p11be_object_generate_pair(key->tc, mech, pub_tmpl, pub_count,
+                                   priv_tmpl, priv_count, login, &key->pub,
+                                   &key->priv[0], rv)) {
+        ERR_clear_last_mark();
+        return 1;
+    }
+    if (!retry
+        || (p11be_ckr_class(*rv) != P11BE_CKR_TEMPLATE
+            && *rv != CKR_GENERAL_ERROR)) {
+        ERR_clear_last_mark();
+        return 0;
+    }
+    pub_count = attrs_append_minimal(pub_tmpl, 0, pub[0]);
+    pub_count = attrs_append_minimal(pub_tmpl, pub_count, pub[1]);
+    priv_count = attrs_append_minimal(priv_tmpl, 0, priv[0]);
+    priv_count = attrs_append_minimal(priv_tmpl, priv_count, priv[1]);
+    P11BE_DEBUG("the token refused the %s key-pair template (%s): trying "
+                "a minimal one",
+                key->kind->name, p11be_ckr_name(*rv));
+    if (!p11be_object_generate_pair(key->tc, mech, pub_tmpl, pub_count,
+                                    priv_tmpl, priv_count, login, &key->pub,
+                                    &key->priv[0], rv)) {
+        ERR_clear_last_mark();
+        return 0;
+    }
+    ERR_pop_to_mark();
+    return 1;
+}
+
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
 {
     CK_MECHANISM mech = {gen->mech, NULL, 0};
-    CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
-    CK_ULONG pub_count, priv_count;
     P11BE_ATTRS common_pub = {0}, common_priv = {0};
+    const P11BE_ATTRS *const pub[2] = {&common_pub, gen->pub};
+    const P11BE_ATTRS *const priv[2] = {&common_priv, gen->priv};
     int persistent = gen->label != NULL || gen->id_len > 0;
     int exportable = gen->exportable && !persistent;
     int login, ok = 0;
     CK_RV rv;
 
     if (gen->pub->failed || gen->priv->failed) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "building the %s key-pair templates", key->kind->name);
         return 0;
     }
-    if (!p11be_check_mech(key->prov, gen->mech, gen->mech_name))
+    if (!p11be_check_mech(key->tc, gen->mech, gen->mech_name))
         return 0;
-    login = persistent ? 1 : facts_login_for_keys(key->prov);
+    login = persistent ? 1 : key_login_for_keys(key->tc);
     if (login < 0)
         return 0;
     p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
@@ -1103,20 +953,14 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
         p11be_attrs_add(&common_priv, CKA_ID, gen->id, gen->id_len);
     }
     if (common_pub.failed || common_priv.failed) {
-        p11be_raise(key->prov->handle, P11BE_R_OUT_OF_MEMORY,
+        p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
                     "building the key-pair templates");
         goto out_free_attrs;
     }
-    pub_count = attrs_append(pub_tmpl, 0, &common_pub);
-    pub_count = attrs_append(pub_tmpl, pub_count, gen->pub);
-    priv_count = attrs_append(priv_tmpl, 0, &common_priv);
-    priv_count = attrs_append(priv_tmpl, priv_count, gen->priv);
-
     if (exportable)
         ERR_set_mark();
-    if (!p11be_object_generate_pair(key->prov, &mech, pub_tmpl, pub_count,
-                                    priv_tmpl, priv_count, login, &key->pub,
-                                    &key->priv[0], &rv)) {
+    /* An exportable pair the token refuses is made on the host instead. */
+    if (!generate_pair(key, &mech, pub, priv, login, !exportable, &rv)) {
         if (exportable && p11be_ckr_class(rv) == P11BE_CKR_TEMPLATE) {
             /* The caller makes the key another way: no error shows. */
             ERR_pop_to_mark();
@@ -1131,18 +975,10 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
     }
     if (exportable)
         ERR_clear_last_mark();
-    key->token_private = 1;
     key->exportable = exportable;
-    key->persistent = persistent;
-    key->need_login = login;
-    if (gen->label != NULL && (key->label = OPENSSL_strdup(gen->label)) == NULL)
+    if (!key_set_persistent(key, gen->label, gen->id, gen->id_len, 1, login))
         goto out_free_attrs;
-    if (gen->id_len > 0) {
-        key->id = OPENSSL_memdup(gen->id, gen->id_len);
-        if (key->id == NULL)
-            goto out_free_attrs;
-        key->id_len = gen->id_len;
-    }
+    key->persistent = persistent;
     P11BE_DEBUG("%s key pair generated: private 0x%lx, public 0x%lx%s",
                 key->kind->name, (unsigned long)key->priv[0].handle,
                 (unsigned long)key->pub.handle,
@@ -1159,14 +995,9 @@ int p11be_key_attach(P11BE_KEY *key, const P11BE_SESSION *sess,
                      int need_login, const char *label, const unsigned char *id,
                      size_t id_len)
 {
-    if (label != NULL && (key->label = OPENSSL_strdup(label)) == NULL)
+    if (!key_set_persistent(key, label, id, id_len, priv != CK_INVALID_HANDLE,
+                            need_login))
         return 0;
-    if (id_len > 0 && (key->id = OPENSSL_memdup(id, id_len)) == NULL)
-        return 0;
-    key->id_len = id_len;
-    key->persistent = 1;
-    key->token_private = priv != CK_INVALID_HANDLE;
-    key->need_login = need_login;
     if (priv != CK_INVALID_HANDLE)
         ref_set_token(&key->priv[0], priv, sess);
     if (pub != CK_INVALID_HANDLE)
@@ -1225,14 +1056,14 @@ void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count)
     p11be_token_free_attrs(tmpl, count);
 }
 
-int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
+int p11be_token_read_attrs(P11BE_TOKEN_CTX *tc, P11BE_SESSION *sess,
                            CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
                            CK_ULONG count, const char *what)
 {
     CK_RV rv = p11be_token_get_attrs(sess, obj, tmpl, count);
 
     if (rv != CKR_OK) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "C_GetAttributeValue of %s: %s", what, p11be_ckr_name(rv));
         return 0;
     }
@@ -1252,21 +1083,21 @@ int p11be_key_load_public(P11BE_KEY *key, P11BE_SESSION *sess,
     if (sess == NULL) {
         /* A CKA_PRIVATE private object is visible only after a login. */
         req.need_login = ref != &key->pub && key->need_login;
-        own = sess = p11be_session_acquire(key->prov, &req);
+        own = sess = p11be_session_acquire(key->tc, &req);
         if (sess == NULL)
             return 0;
     }
     /* Read while in use: a lost object session must not free it meanwhile. */
     ok = key->persistent ? ref_token_current(ref, sess)
-                         : p11be_object_use_begin(key->prov, ref);
+                         : p11be_object_use_begin(key->tc, ref);
     if (!ok) {
-        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+        p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
                     "the %s key's token object is gone (%s)", key->kind->name,
-                    p11be_object_gone_why(key->prov, ref, why, sizeof(why)));
+                    p11be_object_gone_why(key->tc, ref, why, sizeof(why)));
     } else {
         ok = key->kind->public_from_token(key, sess, ref->handle, extra);
         if (!key->persistent)
-            p11be_object_use_end(key->prov);
+            p11be_object_use_end(key->tc);
     }
     if (own != NULL)
         p11be_session_release(own, CKR_OK);

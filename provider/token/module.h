@@ -12,8 +12,10 @@
 #include <openssl/core.h>
 #include <p11-kit/pkcs11.h>
 
+#include "p11call.h"
+
 enum p11be_finalize_mode {
-    P11BE_FINALIZE_AUTO,   /* at unload, but not at process exit */
+    P11BE_FINALIZE_AUTO,   /* at unload; at exit too except on SoftHSM2 */
     P11BE_FINALIZE_ALWAYS, /* also at process exit */
     P11BE_FINALIZE_NEVER,
 };
@@ -61,26 +63,10 @@ int p11be_module_usable_now(const P11BE_MODULE *module);
 void p11be_module_put(P11BE_MODULE *module, enum p11be_finalize_mode mode);
 
 /*
- * The fork generation: bumped in every forked child, and the generation the
- * modules were last initialised for. They differ in a child that has not
- * called C_Initialize yet, which PKCS#11 wants before any other call, so
- * the first call there, whichever it is (a slot query, a mechanism look-up,
- * a session), initialises every module again first (P11BE_CALL).
- */
-extern unsigned p11be_forks;
-extern unsigned p11be_forks_initialized;
-void p11be_module_after_fork(void);
-
-/* The fork generation this process is in (bumped in each child). */
-static inline unsigned p11be_fork_generation(void)
-{
-    return __atomic_load_n(&p11be_forks, __ATOMIC_RELAXED);
-}
-
-/*
- * pkcs11-finalize=always: C_Finalize at process exit, from the exit hook
- * that runs before the module's own exit-time destructors (OpenSSL's
- * clean-up runs after them, too late to call the module).
+ * pkcs11-finalize=always (and auto but on SoftHSM2): C_Finalize at process
+ * exit, from the exit hook that runs before the module's own exit-time
+ * destructors (OpenSSL's clean-up runs after them, too late to call the
+ * module).
  */
 void p11be_module_finalize_at_exit(P11BE_MODULE *module);
 

@@ -122,10 +122,10 @@ static void object_ref_set(P11BE_TOKEN *token, P11BE_OBJECT_REF *ref, CK_RV rv)
  * once more if that session was lost. Raises naming what failed; the last
  * code goes to *last_rv.
  */
-static int object_run(P11BE_PROV_CTX *prov, int need_login,
+static int object_run(P11BE_TOKEN_CTX *tc, int need_login,
                       struct object_call *c, const char *what, CK_RV *last_rv)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
     int attempt;
     CK_RV rv = CKR_OK;
 
@@ -164,7 +164,7 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
     p11be_rwlock_unlock(&token->object_lock);
     *last_rv = rv;
     if (rv != CKR_OK) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s on the token \"%s\": %s", what, token->label,
                     p11be_ckr_name(rv));
         return 0;
@@ -172,26 +172,26 @@ static int object_run(P11BE_PROV_CTX *prov, int need_login,
     return 1;
 }
 
-int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
-                        CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref)
+int p11be_object_create(P11BE_TOKEN_CTX *tc, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                        int need_login, P11BE_OBJECT_REF *ref)
 {
     struct object_call c = {
         CK_INVALID_HANDLE, NULL, tmpl, count, NULL, 0, ref, NULL};
     CK_RV rv;
 
-    return object_run(prov, need_login, &c, "C_CreateObject", &rv);
+    return object_run(tc, need_login, &c, "C_CreateObject", &rv);
 }
 
-int p11be_object_copy(P11BE_PROV_CTX *prov, CK_OBJECT_HANDLE source,
+int p11be_object_copy(P11BE_TOKEN_CTX *tc, CK_OBJECT_HANDLE source,
                       CK_ATTRIBUTE *tmpl, CK_ULONG count, int need_login,
                       P11BE_OBJECT_REF *ref, CK_RV *rv)
 {
     struct object_call c = {source, NULL, tmpl, count, NULL, 0, ref, NULL};
 
-    return object_run(prov, need_login, &c, "C_CopyObject", rv);
+    return object_run(tc, need_login, &c, "C_CopyObject", rv);
 }
 
-int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
+int p11be_object_generate_pair(P11BE_TOKEN_CTX *tc, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
@@ -201,13 +201,13 @@ int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
                             priv_tmpl,         priv_count, pub,      priv};
     CK_RV unused;
 
-    return object_run(prov, need_login, &c, "C_GenerateKeyPair",
+    return object_run(tc, need_login, &c, "C_GenerateKeyPair",
                       rv != NULL ? rv : &unused);
 }
 
-int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
+int p11be_object_alive(P11BE_TOKEN_CTX *tc, const P11BE_OBJECT_REF *ref)
 {
-    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    P11BE_TOKEN *token = p11be_token_ctx_opened(tc);
     int alive;
 
     if (token == NULL || ref->handle == CK_INVALID_HANDLE)
@@ -218,9 +218,9 @@ int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
     return alive;
 }
 
-int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
+int p11be_object_use_begin(P11BE_TOKEN_CTX *tc, const P11BE_OBJECT_REF *ref)
 {
-    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    P11BE_TOKEN *token = p11be_token_ctx_opened(tc);
 
     if (token == NULL)
         return 0;
@@ -233,18 +233,18 @@ int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref)
     return 0;
 }
 
-void p11be_object_use_end(P11BE_PROV_CTX *prov)
+void p11be_object_use_end(P11BE_TOKEN_CTX *tc)
 {
-    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    P11BE_TOKEN *token = p11be_token_ctx_opened(tc);
 
     p11be_rwlock_unlock(&token->object_lock);
 }
 
-const char *p11be_object_gone_why(P11BE_PROV_CTX *prov,
+const char *p11be_object_gone_why(P11BE_TOKEN_CTX *tc,
                                   const P11BE_OBJECT_REF *ref, char *buf,
                                   size_t len)
 {
-    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    P11BE_TOKEN *token = p11be_token_ctx_opened(tc);
 
     if (ref->forks != p11be_fork_generation())
         return "the process forked";
@@ -294,9 +294,9 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
     return gone;
 }
 
-void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref)
+void p11be_object_destroy(P11BE_TOKEN_CTX *tc, P11BE_OBJECT_REF *ref)
 {
-    P11BE_TOKEN *token = __atomic_load_n(&prov->token, __ATOMIC_ACQUIRE);
+    P11BE_TOKEN *token = p11be_token_ctx_opened(tc);
 
     if (ref->handle != CK_INVALID_HANDLE && token != NULL
         && ref->forks == p11be_fork_generation()

@@ -23,12 +23,12 @@ int p11be_object_ready(struct p11be_run *run, P11BE_SESSION *sess,
         if (kind == 0)
             return 0;
         if (p11be_object_use_begin(
-                run->prov, kind == P11BE_OBJECT_ON_SESSION ? &ref : NULL)) {
+                run->tc, kind == P11BE_OBJECT_ON_SESSION ? &ref : NULL)) {
             *handle = ref.handle;
             return 1;
         }
     }
-    p11be_raise(run->prov->handle, P11BE_R_NO_KEY,
+    p11be_raise(run->tc->handle, P11BE_R_NO_KEY,
                 "%s: the key's object on the token went with its object "
                 "session %d times in a row",
                 run_name(run), P11BE_OBJECT_REMAKES);
@@ -49,7 +49,7 @@ static int run_once(struct p11be_run *run, P11BE_SESSION *sess,
     run->at_init = 0;
     run->rv = run->step(run, sess, *obj);
     if (run->object != NULL)
-        p11be_object_use_end(run->prov);
+        p11be_object_use_end(run->tc);
     return run->rv == CKR_OK;
 }
 
@@ -62,7 +62,7 @@ int p11be_run(struct p11be_run *run)
     run->refused = 0;
     run->rv = CKR_GENERAL_ERROR; /* until the step answers */
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = p11be_session_acquire(run->prov, &run->req);
+        P11BE_SESSION *sess = p11be_session_acquire(run->tc, &run->req);
         CK_OBJECT_HANDLE obj;
         int retry = 0;
 
@@ -97,7 +97,7 @@ int p11be_run(struct p11be_run *run)
     if (run->rv == CKR_OK)
         return 1;
     if (!run->quiet)
-        p11be_raise(run->prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(run->tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s%s%s%s%s%s: %s", run->what != NULL ? run->what : "",
                     run->what != NULL ? ": " : "", run->fn,
                     run->mech_name != NULL ? " (" : "",

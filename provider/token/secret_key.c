@@ -10,7 +10,7 @@
 #include "err.h"
 #include "reentry.h"
 
-int p11be_secret_key_set(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
+int p11be_secret_key_set(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
                          CK_KEY_TYPE type, const unsigned char *value,
                          size_t len)
 {
@@ -22,14 +22,14 @@ int p11be_secret_key_set(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
     /* One spare byte, so that an empty key still has a buffer. */
     copy = OPENSSL_malloc(len + 1);
     if (copy == NULL) {
-        p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "holding a %zu-byte key", len);
+        p11be_raise(tc->handle, P11BE_R_OUT_OF_MEMORY, "holding a %zu-byte key",
+                    len);
         return 0;
     }
     if (len > 0)
         memcpy(copy, value, len);
     if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->ref);
+        p11be_object_destroy(tc, &key->ref);
     } else if (key->ref.handle != CK_INVALID_HANDLE) {
         /* Made outside re-entry, so no other can be pending. */
         key->stale = key->ref;
@@ -43,18 +43,18 @@ int p11be_secret_key_set(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
     return 1;
 }
 
-int p11be_secret_key_copy(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *dst,
+int p11be_secret_key_copy(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *dst,
                           const P11BE_SECRET_KEY *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->ref.handle = CK_INVALID_HANDLE;
     dst->stale.handle = CK_INVALID_HANDLE;
     return src->value == NULL
-           || p11be_secret_key_set(prov, dst, src->type, src->value, src->len);
+           || p11be_secret_key_set(tc, dst, src->type, src->value, src->len);
 }
 
 /* Every usage attribute is given: all but the ones asked for false. */
-static int secret_key_create(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
+static int secret_key_create(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
                              CK_FLAGS usage, const char *what)
 {
     static const CK_ATTRIBUTE_TYPE usages[][2] = {
@@ -81,8 +81,8 @@ static int secret_key_create(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
         tmpl[n].pValue = (usage & usages[i][1]) != 0 ? &yes : &no;
         tmpl[n].ulValueLen = sizeof(CK_BBOOL);
     }
-    if (!p11be_object_create(prov, tmpl, n, 0, &key->ref)) {
-        p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
+    if (!p11be_object_create(tc, tmpl, n, 0, &key->ref)) {
+        p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s: importing the %zu-byte key as a session object", what,
                     key->len);
         return 0;
@@ -103,16 +103,16 @@ int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
 
     (void)sess; /* made on the object session */
     if (key->value == NULL) {
-        p11be_raise(run->prov->handle, P11BE_R_NO_KEY, "%s: no key set", what);
+        p11be_raise(run->tc->handle, P11BE_R_NO_KEY, "%s: no key set", what);
         return 0;
     }
     if (key->lock != NULL)
         pthread_mutex_lock(key->lock);
-    p11be_object_destroy(run->prov, &key->stale);
+    p11be_object_destroy(run->tc, &key->stale);
     if ((key->usage & usage) != usage
-        || !p11be_object_alive(run->prov, &key->ref)) {
-        p11be_object_destroy(run->prov, &key->ref);
-        ok = secret_key_create(run->prov, key, usage, what);
+        || !p11be_object_alive(run->tc, &key->ref)) {
+        p11be_object_destroy(run->tc, &key->ref);
+        ok = secret_key_create(run->tc, key, usage, what);
     }
     *ref = key->ref;
     if (key->lock != NULL)
@@ -120,12 +120,12 @@ int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
     return ok ? P11BE_OBJECT_ON_SESSION : 0;
 }
 
-void p11be_secret_key_clear(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key)
+void p11be_secret_key_clear(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key)
 {
     /* From inside a token call the objects are left to the object session. */
     if (!p11be_reentered()) {
-        p11be_object_destroy(prov, &key->stale);
-        p11be_object_destroy(prov, &key->ref);
+        p11be_object_destroy(tc, &key->stale);
+        p11be_object_destroy(tc, &key->ref);
     }
     key->ref.handle = CK_INVALID_HANDLE;
     key->stale.handle = CK_INVALID_HANDLE;

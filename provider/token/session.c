@@ -439,17 +439,17 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token, int held)
     return NULL;
 }
 
-P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
                                      const struct p11be_session_req *req)
 {
-    P11BE_TOKEN *token = p11be_prov_token(prov);
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
     P11BE_SESSION *sess;
     int attempt;
 
     if (token == NULL)
         return NULL;
     if (req->mech != 0 && !p11be_token_has_mech(token, req->mech)) {
-        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+        p11be_raise(tc->handle, P11BE_R_MECH_NOT_SUPPORTED,
                     "mechanism 0x%lx is not supported by the token \"%s\"",
                     (unsigned long)req->mech, token->label);
         return NULL;
@@ -566,57 +566,6 @@ void p11be_session_discard(P11BE_SESSION *sess)
         pthread_cond_signal(&token->session_freed);
     pthread_mutex_unlock(&token->lock);
     OPENSSL_free(sess);
-}
-
-int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                     const char *mech_name)
-{
-    P11BE_TOKEN *token = p11be_prov_token(prov);
-
-    if (token == NULL)
-        return 0;
-    if (!p11be_token_has_mech(token, mech)) {
-        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
-                    "%s is not supported by the token \"%s\" in slot %lu",
-                    mech_name, token->label, (unsigned long)token->slot_id);
-        return 0;
-    }
-    return 1;
-}
-
-int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                    const char *mech_name, CK_MECHANISM_INFO *info)
-{
-    P11BE_TOKEN *token = p11be_prov_token(prov);
-    CK_RV rv;
-
-    if (token == NULL)
-        return 0;
-    if (p11be_token_mech_info(token, mech, info, &rv))
-        return 1;
-    p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
-                "%s is not supported by the token \"%s\" in slot %lu "
-                "(C_GetMechanismInfo: %s)",
-                mech_name, token->label, (unsigned long)token->slot_id,
-                p11be_ckr_name(rv));
-    return 0;
-}
-
-int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                      const char *mech_name, CK_MECHANISM_INFO *info)
-{
-    P11BE_TOKEN *token = p11be_prov_token(prov);
-    CK_RV rv;
-
-    if (token == NULL)
-        return -1;
-    if (p11be_token_mech_info(token, mech, info, &rv))
-        return 1;
-    if (rv == CKR_MECHANISM_INVALID)
-        return 0;
-    p11be_raise(prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                "C_GetMechanismInfo (%s): %s", mech_name, p11be_ckr_name(rv));
-    return -1;
 }
 
 int p11be_session_done(P11BE_SESSION *sess, CK_RV rv)

@@ -102,6 +102,115 @@ int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
     return 1;
 }
 
+/* "<name> is not supported by the token ..." (mechs.h). */
+static void raise_unsupported(P11BE_TOKEN *token, const char *mech_name,
+                              const char *why)
+{
+    p11be_raise(token->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                "%s is not supported by the token \"%s\" in slot %lu%s",
+                mech_name, token->label, (unsigned long)token->slot_id, why);
+}
+
+int p11be_check_mech(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
+                     const char *mech_name)
+{
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+
+    if (token == NULL)
+        return 0;
+    if (!p11be_token_has_mech(token, mech)) {
+        raise_unsupported(token, mech_name, "");
+        return 0;
+    }
+    return 1;
+}
+
+int p11be_has_mech(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech)
+{
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+
+    return token != NULL && p11be_token_has_mech(token, mech);
+}
+
+/* 1 present, 0 absent (raised when `needed`), -1 raised. */
+static int mech_find(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
+                     const char *mech_name, CK_MECHANISM_INFO *info, int needed)
+{
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+    char why[80];
+    CK_RV rv;
+
+    if (token == NULL)
+        return -1;
+    if (p11be_token_mech_info(token, mech, info, &rv))
+        return 1;
+    if (needed) {
+        snprintf(why, sizeof(why), " (C_GetMechanismInfo: %s)",
+                 p11be_ckr_name(rv));
+        raise_unsupported(token, mech_name, why);
+        return 0;
+    }
+    if (rv == CKR_MECHANISM_INVALID)
+        return 0;
+    p11be_raise(token->handle, P11BE_R_TOKEN_OP_FAILED,
+                "C_GetMechanismInfo (%s): %s", mech_name, p11be_ckr_name(rv));
+    return -1;
+}
+
+int p11be_mech_info(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
+                    const char *mech_name, CK_MECHANISM_INFO *info)
+{
+    return mech_find(tc, mech, mech_name, info, 1) > 0;
+}
+
+int p11be_mech_lookup(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
+                      const char *mech_name, CK_MECHANISM_INFO *info)
+{
+    return mech_find(tc, mech, mech_name, info, 0);
+}
+
+static int shape_refused(P11BE_TOKEN *token,
+                         const struct p11be_mech_shape *shape)
+{
+    size_t i, n = __atomic_load_n(&token->refused_count, __ATOMIC_ACQUIRE);
+
+    for (i = 0; i < n; i++)
+        if (token->refused[i].mech == shape->mech
+            && token->refused[i].hash == shape->hash
+            && token->refused[i].mgf == shape->mgf)
+            return 1;
+    return 0;
+}
+
+int p11be_key_shape_refused(P11BE_TOKEN_CTX *tc,
+                            const struct p11be_mech_shape *shape)
+{
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+
+    return token != NULL && shape_refused(token, shape);
+}
+
+void p11be_key_note_refused(P11BE_TOKEN_CTX *tc,
+                            const struct p11be_mech_shape *shape)
+{
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+
+    P11BE_DEBUG("the token refuses mechanism 0x%lx with hash 0x%lx and "
+                "mgf 0x%lx: padding on the host from now on",
+                (unsigned long)shape->mech, (unsigned long)shape->hash,
+                (unsigned long)shape->mgf);
+    if (token == NULL)
+        return;
+    pthread_mutex_lock(&token->lock);
+    if (token->refused_count < P11BE_REFUSED_MAX
+        && !shape_refused(token, shape)) {
+        token->refused[token->refused_count] = *shape;
+        __atomic_store_n(&token->refused_count, token->refused_count + 1,
+                         __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&token->lock);
+}
+
 int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech)
 {
     return bsearch(&mech, token->mechs, token->mech_count,
@@ -256,6 +365,71 @@ static int read_settings(P11BE_TOKEN *token, unsigned long *pool_max,
     return 1;
 }
 
+void p11be_token_ctx_init(P11BE_TOKEN_CTX *tc, const OSSL_CORE_HANDLE *handle,
+                          const P11BE_CONFIG *config,
+                          int (*opening)(P11BE_TOKEN_CTX *tc))
+{
+    tc->handle = handle;
+    tc->config = config;
+    tc->opening = opening;
+    tc->token = NULL;
+    pthread_mutex_init(&tc->lock, NULL);
+}
+
+void p11be_token_ctx_cleanup(P11BE_TOKEN_CTX *tc)
+{
+    int mode = p11be_config_choice(tc->config, P11BE_SET_FINALIZE, tc->handle,
+                                   P11BE_FINALIZE_AUTO, p11be_finalize_choices);
+
+    p11be_token_free(tc->token, mode < 0 ? P11BE_FINALIZE_AUTO
+                                         : (enum p11be_finalize_mode)mode);
+    tc->token = NULL;
+    pthread_mutex_destroy(&tc->lock);
+}
+
+const char *p11be_token_label(const P11BE_TOKEN *token)
+{
+    return token->label;
+}
+
+CK_SLOT_ID p11be_token_slot_id(const P11BE_TOKEN *token)
+{
+    return token->slot_id;
+}
+
+CK_FUNCTION_LIST *p11be_token_fns(const P11BE_TOKEN *token)
+{
+    return token->fns;
+}
+
+P11BE_TOKEN *p11be_token_ctx_opened(P11BE_TOKEN_CTX *tc)
+{
+    return __atomic_load_n(&tc->token, __ATOMIC_ACQUIRE);
+}
+
+P11BE_TOKEN *p11be_token_ctx_token(P11BE_TOKEN_CTX *tc)
+{
+    P11BE_TOKEN *token;
+
+    /*
+     * P11BE_CALL would do it too, but perhaps under the pool's or the
+     * object session's lock: here a module that forks in C_Initialize
+     * (p11-kit's remote modules) finds none held by this thread.
+     */
+    p11be_call_ready();
+    token = p11be_token_ctx_opened(tc);
+    if (token != NULL)
+        return token;
+    pthread_mutex_lock(&tc->lock);
+    token = tc->token;
+    if (token == NULL && (tc->opening == NULL || tc->opening(tc))) {
+        token = p11be_token_open(tc->config, tc->handle);
+        __atomic_store_n(&tc->token, token, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&tc->lock);
+    return token;
+}
+
 P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
                               const OSSL_CORE_HANDLE *handle)
 {
@@ -287,13 +461,25 @@ P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
         p11be_config_source(config, P11BE_SET_MODULE_INIT_ARGS), handle);
     if (token->module == NULL)
         goto out_free;
-    if (finalize == P11BE_FINALIZE_ALWAYS)
-        p11be_module_finalize_at_exit(token->module);
     token->fns = p11be_module_functions(token->module);
-    if (!choose_slot(token, &info) || !read_mechanisms(token)
-        || !login_attach(token, &info))
+    if (!choose_slot(token, &info))
+        goto out_put_module;
+    /*
+     * "auto" finalises at exit too, so that a module whose sessions live
+     * outside the process (a TPM without a resource manager runs out of
+     * session slots after three processes; opencryptoki's shared memory,
+     * a network HSM) gets them back; except on SoftHSM2, which keeps
+     * nothing outside the process and whose C_Finalize has crashed at
+     * exit (README, Exit), so that it stays as it was.
+     */
+    if (finalize == P11BE_FINALIZE_ALWAYS
+        || (finalize == P11BE_FINALIZE_AUTO
+            && memcmp(info.manufacturerID, "SoftHSM", 7) != 0))
+        p11be_module_finalize_at_exit(token->module);
+    if (!read_mechanisms(token) || !login_attach(token, &info))
         goto out_put_module;
 
+    token->token_flags = info.flags;
     token->max_sessions = pool_max;
     /* CK_EFFECTIVELY_INFINITE is 0, CK_UNAVAILABLE_INFORMATION is ~0. */
     if (info.ulMaxSessionCount != 0

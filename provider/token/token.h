@@ -4,6 +4,23 @@
  * token's mechanism list (read once), the login state and the session
  * pool. token.c opens it and logs in; session.c lends its sessions.
  * Operations see only session.h.
+ *
+ * Locks, in the one order a thread may take them (holding one, it takes
+ * only locks further down; the module is never called under the last):
+ *
+ *   token_list_lock (session.c: the tokens, for fork handling)
+ *   the provider's first-open lock
+ *   key->lock (keyobj.c)
+ *   token->object_lock (the object session, objects.c)
+ *   token->lock (the pool, session.c)
+ *   the module registry (module.c: a forked child's first P11BE_CALL
+ *   initialises the module again, perhaps under any lock above)
+ *   logins_lock, then login->lock (token.c)
+ *
+ * session.c's atfork_prepare takes token_list_lock, per token its
+ * object_lock and lock, then every login; module.c's handler runs after
+ * it and takes the registry (never held together with a login lock).
+ * reentry.c's callers_lock and fallback_lock are taken alone.
  */
 #ifndef P11BE_TOKEN_H
 #define P11BE_TOKEN_H
@@ -14,7 +31,9 @@
 #include <p11-kit/pkcs11.h>
 
 #include "config.h"
+#include "mechs.h"
 #include "module.h"
+#include "token_ctx.h"
 #include "rwlock.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
@@ -22,19 +41,12 @@ typedef struct p11be_session_st P11BE_SESSION;
 /* The token's login in this process, shared by provider instances (token.c). */
 typedef struct p11be_login_st P11BE_LOGIN;
 
-enum p11be_login_state {
-    P11BE_LOGGED_OUT,
-    P11BE_LOGGING_IN, /* one thread is trying; the others wait for it */
-    P11BE_LOGGED_IN,
-    P11BE_LOGIN_REFUSED, /* a PIN failed or the token is locked: never again */
-};
-
 enum p11be_login_policy {
     P11BE_LOGIN_ON_DEMAND,    /* when an operation needs it */
     P11BE_LOGIN_AT_FIRST_USE, /* with the first session */
 };
 
-typedef struct p11be_token_st {
+struct p11be_token_st {
     const OSSL_CORE_HANDLE *handle;       /* for raising errors */
     const P11BE_CONFIG *config;           /* the owning provider's settings */
     P11BE_MODULE *module;                 /* shared, reference counted */
@@ -48,6 +60,13 @@ typedef struct p11be_token_st {
     CK_FLAGS session_flags;               /* C_OpenSession flags */
     CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
+    CK_FLAGS token_flags;                 /* CK_TOKEN_INFO.flags at open */
+    /*
+     * Parameter sets the token refused (keyobj.h, p11be_mech_shape):
+     * appended under `lock`, read without it up to refused_count.
+     */
+    struct p11be_mech_shape refused[P11BE_REFUSED_MAX];
+    size_t refused_count;
 
     pthread_mutex_t lock;         /* guards everything below */
     pthread_cond_t session_freed; /* signalled when a session comes back */
@@ -78,7 +97,7 @@ typedef struct p11be_token_st {
     CK_RV object_lost_rv;  /* why the last object session went */
 
     struct p11be_token_st *next_token; /* all tokens, for fork handling */
-} P11BE_TOKEN;
+};
 
 /* Open the token the settings name; raises and returns NULL on failure. */
 P11BE_TOKEN *p11be_token_open(const P11BE_CONFIG *config,
@@ -99,20 +118,6 @@ int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
  */
 int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                       CK_RV *last_rv);
-
-/*
- * The same with a PIN the caller holds (the store: from the URI, a PIN
- * file or a passphrase callback): `pin` (pin_len bytes; NULL: the
- * configured one), named in messages as "PIN from <source>" (NULL: the
- * setting's name). A PIN the token refuses sets the login refused for the
- * process, whatever its source. The caller wipes its PIN.
- */
-int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                          const char *pin, size_t pin_len, const char *source,
-                          CK_RV *last_rv);
-
-/* The login state now (for a caller deciding whether to find a PIN). */
-enum p11be_login_state p11be_token_login_state(P11BE_TOKEN *token);
 
 /* Whether the token asked for a login for something not marked private. */
 int p11be_token_login_wanted(P11BE_TOKEN *token);

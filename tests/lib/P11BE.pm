@@ -65,13 +65,23 @@ my $TMP_DIR;       # per-test-file directory, made on first use
 my $REAL_MODULE;   # the module in front of the token, even after use_shim()
 my $REAL_SLOT;     # the token's slot in $REAL_MODULE
 my %MECHS;         # CKM_* names the token reports, filled by has_mech()
-my $RPC_SERVER;    # process group of this file's p11-kit server (rpc)
-my $RPC_OWNER;     # the process that started it: only it stops it
+my @DAEMONS;       # process groups of this file's token processes (the
+                   # p11-kit server of rpc, pkcsslotd, swtpm)
+my $DAEMON_OWNER;  # the process that started them: only it stops them
 
 END {
     # Only the test process itself: children forked by tests exit too.
-    kill 'TERM', -$RPC_SERVER
-        if defined $RPC_SERVER && defined $RPC_OWNER && $$ == $RPC_OWNER;
+    # Wait (bounded) until they are gone, so that the next file's token
+    # (opencryptoki's and the TPM's are the machine's) starts clean.
+    if (@DAEMONS && defined $DAEMON_OWNER && $$ == $DAEMON_OWNER) {
+        local $?;
+        kill 'TERM', map { -$_ } @DAEMONS;
+        my $deadline = Time::HiRes::time() + 10;
+        while (grep { kill 0, -$_ } @DAEMONS) {
+            last if Time::HiRes::time() >= $deadline;
+            Time::HiRes::sleep(0.05);
+        }
+    }
 }
 
 sub import {
@@ -205,10 +215,11 @@ C<%ENV> from its output: C<CRYPTOGRAPHY_PKCS11_PATH>,
 C<CRYPTOGRAPHY_PKCS11_SLOT_ID>, C<CRYPTOGRAPHY_PKCS11_PASSWORD>,
 C<P11BE_TOKEN_LABEL>, C<P11BE_SO_PIN> and C<P11BE_TOKEN>, plus per kind
 C<SOFTHSM2_CONF>, C<P11BE_SOFTHSM2_MODULE> and C<P11BE_SOFTHSM2_SLOT_ID>
-(SoftHSM2 behind softhsm, proxy and rpc), C<P11_KIT_SERVER_ADDRESS> (rpc)
-and C<P11BE_MODULE_INIT_ARGS> (nss).  For rpc the file's C<p11-kit
-server> (the process that loads SoftHSM2) is stopped when the test exits,
-and lives at most C<P11BE_RPC_LIFETIME> seconds (default 1800) anyway.
+(SoftHSM2 behind softhsm, proxy and rpc), C<P11_KIT_SERVER_ADDRESS> (rpc),
+C<P11BE_MODULE_INIT_ARGS> (nss) and C<P11BE_DAEMON_PID> (opencryptoki,
+tpm).  The file's token processes (rpc's C<p11-kit server>, opencryptoki's
+C<pkcsslotd>, the TPM's C<swtpm>) are stopped when the test exits, and
+live at most C<P11BE_RPC_LIFETIME> seconds (default 1800) anyway.
 C<use P11BE> calls it; later calls do nothing.
 
 =cut
@@ -231,10 +242,8 @@ sub setup_token {
         $value =~ s/\\(.)/$1/gs;
         $ENV{$name} = $value;
     }
-    if (defined $ENV{P11BE_RPC_SERVER_PID}) {
-        $RPC_SERVER = $ENV{P11BE_RPC_SERVER_PID};
-        $RPC_OWNER = $$;
-    }
+    @DAEMONS = grep { defined } @ENV{qw(P11BE_RPC_SERVER_PID P11BE_DAEMON_PID)};
+    $DAEMON_OWNER = $$;
     for my $name (qw(CRYPTOGRAPHY_PKCS11_PATH CRYPTOGRAPHY_PKCS11_SLOT_ID)) {
         croak "mktoken did not set $name" unless defined $ENV{$name};
     }
@@ -248,7 +257,9 @@ sub setup_token {
 How the tests reach their token, from C<P11BE_TOKEN>: C<softhsm>
 (default: SoftHSM2's module), C<proxy> (p11-kit's proxy in front of
 SoftHSM2), C<rpc> (p11-kit's RPC client, SoftHSM2 in a C<p11-kit server>
-process) or C<nss> (NSS's softokn).  F<scripts/mktoken> documents each.
+process), C<nss> (NSS's softokn), C<opencryptoki> (its soft token, behind
+a C<pkcsslotd>) or C<tpm> (tpm2-pkcs11 on a C<swtpm>).
+F<scripts/mktoken> documents each.
 
 =cut
 
@@ -256,8 +267,9 @@ sub token_kind {
     my $kind = $ENV{P11BE_TOKEN};
 
     return 'softhsm' if !defined $kind || $kind eq '';
-    croak "P11BE_TOKEN=$kind: expected softhsm, proxy, rpc or nss"
-        unless $kind =~ /\A(?:softhsm|proxy|rpc|nss)\z/;
+    croak "P11BE_TOKEN=$kind: expected softhsm, proxy, rpc, nss, "
+        . 'opencryptoki or tpm'
+        unless $kind =~ /\A(?:softhsm|proxy|rpc|nss|opencryptoki|tpm)\z/;
     return $kind;
 }
 

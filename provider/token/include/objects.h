@@ -21,7 +21,7 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "provider.h"
+#include "token_ctx.h"
 
 typedef struct p11be_object_ref_st {
     CK_OBJECT_HANDLE handle; /* CK_INVALID_HANDLE when none */
@@ -34,8 +34,8 @@ typedef struct p11be_object_ref_st {
  * C_CreateObject on the object session (opened on first use, and logged in
  * first when `need_login`). Raises naming what failed; returns 0 then.
  */
-int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
-                        CK_ULONG count, int need_login, P11BE_OBJECT_REF *ref);
+int p11be_object_create(P11BE_TOKEN_CTX *tc, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                        int need_login, P11BE_OBJECT_REF *ref);
 
 /*
  * C_GenerateKeyPair on the object session, so that a session key pair
@@ -43,7 +43,7 @@ int p11be_object_create(P11BE_PROV_CTX *prov, CK_ATTRIBUTE *tmpl,
  * Raises naming what failed; returns 0 then, with the token's code in
  * *rv when rv is not NULL.
  */
-int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
+int p11be_object_generate_pair(P11BE_TOKEN_CTX *tc, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
                                int need_login, P11BE_OBJECT_REF *pub,
@@ -55,12 +55,12 @@ int p11be_object_generate_pair(P11BE_PROV_CTX *prov, CK_MECHANISM *mech,
  * attributes. Raises naming what failed; returns 0 then, with the token's
  * code in *rv.
  */
-int p11be_object_copy(P11BE_PROV_CTX *prov, CK_OBJECT_HANDLE source,
+int p11be_object_copy(P11BE_TOKEN_CTX *tc, CK_OBJECT_HANDLE source,
                       CK_ATTRIBUTE *tmpl, CK_ULONG count, int need_login,
                       P11BE_OBJECT_REF *ref, CK_RV *rv);
 
 /* Whether the object still exists (same token insertion, same process). */
-int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
+int p11be_object_alive(P11BE_TOKEN_CTX *tc, const P11BE_OBJECT_REF *ref);
 
 /*
  * Using an object: from its liveness check to the last call that names its
@@ -72,7 +72,7 @@ int p11be_object_alive(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
  * begin again. End with p11be_object_use_end() before giving the session
  * back; in between, no session acquire and no object create or destroy.
  */
-int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
+int p11be_object_use_begin(P11BE_TOKEN_CTX *tc, const P11BE_OBJECT_REF *ref);
 
 /*
  * How many times an operation makes its object again when it went with
@@ -80,17 +80,17 @@ int p11be_object_use_begin(P11BE_PROV_CTX *prov, const P11BE_OBJECT_REF *ref);
  * every object, so a burst of losses can hit one operation a few times).
  */
 #define P11BE_OBJECT_REMAKES 5
-void p11be_object_use_end(P11BE_PROV_CTX *prov);
+void p11be_object_use_end(P11BE_TOKEN_CTX *tc);
 
 /*
  * Why `ref` is no longer alive, for messages: "the process forked", "the
  * token was removed", or that its object session was lost (in buf).
  */
-const char *p11be_object_gone_why(P11BE_PROV_CTX *prov,
+const char *p11be_object_gone_why(P11BE_TOKEN_CTX *tc,
                                   const P11BE_OBJECT_REF *ref, char *buf,
                                   size_t len);
 
 /* C_DestroyObject if still alive; always leaves ref empty. */
-void p11be_object_destroy(P11BE_PROV_CTX *prov, P11BE_OBJECT_REF *ref);
+void p11be_object_destroy(P11BE_TOKEN_CTX *tc, P11BE_OBJECT_REF *ref);
 
 #endif

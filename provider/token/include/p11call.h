@@ -15,8 +15,24 @@
 #include <p11-kit/pkcs11.h>
 
 #include "debug.h"
-#include "module.h"
 #include "reentry.h"
+
+/*
+ * The fork generation: bumped in every forked child, and the generation the
+ * modules were last initialised for. They differ in a child that has not
+ * called C_Initialize yet, which PKCS#11 wants before any other call, so
+ * the first call there, whichever it is (a slot query, a mechanism look-up,
+ * a session), initialises every module again first (P11BE_CALL).
+ */
+extern unsigned p11be_forks;
+extern unsigned p11be_forks_initialized;
+void p11be_module_after_fork(void);
+
+/* The fork generation this process is in (bumped in each child). */
+static inline unsigned p11be_fork_generation(void)
+{
+    return __atomic_load_n(&p11be_forks, __ATOMIC_RELAXED);
+}
 
 void p11be_call_trace(const char *file, int line, const char *name, CK_RV rv);
 

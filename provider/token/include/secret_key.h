@@ -15,11 +15,11 @@
  *
  * The runner (runner.h) makes and uses the object:
  *
- *     p11be_secret_key_set(prov, &key, CKK_AES, bytes, 16);
+ *     p11be_secret_key_set(tc, &key, CKK_AES, bytes, 16);
  *     struct p11be_run run = {..., .object = p11be_secret_key_object,
  *                             .object_arg = &key, .object_use = CKF_SIGN};
  *     p11be_run(&run); // the step gets the object's handle
- *     p11be_secret_key_clear(prov, &key);
+ *     p11be_secret_key_clear(tc, &key);
  */
 #ifndef P11BE_SECRET_KEY_H
 #define P11BE_SECRET_KEY_H
@@ -30,8 +30,8 @@
 #include <p11-kit/pkcs11.h>
 
 #include "objects.h"
-#include "provider.h"
 #include "runner.h"
+#include "token_ctx.h"
 
 typedef struct p11be_secret_key_st {
     CK_KEY_TYPE type;       /* CKK_AES, CKK_DES3, CKK_GENERIC_SECRET */
@@ -47,7 +47,7 @@ typedef struct p11be_secret_key_st {
  * Takes the bytes; drops the object when they differ from the ones it was
  * made from. 0 (raised) when out of memory. No token call while re-entered.
  */
-int p11be_secret_key_set(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
+int p11be_secret_key_set(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
                          CK_KEY_TYPE type, const unsigned char *value,
                          size_t len);
 
@@ -55,7 +55,7 @@ int p11be_secret_key_set(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key,
  * The bytes only: the copy makes its own object when it needs one. dst is
  * overwritten (it may be a byte copy of src, as a memdup of a context).
  */
-int p11be_secret_key_copy(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *dst,
+int p11be_secret_key_copy(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *dst,
                           const P11BE_SECRET_KEY *src);
 
 /*
@@ -68,6 +68,6 @@ int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
                             P11BE_OBJECT_REF *ref);
 
 /* Destroys the object (not while re-entered) and wipes the bytes. */
-void p11be_secret_key_clear(P11BE_PROV_CTX *prov, P11BE_SECRET_KEY *key);
+void p11be_secret_key_clear(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key);
 
 #endif

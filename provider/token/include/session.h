@@ -1,24 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Borrowing sessions. An operation asks for a session with a small request,
- * runs its mechanism on it and gives it back with the last CK_RV it saw:
- *
- *     struct p11be_session_req req = { .mech = CKM_SHA256 };
- *     P11BE_SESSION *sess = p11be_session_acquire(prov, &req);
- *     ...
- *     p11be_session_release(sess, rv);
- *
- * The pool decides from that CK_RV whether the session is reusable, lost
- * (dropped, and with CKR_DEVICE_REMOVED every session of the token and the
- * login too) or needs re-login. Operations never open, close or log in
- * sessions themselves.
+ * Borrowing sessions. Operations run their work through the runner
+ * (runner.h), which borrows a session with a small request and gives it
+ * back with the last CK_RV it saw; the pool decides from that code (err.h)
+ * whether the session is reusable, lost (dropped, and with
+ * CKR_DEVICE_REMOVED every session of the token and the login too) or
+ * needs a login again. A stream keeps the session the runner handed it
+ * and gives it back here. Operations never open, close or log in sessions.
  */
 #ifndef P11BE_SESSION_H
 #define P11BE_SESSION_H
 
 #include <p11-kit/pkcs11.h>
 
-#include "provider.h"
+#include "mechs.h"
+#include "token_ctx.h"
 
 typedef struct p11be_session_st P11BE_SESSION;
 
@@ -60,7 +56,7 @@ struct p11be_session_req {
  * session to give. Waits while the pool (or, for a held session, the held
  * bound) is full, at most P11BE_SESSION_WAIT_SECONDS.
  */
-P11BE_SESSION *p11be_session_acquire(P11BE_PROV_CTX *prov,
+P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
                                      const struct p11be_session_req *req);
 
 /*
@@ -74,29 +70,10 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv);
 void p11be_session_discard(P11BE_SESSION *sess);
 
 /*
- * Checks that the token offers `mech` (opening it on first use); raises a
- * "not supported by the token" error naming it otherwise.
- */
-int p11be_check_mech(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                     const char *mech_name);
-
-/*
  * False during exit clean-up and in a forked child that holds its parent's
  * session: then a context being freed must not call into the module.
  */
 int p11be_session_usable_now(const P11BE_SESSION *sess);
-
-/*
- * The token's C_GetMechanismInfo for `mech` (key sizes, flags), read once
- * per token and kept. Raises "not supported by the token" naming
- * `mech_name` when the token lacks it.
- */
-int p11be_mech_info(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                    const char *mech_name, CK_MECHANISM_INFO *info);
-
-/* The same for a caller with a plan B: 1 present, 0 absent, -1 raised. */
-int p11be_mech_lookup(P11BE_PROV_CTX *prov, CK_MECHANISM_TYPE mech,
-                      const char *mech_name, CK_MECHANISM_INFO *info);
 
 /*
  * How many times a one-shot operation runs at most: once, once more on a

@@ -19,7 +19,7 @@
  *     }
  *
  *     struct p11be_run run = {
- *         .prov = ctx->prov,
+ *         .tc = &ctx->prov->tc,
  *         .req = {.mech = ctx->alg->mech},
  *         .fn = "C_DigestInit/C_Digest",
  *         .mech_name = ctx->alg->mech_name,
@@ -73,13 +73,13 @@ typedef int p11be_object_make_fn(struct p11be_run *run, P11BE_SESSION *sess,
 
 struct p11be_run {
     /* ---- the request ---- */
-    P11BE_PROV_CTX *prov;         /* whose token */
+    P11BE_TOKEN_CTX *tc;          /* whose token */
     struct p11be_session_req req; /* mechanism, login, held (session.h) */
     const char *what;             /* "AES-128-CBC": message prefix; or NULL */
     const char *fn;               /* "C_SignInit/C_Sign", for the message */
     const char *mech_name;        /* "CKM_SHA256"; NULL: not named */
     /* The operation: C_*Init and its call(s) on `sess`, naming `obj`. */
-    CK_RV (*step)
+    CK_RV(*step)
     (struct p11be_run *run, P11BE_SESSION *sess, CK_OBJECT_HANDLE obj);
     void *arg;                    /* the step's own */
     p11be_object_make_fn *object; /* the object the step names; or NULL */

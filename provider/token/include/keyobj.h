@@ -37,8 +37,9 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
+#include "mechs.h"
 #include "objects.h"
-#include "provider.h"
+#include "token_ctx.h"
 #include "runner.h"
 #include "session.h"
 
@@ -99,7 +100,7 @@ struct p11be_key_kind {
 };
 
 struct p11be_key_st {
-    P11BE_PROV_CTX *prov;              /* provider that owns the objects */
+    P11BE_TOKEN_CTX *tc;               /* whose token holds the objects */
     const struct p11be_key_kind *kind; /* key type */
     int refs;                          /* holders; freed at 0 */
     pthread_mutex_t lock;              /* guards priv[] and pub */
@@ -133,7 +134,7 @@ struct p11be_key_st {
     char *label;       /* CKA_LABEL of a persistent key */
 };
 
-P11BE_KEY *p11be_key_new(P11BE_PROV_CTX *prov,
+P11BE_KEY *p11be_key_new(P11BE_TOKEN_CTX *tc,
                          const struct p11be_key_kind *kind);
 int p11be_key_up_ref(P11BE_KEY *key);
 /* Drops a reference; the last one destroys the session objects. */
@@ -171,7 +172,7 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key);
 
 /*
  * Runs `run` (runner.h) on the key's private object for `use`: fills
- * run->prov, the login and the object hooks (the object created, created
+ * run->tc, the login and the object hooks (the object created, created
  * again or found again as needed; a persistent key whose handle the token
  * dropped finds it again on a new try), so the caller sets only
  * .req.mech, .fn, .mech_name, .step and .arg. The step's `obj` is the
@@ -185,7 +186,7 @@ int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use,
  * A session for `mech` with the key's private object for `use` ready
  * (created, re-created or found again as needed) and in use (objects.h):
  * returns the session, or NULL (raised). After the last call naming *obj,
- * p11be_object_use_end(key->prov), then give the session back.
+ * p11be_object_use_end(key->tc), then give the session back.
  */
 P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
                                  CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
@@ -212,57 +213,6 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
                          CK_MECHANISM *mech, const char *mech_name,
                          const unsigned char *in, size_t in_len,
                          unsigned char *out, size_t *out_len, int *refused);
-
-/*
- * What every operation context on a key shares (signature, asym-cipher,
- * key exchange): the key, and a context of OpenSSL's default provider on
- * its host copy, which takes every parameter, checks, defaults and reports
- * them as OpenSSL does, and runs the public-key side. The operation reads
- * the settled values back from it for the token's part.
- */
-typedef struct p11be_keyop_st {
-    P11BE_PROV_CTX *prov; /* provider that made us */
-    const char *what;     /* "RSA signature" .., for messages */
-    int reentered;        /* made inside a token call: host only */
-    int operation;        /* EVP_PKEY_OP_* of the last init */
-    P11BE_KEY *key;       /* a reference; NULL until init */
-    EVP_PKEY_CTX *host;   /* on key->host; NULL until init */
-    /*
-     * Set by init: the work runs on the host copy and never on the token.
-     * On re-entry, and in pkcs11-offload = keys mode for a key that came
-     * from software (its private half is in the host copy), so that such
-     * keys cost no token call even where pkcs11be is preferred.
-     */
-    int on_host;
-} P11BE_KEYOP;
-
-/* For newctx: notes whether the thread is inside a token call. */
-void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what);
-
-/*
- * For init: takes provkey (NULL keeps the key set before) and makes a new
- * host context, which the caller then initialises for its operation.
- * With `uses_private`, refuses a public key, and a token key in re-entry.
- */
-int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
-                     int uses_private);
-
-/* Whether the last init was for `operation`; raises otherwise. */
-int p11be_keyop_ready(P11BE_KEYOP *op, int operation);
-
-int p11be_keyop_dup(P11BE_KEYOP *dst, const P11BE_KEYOP *src);
-void p11be_keyop_cleanup(P11BE_KEYOP *op);
-
-/* get_ctx_params: what the host context reports. */
-int p11be_keyop_get_params(P11BE_KEYOP *op, OSSL_PARAM params[]);
-
-/*
- * set_ctx_params (after init; NULL or empty: nothing to do): to the host
- * context, less the property queries for digests ("properties",
- * "digest-props" ..): the host's digests come from the default provider
- * whatever the caller prefers.
- */
-int p11be_keyop_set_params(P11BE_KEYOP *op, const OSSL_PARAM params[]);
 
 /* Key-pair generation on the token: what the keymgmt adds to the objects. */
 struct p11be_keygen {
@@ -333,29 +283,12 @@ CK_RV p11be_token_get_attrs(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
  * The same, raising "C_GetAttributeValue of <what>: CKR_..." on failure;
  * returns 1 or 0.
  */
-int p11be_token_read_attrs(P11BE_PROV_CTX *prov, P11BE_SESSION *sess,
+int p11be_token_read_attrs(P11BE_TOKEN_CTX *tc, P11BE_SESSION *sess,
                            CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
                            CK_ULONG count, const char *what);
 void p11be_token_free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* p11be_token_free_attrs() of secret values: wiped first. */
 void p11be_token_free_secret(CK_ATTRIBUTE *tmpl, CK_ULONG count);
-
-/*
- * Parameter sets the token refused at C_*Init although it lists the
- * mechanism (SoftHSM2 2.6.1: OAEP with a hash other than SHA-1, PSS with
- * MGF1 other than the hash). Learned once per token and set, so the next
- * call goes straight to the host-padding path.
- */
-struct p11be_mech_shape {
-    CK_MECHANISM_TYPE mech; /* CKM_RSA_PKCS_PSS, CKM_RSA_PKCS_OAEP .. */
-    CK_ULONG hash;          /* hashAlg */
-    CK_ULONG mgf;           /* CKG_MGF1_* */
-};
-
-int p11be_key_shape_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape);
-void p11be_key_note_refused(P11BE_PROV_CTX *prov,
-                            const struct p11be_mech_shape *shape);
 
 #endif
