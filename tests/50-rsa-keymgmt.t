@@ -19,7 +19,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_RSA_PKCS CKM_RSA_PKCS_KEY_PAIR_GEN));
-plan tests => 9;
+plan tests => 10;
 
 use_shim();
 my $check = test_program('rsa_check');
@@ -129,6 +129,27 @@ subtest 'a generated key outlives the session it was made on' => sub {
     reset_counts();
     check('four signatures', ['outlive-gen'],
           { P11SHIM_FAULTS => 'C_SignInit:CKR_SESSION_CLOSED:nth=2' });
+};
+
+subtest 'a refused template: one retry with a minimal one' => sub {
+    plan skip_all => 'the shim injects no faults' unless shim_has_faults();
+    plan tests => 4;
+
+    # tpm2-pkcs11 refuses templates that set usage flags its keys do not
+    # have; the retry leaves out what says no (keyobj.c). 0xd1 is
+    # CKR_TEMPLATE_INCONSISTENT, 0x13 CKR_ATTRIBUTE_VALUE_INVALID.
+    reset_counts();
+    check('generated after one refusal', ['gen', 2048, 'p11be-retry', '0d'],
+          { P11SHIM_FAULTS =>
+                'C_GenerateKeyPair:0xd1:nth=1' });
+    is(calls_of('C_GenerateKeyPair'), 2, 'the second template was taken');
+    reset_counts();
+    my ($rc, $out, $err) = run($check, 'gen', 2048, 'p11be-retry2', '0e',
+        { env => { P11BE_BUILD_DIR => build_dir(), P11SHIM_FAULTS =>
+                       'C_GenerateKeyPair:0x13:nth=1;'
+                       . 'C_GenerateKeyPair:0xd1:nth=2' } });
+    isnt($rc, 0, 'refused twice: an error');
+    is(calls_of('C_GenerateKeyPair'), 2, 'after one retry, no more');
 };
 
 subtest 'fork: the child re-creates the key object' => sub {

@@ -70,7 +70,15 @@ subtest 'pkcs11-finalize=auto (the default)' => sub {
 
     my $r = fork_run();
     common($r, 'auto');
-    is(count_of('C_Finalize'), 0, 'no process finalised the module at exit');
+    # auto finalises at exit, as always does, except on SoftHSM2 (also
+    # behind p11-kit, which passes its token information through).
+    if (defined $ENV{P11BE_SOFTHSM2_SLOT_ID}) {
+        is(count_of('C_Finalize'), 0,
+           'no process finalised SoftHSM2 at exit');
+    } else {
+        is(count_of('C_Finalize'), 1 + $r->{ok},
+           'each process whose C_Initialize succeeded finalised at exit');
+    }
     is(count_of('C_CloseAllSessions'), 0, 'no C_CloseAllSessions');
 };
 

@@ -593,14 +593,19 @@ static void *ec_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     }
     p11be_attrs_add(&pub, CKA_EC_PARAMS, gctx->curve->oid,
                     gctx->curve->oid_len);
-    /*
-     * No CKA_ENCRYPT/CKA_DECRYPT: PKCS#11 has no EC encryption, and
-     * tpm2-pkcs11 refuses an EC template that sets them to false (its
-     * keys say true), leaving a TPM object behind.
-     */
     p11be_attrs_add_bool(&pub, CKA_VERIFY, 1);
     p11be_attrs_add_bool(&priv, CKA_SIGN, 1);
-    p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
+    /*
+     * Key agreement, and the "no"s beside it, only where the token has
+     * ECDH: tpm2-pkcs11 (no ECDH) makes every EC key sign and decrypt
+     * (TPM2_ECDH_ZGen) and refuses a template saying CKA_ENCRYPT or
+     * CKA_DECRYPT false, leaving a TPM object behind.
+     */
+    if (p11be_has_mech(&gctx->prov->tc, CKM_ECDH1_DERIVE)) {
+        p11be_attrs_add_bool(&pub, CKA_ENCRYPT, 0);
+        p11be_attrs_add_bool(&priv, CKA_DERIVE, 1);
+        p11be_attrs_add_bool(&priv, CKA_DECRYPT, 0);
+    }
     ok = p11be_keygen_run(key, &gen, mode, ec_gen_on_host, gctx->curve);
     p11be_attrs_free(&pub);
     p11be_attrs_free(&priv);

@@ -821,27 +821,16 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
     return 1;
 }
 
-/* Appends the template's own entries (pointers, not copies) to `out`. */
-static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
-                             const P11BE_ATTRS *more)
-{
-    CK_ULONG i;
-
-    for (i = 0; more != NULL && i < more->count; i++)
-        out[n++] = more->list[i];
-    return n;
-}
-
 /*
- * The retry's template when the token refused the full one: what the key
- * cannot do without. Usage flags that say no are left to the token's
- * defaults, and CKA_DERIVE goes: tpm2-pkcs11 makes an EC key either for
- * signing or for key agreement and refuses one asked for both
- * (CKR_GENERAL_ERROR, "User specified and TPM specified attr mismatch").
- * CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE stay as they are.
+ * Appends the template's own entries (pointers, not copies) to `out`. With
+ * `minimal` (the retry when the token refused the full template) only what
+ * the key cannot do without: usage flags that say no are left to the
+ * token's defaults, and CKA_DERIVE goes (tpm2-pkcs11 answers a template
+ * its key does not match with CKR_GENERAL_ERROR, "User specified and TPM
+ * specified attr mismatch"); CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE stay.
  */
-static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
-                                     const P11BE_ATTRS *more)
+static CK_ULONG attrs_append(CK_ATTRIBUTE *out, CK_ULONG n,
+                             const P11BE_ATTRS *more, int minimal)
 {
     static const CK_ATTRIBUTE_TYPE usage[] = {
         CKA_EXTRACTABLE, CKA_SIGN,         CKA_VERIFY,
@@ -852,9 +841,10 @@ static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
 
     for (i = 0; more != NULL && i < more->count; i++) {
         const CK_ATTRIBUTE *a = &more->list[i];
-        int drop = a->type == CKA_DERIVE;
+        int drop = minimal && a->type == CKA_DERIVE;
 
-        for (u = 0; !drop && u < sizeof(usage) / sizeof(usage[0]); u++)
+        for (u = 0; minimal && !drop && u < sizeof(usage) / sizeof(usage[0]);
+             u++)
             drop =
                 a->type == usage[u] && *(const CK_BBOOL *)a->pValue == CK_FALSE;
         if (!drop)
@@ -865,9 +855,9 @@ static CK_ULONG attrs_append_minimal(CK_ATTRIBUTE *out, CK_ULONG n,
 
 /*
  * C_GenerateKeyPair with the full templates, and, if `retry`, once more
- * with minimal ones (attrs_append_minimal) when the token refuses the
- * template or fails without saying why; the first failure's error goes
- * when the retry works. 1, or 0 (raised, *rv the last answer).
+ * with minimal ones when the token refuses the template or fails without
+ * saying why; the first failure's error goes when the retry works. 1, or
+ * 0 (raised, *rv the last answer).
  */
 static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
                          const P11BE_ATTRS *const pub[2],
@@ -875,40 +865,33 @@ static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
                          CK_RV *rv)
 {
     CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
-    CK_ULONG pub_count, priv_count;
+    CK_ULONG npub, npriv;
+    int minimal, ok = 0;
 
-    pub_count = attrs_append(pub_tmpl, 0, pub[0]);
-    pub_count = attrs_append(pub_tmpl, pub_count, pub[1]);
-    priv_count = attrs_append(priv_tmpl, 0, priv[0]);
-    priv_count = attrs_append(priv_tmpl, priv_count, priv[1]);
     ERR_set_mark();
-    if (p11be_object_generate_pair(key->tc, mech, pub_tmpl, pub_count,
-                                   priv_tmpl, priv_count, login, &key->pub,
-                                   &key->priv[0], rv)) {
-        ERR_clear_last_mark();
-        return 1;
+    for (minimal = 0; !ok && minimal <= retry; minimal++) {
+        if (minimal && p11be_ckr_class(*rv) != P11BE_CKR_TEMPLATE
+            && *rv != CKR_GENERAL_ERROR)
+            break;
+        if (minimal)
+            P11BE_DEBUG("the token refused the %s key-pair template (%s): "
+                        "trying a minimal one",
+                        key->kind->name, p11be_ckr_name(*rv));
+        npub =
+            attrs_append(pub_tmpl, attrs_append(pub_tmpl, 0, pub[0], minimal),
+                         pub[1], minimal);
+        npriv = attrs_append(priv_tmpl,
+                             attrs_append(priv_tmpl, 0, priv[0], minimal),
+                             priv[1], minimal);
+        ok = p11be_object_generate_pair(key->tc, mech, pub_tmpl, npub,
+                                        priv_tmpl, npriv, login, &key->pub,
+                                        &key->priv[0], rv);
     }
-    if (!retry
-        || (p11be_ckr_class(*rv) != P11BE_CKR_TEMPLATE
-            && *rv != CKR_GENERAL_ERROR)) {
+    if (ok && minimal > 1)
+        ERR_pop_to_mark();
+    else
         ERR_clear_last_mark();
-        return 0;
-    }
-    pub_count = attrs_append_minimal(pub_tmpl, 0, pub[0]);
-    pub_count = attrs_append_minimal(pub_tmpl, pub_count, pub[1]);
-    priv_count = attrs_append_minimal(priv_tmpl, 0, priv[0]);
-    priv_count = attrs_append_minimal(priv_tmpl, priv_count, priv[1]);
-    P11BE_DEBUG("the token refused the %s key-pair template (%s): trying "
-                "a minimal one",
-                key->kind->name, p11be_ckr_name(*rv));
-    if (!p11be_object_generate_pair(key->tc, mech, pub_tmpl, pub_count,
-                                    priv_tmpl, priv_count, login, &key->pub,
-                                    &key->priv[0], rv)) {
-        ERR_clear_last_mark();
-        return 0;
-    }
-    ERR_pop_to_mark();
-    return 1;
+    return ok;
 }
 
 int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
