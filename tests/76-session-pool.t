@@ -37,7 +37,7 @@ sub pool {
 subtest '32 threads streaming past the buffer bound, then one more digest' => sub {
     plan tests => 2;
 
-    # The default bound (1 MiB) and the default pool (32 sessions).
+    # The default bound (1 MiB) and the default pool (64 sessions).
     my ($rc, $out) = pool({}, 'threads', 32, 1100 * 1024);
     is($rc, 0, 'finished in time, no wrong result') or diag($out);
     like($out, qr/^threads: ok=32 failed=0 wrong=0$/m, 'all 32 succeed');

@@ -14,7 +14,7 @@
 #include "err.h"
 #include "p11call.h"
 
-#define DEFAULT_POOL_MAX 32
+#define DEFAULT_POOL_MAX 64
 
 static int login_attach(P11BE_TOKEN *token, const CK_TOKEN_INFO *info);
 static void login_detach(P11BE_LOGIN *login);

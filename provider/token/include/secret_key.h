@@ -30,8 +30,8 @@
 #include <p11-kit/pkcs11.h>
 
 #include "objects.h"
-#include "token_ctx.h"
 #include "runner.h"
+#include "token_ctx.h"
 
 typedef struct p11be_secret_key_st {
     CK_KEY_TYPE type;       /* CKK_AES, CKK_DES3, CKK_GENERIC_SECRET */
