@@ -33,7 +33,7 @@ typedef struct p11be_prov_ctx_st {
     P11BE_TOKEN_CTX tc;         /* the token layer's view (token_ctx.h) */
     unsigned digest_checked;    /* digest.c: mechanisms found, a bit each */
     void *digest_ctx_spare;     /* digest.c: a freed context to reuse */
-    pthread_mutex_t spare_lock; /* guards the spares (spare.c) */
+    pthread_mutex_t spare_lock; /* guards the spares (stream.c) */
     unsigned char *spare[P11BE_SPARES]; /* buffers kept for reuse */
     size_t spare_cap[P11BE_SPARES];     /* their sizes */
     size_t spare_count;                 /* entries in spare */

@@ -35,11 +35,8 @@ use Test::More;
 use P11BE;
 
 # What fails on SoftHSM2 today, per file: the recipe lines and the errors.
-my %TODO = (
-    'evppkey_rsa.txt' =>
-        'line 614, a 128-bit RSA key size: expected "key size too small", '
-        . 'got "invalid argument" (pkcs11be:rsa_gen_set_params)',
-);
+# (none since 2026-12-07: evppkey_rsa.txt's 128-bit key size was the last)
+my %TODO = ();
 
 # On the smaller tokens (P11BE_TOKEN): p11-kit's RPC passes fewer of
 # SoftHSM2's mechanisms on; NSS's softokn key slot has no digests.

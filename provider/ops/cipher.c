@@ -12,7 +12,7 @@
  *
  * A context created while the thread is inside a call into the module
  * (re-entry, see reentry.h), and one given TLS 1.0-1.2 record parameters
- * (p11be_cipher_is_tls), is served by OpenSSL's default provider through
+ * (cipher_is_tls), is served by OpenSSL's default provider through
  * `host`; every entry point below passes such a context straight on. So
  * is one initialised for an algorithm the token lacks (not even its ECB
  * to chain on), unless pkcs11-delegate = no (cipher_init).

@@ -118,7 +118,7 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
     p11be_stream_stop(&ctx->st);
     /*
      * The token's list does not change: look each mechanism up once. A
-     * thread that skips the lookup never meets p11be_prov_token(), so the
+     * thread that skips the lookup never meets p11be_token_ctx_token(), so the
      * bit must publish what opening the token set (digest_buffer_max):
      * release here, acquire there (tests/c/digest_check.c first-use).
      */

@@ -241,9 +241,9 @@ static int rsa_gen_set_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
         goto out_bad;
     /* Refused when set, as the default provider does. */
     if (p != NULL && gctx->bits < RSA_MIN_BITS) {
-        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "key size too small: RSA keys of %zu bits (at least %d)",
-                    gctx->bits, RSA_MIN_BITS);
+        p11be_raise(gctx->prov->handle, P11BE_R_KEY_SIZE_TOO_SMALL,
+                    "RSA keys of %zu bits (at least %d)", gctx->bits,
+                    RSA_MIN_BITS);
         return 0;
     }
     p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_PRIMES);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The key object (see keyobj.h), the template helpers that build its
- * token objects, the operation base (P11BE_KEYOP), and per token: its
- * flags and the parameter sets it refused.
+ * token objects, and per token: its flags and the parameter sets it
+ * refused. (The operation base, P11BE_KEYOP, is in ops/keyop.c.)
  *
  * Login. Imported private keys are session objects with CKA_PRIVATE
  * false, which SoftHSM2 creates and uses without a login. A token that

@@ -3,7 +3,7 @@
  * The token one provider instance works with: its module, its slot, the
  * token's mechanism list (read once), the login state and the session
  * pool. token.c opens it and logs in; session.c lends its sessions.
- * Operations see only session.h.
+ * Operations see only token/include/ (runner.h, session.h, ...).
  *
  * Locks, in the one order a thread may take them (holding one, it takes
  * only locks further down; the module is never called under the last):
