@@ -36,6 +36,9 @@ subtest 'mktoken made a token with our label' => sub {
     is($ENV{CRYPTOGRAPHY_PKCS11_PASSWORD}, '1234', 'user PIN exported');
 
     my ($rc, $out, $err) = run(test_program('p11slot'), real_module(), $label);
+    # p11-kit's proxy also loads the machine's other registered modules,
+    # which may write to stderr (tpm2-pkcs11 without a TPM: scripts/mktoken).
+    $err = '' if token_kind() eq 'proxy';
     is("$out$err", "$slot\n", "slot $slot of " . real_module()
                               . " holds the token labelled $label");
 
