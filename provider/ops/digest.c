@@ -4,8 +4,17 @@
  * CKM_SHA224 .. CKM_SHA512, CKM_MD5), run by the streaming engine
  * (stream.h: held input, streaming past the bound, copies).
  *
- * A context created while the thread is inside a call into the module
- * (re-entry, see reentry.h) is served by OpenSSL's default provider.
+ * OpenSSL's default provider in p11be_fallback_libctx() serves a context
+ * for the rest of its life (re-init, dup, final) when it is created while
+ * the thread is inside a call into the module (re-entry, see reentry.h),
+ * and, counted as delegated (delegate.h), when the token lacks the
+ * digest's mechanism: absent from its list (opencryptoki and p11-kit's
+ * RPC have no CKM_SHA224, NSS's key slot no digest at all) or refused at
+ * C_DigestInit although listed. A refusal comes when the input is still
+ * all held (at final, or when it outgrows pkcs11-digest-buffer-max), so
+ * the default provider takes it over, and the token remembers it
+ * (mechs.h): later contexts go to the default provider at init. With
+ * pkcs11-delegate = no these fail instead, naming the mechanism.
  */
 #include <stddef.h>
 #include <string.h>
@@ -17,6 +26,7 @@
 #include <openssl/params.h>
 
 #include "debug.h"
+#include "delegate.h"
 #include "digests.h"
 #include "err.h"
 #include "names.h"
@@ -26,7 +36,8 @@
 
 struct digest_ctx_st {
     const P11BE_DIGEST *alg; /* which digest */
-    EVP_MD_CTX *fallback;    /* set when made during re-entry */
+    EVP_MD_CTX *fallback;    /* set when made during re-entry, delegated */
+    int fallback_held;       /* p11be_fallback_prepare() held */
     P11BE_STREAM st;         /* last: its inline buffer survives recycling */
 };
 
@@ -56,6 +67,8 @@ static void digest_freectx(void *vctx)
     if (ctx == NULL)
         return;
     EVP_MD_CTX_free(ctx->fallback);
+    if (ctx->fallback_held)
+        p11be_fallback_release();
     p11be_stream_free(&ctx->st);
     if (!__atomic_compare_exchange_n(&ctx->st.prov->digest_ctx_spare, &none,
                                      ctx, 0, __ATOMIC_RELEASE,
@@ -77,13 +90,92 @@ static void digest_ctx_setup(DIGEST_CTX *ctx, P11BE_PROV_CTX *prov,
     ctx->st.m.mech = alg->mech;
     ctx->st.m.mech_name = alg->mech_name;
     ctx->st.m.checked = 1;
+    ctx->st.refusable = 1;
     ctx->st.size = alg->size;
+}
+
+/* The default provider's digest, initialised, in ctx->fallback. 1, or 0. */
+static int digest_fallback_new(DIGEST_CTX *ctx)
+{
+    EVP_MD *md = NULL;
+    int ok;
+
+    ctx->fallback_held = p11be_fallback_prepare();
+    if (ctx->fallback_held)
+        md = EVP_MD_fetch(p11be_fallback_libctx(), ctx->alg->name, NULL);
+    /* The context keeps the digest: init again with NULL reuses it. */
+    ctx->fallback = md == NULL ? NULL : EVP_MD_CTX_new();
+    ok = ctx->fallback != NULL && EVP_DigestInit_ex2(ctx->fallback, md, NULL);
+    EVP_MD_free(md);
+    return ok;
+}
+
+/*
+ * The token lacks the digest (`why` says how, for the trace): the default
+ * provider takes the context over, counted, unless pkcs11-delegate = no.
+ * 1, or 0 raised.
+ */
+static int digest_delegate(DIGEST_CTX *ctx, const char *why)
+{
+    P11BE_PROV_CTX *prov = ctx->st.prov;
+    int allowed = p11be_delegate_allowed(prov);
+
+    if (allowed < 0)
+        return 0;
+    if (!allowed) {
+        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                    "%s: %s is not supported by the token (%s), and %s=no "
+                    "keeps the default provider from doing it",
+                    ctx->alg->name, ctx->alg->mech_name, why,
+                    p11be_config_source(&prov->config, P11BE_SET_DELEGATE));
+        return 0;
+    }
+    if (!digest_fallback_new(ctx)) {
+        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: cannot use OpenSSL's default provider",
+                    ctx->alg->name);
+        return 0;
+    }
+    P11BE_DEBUG("%s: %s %s, by the default provider", ctx->alg->name,
+                ctx->alg->mech_name, why);
+    p11be_delegated_note(prov, "digest");
+    return 1;
+}
+
+/*
+ * After the token refused the mechanism at C_DigestInit: remembered for
+ * the token, and the input held so far goes to the default provider.
+ */
+static int digest_refused(DIGEST_CTX *ctx)
+{
+    P11BE_PROV_CTX *prov = ctx->st.prov;
+    const struct p11be_mech_shape shape = {ctx->alg->mech, 0, 0};
+    unsigned bit = 1u << (ctx->alg - p11be_digests);
+    int ok;
+
+    p11be_key_note_refused(&prov->tc, &shape);
+    __atomic_fetch_and(&prov->digest_checked, ~bit, __ATOMIC_RELEASE);
+    ctx->st.refused = 0;
+    ok = digest_delegate(ctx, "refused at C_DigestInit")
+         && EVP_DigestUpdate(ctx->fallback, ctx->st.held, ctx->st.held_len);
+    p11be_stream_stop(&ctx->st);
+    return ok;
+}
+
+/* Whether the token offers the digest: 1, 0, or -1 (raised). */
+static int digest_token_has(DIGEST_CTX *ctx)
+{
+    P11BE_TOKEN_CTX *tc = &ctx->st.prov->tc;
+    const struct p11be_mech_shape shape = {ctx->alg->mech, 0, 0};
+    CK_MECHANISM_INFO info;
+    int has = p11be_mech_lookup(tc, ctx->alg->mech, ctx->alg->mech_name, &info);
+
+    return has > 0 && p11be_key_shape_refused(tc, &shape) ? 0 : has;
 }
 
 static void *digest_newctx(void *provctx, const P11BE_DIGEST *alg)
 {
     DIGEST_CTX *ctx = digest_ctx_alloc(provctx);
-    EVP_MD *md;
 
     if (ctx == NULL)
         return NULL;
@@ -92,17 +184,12 @@ static void *digest_newctx(void *provctx, const P11BE_DIGEST *alg)
         return ctx;
     P11BE_DEBUG("re-entered from the module: %s by the default provider",
                 alg->name);
-    /* The context keeps the digest: init again with NULL reuses it. */
-    md = EVP_MD_fetch(p11be_fallback_libctx(), alg->name, NULL);
-    ctx->fallback = EVP_MD_CTX_new();
-    if (md == NULL || ctx->fallback == NULL
-        || !EVP_DigestInit_ex2(ctx->fallback, md, NULL)) {
+    if (!digest_fallback_new(ctx)) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_FALLBACK_FAILED,
                     "%s requested from inside a token call", alg->name);
         digest_freectx(ctx);
         ctx = NULL;
     }
-    EVP_MD_free(md);
     return ctx;
 }
 
@@ -111,6 +198,7 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
     DIGEST_CTX *ctx = vctx;
     P11BE_PROV_CTX *prov = ctx->st.prov;
     unsigned bit = 1u << (ctx->alg - p11be_digests);
+    int has;
 
     (void)params; /* no settable params */
     if (ctx->fallback != NULL)
@@ -123,8 +211,9 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
      * release here, acquire there (tests/c/digest_check.c first-use).
      */
     if (!(__atomic_load_n(&prov->digest_checked, __ATOMIC_ACQUIRE) & bit)) {
-        if (!p11be_check_mech(&prov->tc, ctx->alg->mech, ctx->alg->mech_name))
-            return 0;
+        if ((has = digest_token_has(ctx)) <= 0)
+            return has == 0
+                   && digest_delegate(ctx, "not in its mechanism list");
         __atomic_fetch_or(&prov->digest_checked, bit, __ATOMIC_RELEASE);
     }
     ctx->st.ready = 1;
@@ -138,8 +227,12 @@ static int digest_final(void *vctx, unsigned char *out, size_t *outl,
     unsigned int len = 0;
     int ok;
 
-    if (ctx->fallback == NULL)
-        return p11be_stream_final(&ctx->st, out, outl, outsz);
+    if (ctx->fallback == NULL) {
+        if (p11be_stream_final(&ctx->st, out, outl, outsz))
+            return 1;
+        if (!ctx->st.refused || !digest_refused(ctx))
+            return 0;
+    }
     ok = EVP_DigestFinal_ex(ctx->fallback, out, &len);
     *outl = len;
     return ok;
@@ -149,8 +242,13 @@ static int digest_update(void *vctx, const unsigned char *in, size_t inl)
 {
     DIGEST_CTX *ctx = vctx;
 
-    return ctx->fallback != NULL ? EVP_DigestUpdate(ctx->fallback, in, inl)
-                                 : p11be_stream_update(&ctx->st, in, inl);
+    if (ctx->fallback == NULL) {
+        if (p11be_stream_update(&ctx->st, in, inl))
+            return 1;
+        if (!ctx->st.refused || !digest_refused(ctx))
+            return 0;
+    }
+    return EVP_DigestUpdate(ctx->fallback, in, inl);
 }
 
 static void *digest_dupctx(void *vctx)
@@ -163,7 +261,8 @@ static void *digest_dupctx(void *vctx)
     digest_ctx_setup(dst, src->st.prov, src->alg);
     if (src->fallback == NULL
             ? p11be_stream_dup(&dst->st, &src->st)
-            : (dst->fallback = EVP_MD_CTX_new()) != NULL
+            : (dst->fallback_held = p11be_fallback_prepare())
+                  && (dst->fallback = EVP_MD_CTX_new()) != NULL
                   && EVP_MD_CTX_copy_ex(dst->fallback, src->fallback))
         return dst;
     digest_freectx(dst);

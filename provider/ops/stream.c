@@ -87,7 +87,9 @@ struct stream_call {
     unsigned char *out; /* a one-shot's result; NULL: start or copy */
     CK_ULONG *out_len;  /* room, then bytes */
     CK_ULONG room;
-    int copy; /* `in` is a C_GetOperationState answer */
+    int copy;      /* `in` is a C_GetOperationState answer */
+    int refusable; /* see P11BE_STREAM */
+    int refused;   /* refusable, and the token refused at C_xInit */
 };
 
 static CK_RV call_update(P11BE_SESSION *sess, int sign, const unsigned char *in,
@@ -123,6 +125,7 @@ static CK_RV stream_step(struct p11be_run *run, P11BE_SESSION *sess,
                           (CK_BYTE *)c->in, c->inl, CK_INVALID_HANDLE, obj);
     rv = sign ? P11BE_CALL(sess->fns, C_SignInit, sess->handle, &mech, obj)
               : P11BE_CALL(sess->fns, C_DigestInit, sess->handle, &mech);
+    run->at_init = rv != CKR_OK;
     if (rv == CKR_OK && c->out == NULL && c->inl > 0)
         return call_update(sess, sign, c->in, c->inl);
     if (rv != CKR_OK || c->out == NULL)
@@ -157,10 +160,13 @@ static int stream_run(P11BE_PROV_CTX *prov, struct stream_call *c,
         .object_arg = c->m->key,
         .object_use = CKF_SIGN,
         .keep = kept != NULL,
+        .refusable = c->refusable,
     };
 
-    if (!p11be_run(&run))
+    if (!p11be_run(&run)) {
+        c->refused = run.refused;
         return 0;
+    }
     if (kept != NULL)
         *kept = run.sess;
     return 1;
@@ -181,7 +187,7 @@ int p11be_stream_once(P11BE_PROV_CTX *prov, const struct p11be_stream_mech *m,
 {
     static unsigned char empty[1]; /* modules refuse a NULL pData */
     struct stream_call c = {
-        m, in != NULL ? in : empty, inl, out, out_len, *out_len, 0};
+        m, in != NULL ? in : empty, inl, out, out_len, *out_len, 0, 0, 0};
 
     return stream_run(prov, &c, NULL);
 }
@@ -233,8 +239,13 @@ static int finish(P11BE_STREAM *st, P11BE_SESSION *sess, unsigned char *out,
     int ok;
 
     if (sess == NULL) {
-        ok = p11be_stream_once(st->prov, &st->m, st->held, st->held_len, dst,
-                               &len);
+        struct stream_call c = {&st->m, st->held, st->held_len,  dst, &len,
+                                len,    0,        st->refusable, 0};
+
+        if (!(ok = stream_run(st->prov, &c, NULL)) && c.refused) {
+            st->refused = 1; /* the owner takes the held input elsewhere */
+            return 0;
+        }
         forget_input(st);
     } else {
         rv = call_final(sess, st->m.key != NULL, dst, &len);
@@ -441,10 +452,13 @@ int p11be_stream_hold(P11BE_STREAM *st, const unsigned char *in, size_t inl,
  */
 static int start_streaming(P11BE_STREAM *st)
 {
-    struct stream_call c = {&st->m, st->held, st->held_len, NULL, NULL, 0, 0};
+    struct stream_call c = {&st->m, st->held, st->held_len,  NULL, NULL,
+                            0,      0,        st->refusable, 0};
 
-    if (!stream_run(st->prov, &c, &st->sess))
+    if (!stream_run(st->prov, &c, &st->sess)) {
+        st->refused = c.refused;
         return 0;
+    }
     forget_input(st);
     return 1;
 }
@@ -520,7 +534,7 @@ int p11be_stream_final(P11BE_STREAM *st, unsigned char *out, size_t *outl,
 /* Copies a running token operation with C_Get/SetOperationState. */
 static int dup_streaming(P11BE_STREAM *src, P11BE_STREAM *dst)
 {
-    struct stream_call c = {&dst->m, NULL, 0, NULL, NULL, 0, 1};
+    struct stream_call c = {&dst->m, NULL, 0, NULL, NULL, 0, 1, 0, 0};
     unsigned char *state = NULL;
     CK_ULONG state_len = 0;
     int ok;
@@ -552,6 +566,7 @@ int p11be_stream_dup(P11BE_STREAM *dst, P11BE_STREAM *src)
     dst->size = src->size;
     dst->post = src->post;
     dst->ready = src->ready;
+    dst->refusable = src->refusable;
     if (src->held_len > 0
         && !p11be_stream_hold(dst, src->held, src->held_len, 0))
         return 0;

@@ -66,6 +66,8 @@ struct p11be_stream_st {
     size_t held_cap;                /* bytes allocated for held */
     size_t held_prefix;             /* of held_len: key material (RFC 2104) */
     int ready;                      /* started, final not yet */
+    int refusable; /* a refusal at C_xInit sets refused, raises nothing */
+    int refused;   /* the token refused m: the input is still held */
     /* held's first home: OpenSSL 3.0 makes a new context per digest */
     unsigned char held_inline[192];
 };
