@@ -128,6 +128,30 @@ subtest 'SHA-256 refused at C_DigestInit: delegated from then on' => sub {
          '... naming the mechanism');
 };
 
+# 8 threads x 200 SHA-256 digests (tests/c/digest_check.c), each checked
+# against the default provider: hidden, and refused while threads race to
+# learn it.
+subtest '8 threads, SHA-256 delegated' => sub {
+    plan skip_all => "the $kind token lacks CKM_SHA256"
+        unless has_mech('CKM_SHA256');
+    my $threads = test_program('digest_check');
+    for my $case (['hidden', { P11SHIM_HIDE_MECHS => '0x250' }],
+                  ['refused at C_DigestInit',
+                   { P11SHIM_FAULTS => 'C_DigestInit:CKR_MECHANISM_INVALID' }]) {
+        my ($name, $env) = @$case;
+        reset_counts();
+        my ($rc, $out, $err) = run($threads, 'threads', 8,
+            { env => { P11BE_BUILD_DIR => build_dir(), %$env },
+              timeout => 300 });
+        is($rc, 0, "$name: every digest as the default provider's")
+            or diag "$out$err";
+        is(count_of('C_Digest') + count_of('C_DigestUpdate'), 0,
+           "$name: none on the token");
+        cmp_ok(count_of('C_DigestInit'), '<=', 8,
+               "$name: at most one refusal per thread before it is known");
+    }
+};
+
 # Every digest on this token as it is: the token where it lists the
 # mechanism, the default provider inside pkcs11be where it does not.
 for my $alg (sort keys %MECHS) {

@@ -154,7 +154,7 @@ static int digest_refused(DIGEST_CTX *ctx)
     int ok;
 
     p11be_key_note_refused(&prov->tc, &shape);
-    __atomic_fetch_and(&prov->digest_checked, ~bit, __ATOMIC_RELEASE);
+    __atomic_fetch_and(&prov->digest_checked, ~bit, __ATOMIC_SEQ_CST);
     ctx->st.refused = 0;
     ok = digest_delegate(ctx, "refused at C_DigestInit")
          && EVP_DigestUpdate(ctx->fallback, ctx->st.held, ctx->st.held_len);
@@ -162,15 +162,27 @@ static int digest_refused(DIGEST_CTX *ctx)
     return ok;
 }
 
-/* Whether the token offers the digest: 1, 0, or -1 (raised). */
-static int digest_token_has(DIGEST_CTX *ctx)
+/* Whether the token refused the digest before (digest_refused). */
+static int digest_was_refused(DIGEST_CTX *ctx)
 {
-    P11BE_TOKEN_CTX *tc = &ctx->st.prov->tc;
     const struct p11be_mech_shape shape = {ctx->alg->mech, 0, 0};
-    CK_MECHANISM_INFO info;
-    int has = p11be_mech_lookup(tc, ctx->alg->mech, ctx->alg->mech_name, &info);
 
-    return has > 0 && p11be_key_shape_refused(tc, &shape) ? 0 : has;
+    return p11be_key_shape_refused(&ctx->st.prov->tc, &shape);
+}
+
+/* Whether the token offers the digest: 1, 0 (*why says how), -1 raised. */
+static int digest_token_has(DIGEST_CTX *ctx, const char **why)
+{
+    CK_MECHANISM_INFO info;
+    int has = p11be_mech_lookup(&ctx->st.prov->tc, ctx->alg->mech,
+                                ctx->alg->mech_name, &info);
+
+    *why = "not in its mechanism list";
+    if (has > 0 && digest_was_refused(ctx)) {
+        *why = "refused at C_DigestInit";
+        has = 0;
+    }
+    return has;
 }
 
 static void *digest_newctx(void *provctx, const P11BE_DIGEST *alg)
@@ -198,6 +210,7 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
     DIGEST_CTX *ctx = vctx;
     P11BE_PROV_CTX *prov = ctx->st.prov;
     unsigned bit = 1u << (ctx->alg - p11be_digests);
+    const char *why;
     int has;
 
     (void)params; /* no settable params */
@@ -211,10 +224,18 @@ static int digest_init(void *vctx, const OSSL_PARAM params[])
      * release here, acquire there (tests/c/digest_check.c first-use).
      */
     if (!(__atomic_load_n(&prov->digest_checked, __ATOMIC_ACQUIRE) & bit)) {
-        if ((has = digest_token_has(ctx)) <= 0)
-            return has == 0
-                   && digest_delegate(ctx, "not in its mechanism list");
-        __atomic_fetch_or(&prov->digest_checked, bit, __ATOMIC_RELEASE);
+        if ((has = digest_token_has(ctx, &why)) <= 0)
+            return has == 0 && digest_delegate(ctx, why);
+        __atomic_fetch_or(&prov->digest_checked, bit, __ATOMIC_SEQ_CST);
+        /*
+         * A refusal noted since the lookup (digest_refused: note, then
+         * clear the bit) is seen here, or its clearing comes after our
+         * set: the bit never hides a refusal from later contexts.
+         */
+        if (digest_was_refused(ctx)) {
+            __atomic_fetch_and(&prov->digest_checked, ~bit, __ATOMIC_SEQ_CST);
+            return digest_delegate(ctx, "refused at C_DigestInit");
+        }
     }
     ctx->st.ready = 1;
     return 1;
