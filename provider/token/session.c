@@ -163,8 +163,8 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
         OPENSSL_free(sess);
     }
     if (call_module && token->object_session_open
-        && token->object_forks == p11be_fork_generation())
-        P11BE_CALL(token->fns, C_CloseSession, token->object_session);
+        && token->object_session.fork_generation == p11be_fork_generation())
+        P11BE_CALL(token->fns, C_CloseSession, token->object_session.handle);
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
     p11be_rwlock_destroy(&token->object_lock);

@@ -33,10 +33,9 @@
 #include "config.h"
 #include "mechs.h"
 #include "module.h"
-#include "token_ctx.h"
 #include "rwlock.h"
-
-typedef struct p11be_session_st P11BE_SESSION;
+#include "session.h"
+#include "token_ctx.h"
 
 /* The token's login in this process, shared by provider instances (token.c). */
 typedef struct p11be_login_st P11BE_LOGIN;
@@ -89,10 +88,8 @@ struct p11be_token_st {
      * (objects.h, p11be_object_use_begin).
      */
     P11BE_RWLOCK object_lock;
-    CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
-    int object_session_open;          /* object_session is valid */
-    unsigned object_generation;       /* token generation it was opened in */
-    unsigned object_forks;            /* fork generation it was opened in */
+    P11BE_SESSION object_session; /* holds session objects; see objects.c */
+    int object_session_open;      /* object_session is valid */
     unsigned object_epoch; /* bumped each time the object session opens */
     CK_RV object_lost_rv;  /* why the last object session went */
 
@@ -141,6 +138,15 @@ void p11be_logins_atfork_child(void);
  * it) gone? Then its objects are re-created on use; returns 1.
  */
 int p11be_objects_recheck(P11BE_TOKEN *token);
+
+/*
+ * The runner's session source for work on the object session (runner.h,
+ * on_objects): take holds it for writing, opened and, with `need_login`,
+ * logged in (NULL: raised); done gives it back after a try and says
+ * whether a new try may succeed (the session or the login went under it).
+ */
+P11BE_SESSION *p11be_object_session_take(P11BE_TOKEN_CTX *tc, int need_login);
+int p11be_object_session_done(P11BE_SESSION *sess, CK_RV rv, int need_login);
 
 /* Closes one idle pooled session to make room; 0 when none is idle. */
 int p11be_pool_close_one_idle(P11BE_TOKEN *token);
