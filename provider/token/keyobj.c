@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The key object (see keyobj.h), the template helpers that build its
- * token objects, and per token: its flags and the parameter sets it
- * refused. (The operation base, P11BE_KEYOP, is in ops/keyop.c.)
+ * The key object (see keyobj.h) and the template helpers that build its
+ * token objects. (The operations' base on a key, P11BE_KEYOP, is
+ * ops/keyop.h.)
  *
  * Login. Imported private keys are session objects with CKA_PRIVATE
  * false, which SoftHSM2 creates and uses without a login. A token that
@@ -296,7 +296,7 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
     pthread_mutex_unlock(&key->lock);
     if (full != NULL)
         return full;
-    /* The session first, as p11be_key_session(): never wait holding lock. */
+    /* The session first: never wait for one holding key->lock. */
     sess = p11be_session_acquire(key->tc, &req);
     if (sess == NULL)
         return NULL;
@@ -337,6 +337,19 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key)
     return ctx;
 }
 
+/* A private key's protection, imported or generated. */
+static void attrs_private(P11BE_ATTRS *attrs, int on_token, int login,
+                          int exportable)
+{
+    p11be_attrs_add_bool(attrs, CKA_TOKEN, on_token);
+    p11be_attrs_add_bool(attrs, CKA_PRIVATE, login);
+    p11be_attrs_add_bool(attrs, CKA_SENSITIVE, !exportable);
+    p11be_attrs_add_bool(attrs, CKA_EXTRACTABLE, exportable);
+    /* Tokens default what a template leaves out to TRUE: say no. */
+    p11be_attrs_add_bool(attrs, CKA_SIGN_RECOVER, 0);
+    p11be_attrs_add_bool(attrs, CKA_UNWRAP, 0);
+}
+
 /* C_CreateObject of the imported private key, with `use` its only usage. */
 static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
                               P11BE_OBJECT_REF *ref)
@@ -347,16 +360,10 @@ static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
 
     p11be_attrs_add_ulong(&attrs, CKA_CLASS, CKO_PRIVATE_KEY);
     p11be_attrs_add_ulong(&attrs, CKA_KEY_TYPE, key->kind->key_type);
-    p11be_attrs_add_bool(&attrs, CKA_TOKEN, 0);
-    p11be_attrs_add_bool(&attrs, CKA_PRIVATE, login);
-    p11be_attrs_add_bool(&attrs, CKA_SENSITIVE, 1);
-    p11be_attrs_add_bool(&attrs, CKA_EXTRACTABLE, 0);
+    attrs_private(&attrs, 0, login, 0);
     p11be_attrs_add_bool(&attrs, CKA_SIGN, use == P11BE_USE_SIGN);
     p11be_attrs_add_bool(&attrs, CKA_DECRYPT, use == P11BE_USE_DECRYPT);
     p11be_attrs_add_bool(&attrs, CKA_DERIVE, use == P11BE_USE_DERIVE);
-    /* Tokens default what a template leaves out to TRUE: say no. */
-    p11be_attrs_add_bool(&attrs, CKA_SIGN_RECOVER, 0);
-    p11be_attrs_add_bool(&attrs, CKA_UNWRAP, 0);
     if (!key->kind->private_attrs(key, &attrs) || attrs.failed) {
         if (attrs.failed)
             p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
@@ -885,13 +892,8 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
         return 0;
     p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
     p11be_attrs_add_bool(&common_pub, CKA_PRIVATE, 0);
-    p11be_attrs_add_bool(&common_priv, CKA_TOKEN, persistent);
-    p11be_attrs_add_bool(&common_priv, CKA_PRIVATE, login);
-    p11be_attrs_add_bool(&common_priv, CKA_SENSITIVE, !exportable);
-    p11be_attrs_add_bool(&common_priv, CKA_EXTRACTABLE, exportable);
+    attrs_private(&common_priv, persistent, login, exportable);
     /* Tokens default what a template leaves out to TRUE: say no. */
-    p11be_attrs_add_bool(&common_priv, CKA_SIGN_RECOVER, 0);
-    p11be_attrs_add_bool(&common_priv, CKA_UNWRAP, 0);
     p11be_attrs_add_bool(&common_pub, CKA_VERIFY_RECOVER, 0);
     p11be_attrs_add_bool(&common_pub, CKA_WRAP, 0);
     if (gen->label != NULL) {

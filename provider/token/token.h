@@ -45,6 +45,12 @@ enum p11be_login_policy {
     P11BE_LOGIN_AT_FIRST_USE, /* with the first session */
 };
 
+/* A mechanism's C_GetMechanismInfo, once read (under the token's lock). */
+struct p11be_mech_info {
+    int known;
+    CK_MECHANISM_INFO info;
+};
+
 struct p11be_token_st {
     const OSSL_CORE_HANDLE *handle;       /* for raising errors */
     const P11BE_CONFIG *config;           /* the owning provider's settings */
@@ -54,8 +60,7 @@ struct p11be_token_st {
     char label[33];                       /* token label, blanks trimmed */
     CK_MECHANISM_TYPE *mechs;             /* sorted, from C_GetMechanismList */
     CK_ULONG mech_count;                  /* entries in mechs */
-    CK_MECHANISM_INFO *mech_infos;        /* by mechs' index, read lazily */
-    unsigned char *mech_info_known;       /* 1: mech_infos[i] was read */
+    struct p11be_mech_info *mech_infos;   /* by mechs' index, read lazily */
     CK_FLAGS session_flags;               /* C_OpenSession flags */
     CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
@@ -81,13 +86,7 @@ struct p11be_token_st {
     unsigned fork_generation;     /* p11be_fork_generation seen last */
     P11BE_LOGIN *login;           /* the login state; token.c owns it */
 
-    /*
-     * Guards the object session. Written (exclusive) by every call on the
-     * object session, since a token that loses it there destroys every
-     * object on it; read (shared) by every use of one of its objects
-     * (objects.h, p11be_object_use_begin).
-     */
-    P11BE_RWLOCK object_lock;
+    P11BE_RWLOCK object_lock;     /* the object session's: see objects.c */
     P11BE_SESSION object_session; /* holds session objects; see objects.c */
     int object_session_open;      /* object_session is valid */
     unsigned object_epoch; /* bumped each time the object session opens */
@@ -103,10 +102,6 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode);
 
 /* Whether the token offers `mech`. */
 int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech);
-
-/* C_GetMechanismInfo, cached; 0 with *rv set when it fails or is absent. */
-int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
-                          CK_MECHANISM_INFO *info, CK_RV *rv);
 
 /*
  * Log in on `session` unless already done; never retries a PIN the token

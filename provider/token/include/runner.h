@@ -35,7 +35,9 @@
  * runs on it). A step that names an object sets `.object` (see
  * p11be_object_make_fn below) and receives the object's handle, in use
  * (objects.h) for the whole step; a key pair's private object comes from
- * p11be_key_run() (keyobj.h), which fills these hooks.
+ * p11be_key_run() (keyobj.h), which fills these hooks. The calls that
+ * make objects run with `.on_objects` on the object session, held for
+ * writing (objects.c), instead of a pooled session.
  *
  * The step runs at most P11BE_SESSION_ATTEMPTS times (session.h), once
  * per session, so it must be repeatable: it starts from its C_*Init each
