@@ -96,7 +96,8 @@ P11BE_SESSION *p11be_object_session_take(P11BE_TOKEN_CTX *tc, int need_login)
         if (object_session_locked(token) != CKR_OK)
             break; /* raised */
         if (!need_login
-            || p11be_token_login(token, token->object_session.handle, &rv))
+            || p11be_token_login_pin(token, token->object_session.handle, NULL,
+                                     0, NULL, &rv))
             return &token->object_session;
         if (!p11be_ckr_session_lost(rv))
             break;

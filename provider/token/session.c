@@ -451,7 +451,7 @@ P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
         if (!(req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
               || p11be_token_login_wanted(token))
             || p11be_token_login_state(token) == P11BE_LOGGED_IN
-            || p11be_token_login(token, sess->handle, &rv))
+            || p11be_token_login_pin(token, sess->handle, NULL, 0, NULL, &rv))
             return sess;
         /* A session lost under the login: the next one may do. */
         p11be_session_release(sess, rv);

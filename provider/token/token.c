@@ -801,12 +801,6 @@ login_attempt(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
     return P11BE_LOGIN_REFUSED;
 }
 
-int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                      CK_RV *last_rv)
-{
-    return p11be_token_login_pin(token, session, NULL, 0, NULL, last_rv);
-}
-
 int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                           const char *given_pin, size_t given_len,
                           const char *source, CK_RV *last_rv)

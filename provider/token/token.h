@@ -103,14 +103,6 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode);
 /* Whether the token offers `mech`. */
 int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech);
 
-/*
- * Log in on `session` unless already done; never retries a PIN the token
- * refused. On failure *last_rv is the last result seen on the session (a
- * lost session there means: release it with that code, try another).
- */
-int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                      CK_RV *last_rv);
-
 /* Whether the token asked for a login for something not marked private. */
 int p11be_token_login_wanted(P11BE_TOKEN *token);
 
