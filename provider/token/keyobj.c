@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The key object (see keyobj.h), the template helpers that build its
- * token objects, and per token: its flags and the parameter sets it
- * refused. (The operation base, P11BE_KEYOP, is in ops/keyop.c.)
+ * The key object (see keyobj.h) and the template helpers that build its
+ * token objects. (The operations' base on a key, P11BE_KEYOP, is
+ * ops/keyop.h.)
  *
  * Login. Imported private keys are session objects with CKA_PRIVATE
  * false, which SoftHSM2 creates and uses without a login. A token that
@@ -296,7 +296,7 @@ EVP_PKEY *p11be_key_private_host(P11BE_KEY *key)
     pthread_mutex_unlock(&key->lock);
     if (full != NULL)
         return full;
-    /* The session first, as p11be_key_session(): never wait holding lock. */
+    /* The session first: never wait for one holding key->lock. */
     sess = p11be_session_acquire(key->tc, &req);
     if (sess == NULL)
         return NULL;
@@ -337,25 +337,33 @@ EVP_PKEY_CTX *p11be_key_host_ctx(const P11BE_KEY *key)
     return ctx;
 }
 
+/* A private key's protection, imported or generated. */
+static void attrs_private(P11BE_ATTRS *attrs, int on_token, int login,
+                          int exportable)
+{
+    p11be_attrs_add_bool(attrs, CKA_TOKEN, on_token);
+    p11be_attrs_add_bool(attrs, CKA_PRIVATE, login);
+    p11be_attrs_add_bool(attrs, CKA_SENSITIVE, !exportable);
+    p11be_attrs_add_bool(attrs, CKA_EXTRACTABLE, exportable);
+    /* Tokens default what a template leaves out to TRUE: say no. */
+    p11be_attrs_add_bool(attrs, CKA_SIGN_RECOVER, 0);
+    p11be_attrs_add_bool(attrs, CKA_UNWRAP, 0);
+}
+
 /* C_CreateObject of the imported private key, with `use` its only usage. */
 static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
                               P11BE_OBJECT_REF *ref)
 {
+    struct p11be_object_call c = {.ref = ref};
     P11BE_ATTRS attrs = {0};
     int ok = 0;
 
     p11be_attrs_add_ulong(&attrs, CKA_CLASS, CKO_PRIVATE_KEY);
     p11be_attrs_add_ulong(&attrs, CKA_KEY_TYPE, key->kind->key_type);
-    p11be_attrs_add_bool(&attrs, CKA_TOKEN, 0);
-    p11be_attrs_add_bool(&attrs, CKA_PRIVATE, login);
-    p11be_attrs_add_bool(&attrs, CKA_SENSITIVE, 1);
-    p11be_attrs_add_bool(&attrs, CKA_EXTRACTABLE, 0);
+    attrs_private(&attrs, 0, login, 0);
     p11be_attrs_add_bool(&attrs, CKA_SIGN, use == P11BE_USE_SIGN);
     p11be_attrs_add_bool(&attrs, CKA_DECRYPT, use == P11BE_USE_DECRYPT);
     p11be_attrs_add_bool(&attrs, CKA_DERIVE, use == P11BE_USE_DERIVE);
-    /* Tokens default what a template leaves out to TRUE: say no. */
-    p11be_attrs_add_bool(&attrs, CKA_SIGN_RECOVER, 0);
-    p11be_attrs_add_bool(&attrs, CKA_UNWRAP, 0);
     if (!key->kind->private_attrs(key, &attrs) || attrs.failed) {
         if (attrs.failed)
             p11be_raise(key->tc->handle, P11BE_R_OUT_OF_MEMORY,
@@ -363,7 +371,9 @@ static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
                         key->kind->name);
         goto out_free_attrs;
     }
-    ok = p11be_object_create(key->tc, attrs.list, attrs.count, login, ref);
+    c.tmpl = attrs.list;
+    c.count = attrs.count;
+    ok = p11be_object_make(key->tc, login, &c, NULL);
     if (ok)
         key->need_login = login;
 out_free_attrs:
@@ -551,12 +561,15 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
 {
     CK_BBOOL session_object = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, &session_object, sizeof(CK_BBOOL)}};
+    struct p11be_object_call c = {.source = key->priv[0].handle,
+                                  .tmpl = tmpl,
+                                  .count = 1,
+                                  .ref = &key->copy};
     CK_RV rv = CKR_OK;
     int made;
 
     ERR_set_mark();
-    made = p11be_object_copy(key->tc, key->priv[0].handle, tmpl, 1, need_login,
-                             &key->copy, &rv);
+    made = p11be_object_make(key->tc, need_login, &c, &rv);
     if (!made && p11be_ckr_class(rv) == P11BE_CKR_OBJECT) {
         /* The token dropped the original's handle at a logout. */
         ERR_pop_to_mark();
@@ -565,8 +578,8 @@ static int key_copy_make(P11BE_KEY *key, P11BE_SESSION *sess, int need_login)
             ERR_clear_last_mark();
             return -1;
         }
-        made = p11be_object_copy(key->tc, key->priv[0].handle, tmpl, 1,
-                                 need_login, &key->copy, &rv);
+        c.source = key->priv[0].handle;
+        made = p11be_object_make(key->tc, need_login, &c, &rv);
     }
     /* The token object's own use says what is wrong, if anything is. */
     ERR_pop_to_mark();
@@ -645,31 +658,6 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
 }
 
 /*
- * Fills the runner's request for the key's private object for `use`:
- * 1, or 0 (raised).
- */
-static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
-                           CK_MECHANISM_TYPE mech, struct p11be_run *run);
-
-P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
-                                 CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj)
-{
-    struct p11be_run run = {0};
-    P11BE_SESSION *sess;
-
-    if (!key_run_prepare(key, use, mech, &run))
-        return NULL;
-    /* Acquired first: in a forked child that re-initialises the module. */
-    sess = p11be_session_acquire(key->tc, &run.req);
-    if (sess == NULL)
-        return NULL;
-    if (p11be_object_ready(&run, sess, obj))
-        return sess;
-    p11be_session_release(sess, CKR_OK);
-    return NULL;
-}
-
-/*
  * Whether the token still has the login on `sess`: the application may
  * have logged out behind our back, which a pool that believes it logged
  * in must learn before it finds private objects again.
@@ -720,17 +708,7 @@ static int key_object_failed(struct p11be_run *run, P11BE_SESSION *sess,
     return forgotten;
 }
 
-int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
-                           CK_OBJECT_HANDLE obj, CK_RV rv)
-{
-    struct p11be_run run = {.object_arg = key};
-    int forgotten = key_object_failed(&run, sess, obj, rv);
-
-    return p11be_session_done(sess, rv) || forgotten;
-}
-
-static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
-                           CK_MECHANISM_TYPE mech, struct p11be_run *run)
+int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use, struct p11be_run *run)
 {
     if (!p11be_key_has_private(key)) {
         p11be_raise(key->tc->handle, P11BE_R_NO_KEY,
@@ -738,22 +716,14 @@ static int key_run_prepare(P11BE_KEY *key, enum p11be_key_use use,
         return 0;
     }
     run->tc = key->tc;
-    run->req.mech = mech;
-    /* Decided before the session: the facts may need one of their own. */
     run->req.need_login =
         key->token_private ? key->need_login : key_login_for_keys(key->tc);
     run->object = key_object_make;
     run->object_arg = key;
     run->object_use = use;
     run->object_failed = key_object_failed;
-    return run->req.need_login >= 0;
+    return run->req.need_login >= 0 && p11be_run(run);
 }
-
-int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use, struct p11be_run *run)
-{
-    return key_run_prepare(key, use, run->req.mech, run) && p11be_run(run);
-}
-
 /* C_SignInit + C_Sign, or C_DecryptInit + C_Decrypt (run->arg). */
 struct key_private_call {
     int sign;
@@ -865,6 +835,11 @@ static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
                          CK_RV *rv)
 {
     CK_ATTRIBUTE pub_tmpl[P11BE_ATTRS_MAX * 2], priv_tmpl[P11BE_ATTRS_MAX * 2];
+    struct p11be_object_call c = {.mech = mech,
+                                  .tmpl = pub_tmpl,
+                                  .priv_tmpl = priv_tmpl,
+                                  .ref = &key->pub,
+                                  .priv = &key->priv[0]};
     CK_ULONG npub, npriv;
     int minimal, ok = 0;
 
@@ -883,9 +858,9 @@ static int generate_pair(P11BE_KEY *key, CK_MECHANISM *mech,
         npriv = attrs_append(priv_tmpl,
                              attrs_append(priv_tmpl, 0, priv[0], minimal),
                              priv[1], minimal);
-        ok = p11be_object_generate_pair(key->tc, mech, pub_tmpl, npub,
-                                        priv_tmpl, npriv, login, &key->pub,
-                                        &key->priv[0], rv);
+        c.count = npub;
+        c.priv_count = npriv;
+        ok = p11be_object_make(key->tc, login, &c, rv);
     }
     if (ok && minimal > 1)
         ERR_pop_to_mark();
@@ -917,13 +892,8 @@ int p11be_key_generate(P11BE_KEY *key, const struct p11be_keygen *gen)
         return 0;
     p11be_attrs_add_bool(&common_pub, CKA_TOKEN, persistent);
     p11be_attrs_add_bool(&common_pub, CKA_PRIVATE, 0);
-    p11be_attrs_add_bool(&common_priv, CKA_TOKEN, persistent);
-    p11be_attrs_add_bool(&common_priv, CKA_PRIVATE, login);
-    p11be_attrs_add_bool(&common_priv, CKA_SENSITIVE, !exportable);
-    p11be_attrs_add_bool(&common_priv, CKA_EXTRACTABLE, exportable);
+    attrs_private(&common_priv, persistent, login, exportable);
     /* Tokens default what a template leaves out to TRUE: say no. */
-    p11be_attrs_add_bool(&common_priv, CKA_SIGN_RECOVER, 0);
-    p11be_attrs_add_bool(&common_priv, CKA_UNWRAP, 0);
     p11be_attrs_add_bool(&common_pub, CKA_VERIFY_RECOVER, 0);
     p11be_attrs_add_bool(&common_pub, CKA_WRAP, 0);
     if (gen->label != NULL) {

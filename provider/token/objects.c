@@ -20,7 +20,7 @@
 #include "debug.h"
 #include "err.h"
 #include "p11call.h"
-#include "session.h"
+#include "runner.h"
 #include "token.h"
 
 static unsigned token_generation(P11BE_TOKEN *token)
@@ -52,157 +52,136 @@ static int alive_locked(P11BE_TOKEN *token, const P11BE_OBJECT_REF *ref)
 /* The object session, (re)opened when missing or stale. Locked by caller. */
 static CK_RV object_session_locked(P11BE_TOKEN *token)
 {
+    P11BE_SESSION *sess = &token->object_session;
     unsigned generation = token_generation(token);
     unsigned forks = p11be_fork_generation();
     CK_RV rv;
 
-    if (token->object_session_open && token->object_generation == generation
-        && token->object_forks == forks)
+    if (token->object_session_open && sess->generation == generation
+        && sess->fork_generation == forks)
         return CKR_OK;
     token->object_session_open = 0;
     rv = P11BE_CALL(token->fns, C_OpenSession, token->slot_id,
-                    token->session_flags, NULL, NULL, &token->object_session);
+                    token->session_flags, NULL, NULL, &sess->handle);
     /* At the token's limit: an idle pooled session makes room. */
     while (rv == CKR_SESSION_COUNT && p11be_pool_close_one_idle(token))
         rv = P11BE_CALL(token->fns, C_OpenSession, token->slot_id,
-                        token->session_flags, NULL, NULL,
-                        &token->object_session);
+                        token->session_flags, NULL, NULL, &sess->handle);
     if (rv != CKR_OK) {
         p11be_raise(token->handle, P11BE_R_NO_SESSION,
                     "C_OpenSession for the object session (token \"%s\"): %s",
                     token->label, p11be_ckr_name(rv));
         return rv;
     }
+    sess->token = token;
+    sess->fns = token->fns;
+    sess->generation = generation;
+    sess->fork_generation = forks;
     token->object_session_open = 1;
-    token->object_generation = generation;
-    token->object_forks = forks;
     token->object_epoch++;
     return CKR_OK;
 }
 
-/*
- * What runs on the object session: C_CreateObject, C_GenerateKeyPair or
- * C_CopyObject.
- */
-struct object_call {
-    CK_OBJECT_HANDLE source; /* C_CopyObject of it; else CK_INVALID_HANDLE */
-    CK_MECHANISM *mech;      /* C_GenerateKeyPair; NULL: C_CreateObject */
-    CK_ATTRIBUTE *tmpl;      /* the object's (the public key's) template */
-    CK_ULONG count;          /* entries in tmpl */
-    CK_ATTRIBUTE *priv_tmpl; /* C_GenerateKeyPair: the private key's */
-    CK_ULONG priv_count;     /* entries in priv_tmpl */
-    P11BE_OBJECT_REF *ref;   /* the object (the public key) */
-    P11BE_OBJECT_REF *priv;  /* C_GenerateKeyPair: the private key */
-};
-
-static CK_RV object_call_once(P11BE_TOKEN *token, struct object_call *c)
-{
-    if (c->source != CK_INVALID_HANDLE)
-        return P11BE_CALL(token->fns, C_CopyObject, token->object_session,
-                          c->source, c->tmpl, c->count, &c->ref->handle);
-    if (c->mech == NULL)
-        return P11BE_CALL(token->fns, C_CreateObject, token->object_session,
-                          c->tmpl, c->count, &c->ref->handle);
-    return P11BE_CALL(token->fns, C_GenerateKeyPair, token->object_session,
-                      c->mech, c->tmpl, c->count, c->priv_tmpl, c->priv_count,
-                      &c->ref->handle, &c->priv->handle);
-}
-
-static void object_ref_set(P11BE_TOKEN *token, P11BE_OBJECT_REF *ref, CK_RV rv)
-{
-    if (rv != CKR_OK)
-        ref->handle = CK_INVALID_HANDLE;
-    ref->generation = token->object_generation;
-    ref->forks = token->object_forks;
-    ref->epoch = token->object_epoch;
-}
-
-/*
- * Runs the call on the object session (opened, and logged in when asked),
- * once more if that session was lost. Raises naming what failed; the last
- * code goes to *last_rv.
- */
-static int object_run(P11BE_TOKEN_CTX *tc, int need_login,
-                      struct object_call *c, const char *what, CK_RV *last_rv)
+P11BE_SESSION *p11be_object_session_take(P11BE_TOKEN_CTX *tc, int need_login)
 {
     P11BE_TOKEN *token = p11be_token_ctx_token(tc);
     int attempt;
-    CK_RV rv = CKR_OK;
+    CK_RV rv;
 
-    *last_rv = CKR_GENERAL_ERROR; /* until the call itself answers */
-    c->ref->handle = CK_INVALID_HANDLE;
-    if (c->priv != NULL)
-        c->priv->handle = CK_INVALID_HANDLE;
     if (token == NULL)
-        return 0;
+        return NULL;
     p11be_rwlock_write(&token->object_lock);
-    for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        rv = object_session_locked(token);
-        if (rv != CKR_OK) {
-            p11be_rwlock_unlock(&token->object_lock);
-            return 0; /* raised */
-        }
-        if (need_login && !p11be_token_login(token, token->object_session, &rv)
-            && !p11be_ckr_session_lost(rv)) {
-            p11be_rwlock_unlock(&token->object_lock);
-            return 0;
-        }
-        if (rv == CKR_OK)
-            rv = object_call_once(token, c);
-        if (rv == CKR_USER_NOT_LOGGED_IN || p11be_ckr_token_gone(rv))
-            p11be_token_login_lost(token, rv == CKR_USER_NOT_LOGGED_IN);
-        /* The login went under the object session: log in again. */
-        if (rv == CKR_USER_NOT_LOGGED_IN && need_login)
-            continue;
+    /* As a pooled session's acquire: one lost under the login, once more. */
+    for (attempt = 0; attempt < 2; attempt++) {
+        if (object_session_locked(token) != CKR_OK)
+            break; /* raised */
+        if (!need_login
+            || p11be_token_login_pin(token, token->object_session.handle, NULL,
+                                     0, NULL, &rv))
+            return &token->object_session;
         if (!p11be_ckr_session_lost(rv))
             break;
         object_session_lost_locked(token, rv);
     }
-    object_ref_set(token, c->ref, rv);
-    if (c->priv != NULL)
-        object_ref_set(token, c->priv, rv);
     p11be_rwlock_unlock(&token->object_lock);
-    *last_rv = rv;
-    if (rv != CKR_OK) {
-        p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s on the token \"%s\": %s", what, token->label,
-                    p11be_ckr_name(rv));
-        return 0;
-    }
-    return 1;
+    return NULL;
 }
 
-int p11be_object_create(P11BE_TOKEN_CTX *tc, CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                        int need_login, P11BE_OBJECT_REF *ref)
+int p11be_object_session_done(P11BE_SESSION *sess, CK_RV rv, int need_login)
 {
-    struct object_call c = {
-        CK_INVALID_HANDLE, NULL, tmpl, count, NULL, 0, ref, NULL};
+    P11BE_TOKEN *token = sess->token;
+    int retry = rv == CKR_USER_NOT_LOGGED_IN && need_login;
+
+    if (rv == CKR_USER_NOT_LOGGED_IN || p11be_ckr_token_gone(rv))
+        p11be_token_login_lost(token, rv == CKR_USER_NOT_LOGGED_IN);
+    if (p11be_ckr_session_lost(rv)) {
+        object_session_lost_locked(token, rv);
+        retry = 1;
+    }
+    p11be_rwlock_unlock(&token->object_lock);
+    return retry;
+}
+
+static void object_ref_set(P11BE_SESSION *sess, P11BE_OBJECT_REF *ref, CK_RV rv)
+{
+    if (rv != CKR_OK)
+        ref->handle = CK_INVALID_HANDLE;
+    ref->generation = sess->generation;
+    ref->forks = sess->fork_generation;
+    ref->epoch = sess->token->object_epoch;
+}
+
+/* The runner's step on the object session (run->arg: the call). */
+static CK_RV object_step(struct p11be_run *run, P11BE_SESSION *sess,
+                         CK_OBJECT_HANDLE unused)
+{
+    struct p11be_object_call *c = run->arg;
     CK_RV rv;
 
-    return object_run(tc, need_login, &c, "C_CreateObject", &rv);
+    (void)unused;
+    if (c->source != CK_INVALID_HANDLE)
+        rv = P11BE_CALL(sess->fns, C_CopyObject, sess->handle, c->source,
+                        c->tmpl, c->count, &c->ref->handle);
+    else if (c->mech == NULL)
+        rv = P11BE_CALL(sess->fns, C_CreateObject, sess->handle, c->tmpl,
+                        c->count, &c->ref->handle);
+    else
+        rv = P11BE_CALL(sess->fns, C_GenerateKeyPair, sess->handle, c->mech,
+                        c->tmpl, c->count, c->priv_tmpl, c->priv_count,
+                        &c->ref->handle, &c->priv->handle);
+    object_ref_set(sess, c->ref, rv);
+    if (c->priv != NULL)
+        object_ref_set(sess, c->priv, rv);
+    return rv;
 }
 
-int p11be_object_copy(P11BE_TOKEN_CTX *tc, CK_OBJECT_HANDLE source,
-                      CK_ATTRIBUTE *tmpl, CK_ULONG count, int need_login,
-                      P11BE_OBJECT_REF *ref, CK_RV *rv)
+int p11be_object_make(P11BE_TOKEN_CTX *tc, int need_login,
+                      struct p11be_object_call *c, CK_RV *rv)
 {
-    struct object_call c = {source, NULL, tmpl, count, NULL, 0, ref, NULL};
+    P11BE_TOKEN *token = p11be_token_ctx_token(tc);
+    const char *call = c->source != CK_INVALID_HANDLE ? "C_CopyObject"
+                       : c->mech == NULL              ? "C_CreateObject"
+                                                      : "C_GenerateKeyPair";
+    char fn[96];
+    struct p11be_run run = {
+        .tc = tc,
+        .req = {.need_login = need_login},
+        .fn = fn,
+        .step = object_step,
+        .arg = c,
+        .on_objects = 1,
+    };
+    int ok;
 
-    return object_run(tc, need_login, &c, "C_CopyObject", rv);
-}
-
-int p11be_object_generate_pair(P11BE_TOKEN_CTX *tc, CK_MECHANISM *mech,
-                               CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
-                               CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
-                               int need_login, P11BE_OBJECT_REF *pub,
-                               P11BE_OBJECT_REF *priv, CK_RV *rv)
-{
-    struct object_call c = {CK_INVALID_HANDLE, mech,       pub_tmpl, pub_count,
-                            priv_tmpl,         priv_count, pub,      priv};
-    CK_RV unused;
-
-    return object_run(tc, need_login, &c, "C_GenerateKeyPair",
-                      rv != NULL ? rv : &unused);
+    c->ref->handle = CK_INVALID_HANDLE;
+    if (c->priv != NULL)
+        c->priv->handle = CK_INVALID_HANDLE;
+    if (token != NULL)
+        snprintf(fn, sizeof(fn), "%s on the token \"%s\"", call, token->label);
+    ok = token != NULL && p11be_run(&run);
+    if (rv != NULL)
+        *rv = token != NULL ? run.rv : CKR_GENERAL_ERROR;
+    return ok;
 }
 
 int p11be_object_alive(P11BE_TOKEN_CTX *tc, const P11BE_OBJECT_REF *ref)
@@ -266,9 +245,9 @@ int p11be_objects_recheck(P11BE_TOKEN *token)
 
     p11be_rwlock_write(&token->object_lock);
     if (token->object_session_open
-        && token->object_forks == p11be_fork_generation()) {
+        && token->object_session.fork_generation == p11be_fork_generation()) {
         CK_RV rv = P11BE_CALL(token->fns, C_GetSessionInfo,
-                              token->object_session, &info);
+                              token->object_session.handle, &info);
 
         if (p11be_ckr_session_lost(rv)) {
             /* Every object on it died with it: re-create them on use. */
@@ -304,7 +283,7 @@ void p11be_object_destroy(P11BE_TOKEN_CTX *tc, P11BE_OBJECT_REF *ref)
         p11be_rwlock_write(&token->object_lock);
         if (alive_locked(token, ref)) {
             CK_RV rv = P11BE_CALL(token->fns, C_DestroyObject,
-                                  token->object_session, ref->handle);
+                                  token->object_session.handle, ref->handle);
 
             if (p11be_ckr_session_lost(rv))
                 object_session_lost_locked(token, rv);

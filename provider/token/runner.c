@@ -3,6 +3,7 @@
 #include "runner.h"
 
 #include "err.h"
+#include "token.h"
 
 /* Whose work it is, for messages: "AES-128-CBC", or the mechanism. */
 static const char *run_name(const struct p11be_run *run)
@@ -12,8 +13,13 @@ static const char *run_name(const struct p11be_run *run)
     return run->mech_name != NULL ? run->mech_name : "the operation";
 }
 
-int p11be_object_ready(struct p11be_run *run, P11BE_SESSION *sess,
-                       CK_OBJECT_HANDLE *handle)
+/*
+ * Makes the object ready and begins its use (objects.h), making it again
+ * when it went in between, at most P11BE_OBJECT_REMAKES times: 1 with
+ * *handle set, or 0 (raised).
+ */
+static int object_ready(struct p11be_run *run, P11BE_SESSION *sess,
+                        CK_OBJECT_HANDLE *handle)
 {
     P11BE_OBJECT_REF ref;
     int tries, kind;
@@ -35,6 +41,22 @@ int p11be_object_ready(struct p11be_run *run, P11BE_SESSION *sess,
     return 0;
 }
 
+/* A session from the pool, or the object session (run->on_objects). */
+static P11BE_SESSION *run_take(struct p11be_run *run)
+{
+    if (run->on_objects)
+        return p11be_object_session_take(run->tc, run->req.need_login);
+    return p11be_session_acquire(run->tc, &run->req);
+}
+
+/* Gives the session back after a try: 1 when a new try may succeed. */
+static int run_give(struct p11be_run *run, P11BE_SESSION *sess, CK_RV rv)
+{
+    if (run->on_objects)
+        return p11be_object_session_done(sess, rv, run->req.need_login);
+    return p11be_session_done(sess, rv);
+}
+
 /*
  * One try on `sess`: the object, the step, the end of the object's use.
  * -1 when the object could not be made (raised), else whether the step
@@ -44,7 +66,7 @@ static int run_once(struct p11be_run *run, P11BE_SESSION *sess,
                     CK_OBJECT_HANDLE *obj)
 {
     *obj = CK_INVALID_HANDLE;
-    if (run->object != NULL && !p11be_object_ready(run, sess, obj))
+    if (run->object != NULL && !object_ready(run, sess, obj))
         return -1;
     run->at_init = 0;
     run->rv = run->step(run, sess, *obj);
@@ -62,7 +84,7 @@ int p11be_run(struct p11be_run *run)
     run->refused = 0;
     run->rv = CKR_GENERAL_ERROR; /* until the step answers */
     for (attempt = 0; attempt < P11BE_SESSION_ATTEMPTS; attempt++) {
-        P11BE_SESSION *sess = p11be_session_acquire(run->tc, &run->req);
+        P11BE_SESSION *sess = run_take(run);
         CK_OBJECT_HANDLE obj;
         int retry = 0;
 
@@ -71,7 +93,7 @@ int p11be_run(struct p11be_run *run)
         run->fn = fn;
         done = run_once(run, sess, &obj);
         if (done < 0) {
-            p11be_session_release(sess, CKR_OK);
+            run_give(run, sess, CKR_OK);
             return 0;
         }
         if (done && run->keep) {
@@ -91,7 +113,7 @@ int p11be_run(struct p11be_run *run)
         }
         if (!done && run->object_failed != NULL)
             retry = run->object_failed(run, sess, obj, run->rv);
-        if (!(p11be_session_done(sess, run->rv) || retry))
+        if (!(run_give(run, sess, run->rv) || retry))
             break;
     }
     if (run->rv == CKR_OK)

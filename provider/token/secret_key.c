@@ -74,14 +74,15 @@ static int secret_key_create(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
         {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_VALUE, key->value, key->len},
     };
-    size_t i, n = 7;
+    struct p11be_object_call c = {.tmpl = tmpl, .count = 14, .ref = &key->ref};
+    size_t i;
 
-    for (i = 0; i < sizeof(usages) / sizeof(usages[0]); i++, n++) {
-        tmpl[n].type = usages[i][0];
-        tmpl[n].pValue = (usage & usages[i][1]) != 0 ? &yes : &no;
-        tmpl[n].ulValueLen = sizeof(CK_BBOOL);
+    for (i = 0; i < sizeof(usages) / sizeof(usages[0]); i++) {
+        tmpl[7 + i].type = usages[i][0];
+        tmpl[7 + i].pValue = (usage & usages[i][1]) != 0 ? &yes : &no;
+        tmpl[7 + i].ulValueLen = sizeof(CK_BBOOL);
     }
-    if (!p11be_object_create(tc, tmpl, n, 0, &key->ref)) {
+    if (!p11be_object_make(tc, 0, &c, NULL)) {
         p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
                     "%s: importing the %zu-byte key as a session object", what,
                     key->len);

@@ -113,7 +113,6 @@ static void forget_idle_locked(P11BE_TOKEN *token)
     }
 }
 
-/* Every session and the login are gone (token removed, or forked). */
 /*
  * The hot slot: the last session given back, lent again without the lock
  * on the next acquire (the common case of one thread doing operation after
@@ -131,6 +130,7 @@ static void drain_hot_locked(P11BE_TOKEN *token)
     }
 }
 
+/* Every session and the login are gone (token removed, or forked). */
 static void invalidate_locked(P11BE_TOKEN *token)
 {
     drain_hot_locked(token);
@@ -163,8 +163,8 @@ void p11be_pool_close_all(P11BE_TOKEN *token, int call_module)
         OPENSSL_free(sess);
     }
     if (call_module && token->object_session_open
-        && token->object_forks == p11be_fork_generation())
-        P11BE_CALL(token->fns, C_CloseSession, token->object_session);
+        && token->object_session.fork_generation == p11be_fork_generation())
+        P11BE_CALL(token->fns, C_CloseSession, token->object_session.handle);
     pthread_mutex_unlock(&token->lock);
     pthread_mutex_destroy(&token->lock);
     p11be_rwlock_destroy(&token->object_lock);
@@ -210,36 +210,28 @@ static P11BE_SESSION *open_session(P11BE_TOKEN *token, unsigned generation,
     return sess;
 }
 
-static struct timespec deadline_in(int seconds)
+/*
+ * Waits at most 20 ms for a session to come back: 0 once `deadline` (on
+ * CLOCK_MONOTONIC) has passed.
+ */
+static int wait_a_little(P11BE_TOKEN *token, const struct timespec *deadline)
 {
-    struct timespec at;
-
-    clock_gettime(CLOCK_MONOTONIC, &at);
-    at.tv_sec += seconds;
-    return at;
-}
-
-static int past(const struct timespec *deadline)
-{
-    struct timespec now;
+    struct timespec now, until;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec
-           || (now.tv_sec == deadline->tv_sec
-               && now.tv_nsec >= deadline->tv_nsec);
-}
-
-static void wait_a_little(P11BE_TOKEN *token)
-{
-    struct timespec until;
-
+    if (now.tv_sec > deadline->tv_sec
+        || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+        return 0;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += 20 * 1000 * 1000;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    __atomic_add_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
     pthread_cond_timedwait(&token->session_freed, &token->lock, &until);
+    __atomic_sub_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
+    return 1;
 }
 
 /*
@@ -363,27 +355,22 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token, int held)
     for (;;) {
         drain_hot_locked(token);
         if (token->idle != NULL && (!held || held_room_locked(token))) {
+            int usable;
+
             sess = token->idle;
             token->idle = sess->next_idle;
-            if (sess->generation != token->generation) {
-                /* Given back after its token went: forget it. */
-                token->open_count--;
-                OPENSSL_free(sess);
-                continue;
-            }
-            if (!sess->verify) {
-                lend_locked(token, sess, held);
+            /* Not one given back after its token went. */
+            usable = sess->generation == token->generation;
+            if (usable && sess->verify) {
                 pthread_mutex_unlock(&token->lock);
-                return sess;
-            }
-            pthread_mutex_unlock(&token->lock);
-            if (session_still_there(token, sess)) {
+                usable = session_still_there(token, sess);
                 pthread_mutex_lock(&token->lock);
+            }
+            if (usable) {
                 lend_locked(token, sess, held);
                 pthread_mutex_unlock(&token->lock);
                 return sess;
             }
-            pthread_mutex_lock(&token->lock);
             token->open_count--;
             OPENSSL_free(sess);
             continue;
@@ -391,20 +378,19 @@ static P11BE_SESSION *take_session(P11BE_TOKEN *token, int held)
         if (open_room_locked(token, held))
             break;
         if (!waited) {
-            deadline = deadline_in(P11BE_SESSION_WAIT_SECONDS);
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            deadline.tv_sec += P11BE_SESSION_WAIT_SECONDS;
             waited = 1;
-        } else if (past(&deadline)) {
-            raise_no_room(token, held);
-            pthread_mutex_unlock(&token->lock);
-            return NULL;
         }
-        __atomic_add_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
         /*
          * Timed: a session given back to the hot slot just before we began
          * waiting signals nobody; the next look finds it.
          */
-        wait_a_little(token);
-        __atomic_sub_fetch(&token->waiting, 1, __ATOMIC_RELAXED);
+        if (!wait_a_little(token, &deadline)) {
+            raise_no_room(token, held);
+            pthread_mutex_unlock(&token->lock);
+            return NULL;
+        }
     }
     token->open_count++;
     generation = token->generation;
@@ -465,7 +451,7 @@ P11BE_SESSION *p11be_session_acquire(P11BE_TOKEN_CTX *tc,
         if (!(req->need_login || token->login_policy == P11BE_LOGIN_AT_FIRST_USE
               || p11be_token_login_wanted(token))
             || p11be_token_login_state(token) == P11BE_LOGGED_IN
-            || p11be_token_login(token, sess->handle, &rv))
+            || p11be_token_login_pin(token, sess->handle, NULL, 0, NULL, &rv))
             return sess;
         /* A session lost under the login: the next one may do. */
         p11be_session_release(sess, rv);
@@ -483,6 +469,20 @@ static void suspect_idle_locked(P11BE_TOKEN *token)
     drain_hot_locked(token);
     for (sess = token->idle; sess != NULL; sess = sess->next_idle)
         sess->verify = 1;
+}
+
+/*
+ * Locks the pool to give `sess` back: 0, freeing it and holding nothing,
+ * for the parent's session in a forked child (already uncounted here).
+ */
+static int lock_for(P11BE_TOKEN *token, P11BE_SESSION *sess)
+{
+    pthread_mutex_lock(&token->lock);
+    if (sess->fork_generation == token->fork_generation)
+        return 1;
+    pthread_mutex_unlock(&token->lock);
+    OPENSSL_free(sess);
+    return 0;
 }
 
 void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
@@ -503,13 +503,8 @@ void p11be_session_release(P11BE_SESSION *sess, CK_RV last_rv)
         && __atomic_compare_exchange_n(&token->hot, &none, sess, 0,
                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         return;
-    pthread_mutex_lock(&token->lock);
-    if (sess->fork_generation != token->fork_generation) {
-        /* The parent's session, already uncounted in this child. */
-        pthread_mutex_unlock(&token->lock);
-        OPENSSL_free(sess);
+    if (!lock_for(token, sess))
         return;
-    }
     was_held = sess->held;
     unhold_locked(token, sess);
     if (p11be_ckr_token_gone(last_rv) && sess->generation == token->generation)
@@ -551,12 +546,8 @@ void p11be_session_discard(P11BE_SESSION *sess)
     if (sess == NULL)
         return;
     token = sess->token;
-    pthread_mutex_lock(&token->lock);
-    if (sess->fork_generation != token->fork_generation) {
-        pthread_mutex_unlock(&token->lock);
-        OPENSSL_free(sess);
+    if (!lock_for(token, sess))
         return;
-    }
     unhold_locked(token, sess);
     pthread_mutex_unlock(&token->lock);
     P11BE_CALL(sess->fns, C_CloseSession, sess->handle);

@@ -66,38 +66,47 @@ static int read_mechanisms(P11BE_TOKEN *token)
     token->mech_count = count;
     token->mech_infos =
         OPENSSL_zalloc((count + 1) * sizeof(*token->mech_infos));
-    token->mech_info_known = OPENSSL_zalloc(count + 1);
-    return token->mech_infos != NULL && token->mech_info_known != NULL;
+    return token->mech_infos != NULL;
 }
 
-int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
-                          CK_MECHANISM_INFO *info, CK_RV *rv)
+/* Where `mech` is in the token's sorted list, or -1. */
+static long mech_index(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech)
 {
     const CK_MECHANISM_TYPE *found =
         bsearch(&mech, token->mechs, token->mech_count, sizeof(*token->mechs),
                 mech_compare);
-    size_t i;
+
+    return found != NULL ? found - token->mechs : -1;
+}
+
+int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech)
+{
+    return mech_index(token, mech) >= 0;
+}
+
+/* C_GetMechanismInfo, read once per token; 0 with *rv when it fails. */
+static int token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
+                           CK_MECHANISM_INFO *info, CK_RV *rv)
+{
+    long i = mech_index(token, mech);
+    int known;
 
     *rv = CKR_MECHANISM_INVALID;
-    if (found == NULL)
+    if (i < 0)
         return 0;
-    i = (size_t)(found - token->mechs);
     pthread_mutex_lock(&token->lock);
-    if (token->mech_info_known[i]) {
-        *info = token->mech_infos[i];
-        pthread_mutex_unlock(&token->lock);
-        *rv = CKR_OK;
-        return 1;
-    }
+    known = token->mech_infos[i].known;
+    *info = token->mech_infos[i].info;
     pthread_mutex_unlock(&token->lock);
     /* Needs no session; a second reader racing us stores the same. */
-    *rv =
-        P11BE_CALL(token->fns, C_GetMechanismInfo, token->slot_id, mech, info);
+    *rv = known ? CKR_OK
+                : P11BE_CALL(token->fns, C_GetMechanismInfo, token->slot_id,
+                             mech, info);
     if (*rv != CKR_OK)
         return 0;
     pthread_mutex_lock(&token->lock);
-    token->mech_infos[i] = *info;
-    token->mech_info_known[i] = 1;
+    token->mech_infos[i].info = *info;
+    token->mech_infos[i].known = 1;
     pthread_mutex_unlock(&token->lock);
     return 1;
 }
@@ -142,7 +151,7 @@ static int mech_find(P11BE_TOKEN_CTX *tc, CK_MECHANISM_TYPE mech,
 
     if (token == NULL)
         return -1;
-    if (p11be_token_mech_info(token, mech, info, &rv))
+    if (token_mech_info(token, mech, info, &rv))
         return 1;
     if (needed) {
         snprintf(why, sizeof(why), " (C_GetMechanismInfo: %s)",
@@ -209,13 +218,6 @@ void p11be_key_note_refused(P11BE_TOKEN_CTX *tc,
                          __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&token->lock);
-}
-
-int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech)
-{
-    return bsearch(&mech, token->mechs, token->mech_count,
-                   sizeof(*token->mechs), mech_compare)
-           != NULL;
 }
 
 /* Slots with a token present, in the module's order. */
@@ -499,7 +501,6 @@ out_detach:
 out_put_module:
     OPENSSL_free(token->mechs);
     OPENSSL_free(token->mech_infos);
-    OPENSSL_free(token->mech_info_known);
     p11be_module_put(token->module, P11BE_FINALIZE_AUTO);
 out_free:
     OPENSSL_free(token);
@@ -515,7 +516,6 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode)
     p11be_module_put(token->module, mode);
     OPENSSL_free(token->mechs);
     OPENSSL_free(token->mech_infos);
-    OPENSSL_free(token->mech_info_known);
     OPENSSL_free(token);
 }
 
@@ -799,12 +799,6 @@ login_attempt(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
              "C_Login failed: %s (PIN from %s); not retried in this process",
              p11be_ckr_name(*rv), source);
     return P11BE_LOGIN_REFUSED;
-}
-
-int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                      CK_RV *last_rv)
-{
-    return p11be_token_login_pin(token, session, NULL, 0, NULL, last_rv);
 }
 
 int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,

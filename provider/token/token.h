@@ -33,10 +33,9 @@
 #include "config.h"
 #include "mechs.h"
 #include "module.h"
-#include "token_ctx.h"
 #include "rwlock.h"
-
-typedef struct p11be_session_st P11BE_SESSION;
+#include "session.h"
+#include "token_ctx.h"
 
 /* The token's login in this process, shared by provider instances (token.c). */
 typedef struct p11be_login_st P11BE_LOGIN;
@@ -44,6 +43,12 @@ typedef struct p11be_login_st P11BE_LOGIN;
 enum p11be_login_policy {
     P11BE_LOGIN_ON_DEMAND,    /* when an operation needs it */
     P11BE_LOGIN_AT_FIRST_USE, /* with the first session */
+};
+
+/* A mechanism's C_GetMechanismInfo, once read (under the token's lock). */
+struct p11be_mech_info {
+    int known;
+    CK_MECHANISM_INFO info;
 };
 
 struct p11be_token_st {
@@ -55,8 +60,7 @@ struct p11be_token_st {
     char label[33];                       /* token label, blanks trimmed */
     CK_MECHANISM_TYPE *mechs;             /* sorted, from C_GetMechanismList */
     CK_ULONG mech_count;                  /* entries in mechs */
-    CK_MECHANISM_INFO *mech_infos;        /* by mechs' index, read lazily */
-    unsigned char *mech_info_known;       /* 1: mech_infos[i] was read */
+    struct p11be_mech_info *mech_infos;   /* by mechs' index, read lazily */
     CK_FLAGS session_flags;               /* C_OpenSession flags */
     CK_USER_TYPE user_type;               /* C_Login user type */
     enum p11be_login_policy login_policy; /* when to log in */
@@ -82,17 +86,9 @@ struct p11be_token_st {
     unsigned fork_generation;     /* p11be_fork_generation seen last */
     P11BE_LOGIN *login;           /* the login state; token.c owns it */
 
-    /*
-     * Guards the object session. Written (exclusive) by every call on the
-     * object session, since a token that loses it there destroys every
-     * object on it; read (shared) by every use of one of its objects
-     * (objects.h, p11be_object_use_begin).
-     */
-    P11BE_RWLOCK object_lock;
-    CK_SESSION_HANDLE object_session; /* holds session objects; see objects.c */
-    int object_session_open;          /* object_session is valid */
-    unsigned object_generation;       /* token generation it was opened in */
-    unsigned object_forks;            /* fork generation it was opened in */
+    P11BE_RWLOCK object_lock;     /* the object session's: see objects.c */
+    P11BE_SESSION object_session; /* holds session objects; see objects.c */
+    int object_session_open;      /* object_session is valid */
     unsigned object_epoch; /* bumped each time the object session opens */
     CK_RV object_lost_rv;  /* why the last object session went */
 
@@ -106,18 +102,6 @@ void p11be_token_free(P11BE_TOKEN *token, enum p11be_finalize_mode mode);
 
 /* Whether the token offers `mech`. */
 int p11be_token_has_mech(const P11BE_TOKEN *token, CK_MECHANISM_TYPE mech);
-
-/* C_GetMechanismInfo, cached; 0 with *rv set when it fails or is absent. */
-int p11be_token_mech_info(P11BE_TOKEN *token, CK_MECHANISM_TYPE mech,
-                          CK_MECHANISM_INFO *info, CK_RV *rv);
-
-/*
- * Log in on `session` unless already done; never retries a PIN the token
- * refused. On failure *last_rv is the last result seen on the session (a
- * lost session there means: release it with that code, try another).
- */
-int p11be_token_login(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
-                      CK_RV *last_rv);
 
 /* Whether the token asked for a login for something not marked private. */
 int p11be_token_login_wanted(P11BE_TOKEN *token);
@@ -141,6 +125,15 @@ void p11be_logins_atfork_child(void);
  * it) gone? Then its objects are re-created on use; returns 1.
  */
 int p11be_objects_recheck(P11BE_TOKEN *token);
+
+/*
+ * The runner's session source for work on the object session (runner.h,
+ * on_objects): take holds it for writing, opened and, with `need_login`,
+ * logged in (NULL: raised); done gives it back after a try and says
+ * whether a new try may succeed (the session or the login went under it).
+ */
+P11BE_SESSION *p11be_object_session_take(P11BE_TOKEN_CTX *tc, int need_login);
+int p11be_object_session_done(P11BE_SESSION *sess, CK_RV rv, int need_login);
 
 /* Closes one idle pooled session to make room; 0 when none is idle. */
 int p11be_pool_close_one_idle(P11BE_TOKEN *token);

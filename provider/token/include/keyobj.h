@@ -182,25 +182,6 @@ int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use,
                   struct p11be_run *run);
 
 /*
- * Superseded by p11be_key_run(), kept until exchange_ecdh.c uses it.
- * A session for `mech` with the key's private object for `use` ready
- * (created, re-created or found again as needed) and in use (objects.h):
- * returns the session, or NULL (raised). After the last call naming *obj,
- * p11be_object_use_end(key->tc), then give the session back.
- */
-P11BE_SESSION *p11be_key_session(P11BE_KEY *key, enum p11be_key_use use,
-                                 CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE *obj);
-
-/*
- * Ends one try of an operation that used the key's object `obj` (from
- * p11be_key_session()): as p11be_session_done(), and when the token no
- * longer knows a persistent key's handle, the key finds its object again
- * and the caller tries once more (returns 1).
- */
-int p11be_key_session_done(P11BE_KEY *key, P11BE_SESSION *sess,
-                           CK_OBJECT_HANDLE obj, CK_RV rv);
-
-/*
  * One private-key operation on the token: C_SignInit + C_Sign (for
  * P11BE_USE_SIGN) or C_DecryptInit + C_Decrypt (P11BE_USE_DECRYPT) of `in`
  * into out (room *out_len), retried once on a lost session. Returns 1, or

@@ -31,33 +31,31 @@ typedef struct p11be_object_ref_st {
 } P11BE_OBJECT_REF;
 
 /*
- * C_CreateObject on the object session (opened on first use, and logged in
- * first when `need_login`). Raises naming what failed; returns 0 then.
+ * What to make on the object session: C_CopyObject of the token's object
+ * `source` (a handle of any session; `tmpl` changes the copy) when set,
+ * else C_GenerateKeyPair with `mech` (`priv_tmpl` and `priv` the private
+ * key's: a session pair lives as long as its owner, like a created
+ * object), else C_CreateObject of `tmpl`.
  */
-int p11be_object_create(P11BE_TOKEN_CTX *tc, CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                        int need_login, P11BE_OBJECT_REF *ref);
+struct p11be_object_call {
+    CK_OBJECT_HANDLE source; /* C_CopyObject of it; else CK_INVALID_HANDLE */
+    CK_MECHANISM *mech;      /* C_GenerateKeyPair; NULL: C_CreateObject */
+    CK_ATTRIBUTE *tmpl;      /* the object's (the public key's) template */
+    CK_ULONG count;          /* entries in tmpl */
+    CK_ATTRIBUTE *priv_tmpl; /* C_GenerateKeyPair: the private key's */
+    CK_ULONG priv_count;     /* entries in priv_tmpl */
+    P11BE_OBJECT_REF *ref;   /* the object (the public key) */
+    P11BE_OBJECT_REF *priv;  /* C_GenerateKeyPair: the private key */
+};
 
 /*
- * C_GenerateKeyPair on the object session, so that a session key pair
- * lives as long as its owner, like a created object; both refs are filled.
- * Raises naming what failed; returns 0 then, with the token's code in
- * *rv when rv is not NULL.
+ * Runs the call through the runner (runner.h) on the object session,
+ * opened on first use and logged in first when `need_login`. Raises
+ * naming what failed and returns 0 then, with the token's code in *rv
+ * when rv is not NULL.
  */
-int p11be_object_generate_pair(P11BE_TOKEN_CTX *tc, CK_MECHANISM *mech,
-                               CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count,
-                               CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
-                               int need_login, P11BE_OBJECT_REF *pub,
-                               P11BE_OBJECT_REF *priv, CK_RV *rv);
-
-/*
- * C_CopyObject of the token's object `source` (a handle of any session)
- * into a new object on the object session, `tmpl` changing the copy's
- * attributes. Raises naming what failed; returns 0 then, with the token's
- * code in *rv.
- */
-int p11be_object_copy(P11BE_TOKEN_CTX *tc, CK_OBJECT_HANDLE source,
-                      CK_ATTRIBUTE *tmpl, CK_ULONG count, int need_login,
-                      P11BE_OBJECT_REF *ref, CK_RV *rv);
+int p11be_object_make(P11BE_TOKEN_CTX *tc, int need_login,
+                      struct p11be_object_call *c, CK_RV *rv);
 
 /* Whether the object still exists (same token insertion, same process). */
 int p11be_object_alive(P11BE_TOKEN_CTX *tc, const P11BE_OBJECT_REF *ref);

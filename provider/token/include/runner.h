@@ -35,7 +35,9 @@
  * runs on it). A step that names an object sets `.object` (see
  * p11be_object_make_fn below) and receives the object's handle, in use
  * (objects.h) for the whole step; a key pair's private object comes from
- * p11be_key_run() (keyobj.h), which fills these hooks.
+ * p11be_key_run() (keyobj.h), which fills these hooks. The calls that
+ * make objects run with `.on_objects` on the object session, held for
+ * writing (objects.c), instead of a pooled session.
  *
  * The step runs at most P11BE_SESSION_ATTEMPTS times (session.h), once
  * per session, so it must be repeatable: it starts from its C_*Init each
@@ -92,9 +94,10 @@ struct p11be_run {
      */
     int (*object_failed)(struct p11be_run *run, P11BE_SESSION *sess,
                          CK_OBJECT_HANDLE obj, CK_RV rv);
-    int keep;      /* on success the session stays in run->sess */
-    int refusable; /* a C_*Init refusal (err.h): no error, run->refused */
-    int quiet;     /* raise nothing on the step's failure: read run->rv */
+    int keep;       /* on success the session stays in run->sess */
+    int on_objects; /* on the object session (objects.h), not the pool's */
+    int refusable;  /* a C_*Init refusal (err.h): no error, run->refused */
+    int quiet;      /* raise nothing on the step's failure: read run->rv */
     /* ---- set by the step ---- */
     int at_init; /* the failure was the C_*Init */
     /* ---- the result ---- */
@@ -109,16 +112,5 @@ struct p11be_run {
  * quiet, or refused), with run->rv the token's code.
  */
 int p11be_run(struct p11be_run *run);
-
-/*
- * The object-remake loop on its own (the runner's `.object`, for callers
- * holding a session of their own): make the object with `make`, begin its
- * use (objects.h), make it again when it went in between, at most
- * P11BE_OBJECT_REMAKES times. 1 with *handle set and the use begun (end it
- * with p11be_object_use_end(), token objects too), or 0 (raised, naming
- * run->what or run->mech_name).
- */
-int p11be_object_ready(struct p11be_run *run, P11BE_SESSION *sess,
-                       CK_OBJECT_HANDLE *handle);
 
 #endif

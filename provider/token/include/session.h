@@ -82,9 +82,6 @@ int p11be_session_usable_now(const P11BE_SESSION *sess);
  */
 #define P11BE_SESSION_ATTEMPTS 3
 
-/* Whether an operation that failed with `rv` should run once more. */
-#define p11be_session_retryable(rv) p11be_ckr_retry(rv)
-
 /*
  * Ends a step that did not leave an operation running: gives the session
  * back (or closes it, when the token says an operation is still active),

@@ -62,11 +62,14 @@ enum p11be_login_state {
 };
 
 /*
- * The same with a PIN the caller holds (the store: from the URI, a PIN
- * file or a passphrase callback): `pin` (pin_len bytes; NULL: the
- * configured one), named in messages as "PIN from <source>" (NULL: the
- * setting's name). A PIN the token refuses sets the login refused for the
- * process, whatever its source. The caller wipes its PIN.
+ * Logs in on `session` unless already done, never trying again a PIN the
+ * token refused (that refusal holds for the process, whatever the PIN's
+ * source). `pin` (pin_len bytes) is the caller's (the store: from the URI,
+ * a PIN file or a passphrase callback; the caller wipes it), named in
+ * messages as "PIN from <source>"; NULL: the configured one and the
+ * setting's name. On failure *last_rv is the last result seen on the
+ * session (a lost session there means: release it with that code, try
+ * another).
  */
 int p11be_token_login_pin(P11BE_TOKEN *token, CK_SESSION_HANDLE session,
                           const char *pin, size_t pin_len, const char *source,
