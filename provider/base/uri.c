@@ -205,21 +205,17 @@ static const char *uri_context(char *buf, size_t buf_len, const char *text)
     return buf;
 }
 
-static int uri_is_unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
-           || c == '~';
-}
+#define URI_ALNUM                                                              \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* May c stand unencoded in a value of this part (RFC 7512 2.3)? */
 static int uri_is_value_char(unsigned char c, enum uri_part part)
 {
-    if (uri_is_unreserved(c) || (c != '\0' && strchr(":[]@!$'()*+,=", c)))
-        return 1;
-    if (part == URI_PATH)
-        return c == '&';
-    return c == '/' || c == '?' || c == '|';
+    const char *also = part == URI_PATH ? "&" : "/?|";
+
+    return c != '\0'
+           && (strchr(URI_ALNUM "-._~:[]@!$'()*+,=", c) != NULL
+               || strchr(also, c) != NULL);
 }
 
 static int uri_hex_value(unsigned char c)
@@ -385,21 +381,14 @@ static int uri_check_pin_source(struct uri_parser *p, const char *v, size_t len)
     return 0;
 }
 
-/* Is s[0..len) a vendor attribute name, "x-" 1*(ALPHA / DIGIT / - / _)? */
+/*
+ * Is the name s[0..len), which "=" ends, a vendor attribute's:
+ * "x-" 1*(ALPHA / DIGIT / - / _)?
+ */
 static int uri_is_vendor_name(const char *s, size_t len)
 {
-    size_t i;
-
-    if (len < 3 || s[0] != 'x' || s[1] != '-')
-        return 0;
-    for (i = 2; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return len >= 3 && s[0] == 'x' && s[1] == '-'
+           && strspn(s + 2, URI_ALNUM "-_") == len - 2;
 }
 
 static const struct uri_attr *uri_find_attr(const char *s, size_t len)
@@ -447,16 +436,12 @@ static int uri_attribute(struct uri_parser *p, enum uri_part part,
         return 1;
     }
     if (attr->part != part) {
-        if (part == URI_PATH)
-            uri_error(p,
-                      "\"%s\" is a query attribute: it goes after \"?\", "
-                      "separated by \"&\"",
-                      attr->name);
-        else
-            uri_error(p,
-                      "\"%s\" is a path attribute: it goes before \"?\", "
-                      "separated by \";\"",
-                      attr->name);
+        uri_error(p,
+                  "\"%s\" is a %s attribute: it goes %s \"?\", separated "
+                  "by \"%c\"",
+                  attr->name, part == URI_PATH ? "query" : "path",
+                  part == URI_PATH ? "after" : "before",
+                  part == URI_PATH ? '&' : ';');
         return 0;
     }
     bit = 1u << (attr - uri_attrs);
