@@ -389,7 +389,6 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                  path);
         source = named;
     } else if (p11be_config_get(&ctx->prov->config, P11BE_SET_PIN) == NULL) {
-        /* pin NULL below: the configured PIN, read and named by token.c. */
         if (store_pin_from_cb(token, pw_cb, pw_cbarg, buf, sizeof(buf), &len)) {
             pin = buf;
             source = "the passphrase callback";
@@ -408,6 +407,7 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
             goto out_wipe;
         }
     }
+    /* pin NULL: the configured PIN, read and named by token.c. */
     ok = p11be_token_login_pin(token, sess->handle, pin, len, source, &rv);
 out_wipe:
     OPENSSL_cleanse(buf, sizeof(buf));
