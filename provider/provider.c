@@ -4,7 +4,6 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -18,8 +17,6 @@
 #include "delegate.h"
 #include "err.h"
 #include "module.h"
-#include "names.h"
-#include "p11call.h"
 #include "reentry.h"
 #include "stream.h"
 #include "token.h"
@@ -183,12 +180,6 @@ static void prov_make_buildinfo(P11BE_PROV_CTX *prov)
              label ? label : "(any)", offload ? offload : "all");
 }
 
-/* See p11be_module_pin_self(): exit hooks that outlive an unload. */
-static void register_exit_hook(void)
-{
-    p11be_module_pin_self();
-}
-
 __attribute__((visibility("default"))) OSSL_provider_init_fn OSSL_provider_init;
 
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
@@ -234,7 +225,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                   p11be_offload_choices[P11BE_OFFLOAD_KEYS])
                == 0;
     prov_make_buildinfo(prov);
-    pthread_once(&exit_hook_once, register_exit_hook);
+    /* Exit hooks that outlive an unload (see there). */
+    pthread_once(&exit_hook_once, p11be_module_pin_self);
     P11BE_DEBUG("provider loaded%s: %s", prov->bystander ? " (bystander)" : "",
                 prov->buildinfo);
 

@@ -136,26 +136,21 @@ int p11be_pin_from_file(const OSSL_CORE_HANDLE *handle, const char *who,
                         const char *kind, const char *path, char **pin,
                         size_t *pin_len)
 {
-    char line[1024];
+    char line[1024] = "";
     FILE *f = fopen(path, "re");
-    int failed, err;
+    int err = errno, failed = f == NULL;
     size_t len;
 
-    /* Unbuffered: stdio's buffer would keep a copy of the PIN when freed. */
-    if (f != NULL)
+    if (f != NULL) {
+        /* Unbuffered: stdio's buffer would keep a copy of the PIN. */
         setvbuf(f, NULL, _IONBF, 0);
-    if (f == NULL) {
-        p11be_raise(handle, P11BE_R_BAD_SETTING,
-                    "%s: cannot read the %s file %s: %s", who, kind, path,
-                    strerror(errno));
-        return 0;
+        if (fgets(line, sizeof(line), f) == NULL)
+            line[0] = '\0';
+        /* A directory opens, and its read fails (EISDIR). */
+        failed = ferror(f);
+        err = errno;
+        fclose(f);
     }
-    if (fgets(line, sizeof(line), f) == NULL)
-        line[0] = '\0';
-    /* A directory opens, and its read fails (EISDIR). */
-    failed = ferror(f);
-    err = errno;
-    fclose(f);
     if (failed) {
         p11be_raise(handle, P11BE_R_BAD_SETTING,
                     "%s: cannot read the %s file %s: %s", who, kind, path,

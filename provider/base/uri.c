@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * RFC 7512 "pkcs11:" URI parser (see uri.h). Plain C and malloc(), no
- * OpenSSL, so that tests/fuzz/fuzz_uri.c can build it on its own.
+ * RFC 7512 "pkcs11:" URI parser (uri.h), one row of uri_attrs[] per
+ * standard attribute:
  *
  *   pk11-URI   = "pkcs11:" pk11-path [ "?" pk11-query ]
  *   pk11-path  = [ pk11-pattr *( ";" pk11-pattr ) ]
@@ -27,47 +27,54 @@ enum uri_part {
     URI_QUERY /* after "?", separated by "&" */
 };
 
-/* How an attribute's value is read. */
+/* How an attribute's value is kept. */
 enum uri_kind {
-    URI_TEXT,        /* percent-decoded, NUL-free string */
-    URI_SECRET,      /* URI_TEXT, wiped when dropped (pin-value) */
-    URI_PIN_SOURCE,  /* URI_TEXT: "file:PATH" or an absolute path */
-    URI_BYTES,       /* percent-decoded bytes (id) */
-    URI_SLOT_ID,     /* decimal number */
-    URI_LIB_VERSION, /* "M" or "M.N" */
-    URI_TYPE         /* one of uri_type_names[] */
+    URI_TEXT,  /* a NUL-free string in P11BE_URI at `field` */
+    URI_BYTES, /* the id's bytes */
+    URI_VALUE  /* read by `check` into P11BE_URI, then dropped */
 };
+
+struct uri_parser;
 
 /* One standard attribute. */
 struct uri_attr {
     const char *name;   /* as written in the URI (case-sensitive) */
     enum uri_part part; /* path or query */
-    enum uri_kind kind; /* how the value is read */
-    size_t field;       /* offsetof the char * in P11BE_URI (text kinds) */
+    enum uri_kind kind; /* how the value is kept */
+    int secret;         /* never quoted, wiped when dropped (pin-value) */
+    /* URI_VALUE: reads the value; URI_TEXT: checks it (or NULL). */
+    int (*check)(struct uri_parser *p, const char *v, size_t len);
+    size_t field; /* URI_TEXT: offsetof its char * in P11BE_URI */
 };
 
+static int uri_set_slot_id(struct uri_parser *p, const char *v, size_t len);
+static int uri_set_lib_version(struct uri_parser *p, const char *v, size_t len);
+static int uri_set_type(struct uri_parser *p, const char *v, size_t len);
+static int uri_check_pin_source(struct uri_parser *p, const char *v,
+                                size_t len);
+
+#define URI_TEXT_AT(part, field)                                               \
+    part, URI_TEXT, 0, NULL, offsetof(P11BE_URI, field)
+
 static const struct uri_attr uri_attrs[] = {
-    {"token", URI_PATH, URI_TEXT, offsetof(P11BE_URI, token)},
-    {"manufacturer", URI_PATH, URI_TEXT, offsetof(P11BE_URI, manufacturer)},
-    {"serial", URI_PATH, URI_TEXT, offsetof(P11BE_URI, serial)},
-    {"model", URI_PATH, URI_TEXT, offsetof(P11BE_URI, model)},
-    {"slot-description", URI_PATH, URI_TEXT,
-     offsetof(P11BE_URI, slot_description)},
-    {"slot-manufacturer", URI_PATH, URI_TEXT,
-     offsetof(P11BE_URI, slot_manufacturer)},
-    {"slot-id", URI_PATH, URI_SLOT_ID, 0},
-    {"library-manufacturer", URI_PATH, URI_TEXT,
-     offsetof(P11BE_URI, library_manufacturer)},
-    {"library-description", URI_PATH, URI_TEXT,
-     offsetof(P11BE_URI, library_description)},
-    {"library-version", URI_PATH, URI_LIB_VERSION, 0},
-    {"object", URI_PATH, URI_TEXT, offsetof(P11BE_URI, object)},
-    {"id", URI_PATH, URI_BYTES, 0},
-    {"type", URI_PATH, URI_TYPE, 0},
-    {"pin-value", URI_QUERY, URI_SECRET, offsetof(P11BE_URI, pin_value)},
-    {"pin-source", URI_QUERY, URI_PIN_SOURCE, offsetof(P11BE_URI, pin_source)},
-    {"module-name", URI_QUERY, URI_TEXT, offsetof(P11BE_URI, module_name)},
-    {"module-path", URI_QUERY, URI_TEXT, offsetof(P11BE_URI, module_path)},
+    {"token", URI_TEXT_AT(URI_PATH, token)},
+    {"manufacturer", URI_TEXT_AT(URI_PATH, manufacturer)},
+    {"serial", URI_TEXT_AT(URI_PATH, serial)},
+    {"model", URI_TEXT_AT(URI_PATH, model)},
+    {"slot-description", URI_TEXT_AT(URI_PATH, slot_description)},
+    {"slot-manufacturer", URI_TEXT_AT(URI_PATH, slot_manufacturer)},
+    {"slot-id", URI_PATH, URI_VALUE, 0, uri_set_slot_id, 0},
+    {"library-manufacturer", URI_TEXT_AT(URI_PATH, library_manufacturer)},
+    {"library-description", URI_TEXT_AT(URI_PATH, library_description)},
+    {"library-version", URI_PATH, URI_VALUE, 0, uri_set_lib_version, 0},
+    {"object", URI_TEXT_AT(URI_PATH, object)},
+    {"id", URI_PATH, URI_BYTES, 0, NULL, 0},
+    {"type", URI_PATH, URI_VALUE, 0, uri_set_type, 0},
+    {"pin-value", URI_QUERY, URI_TEXT, 1, NULL, offsetof(P11BE_URI, pin_value)},
+    {"pin-source", URI_QUERY, URI_TEXT, 0, uri_check_pin_source,
+     offsetof(P11BE_URI, pin_source)},
+    {"module-name", URI_TEXT_AT(URI_QUERY, module_name)},
+    {"module-path", URI_TEXT_AT(URI_QUERY, module_path)},
 };
 
 #define URI_ATTR_COUNT (sizeof(uri_attrs) / sizeof(uri_attrs[0]))
@@ -90,12 +97,11 @@ static const char *const uri_type_names[] = {
 
 /* What the parser works with. */
 struct uri_parser {
-    const char *text;  /* the whole URI, for error context */
-    P11BE_URI *uri;    /* result */
-    char *err;         /* caller's message buffer, or NULL */
-    size_t err_len;    /* its room */
-    unsigned seen;     /* bit i: uri_attrs[i] given */
-    int has_pin_value; /* pin-value given (checked against pin-source) */
+    const char *text; /* the whole URI, for error context */
+    P11BE_URI *uri;   /* result */
+    char *err;        /* caller's message buffer, or NULL */
+    size_t err_len;   /* its room */
+    unsigned seen;    /* bit i: uri_attrs[i] given */
 };
 
 static void uri_wipe(void *ptr, size_t len)
@@ -199,32 +205,25 @@ static const char *uri_context(char *buf, size_t buf_len, const char *text)
     return buf;
 }
 
-static int uri_is_unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
-           || c == '~';
-}
+#define URI_ALNUM                                                              \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* May c stand unencoded in a value of this part (RFC 7512 2.3)? */
 static int uri_is_value_char(unsigned char c, enum uri_part part)
 {
-    if (uri_is_unreserved(c) || (c != '\0' && strchr(":[]@!$'()*+,=", c)))
-        return 1;
-    if (part == URI_PATH)
-        return c == '&';
-    return c == '/' || c == '?' || c == '|';
+    const char *also = part == URI_PATH ? "&" : "/?|";
+
+    return c != '\0'
+           && (strchr(URI_ALNUM "-._~:[]@!$'()*+,=", c) != NULL
+               || strchr(also, c) != NULL);
 }
 
 static int uri_hex_value(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    static const char hex[] = "0123456789ABCDEF0123456789abcdef";
+    const char *at = c != '\0' ? strchr(hex, c) : NULL;
+
+    return at != NULL ? (int)(at - hex) % 16 : -1;
 }
 
 /*
@@ -290,21 +289,18 @@ out_free_buf:
     return 0;
 }
 
-/* Reads a decimal number of at most `max`; 0 if s is not one. */
+/* A decimal number of at most `max`: 1; 0 when larger; -1 if s is not one. */
 static int uri_decimal(const char *s, size_t len, unsigned long max,
                        unsigned long *out)
 {
     unsigned long v = 0;
     size_t i;
 
-    if (len == 0)
-        return 0;
+    if (len == 0 || strspn(s, "0123456789") < len)
+        return -1;
     for (i = 0; i < len; i++) {
-        unsigned d;
+        unsigned d = (unsigned)(s[i] - '0');
 
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        d = (unsigned)(s[i] - '0');
         if (v > (max - d) / 10)
             return 0;
         v = v * 10 + d;
@@ -316,23 +312,16 @@ static int uri_decimal(const char *s, size_t len, unsigned long max,
 static int uri_set_slot_id(struct uri_parser *p, const char *v, size_t len)
 {
     char q[URI_QUOTE_ROOM];
-    unsigned long id;
-    size_t i;
+    int r = uri_decimal(v, len, (unsigned long)-1, &p->uri->slot_id);
 
-    for (i = 0; i < len; i++)
-        if (v[i] < '0' || v[i] > '9')
-            break;
-    if (len == 0 || i < len) {
-        uri_error(p, "slot-id %s is not a decimal number",
+    if (r <= 0) {
+        uri_error(p,
+                  r < 0 ? "slot-id %s is not a decimal number"
+                        : "slot-id %s is too large",
                   uri_quote(q, v, len));
         return 0;
     }
-    if (!uri_decimal(v, len, (unsigned long)-1, &id)) {
-        uri_error(p, "slot-id %s is too large", uri_quote(q, v, len));
-        return 0;
-    }
     p->uri->has_slot_id = 1;
-    p->uri->slot_id = id;
     return 1;
 }
 
@@ -343,10 +332,10 @@ static int uri_set_lib_version(struct uri_parser *p, const char *v, size_t len)
     size_t major_len = dot != NULL ? (size_t)(dot - v) : len;
     unsigned long major, minor = 0;
 
-    if (!uri_decimal(v, major_len, (unsigned)-1, &major)
+    if (uri_decimal(v, major_len, (unsigned)-1, &major) <= 0
         || (dot != NULL
-            && !uri_decimal(dot + 1, len - major_len - 1, (unsigned)-1,
-                            &minor))) {
+            && uri_decimal(dot + 1, len - major_len - 1, (unsigned)-1, &minor)
+                   <= 0)) {
         uri_error(p,
                   "library-version %s is not M or M.N (decimal numbers "
                   "that fit an unsigned int)",
@@ -379,7 +368,7 @@ static int uri_set_type(struct uri_parser *p, const char *v, size_t len)
 }
 
 /* pin-source is "file:PATH" or an absolute path; the store reads it. */
-static int uri_check_pin_source(struct uri_parser *p, const char *v)
+static int uri_check_pin_source(struct uri_parser *p, const char *v, size_t len)
 {
     char q[URI_QUOTE_ROOM];
 
@@ -388,25 +377,18 @@ static int uri_check_pin_source(struct uri_parser *p, const char *v)
     uri_error(p,
               "pin-source %s is neither \"file:PATH\" nor an absolute "
               "path",
-              uri_quote(q, v, strlen(v)));
+              uri_quote(q, v, len));
     return 0;
 }
 
-/* Is s[0..len) a vendor attribute name, "x-" 1*(ALPHA / DIGIT / - / _)? */
+/*
+ * Is the name s[0..len), which "=" ends, a vendor attribute's:
+ * "x-" 1*(ALPHA / DIGIT / - / _)?
+ */
 static int uri_is_vendor_name(const char *s, size_t len)
 {
-    size_t i;
-
-    if (len < 3 || s[0] != 'x' || s[1] != '-')
-        return 0;
-    for (i = 2; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return len >= 3 && s[0] == 'x' && s[1] == '-'
+           && strspn(s + 2, URI_ALNUM "-_") == len - 2;
 }
 
 static const struct uri_attr *uri_find_attr(const char *s, size_t len)
@@ -432,6 +414,7 @@ static int uri_attribute(struct uri_parser *p, enum uri_part part,
     const struct uri_attr *attr;
     unsigned char *value;
     size_t value_len, bit;
+    int ok;
 
     if (eq == NULL) {
         uri_error(p, "attribute %s has no \"=\" (name=value) in %s",
@@ -453,16 +436,12 @@ static int uri_attribute(struct uri_parser *p, enum uri_part part,
         return 1;
     }
     if (attr->part != part) {
-        if (part == URI_PATH)
-            uri_error(p,
-                      "\"%s\" is a query attribute: it goes after \"?\", "
-                      "separated by \"&\"",
-                      attr->name);
-        else
-            uri_error(p,
-                      "\"%s\" is a path attribute: it goes before \"?\", "
-                      "separated by \";\"",
-                      attr->name);
+        uri_error(p,
+                  "\"%s\" is a %s attribute: it goes %s \"?\", separated "
+                  "by \"%c\"",
+                  attr->name, part == URI_PATH ? "query" : "path",
+                  part == URI_PATH ? "after" : "before",
+                  part == URI_PATH ? '&' : ';');
         return 0;
     }
     bit = 1u << (attr - uri_attrs);
@@ -471,55 +450,31 @@ static int uri_attribute(struct uri_parser *p, enum uri_part part,
         return 0;
     }
     p->seen |= bit;
-    if (!uri_decode(p, attr->name, attr->kind == URI_SECRET, part, v, v_len,
-                    &value, &value_len))
+    if (!uri_decode(p, attr->name, attr->secret, part, v, v_len, &value,
+                    &value_len))
         return 0;
-
-    switch (attr->kind) {
-    case URI_BYTES:
+    if (attr->kind == URI_BYTES) {
         p->uri->id = value;
         p->uri->id_len = value_len;
         p->uri->has_id = 1;
         return 1;
-    case URI_SLOT_ID:
-    case URI_LIB_VERSION:
-    case URI_TYPE: {
-        /* Decoded first: "%31" is a valid slot-id digit, as RFC 3986 has. */
-        int ok = memchr(value, '\0', value_len) == NULL;
-
-        if (!ok)
-            uri_error(p, "\"%s\" may not hold %%00", attr->name);
-        else if (attr->kind == URI_SLOT_ID)
-            ok = uri_set_slot_id(p, (char *)value, value_len);
-        else if (attr->kind == URI_LIB_VERSION)
-            ok = uri_set_lib_version(p, (char *)value, value_len);
-        else
-            ok = uri_set_type(p, (char *)value, value_len);
-        free(value);
-        return ok;
     }
-    case URI_TEXT:
-    case URI_SECRET:
-    case URI_PIN_SOURCE:
-        break;
+    /* Decoded first: "%31" is a valid slot-id digit, as RFC 3986 has. */
+    ok = memchr(value, '\0', value_len) == NULL;
+    if (!ok)
+        uri_error(p, "\"%s\" may not hold %%00%s", attr->name,
+                  attr->kind == URI_TEXT ? " (text attributes end at NUL)"
+                                         : "");
+    else if (attr->check != NULL)
+        ok = attr->check(p, (char *)value, value_len);
+    if (ok && attr->kind == URI_TEXT) {
+        *(char **)((char *)p->uri + attr->field) = (char *)value;
+        return 1;
     }
-    if (memchr(value, '\0', value_len) != NULL) {
-        uri_error(p, "\"%s\" may not hold %%00 (text attributes end at NUL)",
-                  attr->name);
-        goto out_free_value;
-    }
-    if (attr->kind == URI_PIN_SOURCE && !uri_check_pin_source(p, (char *)value))
-        goto out_free_value;
-    if (attr->kind == URI_SECRET)
-        p->has_pin_value = 1;
-    *(char **)((char *)p->uri + attr->field) = (char *)value;
-    return 1;
-
-out_free_value:
-    if (attr->kind == URI_SECRET)
+    if (attr->secret)
         uri_wipe(value, value_len);
     free(value);
-    return 0;
+    return ok;
 }
 
 /*
@@ -580,7 +535,7 @@ int p11be_uri_parse(const char *text, P11BE_URI *uri, char *err, size_t err_len)
     if (query != NULL
         && !uri_part_attrs(&p, URI_QUERY, '&', query + 1, strlen(query + 1)))
         goto out_clear;
-    if (p.has_pin_value && uri->pin_source != NULL) {
+    if (uri->pin_value != NULL && uri->pin_source != NULL) {
         uri_error(&p, "\"pin-value\" and \"pin-source\" may not both be "
                       "given (RFC 7512 2.4)");
         goto out_clear;
@@ -601,10 +556,9 @@ void p11be_uri_clear(P11BE_URI *uri)
     for (i = 0; i < URI_ATTR_COUNT; i++) {
         char **field = (char **)((char *)uri + uri_attrs[i].field);
 
-        /* The text kinds come first in enum uri_kind. */
-        if (uri_attrs[i].kind == URI_SECRET)
+        if (uri_attrs[i].kind == URI_TEXT && uri_attrs[i].secret)
             uri_free_secret(*field);
-        else if (uri_attrs[i].kind <= URI_PIN_SOURCE)
+        else if (uri_attrs[i].kind == URI_TEXT)
             free(*field);
     }
     free(uri->id);

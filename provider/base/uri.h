@@ -1,17 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * RFC 7512 "pkcs11:" URIs, parsed strictly and without OpenSSL, so that
- * the parser can be fuzzed on its own (tests/fuzz/). A URI names objects
- * by what the token and the objects say of themselves; every attribute
- * left out matches anything:
- *
- *   pkcs11:token=My%20Token;object=signer;type=private?pin-source=file:/p
- *
- * Values are percent-decoded. Text attributes may not hold a NUL (%00);
- * "id" is bytes and may. An attribute given twice, an unknown standard
- * attribute, a bad percent escape or a malformed value is an error whose
- * message quotes the bad part. Vendor attributes ("x-...") are accepted
- * and ignored, as RFC 7512 allows.
+ * RFC 7512 "pkcs11:" URIs, parsed strictly (the rules and messages:
+ * doc/token-keys.md, "Syntax"). Plain C and malloc(), no OpenSSL, so that
+ * the parser can be fuzzed on its own (tests/fuzz/). Every attribute left
+ * out matches anything.
  */
 #ifndef P11BE_URI_H
 #define P11BE_URI_H

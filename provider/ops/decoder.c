@@ -2,33 +2,23 @@
 /*
  * Decoders for the PKCS11 KEY URI form (keyuri.h) that encoder.c writes
  * for a persistent token key: they read the URI back and give OpenSSL the
- * token key it names, by reference, so that a file written by
+ * token key it names, by reference, wherever OpenSSL reads a key file
+ * (doc/token-keys.md, "Key files"). Two steps, as OpenSSL chains them:
  *
- *   openssl genpkey -provider pkcs11be .. -pkeyopt pkcs11-key-label:NAME
- *
- * works wherever a key file does (openssl pkey/pkeyutl/req -key,
- * PEM_read_bio_PrivateKey, d2i_PrivateKey in an application).
- *
- * Two steps, as OpenSSL's decoders chain them:
- *
- *   "DER" (input=pem): the PEM block with our label, to its DER with the
- *       data structure "pkcs11-uri" and the key's type as data type. Any
- *       other PEM block is left alone (the default provider's pem2der
- *       takes it). It looks the key up, so that a URI naming no key fails
- *       here with the store's message (OpenSSL's file: store drops errors
- *       of the decoders it runs later), but never yields the key itself:
- *       the file: store hands a key reference to the keymgmt of the
- *       store's provider, so it must get data, which it decodes again
- *       with the key decoders, ours among them.
+ *   "DER" (input=pem): our PEM block to its DER, with the data structure
+ *       "pkcs11-uri" and the key's type as data type; any other PEM block
+ *       is left to the default provider's pem2der. It looks the key up,
+ *       so that a URI naming no key fails here with the store's message
+ *       (OpenSSL's file: store drops errors of the decoders it runs
+ *       later), but never yields the key itself: the file: store hands a
+ *       key reference to the keymgmt of the store's provider, so it must
+ *       get data, which it decodes again with the key decoders.
  *   "RSA", "EC", .. (input=der, structure=pkcs11-uri): the DER to the
- *       key, found with p11be_store_key_by_uri() (the store's search and
- *       login; the passphrase callback asks for a PIN the settings do not
- *       give). Without a data type (DER input) OpenSSL tries each key
- *       type's decoder until one yields a key: one whose type is not the
- *       key's leaves it to the next. A URI that names no key is an error.
+ *       key, found with p11be_store_key_by_uri() (the passphrase callback
+ *       asks for a PIN the settings do not give). Without a data type
+ *       OpenSSL tries each key type's decoder until one yields a key: one
+ *       whose type is not the key's leaves it to the next.
  *
- * The reference (OSSL_OBJECT_PARAM_REFERENCE) is a P11BE_KEY *, which the
- * keymgmts' load takes with a reference of its own (keymgmt.h).
  * Inside a token call (reentry.h) nothing is decoded, so the module's own
  * OpenSSL use never reaches the token through here.
  */
@@ -50,7 +40,6 @@
 #include "keymgmt.h"
 #include "keyobj.h"
 #include "keyuri.h"
-#include "names.h"
 #include "provider.h"
 #include "reentry.h"
 #include "store.h"
@@ -94,15 +83,11 @@ static void dec_freectx(void *vctx)
 }
 
 /*
- * What a key file may name: a private key on the token, and no PIN.
- * pkcs11be writes key files for token private keys only and never writes
- * a PIN into one; a file that names a PIN (pin-value) or a file to read
- * it from (pin-source) would spend a PIN try on whatever the process can
- * read, so it is refused before anything is read or tried (a URI the
- * application gives itself, as a command line's -inkey, may still carry
- * one: RFC 7512). A file naming a public key is refused with the reason
- * here: the file: store would drop it later with no word from pkcs11be.
- * A URI that does not parse is left to the store, which says why.
+ * A key file names a private key and no PIN (doc/token-keys.md): a
+ * pin-source would spend a PIN try on whatever file the process can read,
+ * so it is refused before anything is read or tried, and a public key is
+ * refused here with the reason, which the file: store would drop. A URI
+ * that does not parse is left to the store, which says why.
  */
 static int dec_uri_acceptable(DEC_CTX *ctx, const char *uri)
 {

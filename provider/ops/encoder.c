@@ -1,38 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Encoders for pkcs11be keys (P11BE_KEY, keyobj.h): RSA, RSA-PSS, EC,
- * ED25519 and ED448, in every output and structure that OpenSSL's default
- * provider offers for them in PEM, DER and text (not msblob, pvk or blob).
- * OpenSSL prefers the encoders of the key's own provider, so these are the
- * ones that write pkcs11be keys; they take no keys of other providers (no
- * import_object).
- *
- * What is written is OpenSSL's own encoding, made by the default provider
- * on the key's host copy (fallback library context), so it is byte for
- * byte what the default provider writes for the same key:
- *
- *   - public parts, parameters and text: always;
- *   - private parts of a key imported from software (host_private): as
- *     the default provider writes them (PrivateKeyInfo, encrypted with
- *     "cipher" and the passphrase when asked, type-specific): it is the
- *     caller's own key.
- *
- * A private half that lives on the token leaves it only when it was
- * generated to be written out:
- *
- *   - a persistent token key (made with a label or id, or found by URI)
- *     is written as its pkcs11: URI in the PKCS11 KEY URI form (keyuri.h),
- *     whatever private structure was asked for; decoder.c reads it back.
- *     The URI is not a secret, so a cipher or passphrase is not applied;
- *   - a session key generated on the token to be written out
- *     (pkcs11-keygen-exportable = auto, keyobj.h) is: its private values
- *     are read from the token once and encoded as a software key's;
- *   - any other session key generated on the token cannot be named later,
- *     so asking for its private key fails with an error that says how to
- *     make a key that can be;
- *   - text (openssl pkey -text) prints the public parts as the default
- *     provider does ("Public-Key: ..") and then a line saying where the
- *     private half is: "Private key: on the PKCS#11 token (pkcs11:..)".
+ * Encoders for pkcs11be keys (P11BE_KEY, keyobj.h): what each key is
+ * written as is the user's contract, doc/token-keys.md, "Key files".
+ * OpenSSL prefers the encoders of the key's own provider, so these are
+ * the ones that write pkcs11be keys; they take no keys of other providers
+ * (no import_object). Whatever OpenSSL's own encoding covers (public
+ * parts, parameters, text, a software key's private parts) is made by the
+ * default provider on the key's host copy in the fallback library
+ * context, so it is byte for byte what the default provider writes. A
+ * private half on the token leaves it only as its URI (keyuri.h), or read
+ * out once for a session pair generated to be exportable.
  */
 #include <string.h>
 
@@ -58,10 +35,6 @@
 static OSSL_FUNC_encoder_freectx_fn enc_freectx;
 static OSSL_FUNC_encoder_set_ctx_params_fn enc_set_ctx_params;
 static OSSL_FUNC_encoder_settable_ctx_params_fn enc_settable_ctx_params;
-static OSSL_FUNC_encoder_does_selection_fn spki_does_selection;
-static OSSL_FUNC_encoder_does_selection_fn pki_does_selection;
-static OSSL_FUNC_encoder_does_selection_fn keypair_does_selection;
-static OSSL_FUNC_encoder_does_selection_fn nopub_does_selection;
 static OSSL_FUNC_encoder_encode_fn enc_encode;
 
 /* One way of writing a key: an encoder's output and structure. */
@@ -121,35 +94,24 @@ static int enc_check_selection(int selection, int mask)
     return 0;
 }
 
-/* SubjectPublicKeyInfo. */
-static int spki_does_selection(void *provctx, int selection)
-{
-    (void)provctx;
-    return enc_check_selection(selection, OSSL_KEYMGMT_SELECT_PUBLIC_KEY);
-}
+/* One does_selection per `mask`; names are spelled out. */
+#define ENC_SELECTION(name, mask)                                              \
+    static int name(void *provctx, int selection)                              \
+    {                                                                          \
+        (void)provctx;                                                         \
+        return enc_check_selection(selection, mask);                           \
+    }
 
-/* PrivateKeyInfo, EncryptedPrivateKeyInfo. */
-static int pki_does_selection(void *provctx, int selection)
-{
-    (void)provctx;
-    return enc_check_selection(selection, OSSL_KEYMGMT_SELECT_PRIVATE_KEY);
-}
-
-/* RSA's type-specific, "rsa" and "pkcs1": RSAPrivateKey, RSAPublicKey. */
-static int keypair_does_selection(void *provctx, int selection)
-{
-    (void)provctx;
-    return enc_check_selection(selection, OSSL_KEYMGMT_SELECT_KEYPAIR);
-}
-
-/* EC's type-specific, "ec" and "X9.62": ECPrivateKey, ECParameters. */
-static int nopub_does_selection(void *provctx, int selection)
-{
-    (void)provctx;
-    return enc_check_selection(selection,
-                               OSSL_KEYMGMT_SELECT_PRIVATE_KEY
-                                   | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS);
-}
+/* clang-format off */
+/* SubjectPublicKeyInfo */
+ENC_SELECTION(spki_does_selection, OSSL_KEYMGMT_SELECT_PUBLIC_KEY)
+/* PrivateKeyInfo, EncryptedPrivateKeyInfo */
+ENC_SELECTION(pki_does_selection, OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
+/* RSA's type-specific, "rsa" and "pkcs1": RSAPrivateKey, RSAPublicKey */
+ENC_SELECTION(keypair_does_selection, OSSL_KEYMGMT_SELECT_KEYPAIR)
+/* EC's type-specific, "ec" and "X9.62": ECPrivateKey, ECParameters */
+ENC_SELECTION(nopub_does_selection, OSSL_KEYMGMT_SELECT_PRIVATE_KEY | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)
+/* clang-format on */
 
 static const OSSL_PARAM enc_settable[] = {
     OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
@@ -251,22 +213,17 @@ out_free_ectx:
 /* The DER of keyuri.h: SEQUENCE { UTF8String uri }; its length, or 0. */
 static int enc_uri_der(const char *uri, unsigned char **der)
 {
-    ASN1_UTF8STRING *str = ASN1_UTF8STRING_new();
-    int inner = 0, len = 0;
+    int len = (int)strlen(uri);
+    int inner = ASN1_object_size(0, len, V_ASN1_UTF8STRING);
+    int total = inner > 0 ? ASN1_object_size(1, inner, V_ASN1_SEQUENCE) : -1;
     unsigned char *p;
 
-    if (str != NULL && ASN1_STRING_set(str, uri, -1))
-        inner = i2d_ASN1_UTF8STRING(str, NULL);
-    if (inner > 0)
-        len = ASN1_object_size(1, inner, V_ASN1_SEQUENCE);
-    if (len > 0 && (*der = p = OPENSSL_malloc(len)) != NULL) {
-        ASN1_put_object(&p, 1, inner, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-        i2d_ASN1_UTF8STRING(str, &p);
-    } else {
-        len = 0;
-    }
-    ASN1_UTF8STRING_free(str);
-    return len;
+    if (total <= 0 || (*der = p = OPENSSL_malloc(total)) == NULL)
+        return 0;
+    ASN1_put_object(&p, 1, inner, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    ASN1_put_object(&p, 0, len, V_ASN1_UTF8STRING, V_ASN1_UNIVERSAL);
+    memcpy(p, uri, len);
+    return total;
 }
 
 /* A persistent token key's private half: its URI (keyuri.h). */

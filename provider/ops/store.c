@@ -2,79 +2,24 @@
 /*
  * The "pkcs11" OSSL_STORE loader: RFC 7512 URIs (uri.h) name keys and
  * certificates on the token this provider instance is configured for.
+ * What a URI finds, the ambiguity rule, the pairing of a private key with
+ * its public parts and where the PIN comes from are the user's contract:
+ * doc/token-keys.md, "What a URI finds". Here, the reasons behind it:
  *
- *   openssl storeutl -provider-path build -provider pkcs11be \
- *       'pkcs11:token=T'                       (lists everything)
- *   openssl pkeyutl -sign -inkey 'pkcs11:object=signer;type=private' ...
- *
- * Decisions:
- *
- * - One token. A provider instance works with one token (its settings
- *   choose the module and slot). The URI's token attributes (token,
- *   manufacturer, serial, model, slot-id, slot-description,
- *   slot-manufacturer, library-manufacturer, library-description,
- *   library-version) must describe that token, and module-path /
- *   module-name that module; otherwise the URI is refused with an error
- *   naming what the URI asks for and what pkcs11be uses. Labels and the
- *   other blank-padded fields compare without their padding.
- *
- * - What is searched. "object" is CKA_LABEL, "id" is CKA_ID, "type" the
- *   class: private, public, cert; "secret-key" and "data" are refused
- *   (the store yields asymmetric keys and certificates only). Without a
- *   type every class is searched. OSSL_STORE_expect() narrows the classes
- *   further (PKEY: private keys, PUBKEY: public keys, CERT: certificates;
- *   an application that wants a public key for a type=private URI gets
- *   the public key objects with the same label and id),
- *   and OSSL_STORE_PARAM_SUBJECT (DER X509_NAME) makes it certificates
- *   with that CKA_SUBJECT. Keys are CKK_RSA (yielded as "RSA"), CKK_EC
- *   ("EC", named curves pkcs11be offers) and CKK_EC_EDWARDS ("ED25519" or
- *   "ED448" by CKA_EC_PARAMS); other key types and non-X.509 certificates
- *   are skipped. Every object found is yielded once, in the order private
- *   keys, public keys, certificates (a key pair lists as two entries, as
- *   the token holds two objects).
- *
- * - Ambiguity. When the URI names an object (object= or id= given), or
- *   the application expects a key (OSSL_STORE_expect PKEY or PUBKEY, as
- *   openssl's -inkey and -key do, and as a key file is read), and more
- *   than one private key, public key or certificate matches, the load
- *   fails with an "ambiguous" error listing the matches: one rule for a
- *   URI on the command line and the same URI in a key file, never "the
- *   first". (So `openssl storeutl -keys` lists one key; storeutl without
- *   -keys lists them all.) When none matches: "no object matches <uri>
- *   on token <label>: C_FindObjects found nothing; likely causes: ..."
- *   (also for a URI with only a type). A listing URI that finds nothing
- *   is empty.
- *
- * - Keys. A key is yielded by reference (OSSL_OBJECT_PARAM_REFERENCE, a
- *   P11BE_KEY * passed by address) for pkcs11be's keymgmt load();
- *   export_object() gives other providers' keymgmts public keys only (see
- *   there). A
- *   private key is paired with its public key: the CKO_PUBLIC_KEY of the
- *   same type with the same CKA_ID (the same CKA_LABEL when it has no
- *   id), else the certificate with the same CKA_ID, else the private
- *   object's own public attributes (RSA's CKA_MODULUS and
- *   CKA_PUBLIC_EXPONENT); an EC or EdDSA private key with neither is an
- *   error naming what is missing. Keys found are persistent token keys
- *   (keyobj.h): never destroyed, found again by id or label after a fork.
- *
- * - Login only when private keys are searched (type=private, or no type
- *   and no expectation that excludes them). The PIN comes from, in order:
- *   the URI's pin-value, its pin-source ("file:PATH" or an absolute path:
- *   the first line), the provider's pkcs11-pin setting, then the
- *   application's passphrase callback (openssl -passin). Without a type
- *   and with no PIN from any of them, the search goes on without a login
- *   (and finds no CKA_PRIVATE objects); with type=private it fails. A
- *   refused PIN is never tried again in the process (token.c), whatever
- *   its source, and the error names the source
- *   ("C_Login failed: CKR_PIN_INCORRECT (PIN from URI pin-value)"). PINs
- *   are wiped after use, and messages show the URI without its query part.
- *
- * - module-path and module-name are checks, not a way to load a module:
- *   the configured one is used.
+ * - One token per instance: the URI's token and module attributes are
+ *   checks against the configured one, never a way to choose another.
+ * - One rule for a URI on the command line and the same URI in a key
+ *   file: an application that expects a key gets exactly one, never "the
+ *   first" (store_search's `unique`).
+ * - A key pair is two token objects, so it lists as two entries; every
+ *   object is yielded once, private keys, then public keys, then
+ *   certificates.
+ * - A key is yielded by reference (a P11BE_KEY *) for pkcs11be's keymgmt
+ *   load(); other providers' keymgmts get public keys only
+ *   (store_export_object says why).
  */
 #include "store.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +37,6 @@
 #include "debug.h"
 #include "err.h"
 #include "keymgmt.h"
-#include "names.h"
 #include "p11call.h"
 #include "reentry.h"
 #include "session.h"
@@ -110,7 +54,6 @@ static OSSL_FUNC_store_eof_fn store_eof;
 static OSSL_FUNC_store_close_fn store_close;
 static OSSL_FUNC_store_export_object_fn store_export_object;
 
-/* One object the search found. */
 struct store_item {
     CK_OBJECT_CLASS cls;               /* private, public key or cert */
     CK_OBJECT_HANDLE handle;           /* on the token */
@@ -141,24 +84,17 @@ typedef struct store_ctx_st STORE_CTX;
 
 /* ---- the context ---- */
 
-static void store_items_free(STORE_CTX *ctx)
+static void store_ctx_free(STORE_CTX *ctx)
 {
     size_t i;
 
+    if (ctx == NULL)
+        return;
     for (i = 0; i < ctx->count; i++) {
         OPENSSL_free(ctx->items[i].label);
         OPENSSL_free(ctx->items[i].id);
     }
     OPENSSL_free(ctx->items);
-    ctx->items = NULL;
-    ctx->count = 0;
-}
-
-static void store_ctx_free(STORE_CTX *ctx)
-{
-    if (ctx == NULL)
-        return;
-    store_items_free(ctx);
     p11be_uri_clear(&ctx->uri);
     OPENSSL_free(ctx->shown);
     OPENSSL_free(ctx->subject);
@@ -239,15 +175,6 @@ static int store_set_ctx_params(void *loaderctx, const OSSL_PARAM params[])
 
 /* ---- the token must be the one the URI names ---- */
 
-/* A blank-padded PKCS#11 field as a C string. */
-static void store_unpad(const CK_UTF8CHAR *padded, size_t len, char *out)
-{
-    memcpy(out, padded, len);
-    while (len > 0 && out[len - 1] == ' ')
-        len--;
-    out[len] = '\0';
-}
-
 /* Raises the mismatch of one attribute; returns 0. */
 static int store_mismatch(STORE_CTX *ctx, const P11BE_TOKEN *token,
                           const char *attr, const char *want, const char *have)
@@ -261,7 +188,7 @@ static int store_mismatch(STORE_CTX *ctx, const P11BE_TOKEN *token,
     return 0;
 }
 
-/* Whether a text attribute, when given, equals the padded field. */
+/* Whether a text attribute, when given, equals the blank-padded field. */
 static int store_field_ok(STORE_CTX *ctx, const P11BE_TOKEN *token,
                           const char *attr, const char *want,
                           const CK_UTF8CHAR *padded, size_t len)
@@ -270,7 +197,10 @@ static int store_field_ok(STORE_CTX *ctx, const P11BE_TOKEN *token,
 
     if (want == NULL)
         return 1;
-    store_unpad(padded, len, have);
+    memcpy(have, padded, len);
+    while (len > 0 && have[len - 1] == ' ')
+        len--;
+    have[len] = '\0';
     return strcmp(want, have) == 0
            || store_mismatch(ctx, token, attr, want, have);
 }
@@ -317,26 +247,25 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
     CK_TOKEN_INFO ti;
     CK_SLOT_INFO si;
     CK_INFO li;
+    const char *attr = NULL, *module = NULL;
     char have[32];
 
     if (uri->module_path != NULL
         && !store_module_path_ok(path, uri->module_path)) {
-        p11be_raise(
-            ctx->prov->handle, P11BE_R_TOKEN_NOT_FOUND,
-            "%s names module-path=%s, but pkcs11be is configured for "
-            "the module %s (%s); the store uses the configured "
-            "module only",
-            ctx->shown, uri->module_path, path,
-            p11be_config_source(&ctx->prov->config, P11BE_SET_MODULE_PATH));
-        return 0;
+        attr = "module-path";
+        module = uri->module_path;
+    } else if (uri->module_name != NULL
+               && !store_module_name_ok(path, uri->module_name)) {
+        attr = "module-name";
+        module = uri->module_name;
     }
-    if (uri->module_name != NULL
-        && !store_module_name_ok(path, uri->module_name)) {
+    if (attr != NULL) {
         p11be_raise(
             ctx->prov->handle, P11BE_R_TOKEN_NOT_FOUND,
-            "%s names module-name=%s, but pkcs11be is configured for "
-            "the module %s (%s)",
-            ctx->shown, uri->module_name, path,
+            "%s names %s=%s, but pkcs11be is configured for the "
+            "module %s (%s); the store uses the configured module "
+            "only",
+            ctx->shown, attr, module, path,
             p11be_config_source(&ctx->prov->config, P11BE_SET_MODULE_PATH));
         return 0;
     }
@@ -401,28 +330,27 @@ static int store_match_token(STORE_CTX *ctx, P11BE_TOKEN *token)
 
 /* ---- the login ---- */
 
-/* The PIN from the application's passphrase callback; length, or -1. */
+/* The PIN from the application's passphrase callback into buf; 0: none. */
 static int store_pin_from_cb(const P11BE_TOKEN *token,
                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg,
-                             char *buf, size_t room)
+                             char *buf, size_t room, size_t *len)
 {
     char info[80];
     OSSL_PARAM params[2];
-    size_t len = 0;
 
     if (pw_cb == NULL)
-        return -1;
+        return 0;
     snprintf(info, sizeof(info), "PIN of the PKCS#11 token \"%s\"",
              p11be_token_label(token));
     params[0] =
         OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
     params[1] = OSSL_PARAM_construct_end();
-    if (!pw_cb(buf, room - 1, &len, params, pw_cbarg) || len >= room) {
+    if (!pw_cb(buf, room - 1, len, params, pw_cbarg) || *len >= room) {
         P11BE_DEBUG("the passphrase callback gave no PIN");
-        return -1;
+        return 0;
     }
-    buf[len] = '\0';
-    return (int)len;
+    buf[*len] = '\0';
+    return 1;
 }
 
 /*
@@ -435,13 +363,11 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
                        int optional)
 {
     char buf[STORE_PIN_MAX], named[PATH_MAX + 48];
+    const char *path = ctx->uri.pin_source, *source = NULL, *pin = NULL;
     char *from_file = NULL;
-    size_t file_len = 0;
-    const char *source = NULL;
-    const char *pin = NULL;
-    int len = 0, ok;
+    size_t len = 0;
+    int ok = 0;
     CK_RV rv;
-
     enum p11be_login_state state = p11be_token_login_state(token);
 
     if (state == P11BE_LOGGED_IN)
@@ -450,52 +376,47 @@ static int store_login(STORE_CTX *ctx, P11BE_TOKEN *token, P11BE_SESSION *sess,
         return p11be_token_login_pin(token, sess->handle, NULL, 0, NULL, &rv);
     if (ctx->uri.pin_value != NULL) {
         pin = ctx->uri.pin_value;
-        len = (int)strlen(pin);
+        len = strlen(pin);
         source = "URI pin-value";
-    } else if (ctx->uri.pin_source != NULL) {
-        const char *path = ctx->uri.pin_source;
-
+    } else if (path != NULL) {
         if (strncmp(path, "file:", 5) == 0)
             path += 5;
         if (!p11be_pin_from_file(ctx->prov->handle, ctx->shown, "pin-source",
-                                 path, &from_file, &file_len))
+                                 path, &from_file, &len))
             return 0;
         pin = from_file;
-        len = (int)file_len;
         snprintf(named, sizeof(named), "URI pin-source (the first line of %s)",
                  path);
         source = named;
     } else if (p11be_config_get(&ctx->prov->config, P11BE_SET_PIN) == NULL) {
-        len = store_pin_from_cb(token, pw_cb, pw_cbarg, buf, sizeof(buf));
-        if (len >= 0) {
+        if (store_pin_from_cb(token, pw_cb, pw_cbarg, buf, sizeof(buf), &len)) {
             pin = buf;
             source = "the passphrase callback";
         } else if (optional) {
             P11BE_DEBUG("no PIN from the URI, the settings or a callback: "
                         "searching without a login");
             ctx->skipped_login = 1;
-            return 2;
+            ok = 2;
+            goto out_wipe;
         } else {
             p11be_raise(ctx->prov->handle, P11BE_R_LOGIN_FAILED,
                         "%s: the token \"%s\" needs a login to find private "
                         "keys: give pin-value or pin-source in the URI, set "
                         "pkcs11-pin, or a passphrase (-passin)",
                         ctx->shown, p11be_token_label(token));
-            OPENSSL_cleanse(buf, sizeof(buf));
-            return 0;
+            goto out_wipe;
         }
     }
     /* pin NULL: the configured PIN, read and named by token.c. */
-    ok = p11be_token_login_pin(token, sess->handle, pin, (size_t)len, source,
-                               &rv);
+    ok = p11be_token_login_pin(token, sess->handle, pin, len, source, &rv);
+out_wipe:
     OPENSSL_cleanse(buf, sizeof(buf));
-    OPENSSL_clear_free(from_file, file_len);
+    OPENSSL_clear_free(from_file, len);
     return ok;
 }
 
 /* ---- the search ---- */
 
-/* One CK_ULONG-sized attribute (class, key type, certificate type). */
 static CK_RV store_get_ulong(P11BE_SESSION *sess, CK_OBJECT_HANDLE obj,
                              CK_ATTRIBUTE_TYPE type, CK_ULONG *value)
 {
@@ -564,7 +485,6 @@ static int store_item_read(P11BE_SESSION *sess, CK_OBJECT_CLASS cls,
     return 1;
 }
 
-/* Appends one attribute to a search template of *n. */
 static void store_tmpl_add(CK_ATTRIBUTE *tmpl, CK_ULONG *n,
                            CK_ATTRIBUTE_TYPE type, void *value, size_t len)
 {
@@ -581,6 +501,7 @@ static int store_find_class(STORE_CTX *ctx, P11BE_SESSION *sess,
     CK_ATTRIBUTE tmpl[5];
     CK_ULONG n = 0, got = 0, i;
     CK_OBJECT_HANDLE found[STORE_FIND_BATCH];
+    size_t from = ctx->count, kept = from;
     CK_RV rv;
 
     store_tmpl_add(tmpl, &n, CKA_CLASS, &cls, sizeof(cls));
@@ -614,33 +535,22 @@ static int store_find_class(STORE_CTX *ctx, P11BE_SESSION *sess,
             break;
         }
         ctx->items = more;
-        /* Attributes are read after C_FindObjectsFinal (some tokens want). */
-        for (i = 0; i < got; i++) {
-            memset(&ctx->items[ctx->count], 0, sizeof(*ctx->items));
-            ctx->items[ctx->count].cls = cls;
+        for (i = 0; i < got; i++)
             ctx->items[ctx->count++].handle = found[i];
-        }
     } while (got == STORE_FIND_BATCH);
     P11BE_CALL(sess->fns, C_FindObjectsFinal, sess->handle);
     if (rv != CKR_OK) {
+        ctx->count = from; /* nothing of them read yet */
         *last_rv = rv;
         p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "C_FindObjects: %s", p11be_ckr_name(rv));
         return 0;
     }
-    return 1;
-}
-
-/* Reads the attributes of items[from..] and drops those the store skips. */
-static void store_read_items(STORE_CTX *ctx, P11BE_SESSION *sess, size_t from)
-{
-    size_t i, kept = from;
-
+    /* Attributes are read after C_FindObjectsFinal (some tokens want). */
     for (i = from; i < ctx->count; i++) {
         struct store_item item;
 
-        if (store_item_read(sess, ctx->items[i].cls, ctx->items[i].handle,
-                            &item))
+        if (store_item_read(sess, cls, ctx->items[i].handle, &item))
             ctx->items[kept++] = item;
         else
             P11BE_DEBUG("skipping object 0x%lx: a type the store does not "
@@ -648,13 +558,29 @@ static void store_read_items(STORE_CTX *ctx, P11BE_SESSION *sess, size_t from)
                         (unsigned long)ctx->items[i].handle);
     }
     ctx->count = kept;
+    return 1;
 }
+
+/* The classes the store yields, in the order it yields them. */
+static const struct store_class {
+    CK_OBJECT_CLASS cls;
+    enum p11be_uri_type type; /* the URI's type= for it */
+    const char *name;         /* for messages */
+} store_classes[] = {
+    {CKO_PRIVATE_KEY, P11BE_URI_TYPE_PRIVATE, "private key"},
+    {CKO_PUBLIC_KEY, P11BE_URI_TYPE_PUBLIC, "public key"},
+    {CKO_CERTIFICATE, P11BE_URI_TYPE_CERT, "certificate"},
+};
+
+#define STORE_CLASS_COUNT (sizeof(store_classes) / sizeof(store_classes[0]))
 
 static const char *store_class_name(CK_OBJECT_CLASS cls)
 {
-    return cls == CKO_PRIVATE_KEY  ? "private key"
-           : cls == CKO_PUBLIC_KEY ? "public key"
-                                   : "certificate";
+    size_t i = 0;
+
+    while (i < STORE_CLASS_COUNT - 1 && store_classes[i].cls != cls)
+        i++;
+    return store_classes[i].name;
 }
 
 /* "RSA private key \"label\" id 0102" into buf. */
@@ -676,15 +602,13 @@ static void store_item_describe(const struct store_item *item, char *buf,
 /* The "ambiguous" check: at most one object per class. */
 static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
 {
-    static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
-                                              CKO_CERTIFICATE};
     char list[512], one[160];
     size_t c, i, n, used;
 
-    for (c = 0; c < sizeof(classes) / sizeof(classes[0]); c++) {
+    for (c = 0; c < STORE_CLASS_COUNT; c++) {
         list[0] = '\0';
         for (i = 0, n = 0, used = 0; i < ctx->count; i++) {
-            if (ctx->items[i].cls != classes[c])
+            if (ctx->items[i].cls != store_classes[c].cls)
                 continue;
             store_item_describe(&ctx->items[i], one, sizeof(one));
             if (used < sizeof(list))
@@ -698,13 +622,13 @@ static int store_check_unique(STORE_CTX *ctx, const P11BE_TOKEN *token)
                     "%s is ambiguous on token \"%s\": %zu %ss match (%s); "
                     "add id= or type= to name one",
                     ctx->shown, p11be_token_label(token), n,
-                    store_class_name(classes[c]), list);
+                    store_classes[c].name, list);
         return 0;
     }
     return 1;
 }
 
-/* Which classes to search: a bit each, by the URI's type that names it. */
+/* A bit per class to search, by the URI type that names it. */
 #define STORE_WANT_PRIVATE (1 << P11BE_URI_TYPE_PRIVATE)
 #define STORE_WANT_PUBLIC  (1 << P11BE_URI_TYPE_PUBLIC)
 #define STORE_WANT_CERT    (1 << P11BE_URI_TYPE_CERT)
@@ -747,17 +671,11 @@ static int store_wanted(STORE_CTX *ctx, int *want)
 static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
                         void *pw_cbarg, int unique)
 {
-    static const struct {
-        int bit;             /* STORE_WANT_* */
-        CK_OBJECT_CLASS cls; /* searched for it */
-    } order[] = {{STORE_WANT_PRIVATE, CKO_PRIVATE_KEY},
-                 {STORE_WANT_PUBLIC, CKO_PUBLIC_KEY},
-                 {STORE_WANT_CERT, CKO_CERTIFICATE}};
     struct p11be_session_req req = {0};
     P11BE_TOKEN *token;
     P11BE_SESSION *sess;
-    int want, named, ok = 0, login = 1;
-    size_t i, from;
+    int want, named, ok = 0;
+    size_t c;
     CK_RV rv = CKR_OK;
 
     token = p11be_token_ctx_token(&ctx->prov->tc);
@@ -767,20 +685,14 @@ static int store_search(STORE_CTX *ctx, OSSL_PASSPHRASE_CALLBACK *pw_cb,
     sess = p11be_session_acquire(&ctx->prov->tc, &req);
     if (sess == NULL)
         return 0;
-    if (want & STORE_WANT_PRIVATE) {
-        login = store_login(ctx, token, sess, pw_cb, pw_cbarg,
-                            ctx->uri.type == P11BE_URI_TYPE_ANY);
-        if (!login)
+    if ((want & STORE_WANT_PRIVATE)
+        && !store_login(ctx, token, sess, pw_cb, pw_cbarg,
+                        ctx->uri.type == P11BE_URI_TYPE_ANY))
+        goto out_release;
+    for (c = 0; c < STORE_CLASS_COUNT; c++)
+        if ((want & (1 << store_classes[c].type))
+            && !store_find_class(ctx, sess, store_classes[c].cls, &rv))
             goto out_release;
-    }
-    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        if (!(want & order[i].bit))
-            continue;
-        from = ctx->count;
-        if (!store_find_class(ctx, sess, order[i].cls, &rv))
-            goto out_release;
-        store_read_items(ctx, sess, from);
-    }
     P11BE_DEBUG("%zu objects match on token \"%s\"", ctx->count,
                 p11be_token_label(token));
     named = ctx->uri.object != NULL || ctx->uri.has_id;
