@@ -52,8 +52,10 @@ dgst_ok($rc, $out, $err, 'environment alone');
 cmp_ok(count_of('C_Digest'), '>=', 1, 'environment alone: on the token');
 
 # Config file alone: plain `openssl dgst`, no -provider, no environment.
+# The PIN too: tpm2-pkcs11 hashes only for a logged-in user (C_DigestInit
+# answers CKR_USER_NOT_LOGGED_IN).
 my $cnf = config_with('pkcs11-module-path' => $shim,
-                      'pkcs11-slot-id' => $slot);
+                      'pkcs11-slot-id' => $slot, 'pkcs11-pin' => $pin);
 reset_counts();
 ($rc, $out, $err) = ossl('dgst', '-sha256', $file,
                          { env => { %no_env, OPENSSL_CONF => $cnf } });

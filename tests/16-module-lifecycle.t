@@ -18,6 +18,14 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_SHA256));
+# tpm2-pkcs11 1.9 hashes only for a logged-in user, and its C_CloseSession
+# of the last session logs the token out through the TPM connection
+# without the token's lock: a C_Login in another thread at that moment
+# fails (Esys_Load "called in bad sequence", CKR_GENERAL_ERROR; seen with
+# TPM2_PKCS11_LOG_LEVEL=2). Here 4 instances log in and close their last
+# session 200 times side by side.
+plan skip_all => 'the tpm token (tpm2-pkcs11) races C_CloseSession '
+    . 'against C_Login in another thread' if token_kind() eq 'tpm';
 plan tests => 4;
 
 use_shim();

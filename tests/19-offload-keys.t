@@ -381,6 +381,11 @@ subtest 'a bad pkcs11-offload value names the setting' => sub {
 };
 
 subtest 'p11tlsbench --offload keys: C_SignInit + C_Sign per handshake' => sub {
+    # Both of its ways sign with a session key pair made on the token
+    # (CKA_TOKEN false, pkcs11-keygen-exportable = no), which tpm2-pkcs11
+    # refuses: it keeps no session keys ("Expected attr 0x1 to be 0").
+    plan skip_all => 'the tpm token (tpm2-pkcs11) makes no session key '
+        . 'pairs, which p11tlsbench signs with' if token_kind() eq 'tpm';
     plan tests => 5;
     my ($rc, $out, $err) = run(test_program('p11tlsbench'), '-s', '0.2',
                                '-n', '5', '--offload', 'keys', '--markdown',

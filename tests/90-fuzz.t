@@ -50,13 +50,20 @@ for my $t (@targets) {
     # fuzz_params: leaks are checked once, at exit (LeakSanitizer still
     # finds every unreachable block); a check after each input costs 15x.
     push @args, '-detect_leaks=0' if $name eq 'fuzz_params';
+    # opencryptoki's token library (its STDLL, dlopen()ed by
+    # libopencryptoki.so) has no frame pointers, so the fast unwinder stops
+    # inside it and its own leaks (lsan.supp) show no module to suppress:
+    # fuzz_params, the one target on the token, unwinds the slow way there
+    # (some 4x fewer runs in the same time).
+    my $unwind = $name eq 'fuzz_params' && token_kind() eq 'opencryptoki'
+        ? ':fast_unwind_on_malloc=0' : '';
     my ($rc, $out, $err) = run(@args, {
         timeout => $seconds + 60,
         env => {
             # The sanitizer runtimes CTest preloads for gcc builds would
             # clash with clang's, which these programs carry.
             LD_PRELOAD => undef,
-            ASAN_OPTIONS => 'detect_leaks=1:abort_on_error=0',
+            ASAN_OPTIONS => "detect_leaks=1:abort_on_error=0$unwind",
             UBSAN_OPTIONS => 'print_stacktrace=1:halt_on_error=1',
             LSAN_OPTIONS => "suppressions=$supp",
             P11BE_FUZZ_PROVIDER_DIR => "$fuzz_dir/provider",

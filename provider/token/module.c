@@ -25,6 +25,7 @@ struct p11be_module_st {
     pid_t init_pid;        /* process that last called C_Initialize */
     int we_initialized;    /* C_Initialize returned CKR_OK to us */
     int finalize_at_exit;  /* pkcs11-finalize=always: see module.h */
+    int fork_unsafe;       /* keeps a device connection across fork */
     struct p11be_module_st *next;
 };
 
@@ -54,6 +55,7 @@ static void registry_give(void)
 
 unsigned p11be_forks;
 unsigned p11be_forks_initialized;
+const CK_FUNCTION_LIST *p11be_fork_refused_fns;
 
 static int self_pinned;
 
@@ -167,6 +169,18 @@ static CK_RV module_initialize(P11BE_MODULE *module)
     ERR_set_mark();
     rv = P11BE_CALL_AS_IS(module->fns, C_Initialize, &args);
     ERR_pop_to_mark();
+    /*
+     * A forked child (init_pid is the parent's) of a module that kept its
+     * state: tpm2-pkcs11 keeps its TPM connection and sessions, so any use
+     * here, C_Finalize included, puts the parent's sessions out of step
+     * with the TPM (each failure of the parent's then counts towards the
+     * TPM's dictionary-attack lockout). The child leaves it alone.
+     */
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && module->init_pid != 0
+        && module->fork_unsafe) {
+        p11be_fork_refused_fns = module->fns;
+        return rv;
+    }
     module->we_initialized = rv == CKR_OK;
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         /* The application (or another library) uses the module too. */
@@ -184,6 +198,7 @@ static P11BE_MODULE *module_load(const char *path, const char *path_setting,
 {
     P11BE_MODULE *module = OPENSSL_zalloc(sizeof(*module));
     CK_C_GetFunctionList get_function_list;
+    CK_INFO info;
     CK_RV rv;
 
     if (module == NULL || (module->path = OPENSSL_strdup(path)) == NULL
@@ -231,6 +246,9 @@ static P11BE_MODULE *module_load(const char *path, const char *path_setting,
                     p11be_ckr_name(rv));
         goto out_close;
     }
+    module->fork_unsafe =
+        P11BE_CALL_AS_IS(module->fns, C_GetInfo, &info) == CKR_OK
+        && memcmp(info.manufacturerID, "tpm2-software.github.io", 23) == 0;
     /*
      * Registered after the module's own exit-time destructors (C++
      * statics in SoftHSM2), so it runs before them: from then on nothing
@@ -347,6 +365,14 @@ int p11be_module_reinit_in_child(P11BE_MODULE *module,
     registry_take();
     rv = reinit_in_child_locked(module);
     registry_give();
+    if (rv != CKR_OK && module->fns == p11be_fork_refused_fns) {
+        p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
+                    "%s keeps its state and its TPM connection across fork "
+                    "(C_Initialize in the child: %s): a forked child may not "
+                    "use it, or the parent's TPM sessions would break",
+                    module->path, p11be_ckr_name(rv));
+        return 0;
+    }
     if (rv != CKR_OK) {
         p11be_raise(handle, P11BE_R_MODULE_LOAD_FAILED,
                     "C_Initialize in a forked child of %s failed: %s",
@@ -354,6 +380,16 @@ int p11be_module_reinit_in_child(P11BE_MODULE *module,
         return 0;
     }
     return 1;
+}
+
+CK_RV p11be_call_refused_fork(const char *file, int line, const char *name)
+{
+    if (p11be_debug_on)
+        p11be_debug_at(file, line, "token",
+                       "%s not called: the module kept the parent's state "
+                       "across fork",
+                       name);
+    return CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
 int p11be_module_usable_now(const P11BE_MODULE *module)

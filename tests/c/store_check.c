@@ -11,7 +11,8 @@
  * "load N: failed" with the error queue. Exits 0 when every attempt
  * succeeded, 1 otherwise. With STORE_CHECK_FORK=1 in the environment, a
  * forked child signs with each loaded key too (it must find the token
- * objects again), and the parent signs after it. With
+ * objects again), and the parent signs after it ("parent: signed" or
+ * "parent: failed"). With
  * STORE_CHECK_LOGOUT=1, the program signs once, then logs the token out
  * itself (C_Logout through the module CRYPTOGRAPHY_PKCS11_PATH names,
  * which hands this process the function list pkcs11be has), and signs
@@ -166,7 +167,7 @@ static int check_once(const char *uri, UI_METHOD *ui)
     OSSL_STORE_CTX *store;
     OSSL_STORE_INFO *info;
     EVP_PKEY *pkey = NULL;
-    int ok;
+    int ok, signed_ok;
 
     store = OSSL_STORE_open_ex(uri, NULL, "provider=pkcs11be", ui, NULL, NULL,
                                NULL, NULL);
@@ -192,9 +193,13 @@ static int check_once(const char *uri, UI_METHOD *ui)
         ok = check_child(pkey);
     if (getenv("STORE_CHECK_LOGOUT") != NULL)
         ok = check_sign(pkey) && app_logout() && ok;
-    ok = check_sign(pkey) && ok;
+    signed_ok = check_sign(pkey);
+    if (getenv("STORE_CHECK_FORK") != NULL) {
+        printf("parent: %s\n", signed_ok ? "signed" : "failed");
+        fflush(stdout);
+    }
     EVP_PKEY_free(pkey);
-    return ok;
+    return signed_ok && ok;
 }
 
 int main(int argc, char **argv)

@@ -62,8 +62,19 @@ static inline CK_RV p11be_call_done(const char *file, int line,
     return rv;
 }
 
+/*
+ * The function list of a module that this forked child must not call (it
+ * kept the parent's state and device connection: module.c), or NULL; and
+ * the answer such a call gets instead, traced.
+ */
+extern const CK_FUNCTION_LIST *p11be_fork_refused_fns;
+CK_RV p11be_call_refused_fork(const char *file, int line, const char *name);
+
 #define P11BE_CALL(fns, fn, ...)                                               \
-    (p11be_call_ready(), P11BE_CALL_AS_IS(fns, fn, __VA_ARGS__))
+    (p11be_call_ready(),                                                       \
+     __builtin_expect((fns) == p11be_fork_refused_fns, 0)                      \
+         ? p11be_call_refused_fork(__FILE__, __LINE__, #fn)                    \
+         : P11BE_CALL_AS_IS(fns, fn, __VA_ARGS__))
 
 /* Without the fork check: module.c's own C_Initialize and C_Finalize. */
 #define P11BE_CALL_AS_IS(fns, fn, ...)                                         \
