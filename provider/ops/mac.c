@@ -730,9 +730,13 @@ static int pkey_match(const void *keydata1, const void *keydata2, int selection)
            && strcmp(a->cipher, b->cipher) == 0;
 }
 
-/* The key bytes and (CMAC) the cipher from params; 1 or 0 (raised). */
-static int pkey_take(MAC_PKEY *key, const OSSL_PARAM params[])
+/*
+ * The key bytes and (CMAC) the cipher from params (NULL: nothing to take),
+ * at import or as a "generation" parameter; 1 or 0 (raised).
+ */
+static int pkey_take(void *keydata, const OSSL_PARAM params[])
 {
+    MAC_PKEY *key = keydata;
     const OSSL_PARAM *p =
         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
     const char *cipher = NULL;
@@ -768,12 +772,12 @@ static int pkey_import(void *keydata, int selection, const OSSL_PARAM params[])
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
         return 1;
-    return pkey_take(key, params)
-           && (key->priv.value != NULL
-               || (p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                               "a MAC key needs its \"%s\"",
-                               OSSL_PKEY_PARAM_PRIV_KEY),
-                   0));
+    if (!pkey_take(key, params))
+        return 0;
+    if (key->priv.value == NULL)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "a MAC key needs its \"%s\"", OSSL_PKEY_PARAM_PRIV_KEY);
+    return key->priv.value != NULL;
 }
 
 /* The caller's own key bytes: they may go back to the caller. */
@@ -797,11 +801,6 @@ static int pkey_export(void *keydata, int selection, OSSL_CALLBACK *cb,
 
 /* ---- key "generation": a key from the given bytes (dgst -mac) ---- */
 
-static int pkey_gen_set_params(void *genctx, const OSSL_PARAM params[])
-{
-    return params == NULL || pkey_take(genctx, params);
-}
-
 static void *pkey_gen_init(void *provctx, int selection,
                            const OSSL_PARAM params[], int cmac)
 {
@@ -809,7 +808,7 @@ static void *pkey_gen_init(void *provctx, int selection,
 
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
         key = pkey_alloc(provctx, cmac);
-    if (key != NULL && !pkey_gen_set_params(key, params)) {
+    if (key != NULL && !pkey_take(key, params)) {
         pkey_free(key);
         return NULL;
     }
@@ -834,11 +833,6 @@ static void *pkey_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     }
     __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
     return key;
-}
-
-static void pkey_gen_cleanup(void *genctx)
-{
-    pkey_free(genctx);
 }
 
 /* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
@@ -973,11 +967,11 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
         P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT, pkey_export),                       \
         P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, kind##_key_types),            \
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, kind##_gen_init),                 \
-        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, pkey_gen_set_params),       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, pkey_take),                 \
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                        \
                  kind##_gen_settable_params),                                  \
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN, pkey_gen),                             \
-        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, pkey_gen_cleanup),             \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, pkey_free),                    \
         {0, NULL},                                                             \
     };                                                                         \
     const OSSL_DISPATCH p11be_signature_##kind##_functions[] = {               \

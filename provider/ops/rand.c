@@ -58,7 +58,16 @@
 /* What a token's generator is trusted for, as OpenSSL's SEED-SRC. */
 #define RAND_STRENGTH 256
 
-/* The first member of every context here. */
+/* A DRBG's real parent: its context and its method's dispatch table. */
+typedef struct {
+    void *ctx;
+    const OSSL_DISPATCH *dispatch; /* static in its provider, kept loaded */
+} PARENT;
+
+/*
+ * Every RAND's context: PKCS11-RAND's, or a DRBG's (inner set), whose
+ * entries pass each call on to inner.
+ */
 typedef struct {
     P11BE_PROV_CTX *prov; /* provider that made us */
     const char *name;     /* "PKCS11-RAND", "CTR-DRBG" ..: for messages */
@@ -67,112 +76,41 @@ typedef struct {
      * comes back for it from inside a token call gets an error, not a hang.
      */
     CRYPTO_RWLOCK *lock;
-} RAND_BASE;
+    int state;           /* PKCS11-RAND's EVP_RAND_STATE_* */
+    EVP_RAND_CTX *inner; /* the default provider's DRBG, private libctx */
+    EVP_RAND_CTX *proxy; /* inner's parent, passing calls on; NULL: none */
+    PARENT parent;       /* what the proxy passes them to */
+    int fallback_held;   /* p11be_fallback_prepare() succeeded */
+} RAND_CTX;
 
-static OSSL_FUNC_rand_enable_locking_fn rand_enable_locking;
-static OSSL_FUNC_rand_lock_fn rand_lock;
-static OSSL_FUNC_rand_unlock_fn rand_unlock;
-static OSSL_FUNC_rand_clear_seed_fn rand_clear_seed;
 static OSSL_FUNC_rand_newctx_fn rand_newctx;
 static OSSL_FUNC_rand_freectx_fn rand_freectx;
 static OSSL_FUNC_rand_instantiate_fn rand_instantiate;
 static OSSL_FUNC_rand_uninstantiate_fn rand_uninstantiate;
 static OSSL_FUNC_rand_generate_fn rand_generate;
 static OSSL_FUNC_rand_reseed_fn rand_reseed;
+static OSSL_FUNC_rand_enable_locking_fn rand_enable_locking;
+static OSSL_FUNC_rand_lock_fn rand_lock;
+static OSSL_FUNC_rand_unlock_fn rand_unlock;
 static OSSL_FUNC_rand_gettable_ctx_params_fn rand_gettable_ctx_params;
 static OSSL_FUNC_rand_get_ctx_params_fn rand_get_ctx_params;
 static OSSL_FUNC_rand_verify_zeroization_fn rand_verify_zeroization;
 static OSSL_FUNC_rand_get_seed_fn rand_get_seed;
+static OSSL_FUNC_rand_clear_seed_fn rand_clear_seed;
 
-static int rand_enable_locking(void *vctx)
+/* The PKCS11BE-PARENT provider's library context (below). */
+static struct p11be_libctx_ref proxy;
+
+static RAND_CTX *rand_ctx_new(P11BE_PROV_CTX *prov, const char *name)
 {
-    RAND_BASE *base = vctx;
+    RAND_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
-    if (base->lock == NULL && (base->lock = CRYPTO_THREAD_lock_new()) == NULL) {
-        p11be_raise(base->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s lock",
-                    base->name);
-        return 0;
-    }
-    return 1;
-}
-
-static int rand_lock(void *vctx)
-{
-    RAND_BASE *base = vctx;
-
-    return base->lock == NULL || CRYPTO_THREAD_write_lock(base->lock);
-}
-
-static void rand_unlock(void *vctx)
-{
-    RAND_BASE *base = vctx;
-
-    if (base->lock != NULL)
-        CRYPTO_THREAD_unlock(base->lock);
-}
-
-/* Must not read its context: OpenSSL 3.0 passes the child's, not ours. */
-static void rand_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
-{
-    (void)vctx;
-    OPENSSL_secure_clear_free(buffer, b_len);
-}
-
-/*
- * get_seed's buffer: `entropy` bits within min_len..max_len bytes, from
- * OPENSSL_secure_malloc (rand_clear_seed frees it). NULL (raised) when no
- * length from 1 to `limit` fits, or no memory.
- */
-static unsigned char *rand_seed_new(RAND_BASE *base, int entropy,
-                                    size_t min_len, size_t max_len,
-                                    size_t limit, size_t *len)
-{
-    unsigned char *seed;
-
-    *len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
-    if (*len < min_len)
-        *len = min_len;
-    if (*len > max_len)
-        *len = max_len;
-    if (*len == 0 || *len > limit) {
-        p11be_raise(base->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s: a seed of %zu..%zu bytes asked for", base->name,
-                    min_len, max_len);
-        return NULL;
-    }
-    seed = OPENSSL_secure_malloc(*len);
-    if (seed == NULL)
-        p11be_raise(base->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s seed",
-                    base->name);
-    return seed;
-}
-
-/* ---- PKCS11-RAND ---- */
-
-typedef struct {
-    RAND_BASE base;
-    int state; /* EVP_RAND_STATE_* */
-} RAND_CTX;
-
-static void *rand_newctx(void *provctx, void *parent,
-                         const OSSL_DISPATCH *parent_dispatch)
-{
-    P11BE_PROV_CTX *prov = provctx;
-    RAND_CTX *ctx;
-
-    (void)parent_dispatch;
-    if (parent != NULL) {
-        p11be_raise(prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "PKCS11-RAND is a seed source and takes no parent");
-        return NULL;
-    }
-    ctx = OPENSSL_zalloc(sizeof(*ctx));
     if (ctx == NULL) {
-        p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY, "PKCS11-RAND context");
+        p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY, "%s context", name);
         return NULL;
     }
-    ctx->base.prov = prov;
-    ctx->base.name = "PKCS11-RAND";
+    ctx->prov = prov;
+    ctx->name = name;
     ctx->state = EVP_RAND_STATE_UNINITIALISED;
     return ctx;
 }
@@ -183,8 +121,82 @@ static void rand_freectx(void *vctx)
 
     if (ctx == NULL)
         return;
-    CRYPTO_THREAD_lock_free(ctx->base.lock);
+    EVP_RAND_CTX_free(ctx->inner);
+    if (ctx->proxy != NULL) {
+        EVP_RAND_CTX_free(ctx->proxy);
+        p11be_libctx_ref_put(&proxy);
+    }
+    CRYPTO_THREAD_lock_free(ctx->lock);
+    if (ctx->fallback_held)
+        p11be_fallback_release();
     OPENSSL_free(ctx);
+}
+
+/* A DRBG's also locks its parent chain, as OpenSSL's own DRBG does. */
+static int rand_enable_locking(void *vctx)
+{
+    RAND_CTX *ctx = vctx;
+
+    if (ctx->lock == NULL && (ctx->lock = CRYPTO_THREAD_lock_new()) == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s lock",
+                    ctx->name);
+        return 0;
+    }
+    return ctx->inner == NULL || EVP_RAND_enable_locking(ctx->inner);
+}
+
+static int rand_lock(void *vctx)
+{
+    RAND_CTX *ctx = vctx;
+
+    return ctx->lock == NULL || CRYPTO_THREAD_write_lock(ctx->lock);
+}
+
+static void rand_unlock(void *vctx)
+{
+    RAND_CTX *ctx = vctx;
+
+    if (ctx->lock != NULL)
+        CRYPTO_THREAD_unlock(ctx->lock);
+}
+
+static int rand_uninstantiate(void *vctx)
+{
+    RAND_CTX *ctx = vctx;
+
+    ctx->state = EVP_RAND_STATE_UNINITIALISED;
+    return ctx->inner == NULL || EVP_RAND_uninstantiate(ctx->inner);
+}
+
+/* PKCS11-RAND keeps nothing secret: every byte goes straight out. */
+static int rand_verify_zeroization(void *vctx)
+{
+    RAND_CTX *ctx = vctx;
+
+    return ctx->inner == NULL || EVP_RAND_verify_zeroization(ctx->inner);
+}
+
+/* Must not read its context: OpenSSL 3.0 passes the child's, not ours. */
+static void rand_clear_seed(void *vctx, unsigned char *buffer, size_t b_len)
+{
+    (void)vctx;
+    OPENSSL_secure_clear_free(buffer, b_len);
+}
+
+/* ---- PKCS11-RAND ---- */
+
+static void *rand_newctx(void *provctx, void *parent,
+                         const OSSL_DISPATCH *parent_dispatch)
+{
+    P11BE_PROV_CTX *prov = provctx;
+
+    (void)parent_dispatch;
+    if (parent != NULL) {
+        p11be_raise(prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "PKCS11-RAND is a seed source and takes no parent");
+        return NULL;
+    }
+    return rand_ctx_new(prov, "PKCS11-RAND");
 }
 
 /*
@@ -195,12 +207,12 @@ static int rand_may(RAND_CTX *ctx, const char *what, unsigned int strength,
                     int instantiating)
 {
     if (!instantiating && ctx->state != EVP_RAND_STATE_READY) {
-        p11be_raise(ctx->base.prov->handle, P11BE_R_BAD_STATE,
+        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
                     "PKCS11-RAND: %s before instantiate", what);
         return 0;
     }
     if (strength > RAND_STRENGTH) {
-        p11be_raise(ctx->base.prov->handle, P11BE_R_INVALID_ARGUMENT,
+        p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "PKCS11-RAND: strength %u asked for, %d offered", strength,
                     RAND_STRENGTH);
         return 0;
@@ -226,14 +238,6 @@ static int rand_instantiate(void *vctx, unsigned int strength,
     return 1;
 }
 
-static int rand_uninstantiate(void *vctx)
-{
-    RAND_CTX *ctx = vctx;
-
-    ctx->state = EVP_RAND_STATE_UNINITIALISED;
-    return 1;
-}
-
 static CK_RV rand_step(struct p11be_run *run, P11BE_SESSION *sess,
                        CK_OBJECT_HANDLE obj)
 {
@@ -248,7 +252,7 @@ static int rand_bytes(RAND_CTX *ctx, unsigned char *out, size_t outlen)
 {
     struct p11be_buf buf = {out, outlen};
     struct p11be_run run = {
-        .tc = &ctx->base.prov->tc,
+        .tc = &ctx->prov->tc,
         .fn = "C_GenerateRandom",
         .step = rand_step,
         .arg = &buf,
@@ -263,7 +267,7 @@ static int rand_bytes(RAND_CTX *ctx, unsigned char *out, size_t outlen)
         if (RAND_bytes_ex(p11be_fallback_libctx(), out, outlen, RAND_STRENGTH)
             > 0)
             return 1;
-        p11be_raise(ctx->base.prov->handle, P11BE_R_FALLBACK_FAILED,
+        p11be_raise(ctx->prov->handle, P11BE_R_FALLBACK_FAILED,
                     "PKCS11-RAND: random bytes asked for from inside a token "
                     "call, and the default provider gave none");
         return 0;
@@ -280,11 +284,13 @@ static int rand_generate(void *vctx, unsigned char *out, size_t outlen,
                          unsigned int strength, int prediction_resistance,
                          const unsigned char *adin, size_t adin_len)
 {
-    (void)prediction_resistance;
-    (void)adin;
-    (void)adin_len;
-    return rand_may(vctx, "generate", strength, 0)
-           && rand_bytes(vctx, out, outlen);
+    RAND_CTX *ctx = vctx;
+
+    if (ctx->inner != NULL)
+        return EVP_RAND_generate(ctx->inner, out, outlen, strength,
+                                 prediction_resistance, adin, adin_len);
+    return rand_may(ctx, "generate", strength, 0)
+           && rand_bytes(ctx, out, outlen);
 }
 
 /* The token seeds itself; what the caller offers is not needed. */
@@ -292,12 +298,12 @@ static int rand_reseed(void *vctx, int prediction_resistance,
                        const unsigned char *ent, size_t ent_len,
                        const unsigned char *adin, size_t adin_len)
 {
-    (void)prediction_resistance;
-    (void)ent;
-    (void)ent_len;
-    (void)adin;
-    (void)adin_len;
-    return rand_may(vctx, "reseed", 0, 0);
+    RAND_CTX *ctx = vctx;
+
+    if (ctx->inner != NULL)
+        return EVP_RAND_reseed(ctx->inner, prediction_resistance, ent, ent_len,
+                               adin, adin_len);
+    return rand_may(ctx, "reseed", 0, 0);
 }
 
 static const OSSL_PARAM rand_gettable[] = {
@@ -321,40 +327,48 @@ static int rand_get_ctx_params(void *vctx, OSSL_PARAM params[])
     OSSL_PARAM *strength = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH);
     OSSL_PARAM *max = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
 
+    if (ctx->inner != NULL)
+        return EVP_RAND_CTX_get_params(ctx->inner, params);
     return (p == NULL || OSSL_PARAM_set_int(p, ctx->state))
            && (strength == NULL || OSSL_PARAM_set_uint(strength, RAND_STRENGTH))
            && (max == NULL || OSSL_PARAM_set_size_t(max, RAND_MAX_REQUEST));
 }
 
-/* Nothing secret is kept: every byte goes straight to the caller. */
-static int rand_verify_zeroization(void *vctx)
-{
-    (void)vctx;
-    return 1;
-}
-
+/* As a parent: `entropy` bits in min_len..max_len bytes. */
 static size_t rand_get_seed(void *vctx, unsigned char **buffer, int entropy,
                             size_t min_len, size_t max_len,
                             int prediction_resistance,
                             const unsigned char *adin, size_t adin_len)
 {
     RAND_CTX *ctx = vctx;
-    size_t len;
-    unsigned char *seed = rand_seed_new(&ctx->base, entropy, min_len, max_len,
-                                        RAND_MAX_REQUEST, &len);
+    size_t limit = ctx->inner != NULL ? max_len : RAND_MAX_REQUEST;
+    size_t len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
+    unsigned char *seed;
+    int ok;
 
-    (void)prediction_resistance;
-    (void)adin;
-    (void)adin_len;
-    if (seed == NULL)
+    len = len < min_len ? min_len : len > max_len ? max_len : len;
+    if (len == 0 || len > limit) {
+        p11be_raise(ctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "%s: a seed of %zu..%zu bytes asked for", ctx->name,
+                    min_len, max_len);
         return 0;
-    if (!rand_bytes(ctx, seed, len)) {
-        OPENSSL_secure_clear_free(seed, len);
+    }
+    if ((seed = OPENSSL_secure_malloc(len)) == NULL) {
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s seed",
+                    ctx->name);
+        return 0;
+    }
+    if (ctx->inner != NULL)
+        ok = EVP_RAND_generate(ctx->inner, seed, len, 0, prediction_resistance,
+                               adin, adin_len);
+    else if (!(ok = rand_bytes(ctx, seed, len)))
         /* The likely cause when it is the process's own DRBG being seeded. */
-        p11be_raise(ctx->base.prov->handle, P11BE_R_TOKEN_OP_FAILED,
+        p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
                     "PKCS11-RAND: no seed from the token (a module that "
                     "draws its own random bytes from this process's OpenSSL, "
                     "as SoftHSM2 does, cannot seed this process's DRBG)");
+    if (!ok) {
+        OPENSSL_secure_clear_free(seed, len);
         return 0;
     }
     *buffer = seed;
@@ -380,15 +394,6 @@ const OSSL_DISPATCH p11be_rand_pkcs11_functions[] = {
 };
 
 /* ---- PKCS11BE-PARENT: a DRBG's real parent behind an EVP_RAND_CTX ---- */
-
-/*
- * Its context and its method's dispatch table (static in its provider,
- * which the parent context keeps loaded).
- */
-typedef struct {
-    void *ctx;
-    const OSSL_DISPATCH *dispatch;
-} PARENT;
 
 static const OSSL_DISPATCH *parent_fn(const PARENT *p, int id)
 {
@@ -596,32 +601,7 @@ static struct p11be_libctx_ref proxy = {.lock = PTHREAD_MUTEX_INITIALIZER,
 
 /* ---- the DRBGs ---- */
 
-typedef struct {
-    RAND_BASE base;
-    EVP_RAND_CTX *inner; /* the default provider's DRBG, private libctx */
-    EVP_RAND_CTX *proxy; /* its parent, passing calls on; NULL: none */
-    PARENT parent;       /* what the proxy passes them to */
-    int fallback_held;   /* p11be_fallback_prepare() succeeded */
-} DRBG_CTX;
-
-static void drbg_freectx(void *vctx)
-{
-    DRBG_CTX *ctx = vctx;
-
-    if (ctx == NULL)
-        return;
-    EVP_RAND_CTX_free(ctx->inner);
-    if (ctx->proxy != NULL) {
-        EVP_RAND_CTX_free(ctx->proxy);
-        p11be_libctx_ref_put(&proxy);
-    }
-    CRYPTO_THREAD_lock_free(ctx->base.lock);
-    if (ctx->fallback_held)
-        p11be_fallback_release();
-    OPENSSL_free(ctx);
-}
-
-static int drbg_proxy_new(DRBG_CTX *ctx, void *parent,
+static int drbg_proxy_new(RAND_CTX *ctx, void *parent,
                           const OSSL_DISPATCH *parent_dispatch)
 {
     EVP_RAND *alg;
@@ -647,16 +627,12 @@ static int drbg_proxy_new(DRBG_CTX *ctx, void *parent,
 static void *drbg_newctx(P11BE_PROV_CTX *prov, const char *name, void *parent,
                          const OSSL_DISPATCH *parent_dispatch)
 {
-    DRBG_CTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
+    RAND_CTX *ctx = rand_ctx_new(prov, name);
     const char *why = NULL;
     EVP_RAND *rand;
 
-    if (ctx == NULL) {
-        p11be_raise(prov->handle, P11BE_R_OUT_OF_MEMORY, "%s context", name);
+    if (ctx == NULL)
         return NULL;
-    }
-    ctx->base.prov = prov;
-    ctx->base.name = name;
     ctx->fallback_held = p11be_fallback_prepare();
     if (!ctx->fallback_held) {
         why = "cannot load OpenSSL's default provider into a private library "
@@ -676,7 +652,7 @@ static void *drbg_newctx(P11BE_PROV_CTX *prov, const char *name, void *parent,
     if (why == NULL)
         return ctx;
     p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED, "%s: %s", name, why);
-    drbg_freectx(ctx);
+    rand_freectx(ctx);
     return NULL;
 }
 
@@ -687,7 +663,7 @@ static void *drbg_newctx(P11BE_PROV_CTX *prov, const char *name, void *parent,
  * cipher where it cannot be, and the point is that its parts are the
  * default provider's. 0 (raised) on no memory.
  */
-static int drbg_params(DRBG_CTX *ctx, const OSSL_PARAM params[],
+static int drbg_params(RAND_CTX *ctx, const OSSL_PARAM params[],
                        OSSL_PARAM **copy)
 {
     size_t n = 0, j = 0;
@@ -699,8 +675,8 @@ static int drbg_params(DRBG_CTX *ctx, const OSSL_PARAM params[],
         n++;
     *copy = OPENSSL_malloc((n + 1) * sizeof(**copy));
     if (*copy == NULL) {
-        p11be_raise(ctx->base.prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s parameters", ctx->base.name);
+        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY, "%s parameters",
+                    ctx->name);
         return 0;
     }
     for (n = 0; params[n].key != NULL; n++)
@@ -715,64 +691,22 @@ static int drbg_instantiate(void *vctx, unsigned int strength,
                             const unsigned char *pstr, size_t pstr_len,
                             const OSSL_PARAM params[])
 {
-    DRBG_CTX *ctx = vctx;
+    RAND_CTX *ctx = vctx;
     OSSL_PARAM *copy;
     int ok;
 
     if (!drbg_params(ctx, params, &copy))
         return 0;
-    p11be_delegated_note(ctx->base.prov, ctx->base.name);
+    p11be_delegated_note(ctx->prov, ctx->name);
     ok = EVP_RAND_instantiate(ctx->inner, strength, prediction_resistance, pstr,
                               pstr_len, copy);
     OPENSSL_free(copy);
     return ok;
 }
 
-static int drbg_uninstantiate(void *vctx)
-{
-    DRBG_CTX *ctx = vctx;
-
-    return EVP_RAND_uninstantiate(ctx->inner);
-}
-
-static int drbg_generate(void *vctx, unsigned char *out, size_t outlen,
-                         unsigned int strength, int prediction_resistance,
-                         const unsigned char *adin, size_t adin_len)
-{
-    DRBG_CTX *ctx = vctx;
-
-    return EVP_RAND_generate(ctx->inner, out, outlen, strength,
-                             prediction_resistance, adin, adin_len);
-}
-
-static int drbg_reseed(void *vctx, int prediction_resistance,
-                       const unsigned char *ent, size_t ent_len,
-                       const unsigned char *adin, size_t adin_len)
-{
-    DRBG_CTX *ctx = vctx;
-
-    return EVP_RAND_reseed(ctx->inner, prediction_resistance, ent, ent_len,
-                           adin, adin_len);
-}
-
-/* Also locks the parent chain, as OpenSSL's own DRBG does. */
-static int drbg_enable_locking(void *vctx)
-{
-    DRBG_CTX *ctx = vctx;
-
-    return rand_enable_locking(ctx) && EVP_RAND_enable_locking(ctx->inner);
-}
-
-static int drbg_get_ctx_params(void *vctx, OSSL_PARAM params[])
-{
-    DRBG_CTX *ctx = vctx;
-
-    return EVP_RAND_CTX_get_params(ctx->inner, params);
-}
-
 static int drbg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
-    DRBG_CTX *ctx = vctx;
+    RAND_CTX *ctx = vctx;
     OSSL_PARAM *copy;
     int ok;
 
@@ -783,42 +717,13 @@ static int drbg_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     return ok;
 }
 
-static int drbg_verify_zeroization(void *vctx)
-{
-    DRBG_CTX *ctx = vctx;
-
-    return EVP_RAND_verify_zeroization(ctx->inner);
-}
-
-/* As a parent (the primary DRBG of the public and private ones). */
-static size_t drbg_get_seed(void *vctx, unsigned char **buffer, int entropy,
-                            size_t min_len, size_t max_len,
-                            int prediction_resistance,
-                            const unsigned char *adin, size_t adin_len)
-{
-    DRBG_CTX *ctx = vctx;
-    size_t len;
-    unsigned char *seed =
-        rand_seed_new(&ctx->base, entropy, min_len, max_len, max_len, &len);
-
-    if (seed == NULL)
-        return 0;
-    if (!EVP_RAND_generate(ctx->inner, seed, len, 0, prediction_resistance,
-                           adin, adin_len)) {
-        OPENSSL_secure_clear_free(seed, len);
-        return 0;
-    }
-    *buffer = seed;
-    return len;
-}
-
 /*
  * Parameter lists: asked with or without a context, so from an algorithm
  * fetched in the private library context by name.
  */
 static const OSSL_PARAM *drbg_list(const char *name, void *vctx, int settable)
 {
-    DRBG_CTX *ctx = vctx;
+    RAND_CTX *ctx = vctx;
     const OSSL_PARAM *list;
     EVP_RAND *rand;
 
@@ -856,20 +761,20 @@ static const OSSL_PARAM *drbg_list(const char *name, void *vctx, int settable)
     }                                                                          \
     const OSSL_DISPATCH functions[] = {                                        \
         P11BE_FN(OSSL_FUNC_RAND_NEWCTX, newctx),                               \
-        P11BE_FN(OSSL_FUNC_RAND_FREECTX, drbg_freectx),                        \
+        P11BE_FN(OSSL_FUNC_RAND_FREECTX, rand_freectx),                        \
         P11BE_FN(OSSL_FUNC_RAND_INSTANTIATE, drbg_instantiate),                \
-        P11BE_FN(OSSL_FUNC_RAND_UNINSTANTIATE, drbg_uninstantiate),            \
-        P11BE_FN(OSSL_FUNC_RAND_GENERATE, drbg_generate),                      \
-        P11BE_FN(OSSL_FUNC_RAND_RESEED, drbg_reseed),                          \
-        P11BE_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, drbg_enable_locking),          \
+        P11BE_FN(OSSL_FUNC_RAND_UNINSTANTIATE, rand_uninstantiate),            \
+        P11BE_FN(OSSL_FUNC_RAND_GENERATE, rand_generate),                      \
+        P11BE_FN(OSSL_FUNC_RAND_RESEED, rand_reseed),                          \
+        P11BE_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, rand_enable_locking),          \
         P11BE_FN(OSSL_FUNC_RAND_LOCK, rand_lock),                              \
         P11BE_FN(OSSL_FUNC_RAND_UNLOCK, rand_unlock),                          \
         P11BE_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, gettable),                \
-        P11BE_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, drbg_get_ctx_params),          \
+        P11BE_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, rand_get_ctx_params),          \
         P11BE_FN(OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS, settable),                \
         P11BE_FN(OSSL_FUNC_RAND_SET_CTX_PARAMS, drbg_set_ctx_params),          \
-        P11BE_FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, drbg_verify_zeroization),  \
-        P11BE_FN(OSSL_FUNC_RAND_GET_SEED, drbg_get_seed),                      \
+        P11BE_FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, rand_verify_zeroization),  \
+        P11BE_FN(OSSL_FUNC_RAND_GET_SEED, rand_get_seed),                      \
         P11BE_FN(OSSL_FUNC_RAND_CLEAR_SEED, rand_clear_seed),                  \
         {0, NULL},                                                             \
     }
