@@ -37,19 +37,7 @@
 #include "provider.h"
 #include "reentry.h"
 
-/* Where a KDF runs: a library context, held while a context uses it. */
-typedef struct {
-    int (*prepare)(void); /* takes a reference; 0 if it cannot be made */
-    OSSL_LIB_CTX *(*libctx)(void);
-    void (*release)(void);
-    const char *providers; /* what it loads, for errors */
-} KDF_HOME;
-
-static const KDF_HOME deflt_home = {
-    p11be_fallback_prepare, p11be_fallback_libctx, p11be_fallback_release,
-    "the default provider"};
-
-/* The default provider kept beside the legacy one (libctx_ref's kept). */
+/* PBKDF1's home: the default provider kept beside the legacy one. */
 static int legacy_load(OSSL_LIB_CTX *libctx, OSSL_PROVIDER **provider,
                        void **kept)
 {
@@ -68,31 +56,34 @@ static struct p11be_libctx_ref legacy = {.lock = PTHREAD_MUTEX_INITIALIZER,
                                          .load = legacy_load,
                                          .free_kept = legacy_free};
 
-static int legacy_prepare(void)
+/*
+ * Where a KDF runs: `home` (PBKDF1's), or NULL for the private library
+ * context. Held while a context uses it.
+ */
+static int home_get(struct p11be_libctx_ref *home)
 {
-    return p11be_libctx_ref_get(&legacy);
+    return home != NULL ? p11be_libctx_ref_get(home) : p11be_fallback_prepare();
 }
 
-static OSSL_LIB_CTX *legacy_libctx(void)
+static OSSL_LIB_CTX *home_libctx(struct p11be_libctx_ref *home)
 {
-    return legacy.libctx; /* set while a reference is held */
+    return home != NULL ? home->libctx : p11be_fallback_libctx();
 }
 
-static void legacy_release(void)
+static void home_put(struct p11be_libctx_ref *home)
 {
-    p11be_libctx_ref_put(&legacy);
+    if (home != NULL)
+        p11be_libctx_ref_put(home);
+    else
+        p11be_fallback_release();
 }
-
-static const KDF_HOME legacy_home = {legacy_prepare, legacy_libctx,
-                                     legacy_release,
-                                     "the default and legacy providers"};
 
 typedef struct kdf_ctx_st {
-    const KDF_HOME *home; /* where the inner context lives */
-    P11BE_PROV_CTX *prov; /* provider that made us */
-    const char *name;     /* the default provider's name for the KDF */
-    const char *note;     /* for p11be_delegated_note(): "KDF " name */
-    EVP_KDF_CTX *inner;   /* the default provider's context */
+    struct p11be_libctx_ref *home; /* where inner lives (home_get) */
+    P11BE_PROV_CTX *prov;          /* provider that made us */
+    const char *name;              /* the default provider's name for the KDF */
+    const char *note;              /* for p11be_delegated_note(): "KDF " name */
+    EVP_KDF_CTX *inner;            /* the default provider's context */
 } KDF_CTX;
 
 static OSSL_FUNC_kdf_dupctx_fn kdf_dupctx;
@@ -117,7 +108,7 @@ static void *kdf_wrap(P11BE_PROV_CTX *prov, const KDF_CTX *like,
         if (inner == NULL)
             p11be_raise(prov->handle, reason, "%s: %s", like->name, why);
         EVP_KDF_CTX_free(inner);
-        like->home->release();
+        home_put(like->home);
         return NULL;
     }
     *ctx = *like;
@@ -126,19 +117,21 @@ static void *kdf_wrap(P11BE_PROV_CTX *prov, const KDF_CTX *like,
     return ctx;
 }
 
-static void *kdf_newctx(void *provctx, const KDF_HOME *home, const char *name,
-                        const char *note)
+static void *kdf_newctx(void *provctx, struct p11be_libctx_ref *home,
+                        const char *name, const char *note)
 {
     KDF_CTX like = {home, provctx, name, note, NULL};
     EVP_KDF_CTX *inner = NULL;
     EVP_KDF *kdf;
 
-    if (!home->prepare()) {
+    if (!home_get(home)) {
         p11be_raise(like.prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: cannot load %s", name, home->providers);
+                    "%s: cannot load %s", name,
+                    home != NULL ? "the default and legacy providers"
+                                 : "the default provider");
         return NULL;
     }
-    kdf = EVP_KDF_fetch(home->libctx(), name, NULL);
+    kdf = EVP_KDF_fetch(home_libctx(home), name, NULL);
     if (kdf != NULL)
         inner = EVP_KDF_CTX_new(kdf);
     EVP_KDF_free(kdf);
@@ -150,7 +143,7 @@ static void *kdf_dupctx(void *vctx)
 {
     const KDF_CTX *src = vctx;
 
-    if (!src->home->prepare())
+    if (!home_get(src->home))
         return NULL;
     /* OpenSSL 3.0's default KDFs have no dupctx (3.1 added them). */
     return kdf_wrap(src->prov, src, EVP_KDF_CTX_dup(src->inner),
@@ -165,7 +158,7 @@ static void kdf_freectx(void *vctx)
 
     if (ctx != NULL) {
         EVP_KDF_CTX_free(ctx->inner);
-        ctx->home->release();
+        home_put(ctx->home);
         OPENSSL_free(ctx);
     }
 }
@@ -205,20 +198,20 @@ static int kdf_get_ctx_params(void *vctx, OSSL_PARAM params[])
  * (EVP_KDF_settable_ctx_params), so they come from the name. They are the
  * default provider's static tables, valid after its method is freed.
  */
-static const OSSL_PARAM *kdf_params_table(const KDF_HOME *home,
+static const OSSL_PARAM *kdf_params_table(struct p11be_libctx_ref *home,
                                           const char *name, int settable)
 {
     const OSSL_PARAM *table = NULL;
     EVP_KDF *kdf;
 
-    if (!home->prepare())
+    if (!home_get(home))
         return NULL;
-    kdf = EVP_KDF_fetch(home->libctx(), name, NULL);
+    kdf = EVP_KDF_fetch(home_libctx(home), name, NULL);
     if (kdf != NULL)
         table = settable ? EVP_KDF_settable_ctx_params(kdf)
                          : EVP_KDF_gettable_ctx_params(kdf);
     EVP_KDF_free(kdf);
-    home->release();
+    home_put(home);
     return table;
 }
 
@@ -254,7 +247,7 @@ static const OSSL_PARAM *kdf_params_table(const KDF_HOME *home,
         P11BE_FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, kdf_get_ctx_params),            \
         {0, NULL},                                                             \
     }
-#define KDF_KIND(...) KDF_KIND_IN(&deflt_home, __VA_ARGS__)
+#define KDF_KIND(...) KDF_KIND_IN(NULL, __VA_ARGS__)
 
 /* clang-format off */
 KDF_KIND(p11be_kdf_hkdf_functions, hkdf_newctx, hkdf_settable, hkdf_gettable, "HKDF");
@@ -269,5 +262,5 @@ KDF_KIND(p11be_kdf_kbkdf_functions, kbkdf_newctx, kbkdf_settable, kbkdf_gettable
 KDF_KIND(p11be_kdf_krb5_functions, krb5_newctx, krb5_settable, krb5_gettable, "KRB5KDF");
 KDF_KIND(p11be_kdf_x942_asn1_functions, x942_asn1_newctx, x942_asn1_settable, x942_asn1_gettable, "X942KDF-ASN1");
 KDF_KIND(p11be_kdf_scrypt_functions, scrypt_newctx, scrypt_settable, scrypt_gettable, "SCRYPT");
-KDF_KIND_IN(&legacy_home, p11be_kdf_pbkdf1_functions, pbkdf1_newctx, pbkdf1_settable, pbkdf1_gettable, "PBKDF1");
+KDF_KIND_IN(&legacy, p11be_kdf_pbkdf1_functions, pbkdf1_newctx, pbkdf1_settable, pbkdf1_gettable, "PBKDF1");
 /* clang-format on */

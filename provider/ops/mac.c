@@ -70,7 +70,6 @@
 #define MAC_MAX_BLOCK       128 /* the largest digest block, SHA-384/512's */
 #define MAC_PKEY_CIPHER_MAX 64  /* longest cipher name a CMAC key keeps */
 
-/* A params-table getter of OpenSSL's (ctx, provctx) shape. */
 #define MAC_PARAMS_FN(fn, table)                                               \
     static const OSSL_PARAM *fn(void *ctx, void *provctx)                      \
     {                                                                          \
@@ -138,28 +137,6 @@ struct mac_ctx_st {
 
 typedef struct mac_ctx_st MAC_CTX;
 
-/*
- * *m for `mech`, and whether the token has it (1) with its key range in
- * *info (read once per token by the core); 0 when it lacks it (raised
- * when `need`), -1 when that cannot be told (raised).
- */
-static int mac_mech(P11BE_PROV_CTX *prov, struct p11be_stream_mech *m,
-                    CK_MECHANISM_TYPE mech, const char *mech_name,
-                    CK_MECHANISM_INFO *info, int need)
-{
-    int present = p11be_mech_lookup(&prov->tc, mech, mech_name, info);
-
-    *m = (struct p11be_stream_mech){mech, mech_name, NULL, 0};
-    P11BE_DEBUG("%s: %s, keys of %lu..%lu bytes", mech_name,
-                present > 0 ? "present" : "absent",
-                (unsigned long)info->ulMinKeySize,
-                (unsigned long)info->ulMaxKeySize);
-    if (present == 0 && need)
-        p11be_check_mech(&prov->tc, mech, mech_name);
-    return present;
-}
-
-/* C_DigestInit + C_Digest of `in` into `out` (d->size bytes). */
 static int mac_token_digest(P11BE_PROV_CTX *prov, const P11BE_DIGEST *d,
                             const unsigned char *in, size_t in_len,
                             unsigned char *out)
@@ -207,62 +184,68 @@ static size_t hmac_fit(const P11BE_DIGEST *d, const CK_MECHANISM_INFO *r,
     return len;
 }
 
+/* What a key becomes on the token. */
+struct mac_plan {
+    struct p11be_stream_mech m; /* CKM_*_HMAC, CKM_*_CMAC, or the digest */
+    size_t len;                 /* bytes of key the token gets */
+    int hash_first;             /* those are the key's hash, zero-padded */
+};
+
 /*
- * What the key becomes for ctx->digest: on CKM_*_HMAC when it fits (*len
- * bytes of *m, *hash_first), else RFC 2104 on the digest (m->key NULL).
- * 0, raised, when the token has neither.
+ * The plan for a raw_len-byte key and the context's digest or cipher: for
+ * HMAC the token's CKM_*_HMAC when the key fits, else RFC 2104 on the
+ * digest. 1; 0 raised; -1 when the token has none of the mechanisms.
  */
-static int hmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m,
-                     size_t *len, int *hash_first)
+static int mac_plan(MAC_CTX *ctx, size_t raw_len, struct mac_plan *plan)
 {
+    struct p11be_stream_mech *m = &plan->m;
+    size_t *len = &plan->len;
+    int *hash_first = &plan->hash_first;
+    P11BE_TOKEN_CTX *tc = &ctx->st.prov->tc;
     const P11BE_DIGEST *d = ctx->digest;
-    CK_MECHANISM_INFO info = {0};
-    int present;
-
-    if (d == NULL) {
-        p11be_raise(ctx->st.prov->handle, P11BE_R_BAD_STATE,
-                    "HMAC: set the digest parameter before the key");
-        return 0;
-    }
-    if (!ctx->force_digest) {
-        present = mac_mech(ctx->st.prov, m, d->hmac_mech, d->hmac_mech_name,
-                           &info, 0);
-        if (present < 0)
-            return 0;
-        *len = present ? hmac_fit(d, &info, raw_len, hash_first) : 0;
-        if (*len != 0)
-            return 1;
-    }
-    if (mac_mech(ctx->st.prov, m, d->mech, d->mech_name, &info, 1) <= 0)
-        return 0;
-    *len = d->block_size;
-    *hash_first = raw_len > d->block_size;
-    return 1;
-}
-
-/* The key for ctx->cipher: the token's CMAC must take its length. */
-static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
-{
     const struct cmac_cipher *c = ctx->cipher;
     CK_MECHANISM_INFO info = {0};
+    int has_hmac = 0, has;
 
-    if (c == NULL) {
+    if (ctx->is_cmac ? c == NULL : d == NULL) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_BAD_STATE,
-                    "CMAC: set the cipher parameter before the key");
+                    "%s: set the %s parameter before the key", ctx->st.name,
+                    ctx->is_cmac ? "cipher" : "digest");
         return 0;
     }
-    if (raw_len != c->key_len) {
+    *len = raw_len;
+    *hash_first = 0;
+    if (!ctx->is_cmac && !ctx->force_digest) {
+        has_hmac =
+            p11be_mech_lookup(tc, d->hmac_mech, d->hmac_mech_name, &info);
+        *m = (struct p11be_stream_mech){.mech = d->hmac_mech,
+                                        .mech_name = d->hmac_mech_name};
+        if (has_hmac < 0)
+            return 0;
+        if (has_hmac > 0 && (*len = hmac_fit(d, &info, raw_len, hash_first)))
+            return 1;
+    }
+    *m = ctx->is_cmac ? (struct p11be_stream_mech){.mech = c->mech,
+                                                   .mech_name = c->mech_name}
+                      : (struct p11be_stream_mech){.mech = d->mech,
+                                                   .mech_name = d->mech_name};
+    has = p11be_mech_lookup(tc, m->mech, m->mech_name, &info);
+    if (has == 0 && has_hmac)
+        p11be_check_mech(tc, m->mech, m->mech_name); /* raises */
+    if (has <= 0)
+        return has < 0 || has_hmac ? 0 : -1;
+    if (!ctx->is_cmac) {
+        *len = d->block_size;
+        *hash_first = raw_len > d->block_size;
+    } else if (raw_len != c->key_len) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "CMAC with %s needs a %zu-byte key, got %zu bytes", c->name,
                     c->key_len, raw_len);
         return 0;
-    }
-    if (mac_mech(ctx->st.prov, m, c->mech, c->mech_name, &info, 1) <= 0)
-        return 0;
-    /* DES3 keys have one size; the specification leaves the info unused. */
-    if (c->key_type == CKK_AES
-        && (raw_len < info.ulMinKeySize
-            || (info.ulMaxKeySize != 0 && raw_len > info.ulMaxKeySize))) {
+    } else if (c->key_type == CKK_AES /* DES3 has one size: info unused */
+               && (raw_len < info.ulMinKeySize
+                   || (info.ulMaxKeySize != 0
+                       && raw_len > info.ulMaxKeySize))) {
         p11be_raise(ctx->st.prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
                     "CMAC with %s: the token's %s takes keys of %lu..%lu bytes",
                     c->name, c->mech_name, (unsigned long)info.ulMinKeySize,
@@ -272,25 +255,21 @@ static int cmac_plan(MAC_CTX *ctx, size_t raw_len, struct p11be_stream_mech *m)
     return 1;
 }
 
-/* A key made from the caller's bytes for the context's digest or cipher. */
+/* A key made from the caller's bytes as `plan` says. */
 static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
-                            size_t raw_len)
+                            size_t raw_len, const struct mac_plan *plan)
 {
     unsigned char buf[MAC_MAX_BLOCK] = {0};
     const unsigned char *value = buf;
-    struct p11be_stream_mech m;
-    size_t len = raw_len;
-    int hash = 0, ok;
     MAC_KEY *key;
+    int ok;
 
-    if (ctx->is_cmac ? !cmac_plan(ctx, raw_len, &m)
-                     : !hmac_plan(ctx, raw_len, &m, &len, &hash))
+    if (plan->hash_first
+        && !mac_token_digest(ctx->st.prov, ctx->digest, raw, raw_len, buf))
         return NULL;
-    if (hash && !mac_token_digest(ctx->st.prov, ctx->digest, raw, raw_len, buf))
-        return NULL;
-    if (!hash && len > raw_len)
+    if (!plan->hash_first && plan->len > raw_len)
         memcpy(buf, raw, raw_len); /* zero-padded to len */
-    else if (!hash)
+    else if (!plan->hash_first)
         value = raw;
     key = OPENSSL_zalloc(sizeof(*key));
     if (key != NULL) {
@@ -303,7 +282,7 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
          && p11be_secret_key_set(&ctx->st.prov->tc, &key->sk,
                                  ctx->is_cmac ? ctx->cipher->key_type
                                               : CKK_GENERIC_SECRET,
-                                 value, len);
+                                 value, plan->len);
     OPENSSL_cleanse(buf, sizeof(buf));
     if (!ok) {
         mac_key_free(key, ctx->st.prov);
@@ -311,11 +290,12 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     }
     key->made_for = ctx->is_cmac ? (const void *)ctx->cipher : ctx->digest;
     key->forced = ctx->force_digest;
-    key->m = m;
-    if (ctx->is_cmac || m.mech == ctx->digest->hmac_mech)
+    key->m = plan->m;
+    if (ctx->is_cmac || plan->m.mech == ctx->digest->hmac_mech)
         key->m.key = &key->sk; /* signs with it; else K0 for RFC 2104 */
     P11BE_DEBUG("%s: %zu-byte key as %zu bytes%s on %s", ctx->st.name, raw_len,
-                len, hash ? " (hashed first)" : "", m.mech_name);
+                plan->len, plan->hash_first ? " (hashed first)" : "",
+                plan->m.mech_name);
     return key;
 }
 
@@ -347,11 +327,11 @@ static size_t mac_size(const MAC_CTX *ctx)
 /*
  * Hands the context to the default provider's MAC for the rest of its life
  * (see the top of the file): with the digest or cipher `alg` and the key
- * (raw) when given. `note` says what to count as delegated; NULL: a
- * context made during re-entry (not counted). 1, or 0 (raised).
+ * (raw) when given; counted as delegated, except for a context made during
+ * re-entry (alg NULL). 1, or 0 (raised).
  */
 static int mac_delegate(MAC_CTX *ctx, const char *alg, const unsigned char *raw,
-                        size_t raw_len, const char *note)
+                        size_t raw_len)
 {
     OSSL_PARAM params[3], *p = params;
     EVP_MAC *mac = NULL;
@@ -366,13 +346,13 @@ static int mac_delegate(MAC_CTX *ctx, const char *alg, const unsigned char *raw,
                     "%s: cannot use OpenSSL's default provider", ctx->st.name);
         return 0;
     }
-    if (note == NULL) {
+    if (alg == NULL) {
         P11BE_DEBUG("re-entered from the module: %s by the default provider",
                     ctx->st.name);
         return 1;
     }
     P11BE_DEBUG("%s with %s: by the default provider", ctx->st.name, alg);
-    p11be_delegated_note(ctx->st.prov, note);
+    p11be_delegated_note(ctx->st.prov, ctx->is_cmac ? "MAC CMAC" : "MAC HMAC");
     p11be_stream_stop(&ctx->st);
     *p++ = OSSL_PARAM_construct_utf8_string(
         ctx->is_cmac ? OSSL_MAC_PARAM_CIPHER : OSSL_MAC_PARAM_DIGEST,
@@ -385,43 +365,25 @@ static int mac_delegate(MAC_CTX *ctx, const char *alg, const unsigned char *raw,
 }
 
 /*
- * Whether the token has a mechanism for the context's digest or cipher (1;
- * also while none is set), lacks them all (0), or cannot tell (-1, raised).
+ * Replaces the context's key; the old one goes when nobody holds it. A
+ * token without the mechanisms hands the context to the default provider.
  */
-static int mac_token_has(MAC_CTX *ctx)
-{
-    P11BE_TOKEN_CTX *tc = &ctx->st.prov->tc;
-    const P11BE_DIGEST *d = ctx->digest;
-    CK_MECHANISM_INFO info;
-    int has = 0;
-
-    if (ctx->is_cmac)
-        return ctx->cipher == NULL
-                   ? 1
-                   : p11be_mech_lookup(tc, ctx->cipher->mech,
-                                       ctx->cipher->mech_name, &info);
-    if (d == NULL)
-        return 1;
-    if (!ctx->force_digest)
-        has = p11be_mech_lookup(tc, d->hmac_mech, d->hmac_mech_name, &info);
-    return has != 0 ? has : p11be_mech_lookup(tc, d->mech, d->mech_name, &info);
-}
-
-/* Replaces the context's key; the old one goes when nobody holds it. */
 static int mac_set_key(MAC_CTX *ctx, const unsigned char *raw, size_t raw_len)
 {
+    struct mac_plan plan;
     MAC_KEY *key;
-    int has = mac_token_has(ctx), allowed = 1;
+    int usable = mac_plan(ctx, raw_len, &plan), allowed = 0;
 
-    if (has < 0
-        || (has == 0 && (allowed = p11be_delegate_allowed(ctx->st.prov)) < 0))
-        return 0;
-    if (has == 0 && allowed)
+    if (usable < 0 && (allowed = p11be_delegate_allowed(ctx->st.prov)) > 0)
         return mac_delegate(
             ctx, ctx->is_cmac ? ctx->cipher->name : ctx->digest->name, raw,
-            raw_len, ctx->is_cmac ? "MAC CMAC" : "MAC HMAC");
+            raw_len);
+    if (usable < 0 && allowed == 0) /* pkcs11-delegate = no */
+        p11be_check_mech(&ctx->st.prov->tc, plan.m.mech, plan.m.mech_name);
     p11be_stream_stop(&ctx->st);
-    key = mac_key_new(ctx, raw, raw_len);
+    if (usable <= 0)
+        return 0;
+    key = mac_key_new(ctx, raw, raw_len, &plan);
     if (key == NULL)
         return 0;
     mac_key_free(ctx->key, ctx->st.prov);
@@ -480,7 +442,7 @@ static void *mac_newctx(void *provctx, int is_cmac)
         return NULL;
     p11be_stream_new(&ctx->st, provctx, is_cmac ? "CMAC" : "HMAC", 1);
     ctx->is_cmac = is_cmac;
-    if (p11be_reentered() && !mac_delegate(ctx, NULL, NULL, 0, NULL)) {
+    if (p11be_reentered() && !mac_delegate(ctx, NULL, NULL, 0)) {
         mac_freectx(ctx);
         return NULL;
     }
@@ -541,7 +503,6 @@ static void *mac_dupctx(void *vctx)
     return NULL;
 }
 
-/* Fetches a UTF-8 parameter, raising a message that names it. */
 static const char *mac_param_string(MAC_CTX *ctx, const OSSL_PARAM *p)
 {
     const char *value = NULL;
@@ -564,23 +525,25 @@ static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
     const char *name = mac_param_string(ctx, p);
     const struct cmac_cipher *c = cmac_ciphers;
     const P11BE_DIGEST *d = NULL;
-    int allowed = -1;
+    const void *alg = NULL;
+    int allowed;
 
     if (name == NULL)
         return 0;
     if (ctx->is_cmac) {
         while (c->name != NULL && !p11be_name_in(c->names, name))
             c++;
+        alg = c->name != NULL ? c : NULL;
     } else if ((d = p11be_digest_find(name)) != NULL
-               && d->hmac_mech_name == NULL) {
-        d = NULL; /* a digest without the token's HMAC */
+               && d->hmac_mech_name != NULL) {
+        alg = d; /* not a digest without the token's HMAC */
     }
-    if ((ctx->is_cmac ? c->name == NULL : d == NULL)
-        && (allowed = p11be_delegate_allowed(ctx->st.prov)) > 0)
-        return mac_delegate(ctx, name, ctx->key ? ctx->key->raw.value : NULL,
-                            ctx->key ? ctx->key->raw.len : 0,
-                            ctx->is_cmac ? "MAC CMAC" : "MAC HMAC");
-    if (ctx->is_cmac ? c->name == NULL : d == NULL) {
+    if (alg == NULL) {
+        allowed = p11be_delegate_allowed(ctx->st.prov);
+        if (allowed > 0)
+            return mac_delegate(ctx, name,
+                                ctx->key ? ctx->key->raw.value : NULL,
+                                ctx->key ? ctx->key->raw.len : 0);
         if (allowed == 0)
             p11be_raise(
                 ctx->st.prov->handle, P11BE_R_INVALID_ARGUMENT,
@@ -590,12 +553,12 @@ static int mac_pick_alg(MAC_CTX *ctx, const OSSL_PARAM *p)
                 p11be_config_source(&ctx->st.prov->config, P11BE_SET_DELEGATE));
         return 0;
     }
-    if (ctx->is_cmac ? c != ctx->cipher : d != ctx->digest)
+    if (alg != (ctx->is_cmac ? (const void *)ctx->cipher : ctx->digest))
         p11be_stream_stop(&ctx->st);
     if (ctx->is_cmac)
-        ctx->cipher = c;
+        ctx->cipher = alg;
     else
-        ctx->digest = d;
+        ctx->digest = alg;
     return 1;
 }
 
@@ -767,9 +730,13 @@ static int pkey_match(const void *keydata1, const void *keydata2, int selection)
            && strcmp(a->cipher, b->cipher) == 0;
 }
 
-/* The key bytes and (CMAC) the cipher from params; 1 or 0 (raised). */
-static int pkey_take(MAC_PKEY *key, const OSSL_PARAM params[])
+/*
+ * The key bytes and (CMAC) the cipher from params (NULL: nothing to take),
+ * at import or as a "generation" parameter; 1 or 0 (raised).
+ */
+static int pkey_take(void *keydata, const OSSL_PARAM params[])
 {
+    MAC_PKEY *key = keydata;
     const OSSL_PARAM *p =
         OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_CIPHER);
     const char *cipher = NULL;
@@ -805,12 +772,12 @@ static int pkey_import(void *keydata, int selection, const OSSL_PARAM params[])
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0)
         return 1;
-    return pkey_take(key, params)
-           && (key->priv.value != NULL
-               || (p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
-                               "a MAC key needs its \"%s\"",
-                               OSSL_PKEY_PARAM_PRIV_KEY),
-                   0));
+    if (!pkey_take(key, params))
+        return 0;
+    if (key->priv.value == NULL)
+        p11be_raise(key->prov->handle, P11BE_R_NO_KEY,
+                    "a MAC key needs its \"%s\"", OSSL_PKEY_PARAM_PRIV_KEY);
+    return key->priv.value != NULL;
 }
 
 /* The caller's own key bytes: they may go back to the caller. */
@@ -834,11 +801,6 @@ static int pkey_export(void *keydata, int selection, OSSL_CALLBACK *cb,
 
 /* ---- key "generation": a key from the given bytes (dgst -mac) ---- */
 
-static int pkey_gen_set_params(void *genctx, const OSSL_PARAM params[])
-{
-    return params == NULL || pkey_take(genctx, params);
-}
-
 static void *pkey_gen_init(void *provctx, int selection,
                            const OSSL_PARAM params[], int cmac)
 {
@@ -846,7 +808,7 @@ static void *pkey_gen_init(void *provctx, int selection,
 
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
         key = pkey_alloc(provctx, cmac);
-    if (key != NULL && !pkey_gen_set_params(key, params)) {
+    if (key != NULL && !pkey_take(key, params)) {
         pkey_free(key);
         return NULL;
     }
@@ -871,11 +833,6 @@ static void *pkey_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     }
     __atomic_add_fetch(&key->refs, 1, __ATOMIC_ACQ_REL);
     return key;
-}
-
-static void pkey_gen_cleanup(void *genctx)
-{
-    pkey_free(genctx);
 }
 
 /* ---- the signature: pkcs11be's EVP_MAC behind EVP_DigestSign ---- */
@@ -929,7 +886,6 @@ static int mac_sig_final(void *vctx, unsigned char *sig, size_t *siglen,
     return 1;
 }
 
-/* The settable tables' string params. */
 #define MAC_STR(key) OSSL_PARAM_utf8_string(key, NULL, 0)
 
 /* A MAC key's params: a CMAC key's all, an HMAC key's from [1]. */
@@ -1011,11 +967,11 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
         P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT, pkey_export),                       \
         P11BE_FN(OSSL_FUNC_KEYMGMT_EXPORT_TYPES, kind##_key_types),            \
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_INIT, kind##_gen_init),                 \
-        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, pkey_gen_set_params),       \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, pkey_take),                 \
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS,                        \
                  kind##_gen_settable_params),                                  \
         P11BE_FN(OSSL_FUNC_KEYMGMT_GEN, pkey_gen),                             \
-        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, pkey_gen_cleanup),             \
+        P11BE_FN(OSSL_FUNC_KEYMGMT_GEN_CLEANUP, pkey_free),                    \
         {0, NULL},                                                             \
     };                                                                         \
     const OSSL_DISPATCH p11be_signature_##kind##_functions[] = {               \

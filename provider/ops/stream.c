@@ -416,26 +416,18 @@ int p11be_stream_hold(P11BE_STREAM *st, const unsigned char *in, size_t inl,
 
         while (cap < st->held_len + inl)
             cap *= 2;
-        if (st->held == st->held_inline) {
-            bigger = spare_take(st->prov, cap, &cap);
-            if (bigger == NULL)
-                bigger = OPENSSL_malloc(cap);
-            if (bigger != NULL) {
-                memcpy(bigger, st->held, st->held_len);
-                OPENSSL_cleanse(st->held, st->held_prefix);
-            }
-        } else if (st->held_prefix > 0) {
-            /* A moved prefix must not stay behind in freed memory. */
-            bigger = OPENSSL_clear_realloc(st->held, st->held_cap, cap);
-        } else {
-            bigger = OPENSSL_realloc(st->held, cap);
-        }
-        if (bigger == NULL) {
+        bigger = spare_take(st->prov, cap, &cap);
+        if (bigger == NULL && (bigger = OPENSSL_malloc(cap)) == NULL) {
             p11be_raise(st->prov->handle, P11BE_R_OUT_OF_MEMORY,
                         "holding %zu bytes of %s input", st->held_len + inl,
                         st->name);
             return 0;
         }
+        memcpy(bigger, st->held, st->held_len);
+        /* A moved prefix must not stay behind in a spare or freed memory. */
+        OPENSSL_cleanse(st->held, st->held_prefix);
+        if (st->held != st->held_inline)
+            spare_give(st->prov, st->held, st->held_cap);
         st->held = bigger;
         st->held_cap = cap;
     }
