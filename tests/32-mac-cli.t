@@ -279,7 +279,7 @@ subtest 'delegated: digests and ciphers the token lacks' => sub {
 # A config that makes OpenSSL's DRBG an HMAC-DRBG: the first random bytes
 # are asked for inside C_Initialize (by the module), so the DRBG is created
 # while re-entered. With pkcs11be preferred it is pkcs11be's HMAC-DRBG,
-# which runs whole in the default provider (drbg.c): its HMAC never reaches
+# which runs whole in the default provider (rand.c): its HMAC never reaches
 # the token, inside a token call or not.
 my $drbg_conf = File::Spec->catfile($dir, 'hmac-drbg.cnf');
 (my $drbg = read_file($conf))

@@ -51,7 +51,7 @@ die "genpkey on the token failed: $gen_err" if $gen_rc != 0;
 my $uri = 'pkcs11:object=vg;type=private';
 my $conf = File::Spec->catfile(build_dir(), 'openssl.cnf');
 # The same without its [random] section: OpenSSL's DRBG is then pkcs11be's
-# delegating one (drbg.c), its parent passed through a proxy.
+# delegating one (rand.c), its parent passed through a proxy.
 (my $drbg_text = read_file($conf)) =~ s/^random = random_sect\n//m;
 $drbg_text =~ s/^\[random_sect\]\n[^[]*//m;
 my $drbg_conf = File::Spec->catfile(tmp_dir(), 'vg-drbg.cnf');
