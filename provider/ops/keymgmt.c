@@ -195,15 +195,22 @@ static int keymgmt_fit_check(const P11BE_KEY *key, P11BE_TOKEN_CTX *tc,
                              char *why, size_t why_len)
 {
     p11be_token_fit_fn *fit = keymgmt_fit_fn(key->kind);
-    char group[64];
+    char group[64], encoding[16];
     size_t len = 0;
     int bits;
 
     if (fit == NULL || key->host == NULL || key->params_only)
         return 1;
-    /* Explicit EC parameters name no group. */
+    /*
+     * Explicit EC parameters name no group for the token, even where
+     * OpenSSL knows them for a named curve.
+     */
     if (!EVP_PKEY_get_utf8_string_param(key->host, OSSL_PKEY_PARAM_GROUP_NAME,
-                                        group, sizeof(group), &len))
+                                        group, sizeof(group), &len)
+        || (EVP_PKEY_get_utf8_string_param(key->host,
+                                           OSSL_PKEY_PARAM_EC_ENCODING,
+                                           encoding, sizeof(encoding), NULL)
+            && strcmp(encoding, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0))
         len = 0;
     bits = EVP_PKEY_get_bits(key->host);
     return fit(tc, len > 0 ? group : NULL, bits > 0 ? (size_t)bits : 0, why,
@@ -218,6 +225,12 @@ int p11be_keymgmt_fit(P11BE_KEY *key, char *why, size_t why_len)
 
     if (fit != P11BE_FIT_UNKNOWN && (why == NULL || fit == P11BE_FIT_TOKEN))
         return fit;
+    /* Decided: only what the token lacks is asked for. */
+    if (fit != P11BE_FIT_UNKNOWN) {
+        if (keymgmt_fit_check(key, key->tc, why, why_len) != 0)
+            snprintf(why, why_len, "made where the token could not");
+        return fit;
+    }
     if (why == NULL) {
         why = scratch;
         why_len = sizeof(scratch);
@@ -701,7 +714,9 @@ static int keygen_token_fit(P11BE_GEN_CTX *gctx, char *why, size_t why_len)
     if (bits == 0 && gctx->domain != NULL
         && EVP_PKEY_get_bits(gctx->domain) > 0)
         bits = (size_t)EVP_PKEY_get_bits(gctx->domain);
-    ok = km->token_fit(tc, gctx->group, bits, why, why_len);
+    /* Explicit EC parameters name no group for the token. */
+    ok = km->token_fit(tc, gctx->explicit_ec ? NULL : gctx->group, bits, why,
+                       why_len);
     if (ok > 0)
         ok = p11be_keymgmt_mech_fit(tc, &km->gen_mech, &km->gen_mech_name, 1,
                                     bits, "keys", why, why_len);

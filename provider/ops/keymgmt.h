@@ -221,6 +221,7 @@ struct p11be_gen_ctx_st {
     const void *row;                     /* EC: its row in the type's table,
                                             NULL for a curve not in it */
     char group_name[32];                 /* EC: group, when not in the table */
+    int explicit_ec;                     /* EC: explicit parameters asked */
     EVP_PKEY *domain;  /* DH: domain parameters (host), or NULL */
     size_t bits;       /* RSA: modulus bits; EC: the curve's, or 0 */
     BIGNUM *e;         /* RSA: public exponent */

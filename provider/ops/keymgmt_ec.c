@@ -358,14 +358,30 @@ static int ec_gen_set_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
     if (p == NULL)
         return 1;
     if (!OSSL_PARAM_get_utf8_string_ptr(p, &text)
-        || strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+        || (strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0
+            && strcmp(text, OSSL_PKEY_EC_ENCODING_EXPLICIT) != 0)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "EC keys with explicit curve parameters are not "
-                    "supported: use the \"%s\" encoding",
-                    OSSL_PKEY_EC_ENCODING_GROUP);
+                    "EC key generation: the \"%s\" parameter is \"%s\" or "
+                    "\"%s\"",
+                    OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_GROUP,
+                    OSSL_PKEY_EC_ENCODING_EXPLICIT);
         return 0;
     }
+    /* Explicit: a host key (p11be_ec_token_fit), as the default makes it. */
+    gctx->explicit_ec = strcmp(text, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0;
     return 1;
+}
+
+static int ec_gen_host_params(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx)
+{
+    OSSL_PARAM params[2];
+
+    if (!gctx->explicit_ec)
+        return 1;
+    params[0] = OSSL_PARAM_construct_utf8_string(
+        OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    return EVP_PKEY_CTX_set_params(ctx, params) == 1;
 }
 
 static int ec_gen_prepare(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
@@ -402,6 +418,7 @@ static const struct p11be_keymgmt_kind ec_keymgmt = {
     .gen_set_params = ec_gen_set_params,
     .gen_prepare = ec_gen_prepare,
     .gen_template = ec_gen_template,
+    .gen_host_params = ec_gen_host_params,
     .token_fit = p11be_ec_token_fit,
 };
 
