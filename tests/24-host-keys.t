@@ -31,6 +31,12 @@ my $check = test_program('hostkey_check');
 my $cnf = File::Spec->catfile(build_dir(), 'openssl.cnf');
 my $tmp = tmp_dir();
 
+# RSA-496 is below SoftHSM2's CKM_RSA_PKCS range (512..16384 bits); NSS
+# softokn and others take it, so there it is not a request the token
+# cannot serve.
+my @skip = token_kind() =~ /\A(?:softhsm|proxy|rpc)\z/ ? () : ('RSA-496');
+my %skip_env = @skip ? (HOSTKEY_SKIP => join(',', @skip)) : ();
+
 # The calls that would mean the token did the work.
 my @WORK = qw(C_SignInit C_Sign C_DeriveKey C_DecryptInit C_Decrypt
               C_CreateObject C_GenerateKeyPair);
@@ -51,10 +57,10 @@ sub check {
 subtest 'curves, sizes and parameters the token lacks' => sub {
     plan tests => 4;
     reset_counts();
-    my $out = check('the default provider\'s results, inside pkcs11be', {},
-                    'table');
+    my $out = check('the default provider\'s results, inside pkcs11be',
+                    \%skip_env, 'table');
     my @rows = $out =~ /^ok: (.+?): \d+ delegated$/mg;
-    is(scalar(@rows), 8, 'eight rows: ' . join(', ', @rows));
+    is(scalar(@rows), 8 - @skip, 'every row: ' . join(', ', @rows));
     my ($n) = $out =~ /^ok: P-224: (\d+) delegated$/m;
     # A signature and an ECDH on the imported key, the same on a
     # generated one, and its generation.
@@ -65,20 +71,25 @@ subtest 'curves, sizes and parameters the token lacks' => sub {
 
 subtest 'where the default provider fails: its reasons' => sub {
     plan tests => 3;
-    my $out = check('RSA-PSS decryption, SHA-512 with RSA-496', {}, 'errors');
+    my $out = check('RSA-PSS decryption, SHA-512 with RSA-496', \%skip_env,
+                    'errors');
     like($out, qr/^ok: RSA-PSS decryption: "operation not supported for this keytype" as the default provider$/m,
          'RSA-PSS decryption: "operation not supported for this keytype"');
-    like($out, qr/^ok: SHA-512 with RSA-496: "[^"]+" as the default provider$/m,
-         'SHA-512 with a 496-bit key (a host key): the default provider\'s '
-         . 'reason');
+    SKIP: {
+        skip 'RSA-496 is a token key on ' . token_kind(), 1 if @skip;
+        like($out,
+             qr/^ok: SHA-512 with RSA-496: "[^"]+" as the default provider$/m,
+             'SHA-512 with a 496-bit key (a host key): the default '
+             . 'provider\'s reason');
+    }
 };
 
 subtest 'pkcs11-delegate = no: refused, naming what the token lacks' => sub {
     plan tests => 3;
     reset_counts();
-    my $out = check('every request refused', { P11BE_DELEGATE => 'no' },
-                    'deny');
-    is(() = $out =~ /^ok: .* refused$/mg, 21, 'every operation and '
+    my $out = check('every request refused',
+                    { P11BE_DELEGATE => 'no', %skip_env }, 'deny');
+    is(() = $out =~ /^ok: .* refused$/mg, 21 - 2 * @skip, 'every operation and '
        . 'generation of the table');
     is(work_calls(), 'none', 'no token call either');
 };

@@ -14,6 +14,7 @@
  *                           fails with its reason
  *   hostkey_check one NAME  the row NAME alone (the test hides a token
  *                           mechanism for it: P11SHIM_HIDE_MECHS)
+ *                           ($HOSTKEY_SKIP: rows left out, by name)
  *   hostkey_check deny      with P11BE_DELEGATE=no: every operation and
  *                           generation of the table refused, naming what
  *                           the token lacks
@@ -61,6 +62,9 @@ struct row {
     int hidden;        /* only with a mechanism hidden (`one`) */
 };
 
+/* rows[]'s RSA-496, which the second error case uses too. */
+#define RSA496_ROW 6
+
 static const struct row rows[] = {
     {"P-192", "EC", "prime192v1", 0, 0, OP_SIGN | OP_ECDH | OP_KEYGEN, 0},
     {"P-224", "EC", "secp224r1", 0, 0, OP_SIGN | OP_ECDH | OP_KEYGEN, 0},
@@ -75,6 +79,24 @@ static const struct row rows[] = {
     {"ED448", "ED448", NULL, 0, 0, OP_SIGN | OP_KEYGEN, 1},
     {"RSA-2048", "RSA", NULL, 2048, 0, OP_SIGN | OP_DECRYPT, 1},
 };
+
+/*
+ * Whether $HOSTKEY_SKIP (names, separated by ',') names the row: the test
+ * leaves out a size the token takes after all (not every token's
+ * CKM_RSA_PKCS starts at 512 bits).
+ */
+static int skipped(const struct row *r)
+{
+    const char *list = getenv("HOSTKEY_SKIP"), *hit;
+    size_t len = strlen(r->name);
+
+    for (hit = list; hit != NULL && (hit = strstr(hit, r->name)) != NULL;
+         hit += len)
+        if ((hit == list || hit[-1] == ',')
+            && (hit[len] == '\0' || hit[len] == ','))
+            return 1;
+    return 0;
+}
 
 static OSSL_PROVIDER *p11be;
 static int deny; /* `deny` mode: every operation must be refused */
@@ -555,6 +577,8 @@ static int run_errors(void)
     if (!ok)
         failf("the keys for the error cases");
     for (i = 0; i < COUNT(keys) && ok; i++) {
+        if (i == 1 && skipped(&rows[RSA496_ROW]))
+            break;
         for (side = 0; side < 2 && ok; side++) {
             OSSL_LIB_CTX *libctx = side == 0 ? ref : NULL;
             const char *props = side == 0 ? NULL : P11;
@@ -615,7 +639,7 @@ int main(int argc, char **argv)
             }
     } else if (strcmp(mode, "table") == 0 || deny) {
         for (i = 0; i < COUNT(rows) && ok; i++)
-            if (!rows[i].hidden) {
+            if (!rows[i].hidden && !skipped(&rows[i])) {
                 ok = run_row(&rows[i]);
                 ran++;
             }
