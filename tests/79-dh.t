@@ -76,7 +76,7 @@ for my $group (qw(ffdhe2048 ffdhe3072)) {
         plan skip_all => 'the ' . token_kind() . ' token\'s CKM_DH_PKCS_DERIVE'
             . " takes primes of at most $derive_max bits, not $bits"
             if $derive_max > 0 && $derive_max < $bits;
-        plan tests => 20;
+        plan tests => 21;
         my ($a, $t) = (path("$group-a"), path("$group-t"));
 
         plain_ok('a key by the default provider', 'genpkey', '-algorithm',
@@ -109,13 +109,27 @@ for my $group (qw(ffdhe2048 ffdhe3072)) {
                 "$a.p11");
         is(count_of('C_DeriveKey'), 1, 'by C_DeriveKey on the token');
         ok(slurp("$a.p11") eq slurp("$a.secret"), 'the same secret again');
+        # A key from a file on a token without CKM_DH_PKCS_DERIVE: the
+        # default provider's secret, inside pkcs11be (issue 14), unless
+        # pkcs11-delegate = no.
+        reset_counts();
         my ($rc, $out, $err) = ossl(
             'pkeyutl', '-derive', '-inkey', "$t.pem", '-peerkey', "$a.pub",
-            '-out', File::Spec->devnull,
+            '-out', "$t.host",
             { env => { OPENSSL_CONF => $cnf, P11SHIM_HIDE_MECHS => '0x21' },
               timeout => 120 });
-        like($err, qr/CKM_DH_PKCS_DERIVE is not supported by the token/,
-             'without CKM_DH_PKCS_DERIVE pkcs11be says so');
+        ok($rc == 0 && slurp("$t.host") eq slurp("$t.secret")
+           && count_of('C_DeriveKey') == 0,
+           'without CKM_DH_PKCS_DERIVE: the default provider\'s secret')
+            or diag $err;
+        ($rc, $out, $err) = ossl(
+            'pkeyutl', '-derive', '-inkey', "$t.pem", '-peerkey', "$a.pub",
+            '-out', File::Spec->devnull,
+            { env => { OPENSSL_CONF => $cnf, P11SHIM_HIDE_MECHS => '0x21',
+                       P11BE_DELEGATE => 'no' },
+              timeout => 120 });
+        like($err, qr/CKM_DH_PKCS_DERIVE is not supported by the token.*pkcs11-delegate = no/,
+             '... with pkcs11-delegate = no pkcs11be says so');
 
         my @kdf = map { ('-pkeyopt', $_) } qw(kdf-type:X942KDF-ASN1
             kdf-digest:SHA256 kdf-outlen:40 cekalg:id-aes128-wrap

@@ -57,7 +57,12 @@ int p11be_exch_set_peer(void *vctx, void *provkey)
                     what);
         return 0;
     }
-    if (EVP_PKEY_derive_set_peer(ctx->op.host, peer->host) <= 0) {
+    /*
+     * Unchecked here, as in the default provider's own set_peer: the
+     * caller chose (EVP_PKEY_derive_set_peer_ex), and a bad point fails
+     * at derive, on the token or the host.
+     */
+    if (EVP_PKEY_derive_set_peer_ex(ctx->op.host, peer->host, 0) <= 0) {
         p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
                     "%s: OpenSSL's default provider refuses the peer key",
                     what);

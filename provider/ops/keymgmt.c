@@ -2,6 +2,7 @@
 /* Keymgmt functions shared by every key type; see keymgmt.h. */
 #include "keymgmt.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -11,7 +12,9 @@
 #include <openssl/params.h>
 
 #include "debug.h"
+#include "delegate.h"
 #include "err.h"
+#include "mechs.h"
 #include "reentry.h"
 
 /* The EVP_PKEY_fromdata/todata selection for an OSSL_KEYMGMT_SELECT_*. */
@@ -143,12 +146,117 @@ int p11be_keymgmt_import_params(P11BE_KEY *key, const OSSL_PARAM params[])
     return 0;
 }
 
-/* Nothing touches the token here: objects are made on first use. */
+int p11be_keymgmt_mech_fit(P11BE_TOKEN_CTX *tc, const CK_MECHANISM_TYPE *mechs,
+                           const char *const *names, size_t count, size_t bits,
+                           const char *what, char *why, size_t why_len)
+{
+    CK_MECHANISM_INFO info;
+    size_t i;
+    int found = 0;
+
+    for (i = 0; i < count && found == 0; i++)
+        found = p11be_mech_lookup(tc, mechs[i], names[i], &info);
+    if (found < 0)
+        return -1;
+    if (found == 0) {
+        snprintf(why, why_len, "%s%s is not supported by the token",
+                 count > 1 ? "none of them: " : "", names[count - 1]);
+        return 0;
+    }
+    i--;
+    if (bits == 0
+        || (bits >= info.ulMinKeySize
+            && (info.ulMaxKeySize == 0 || bits <= info.ulMaxKeySize)))
+        return 1;
+    snprintf(why, why_len, "the token's %s takes %s of %lu..%lu bits, not %zu",
+             names[i], what, (unsigned long)info.ulMinKeySize,
+             (unsigned long)info.ulMaxKeySize, bits);
+    return 0;
+}
+
+/* The key type's check, or NULL: the token takes every key of it. */
+static p11be_token_fit_fn *keymgmt_fit_fn(const struct p11be_key_kind *kind)
+{
+    if (kind == &p11be_kind_ec)
+        return p11be_ec_token_fit;
+    if (kind == &p11be_kind_rsa || kind == &p11be_kind_rsa_pss)
+        return p11be_rsa_token_fit;
+    if (kind == &p11be_kind_ed25519)
+        return p11be_ed25519_token_fit;
+    if (kind == &p11be_kind_ed448)
+        return p11be_ed448_token_fit;
+    if (kind == &p11be_kind_dh)
+        return p11be_dh_token_fit;
+    return NULL;
+}
+
+/* The type's check on the key's host copy: 1, 0 (why) or -1 (raised). */
+static int keymgmt_fit_check(const P11BE_KEY *key, P11BE_TOKEN_CTX *tc,
+                             char *why, size_t why_len)
+{
+    p11be_token_fit_fn *fit = keymgmt_fit_fn(key->kind);
+    char group[64], encoding[16];
+    size_t len = 0;
+    int bits;
+
+    if (fit == NULL || key->host == NULL || key->params_only)
+        return 1;
+    /*
+     * Explicit EC parameters name no group for the token, even where
+     * OpenSSL knows them for a named curve.
+     */
+    if (!EVP_PKEY_get_utf8_string_param(key->host, OSSL_PKEY_PARAM_GROUP_NAME,
+                                        group, sizeof(group), &len)
+        || (EVP_PKEY_get_utf8_string_param(key->host,
+                                           OSSL_PKEY_PARAM_EC_ENCODING,
+                                           encoding, sizeof(encoding), NULL)
+            && strcmp(encoding, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0))
+        len = 0;
+    bits = EVP_PKEY_get_bits(key->host);
+    return fit(tc, len > 0 ? group : NULL, bits > 0 ? (size_t)bits : 0, why,
+               why_len);
+}
+
+int p11be_keymgmt_fit(P11BE_KEY *key, char *why, size_t why_len)
+{
+    int fit = __atomic_load_n(&key->fit, __ATOMIC_ACQUIRE);
+    char scratch[200];
+    int ok;
+
+    if (fit != P11BE_FIT_UNKNOWN && (why == NULL || fit == P11BE_FIT_TOKEN))
+        return fit;
+    /* Decided: only what the token lacks is asked for. */
+    if (fit != P11BE_FIT_UNKNOWN) {
+        if (keymgmt_fit_check(key, key->tc, why, why_len) != 0)
+            snprintf(why, why_len, "made where the token could not");
+        return fit;
+    }
+    if (why == NULL) {
+        why = scratch;
+        why_len = sizeof(scratch);
+    }
+    /* A key the token made or holds is one it takes. */
+    ok = key->host_private ? keymgmt_fit_check(key, key->tc, why, why_len) : 1;
+    if (ok < 0)
+        return -1;
+    fit = ok ? P11BE_FIT_TOKEN : P11BE_FIT_HOST;
+    if (!ok)
+        P11BE_DEBUG("%s key kept on the host: %s", key->kind->name, why);
+    __atomic_store_n(&key->fit, fit, __ATOMIC_RELEASE);
+    return fit;
+}
+
+/*
+ * Nothing touches the token here: objects are made on first use, and
+ * whether the token takes the key is decided then, unless pkcs11be alone
+ * knows it does not (p11be_keymgmt_fit).
+ */
 int p11be_keymgmt_import(void *keydata, int selection,
                          const OSSL_PARAM params[])
 {
     P11BE_KEY *key = keydata;
     int with_private, evp_selection;
+    char why[200];
     EVP_PKEY *host;
 
     if (key == NULL || params == NULL)
@@ -171,6 +279,10 @@ int p11be_keymgmt_import(void *keydata, int selection,
     if (!p11be_key_set_host(key, host, with_private)) {
         EVP_PKEY_free(host);
         return 0;
+    }
+    if (with_private && keymgmt_fit_check(key, NULL, why, sizeof(why)) == 0) {
+        P11BE_DEBUG("%s key kept on the host: %s", key->kind->name, why);
+        key->fit = P11BE_FIT_HOST;
     }
     return 1;
 }
@@ -586,11 +698,74 @@ static int keygen_token(P11BE_GEN_CTX *gctx, P11BE_KEY *key, int mode)
     return done;
 }
 
+/*
+ * Whether the token makes and takes the pair asked for: the type's check,
+ * then its generation mechanism. 1, 0 (why), or -1 (raised).
+ */
+static int keygen_token_fit(P11BE_GEN_CTX *gctx, char *why, size_t why_len)
+{
+    const struct p11be_keymgmt_kind *km = gctx->km;
+    P11BE_TOKEN_CTX *tc = &gctx->prov->tc;
+    size_t bits = gctx->bits;
+    int ok;
+
+    if (km->token_fit == NULL)
+        return 1;
+    if (bits == 0 && gctx->domain != NULL
+        && EVP_PKEY_get_bits(gctx->domain) > 0)
+        bits = (size_t)EVP_PKEY_get_bits(gctx->domain);
+    /* Explicit EC parameters name no group for the token. */
+    ok = km->token_fit(tc, gctx->explicit_ec ? NULL : gctx->group, bits, why,
+                       why_len);
+    if (ok > 0)
+        ok = p11be_keymgmt_mech_fit(tc, &km->gen_mech, &km->gen_mech_name, 1,
+                                    bits, "keys", why, why_len);
+    return ok;
+}
+
+/*
+ * A pair the token cannot make or hold (keygen_token_fit): made by the
+ * default provider, a host key (counted as delegated), where nothing asks
+ * for the token: 1, or 0 (raised) for a persistent pair (label or id), a
+ * pair that must stay on the token (pkcs11-keygen-exportable = no) or
+ * pkcs11-delegate = no.
+ */
+static int keygen_lacking(P11BE_GEN_CTX *gctx, P11BE_KEY *key, int mode,
+                          const char *why)
+{
+    const char *name = key->kind->name;
+    int allowed = 1;
+
+    if (mode == P11BE_KEYGEN_TOKEN
+        || (allowed = p11be_delegate_allowed(gctx->prov)) <= 0) {
+        if (allowed == 0 || mode == P11BE_KEYGEN_TOKEN)
+            p11be_raise(gctx->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                        "%s key generation%s%s: the token cannot hold the key "
+                        "(%s), and %s",
+                        name, gctx->group != NULL ? " on " : "",
+                        gctx->group != NULL ? gctx->group : "", why,
+                        mode != P11BE_KEYGEN_TOKEN
+                            ? "pkcs11-delegate = no forbids the default "
+                              "provider"
+                        : gctx->label != NULL || gctx->id_len > 0
+                            ? "a key with pkcs11-key-label/-id is a token key"
+                            : "pkcs11-keygen-exportable = no keeps keys on "
+                              "the token");
+        return 0;
+    }
+    if (!keygen_on_host(key, gctx))
+        return 0;
+    key->fit = P11BE_FIT_HOST;
+    p11be_delegated_note(gctx->prov, "key generation the token lacks");
+    return 1;
+}
+
 void *p11be_keygen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
 {
     P11BE_GEN_CTX *gctx = genctx;
     const struct p11be_keymgmt_kind *km = gctx->km;
-    int reentered = p11be_reentered(), mode, ok;
+    int reentered = p11be_reentered(), mode, ok, fit;
+    char why[200];
     P11BE_KEY *key;
 
     (void)cb; /* the token reports no progress */
@@ -618,8 +793,13 @@ void *p11be_keygen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
      */
     mode = reentered ? P11BE_KEYGEN_HOST
                      : keygen_mode(gctx->prov, gctx->label, gctx->id_len);
-    if (mode < 0)
+    fit = mode == P11BE_KEYGEN_HOST || mode < 0
+              ? 1
+              : keygen_token_fit(gctx, why, sizeof(why));
+    if (mode < 0 || fit < 0)
         ok = 0;
+    else if (fit == 0)
+        ok = keygen_lacking(gctx, key, mode, why);
     else if (mode == P11BE_KEYGEN_HOST)
         ok = keygen_on_host(key, gctx);
     else

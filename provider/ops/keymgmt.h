@@ -65,6 +65,55 @@ int p11be_keymgmt_public_bn(P11BE_KEY *key, P11BE_SESSION *sess,
 void p11be_ec_point_of(const unsigned char *value, size_t len,
                        const unsigned char **point, size_t *point_len);
 
+/*
+ * Whether the token can use a key (P11BE_KEY.fit): a key it cannot hold
+ * (a type, curve or size its mechanisms lack, explicit EC parameters)
+ * stays a host key, and every operation on it runs in OpenSSL's default
+ * provider in the fallback library context, counted as delegated
+ * (keyop.c), unless pkcs11-delegate = no. Decided once per key: at
+ * generation, and for an imported key at import when pkcs11be alone
+ * knows (a curve it never puts on a token), else at its first
+ * private-key operation, since import never touches the token (decoding
+ * a key file must not need it).
+ */
+#define P11BE_FIT_UNKNOWN 0 /* not decided yet */
+#define P11BE_FIT_TOKEN   1 /* the token takes it */
+#define P11BE_FIT_HOST    2 /* the token lacks what it needs */
+
+/*
+ * A key type's check: whether the token behind tc takes its keys on
+ * `group` (EC: the curve's name, NULL for explicit parameters; others
+ * NULL) of `bits` (0: no size to check). 1 yes; 0 no, with what the token
+ * lacks written to why (why_len bytes); -1 the token could not be asked
+ * (raised). With tc NULL, only what pkcs11be knows alone: 1 or 0.
+ */
+typedef int p11be_token_fit_fn(P11BE_TOKEN_CTX *tc, const char *group,
+                               size_t bits, char *why, size_t why_len);
+
+/* The checks of keymgmt_ec.c, keymgmt_rsa.c, keymgmt_ed.c, keymgmt_dh.c. */
+p11be_token_fit_fn p11be_ec_token_fit;
+p11be_token_fit_fn p11be_rsa_token_fit;
+p11be_token_fit_fn p11be_ed25519_token_fit;
+p11be_token_fit_fn p11be_ed448_token_fit;
+p11be_token_fit_fn p11be_dh_token_fit;
+
+/*
+ * For a type's check: the first of `count` mechanisms (`names` for
+ * messages) the token has decides by its key-size range (bits 0: any); 1,
+ * 0 (why: none of them, or the range), or -1 (raised).
+ */
+int p11be_keymgmt_mech_fit(P11BE_TOKEN_CTX *tc, const CK_MECHANISM_TYPE *mechs,
+                           const char *const *names, size_t count, size_t bits,
+                           const char *what, char *why, size_t why_len);
+
+/*
+ * P11BE_FIT_TOKEN or P11BE_FIT_HOST for `key` (its host copy decides),
+ * decided and kept the first time; with why non-NULL, what the token
+ * lacks is written there for a host key. -1 when the token could not be
+ * asked (raised; nothing kept).
+ */
+int p11be_keymgmt_fit(P11BE_KEY *key, char *why, size_t why_len);
+
 OSSL_FUNC_keymgmt_free_fn p11be_keymgmt_free;
 OSSL_FUNC_keymgmt_import_fn p11be_keymgmt_import;
 OSSL_FUNC_keymgmt_has_fn p11be_keymgmt_has;
@@ -156,6 +205,8 @@ struct p11be_keymgmt_kind {
     int (*gen_template)(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub);
     /* Host generation: the type's parameters on ctx; NULL: none. */
     int (*gen_host_params)(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx);
+    /* Whether the token takes the key asked for (above); NULL: always. */
+    p11be_token_fit_fn *token_fit;
 };
 
 /* A generation context: what every type keeps, and what some do. */
@@ -167,9 +218,12 @@ struct p11be_gen_ctx_st {
     unsigned char *id;                   /* pkcs11-key-id, or NULL */
     size_t id_len;                       /* bytes in id */
     const char *group;                   /* EC: the curve's name, or NULL */
-    const void *row;                     /* EC: its row in the type's table */
+    const void *row;                     /* EC: its row in the type's table,
+                                            NULL for a curve not in it */
+    char group_name[32];                 /* EC: group, when not in the table */
+    int explicit_ec;                     /* EC: explicit parameters asked */
     EVP_PKEY *domain;  /* DH: domain parameters (host), or NULL */
-    size_t bits;       /* RSA: modulus bits */
+    size_t bits;       /* RSA: modulus bits; EC: the curve's, or 0 */
     BIGNUM *e;         /* RSA: public exponent */
     int existing;      /* RSA: find the pair, do not generate */
     OSSL_PARAM *extra; /* RSA-PSS restrictions for the host copy */

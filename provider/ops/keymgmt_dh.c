@@ -153,6 +153,18 @@ static int dh_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
                                  OSSL_PKEY_PARAM_FFC_G);
 }
 
+int p11be_dh_token_fit(P11BE_TOKEN_CTX *tc, const char *group, size_t bits,
+                       char *why, size_t why_len)
+{
+    static const CK_MECHANISM_TYPE mech = CKM_DH_PKCS_DERIVE;
+    static const char *const name = "CKM_DH_PKCS_DERIVE";
+
+    (void)group;
+    return tc == NULL
+           || p11be_keymgmt_mech_fit(tc, &mech, &name, 1, bits, "DH primes",
+                                     why, why_len);
+}
+
 static const struct p11be_keymgmt_kind dh_keymgmt = {
     .kind = &p11be_kind_dh,
     .gen_mech = CKM_DH_PKCS_KEY_PAIR_GEN,
@@ -163,6 +175,7 @@ static const struct p11be_keymgmt_kind dh_keymgmt = {
     .gen_template_key = dh_gen_template_key,
     .gen_prepare = dh_gen_prepare,
     .gen_template = dh_gen_template,
+    .token_fit = p11be_dh_token_fit,
 };
 
 static const OSSL_PARAM dh_gen_settable[] = {

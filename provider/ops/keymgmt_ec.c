@@ -9,8 +9,11 @@
  * operation first needs them: a CKO_PRIVATE_KEY/CKK_EC session object,
  * sensitive and not extractable, with CKA_EC_PARAMS (the curve's OID) and
  * CKA_VALUE (the private scalar). Public-key operations run on the host
- * copy. Explicit curve parameters are refused: PKCS#11 tokens work with
- * named curves, and OpenSSL itself deprecates explicit ones.
+ * copy. Keys on other curves (P-224, brainpool, binary curves ..), with
+ * explicit curve parameters (PKCS#11 tokens work with named curves), or
+ * of a size the token's CKM_ECDSA (or CKM_ECDH1_DERIVE) does not take
+ * stay host keys: OpenSSL's default provider does their work
+ * (p11be_ec_token_fit, keymgmt.h), as it generates them.
  *
  * Generation runs on the token (CKM_EC_KEY_PAIR_GEN with CKA_EC_PARAMS
  * the named curve's OID) as a session key pair, or a persistent one when
@@ -22,6 +25,7 @@
  * The public point (CKA_EC_POINT, DER OCTET STRING or raw as the token
  * gives it) becomes the host copy.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -41,31 +45,44 @@
 
 #define EC_OID_MAX 16
 
-/* A named curve pkcs11be offers. */
+/* A named curve pkcs11be puts on a token. */
 struct ec_curve {
     int nid;                       /* OpenSSL's NID */
     const char *name;              /* OpenSSL's group name */
     unsigned char oid[EC_OID_MAX]; /* DER OBJECT IDENTIFIER: CKA_EC_PARAMS */
     size_t oid_len;                /* bytes in oid */
+    size_t bits;                   /* the field's size: mechanism key sizes */
 };
 
 static const struct ec_curve ec_curves[] = {
     {NID_X9_62_prime256v1,
      "prime256v1",
      {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07},
-     10},
-    {NID_secp384r1, "secp384r1", {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, 7},
-    {NID_secp521r1, "secp521r1", {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}, 7},
-    {NID_secp256k1, "secp256k1", {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}, 7},
+     10,
+     256},
+    {NID_secp384r1,
+     "secp384r1",
+     {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22},
+     7,
+     384},
+    {NID_secp521r1,
+     "secp521r1",
+     {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23},
+     7,
+     521},
+    {NID_secp256k1,
+     "secp256k1",
+     {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a},
+     7,
+     256},
 };
 
 #define EC_CURVES_OFFERED "P-256, P-384, P-521 and secp256k1"
 
-/* The row for a group name in any of OpenSSL's spellings, or NULL. */
-static const struct ec_curve *ec_curve_by_name(const char *name)
+/* OpenSSL's NID for a curve name in any of its spellings, or NID_undef. */
+static int ec_nid_by_name(const char *name)
 {
     int nid = OBJ_sn2nid(name);
-    size_t i;
 
     if (nid == NID_undef)
         nid = EC_curve_nist2nid(name);
@@ -73,6 +90,15 @@ static const struct ec_curve *ec_curve_by_name(const char *name)
         nid = OBJ_ln2nid(name);
     if (nid == NID_undef)
         nid = OBJ_txt2nid(name);
+    return nid;
+}
+
+/* The row for a group name in any of OpenSSL's spellings, or NULL. */
+static const struct ec_curve *ec_curve_by_name(const char *name)
+{
+    int nid = ec_nid_by_name(name);
+    size_t i;
+
     for (i = 0;
          nid != NID_undef && i < sizeof(ec_curves) / sizeof(ec_curves[0]); i++)
         if (ec_curves[i].nid == nid)
@@ -204,48 +230,43 @@ out_free:
     return ok;
 }
 
-/* Whether params do not ask for explicit curve parameters. */
-static int ec_named_encoding(const OSSL_PARAM params[])
+int p11be_ec_token_fit(P11BE_TOKEN_CTX *tc, const char *group, size_t bits,
+                       char *why, size_t why_len)
 {
-    const OSSL_PARAM *p =
-        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_EC_ENCODING);
-    const char *encoding = NULL;
+    static const CK_MECHANISM_TYPE mechs[] = {CKM_ECDSA, CKM_ECDH1_DERIVE};
+    static const char *const names[] = {"CKM_ECDSA", "CKM_ECDH1_DERIVE"};
+    const struct ec_curve *curve =
+        group != NULL ? ec_curve_by_name(group) : NULL;
 
-    if (p == NULL)
+    (void)bits; /* the curve's own */
+    if (group == NULL) {
+        snprintf(why, why_len,
+                 "explicit curve parameters: tokens take named curves");
+        return 0;
+    }
+    if (curve == NULL) {
+        snprintf(why, why_len, "the curve %s: pkcs11be puts %s on a token",
+                 group, EC_CURVES_OFFERED);
+        return 0;
+    }
+    if (tc == NULL)
         return 1;
-    return OSSL_PARAM_get_utf8_string_ptr(p, &encoding)
-           && strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
+    return p11be_keymgmt_mech_fit(tc, mechs, names, 2, curve->bits, "EC keys",
+                                  why, why_len);
 }
 
 /*
- * A named curve pkcs11be offers, or a clear refusal: explicit parameters
- * and other curves. Then the shared import (keymgmt.c).
+ * The shared import (keymgmt.c): keys on curves the token cannot take,
+ * or with explicit parameters, are host keys (p11be_ec_token_fit).
  */
 static int ec_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
     P11BE_KEY *key = keydata;
-    const OSSL_PARAM *p;
-    const char *name = NULL;
 
     if (key == NULL || params == NULL)
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_ALL) == 0)
         return 1;
-    p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
-    if (p == NULL || !OSSL_PARAM_get_utf8_string_ptr(p, &name)
-        || !ec_named_encoding(params)) {
-        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
-                    "EC keys with explicit curve parameters are not "
-                    "supported: use a named curve (%s)",
-                    EC_CURVES_OFFERED);
-        return 0;
-    }
-    if (ec_curve_by_name(name) == NULL) {
-        p11be_raise(key->tc->handle, P11BE_R_INVALID_ARGUMENT,
-                    "the EC curve \"%s\" is not offered by pkcs11be (%s)", name,
-                    EC_CURVES_OFFERED);
-        return 0;
-    }
     return p11be_keymgmt_import(keydata, selection, params);
 }
 
@@ -284,31 +305,47 @@ static const char *ec_query_operation_name(int operation_id)
 
 /* ---- generation on the token -------------------------------------------- */
 
-/* Keeps a curve's row and name; 0 (raised) for one not offered. */
-static int ec_gen_curve(P11BE_GEN_CTX *gctx, const struct ec_curve *curve,
-                        const char *name)
-{
-    if (curve == NULL) {
-        if (name != NULL)
-            p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                        "the EC curve \"%s\" is not offered by pkcs11be (%s)",
-                        name, EC_CURVES_OFFERED);
-        return 0;
-    }
-    gctx->row = curve;
-    gctx->group = curve->name;
-    return 1;
-}
-
+/*
+ * Keeps a curve's row (NULL for one pkcs11be does not put on a token: a
+ * host key, p11be_ec_token_fit) and name; 0 (raised) for a name OpenSSL
+ * does not know.
+ */
 static int ec_gen_group(P11BE_GEN_CTX *gctx, const char *name)
 {
-    return ec_gen_curve(gctx, ec_curve_by_name(name), name);
+    const struct ec_curve *curve = ec_curve_by_name(name);
+
+    gctx->row = curve;
+    gctx->bits = curve != NULL ? curve->bits : 0;
+    if (curve != NULL) {
+        gctx->group = curve->name;
+        return 1;
+    }
+    gctx->group = NULL;
+    if (ec_nid_by_name(name) == NID_undef
+        || strlen(name) >= sizeof(gctx->group_name)) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "the EC curve \"%s\" is not known to OpenSSL", name);
+        return 0;
+    }
+    strcpy(gctx->group_name, name);
+    gctx->group = gctx->group_name;
+    return 1;
 }
 
 /* The curve of a key made before (genpkey -paramfile and the like). */
 static int ec_gen_template_key(P11BE_GEN_CTX *gctx, const P11BE_KEY *templ)
 {
-    return ec_gen_curve(gctx, ec_curve_of(templ), NULL);
+    char name[64];
+
+    if (templ == NULL || templ->host == NULL
+        || !EVP_PKEY_get_utf8_string_param(templ->host,
+                                           OSSL_PKEY_PARAM_GROUP_NAME, name,
+                                           sizeof(name), NULL)) {
+        p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
+                    "EC key generation: the template names no curve");
+        return 0;
+    }
+    return ec_gen_group(gctx, name);
 }
 
 /* Only the named-curve encoding. */
@@ -321,20 +358,36 @@ static int ec_gen_set_params(P11BE_GEN_CTX *gctx, const OSSL_PARAM params[])
     if (p == NULL)
         return 1;
     if (!OSSL_PARAM_get_utf8_string_ptr(p, &text)
-        || strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+        || (strcmp(text, OSSL_PKEY_EC_ENCODING_GROUP) != 0
+            && strcmp(text, OSSL_PKEY_EC_ENCODING_EXPLICIT) != 0)) {
         p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "EC keys with explicit curve parameters are not "
-                    "supported: use the \"%s\" encoding",
-                    OSSL_PKEY_EC_ENCODING_GROUP);
+                    "EC key generation: the \"%s\" parameter is \"%s\" or "
+                    "\"%s\"",
+                    OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_GROUP,
+                    OSSL_PKEY_EC_ENCODING_EXPLICIT);
         return 0;
     }
+    /* Explicit: a host key (p11be_ec_token_fit), as the default makes it. */
+    gctx->explicit_ec = strcmp(text, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0;
     return 1;
+}
+
+static int ec_gen_host_params(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx)
+{
+    OSSL_PARAM params[2];
+
+    if (!gctx->explicit_ec)
+        return 1;
+    params[0] = OSSL_PARAM_construct_utf8_string(
+        OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    return EVP_PKEY_CTX_set_params(ctx, params) == 1;
 }
 
 static int ec_gen_prepare(P11BE_GEN_CTX *gctx, P11BE_KEY *key)
 {
     (void)key;
-    if (gctx->row != NULL)
+    if (gctx->group != NULL)
         return 1;
     p11be_raise(gctx->prov->handle, P11BE_R_INVALID_ARGUMENT,
                 "EC key generation: no curve given (set \"%s\", for "
@@ -365,6 +418,8 @@ static const struct p11be_keymgmt_kind ec_keymgmt = {
     .gen_set_params = ec_gen_set_params,
     .gen_prepare = ec_gen_prepare,
     .gen_template = ec_gen_template,
+    .gen_host_params = ec_gen_host_params,
+    .token_fit = p11be_ec_token_fit,
 };
 
 static const OSSL_PARAM ec_gen_settable[] = {

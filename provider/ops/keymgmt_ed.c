@@ -189,6 +189,33 @@ static OSSL_PARAM *ed_private_from_token(P11BE_KEY *key, P11BE_SESSION *sess,
     return dup;
 }
 
+/* CKM_EDDSA for either curve: PKCS#11 names no size for them. */
+static int ed_token_fit(P11BE_TOKEN_CTX *tc, char *why, size_t why_len)
+{
+    static const CK_MECHANISM_TYPE mech = CKM_EDDSA;
+    static const char *const name = "CKM_EDDSA";
+
+    return tc == NULL
+           || p11be_keymgmt_mech_fit(tc, &mech, &name, 1, 0, "keys", why,
+                                     why_len);
+}
+
+int p11be_ed25519_token_fit(P11BE_TOKEN_CTX *tc, const char *group, size_t bits,
+                            char *why, size_t why_len)
+{
+    (void)group;
+    (void)bits;
+    return ed_token_fit(tc, why, why_len);
+}
+
+int p11be_ed448_token_fit(P11BE_TOKEN_CTX *tc, const char *group, size_t bits,
+                          char *why, size_t why_len)
+{
+    (void)group;
+    (void)bits;
+    return ed_token_fit(tc, why, why_len);
+}
+
 static int ed_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
 {
     const struct ed_curve *curve = ed_curve_of(gctx->km->kind);
@@ -198,19 +225,20 @@ static int ed_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
 }
 
 /* The same for both but the kind. */
-#define ED_KEYMGMT_KIND(kind_row)                                              \
+#define ED_KEYMGMT_KIND(kind_row, ed_fit_fn)                                   \
     {                                                                          \
         .kind = kind_row, .gen_mech = CKM_EC_EDWARDS_KEY_PAIR_GEN,             \
         .gen_mech_name = "CKM_EC_EDWARDS_KEY_PAIR_GEN",                        \
         .gen_use = P11BE_GEN_VERIFY | P11BE_GEN_SIGN,                          \
         .gen_deny = P11BE_GEN_ENCRYPT | P11BE_GEN_DECRYPT | P11BE_GEN_DERIVE,  \
         .host_when_reentered = 1, .gen_template = ed_gen_template,             \
+        .token_fit = ed_fit_fn,                                                \
     }
 
 static const struct p11be_keymgmt_kind ed25519_keymgmt =
-    ED_KEYMGMT_KIND(&p11be_kind_ed25519);
+    ED_KEYMGMT_KIND(&p11be_kind_ed25519, p11be_ed25519_token_fit);
 static const struct p11be_keymgmt_kind ed448_keymgmt =
-    ED_KEYMGMT_KIND(&p11be_kind_ed448);
+    ED_KEYMGMT_KIND(&p11be_kind_ed448, p11be_ed448_token_fit);
 
 static const OSSL_PARAM ed_gen_settable[] = {
     P11BE_KEYGEN_SETTABLE,

@@ -318,6 +318,18 @@ static int rsa_gen_template(P11BE_GEN_CTX *gctx, P11BE_ATTRS *pub)
     return 1;
 }
 
+int p11be_rsa_token_fit(P11BE_TOKEN_CTX *tc, const char *group, size_t bits,
+                        char *why, size_t why_len)
+{
+    static const CK_MECHANISM_TYPE mechs[] = {CKM_RSA_PKCS, CKM_RSA_X_509};
+    static const char *const names[] = {"CKM_RSA_PKCS", "CKM_RSA_X_509"};
+
+    (void)group;
+    return tc == NULL
+           || p11be_keymgmt_mech_fit(tc, mechs, names, 2, bits, "RSA keys", why,
+                                     why_len);
+}
+
 /* Size, exponent and PSS restrictions for the default provider. */
 static int rsa_gen_host_params(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx)
 {
@@ -341,6 +353,7 @@ static int rsa_gen_host_params(const P11BE_GEN_CTX *gctx, EVP_PKEY_CTX *ctx)
         .gen_set_params = rsa_gen_set_params, .gen_prepare = rsa_gen_prepare,  \
         .gen_template = rsa_gen_template,                                      \
         .gen_host_params = rsa_gen_host_params,                                \
+        .token_fit = p11be_rsa_token_fit,                                      \
     }
 
 static const struct p11be_keymgmt_kind rsa_keymgmt =

@@ -2,10 +2,14 @@
 /* The operation base (keyop.h). */
 #include "keyop.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "debug.h"
+#include "delegate.h"
 #include "err.h"
+#include "keymgmt.h"
+#include "mechs.h"
 #include "reentry.h"
 
 void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what)
@@ -15,6 +19,61 @@ void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what)
     op->reentered = p11be_reentered();
     if (op->reentered)
         P11BE_DEBUG("re-entered from the module: %s on the host", what);
+}
+
+/*
+ * The private-key work of a key the token cannot do (what it lacks in
+ * why) moves to the host copy, counted, unless pkcs11-delegate = no.
+ */
+static int keyop_delegate(P11BE_KEYOP *op, const char *why)
+{
+    int allowed = p11be_delegate_allowed(op->prov);
+
+    if (allowed > 0) {
+        op->on_host = 1;
+        P11BE_DEBUG("%s: %s, on the host", op->what, why);
+        p11be_delegated_note(op->prov, op->what);
+        return 1;
+    }
+    if (allowed == 0)
+        p11be_raise(op->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                    "%s: the token cannot use this %s key (%s), and "
+                    "pkcs11-delegate = no forbids the default provider",
+                    op->what, op->key->kind->name, why);
+    return 0;
+}
+
+/* A key from software whose type, curve or size the token lacks. */
+static int keyop_fit(P11BE_KEYOP *op)
+{
+    char why[200];
+    int fit = p11be_keymgmt_fit(op->key, NULL, 0);
+
+    if (fit < 0)
+        return 0;
+    if (fit == P11BE_FIT_TOKEN)
+        return 1;
+    if (p11be_keymgmt_fit(op->key, why, sizeof(why)) < 0)
+        return 0;
+    return keyop_delegate(op, why);
+}
+
+int p11be_keyop_token_mech(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
+                           const char *mech_name)
+{
+    char why[120];
+
+    if (op->on_host)
+        return 1;
+    if (p11be_token_ctx_token(&op->prov->tc) == NULL)
+        return 0;
+    if (p11be_has_mech(&op->prov->tc, mech))
+        return 1;
+    /* A token key: nothing to fall back on. */
+    if (!op->key->host_private)
+        return p11be_check_mech(&op->prov->tc, mech, mech_name);
+    snprintf(why, sizeof(why), "%s is not supported by the token", mech_name);
+    return keyop_delegate(op, why);
 }
 
 int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
@@ -52,6 +111,8 @@ int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
     if (op->on_host && !op->reentered)
         P11BE_DEBUG("%s with a software key, offload keys: on the host",
                     op->what);
+    if (uses_private && !op->on_host && key->host_private && !keyop_fit(op))
+        return 0;
     op->host = p11be_key_host_ctx(key);
     return op->host != NULL;
 }

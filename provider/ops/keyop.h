@@ -28,7 +28,10 @@ typedef struct p11be_keyop_st {
      * Set by init: the work runs on the host copy and never on the token.
      * On re-entry, and in pkcs11-offload = keys mode for a key that came
      * from software (its private half is in the host copy), so that such
-     * keys cost no token call even where pkcs11be is preferred.
+     * keys cost no token call even where pkcs11be is preferred; and for a
+     * key from software that the token cannot use (its type, curve or
+     * size, keymgmt.h P11BE_FIT_HOST, or the operation's mechanism), as
+     * OpenSSL's default provider would do it (counted as delegated).
      */
     int on_host;
 } P11BE_KEYOP;
@@ -43,6 +46,15 @@ void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what);
  */
 int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
                      int uses_private);
+
+/*
+ * For init, after p11be_keyop_init: whether the token has `mech` for the
+ * private-key work. Without it, a key from software moves that work to
+ * its host copy (on_host, counted as delegated) unless pkcs11-delegate =
+ * no; otherwise "... is not supported by the token". 1, or 0 (raised).
+ */
+int p11be_keyop_token_mech(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
+                           const char *mech_name);
 
 /* Whether the last init was for `operation`; raises otherwise. */
 int p11be_keyop_ready(P11BE_KEYOP *op, int operation);

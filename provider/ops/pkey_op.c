@@ -116,16 +116,15 @@ int p11be_pkey_ctx_init(P11BE_PKEY_CTX *ctx, void *provkey,
                     ctx->op.key->kind->name);
         return 0;
     }
+    if (private && alg->mech_name != NULL
+        && !p11be_keyop_token_mech(&ctx->op, alg->mech, alg->mech_name))
+        return 0;
     /* On the token, the host context only holds the parameters. */
     if (private && !ctx->op.on_host)
         host_op = alg->token_host_op;
-    if (alg->token_host_op != 0
-        && (pkey_host_init(ctx->op.host, host_op) <= 0
-            || !p11be_pkey_ctx_set_params(ctx, params)))
-        return 0;
-    if (private && !ctx->op.on_host && alg->mech_name != NULL)
-        return p11be_check_mech(&ctx->op.prov->tc, alg->mech, alg->mech_name);
-    return 1;
+    return alg->token_host_op == 0
+           || (pkey_host_init(ctx->op.host, host_op) > 0
+               && p11be_pkey_ctx_set_params(ctx, params));
 }
 
 int p11be_pkey_ctx_get_params(void *vctx, OSSL_PARAM params[])

@@ -132,6 +132,11 @@ struct p11be_key_st {
     unsigned char *id; /* CKA_ID of a persistent key */
     size_t id_len;     /* bytes in id */
     char *label;       /* CKA_LABEL of a persistent key */
+    /*
+     * Whether the token can use it (ops/keymgmt.h, P11BE_FIT_*): decided
+     * once, by the keymgmt, and read and set with __atomic builtins.
+     */
+    int fit;
 };
 
 P11BE_KEY *p11be_key_new(P11BE_TOKEN_CTX *tc,
