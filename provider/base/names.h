@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Algorithm names as OpenSSL's default provider spells them. */
+/*
+ * Algorithm names as OpenSSL's default provider spells them, for those
+ * written in more than one place (a name used once is in its row of
+ * ops/algorithms.c).
+ */
 #ifndef P11BE_NAMES_H
 #define P11BE_NAMES_H
 
@@ -14,28 +18,8 @@
 #define P11BE_NAMES_RSA      "RSA:rsaEncryption:1.2.840.113549.1.1.1"
 #define P11BE_NAMES_RSA_PSS  "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"
 #define P11BE_NAMES_EC       "EC:id-ecPublicKey:1.2.840.10045.2.1"
-#define P11BE_NAMES_ECDSA    "ECDSA"
-#define P11BE_NAMES_ECDH     "ECDH"
 #define P11BE_NAMES_DH       "DH:dhKeyAgreement:1.2.840.113549.1.3.1"
 #define P11BE_NAMES_ED25519  "ED25519:1.3.101.112"
 #define P11BE_NAMES_ED448    "ED448:1.3.101.113"
-
-#define P11BE_NAMES_AES_256_ECB "AES-256-ECB:2.16.840.1.101.3.4.1.41"
-#define P11BE_NAMES_AES_192_ECB "AES-192-ECB:2.16.840.1.101.3.4.1.21"
-#define P11BE_NAMES_AES_128_ECB "AES-128-ECB:2.16.840.1.101.3.4.1.1"
-#define P11BE_NAMES_AES_256_CBC "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42"
-#define P11BE_NAMES_AES_192_CBC "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22"
-#define P11BE_NAMES_AES_128_CBC "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2"
-#define P11BE_NAMES_AES_256_CTR "AES-256-CTR"
-#define P11BE_NAMES_AES_192_CTR "AES-192-CTR"
-#define P11BE_NAMES_AES_128_CTR "AES-128-CTR"
-#define P11BE_NAMES_AES_256_GCM                                                \
-    "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46"
-#define P11BE_NAMES_AES_192_GCM                                                \
-    "AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26"
-#define P11BE_NAMES_AES_128_GCM                                                \
-    "AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6"
-#define P11BE_NAMES_DES_EDE3_ECB "DES-EDE3-ECB:DES-EDE3"
-#define P11BE_NAMES_DES_EDE3_CBC "DES-EDE3-CBC:DES3:1.2.840.113549.3.7"
 
 #endif

@@ -111,7 +111,7 @@ void p11be_fallback_release(void);
 
 /*
  * A library context of the provider's own, made on first use, shared and
- * freed by its last user: the fallback above, the DRBG parent's (drbg.c).
+ * freed by its last user: the fallback above, the DRBG parent's (rand.c).
  * It is made and freed outside `lock`: that takes libcrypto's own locks,
  * which libcrypto may hold while it frees a context of ours that releases
  * it (a DRBG at exit: ThreadSanitizer saw the lock-order inversion).

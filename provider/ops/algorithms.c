@@ -42,20 +42,20 @@ static const OSSL_ALGORITHM mac_algorithms[] = {
 };
 
 static const OSSL_ALGORITHM cipher_algorithms[] = {
-    ALG(P11BE_NAMES_AES_256_ECB, p11be_cipher_aes_256_ecb_functions, ON_TOKEN("AES-256-ECB")),
-    ALG(P11BE_NAMES_AES_192_ECB, p11be_cipher_aes_192_ecb_functions, ON_TOKEN("AES-192-ECB")),
-    ALG(P11BE_NAMES_AES_128_ECB, p11be_cipher_aes_128_ecb_functions, ON_TOKEN("AES-128-ECB")),
-    ALG(P11BE_NAMES_AES_256_CBC, p11be_cipher_aes_256_cbc_functions, ON_TOKEN("AES-256-CBC")),
-    ALG(P11BE_NAMES_AES_192_CBC, p11be_cipher_aes_192_cbc_functions, ON_TOKEN("AES-192-CBC")),
-    ALG(P11BE_NAMES_AES_128_CBC, p11be_cipher_aes_128_cbc_functions, ON_TOKEN("AES-128-CBC")),
-    ALG(P11BE_NAMES_AES_256_CTR, p11be_cipher_aes_256_ctr_functions, ON_TOKEN("AES-256-CTR")),
-    ALG(P11BE_NAMES_AES_192_CTR, p11be_cipher_aes_192_ctr_functions, ON_TOKEN("AES-192-CTR")),
-    ALG(P11BE_NAMES_AES_128_CTR, p11be_cipher_aes_128_ctr_functions, ON_TOKEN("AES-128-CTR")),
-    ALG(P11BE_NAMES_AES_256_GCM, p11be_cipher_aes_256_gcm_functions, ON_TOKEN("AES-256-GCM")),
-    ALG(P11BE_NAMES_AES_192_GCM, p11be_cipher_aes_192_gcm_functions, ON_TOKEN("AES-192-GCM")),
-    ALG(P11BE_NAMES_AES_128_GCM, p11be_cipher_aes_128_gcm_functions, ON_TOKEN("AES-128-GCM")),
-    ALG(P11BE_NAMES_DES_EDE3_ECB, p11be_cipher_des_ede3_ecb_functions, ON_TOKEN("DES-EDE3-ECB (Triple DES)")),
-    ALG(P11BE_NAMES_DES_EDE3_CBC, p11be_cipher_des_ede3_cbc_functions, ON_TOKEN("DES-EDE3-CBC (Triple DES)")),
+    ALG("AES-256-ECB:2.16.840.1.101.3.4.1.41", p11be_cipher_aes_256_ecb_functions, ON_TOKEN("AES-256-ECB")),
+    ALG("AES-192-ECB:2.16.840.1.101.3.4.1.21", p11be_cipher_aes_192_ecb_functions, ON_TOKEN("AES-192-ECB")),
+    ALG("AES-128-ECB:2.16.840.1.101.3.4.1.1", p11be_cipher_aes_128_ecb_functions, ON_TOKEN("AES-128-ECB")),
+    ALG("AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42", p11be_cipher_aes_256_cbc_functions, ON_TOKEN("AES-256-CBC")),
+    ALG("AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22", p11be_cipher_aes_192_cbc_functions, ON_TOKEN("AES-192-CBC")),
+    ALG("AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2", p11be_cipher_aes_128_cbc_functions, ON_TOKEN("AES-128-CBC")),
+    ALG("AES-256-CTR", p11be_cipher_aes_256_ctr_functions, ON_TOKEN("AES-256-CTR")),
+    ALG("AES-192-CTR", p11be_cipher_aes_192_ctr_functions, ON_TOKEN("AES-192-CTR")),
+    ALG("AES-128-CTR", p11be_cipher_aes_128_ctr_functions, ON_TOKEN("AES-128-CTR")),
+    ALG("AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46", p11be_cipher_aes_256_gcm_functions, ON_TOKEN("AES-256-GCM")),
+    ALG("AES-192-GCM:id-aes192-GCM:2.16.840.1.101.3.4.1.26", p11be_cipher_aes_192_gcm_functions, ON_TOKEN("AES-192-GCM")),
+    ALG("AES-128-GCM:id-aes128-GCM:2.16.840.1.101.3.4.1.6", p11be_cipher_aes_128_gcm_functions, ON_TOKEN("AES-128-GCM")),
+    ALG("DES-EDE3-ECB:DES-EDE3", p11be_cipher_des_ede3_ecb_functions, ON_TOKEN("DES-EDE3-ECB (Triple DES)")),
+    ALG("DES-EDE3-CBC:DES3:1.2.840.113549.3.7", p11be_cipher_des_ede3_cbc_functions, ON_TOKEN("DES-EDE3-CBC (Triple DES)")),
     {NULL, NULL, NULL, NULL},
 };
 
@@ -102,7 +102,7 @@ static const OSSL_ALGORITHM signature_algorithms[] = {
     ALG("HMAC", p11be_signature_hmac_functions, "HMAC through EVP_DigestSign, made" ON_TOKEN("")),
     ALG("CMAC", p11be_signature_cmac_functions, "CMAC through EVP_DigestSign, made" ON_TOKEN("")),
     ALG(P11BE_NAMES_RSA, p11be_signature_rsa_functions, WITH_KEY("RSA signatures")),
-    ALG(P11BE_NAMES_ECDSA, p11be_signature_ecdsa_functions, WITH_KEY("ECDSA signatures")),
+    ALG("ECDSA", p11be_signature_ecdsa_functions, WITH_KEY("ECDSA signatures")),
     ALG(P11BE_NAMES_ED25519, p11be_signature_ed25519_functions, WITH_KEY("Ed25519 signatures")),
     ALG(P11BE_NAMES_ED448, p11be_signature_ed448_functions, WITH_KEY("Ed448 signatures")),
     {NULL, NULL, NULL, NULL},
@@ -114,7 +114,7 @@ static const OSSL_ALGORITHM asym_cipher_algorithms[] = {
 };
 
 static const OSSL_ALGORITHM keyexch_algorithms[] = {
-    ALG(P11BE_NAMES_ECDH, p11be_keyexch_ecdh_functions, WITH_KEY("ECDH")),
+    ALG("ECDH", p11be_keyexch_ecdh_functions, WITH_KEY("ECDH")),
     ALG(P11BE_NAMES_DH, p11be_keyexch_dh_functions, WITH_KEY("finite-field Diffie-Hellman")),
     {NULL, NULL, NULL, NULL},
 };

@@ -96,7 +96,7 @@ extern const OSSL_DISPATCH p11be_decoder_ec_functions[];
 extern const OSSL_DISPATCH p11be_decoder_ed25519_functions[];
 extern const OSSL_DISPATCH p11be_decoder_ed448_functions[];
 
-/* rand.c, drbg.c */
+/* rand.c */
 extern const OSSL_DISPATCH p11be_rand_pkcs11_functions[];
 extern const OSSL_DISPATCH p11be_drbg_ctr_functions[];
 extern const OSSL_DISPATCH p11be_drbg_hash_functions[];

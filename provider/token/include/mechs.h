@@ -3,8 +3,11 @@
  * What the token offers: its mechanisms (the list read when the token is
  * opened), their C_GetMechanismInfo (read once per token and kept), and
  * the parameter sets it turned down although it lists the mechanism.
- * Algorithms are offered statically; init asks here and fails with
- * "... is not supported by the token".
+ * Algorithms are offered statically; init asks here. Digests, MACs and
+ * ciphers look up (p11be_mech_lookup) and hand an absent mechanism to the
+ * default provider (delegate.h); operations with no other way check
+ * (p11be_check_mech, p11be_mech_info) and fail with "... is not supported
+ * by the token".
  */
 #ifndef P11BE_MECHS_H
 #define P11BE_MECHS_H
