@@ -52,8 +52,7 @@ int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
     if (op->on_host && !op->reentered)
         P11BE_DEBUG("%s with a software key, offload keys: on the host",
                     op->what);
-    op->host = p11be_key_host_ctx(key);
-    return op->host != NULL;
+    return 1;
 }
 
 int p11be_keyop_ready(P11BE_KEYOP *op, int operation)
