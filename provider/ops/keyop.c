@@ -113,8 +113,7 @@ int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
                     op->what);
     if (uses_private && !op->on_host && key->host_private && !keyop_fit(op))
         return 0;
-    op->host = p11be_key_host_ctx(key);
-    return op->host != NULL;
+    return 1;
 }
 
 int p11be_keyop_ready(P11BE_KEYOP *op, int operation)

@@ -40,8 +40,8 @@ typedef struct p11be_keyop_st {
 void p11be_keyop_new(P11BE_KEYOP *op, P11BE_PROV_CTX *prov, const char *what);
 
 /*
- * For init: takes provkey (NULL keeps the key set before) and makes a new
- * host context, which the caller then initialises for its operation.
+ * For init: takes provkey (NULL keeps the key set before) and drops the
+ * host context, which the caller then makes for its operation (pkey_op.c).
  * With `uses_private`, refuses a public key, and a token key in re-entry.
  */
 int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,

@@ -79,6 +79,16 @@ void *p11be_pkey_ctx_dup(void *vctx);
 int p11be_pkey_ctx_init(P11BE_PKEY_CTX *ctx, void *provkey,
                         const OSSL_PARAM params[], int operation);
 
+/*
+ * The same, then for a signature over a digest (md_name not NULL) the
+ * digest set on the host context after params, and its hash on the host
+ * started in ctx->mdctx. An init without params dups a host context made
+ * ready once per key instead of making one. 1, or 0 (raised).
+ */
+int p11be_pkey_ctx_init_md(P11BE_PKEY_CTX *ctx, void *provkey,
+                           const OSSL_PARAM params[], int operation,
+                           const char *md_name);
+
 /* get_ctx_params / set_ctx_params (after init): the host context's. */
 int p11be_pkey_ctx_get_params(void *vctx, OSSL_PARAM params[]);
 int p11be_pkey_ctx_set_params(void *vctx, const OSSL_PARAM params[]);

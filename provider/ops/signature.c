@@ -111,39 +111,16 @@ static int sig_digest_init(P11BE_PKEY_CTX *ctx, const char *mdname,
                            void *provkey, const OSSL_PARAM params[],
                            int operation)
 {
-    const char *what = ctx->alg->what;
-    OSSL_PARAM set[2];
-    EVP_MD *md;
-    int ok;
-
     if (ctx->alg->default_md == NULL && mdname != NULL && mdname[0] != '\0') {
         p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s takes no digest (got %s)", what, mdname);
+                    "%s takes no digest (got %s)", ctx->alg->what, mdname);
         return 0;
     }
-    if (!p11be_pkey_ctx_init(ctx, provkey, params, operation))
-        return 0;
     if (ctx->alg->default_md == NULL)
-        return 1;
-    if (mdname == NULL)
+        mdname = NULL;
+    else if (mdname == NULL)
         mdname = ctx->alg->default_md;
-    set[0] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST,
-                                              (char *)mdname, 0);
-    set[1] = OSSL_PARAM_construct_end();
-    if (EVP_PKEY_CTX_set_params(ctx->op.host, set) <= 0) {
-        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s: digest %s refused", what, mdname);
-        return 0;
-    }
-    md = EVP_MD_fetch(p11be_fallback_libctx(), mdname, NULL);
-    ctx->mdctx = EVP_MD_CTX_new();
-    ok = md != NULL && ctx->mdctx != NULL
-         && EVP_DigestInit_ex2(ctx->mdctx, md, NULL);
-    EVP_MD_free(md);
-    if (!ok)
-        p11be_raise(ctx->op.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s: cannot hash with %s", what, mdname);
-    return ok;
+    return p11be_pkey_ctx_init_md(ctx, provkey, params, operation, mdname);
 }
 
 int p11be_sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,

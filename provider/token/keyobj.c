@@ -189,6 +189,9 @@ void p11be_key_free(P11BE_KEY *key)
         p11be_object_destroy(key->tc, &key->pub);
     }
     p11be_object_destroy(key->tc, &key->copy);
+    /* Before the fallback library context its contexts live in may go. */
+    if (key->ext != NULL)
+        key->ext->free(key->ext);
     EVP_PKEY_free(key->host);
     EVP_PKEY_free(key->host_full);
     p11be_fallback_release();

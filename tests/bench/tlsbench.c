@@ -63,6 +63,11 @@
  * hits them alike; --repeat rounds give medians. Counting runs in further
  * children whose module is the counting shim (set before pkcs11be first
  * opens the token), over --count handshakes (or signatures) per way.
+ *
+ * --profile WAY is for profilers: one child makes --count operations of
+ * that way alone, on one thread, inside profile_loop() (so that
+ * `valgrind --tool=callgrind --toggle-collect=profile_loop` counts them
+ * and nothing else), and prints their CPU and wall time per operation.
  */
 #define _GNU_SOURCE /* SOCK_NONBLOCK */
 #include <errno.h>
@@ -116,14 +121,16 @@ enum tls_way {
     WAY_TOKEN,    /* signatures, direct PKCS#11 on a session key */
     WAY_HOST,     /* signatures, the default provider with its key */
     WAY_WAITS,    /* default's handshakes, plus pkcs11be's calls' delays */
+    WAY_INSITU,   /* default's handshakes, each then a token signature */
     WAY_COUNT
 };
 
 /* The ways that make handshakes (and have a tls_side). */
 #define TLS_WAYS 2
 
-static const char *const way_names[WAY_COUNT] = {"pkcs11be", "default", "token",
-                                                 "host sign", "default+waits"};
+static const char *const way_names[WAY_COUNT] = {
+    "pkcs11be",  "default",       "token",
+    "host sign", "default+waits", "default+token"};
 static const char *const way_props[TLS_WAYS] = {"provider=pkcs11be",
                                                 "provider=default"};
 
@@ -153,6 +160,7 @@ struct options {
     int markdown;                    /* print the table as Markdown */
     int verbose;                     /* every round's rates on stderr */
     const char *filter;              /* only the case whose tag this is */
+    int profile;                     /* --profile: a way; -1: the table */
     int offload_keys;                /* --offload keys: see the top */
     const char *module;              /* the real PKCS#11 module */
     char provider_path[PATH_MAX];    /* directory holding pkcs11be.so */
@@ -227,6 +235,10 @@ static void usage(FILE *out)
           "                        (p11shim.so), e.g. 0,100 (0)\n"
           "  -o, --offload all|keys  pkcs11be's pkcs11-offload mode (all);\n"
           "                        keys: no property query in the SSL_CTXs\n"
+          "  -P, --profile WAY     no table: --count operations of one way\n"
+          "                        (pkcs11be, default, token, host), one\n"
+          "                        thread, in profile_loop() for profilers;\n"
+          "                        prints CPU and wall us per operation\n"
           "  -m, --markdown        print the table in Markdown\n"
           "  -v, --verbose         every round's rates\n"
           "      --provider-path DIR  where pkcs11be.so is (the build dir)\n"
@@ -722,6 +734,9 @@ static int one_op(const struct bench *b, enum tls_way way, unsigned index,
         for (i = 0; i < CALLS_PER_HS; i++)
             sleep_us(b->latency_us);
         return handshake(&b->sides[WAY_DEFAULT], NULL, why);
+    case WAY_INSITU:
+        return handshake(&b->sides[WAY_DEFAULT], NULL, why)
+               && token_sign(&b->token, b->token.session[index], why);
     default:
         return handshake(&b->sides[way], NULL, why);
     }
@@ -828,6 +843,47 @@ static int count_calls(const struct bench *b, const struct child_env *env)
     return 1;
 }
 
+/*
+ * The profile job's operations, and nothing else: not inlined, so that a
+ * profiler can select it by name (see the top).
+ */
+static __attribute__((noinline)) int profile_loop(const struct bench *b,
+                                                  enum tls_way way,
+                                                  unsigned long count,
+                                                  EVP_PKEY_CTX *pctx, char *why)
+{
+    unsigned long i;
+
+    for (i = 0; i < count; i++)
+        if (!one_op(b, way, 0, pctx, why))
+            return 0;
+    return 1;
+}
+
+/* The profile job: o->count operations of o->profile on this thread. */
+static int profile_way(const struct bench *b, const struct child_env *env)
+{
+    struct tls_report *rep = env->rep;
+    enum tls_way way = (enum tls_way)env->o->profile;
+    EVP_PKEY_CTX *pctx = NULL;
+    double start, cpu;
+    int ok;
+
+    if (way == WAY_HOST
+        && (pctx =
+                host_sign_ctx(b->libctx, b->sides[WAY_DEFAULT].key, rep->why))
+               == NULL)
+        return 0;
+    start = now_seconds();
+    cpu = thread_cpu_seconds();
+    ok = profile_loop(b, way, env->o->count, pctx, rep->why);
+    rep->cpu[way] = thread_cpu_seconds() - cpu;
+    rep->seconds[way] = now_seconds() - start;
+    rep->ops[way] = ok ? env->o->count : 0;
+    EVP_PKEY_CTX_free(pctx);
+    return ok;
+}
+
 /* The timed job: the ways take turns in slices until each had its time. */
 static int time_ways(const struct bench *b, const struct child_env *env)
 {
@@ -907,8 +963,13 @@ static int child_main(const struct child_env *env)
         snprintf(rep->why, sizeof(rep->why), "token: %s", why);
         goto out_free_sides;
     }
-    if (!(env->counts != NULL ? count_calls(&b, env) : time_ways(&b, env)))
+    if (o->profile >= 0) {
+        if (!profile_way(&b, env))
+            goto out_free_sides;
+    } else if (!(env->counts != NULL ? count_calls(&b, env)
+                                     : time_ways(&b, env))) {
         goto out_free_sides;
+    }
     rep->ok = 1;
     ret = 1;
 
@@ -937,6 +998,9 @@ static int run_child(const struct child_env *env)
 {
     unsigned timeout =
         (unsigned)(env->o->seconds * WAY_COUNT) + WATCHDOG_SLACK_SECONDS;
+    /* A profile runs --count operations, maybe under valgrind: 1 s each. */
+    if (env->o->profile >= 0)
+        timeout += (unsigned)env->o->count;
     pid_t pid;
     int status;
 
@@ -1029,6 +1093,24 @@ static struct bounds round_bounds(const struct tls_cell *c, int rnd)
     return b;
 }
 
+/*
+ * The serial bound with the token's signature timed where it runs: in
+ * the default way's handshakes, each followed by one (default+token),
+ * less the host's signature those made (as the host bound). The token
+ * way's rate is a tight loop, with the module's code and data hot in the
+ * caches; in a handshake they are not, and a token that runs on the
+ * host's CPUs (SoftHSM2) then takes longer per signature.
+ */
+static double in_situ_bound(const struct tls_cell *c, int rnd)
+{
+    double both = c->rate[WAY_INSITU][rnd], host_sign = c->rate[WAY_HOST][rnd];
+    double t = 1 / both - 1 / host_sign;
+
+    if (t <= 0) /* noise, as in round_bounds() */
+        t = 1 / both;
+    return 1 / t;
+}
+
 enum {
     COL_KEY,
     COL_SIG,
@@ -1056,6 +1138,11 @@ enum {
     COL_CPU_TOKEN,
     COL_CPU_HOST,
     COL_CPU_ADDED,
+    COL_INSITU,
+    COL_INSITU_BOUND,
+    COL_OF_INSITU,
+    COL_CPU_INSITU,
+    COL_CPU_ADDED_INSITU,
     COL_COUNT
 };
 
@@ -1087,6 +1174,11 @@ static const char *const col_heads[COL_COUNT] = {
     "cpu us/sign token",
     "cpu us/sign host",
     "cpu us/hs added",
+    "default+token hs/s",
+    "in-situ bound hs/s",
+    "pkcs11be/in-situ",
+    "cpu us/hs default+token",
+    "cpu us/hs added in-situ",
 };
 
 #define CELL_LEN 48
@@ -1096,12 +1188,17 @@ static const struct {
     int col;
     int places;
 } median_cols[] = {
-    {COL_P11BE, 0},     {COL_DEFAULT, 0},     {COL_RATIO, 2},
-    {COL_TOKEN, 0},     {COL_HOST_SIGN, 0},   {COL_HOST, 0},
-    {COL_BOUND, 0},     {COL_SERIAL, 0},      {COL_OF_BOUND, 2},
-    {COL_OF_SERIAL, 2}, {COL_WAITS, 0},       {COL_OF_WAITS, 2},
-    {COL_CPU_P11BE, 0}, {COL_CPU_DEFAULT, 0}, {COL_CPU_TOKEN, 0},
-    {COL_CPU_HOST, 0},  {COL_CPU_ADDED, 0},
+    {COL_P11BE, 0},        {COL_DEFAULT, 0},
+    {COL_RATIO, 2},        {COL_TOKEN, 0},
+    {COL_HOST_SIGN, 0},    {COL_HOST, 0},
+    {COL_BOUND, 0},        {COL_SERIAL, 0},
+    {COL_OF_BOUND, 2},     {COL_OF_SERIAL, 2},
+    {COL_WAITS, 0},        {COL_OF_WAITS, 2},
+    {COL_CPU_P11BE, 0},    {COL_CPU_DEFAULT, 0},
+    {COL_CPU_TOKEN, 0},    {COL_CPU_HOST, 0},
+    {COL_CPU_ADDED, 0},    {COL_INSITU, 0},
+    {COL_INSITU_BOUND, 0}, {COL_OF_INSITU, 2},
+    {COL_CPU_INSITU, 0},   {COL_CPU_ADDED_INSITU, 0},
 };
 
 static void fill_rates(const struct tls_cell *c, char row[COL_COUNT][CELL_LEN])
@@ -1113,6 +1210,7 @@ static void fill_rates(const struct tls_cell *c, char row[COL_COUNT][CELL_LEN])
     for (rnd = 0; rnd < c->rounds; rnd++) {
         struct bounds b = round_bounds(c, rnd);
         double p11be = c->rate[WAY_PKCS11BE][rnd];
+        double insitu = in_situ_bound(c, rnd);
 
         v[COL_P11BE][rnd] = p11be;
         v[COL_DEFAULT][rnd] = c->rate[WAY_DEFAULT][rnd];
@@ -1135,6 +1233,14 @@ static void fill_rates(const struct tls_cell *c, char row[COL_COUNT][CELL_LEN])
             c->cpu[WAY_PKCS11BE][rnd]
             - (c->cpu[WAY_DEFAULT][rnd] - c->cpu[WAY_HOST][rnd]
                + c->cpu[WAY_TOKEN][rnd]);
+        v[COL_INSITU][rnd] = c->rate[WAY_INSITU][rnd];
+        v[COL_INSITU_BOUND][rnd] = insitu;
+        v[COL_OF_INSITU][rnd] = p11be / insitu;
+        v[COL_CPU_INSITU][rnd] = c->cpu[WAY_INSITU][rnd];
+        /* against the same handshake with the token's signature in place */
+        v[COL_CPU_ADDED_INSITU][rnd] =
+            c->cpu[WAY_PKCS11BE][rnd]
+            - (c->cpu[WAY_INSITU][rnd] - c->cpu[WAY_HOST][rnd]);
     }
     for (i = 0; i < sizeof(median_cols) / sizeof(median_cols[0]); i++) {
         int col = median_cols[i].col;
@@ -1224,6 +1330,14 @@ static void print_legend(const struct options *o, const struct tls_cell *cells,
            "pkcs11be's handshake less default's with the token's signature "
            "in place of the host's, what pkcs11be itself costs\n",
            bullet);
+    printf("%sdefault+token: the default way's handshakes, each followed by "
+           "one token signature as the token way makes them: the token's "
+           "work timed inside handshakes rather than in a tight loop (a "
+           "token on the host's CPUs runs slower there, with its code and "
+           "data out of the caches); in-situ bound = 1/(1/default+token - "
+           "1/host sign); added in-situ: pkcs11be's CPU per handshake less "
+           "default+token's less host sign's\n",
+           bullet);
     if (o->count > 0)
         printf("%scalls/hs, calls/sign: PKCS#11 calls per handshake (per "
                "signature) through p11shim.so over %lu per way, 1 thread\n",
@@ -1306,6 +1420,46 @@ static int parse_list(const char *text, unsigned long lo, unsigned long hi,
     return 1;
 }
 
+/* --profile's name for a way (the first word of its name), or -1. */
+static int profile_way_of(const char *name)
+{
+    int k;
+
+    for (k = 0; k < WAY_COUNT; k++)
+        if (strncmp(way_names[k], name, strlen(name)) == 0
+            && (way_names[k][strlen(name)] == '\0'
+                || way_names[k][strlen(name)] == ' '))
+            return k;
+    return -1;
+}
+
+/* --profile: each case's operations of one way, timed; 0 if one failed. */
+static int profile_cases(const struct options *o, struct tls_report *rep)
+{
+    int i, failed = 0;
+
+    for (i = 0; tls_cases[i].name != NULL; i++) {
+        struct child_env env = {o,   &tls_cases[i], 1,   o->latency[0],
+                                rep, NULL,          NULL};
+        double n = (double)o->count;
+
+        if (o->filter != NULL && strcmp(o->filter, tls_cases[i].tag) != 0)
+            continue;
+        if (!run_child(&env)) {
+            fprintf(stderr, "p11tlsbench: %s: %s\n", tls_cases[i].name,
+                    rep->why);
+            failed = 1;
+            continue;
+        }
+        printf("%s, %s, %lu us: %lu operations, %.1f us CPU and %.1f us "
+               "wall per operation\n",
+               tls_cases[i].name, way_names[o->profile], o->latency[0],
+               o->count, rep->cpu[o->profile] * 1e6 / n,
+               rep->seconds[o->profile] * 1e6 / n);
+    }
+    return !failed;
+}
+
 /* 2 on a usage error, 1 to exit successfully, 0 to go on. */
 static int parse_options(struct options *o, int argc, char **argv)
 {
@@ -1318,6 +1472,7 @@ static int parse_options(struct options *o, int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"latency-us", required_argument, NULL, 'L'},
         {"offload", required_argument, NULL, 'o'},
+        {"profile", required_argument, NULL, 'P'},
         {"markdown", no_argument, NULL, 'm'},
         {"verbose", no_argument, NULL, 'v'},
         {"provider-path", required_argument, NULL, OPT_PROVIDER_PATH},
@@ -1329,7 +1484,7 @@ static int parse_options(struct options *o, int argc, char **argv)
     long n;
     int c;
 
-    while ((c = getopt_long(argc, argv, "s:r:n:c:t:L:o:mvh", longopts, NULL))
+    while ((c = getopt_long(argc, argv, "s:r:n:c:t:L:o:P:mvh", longopts, NULL))
            != -1) {
         switch (c) {
         case 's':
@@ -1365,6 +1520,11 @@ static int parse_options(struct options *o, int argc, char **argv)
             if (strcmp(optarg, "keys") != 0 && strcmp(optarg, "all") != 0)
                 goto out_bad;
             o->offload_keys = strcmp(optarg, "keys") == 0;
+            break;
+        case 'P':
+            o->profile = profile_way_of(optarg);
+            if (o->profile < 0)
+                goto out_bad;
             break;
         case 'm':
             o->markdown = 1;
@@ -1498,6 +1658,7 @@ int main(int argc, char **argv)
         .nthreads = 1,
         .latency = {0},
         .nlatency = 1,
+        .profile = -1,
     };
     struct tls_cell cells[2 * MAX_LIST * MAX_LIST];
     struct p11shim_counts counts = {0};
@@ -1528,7 +1689,12 @@ int main(int argc, char **argv)
     }
     for (l = 0; l < o.nlatency; l++)
         need_shim |= o.latency[l] > 0;
-    if ((o.count > 0 || need_shim) && access(o.shim, R_OK) != 0) {
+    if (o.profile >= 0 && o.count == 0) {
+        fprintf(stderr, "p11tlsbench: --profile needs --count above 0\n");
+        return 2;
+    }
+    if (((o.count > 0 && o.profile < 0) || need_shim)
+        && access(o.shim, R_OK) != 0) {
         fprintf(stderr, "p11tlsbench: %s: %s; %s\n", o.shim, strerror(errno),
                 need_shim ? "no --latency-us" : "not counting calls");
         if (need_shim)
@@ -1555,6 +1721,11 @@ int main(int argc, char **argv)
     if (rep == MAP_FAILED) {
         fprintf(stderr, "p11tlsbench: mmap: %s\n", strerror(errno));
         return 1;
+    }
+    if (o.profile >= 0) {
+        failed = !profile_cases(&o, rep);
+        munmap(rep, sizeof(*rep));
+        return failed || fflush(stdout) != 0;
     }
     if (o.count > 0 && !open_counts(&counts, counts_path, sizeof(counts_path)))
         o.count = 0;

@@ -45,6 +45,14 @@
 
 typedef struct p11be_key_st P11BE_KEY;
 
+/*
+ * The head of what the operations keep per key (ops/pkey_op.c: host
+ * contexts made ready once): freed with the key by its own function.
+ */
+struct p11be_key_ext {
+    void (*free)(struct p11be_key_ext *ext);
+};
+
 /* What a private-key object is for: its one usage attribute. */
 enum p11be_key_use {
     P11BE_USE_SIGN,    /* CKA_SIGN */
@@ -137,6 +145,8 @@ struct p11be_key_st {
      * once, by the keymgmt, and read and set with __atomic builtins.
      */
     int fit;
+    /* The operations' own; set once with an atomic store, or NULL. */
+    struct p11be_key_ext *ext;
 };
 
 P11BE_KEY *p11be_key_new(P11BE_TOKEN_CTX *tc,
