@@ -9,11 +9,20 @@
  *
  * Encryption. The first data update is C_EncryptInit + C_Encrypt, which
  * gives ciphertext and tag at once: a message of one update costs what a
- * direct caller pays. Its ciphertext (up to GCM_ONE_SHOT_MAX) is kept
- * until final: should a second update come, the plaintext is made again
- * from it, run through C_EncryptInit on a kept session (output dropped),
- * and the message streams with C_EncryptUpdate, final is C_EncryptFinal.
- * A larger first update streams at once.
+ * direct caller pays. Its plaintext (up to GCM_ONE_SHOT_MAX) is kept until
+ * final: should a second update come, it is run through C_EncryptInit on a
+ * kept session (output dropped), and the message streams with
+ * C_EncryptUpdate, final is C_EncryptFinal. A larger first update streams
+ * at once.
+ *
+ * Tokens that do GCM in one call only (NSS softokn 3.87 answers
+ * C_EncryptUpdate with CKR_OPERATION_NOT_INITIALIZED): learned from the
+ * first refusal, once per token (mechs.h). There an encryption's later
+ * updates run the whole message held so far through C_Encrypt again (the
+ * new part is the output, the tag is kept), and past GCM_ONE_SHOT_MAX the
+ * default provider carries on from the start of the message (counted as
+ * delegated); a decryption's keystream is C_Encrypt over all the
+ * ciphertext held.
  *
  * Decryption. A 2.40 token releases GCM plaintext only once it has checked
  * the tag, at C_DecryptFinal, but OpenSSL returns plaintext from each
@@ -39,6 +48,7 @@
  * session); a streaming encryption cannot be copied (the GHASH state is on
  * the token) and fails with a clear error.
  */
+#include <limits.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -51,7 +61,9 @@
 
 #include "cipher.h"
 #include "debug.h"
+#include "delegate.h"
 #include "err.h"
+#include "mechs.h"
 #include "provider.h"
 #include "reentry.h"
 
@@ -74,7 +86,8 @@ enum gcm_iv_state {
 enum gcm_phase {
     GCM_AAD,      /* no data yet: AAD is being collected */
     GCM_ONE_SHOT, /* the first data update ran one-shot */
-    GCM_STREAM,   /* a token operation streams (or must be restarted) */
+    GCM_STREAM,   /* more updates: the token streams (or must be restarted),
+                     or, one-shot only, the message is held */
     GCM_DONE,     /* final done: updates refused until init */
 };
 
@@ -83,8 +96,9 @@ struct gcm_ctx_st {
     enum gcm_iv_state iv_state;     /* see enum */
     unsigned char iv[GCM_IV_MAX];   /* the IV */
     P11BE_CIPHER_BUF aad;           /* AAD of the message */
-    P11BE_CIPHER_BUF data;          /* ciphertext: all so far (decryption),
-                                     the one-shot update's (encryption) */
+    P11BE_CIPHER_BUF data;          /* held: all the ciphertext so far
+                                     (decryption), the plaintext until the
+                                     token streams (encryption); wiped */
     unsigned char tag[GCM_TAG_MAX]; /* expected (decryption) or computed */
     size_t taglen;                  /* bytes in tag; 0: not set */
     int verdict;                    /* decryption: token said tag matches
@@ -93,6 +107,14 @@ struct gcm_ctx_st {
 };
 
 typedef struct gcm_ctx_st GCM_CTX;
+
+/* How the token's refusal of multi-part GCM is kept (mechs.h). */
+static const struct p11be_mech_shape gcm_multipart = {.mech = CKM_AES_GCM};
+
+static int gcm_one_shot_only(GCM_CTX *ctx)
+{
+    return p11be_key_shape_refused(&ctx->c.prov->tc, &gcm_multipart);
+}
 
 /*
  * Whether a decryption may hold `more` bytes besides its AAD and ciphertext
@@ -141,7 +163,7 @@ static void gcm_reset(GCM_CTX *ctx)
 {
     p11be_cipher_stream_abandon(&ctx->c);
     p11be_cipher_buf_forget(&ctx->aad, 1);
-    p11be_cipher_buf_forget(&ctx->data, 0);
+    p11be_cipher_buf_forget(&ctx->data, 1);
     ctx->verdict = 0;
     ctx->phase = GCM_AAD;
 }
@@ -229,7 +251,8 @@ static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
  * With none, C_EncryptInit first on a session then kept, and `replay`
  * (bytes already handled) run through again, output dropped: for
  * encryption the kept plaintext (with the AAD), for decryption the
- * ciphertext (no AAD).
+ * ciphertext (no AAD). 1, 0 raised, or -1 when the token refuses to start
+ * multi-part GCM (learned; nothing raised).
  */
 static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
                       size_t replay_len, const unsigned char *in, size_t len,
@@ -242,20 +265,35 @@ static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
                                  .in_len = len,
                                  .out = out,
                                  .out_len = len};
+    int starting = ctx->c.sess == NULL, ok;
 
     gcm_op(ctx, &op, &params, 1, ctx->c.enc, GCM_TAG_MAX);
-    return p11be_cipher_stream(&ctx->c, &op, 0);
+    ERR_set_mark();
+    ok = p11be_cipher_stream(&ctx->c, &op, 0);
+    if (ok || !starting
+        || (op.rv != CKR_OPERATION_NOT_INITIALIZED
+            && op.rv != CKR_FUNCTION_NOT_SUPPORTED)) {
+        ERR_clear_last_mark();
+        return ok;
+    }
+    ERR_pop_to_mark();
+    P11BE_DEBUG("%s: C_EncryptUpdate refused (%s): GCM in one call only on "
+                "this token from now on",
+                ctx->c.alg->name, p11be_ckr_name(op.rv));
+    p11be_key_note_refused(&ctx->c.prov->tc, &gcm_multipart);
+    return -1;
 }
 
 /*
  * C_EncryptInit + C_Encrypt into the scratch buffer (the output and a tag):
  * the output (ciphertext, or for decryption the plaintext: see the file
- * comment) is copied to `out` unless NULL, and the tag to ctx->tag when
- * `with_aad` (it is a real message's tag only then). The scratch buffer is
- * left holding the output.
+ * comment) from byte `skip` on is copied to `out` unless NULL, and the tag
+ * to ctx->tag when `with_aad` (it is a real message's tag only then). The
+ * scratch buffer is wiped.
  */
 static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
-                                size_t inl, unsigned char *out, int with_aad)
+                                size_t inl, size_t skip, unsigned char *out,
+                                int with_aad)
 {
     CK_GCM_PARAMS params;
     struct p11be_cipher_op op = {
@@ -268,49 +306,104 @@ static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
     gcm_op(ctx, &op, &params, 1, with_aad, GCM_TAG_MAX);
     ok = p11be_cipher_once(&ctx->c, &op);
     if (ok && out != NULL)
-        memcpy(out, op.out, inl);
+        memcpy(out, op.out + skip, inl - skip);
     if (ok && with_aad)
         memcpy(ctx->tag, op.out + inl, GCM_TAG_MAX);
-    ctx->c.work.len = inl;
+    p11be_cipher_buf_forget(&ctx->c.work, 1);
     return ok;
 }
 
+/*
+ * The default provider at the start of this message: key, IV (of any
+ * length), direction, AAD. NULL on failure (raised).
+ */
+static EVP_CIPHER_CTX *gcm_host(GCM_CTX *ctx)
+{
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_size_t(
+                                OSSL_CIPHER_PARAM_AEAD_IVLEN, &ctx->c.ivlen),
+                            OSSL_PARAM_END};
+    EVP_CIPHER_CTX *host = p11be_cipher_host(&ctx->c, 1, NULL, -1);
+    int n;
+
+    if (host != NULL && ctx->aad.len <= INT_MAX
+        && EVP_CIPHER_CTX_set_params(host, params)
+        && EVP_CipherInit_ex2(host, NULL, NULL, ctx->iv, ctx->c.enc, NULL)
+        && (ctx->aad.len == 0
+            || EVP_CipherUpdate(host, NULL, &n, ctx->aad.data,
+                                (int)ctx->aad.len)))
+        return host;
+    EVP_CIPHER_CTX_free(host);
+    return NULL;
+}
+
+/*
+ * A token that does GCM in one call only, and a message too long to hold:
+ * the default provider carries on from the start of the message (the
+ * plaintext held run through it first), and the context stays with it.
+ */
+static int gcm_to_host(GCM_CTX *ctx, const unsigned char *in, size_t inl,
+                       unsigned char *out)
+{
+    size_t held = ctx->data.len;
+    unsigned char *skip = p11be_cipher_work(&ctx->c, held + 1);
+    EVP_CIPHER_CTX *host =
+        skip != NULL && inl <= INT_MAX ? gcm_host(ctx) : NULL;
+    int n,
+        ok = host != NULL
+             && (held == 0
+                 || EVP_CipherUpdate(host, skip, &n, ctx->data.data, (int)held))
+             && EVP_CipherUpdate(host, out, &n, in, (int)inl);
+
+    p11be_cipher_buf_forget(&ctx->c.work, 1);
+    if (!ok) {
+        EVP_CIPHER_CTX_free(host);
+        return 0;
+    }
+    P11BE_DEBUG("%s: over %zu bytes on a token with one-shot GCM only: by "
+                "the default provider",
+                ctx->c.alg->name, (size_t)GCM_ONE_SHOT_MAX);
+    gcm_reset(ctx);
+    ctx->c.host = host;
+    p11be_delegated_note(ctx->c.prov, "cipher");
+    return 1;
+}
+
+/*
+ * The first update is one call (GCM_ONE_SHOT); later ones stream on the
+ * token, replaying the held plaintext first, or on a token that does GCM
+ * in one call only run the whole message held so far again.
+ */
 static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                               unsigned char *out)
 {
-    int ok = 1, again = ctx->phase == GCM_ONE_SHOT;
+    size_t held = ctx->data.len;
+    int ok;
 
-    if (ctx->phase == GCM_AAD && inl <= GCM_ONE_SHOT_MAX) {
-        P11BE_CIPHER_BUF ciphertext;
-
-        if (!gcm_encrypt_one_shot(ctx, in, inl, out, 1))
-            return 0;
-        /* Keep the ciphertext (public: no copy, no wipe) for a restart. */
-        ciphertext = ctx->c.work;
-        ctx->c.work = ctx->data;
-        ctx->data = ciphertext;
-        ctx->phase = GCM_ONE_SHOT;
-        return 1;
-    }
-    if (ctx->phase == GCM_STREAM && ctx->c.sess == NULL) {
+    if (ctx->phase == GCM_STREAM && held == 0) {
+        if (ctx->c.sess != NULL)
+            return gcm_stream(ctx, NULL, 0, in, inl, out) > 0;
         p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
                     "%s: the token's encryption was lost mid-message",
                     ctx->c.alg->name);
         return 0;
     }
-    ctx->phase = GCM_STREAM;
-    /*
-     * A second update after a one-shot one: the one-shot plaintext, made
-     * again from the kept ciphertext (keystream), goes through the new
-     * stream first.
-     */
-    if (again)
-        ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0);
-    ok = ok
-         && gcm_stream(ctx, again ? ctx->c.work.data : NULL,
-                       again ? ctx->data.len : 0, in, inl, out);
-    p11be_cipher_buf_forget(&ctx->c.work, 1);
-    p11be_cipher_buf_forget(&ctx->data, 0);
+    ctx->phase = ctx->phase == GCM_AAD ? GCM_ONE_SHOT : GCM_STREAM;
+    if ((ctx->phase == GCM_STREAM || inl > GCM_ONE_SHOT_MAX)
+        && !gcm_one_shot_only(ctx)) {
+        ctx->phase = GCM_STREAM;
+        ok = gcm_stream(ctx, ctx->data.data, held, in, inl, out);
+        if (ok >= 0) {
+            p11be_cipher_buf_forget(&ctx->data, 1);
+            return ok;
+        }
+    }
+    if (held + inl > GCM_ONE_SHOT_MAX)
+        return gcm_to_host(ctx, in, inl, out);
+    if (!p11be_cipher_buf_append(&ctx->c, &ctx->data, in, inl))
+        return 0;
+    ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, held, out, 1);
+    if (!ok)
+        ctx->data.len = held;
     return ok;
 }
 
@@ -319,29 +412,25 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
     static const unsigned char nothing[1];
     CK_ULONG tag_len = GCM_TAG_MAX;
 
-    switch (ctx->phase) {
-    case GCM_AAD:
-        /* Modules refuse a NULL pData even for an empty message. */
-        return gcm_encrypt_one_shot(ctx, nothing, 0, NULL, 1);
-    case GCM_ONE_SHOT:
+    if (ctx->phase == GCM_AAD) /* modules refuse a NULL pData, even empty */
+        return gcm_encrypt_one_shot(ctx, nothing, 0, 0, NULL, 1);
+    if (ctx->data.len > 0) /* held: the tag is the last one-shot's */
         return 1;
-    default:
-        if (ctx->c.sess == NULL) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                        "%s: the token's encryption was lost mid-message",
-                        ctx->c.alg->name);
-            return 0;
-        }
-        if (!p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len))
-            return 0;
-        if (tag_len != GCM_TAG_MAX) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                        "%s: C_EncryptFinal returned a %lu-byte tag",
-                        ctx->c.alg->name, (unsigned long)tag_len);
-            return 0;
-        }
-        return 1;
+    if (ctx->c.sess == NULL) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
+                    "%s: the token's encryption was lost mid-message",
+                    ctx->c.alg->name);
+        return 0;
     }
+    if (!p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len))
+        return 0;
+    if (tag_len != GCM_TAG_MAX) {
+        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
+                    "%s: C_EncryptFinal returned a %lu-byte tag",
+                    ctx->c.alg->name, (unsigned long)tag_len);
+        return 0;
+    }
+    return 1;
 }
 
 /* The token's answers that mean "this tag does not match". */
@@ -360,13 +449,45 @@ static int gcm_tag_mismatch(CK_RV rv)
  * NULL. Returns 1 if the tag matches, -1 if it does not, 0 on other
  * failures (raised).
  */
+/*
+ * A tag length the token refuses (NSS softokn takes 4 to 16 bytes, OpenSSL
+ * 1 to 16): the default provider checks it over the ciphertext held,
+ * counted as delegated. As gcm_decrypt_check.
+ */
+static int gcm_host_check(GCM_CTX *ctx, unsigned char *out)
+{
+    size_t len = ctx->data.len;
+    unsigned char *pt = out != NULL ? out : p11be_cipher_work(&ctx->c, len + 1);
+    EVP_CIPHER_CTX *host = pt != NULL && len <= INT_MAX ? gcm_host(ctx) : NULL;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ctx->tag,
+                                          ctx->taglen),
+        OSSL_PARAM_END};
+    int n, verdict = 0;
+
+    if (host != NULL && EVP_CipherUpdate(host, pt, &n, ctx->data.data, (int)len)
+        && EVP_CIPHER_CTX_set_params(host, params)) {
+        p11be_delegated_note(ctx->c.prov, "cipher");
+        verdict = EVP_CipherFinal_ex(host, pt + len, &n) > 0 ? 1 : -1;
+    }
+    if (pt != out)
+        p11be_cipher_buf_forget(&ctx->c.work, 1);
+    EVP_CIPHER_CTX_free(host);
+    return verdict;
+}
+
 static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
 {
     CK_GCM_PARAMS params;
     struct p11be_cipher_op op = {.quiet = 1};
     size_t ct_len = ctx->data.len, all_len;
+    /* A tag length the token refused, learned once per token (mechs.h). */
+    struct p11be_mech_shape tag_shape = {.mech = CKM_AES_GCM,
+                                         .hash = ctx->taglen};
     int ok;
 
+    if (p11be_key_shape_refused(&ctx->c.prov->tc, &tag_shape))
+        return gcm_host_check(ctx, out);
     if (!p11be_cipher_buf_append(&ctx->c, &ctx->data, ctx->tag, ctx->taglen))
         return 0;
     all_len = ctx->data.len;
@@ -378,6 +499,16 @@ static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
     op.in_len = op.out_len = all_len;
     gcm_op(ctx, &op, &params, 0, 1, ctx->taglen);
     ok = p11be_cipher_once(&ctx->c, &op);
+    /* NSS softokn refuses a short tag with CKR_HOST_MEMORY at C_DecryptInit. */
+    if (!ok && ctx->taglen < GCM_TAG_MAX
+        && (op.rv == CKR_HOST_MEMORY || op.rv == CKR_MECHANISM_PARAM_INVALID
+            || op.rv == CKR_ARGUMENTS_BAD)) {
+        P11BE_DEBUG("%s: the token refuses %zu-byte tags (%s): checked by "
+                    "the default provider from now on",
+                    ctx->c.alg->name, ctx->taglen, p11be_ckr_name(op.rv));
+        p11be_key_note_refused(&ctx->c.prov->tc, &tag_shape);
+        return gcm_host_check(ctx, out);
+    }
     if (ok && op.out_len == ct_len && out != NULL)
         memcpy(out, op.out, ct_len);
     OPENSSL_cleanse(op.out, all_len);
@@ -413,15 +544,19 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                 return 1;
         }
         /* Plaintext from the keystream: GCM encryption of the ciphertext. */
-        verdict = gcm_encrypt_one_shot(ctx, ctx->data.data, inl, out, 0);
-        p11be_cipher_buf_forget(&ctx->c.work, 1);
-        if (verdict)
+        if (gcm_encrypt_one_shot(ctx, ctx->data.data, inl, 0, out, 0))
             return 1;
         goto out_forget;
     }
     ctx->phase = GCM_STREAM;
-    if (gcm_stream(ctx, ctx->data.data, before, ctx->data.data + before, inl,
-                   out))
+    verdict = gcm_one_shot_only(ctx)
+                  ? -1
+                  : gcm_stream(ctx, ctx->data.data, before,
+                               ctx->data.data + before, inl, out);
+    if (verdict < 0)
+        verdict = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len,
+                                       before, out, 0);
+    if (verdict)
         return 1;
 out_forget:
     ctx->data.len = before;
