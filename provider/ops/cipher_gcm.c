@@ -38,8 +38,8 @@
  * with no error on the queue (pyca relies on it for InvalidTag).
  *
  * Memory: encryption holds the AAD and at most GCM_ONE_SHOT_MAX bytes of
- * ciphertext, decryption the AAD and the whole ciphertext (only the token
- * checks the tag, over the whole message), each plus a scratch buffer the
+ * plaintext (wiped), decryption the AAD and the whole ciphertext (only the
+ * token checks the tag, over the whole message), each plus a scratch buffer the
  * size of an update; pkcs11-gcm-decrypt-max bounds what a decryption holds
  * (the update that would pass it fails, naming the setting).
  *
@@ -125,17 +125,16 @@ static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
     size_t held = ctx->aad.len + ctx->data.len;
     size_t max = ctx->c.prov->gcm_decrypt_max;
 
-    if (held <= max && more <= max - held)
-        return 1;
-    p11be_raise(
-        ctx->c.prov->handle, P11BE_R_OVER_BOUND,
-        "%s: a decryption holds its AAD and ciphertext until final, "
-        "where the token checks the tag: %zu bytes held and %zu more "
-        "would exceed %s (%zu bytes)",
-        ctx->c.alg->name, held, more,
-        p11be_config_source(&ctx->c.prov->config, P11BE_SET_GCM_DECRYPT_MAX),
-        max);
-    return 0;
+    return (held <= max && more <= max - held)
+           || P11BE_CIPHER_FAIL(
+               &ctx->c, P11BE_R_OVER_BOUND,
+               "a decryption holds its AAD and ciphertext until final, "
+               "where the token checks the tag: %zu bytes held and %zu more "
+               "would exceed %s (%zu bytes)",
+               held, more,
+               p11be_config_source(&ctx->c.prov->config,
+                                   P11BE_SET_GCM_DECRYPT_MAX),
+               max);
 }
 
 /*
@@ -178,12 +177,10 @@ static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
     c->enc = enc;
     c->usage = enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
     if (iv != NULL) {
-        if (ivlen == 0 || ivlen > GCM_IV_MAX) {
-            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                        "%s: IV length %zu is not 1 to %d", c->alg->name, ivlen,
-                        GCM_IV_MAX);
-            return 0;
-        }
+        if (ivlen == 0 || ivlen > GCM_IV_MAX)
+            return P11BE_CIPHER_FAIL(c, P11BE_R_INVALID_IV_LENGTH,
+                                     "IV length %zu is not 1 to %d", ivlen,
+                                     GCM_IV_MAX);
         memcpy(ctx->iv, iv, ivlen);
         ctx->c.ivlen = ivlen;
         ctx->iv_state = GCM_IV_SET;
@@ -197,53 +194,31 @@ static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
  */
 static int gcm_check_ready(GCM_CTX *ctx, const char *what)
 {
-    if (p11be_reentered()) {
-        /* Only a context made outside a token call gets here. */
-        p11be_raise(ctx->c.prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: a context made outside a token call is used from "
-                    "inside one",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (ctx->c.key.value == NULL) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
-                    "%s: cipher %s without a key", ctx->c.alg->name, what);
-        return 0;
-    }
-    if (ctx->phase == GCM_DONE) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: cipher %s after final; initialise again with a new "
-                    "IV first",
-                    ctx->c.alg->name, what);
-        return 0;
-    }
-    if (ctx->iv_state == GCM_IV_SET)
-        return 1;
-    if (ctx->iv_state == GCM_IV_USED) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: the IV was used for a finished message; a GCM IV "
-                    "is never reused",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (!ctx->c.enc || ctx->c.ivlen < GCM_IV_DEFAULT) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (RAND_bytes(ctx->iv, (int)ctx->c.ivlen) <= 0)
+    P11BE_CIPHER_CTX *c = &ctx->c;
+
+    /* Only a context made outside a token call gets here re-entered. */
+    if (p11be_reentered())
+        return P11BE_CIPHER_FAIL(c, P11BE_R_FALLBACK_FAILED,
+                                 "a context made outside a token call is "
+                                 "used from inside one");
+    if (c->key.value == NULL)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_NO_KEY, "cipher %s without a key",
+                                 what);
+    if (ctx->phase == GCM_DONE)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_BAD_STATE,
+                                 "cipher %s after final; initialise again "
+                                 "with a new IV first",
+                                 what);
+    if (ctx->iv_state == GCM_IV_USED)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_BAD_STATE,
+                                 "the IV was used for a finished message; a "
+                                 "GCM IV is never reused");
+    if (ctx->iv_state == GCM_IV_NONE && (!c->enc || c->ivlen < GCM_IV_DEFAULT))
+        return P11BE_CIPHER_FAIL(c, P11BE_R_BAD_STATE, "no IV set");
+    if (ctx->iv_state == GCM_IV_NONE && RAND_bytes(ctx->iv, (int)c->ivlen) <= 0)
         return 0;
     ctx->iv_state = GCM_IV_SET;
     return 1;
-}
-
-static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
-{
-    if (rv != CKR_OK)
-        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: %s (%s): %s", ctx->c.alg->name, calls,
-                    ctx->c.alg->mech_name, p11be_ckr_name(rv));
-    return 0;
 }
 
 /*
@@ -379,14 +354,12 @@ static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
     size_t held = ctx->data.len;
     int ok;
 
-    if (ctx->phase == GCM_STREAM && held == 0) {
-        if (ctx->c.sess != NULL)
-            return gcm_stream(ctx, NULL, 0, in, inl, out) > 0;
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: the token's encryption was lost mid-message",
-                    ctx->c.alg->name);
-        return 0;
-    }
+    if (ctx->phase == GCM_STREAM && held == 0)
+        return ctx->c.sess != NULL
+                   ? gcm_stream(ctx, NULL, 0, in, inl, out) > 0
+                   : P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                       "the token's encryption was lost "
+                                       "mid-message");
     ctx->phase = ctx->phase == GCM_AAD ? GCM_ONE_SHOT : GCM_STREAM;
     if ((ctx->phase == GCM_STREAM || inl > GCM_ONE_SHOT_MAX)
         && !gcm_one_shot_only(ctx)) {
@@ -416,21 +389,15 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
         return gcm_encrypt_one_shot(ctx, nothing, 0, 0, NULL, 1);
     if (ctx->data.len > 0) /* held: the tag is the last one-shot's */
         return 1;
-    if (ctx->c.sess == NULL) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: the token's encryption was lost mid-message",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (!p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len))
-        return 0;
-    if (tag_len != GCM_TAG_MAX) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: C_EncryptFinal returned a %lu-byte tag",
-                    ctx->c.alg->name, (unsigned long)tag_len);
-        return 0;
-    }
-    return 1;
+    if (ctx->c.sess == NULL)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                 "the token's encryption was lost "
+                                 "mid-message");
+    return p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len)
+           && (tag_len == GCM_TAG_MAX
+               || P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_TOKEN_OP_FAILED,
+                                    "C_EncryptFinal returned a %lu-byte tag",
+                                    (unsigned long)tag_len));
 }
 
 /* The token's answers that mean "this tag does not match". */
@@ -515,8 +482,10 @@ static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
     if (ok && op.out_len == ct_len)
         return 1;
     if (ok || !gcm_tag_mismatch(op.rv))
-        return gcm_raise_rv(ctx, "C_DecryptInit/C_Decrypt",
-                            ok ? CKR_DATA_LEN_RANGE : op.rv);
+        return P11BE_CIPHER_FAIL(
+            &ctx->c, P11BE_R_TOKEN_OP_FAILED,
+            "C_DecryptInit/C_Decrypt (%s): %s", ctx->c.alg->mech_name,
+            p11be_ckr_name(ok ? CKR_DATA_LEN_RANGE : op.rv));
     P11BE_DEBUG("%s: C_Decrypt says the tag does not match (%s)",
                 ctx->c.alg->name, p11be_ckr_name(op.rv));
     return -1;
@@ -568,13 +537,10 @@ static int gcm_decrypt_final(GCM_CTX *ctx)
 {
     int verdict = ctx->verdict;
 
-    if (ctx->taglen == 0) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: decryption needs the tag before final "
-                    "(EVP_CTRL_AEAD_SET_TAG)",
-                    ctx->c.alg->name);
-        return 0;
-    }
+    if (ctx->taglen == 0)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                 "decryption needs the tag before final "
+                                 "(EVP_CTRL_AEAD_SET_TAG)");
     p11be_cipher_stream_abandon(&ctx->c);
     if (verdict == 0)
         verdict = gcm_decrypt_check(ctx, NULL);
@@ -594,11 +560,9 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
     if (!gcm_check_ready(ctx, "update"))
         return 0;
     if (out == NULL) {
-        if (ctx->phase != GCM_AAD) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                        "%s: AAD after data", ctx->c.alg->name);
-            return 0;
-        }
+        if (ctx->phase != GCM_AAD)
+            return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                     "AAD after data");
         if ((!ctx->c.enc && !gcm_decrypt_may_hold(ctx, inl))
             || !p11be_cipher_buf_append(&ctx->c, &ctx->aad, in, inl))
             return 0;
@@ -660,14 +624,11 @@ static int gcm_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
     static const P11BE_CIPHER_BUF none;
 
     ctx->aad = ctx->data = none;
-    if (src->host == NULL && src->enc && from->phase == GCM_STREAM) {
-        p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "%s: an encryption streaming on the token cannot be "
-                    "copied (its GHASH state is on the token); copy before "
-                    "the second update",
-                    src->alg->name);
-        return 0;
-    }
+    if (src->host == NULL && src->enc && from->phase == GCM_STREAM)
+        return P11BE_CIPHER_FAIL(src, P11BE_R_DUP_NOT_POSSIBLE,
+                                 "an encryption streaming on the token cannot "
+                                 "be copied (its GHASH state is on the "
+                                 "token); copy before the second update");
     return p11be_cipher_buf_append(&ctx->c, &ctx->aad, from->aad.data,
                                    from->aad.len)
            && p11be_cipher_buf_append(&ctx->c, &ctx->data, from->data.data,
@@ -679,11 +640,9 @@ static int gcm_get_iv(GCM_CTX *ctx, OSSL_PARAM *p)
 {
     if (ctx->iv_state == GCM_IV_NONE)
         return 0;
-    if (ctx->c.ivlen > p->data_size) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                    "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->c.ivlen);
-        return 0;
-    }
+    if (ctx->c.ivlen > p->data_size)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_IV_LENGTH,
+                                 "the IV is %zu bytes", ctx->c.ivlen);
     return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->c.ivlen)
            || OSSL_PARAM_set_octet_ptr(p, ctx->iv, ctx->c.ivlen);
 }
@@ -705,19 +664,15 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
     if (p != NULL && !gcm_get_iv(ctx, p))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAG);
-    if (p != NULL) {
-        if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
-            || ctx->taglen == 0) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
-                        "%s: the tag is read after an encryption's final, "
-                        "1 to %d bytes",
-                        ctx->c.alg->name, GCM_TAG_MAX);
-            return 0;
-        }
-        if (!OSSL_PARAM_set_octet_string(p, ctx->tag, p->data_size))
-            return 0;
-    }
-    return 1;
+    if (p == NULL)
+        return 1;
+    if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
+        || ctx->taglen == 0)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_TAG,
+                                 "the tag is read after an encryption's "
+                                 "final, 1 to %d bytes",
+                                 GCM_TAG_MAX);
+    return OSSL_PARAM_set_octet_string(p, ctx->tag, p->data_size);
 }
 
 /*
@@ -749,11 +704,10 @@ static int gcm_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
                 && fixed->data_size <= ivlen
                 && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
         return 1;
-    p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
-                "with an 8-byte explicit part",
-                c->alg->name, fixed->data_size, ivlen);
-    return 0;
+    return P11BE_CIPHER_FAIL(c, P11BE_R_INVALID_IV_LENGTH,
+                             "a TLS fixed IV of %zu bytes does not fit a "
+                             "%zu-byte IV with an 8-byte explicit part",
+                             fixed->data_size, ivlen);
 }
 
 /*
@@ -771,23 +725,19 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         void *tag = ctx->tag;
 
         if (!OSSL_PARAM_get_octet_string(p, &tag, sizeof(ctx->tag), &len)
-            || len == 0 || ctx->c.enc) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
-                        "%s: the tag is set for decryption, 1 to %d bytes",
-                        ctx->c.alg->name, GCM_TAG_MAX);
-            return 0;
-        }
+            || len == 0 || ctx->c.enc)
+            return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_TAG,
+                                     "the tag is set for decryption, 1 to %d "
+                                     "bytes",
+                                     GCM_TAG_MAX);
         ctx->taglen = len;
         ctx->verdict = 0;
     }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
     if (p != NULL) {
-        if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                        "%s: IV length must be 1 to %d", ctx->c.alg->name,
-                        GCM_IV_MAX);
-            return 0;
-        }
+        if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX)
+            return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_IV_LENGTH,
+                                     "IV length must be 1 to %d", GCM_IV_MAX);
         ctx->c.ivlen = len;
     }
     return 1;
