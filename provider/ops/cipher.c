@@ -41,6 +41,7 @@
 #include "reentry.h"
 #include "runner.h"
 #include "secret_key.h"
+#include "stream.h"
 
 /* Bytes a stream's start runs through C_xUpdate at a time. */
 #define CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
@@ -644,91 +645,59 @@ static int cipher_cipher(void *vctx, unsigned char *out, size_t *outl,
     return 1;
 }
 
-struct cipher_size {
-    const char *key; /* OSSL_CIPHER_PARAM_* */
-    size_t value;    /* its value */
+static const OSSL_PARAM cipher_ctx_sizes[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_END,
 };
-
-static int cipher_set_sizes(OSSL_PARAM params[],
-                            const struct cipher_size *sizes, size_t n)
-{
-    OSSL_PARAM *p;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        p = OSSL_PARAM_locate(params, sizes[i].key);
-        if (p != NULL && !OSSL_PARAM_set_size_t(p, sizes[i].value))
-            return 0;
-    }
-    return 1;
-}
 
 static int cipher_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     P11BE_CIPHER_CTX *ctx = vctx;
-    const struct cipher_size sizes[] = {
-        {OSSL_CIPHER_PARAM_KEYLEN, ctx->alg->key_bytes},
-        {OSSL_CIPHER_PARAM_IVLEN, ctx->ivlen},
-    };
+    const size_t sizes[] = {ctx->alg->key_bytes, ctx->ivlen};
 
     if (ctx->host != NULL)
         return EVP_CIPHER_CTX_get_params(ctx->host, params);
-    return cipher_set_sizes(params, sizes, 2)
+    return p11be_params_answer(params, cipher_ctx_sizes, sizes)
            && ctx->alg->impl->get_ctx_params(ctx, params);
 }
 
+static const OSSL_PARAM cipher_gettable[] = {
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *cipher_gettable_params(void *provctx)
 {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)provctx;
-    return gettable;
+    return cipher_gettable;
 }
 
 /* Algorithm params exactly as the default provider has them. */
 static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
 {
-    const struct cipher_size sizes[] = {
-        {OSSL_CIPHER_PARAM_KEYLEN, alg->key_bytes},
-        {OSSL_CIPHER_PARAM_IVLEN, alg->iv_bytes},
-        {OSSL_CIPHER_PARAM_BLOCK_SIZE, alg->block_bytes},
+    unsigned int flags = alg->impl->flags;
+    const size_t values[] = {
+        alg->mode,
+        alg->key_bytes,
+        alg->iv_bytes,
+        alg->block_bytes,
+        (flags & P11BE_CIPHER_AEAD) != 0,
+        (flags & P11BE_CIPHER_CUSTOM_IV) != 0,
+        0, /* CTS */
+        0, /* TLS1_MULTIBLOCK */
+        (flags & P11BE_CIPHER_RAND_KEY) != 0,
     };
-    static const struct {
-        const char *key;   /* OSSL_CIPHER_PARAM_* */
-        unsigned int flag; /* P11BE_CIPHER_*; 0: never */
-    } flags[] = {
-        {OSSL_CIPHER_PARAM_AEAD, P11BE_CIPHER_AEAD},
-        {OSSL_CIPHER_PARAM_CUSTOM_IV, P11BE_CIPHER_CUSTOM_IV},
-        {OSSL_CIPHER_PARAM_CTS, 0},
-        {OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, 0},
-        {OSSL_CIPHER_PARAM_HAS_RAND_KEY, P11BE_CIPHER_RAND_KEY},
-    };
-    OSSL_PARAM *p;
-    size_t i;
 
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_MODE);
-    if (p != NULL && !OSSL_PARAM_set_uint(p, alg->mode))
-        return 0;
-    if (!cipher_set_sizes(params, sizes, sizeof(sizes) / sizeof(sizes[0])))
-        return 0;
-    for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-        p = OSSL_PARAM_locate(params, flags[i].key);
-        if (p != NULL
-            && !OSSL_PARAM_set_int(p, (alg->impl->flags & flags[i].flag) != 0))
-            return 0;
-    }
-    return 1;
+    return p11be_params_answer(params, cipher_gettable, values);
 }
 
 /*
