@@ -510,95 +510,59 @@ static int block_unpad(BLOCK_CTX *ctx, const unsigned char *block, size_t *len)
                                 "or corrupted data)");
 }
 
-static int block_final_encrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
-                               size_t outsize)
-{
-    size_t bs = ctx->c.alg->cipher_block;
-
-    if (!ctx->pad && ctx->buf_len == 0) {
-        *outl = 0;
-        return block_stream_end(ctx);
-    }
-    if (!ctx->pad && ctx->buf_len != bs)
-        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
-                                 "%zu bytes left over with padding off",
-                                 ctx->buf_len);
-    if (!p11be_cipher_room(&ctx->c, bs, outsize))
-        return 0;
-    if (ctx->pad && ctx->spec_valid) {
-        /* Encrypted ahead by the last update. */
-        memcpy(out, ctx->spec, bs);
-    } else {
-        if (ctx->pad)
-            memset(ctx->buf + ctx->buf_len, (int)(bs - ctx->buf_len),
-                   bs - ctx->buf_len);
-        if (!block_run(ctx, ctx->buf, bs, out, 1))
-            return 0;
-    }
-    ctx->buf_len = 0;
-    *outl = bs;
-    return block_stream_end(ctx);
-}
-
-static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
-                               size_t outsize)
-{
-    size_t bs = ctx->c.alg->cipher_block, len = bs;
-    unsigned char block[P11BE_CIPHER_BLOCK_MAX];
-    int ok;
-
-    if (ctx->held_len == 0 && ctx->buf_len == 0 && !ctx->pad) {
-        *outl = 0;
-        return block_stream_end(ctx);
-    }
-    if (ctx->held_len == 0 && ctx->buf_len != bs)
-        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
-                                 "the ciphertext is not a whole number of "
-                                 "%zu-byte blocks",
-                                 bs);
-    if (ctx->held_len != 0) {
-        memcpy(block, ctx->held, bs);
-        ok = block_stream_end(ctx);
-    } else {
-        ok = block_run(ctx, ctx->buf, bs, block, 1);
-    }
-    ok = ok && (!ctx->pad || block_unpad(ctx, block, &len))
-         && p11be_cipher_room(&ctx->c, len, outsize);
-    if (ok) {
-        memcpy(out, block, len);
-        *outl = len;
-        ctx->buf_len = 0;
-        ctx->held_len = 0;
-    }
-    OPENSSL_cleanse(block, sizeof(block));
-    return ok;
-}
-
+/*
+ * The padded block (encrypted ahead by the last update when `spec`),
+ * or the block decryption held back, unpadded; nothing for CTR.
+ */
 static int block_final(void *vctx, unsigned char *out, size_t *outl,
                        size_t outsize)
 {
     BLOCK_CTX *ctx = vctx;
-    int ok;
+    size_t bs = ctx->c.alg->cipher_block, len = bs;
+    unsigned char block[P11BE_CIPHER_BLOCK_MAX];
+    int enc = ctx->c.enc, ok = 1, empty;
 
     if (!block_check_ready(ctx, "final"))
         return 0;
-    if (out == NULL) {
-        /* The most final can write; decryption may write less. */
-        *outl =
-            block_is_ctr(ctx)
-                    || (!ctx->pad && ctx->buf_len == 0 && ctx->held_len == 0)
-                ? 0
-                : ctx->c.alg->cipher_block;
+    empty = block_is_ctr(ctx)
+            || (!ctx->pad && ctx->buf_len == 0 && ctx->held_len == 0);
+    /* The most final can write; decryption may write less. */
+    *outl = empty ? 0 : bs;
+    if (out == NULL)
         return 1;
-    }
-    if (block_is_ctr(ctx)) {
-        *outl = 0;
-        ok = block_stream_end(ctx);
-    } else if (ctx->c.enc) {
-        ok = block_final_encrypt(ctx, out, outl, outsize);
+    *outl = 0;
+    if (empty) {
+        ok = 1;
+    } else if (ctx->held_len == 0 && ctx->buf_len != bs && !(enc && ctx->pad)) {
+        ok = enc ? P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                                     "%zu bytes left over with padding off",
+                                     ctx->buf_len)
+                 : P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                                     "the ciphertext is not a whole number "
+                                     "of %zu-byte blocks",
+                                     bs);
     } else {
-        ok = block_final_decrypt(ctx, out, outl, outsize);
+        if (enc && ctx->pad && ctx->spec_valid) {
+            memcpy(block, ctx->spec, bs);
+        } else if (ctx->held_len != 0) {
+            memcpy(block, ctx->held, bs);
+        } else {
+            if (enc && ctx->pad)
+                memset(ctx->buf + ctx->buf_len, (int)(bs - ctx->buf_len),
+                       bs - ctx->buf_len);
+            ok = block_run(ctx, ctx->buf, bs, block, 1);
+        }
+        ok = ok && (enc || !ctx->pad || block_unpad(ctx, block, &len))
+             && p11be_cipher_room(&ctx->c, len, outsize);
+        if (ok) {
+            memcpy(out, block, len);
+            *outl = len;
+            ctx->buf_len = 0;
+            ctx->held_len = 0;
+        }
+        OPENSSL_cleanse(block, sizeof(block));
     }
+    ok = block_stream_end(ctx) && ok;
     p11be_cipher_stream_abandon(&ctx->c);
     ctx->c.ready = 0;
     ctx->finished = 1;
