@@ -9,17 +9,17 @@
  *
  * Encryption. The first data update is C_EncryptInit + C_Encrypt, which
  * gives ciphertext and tag at once: a message of one update costs what a
- * direct caller pays. Its plaintext (up to GCM_ONE_SHOT_MAX) is kept until
- * final: should a second update come, it is run through C_EncryptInit on a
- * kept session (output dropped), and the message streams with
- * C_EncryptUpdate, final is C_EncryptFinal. A larger first update streams
- * at once.
+ * direct caller pays. Its ciphertext (up to GCM_ONE_SHOT_MAX) is kept
+ * until final: should a second update come, the plaintext is made again
+ * from it, run through C_EncryptInit on a kept session (output dropped),
+ * and the message streams with C_EncryptUpdate, final is C_EncryptFinal.
+ * A larger first update streams at once.
  *
  * Tokens that do GCM in one call only (NSS softokn 3.87 answers
  * C_EncryptUpdate with CKR_OPERATION_NOT_INITIALIZED): learned from the
  * first refusal, once per token (mechs.h). There an encryption's later
- * updates run the whole message held so far through C_Encrypt again (the
- * new part is the output, the tag is kept), and past GCM_ONE_SHOT_MAX the
+ * updates run the whole message so far through C_Encrypt again (the new
+ * part is the output, the tag is kept), and past GCM_ONE_SHOT_MAX the
  * default provider carries on from the start of the message (counted as
  * delegated); a decryption's keystream is C_Encrypt over all the
  * ciphertext held.
@@ -38,7 +38,7 @@
  * with no error on the queue (pyca relies on it for InvalidTag).
  *
  * Memory: encryption holds the AAD and at most GCM_ONE_SHOT_MAX bytes of
- * plaintext (wiped), decryption the AAD and the whole ciphertext (only the
+ * ciphertext, decryption the AAD and the whole ciphertext (only the
  * token checks the tag, over the whole message), each plus a scratch buffer the
  * size of an update; pkcs11-gcm-decrypt-max bounds what a decryption holds
  * (the update that would pass it fails, naming the setting).
@@ -96,9 +96,8 @@ struct gcm_ctx_st {
     enum gcm_iv_state iv_state;     /* see enum */
     unsigned char iv[GCM_IV_MAX];   /* the IV */
     P11BE_CIPHER_BUF aad;           /* AAD of the message */
-    P11BE_CIPHER_BUF data;          /* held: all the ciphertext so far
-                                     (decryption), the plaintext until the
-                                     token streams (encryption); wiped */
+    P11BE_CIPHER_BUF data;          /* ciphertext: all so far (decryption),
+                                     until the token streams (encryption) */
     unsigned char tag[GCM_TAG_MAX]; /* expected (decryption) or computed */
     size_t taglen;                  /* bytes in tag; 0: not set */
     int verdict;                    /* decryption: token said tag matches
@@ -162,7 +161,7 @@ static void gcm_reset(GCM_CTX *ctx)
 {
     p11be_cipher_stream_abandon(&ctx->c);
     p11be_cipher_buf_forget(&ctx->aad, 1);
-    p11be_cipher_buf_forget(&ctx->data, 1);
+    p11be_cipher_buf_forget(&ctx->data, 0);
     ctx->verdict = 0;
     ctx->phase = GCM_AAD;
 }
@@ -284,8 +283,28 @@ static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
         memcpy(out, op.out + skip, inl - skip);
     if (ok && with_aad)
         memcpy(ctx->tag, op.out + inl, GCM_TAG_MAX);
-    p11be_cipher_buf_forget(&ctx->c.work, 1);
+    ctx->c.work.len = inl;
+    if (!with_aad) /* the keystream on ciphertext: plaintext */
+        p11be_cipher_buf_forget(&ctx->c.work, 1);
     return ok;
+}
+
+/*
+ * The message so far (`in`) one-shot with its AAD: the ciphertext from
+ * `skip` on to `out`, and kept (public: no copy, no wipe) with its tag for
+ * final or the next update.
+ */
+static int gcm_encrypt_held(GCM_CTX *ctx, const unsigned char *in, size_t inl,
+                            size_t skip, unsigned char *out)
+{
+    P11BE_CIPHER_BUF ciphertext;
+
+    if (!gcm_encrypt_one_shot(ctx, in, inl, skip, out, 1))
+        return 0;
+    ciphertext = ctx->c.work;
+    ctx->c.work = ctx->data;
+    ctx->data = ciphertext;
+    return 1;
 }
 
 /*
@@ -316,18 +335,16 @@ static EVP_CIPHER_CTX *gcm_host(GCM_CTX *ctx)
  * the default provider carries on from the start of the message (the
  * plaintext held run through it first), and the context stays with it.
  */
-static int gcm_to_host(GCM_CTX *ctx, const unsigned char *in, size_t inl,
-                       unsigned char *out)
+static int gcm_to_host(GCM_CTX *ctx, const unsigned char *plain, size_t held,
+                       const unsigned char *in, size_t inl, unsigned char *out)
 {
-    size_t held = ctx->data.len;
     unsigned char *skip = p11be_cipher_work(&ctx->c, held + 1);
     EVP_CIPHER_CTX *host =
         skip != NULL && inl <= INT_MAX ? gcm_host(ctx) : NULL;
-    int n,
-        ok = host != NULL
-             && (held == 0
-                 || EVP_CipherUpdate(host, skip, &n, ctx->data.data, (int)held))
-             && EVP_CipherUpdate(host, out, &n, in, (int)inl);
+    int n, ok = host != NULL
+                && (held == 0
+                    || EVP_CipherUpdate(host, skip, &n, plain, (int)held))
+                && EVP_CipherUpdate(host, out, &n, in, (int)inl);
 
     p11be_cipher_buf_forget(&ctx->c.work, 1);
     if (!ok) {
@@ -344,15 +361,17 @@ static int gcm_to_host(GCM_CTX *ctx, const unsigned char *in, size_t inl,
 }
 
 /*
- * The first update is one call (GCM_ONE_SHOT); later ones stream on the
- * token, replaying the held plaintext first, or on a token that does GCM
- * in one call only run the whole message held so far again.
+ * The first update is one call (GCM_ONE_SHOT). A later one (or a first
+ * one too long to keep) makes the plaintext so far again from the
+ * ciphertext kept, then streams on the token, replaying it first; or on a
+ * token that does GCM in one call only runs the whole message again.
  */
 static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                               unsigned char *out)
 {
-    size_t held = ctx->data.len;
-    int ok;
+    size_t held = ctx->data.len, room;
+    unsigned char *plain;
+    int ok, streamed;
 
     if (ctx->phase == GCM_STREAM && held == 0)
         return ctx->c.sess != NULL
@@ -360,23 +379,31 @@ static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                    : P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
                                        "the token's encryption was lost "
                                        "mid-message");
-    ctx->phase = ctx->phase == GCM_AAD ? GCM_ONE_SHOT : GCM_STREAM;
-    if ((ctx->phase == GCM_STREAM || inl > GCM_ONE_SHOT_MAX)
-        && !gcm_one_shot_only(ctx)) {
-        ctx->phase = GCM_STREAM;
-        ok = gcm_stream(ctx, ctx->data.data, held, in, inl, out);
-        if (ok >= 0) {
-            p11be_cipher_buf_forget(&ctx->data, 1);
-            return ok;
-        }
+    if (ctx->phase == GCM_AAD && inl <= GCM_ONE_SHOT_MAX) {
+        ctx->phase = GCM_ONE_SHOT;
+        return gcm_encrypt_held(ctx, in, inl, 0, out);
     }
-    if (held + inl > GCM_ONE_SHOT_MAX)
-        return gcm_to_host(ctx, in, inl, out);
-    if (!p11be_cipher_buf_append(&ctx->c, &ctx->data, in, inl))
-        return 0;
-    ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, held, out, 1);
-    if (!ok)
-        ctx->data.len = held;
+    ctx->phase = GCM_STREAM;
+    room = held + 1 + (held + inl <= GCM_ONE_SHOT_MAX ? inl : 0);
+    plain = OPENSSL_malloc(room);
+    if (plain == NULL)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_OUT_OF_MEMORY,
+                                 "holding %zu bytes", room);
+    ok = held == 0
+         || gcm_encrypt_one_shot(ctx, ctx->data.data, held, 0, plain, 0);
+    streamed = ok && !gcm_one_shot_only(ctx)
+                   ? gcm_stream(ctx, plain, held, in, inl, out)
+                   : -1;
+    if (streamed >= 0) {
+        ok = streamed;
+        p11be_cipher_buf_forget(&ctx->data, 0);
+    } else if (ok && held + inl > GCM_ONE_SHOT_MAX) {
+        ok = gcm_to_host(ctx, plain, held, in, inl, out);
+    } else if (ok) {
+        memcpy(plain + held, in, inl);
+        ok = gcm_encrypt_held(ctx, plain, held + inl, held, out);
+    }
+    OPENSSL_clear_free(plain, room);
     return ok;
 }
 
