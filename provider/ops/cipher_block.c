@@ -128,12 +128,6 @@ static void block_mechanism(const BLOCK_CTX *ctx, CK_MECHANISM *mech,
     }
 }
 
-/* Ends the stream the context keeps, if any; 0 (raised) if that fails. */
-static int block_stream_end(BLOCK_CTX *ctx)
-{
-    return p11be_cipher_stream_end(&ctx->c, NULL, NULL);
-}
-
 /*
  * C_xInit + C_x. CTR in the middle of a block (only for batches under
  * BLOCK_STREAM_MIN) runs the used part of the block first, in a scratch
@@ -244,7 +238,7 @@ static int block_on_ecb(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         ok = p11be_cipher_stream(&ctx->c, &op, 1);
     }
     OPENSSL_cleanse(x, sizeof(x));
-    return block_stream_end(ctx) && ok;
+    return p11be_cipher_stream_end(&ctx->c, NULL, NULL) && ok;
 }
 
 /*
@@ -283,7 +277,7 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         op.replay_len = ctx->num;
         ok = p11be_cipher_stream(&ctx->c, &op, 1);
         if (ok && end)
-            ok = block_stream_end(ctx);
+            ok = p11be_cipher_stream_end(&ctx->c, NULL, NULL);
     }
     if (!ok)
         return 0;
@@ -321,7 +315,7 @@ static int block_run(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         out += n;
         len -= n;
     }
-    return end ? block_stream_end(ctx) : 1;
+    return end ? p11be_cipher_stream_end(&ctx->c, NULL, NULL) : 1;
 }
 
 /* newctx: PKCS#7 padding is on by default. */
@@ -378,13 +372,6 @@ static int block_check_ready(BLOCK_CTX *ctx, const char *what)
                              what);
 }
 
-/* Whether a batch of `len` bytes would be one call: see block_batch(). */
-static int block_can_shape(const BLOCK_CTX *ctx, size_t len)
-{
-    return ctx->c.sess == NULL && ctx->num == 0 && len <= BLOCK_SHAPE_MAX
-           && (len < BLOCK_STREAM_MIN || ctx->batches == 0);
-}
-
 /*
  * ECB and CBC, as OpenSSL's ossl_cipher_generic_block_update: the input
  * continues the partial block in buf; every complete block is output,
@@ -424,7 +411,9 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         return 1;
     }
     ctx->spec_valid = 0;
-    shape = block_can_shape(ctx, run);
+    /* Whether the batch would be one call: see block_batch(). */
+    shape = ctx->c.sess == NULL && ctx->num == 0 && run <= BLOCK_SHAPE_MAX
+            && (run < BLOCK_STREAM_MIN || ctx->batches == 0);
     proc = shape ? run : run - hold;
     if (shape && ctx->c.enc && ctx->pad && proc > 0)
         spec = bs;
@@ -562,7 +551,7 @@ static int block_final(void *vctx, unsigned char *out, size_t *outl,
         }
         OPENSSL_cleanse(block, sizeof(block));
     }
-    ok = block_stream_end(ctx) && ok;
+    ok = p11be_cipher_stream_end(&ctx->c, NULL, NULL) && ok;
     p11be_cipher_stream_abandon(&ctx->c);
     ctx->c.ready = 0;
     ctx->finished = 1;
