@@ -91,9 +91,14 @@ SKIP: {
     ok(read_file(file_of('cnf')) eq read_file(file_of('def')),
        '... the default provider\'s ciphertext');
     cmp_ok(count_of('C_EncryptInit'), '>', 0, '... made by the token');
-    like(read_file($log),
-         qr/re-entered from the module: AES-128-(CBC|ECB) by the default/,
-         'SoftHSM2\'s own AES came back into pkcs11be and was served');
+  SKIP: {
+        # NSS's softokn has its own AES (freebl): nothing comes back.
+        skip 'the nss token does not call OpenSSL', 1
+            if token_kind() eq 'nss';
+        like(read_file($log),
+             qr/re-entered from the module: AES-128-(CBC|ECB) by the default/,
+             'SoftHSM2\'s own AES came back into pkcs11be and was served');
+    }
 }
 
 # Bad input.

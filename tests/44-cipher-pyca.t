@@ -157,7 +157,12 @@ cmp_ok(($c->{C_Encrypt} // 0) + ($c->{C_EncryptUpdate} // 0), '>', 100,
 cmp_ok(($c->{C_Decrypt} // 0) + ($c->{C_DecryptUpdate} // 0), '>', 50,
        'and decrypted on the token');
 cmp_ok($c->{C_DecryptInit} // 0, '>', 0, 'GCM tags checked by the token');
-like(read_file($log), qr/re-entered from the module: AES-\d+-\w+ by the default/,
-     'SoftHSM2\'s own AES calls came back and were served');
+SKIP: {
+    # NSS's softokn has its own AES (freebl): nothing comes back.
+    skip 'the nss token does not call OpenSSL', 1 if token_kind() eq 'nss';
+    like(read_file($log),
+         qr/re-entered from the module: AES-\d+-\w+ by the default/,
+         'SoftHSM2\'s own AES calls came back and were served');
+}
 
 done_testing();

@@ -41,6 +41,7 @@
 #include "reentry.h"
 #include "runner.h"
 #include "secret_key.h"
+#include "stream.h"
 
 /* Bytes a stream's start runs through C_xUpdate at a time. */
 #define CIPHER_REPLAY_CHUNK ((size_t)1024 * 1024)
@@ -81,16 +82,14 @@ static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
     unit = info.ulMaxKeySize >= 128 ? 8 : 1;
     min_bytes = info.ulMinKeySize / unit;
     max_bytes = info.ulMaxKeySize / unit;
-    if (max_bytes != 0
-        && (alg->key_bytes < min_bytes || alg->key_bytes > max_bytes)) {
-        p11be_raise(ctx->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
-                    "%s: %zu-byte keys are not supported by the token "
-                    "(%s takes %lu to %lu bytes)",
-                    alg->name, alg->key_bytes, mech_name,
-                    (unsigned long)min_bytes, (unsigned long)max_bytes);
-        return 0;
-    }
-    return 1;
+    return max_bytes == 0
+           || (alg->key_bytes >= min_bytes && alg->key_bytes <= max_bytes)
+           || P11BE_CIPHER_FAIL(ctx, P11BE_R_MECH_NOT_SUPPORTED,
+                                "%zu-byte keys are not supported by the "
+                                "token (%s takes %lu to %lu bytes)",
+                                alg->key_bytes, mech_name,
+                                (unsigned long)min_bytes,
+                                (unsigned long)max_bytes);
 }
 
 enum cipher_call { CALL_INIT, CALL_ONCE, CALL_UPDATE, CALL_FINAL };
@@ -105,34 +104,24 @@ static CK_RV cipher_call(P11BE_SESSION *sess, int encrypt, enum cipher_call c,
                          const void *in, CK_ULONG len, unsigned char *out,
                          CK_ULONG *out_len)
 {
+    CK_FUNCTION_LIST *fns = sess->fns;
+    CK_SESSION_HANDLE h = sess->handle;
     CK_BYTE *data = (CK_BYTE *)in;
+    CK_MECHANISM *mech = (CK_MECHANISM *)in;
 
-    switch (c * 2 + (encrypt != 0)) {
-    case CALL_INIT * 2:
-        return P11BE_CALL(sess->fns, C_DecryptInit, sess->handle,
-                          (CK_MECHANISM *)in, len);
-    case CALL_INIT * 2 + 1:
-        return P11BE_CALL(sess->fns, C_EncryptInit, sess->handle,
-                          (CK_MECHANISM *)in, len);
-    case CALL_ONCE * 2:
-        return P11BE_CALL(sess->fns, C_Decrypt, sess->handle, data, len, out,
-                          out_len);
-    case CALL_ONCE * 2 + 1:
-        return P11BE_CALL(sess->fns, C_Encrypt, sess->handle, data, len, out,
-                          out_len);
-    case CALL_UPDATE * 2:
-        return P11BE_CALL(sess->fns, C_DecryptUpdate, sess->handle, data, len,
-                          out, out_len);
-    case CALL_UPDATE * 2 + 1:
-        return P11BE_CALL(sess->fns, C_EncryptUpdate, sess->handle, data, len,
-                          out, out_len);
-    case CALL_FINAL * 2:
-        return P11BE_CALL(sess->fns, C_DecryptFinal, sess->handle, out,
-                          out_len);
-    default:
-        return P11BE_CALL(sess->fns, C_EncryptFinal, sess->handle, out,
-                          out_len);
-    }
+    if (c == CALL_INIT)
+        return encrypt ? P11BE_CALL(fns, C_EncryptInit, h, mech, len)
+                       : P11BE_CALL(fns, C_DecryptInit, h, mech, len);
+    if (c == CALL_ONCE)
+        return encrypt ? P11BE_CALL(fns, C_Encrypt, h, data, len, out, out_len)
+                       : P11BE_CALL(fns, C_Decrypt, h, data, len, out, out_len);
+    if (c == CALL_UPDATE)
+        return encrypt ? P11BE_CALL(fns, C_EncryptUpdate, h, data, len, out,
+                                    out_len)
+                       : P11BE_CALL(fns, C_DecryptUpdate, h, data, len, out,
+                                    out_len);
+    return encrypt ? P11BE_CALL(fns, C_EncryptFinal, h, out, out_len)
+                   : P11BE_CALL(fns, C_DecryptFinal, h, out, out_len);
 }
 
 /* What the runner's step reads and writes (cipher_step). */
@@ -189,23 +178,21 @@ static CK_RV cipher_step(struct p11be_run *run, P11BE_SESSION *sess,
 static int cipher_raise(P11BE_CIPHER_CTX *ctx, int encrypt, enum cipher_call c,
                         CK_RV rv)
 {
-    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED, "%s: %s (%s): %s",
-                ctx->alg->name, call_names[encrypt][c], ctx->alg->mech_name,
-                p11be_ckr_name(rv));
-    return 0;
+    return P11BE_CIPHER_FAIL(ctx, P11BE_R_TOKEN_OP_FAILED, "%s (%s): %s",
+                             call_names[encrypt][c], ctx->alg->mech_name,
+                             p11be_ckr_name(rv));
 }
 
 /* The token wrote what the raw mechanism must: as much as there was room. */
 static int cipher_check_len(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
                             CK_ULONG room, enum cipher_call c)
 {
-    if (op->quiet || op->out_len == room)
-        return 1;
-    p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                "%s: %s (%s) returned %lu bytes where %lu were due",
-                ctx->alg->name, call_names[op->encrypt][c], ctx->alg->mech_name,
-                (unsigned long)op->out_len, (unsigned long)room);
-    return 0;
+    return op->quiet || op->out_len == room
+           || P11BE_CIPHER_FAIL(ctx, P11BE_R_TOKEN_OP_FAILED,
+                                "%s (%s) returned %lu bytes where %lu were due",
+                                call_names[op->encrypt][c], ctx->alg->mech_name,
+                                (unsigned long)op->out_len,
+                                (unsigned long)room);
 }
 
 /* The runner's request for `op`; a stream keeps its session. */
@@ -284,12 +271,11 @@ int p11be_cipher_stream(P11BE_CIPHER_CTX *ctx, struct p11be_cipher_op *op,
                              ? op->replay_len
                              : CIPHER_REPLAY_CHUNK;
         cr.scratch = OPENSSL_malloc(cr.scratch_len);
-        if (cr.scratch == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: %zu bytes to start the token operation again",
-                        ctx->alg->name, cr.scratch_len);
-            return 0;
-        }
+        if (cr.scratch == NULL)
+            return P11BE_CIPHER_FAIL(ctx, P11BE_R_OUT_OF_MEMORY,
+                                     "%zu bytes to start the token operation "
+                                     "again",
+                                     cr.scratch_len);
     }
     ok = cipher_run(ctx, op, &cr, 1);
     if (cr.scratch != small)
@@ -344,11 +330,9 @@ int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize)
 int p11be_cipher_buf_append(P11BE_CIPHER_CTX *ctx, P11BE_CIPHER_BUF *buf,
                             const unsigned char *in, size_t len)
 {
-    if (len > SIZE_MAX - buf->len) {
-        p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                    "%s: message too long", ctx->alg->name);
-        return 0;
-    }
+    if (len > SIZE_MAX - buf->len)
+        return P11BE_CIPHER_FAIL(ctx, P11BE_R_OUT_OF_MEMORY,
+                                 "message too long");
     if (buf->len + len > buf->cap) {
         size_t cap = buf->cap > 0 ? buf->cap : 256;
         unsigned char *bigger;
@@ -356,12 +340,9 @@ int p11be_cipher_buf_append(P11BE_CIPHER_CTX *ctx, P11BE_CIPHER_BUF *buf,
         while (cap < buf->len + len)
             cap = cap > SIZE_MAX / 2 ? buf->len + len : cap * 2;
         bigger = OPENSSL_clear_realloc(buf->data, buf->cap, cap);
-        if (bigger == NULL) {
-            p11be_raise(ctx->prov->handle, P11BE_R_OUT_OF_MEMORY,
-                        "%s: holding %zu bytes", ctx->alg->name,
-                        buf->len + len);
-            return 0;
-        }
+        if (bigger == NULL)
+            return P11BE_CIPHER_FAIL(ctx, P11BE_R_OUT_OF_MEMORY,
+                                     "holding %zu bytes", buf->len + len);
         buf->data = bigger;
         buf->cap = cap;
     }
@@ -436,12 +417,10 @@ static int host_take_over(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
                           int pad)
 {
     cipher_clear(ctx);
-    if (ctx->key.value == NULL) {
-        p11be_raise(ctx->prov->handle, P11BE_R_BAD_STATE,
-                    "%s: TLS record parameters need the key set first",
-                    ctx->alg->name);
-        return 0;
-    }
+    if (ctx->key.value == NULL)
+        return P11BE_CIPHER_FAIL(ctx, P11BE_R_BAD_STATE,
+                                 "TLS record parameters need the key set "
+                                 "first");
     P11BE_DEBUG("%s: TLS record parameters: to the default provider",
                 ctx->alg->name);
     ctx->host = p11be_cipher_host(ctx, 1, iv, pad);
@@ -584,12 +563,10 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
     if (!alg->impl->init(ctx, iv, ivlen, enc))
         return 0;
     if (key != NULL) {
-        if (keylen != alg->key_bytes) {
-            p11be_raise(ctx->prov->handle, P11BE_R_INVALID_KEY_LENGTH,
-                        "%s takes a %zu-byte key, got %zu", alg->name,
-                        alg->key_bytes, keylen);
-            return 0;
-        }
+        if (keylen != alg->key_bytes)
+            return P11BE_CIPHER_FAIL(ctx, P11BE_R_INVALID_KEY_LENGTH,
+                                     "takes a %zu-byte key, got %zu",
+                                     alg->key_bytes, keylen);
         if (!p11be_secret_key_set(&ctx->prov->tc, &ctx->key, alg->key_type, key,
                                   keylen))
             return 0;
@@ -668,91 +645,59 @@ static int cipher_cipher(void *vctx, unsigned char *out, size_t *outl,
     return 1;
 }
 
-struct cipher_size {
-    const char *key; /* OSSL_CIPHER_PARAM_* */
-    size_t value;    /* its value */
+static const OSSL_PARAM cipher_ctx_sizes[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_END,
 };
-
-static int cipher_set_sizes(OSSL_PARAM params[],
-                            const struct cipher_size *sizes, size_t n)
-{
-    OSSL_PARAM *p;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        p = OSSL_PARAM_locate(params, sizes[i].key);
-        if (p != NULL && !OSSL_PARAM_set_size_t(p, sizes[i].value))
-            return 0;
-    }
-    return 1;
-}
 
 static int cipher_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
     P11BE_CIPHER_CTX *ctx = vctx;
-    const struct cipher_size sizes[] = {
-        {OSSL_CIPHER_PARAM_KEYLEN, ctx->alg->key_bytes},
-        {OSSL_CIPHER_PARAM_IVLEN, ctx->ivlen},
-    };
+    const size_t sizes[] = {ctx->alg->key_bytes, ctx->ivlen};
 
     if (ctx->host != NULL)
         return EVP_CIPHER_CTX_get_params(ctx->host, params);
-    return cipher_set_sizes(params, sizes, 2)
+    return p11be_params_answer(params, cipher_ctx_sizes, sizes)
            && ctx->alg->impl->get_ctx_params(ctx, params);
 }
 
+static const OSSL_PARAM cipher_gettable[] = {
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
+    OSSL_PARAM_END,
+};
+
 static const OSSL_PARAM *cipher_gettable_params(void *provctx)
 {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
-        OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
-        OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
-        OSSL_PARAM_END,
-    };
-
     (void)provctx;
-    return gettable;
+    return cipher_gettable;
 }
 
 /* Algorithm params exactly as the default provider has them. */
 static int cipher_get_params(OSSL_PARAM params[], const P11BE_CIPHER_ALG *alg)
 {
-    const struct cipher_size sizes[] = {
-        {OSSL_CIPHER_PARAM_KEYLEN, alg->key_bytes},
-        {OSSL_CIPHER_PARAM_IVLEN, alg->iv_bytes},
-        {OSSL_CIPHER_PARAM_BLOCK_SIZE, alg->block_bytes},
+    unsigned int flags = alg->impl->flags;
+    const size_t values[] = {
+        alg->mode,
+        alg->key_bytes,
+        alg->iv_bytes,
+        alg->block_bytes,
+        (flags & P11BE_CIPHER_AEAD) != 0,
+        (flags & P11BE_CIPHER_CUSTOM_IV) != 0,
+        0, /* CTS */
+        0, /* TLS1_MULTIBLOCK */
+        (flags & P11BE_CIPHER_RAND_KEY) != 0,
     };
-    static const struct {
-        const char *key;   /* OSSL_CIPHER_PARAM_* */
-        unsigned int flag; /* P11BE_CIPHER_*; 0: never */
-    } flags[] = {
-        {OSSL_CIPHER_PARAM_AEAD, P11BE_CIPHER_AEAD},
-        {OSSL_CIPHER_PARAM_CUSTOM_IV, P11BE_CIPHER_CUSTOM_IV},
-        {OSSL_CIPHER_PARAM_CTS, 0},
-        {OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, 0},
-        {OSSL_CIPHER_PARAM_HAS_RAND_KEY, P11BE_CIPHER_RAND_KEY},
-    };
-    OSSL_PARAM *p;
-    size_t i;
 
-    p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_MODE);
-    if (p != NULL && !OSSL_PARAM_set_uint(p, alg->mode))
-        return 0;
-    if (!cipher_set_sizes(params, sizes, sizeof(sizes) / sizeof(sizes[0])))
-        return 0;
-    for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-        p = OSSL_PARAM_locate(params, flags[i].key);
-        if (p != NULL
-            && !OSSL_PARAM_set_int(p, (alg->impl->flags & flags[i].flag) != 0))
-            return 0;
-    }
-    return 1;
+    return p11be_params_answer(params, cipher_gettable, values);
 }
 
 /*

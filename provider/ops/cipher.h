@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
+#include "err.h"
 #include "provider.h"
 #include "secret_key.h"
 #include "session.h"
@@ -164,6 +165,12 @@ void p11be_cipher_stream_abandon(P11BE_CIPHER_CTX *ctx);
  */
 EVP_CIPHER_CTX *p11be_cipher_host(P11BE_CIPHER_CTX *ctx, int keyed,
                                   const unsigned char *iv, int pad);
+
+/* Raises "NAME: message" (at the caller's line) and is 0. */
+#define P11BE_CIPHER_FAIL(ctx, reason, fmt, ...)                               \
+    (p11be_raise((ctx)->prov->handle, (reason), "%s: " fmt, (ctx)->alg->name,  \
+                 ##__VA_ARGS__),                                               \
+     0)
 
 /* Raises OUTPUT_BUFFER_TOO_SMALL unless `outsize` holds `need` bytes. */
 int p11be_cipher_room(P11BE_CIPHER_CTX *ctx, size_t need, size_t outsize);

@@ -128,12 +128,6 @@ static void block_mechanism(const BLOCK_CTX *ctx, CK_MECHANISM *mech,
     }
 }
 
-/* Ends the stream the context keeps, if any; 0 (raised) if that fails. */
-static int block_stream_end(BLOCK_CTX *ctx)
-{
-    return p11be_cipher_stream_end(&ctx->c, NULL, NULL);
-}
-
 /*
  * C_xInit + C_x. CTR in the middle of a block (only for batches under
  * BLOCK_STREAM_MIN) runs the used part of the block first, in a scratch
@@ -244,7 +238,7 @@ static int block_on_ecb(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         ok = p11be_cipher_stream(&ctx->c, &op, 1);
     }
     OPENSSL_cleanse(x, sizeof(x));
-    return block_stream_end(ctx) && ok;
+    return p11be_cipher_stream_end(&ctx->c, NULL, NULL) && ok;
 }
 
 /*
@@ -283,7 +277,7 @@ static int block_batch(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         op.replay_len = ctx->num;
         ok = p11be_cipher_stream(&ctx->c, &op, 1);
         if (ok && end)
-            ok = block_stream_end(ctx);
+            ok = p11be_cipher_stream_end(&ctx->c, NULL, NULL);
     }
     if (!ok)
         return 0;
@@ -321,7 +315,7 @@ static int block_run(BLOCK_CTX *ctx, const unsigned char *in, size_t len,
         out += n;
         len -= n;
     }
-    return end ? block_stream_end(ctx) : 1;
+    return end ? p11be_cipher_stream_end(&ctx->c, NULL, NULL) : 1;
 }
 
 /* newctx: PKCS#7 padding is on by default. */
@@ -345,12 +339,10 @@ static int block_init(P11BE_CIPHER_CTX *c, const unsigned char *iv,
     ctx->held_len = 0;
     ctx->spec_valid = 0;
     if (iv != NULL && c->alg->iv_bytes != 0) {
-        if (ivlen != c->alg->iv_bytes) {
-            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                        "%s takes a %zu-byte IV, got %zu", c->alg->name,
-                        c->alg->iv_bytes, ivlen);
-            return 0;
-        }
+        if (ivlen != c->alg->iv_bytes)
+            return P11BE_CIPHER_FAIL(c, P11BE_R_INVALID_IV_LENGTH,
+                                     "takes a %zu-byte IV, got %zu",
+                                     c->alg->iv_bytes, ivlen);
         memcpy(ctx->oiv, iv, ivlen);
         memcpy(ctx->iv, iv, ivlen);
         ctx->iv_set = 1;
@@ -372,20 +364,12 @@ static int block_check_ready(BLOCK_CTX *ctx, const char *what)
     if (ctx->c.ready)
         return 1;
     if (ctx->finished)
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: cipher %s after final; initialise again first",
-                    ctx->c.alg->name, what);
-    else
-        p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
-                    "%s: cipher %s without a key", ctx->c.alg->name, what);
-    return 0;
-}
-
-/* Whether a batch of `len` bytes would be one call: see block_batch(). */
-static int block_can_shape(const BLOCK_CTX *ctx, size_t len)
-{
-    return ctx->c.sess == NULL && ctx->num == 0 && len <= BLOCK_SHAPE_MAX
-           && (len < BLOCK_STREAM_MIN || ctx->batches == 0);
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                 "cipher %s after final; initialise again "
+                                 "first",
+                                 what);
+    return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_NO_KEY, "cipher %s without a key",
+                             what);
 }
 
 /*
@@ -427,7 +411,9 @@ static int block_update_blocks(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
         return 1;
     }
     ctx->spec_valid = 0;
-    shape = block_can_shape(ctx, run);
+    /* Whether the batch would be one call: see block_batch(). */
+    shape = ctx->c.sess == NULL && ctx->num == 0 && run <= BLOCK_SHAPE_MAX
+            && (run < BLOCK_STREAM_MIN || ctx->batches == 0);
     proc = shape ? run : run - hold;
     if (shape && ctx->c.enc && ctx->pad && proc > 0)
         spec = bs;
@@ -503,115 +489,69 @@ static int block_unpad(BLOCK_CTX *ctx, const unsigned char *block, size_t *len)
     size_t bs = ctx->c.alg->cipher_block;
     size_t pad = block[bs - 1], i;
 
-    if (pad == 0 || pad > bs)
-        goto out_bad;
-    for (i = 0; i < pad; i++)
+    for (i = 0; pad != 0 && pad <= bs && i < pad; i++)
         if (block[bs - 1 - i] != pad)
-            goto out_bad;
+            break;
     *len = bs - pad;
-    return 1;
-
-out_bad:
-    p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_DECRYPT,
-                "%s: bad padding in the last block (wrong key or "
-                "corrupted data)",
-                ctx->c.alg->name);
-    return 0;
+    return (pad != 0 && pad <= bs && i == pad)
+           || P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_DECRYPT,
+                                "bad padding in the last block (wrong key "
+                                "or corrupted data)");
 }
 
-static int block_final_encrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
-                               size_t outsize)
-{
-    size_t bs = ctx->c.alg->cipher_block;
-
-    if (!ctx->pad && ctx->buf_len == 0) {
-        *outl = 0;
-        return block_stream_end(ctx);
-    }
-    if (!ctx->pad && ctx->buf_len != bs) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
-                    "%s: %zu bytes left over with padding off",
-                    ctx->c.alg->name, ctx->buf_len);
-        return 0;
-    }
-    if (!p11be_cipher_room(&ctx->c, bs, outsize))
-        return 0;
-    if (ctx->pad && ctx->spec_valid) {
-        /* Encrypted ahead by the last update. */
-        memcpy(out, ctx->spec, bs);
-    } else {
-        if (ctx->pad)
-            memset(ctx->buf + ctx->buf_len, (int)(bs - ctx->buf_len),
-                   bs - ctx->buf_len);
-        if (!block_run(ctx, ctx->buf, bs, out, 1))
-            return 0;
-    }
-    ctx->buf_len = 0;
-    *outl = bs;
-    return block_stream_end(ctx);
-}
-
-static int block_final_decrypt(BLOCK_CTX *ctx, unsigned char *out, size_t *outl,
-                               size_t outsize)
-{
-    size_t bs = ctx->c.alg->cipher_block, len = bs;
-    unsigned char block[P11BE_CIPHER_BLOCK_MAX];
-    int ok;
-
-    if (ctx->held_len == 0 && ctx->buf_len == 0 && !ctx->pad) {
-        *outl = 0;
-        return block_stream_end(ctx);
-    }
-    if (ctx->held_len == 0 && ctx->buf_len != bs) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
-                    "%s: the ciphertext is not a whole number of %zu-byte "
-                    "blocks",
-                    ctx->c.alg->name, bs);
-        return 0;
-    }
-    if (ctx->held_len != 0) {
-        memcpy(block, ctx->held, bs);
-        ok = block_stream_end(ctx);
-    } else {
-        ok = block_run(ctx, ctx->buf, bs, block, 1);
-    }
-    ok = ok && (!ctx->pad || block_unpad(ctx, block, &len))
-         && p11be_cipher_room(&ctx->c, len, outsize);
-    if (ok) {
-        memcpy(out, block, len);
-        *outl = len;
-        ctx->buf_len = 0;
-        ctx->held_len = 0;
-    }
-    OPENSSL_cleanse(block, sizeof(block));
-    return ok;
-}
-
+/*
+ * The padded block (encrypted ahead by the last update when `spec`),
+ * or the block decryption held back, unpadded; nothing for CTR.
+ */
 static int block_final(void *vctx, unsigned char *out, size_t *outl,
                        size_t outsize)
 {
     BLOCK_CTX *ctx = vctx;
-    int ok;
+    size_t bs = ctx->c.alg->cipher_block, len = bs;
+    unsigned char block[P11BE_CIPHER_BLOCK_MAX];
+    int enc = ctx->c.enc, ok = 1, empty;
 
     if (!block_check_ready(ctx, "final"))
         return 0;
-    if (out == NULL) {
-        /* The most final can write; decryption may write less. */
-        *outl =
-            block_is_ctr(ctx)
-                    || (!ctx->pad && ctx->buf_len == 0 && ctx->held_len == 0)
-                ? 0
-                : ctx->c.alg->cipher_block;
+    empty = block_is_ctr(ctx)
+            || (!ctx->pad && ctx->buf_len == 0 && ctx->held_len == 0);
+    /* The most final can write; decryption may write less. */
+    *outl = empty ? 0 : bs;
+    if (out == NULL)
         return 1;
-    }
-    if (block_is_ctr(ctx)) {
-        *outl = 0;
-        ok = block_stream_end(ctx);
-    } else if (ctx->c.enc) {
-        ok = block_final_encrypt(ctx, out, outl, outsize);
+    *outl = 0;
+    if (empty) {
+        ok = 1;
+    } else if (ctx->held_len == 0 && ctx->buf_len != bs && !(enc && ctx->pad)) {
+        ok = enc ? P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                                     "%zu bytes left over with padding off",
+                                     ctx->buf_len)
+                 : P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                                     "the ciphertext is not a whole number "
+                                     "of %zu-byte blocks",
+                                     bs);
     } else {
-        ok = block_final_decrypt(ctx, out, outl, outsize);
+        if (enc && ctx->pad && ctx->spec_valid) {
+            memcpy(block, ctx->spec, bs);
+        } else if (ctx->held_len != 0) {
+            memcpy(block, ctx->held, bs);
+        } else {
+            if (enc && ctx->pad)
+                memset(ctx->buf + ctx->buf_len, (int)(bs - ctx->buf_len),
+                       bs - ctx->buf_len);
+            ok = block_run(ctx, ctx->buf, bs, block, 1);
+        }
+        ok = ok && (enc || !ctx->pad || block_unpad(ctx, block, &len))
+             && p11be_cipher_room(&ctx->c, len, outsize);
+        if (ok) {
+            memcpy(out, block, len);
+            *outl = len;
+            ctx->buf_len = 0;
+            ctx->held_len = 0;
+        }
+        OPENSSL_cleanse(block, sizeof(block));
     }
+    ok = p11be_cipher_stream_end(&ctx->c, NULL, NULL) && ok;
     p11be_cipher_stream_abandon(&ctx->c);
     ctx->c.ready = 0;
     ctx->finished = 1;
@@ -632,10 +572,10 @@ static int block_cipher(void *vctx, unsigned char *out, size_t *outl,
         return 0;
     if (inl % bs == 0)
         return block_raw(ctx, out, outl, outsize, in, inl);
-    p11be_raise(ctx->c.prov->handle, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
-                "%s: EVP_Cipher takes whole %zu-byte blocks, got %zu bytes",
-                ctx->c.alg->name, bs, inl);
-    return 0;
+    return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_WRONG_FINAL_BLOCK_LENGTH,
+                             "EVP_Cipher takes whole %zu-byte blocks, got "
+                             "%zu bytes",
+                             bs, inl);
 }
 
 /* The IV OpenSSL reports as updated: for CTR its counter is one ahead. */
@@ -666,12 +606,10 @@ static int des3_random_key(BLOCK_CTX *ctx, OSSL_PARAM *p)
 
     /* data_size 0 is EVP_CIPHER_CTX_rand_key(); a stated size must fit. */
     if (p->data_type != OSSL_PARAM_OCTET_STRING
-        || (p->data_size != 0 && p->data_size < ctx->c.alg->key_bytes)) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BUFFER_TOO_SMALL,
-                    "%s: \"%s\" needs an octet string of %zu bytes",
-                    ctx->c.alg->name, p->key, ctx->c.alg->key_bytes);
-        return 0;
-    }
+        || (p->data_size != 0 && p->data_size < ctx->c.alg->key_bytes))
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BUFFER_TOO_SMALL,
+                                 "\"%s\" needs an octet string of %zu bytes",
+                                 p->key, ctx->c.alg->key_bytes);
     soft = p11be_cipher_host(&ctx->c, 0, NULL, -1);
     ok = soft != NULL && p->data != NULL
          && EVP_CIPHER_CTX_rand_key(soft, p->data) > 0;
@@ -714,12 +652,11 @@ static int block_uint_param(BLOCK_CTX *ctx, const OSSL_PARAM params[],
 
     if (p == NULL)
         return -1;
-    if (OSSL_PARAM_get_uint(p, value))
-        return 1;
-    p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                "%s: the \"%s\" parameter must be an unsigned integer",
-                ctx->c.alg->name, key);
-    return 0;
+    return OSSL_PARAM_get_uint(p, value)
+           || P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_ARGUMENT,
+                                "the \"%s\" parameter must be an unsigned "
+                                "integer",
+                                key);
 }
 
 /*
@@ -742,12 +679,11 @@ static int block_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         ctx->pad = value != 0;
     }
     found = block_uint_param(ctx, params, OSSL_CIPHER_PARAM_NUM, &value);
-    if (found > 0 && value != ctx->num) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s: setting num to %u (it is %u) is not supported",
-                    ctx->c.alg->name, value, ctx->num);
-        return 0;
-    }
+    if (found > 0 && value != ctx->num)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_ARGUMENT,
+                                 "setting num to %u (it is %u) is not "
+                                 "supported",
+                                 value, ctx->num);
     return found != 0;
 }
 
@@ -762,13 +698,10 @@ static int block_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
     BLOCK_CTX *ctx = (BLOCK_CTX *)c;
 
     (void)params;
-    if (c->host == NULL && c->alg->mode != EVP_CIPH_CBC_MODE) {
-        p11be_raise(c->prov->handle, P11BE_R_INVALID_ARGUMENT,
-                    "%s: TLS record parameters are for CBC and GCM "
-                    "ciphers only",
-                    c->alg->name);
-        return 0;
-    }
+    if (c->host == NULL && c->alg->mode != EVP_CIPH_CBC_MODE)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_INVALID_ARGUMENT,
+                                 "TLS record parameters are for CBC and GCM "
+                                 "ciphers only");
     *iv = ctx->iv_set ? ctx->iv : NULL;
     *pad = (int)ctx->pad;
     return 1;

@@ -15,6 +15,15 @@
  * and the message streams with C_EncryptUpdate, final is C_EncryptFinal.
  * A larger first update streams at once.
  *
+ * Tokens that do GCM in one call only (NSS softokn 3.87 answers
+ * C_EncryptUpdate with CKR_OPERATION_NOT_INITIALIZED): learned from the
+ * first refusal, once per token (mechs.h). There an encryption's later
+ * updates run the whole message so far through C_Encrypt again (the new
+ * part is the output, the tag is kept), and past GCM_ONE_SHOT_MAX the
+ * default provider carries on from the start of the message (counted as
+ * delegated); a decryption's keystream is C_Encrypt over all the
+ * ciphertext held.
+ *
  * Decryption. A 2.40 token releases GCM plaintext only once it has checked
  * the tag, at C_DecryptFinal, but OpenSSL returns plaintext from each
  * update and checks the tag in final. So the ciphertext is kept until
@@ -29,8 +38,8 @@
  * with no error on the queue (pyca relies on it for InvalidTag).
  *
  * Memory: encryption holds the AAD and at most GCM_ONE_SHOT_MAX bytes of
- * ciphertext, decryption the AAD and the whole ciphertext (only the token
- * checks the tag, over the whole message), each plus a scratch buffer the
+ * ciphertext, decryption the AAD and the whole ciphertext (only the
+ * token checks the tag, over the whole message), each plus a scratch buffer the
  * size of an update; pkcs11-gcm-decrypt-max bounds what a decryption holds
  * (the update that would pass it fails, naming the setting).
  *
@@ -39,6 +48,7 @@
  * session); a streaming encryption cannot be copied (the GHASH state is on
  * the token) and fails with a clear error.
  */
+#include <limits.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -51,7 +61,9 @@
 
 #include "cipher.h"
 #include "debug.h"
+#include "delegate.h"
 #include "err.h"
+#include "mechs.h"
 #include "provider.h"
 #include "reentry.h"
 
@@ -74,7 +86,8 @@ enum gcm_iv_state {
 enum gcm_phase {
     GCM_AAD,      /* no data yet: AAD is being collected */
     GCM_ONE_SHOT, /* the first data update ran one-shot */
-    GCM_STREAM,   /* a token operation streams (or must be restarted) */
+    GCM_STREAM,   /* more updates: the token streams (or must be restarted),
+                     or, one-shot only, the message is held */
     GCM_DONE,     /* final done: updates refused until init */
 };
 
@@ -84,7 +97,7 @@ struct gcm_ctx_st {
     unsigned char iv[GCM_IV_MAX];   /* the IV */
     P11BE_CIPHER_BUF aad;           /* AAD of the message */
     P11BE_CIPHER_BUF data;          /* ciphertext: all so far (decryption),
-                                     the one-shot update's (encryption) */
+                                     until the token streams (encryption) */
     unsigned char tag[GCM_TAG_MAX]; /* expected (decryption) or computed */
     size_t taglen;                  /* bytes in tag; 0: not set */
     int verdict;                    /* decryption: token said tag matches
@@ -93,6 +106,14 @@ struct gcm_ctx_st {
 };
 
 typedef struct gcm_ctx_st GCM_CTX;
+
+/* How the token's refusal of multi-part GCM is kept (mechs.h). */
+static const struct p11be_mech_shape gcm_multipart = {.mech = CKM_AES_GCM};
+
+static int gcm_one_shot_only(GCM_CTX *ctx)
+{
+    return p11be_key_shape_refused(&ctx->c.prov->tc, &gcm_multipart);
+}
 
 /*
  * Whether a decryption may hold `more` bytes besides its AAD and ciphertext
@@ -103,17 +124,16 @@ static int gcm_decrypt_may_hold(GCM_CTX *ctx, size_t more)
     size_t held = ctx->aad.len + ctx->data.len;
     size_t max = ctx->c.prov->gcm_decrypt_max;
 
-    if (held <= max && more <= max - held)
-        return 1;
-    p11be_raise(
-        ctx->c.prov->handle, P11BE_R_OVER_BOUND,
-        "%s: a decryption holds its AAD and ciphertext until final, "
-        "where the token checks the tag: %zu bytes held and %zu more "
-        "would exceed %s (%zu bytes)",
-        ctx->c.alg->name, held, more,
-        p11be_config_source(&ctx->c.prov->config, P11BE_SET_GCM_DECRYPT_MAX),
-        max);
-    return 0;
+    return (held <= max && more <= max - held)
+           || P11BE_CIPHER_FAIL(
+               &ctx->c, P11BE_R_OVER_BOUND,
+               "a decryption holds its AAD and ciphertext until final, "
+               "where the token checks the tag: %zu bytes held and %zu more "
+               "would exceed %s (%zu bytes)",
+               held, more,
+               p11be_config_source(&ctx->c.prov->config,
+                                   P11BE_SET_GCM_DECRYPT_MAX),
+               max);
 }
 
 /*
@@ -156,12 +176,10 @@ static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
     c->enc = enc;
     c->usage = enc ? CKF_ENCRYPT : CKF_ENCRYPT | CKF_DECRYPT;
     if (iv != NULL) {
-        if (ivlen == 0 || ivlen > GCM_IV_MAX) {
-            p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                        "%s: IV length %zu is not 1 to %d", c->alg->name, ivlen,
-                        GCM_IV_MAX);
-            return 0;
-        }
+        if (ivlen == 0 || ivlen > GCM_IV_MAX)
+            return P11BE_CIPHER_FAIL(c, P11BE_R_INVALID_IV_LENGTH,
+                                     "IV length %zu is not 1 to %d", ivlen,
+                                     GCM_IV_MAX);
         memcpy(ctx->iv, iv, ivlen);
         ctx->c.ivlen = ivlen;
         ctx->iv_state = GCM_IV_SET;
@@ -175,53 +193,31 @@ static int gcm_init(P11BE_CIPHER_CTX *c, const unsigned char *iv, size_t ivlen,
  */
 static int gcm_check_ready(GCM_CTX *ctx, const char *what)
 {
-    if (p11be_reentered()) {
-        /* Only a context made outside a token call gets here. */
-        p11be_raise(ctx->c.prov->handle, P11BE_R_FALLBACK_FAILED,
-                    "%s: a context made outside a token call is used from "
-                    "inside one",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (ctx->c.key.value == NULL) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_NO_KEY,
-                    "%s: cipher %s without a key", ctx->c.alg->name, what);
-        return 0;
-    }
-    if (ctx->phase == GCM_DONE) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: cipher %s after final; initialise again with a new "
-                    "IV first",
-                    ctx->c.alg->name, what);
-        return 0;
-    }
-    if (ctx->iv_state == GCM_IV_SET)
-        return 1;
-    if (ctx->iv_state == GCM_IV_USED) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: the IV was used for a finished message; a GCM IV "
-                    "is never reused",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (!ctx->c.enc || ctx->c.ivlen < GCM_IV_DEFAULT) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE, "%s: no IV set",
-                    ctx->c.alg->name);
-        return 0;
-    }
-    if (RAND_bytes(ctx->iv, (int)ctx->c.ivlen) <= 0)
+    P11BE_CIPHER_CTX *c = &ctx->c;
+
+    /* Only a context made outside a token call gets here re-entered. */
+    if (p11be_reentered())
+        return P11BE_CIPHER_FAIL(c, P11BE_R_FALLBACK_FAILED,
+                                 "a context made outside a token call is "
+                                 "used from inside one");
+    if (c->key.value == NULL)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_NO_KEY, "cipher %s without a key",
+                                 what);
+    if (ctx->phase == GCM_DONE)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_BAD_STATE,
+                                 "cipher %s after final; initialise again "
+                                 "with a new IV first",
+                                 what);
+    if (ctx->iv_state == GCM_IV_USED)
+        return P11BE_CIPHER_FAIL(c, P11BE_R_BAD_STATE,
+                                 "the IV was used for a finished message; a "
+                                 "GCM IV is never reused");
+    if (ctx->iv_state == GCM_IV_NONE && (!c->enc || c->ivlen < GCM_IV_DEFAULT))
+        return P11BE_CIPHER_FAIL(c, P11BE_R_BAD_STATE, "no IV set");
+    if (ctx->iv_state == GCM_IV_NONE && RAND_bytes(ctx->iv, (int)c->ivlen) <= 0)
         return 0;
     ctx->iv_state = GCM_IV_SET;
     return 1;
-}
-
-static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
-{
-    if (rv != CKR_OK)
-        p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: %s (%s): %s", ctx->c.alg->name, calls,
-                    ctx->c.alg->mech_name, p11be_ckr_name(rv));
-    return 0;
 }
 
 /*
@@ -229,7 +225,8 @@ static int gcm_raise_rv(GCM_CTX *ctx, const char *calls, CK_RV rv)
  * With none, C_EncryptInit first on a session then kept, and `replay`
  * (bytes already handled) run through again, output dropped: for
  * encryption the kept plaintext (with the AAD), for decryption the
- * ciphertext (no AAD).
+ * ciphertext (no AAD). 1, 0 raised, or -1 when the token refuses to start
+ * multi-part GCM (learned; nothing raised).
  */
 static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
                       size_t replay_len, const unsigned char *in, size_t len,
@@ -242,20 +239,35 @@ static int gcm_stream(GCM_CTX *ctx, const unsigned char *replay,
                                  .in_len = len,
                                  .out = out,
                                  .out_len = len};
+    int starting = ctx->c.sess == NULL, ok;
 
     gcm_op(ctx, &op, &params, 1, ctx->c.enc, GCM_TAG_MAX);
-    return p11be_cipher_stream(&ctx->c, &op, 0);
+    ERR_set_mark();
+    ok = p11be_cipher_stream(&ctx->c, &op, 0);
+    if (ok || !starting
+        || (op.rv != CKR_OPERATION_NOT_INITIALIZED
+            && op.rv != CKR_FUNCTION_NOT_SUPPORTED)) {
+        ERR_clear_last_mark();
+        return ok;
+    }
+    ERR_pop_to_mark();
+    P11BE_DEBUG("%s: C_EncryptUpdate refused (%s): GCM in one call only on "
+                "this token from now on",
+                ctx->c.alg->name, p11be_ckr_name(op.rv));
+    p11be_key_note_refused(&ctx->c.prov->tc, &gcm_multipart);
+    return -1;
 }
 
 /*
  * C_EncryptInit + C_Encrypt into the scratch buffer (the output and a tag):
  * the output (ciphertext, or for decryption the plaintext: see the file
- * comment) is copied to `out` unless NULL, and the tag to ctx->tag when
- * `with_aad` (it is a real message's tag only then). The scratch buffer is
- * left holding the output.
+ * comment) from byte `skip` on is copied to `out` unless NULL, and the tag
+ * to ctx->tag when `with_aad` (it is a real message's tag only then). The
+ * scratch buffer is wiped.
  */
 static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
-                                size_t inl, unsigned char *out, int with_aad)
+                                size_t inl, size_t skip, unsigned char *out,
+                                int with_aad)
 {
     CK_GCM_PARAMS params;
     struct p11be_cipher_op op = {
@@ -268,49 +280,130 @@ static int gcm_encrypt_one_shot(GCM_CTX *ctx, const unsigned char *in,
     gcm_op(ctx, &op, &params, 1, with_aad, GCM_TAG_MAX);
     ok = p11be_cipher_once(&ctx->c, &op);
     if (ok && out != NULL)
-        memcpy(out, op.out, inl);
+        memcpy(out, op.out + skip, inl - skip);
     if (ok && with_aad)
         memcpy(ctx->tag, op.out + inl, GCM_TAG_MAX);
     ctx->c.work.len = inl;
+    if (!with_aad) /* the keystream on ciphertext: plaintext */
+        p11be_cipher_buf_forget(&ctx->c.work, 1);
     return ok;
 }
 
+/*
+ * The message so far (`in`) one-shot with its AAD: the ciphertext from
+ * `skip` on to `out`, and kept (public: no copy, no wipe) with its tag for
+ * final or the next update.
+ */
+static int gcm_encrypt_held(GCM_CTX *ctx, const unsigned char *in, size_t inl,
+                            size_t skip, unsigned char *out)
+{
+    P11BE_CIPHER_BUF ciphertext;
+
+    if (!gcm_encrypt_one_shot(ctx, in, inl, skip, out, 1))
+        return 0;
+    ciphertext = ctx->c.work;
+    ctx->c.work = ctx->data;
+    ctx->data = ciphertext;
+    return 1;
+}
+
+/*
+ * The default provider at the start of this message: key, IV (of any
+ * length), direction, AAD. NULL on failure (raised).
+ */
+static EVP_CIPHER_CTX *gcm_host(GCM_CTX *ctx)
+{
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_size_t(
+                                OSSL_CIPHER_PARAM_AEAD_IVLEN, &ctx->c.ivlen),
+                            OSSL_PARAM_END};
+    EVP_CIPHER_CTX *host = p11be_cipher_host(&ctx->c, 1, NULL, -1);
+    int n;
+
+    if (host != NULL && ctx->aad.len <= INT_MAX
+        && EVP_CIPHER_CTX_set_params(host, params)
+        && EVP_CipherInit_ex2(host, NULL, NULL, ctx->iv, ctx->c.enc, NULL)
+        && (ctx->aad.len == 0
+            || EVP_CipherUpdate(host, NULL, &n, ctx->aad.data,
+                                (int)ctx->aad.len)))
+        return host;
+    EVP_CIPHER_CTX_free(host);
+    return NULL;
+}
+
+/*
+ * A token that does GCM in one call only, and a message too long to hold:
+ * the default provider carries on from the start of the message (the
+ * plaintext held run through it first), and the context stays with it.
+ */
+static int gcm_to_host(GCM_CTX *ctx, const unsigned char *plain, size_t held,
+                       const unsigned char *in, size_t inl, unsigned char *out)
+{
+    unsigned char *skip = p11be_cipher_work(&ctx->c, held + 1);
+    EVP_CIPHER_CTX *host =
+        skip != NULL && inl <= INT_MAX ? gcm_host(ctx) : NULL;
+    int n, ok = host != NULL
+                && (held == 0
+                    || EVP_CipherUpdate(host, skip, &n, plain, (int)held))
+                && EVP_CipherUpdate(host, out, &n, in, (int)inl);
+
+    p11be_cipher_buf_forget(&ctx->c.work, 1);
+    if (!ok) {
+        EVP_CIPHER_CTX_free(host);
+        return 0;
+    }
+    P11BE_DEBUG("%s: over %zu bytes on a token with one-shot GCM only: by "
+                "the default provider",
+                ctx->c.alg->name, (size_t)GCM_ONE_SHOT_MAX);
+    gcm_reset(ctx);
+    ctx->c.host = host;
+    p11be_delegated_note(ctx->c.prov, "cipher");
+    return 1;
+}
+
+/*
+ * The first update is one call (GCM_ONE_SHOT). A later one (or a first
+ * one too long to keep) makes the plaintext so far again from the
+ * ciphertext kept, then streams on the token, replaying it first; or on a
+ * token that does GCM in one call only runs the whole message again.
+ */
 static int gcm_encrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                               unsigned char *out)
 {
-    int ok = 1, again = ctx->phase == GCM_ONE_SHOT;
+    size_t held = ctx->data.len, room;
+    unsigned char *plain;
+    int ok, streamed;
 
+    if (ctx->phase == GCM_STREAM && held == 0)
+        return ctx->c.sess != NULL
+                   ? gcm_stream(ctx, NULL, 0, in, inl, out) > 0
+                   : P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                       "the token's encryption was lost "
+                                       "mid-message");
     if (ctx->phase == GCM_AAD && inl <= GCM_ONE_SHOT_MAX) {
-        P11BE_CIPHER_BUF ciphertext;
-
-        if (!gcm_encrypt_one_shot(ctx, in, inl, out, 1))
-            return 0;
-        /* Keep the ciphertext (public: no copy, no wipe) for a restart. */
-        ciphertext = ctx->c.work;
-        ctx->c.work = ctx->data;
-        ctx->data = ciphertext;
         ctx->phase = GCM_ONE_SHOT;
-        return 1;
-    }
-    if (ctx->phase == GCM_STREAM && ctx->c.sess == NULL) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: the token's encryption was lost mid-message",
-                    ctx->c.alg->name);
-        return 0;
+        return gcm_encrypt_held(ctx, in, inl, 0, out);
     }
     ctx->phase = GCM_STREAM;
-    /*
-     * A second update after a one-shot one: the one-shot plaintext, made
-     * again from the kept ciphertext (keystream), goes through the new
-     * stream first.
-     */
-    if (again)
-        ok = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len, NULL, 0);
-    ok = ok
-         && gcm_stream(ctx, again ? ctx->c.work.data : NULL,
-                       again ? ctx->data.len : 0, in, inl, out);
-    p11be_cipher_buf_forget(&ctx->c.work, 1);
-    p11be_cipher_buf_forget(&ctx->data, 0);
+    room = held + 1 + (held + inl <= GCM_ONE_SHOT_MAX ? inl : 0);
+    plain = OPENSSL_malloc(room);
+    if (plain == NULL)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_OUT_OF_MEMORY,
+                                 "holding %zu bytes", room);
+    ok = held == 0
+         || gcm_encrypt_one_shot(ctx, ctx->data.data, held, 0, plain, 0);
+    streamed = ok && !gcm_one_shot_only(ctx)
+                   ? gcm_stream(ctx, plain, held, in, inl, out)
+                   : -1;
+    if (streamed >= 0) {
+        ok = streamed;
+        p11be_cipher_buf_forget(&ctx->data, 0);
+    } else if (ok && held + inl > GCM_ONE_SHOT_MAX) {
+        ok = gcm_to_host(ctx, plain, held, in, inl, out);
+    } else if (ok) {
+        memcpy(plain + held, in, inl);
+        ok = gcm_encrypt_held(ctx, plain, held + inl, held, out);
+    }
+    OPENSSL_clear_free(plain, room);
     return ok;
 }
 
@@ -319,29 +412,19 @@ static int gcm_encrypt_final(GCM_CTX *ctx)
     static const unsigned char nothing[1];
     CK_ULONG tag_len = GCM_TAG_MAX;
 
-    switch (ctx->phase) {
-    case GCM_AAD:
-        /* Modules refuse a NULL pData even for an empty message. */
-        return gcm_encrypt_one_shot(ctx, nothing, 0, NULL, 1);
-    case GCM_ONE_SHOT:
+    if (ctx->phase == GCM_AAD) /* modules refuse a NULL pData, even empty */
+        return gcm_encrypt_one_shot(ctx, nothing, 0, 0, NULL, 1);
+    if (ctx->data.len > 0) /* held: the tag is the last one-shot's */
         return 1;
-    default:
-        if (ctx->c.sess == NULL) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                        "%s: the token's encryption was lost mid-message",
-                        ctx->c.alg->name);
-            return 0;
-        }
-        if (!p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len))
-            return 0;
-        if (tag_len != GCM_TAG_MAX) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_TOKEN_OP_FAILED,
-                        "%s: C_EncryptFinal returned a %lu-byte tag",
-                        ctx->c.alg->name, (unsigned long)tag_len);
-            return 0;
-        }
-        return 1;
-    }
+    if (ctx->c.sess == NULL)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                 "the token's encryption was lost "
+                                 "mid-message");
+    return p11be_cipher_stream_end(&ctx->c, ctx->tag, &tag_len)
+           && (tag_len == GCM_TAG_MAX
+               || P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_TOKEN_OP_FAILED,
+                                    "C_EncryptFinal returned a %lu-byte tag",
+                                    (unsigned long)tag_len));
 }
 
 /* The token's answers that mean "this tag does not match". */
@@ -360,13 +443,45 @@ static int gcm_tag_mismatch(CK_RV rv)
  * NULL. Returns 1 if the tag matches, -1 if it does not, 0 on other
  * failures (raised).
  */
+/*
+ * A tag length the token refuses (NSS softokn takes 4 to 16 bytes, OpenSSL
+ * 1 to 16): the default provider checks it over the ciphertext held,
+ * counted as delegated. As gcm_decrypt_check.
+ */
+static int gcm_host_check(GCM_CTX *ctx, unsigned char *out)
+{
+    size_t len = ctx->data.len;
+    unsigned char *pt = out != NULL ? out : p11be_cipher_work(&ctx->c, len + 1);
+    EVP_CIPHER_CTX *host = pt != NULL && len <= INT_MAX ? gcm_host(ctx) : NULL;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ctx->tag,
+                                          ctx->taglen),
+        OSSL_PARAM_END};
+    int n, verdict = 0;
+
+    if (host != NULL && EVP_CipherUpdate(host, pt, &n, ctx->data.data, (int)len)
+        && EVP_CIPHER_CTX_set_params(host, params)) {
+        p11be_delegated_note(ctx->c.prov, "cipher");
+        verdict = EVP_CipherFinal_ex(host, pt + len, &n) > 0 ? 1 : -1;
+    }
+    if (pt != out)
+        p11be_cipher_buf_forget(&ctx->c.work, 1);
+    EVP_CIPHER_CTX_free(host);
+    return verdict;
+}
+
 static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
 {
     CK_GCM_PARAMS params;
     struct p11be_cipher_op op = {.quiet = 1};
     size_t ct_len = ctx->data.len, all_len;
+    /* A tag length the token refused, learned once per token (mechs.h). */
+    struct p11be_mech_shape tag_shape = {.mech = CKM_AES_GCM,
+                                         .hash = ctx->taglen};
     int ok;
 
+    if (p11be_key_shape_refused(&ctx->c.prov->tc, &tag_shape))
+        return gcm_host_check(ctx, out);
     if (!p11be_cipher_buf_append(&ctx->c, &ctx->data, ctx->tag, ctx->taglen))
         return 0;
     all_len = ctx->data.len;
@@ -378,14 +493,26 @@ static int gcm_decrypt_check(GCM_CTX *ctx, unsigned char *out)
     op.in_len = op.out_len = all_len;
     gcm_op(ctx, &op, &params, 0, 1, ctx->taglen);
     ok = p11be_cipher_once(&ctx->c, &op);
+    /* NSS softokn refuses a short tag with CKR_HOST_MEMORY at C_DecryptInit. */
+    if (!ok && ctx->taglen < GCM_TAG_MAX
+        && (op.rv == CKR_HOST_MEMORY || op.rv == CKR_MECHANISM_PARAM_INVALID
+            || op.rv == CKR_ARGUMENTS_BAD)) {
+        P11BE_DEBUG("%s: the token refuses %zu-byte tags (%s): checked by "
+                    "the default provider from now on",
+                    ctx->c.alg->name, ctx->taglen, p11be_ckr_name(op.rv));
+        p11be_key_note_refused(&ctx->c.prov->tc, &tag_shape);
+        return gcm_host_check(ctx, out);
+    }
     if (ok && op.out_len == ct_len && out != NULL)
         memcpy(out, op.out, ct_len);
     OPENSSL_cleanse(op.out, all_len);
     if (ok && op.out_len == ct_len)
         return 1;
     if (ok || !gcm_tag_mismatch(op.rv))
-        return gcm_raise_rv(ctx, "C_DecryptInit/C_Decrypt",
-                            ok ? CKR_DATA_LEN_RANGE : op.rv);
+        return P11BE_CIPHER_FAIL(
+            &ctx->c, P11BE_R_TOKEN_OP_FAILED,
+            "C_DecryptInit/C_Decrypt (%s): %s", ctx->c.alg->mech_name,
+            p11be_ckr_name(ok ? CKR_DATA_LEN_RANGE : op.rv));
     P11BE_DEBUG("%s: C_Decrypt says the tag does not match (%s)",
                 ctx->c.alg->name, p11be_ckr_name(op.rv));
     return -1;
@@ -413,15 +540,19 @@ static int gcm_decrypt_update(GCM_CTX *ctx, const unsigned char *in, size_t inl,
                 return 1;
         }
         /* Plaintext from the keystream: GCM encryption of the ciphertext. */
-        verdict = gcm_encrypt_one_shot(ctx, ctx->data.data, inl, out, 0);
-        p11be_cipher_buf_forget(&ctx->c.work, 1);
-        if (verdict)
+        if (gcm_encrypt_one_shot(ctx, ctx->data.data, inl, 0, out, 0))
             return 1;
         goto out_forget;
     }
     ctx->phase = GCM_STREAM;
-    if (gcm_stream(ctx, ctx->data.data, before, ctx->data.data + before, inl,
-                   out))
+    verdict = gcm_one_shot_only(ctx)
+                  ? -1
+                  : gcm_stream(ctx, ctx->data.data, before,
+                               ctx->data.data + before, inl, out);
+    if (verdict < 0)
+        verdict = gcm_encrypt_one_shot(ctx, ctx->data.data, ctx->data.len,
+                                       before, out, 0);
+    if (verdict)
         return 1;
 out_forget:
     ctx->data.len = before;
@@ -433,13 +564,10 @@ static int gcm_decrypt_final(GCM_CTX *ctx)
 {
     int verdict = ctx->verdict;
 
-    if (ctx->taglen == 0) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                    "%s: decryption needs the tag before final "
-                    "(EVP_CTRL_AEAD_SET_TAG)",
-                    ctx->c.alg->name);
-        return 0;
-    }
+    if (ctx->taglen == 0)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                 "decryption needs the tag before final "
+                                 "(EVP_CTRL_AEAD_SET_TAG)");
     p11be_cipher_stream_abandon(&ctx->c);
     if (verdict == 0)
         verdict = gcm_decrypt_check(ctx, NULL);
@@ -459,11 +587,9 @@ static int gcm_update(void *vctx, unsigned char *out, size_t *outl,
     if (!gcm_check_ready(ctx, "update"))
         return 0;
     if (out == NULL) {
-        if (ctx->phase != GCM_AAD) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_BAD_STATE,
-                        "%s: AAD after data", ctx->c.alg->name);
-            return 0;
-        }
+        if (ctx->phase != GCM_AAD)
+            return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_BAD_STATE,
+                                     "AAD after data");
         if ((!ctx->c.enc && !gcm_decrypt_may_hold(ctx, inl))
             || !p11be_cipher_buf_append(&ctx->c, &ctx->aad, in, inl))
             return 0;
@@ -525,14 +651,11 @@ static int gcm_dup(P11BE_CIPHER_CTX *dst, const P11BE_CIPHER_CTX *src)
     static const P11BE_CIPHER_BUF none;
 
     ctx->aad = ctx->data = none;
-    if (src->host == NULL && src->enc && from->phase == GCM_STREAM) {
-        p11be_raise(src->prov->handle, P11BE_R_DUP_NOT_POSSIBLE,
-                    "%s: an encryption streaming on the token cannot be "
-                    "copied (its GHASH state is on the token); copy before "
-                    "the second update",
-                    src->alg->name);
-        return 0;
-    }
+    if (src->host == NULL && src->enc && from->phase == GCM_STREAM)
+        return P11BE_CIPHER_FAIL(src, P11BE_R_DUP_NOT_POSSIBLE,
+                                 "an encryption streaming on the token cannot "
+                                 "be copied (its GHASH state is on the "
+                                 "token); copy before the second update");
     return p11be_cipher_buf_append(&ctx->c, &ctx->aad, from->aad.data,
                                    from->aad.len)
            && p11be_cipher_buf_append(&ctx->c, &ctx->data, from->data.data,
@@ -544,11 +667,9 @@ static int gcm_get_iv(GCM_CTX *ctx, OSSL_PARAM *p)
 {
     if (ctx->iv_state == GCM_IV_NONE)
         return 0;
-    if (ctx->c.ivlen > p->data_size) {
-        p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                    "%s: the IV is %zu bytes", ctx->c.alg->name, ctx->c.ivlen);
-        return 0;
-    }
+    if (ctx->c.ivlen > p->data_size)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_IV_LENGTH,
+                                 "the IV is %zu bytes", ctx->c.ivlen);
     return OSSL_PARAM_set_octet_string(p, ctx->iv, ctx->c.ivlen)
            || OSSL_PARAM_set_octet_ptr(p, ctx->iv, ctx->c.ivlen);
 }
@@ -570,19 +691,15 @@ static int gcm_get_ctx_params(void *vctx, OSSL_PARAM params[])
     if (p != NULL && !gcm_get_iv(ctx, p))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_CIPHER_PARAM_AEAD_TAG);
-    if (p != NULL) {
-        if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
-            || ctx->taglen == 0) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
-                        "%s: the tag is read after an encryption's final, "
-                        "1 to %d bytes",
-                        ctx->c.alg->name, GCM_TAG_MAX);
-            return 0;
-        }
-        if (!OSSL_PARAM_set_octet_string(p, ctx->tag, p->data_size))
-            return 0;
-    }
-    return 1;
+    if (p == NULL)
+        return 1;
+    if (p->data_size == 0 || p->data_size > GCM_TAG_MAX || !ctx->c.enc
+        || ctx->taglen == 0)
+        return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_TAG,
+                                 "the tag is read after an encryption's "
+                                 "final, 1 to %d bytes",
+                                 GCM_TAG_MAX);
+    return OSSL_PARAM_set_octet_string(p, ctx->tag, p->data_size);
 }
 
 /*
@@ -614,11 +731,10 @@ static int gcm_tls(P11BE_CIPHER_CTX *c, const OSSL_PARAM params[],
                 && fixed->data_size <= ivlen
                 && ivlen - fixed->data_size >= EVP_GCM_TLS_EXPLICIT_IV_LEN)))
         return 1;
-    p11be_raise(c->prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                "%s: a TLS fixed IV of %zu bytes does not fit a %zu-byte IV "
-                "with an 8-byte explicit part",
-                c->alg->name, fixed->data_size, ivlen);
-    return 0;
+    return P11BE_CIPHER_FAIL(c, P11BE_R_INVALID_IV_LENGTH,
+                             "a TLS fixed IV of %zu bytes does not fit a "
+                             "%zu-byte IV with an 8-byte explicit part",
+                             fixed->data_size, ivlen);
 }
 
 /*
@@ -636,23 +752,19 @@ static int gcm_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         void *tag = ctx->tag;
 
         if (!OSSL_PARAM_get_octet_string(p, &tag, sizeof(ctx->tag), &len)
-            || len == 0 || ctx->c.enc) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_TAG,
-                        "%s: the tag is set for decryption, 1 to %d bytes",
-                        ctx->c.alg->name, GCM_TAG_MAX);
-            return 0;
-        }
+            || len == 0 || ctx->c.enc)
+            return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_TAG,
+                                     "the tag is set for decryption, 1 to %d "
+                                     "bytes",
+                                     GCM_TAG_MAX);
         ctx->taglen = len;
         ctx->verdict = 0;
     }
     p = OSSL_PARAM_locate_const(params, OSSL_CIPHER_PARAM_AEAD_IVLEN);
     if (p != NULL) {
-        if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX) {
-            p11be_raise(ctx->c.prov->handle, P11BE_R_INVALID_IV_LENGTH,
-                        "%s: IV length must be 1 to %d", ctx->c.alg->name,
-                        GCM_IV_MAX);
-            return 0;
-        }
+        if (!OSSL_PARAM_get_size_t(p, &len) || len == 0 || len > GCM_IV_MAX)
+            return P11BE_CIPHER_FAIL(&ctx->c, P11BE_R_INVALID_IV_LENGTH,
+                                     "IV length must be 1 to %d", GCM_IV_MAX);
         ctx->c.ivlen = len;
     }
     return 1;
