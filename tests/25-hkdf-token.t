@@ -1,12 +1,13 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: Apache-2.0
 #
-# HKDF on the token (provider/ops/kdf.c): where the token lists
-# CKM_HKDF_DERIVE (NSS's softokn), openssl kdf HKDF with SHA-256/384/512
-# runs there, one C_DeriveKey per derivation, in each mode; elsewhere
-# (SoftHSM2) the default provider derives, with no C_DeriveKey, as before.
-# Known answers from RFC 5869 (A.1, A.3) and, for every case, the default
-# provider's answer.
+# HKDF and TLS13-KDF on the token (provider/ops/kdf.c): where the token
+# lists CKM_HKDF_DERIVE (NSS's softokn), openssl kdf HKDF with
+# SHA-256/384/512 runs there, one C_DeriveKey per derivation, in each mode,
+# and TLS13-KDF one per HKDF step; elsewhere (SoftHSM2) the default
+# provider derives, with no C_DeriveKey, as before. Known answers from RFC
+# 5869 (A.1, A.3) and RFC 8448 (early and handshake secrets) and, for every
+# case, the default provider's answer.
 use strict;
 use warnings;
 use FindBin;
@@ -59,6 +60,24 @@ my @cases = (
      $info1, undef],
 );
 
+# TLS13-KDF (OpenSSL 3.0's TLS 1.3 key schedule steps), RFC 8448's simple
+# 1-RTT handshake: [name, digest, mode, length, key, salt, label, data,
+# known answer or undef, C_DeriveKey calls on the token]
+my $early = '33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a';
+my $ecdhe = '8bd4054fb55b9d63fdfbacf9f04b9f0d35e6d63f537563efd46272900f89492d';
+my $hs = '1dc826e93606aa6fdc0aadc12f741b01046aa6b99f691ed221a9f0ca043fbeac';
+my @tls13 = (
+    ['TLS13-KDF, RFC 8448 early secret', 'SHA256', 'EXTRACT_ONLY', 32, undef,
+     undef, undef, undef, $early, 1],
+    ['TLS13-KDF, RFC 8448 handshake secret', 'SHA256', 'EXTRACT_ONLY', 32,
+     $ecdhe, $early, 'derived', undef, $hs, 2],
+    ['TLS13-KDF, c hs traffic', 'SHA256', 'EXPAND_ONLY', 32, $hs, undef,
+     'c hs traffic', $ikm2 =~ s/^(.{64}).*/$1/r, undef, 1],
+    ['TLS13-KDF SHA-384, key', 'SHA384', 'EXPAND_ONLY', 16, $ikm2 =~
+     s/^(.{96}).*/$1/r, undef, 'key', undef, undef, 1],
+);
+
+my @runs;
 for my $c (@cases) {
     my ($name, $md, $mode, $len, $key, $salt, $info, $want) = @$c;
     my @kdf = ('kdf', '-keylen', $len, '-kdfopt', "digest:$md",
@@ -66,7 +85,21 @@ for my $c (@cases) {
     push @kdf, '-kdfopt', "mode:$mode" if defined $mode;
     push @kdf, '-kdfopt', "hexsalt:$salt" if defined $salt;
     push @kdf, '-kdfopt', "hexinfo:$info" if defined $info;
-    push @kdf, 'HKDF';
+    push @runs, [$name, $len, $want, 1, 'HKDF', @kdf, 'HKDF'];
+}
+for my $c (@tls13) {
+    my ($name, $md, $mode, $len, $key, $salt, $label, $data, $want, $n) = @$c;
+    my @kdf = ('kdf', '-keylen', $len, '-kdfopt', "digest:$md",
+               '-kdfopt', 'prefix:tls13 ', '-kdfopt', "mode:$mode");
+    push @kdf, '-kdfopt', "hexkey:$key" if defined $key;
+    push @kdf, '-kdfopt', "hexsalt:$salt" if defined $salt;
+    push @kdf, '-kdfopt', "label:$label" if defined $label;
+    push @kdf, '-kdfopt', "hexdata:$data" if defined $data;
+    push @runs, [$name, $len, $want, $n, 'TLS13-KDF', @kdf, 'TLS13-KDF'];
+}
+
+for my $r (@runs) {
+    my ($name, $len, $want, $n, $alg, @kdf) = @$r;
     my $log = File::Spec->catfile($tmp, 'debug.log');
     unlink $log;
     reset_counts();
@@ -80,11 +113,11 @@ for my $c (@cases) {
     is($mine, colons($want), "$name: the known answer") if defined $want;
     my $trace = -f $log ? read_file($log) : '';
     if ($on_token) {
-        is($derives, 1, "$name: one C_DeriveKey");
-        unlike($trace, qr/KDF HKDF delegated/, "$name: nothing delegated");
+        is($derives, $n, "$name: $n C_DeriveKey");
+        unlike($trace, qr/KDF \Q$alg\E delegated/, "$name: nothing delegated");
     } else {
         is($derives, 0, "$name: no C_DeriveKey");
-        like($trace, qr/KDF HKDF delegated/,
+        like($trace, qr/KDF \Q$alg\E delegated/,
              "$name: by the default provider (delegated)");
     }
 }

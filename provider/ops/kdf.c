@@ -14,11 +14,12 @@
  *
  * A token mechanism could take over where the token has one
  * (CKM_PKCS5_PBKD2); SoftHSM2 2.6.1 lists none, so there is no token path
- * (none that the tests could exercise). HKDF is the exception: where the
- * token lists CKM_HKDF_DERIVE (NSS's softokn), a derivation with SHA-256,
- * -384 or -512 runs there (hkdf_token_derive); the parameters still go to
- * the default provider's context too, which checks them and derives
- * whatever the token lacks or refuses.
+ * (none that the tests could exercise). HKDF and TLS13-KDF are the
+ * exception: where the token lists CKM_HKDF_DERIVE (NSS's softokn), a
+ * derivation with SHA-256, -384 or -512 runs there (hkdf_token_derive,
+ * tls13_token_derive: a TLS 1.3 handshake's key schedule); the parameters
+ * still go to the default provider's context too, which checks them and
+ * derives whatever the token lacks or refuses.
  *
  * Every entry forwards one-to-one to an EVP_KDF_CTX of the same name; the
  * default provider checks the parameters and raises its own errors.
@@ -28,6 +29,7 @@
  * default and legacy providers (offered whether or not the application
  * loaded the legacy provider; without legacy.so, newctx fails, naming it).
  */
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/core_dispatch.h>
@@ -112,6 +114,7 @@ struct hkdf_state {
     const P11BE_DIGEST *md; /* NULL: none, or no token digest */
     int mode;               /* EVP_KDF_HKDF_MODE_* */
     struct p11be_buf key, salt, info;
+    struct p11be_buf prefix, label, data; /* TLS13-KDF's */
 };
 
 typedef struct kdf_ctx_st {
@@ -120,7 +123,7 @@ typedef struct kdf_ctx_st {
     const char *name;              /* the default provider's name for the KDF */
     const char *note;              /* for p11be_delegated_note(): "KDF " name */
     EVP_KDF_CTX *inner;            /* the default provider's context */
-    struct hkdf_state *hkdf;       /* HKDF's copy of its parameters */
+    struct hkdf_state *hkdf;       /* HKDF's, TLS13-KDF's copy of params */
 } KDF_CTX;
 
 static OSSL_FUNC_kdf_dupctx_fn kdf_dupctx;
@@ -137,10 +140,29 @@ static void hkdf_buf_clear(struct p11be_buf *b)
     b->len = 0;
 }
 
+/* The octet-string parameters kept as given (info concatenates). */
+static const struct {
+    const char *name;
+    size_t offset;
+} hkdf_octets[] = {
+    {OSSL_KDF_PARAM_KEY, offsetof(struct hkdf_state, key)},
+    {OSSL_KDF_PARAM_SALT, offsetof(struct hkdf_state, salt)},
+    {OSSL_KDF_PARAM_PREFIX, offsetof(struct hkdf_state, prefix)},
+    {OSSL_KDF_PARAM_LABEL, offsetof(struct hkdf_state, label)},
+    {OSSL_KDF_PARAM_DATA, offsetof(struct hkdf_state, data)},
+};
+
+static struct p11be_buf *hkdf_octet(struct hkdf_state *h, size_t i)
+{
+    return (struct p11be_buf *)((char *)h + hkdf_octets[i].offset);
+}
+
 static void hkdf_state_clear(struct hkdf_state *h)
 {
-    hkdf_buf_clear(&h->key);
-    hkdf_buf_clear(&h->salt);
+    size_t i;
+
+    for (i = 0; i < sizeof(hkdf_octets) / sizeof(hkdf_octets[0]); i++)
+        hkdf_buf_clear(hkdf_octet(h, i));
     hkdf_buf_clear(&h->info);
     h->md = NULL;
     h->mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND;
@@ -165,13 +187,19 @@ static int hkdf_buf_dup(struct p11be_buf *dst, const struct p11be_buf *src)
 static struct hkdf_state *hkdf_state_dup(const struct hkdf_state *src)
 {
     struct hkdf_state *h = OPENSSL_zalloc(sizeof(*h));
+    size_t i;
+    int ok;
 
     if (h == NULL)
         return NULL;
     h->md = src->md;
     h->mode = src->mode;
-    if (hkdf_buf_dup(&h->key, &src->key) && hkdf_buf_dup(&h->salt, &src->salt)
-        && hkdf_buf_dup(&h->info, &src->info))
+    ok = hkdf_buf_dup(&h->info, &src->info);
+    for (i = 0; ok && i < sizeof(hkdf_octets) / sizeof(hkdf_octets[0]); i++)
+        ok = hkdf_buf_dup(hkdf_octet(h, i),
+                          (const struct p11be_buf *)((const char *)src
+                                                     + hkdf_octets[i].offset));
+    if (ok)
         return h;
     hkdf_state_free(h);
     return NULL;
@@ -200,7 +228,7 @@ static int hkdf_state_set(struct hkdf_state *h, const OSSL_PARAM params[])
 {
     const OSSL_PARAM *p;
     const char *name = NULL;
-    size_t len = 0;
+    size_t len = 0, i;
 
     if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_DIGEST)) != NULL
         && OSSL_PARAM_get_utf8_string_ptr(p, &name)) {
@@ -221,12 +249,10 @@ static int hkdf_state_set(struct hkdf_state *h, const OSSL_PARAM params[])
             return 0;
         }
     }
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_KEY)) != NULL
-        && !hkdf_buf_take(&h->key, p))
-        return 0;
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_SALT)) != NULL
-        && !hkdf_buf_take(&h->salt, p))
-        return 0;
+    for (i = 0; i < sizeof(hkdf_octets) / sizeof(hkdf_octets[0]); i++)
+        if ((p = OSSL_PARAM_locate_const(params, hkdf_octets[i].name)) != NULL
+            && !hkdf_buf_take(hkdf_octet(h, i), p))
+            return 0;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_KDF_PARAM_INFO)) == NULL)
         return 1;
     hkdf_buf_clear(&h->info);
@@ -243,17 +269,22 @@ static int hkdf_state_set(struct hkdf_state *h, const OSSL_PARAM params[])
     return 1;
 }
 
+/* One HKDF the token is asked for. */
+struct hkdf_call {
+    const P11BE_DIGEST *md;
+    int extract, expand;
+    struct p11be_buf key, salt, info; /* salt: none when empty */
+};
+
 /*
- * HKDF on the token's CKM_HKDF_DERIVE: 1 derived, 0 raised, -1 when the
- * token lacks it or refused it, or the request is one the token path does
- * not take (then the default provider derives, as before).
+ * One HKDF on the token's CKM_HKDF_DERIVE: 1 derived, 0 raised, -1 when
+ * the token lacks it or refused it, or the request is one the token path
+ * does not take (then the default provider derives, as before).
  */
-static int hkdf_token_derive(KDF_CTX *ctx, unsigned char *out, size_t outlen)
+static int hkdf_token_run(KDF_CTX *ctx, const struct hkdf_call *c,
+                          unsigned char *out, size_t outlen)
 {
-    struct hkdf_state *h = ctx->hkdf;
     P11BE_TOKEN_CTX *tc = &ctx->prov->tc;
-    int extract = h->mode != EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    int expand = h->mode != EVP_KDF_HKDF_MODE_EXTRACT_ONLY;
     struct p11be_hkdf_params hp = {0};
     CK_MECHANISM mech = {P11BE_CKM_HKDF_DERIVE, &hp, sizeof(hp)};
     struct p11be_derive_read d = {&mech, out, outlen};
@@ -262,7 +293,7 @@ static int hkdf_token_derive(KDF_CTX *ctx, unsigned char *out, size_t outlen)
     struct p11be_run run = {
         .tc = tc,
         .req = {.mech = P11BE_CKM_HKDF_DERIVE},
-        .what = "HKDF",
+        .what = ctx->name,
         .fn = "C_DeriveKey",
         .mech_name = "CKM_HKDF_DERIVE",
         .step = p11be_derive_read_step,
@@ -274,30 +305,30 @@ static int hkdf_token_derive(KDF_CTX *ctx, unsigned char *out, size_t outlen)
     };
     int has, ok;
 
-    if (h->md == NULL || h->key.len == 0 || p11be_reentered()
-        || (!expand && outlen != h->md->size) || outlen == 0
-        || (expand && outlen > 255 * h->md->size))
+    if (c->md == NULL || c->key.len == 0 || p11be_reentered()
+        || (!c->expand && outlen != c->md->size) || outlen == 0
+        || (c->expand && outlen > 255 * c->md->size))
         return -1;
     ERR_set_mark();
     has =
         p11be_mech_lookup(tc, P11BE_CKM_HKDF_DERIVE, "CKM_HKDF_DERIVE", &info);
     ERR_pop_to_mark(); /* no token: the KDF works as it did without one */
-    if (has <= 0 || !(info.flags & CKF_DERIVE) || h->key.len < info.ulMinKeySize
-        || (info.ulMaxKeySize != 0 && h->key.len > info.ulMaxKeySize))
+    if (has <= 0 || !(info.flags & CKF_DERIVE) || c->key.len < info.ulMinKeySize
+        || (info.ulMaxKeySize != 0 && c->key.len > info.ulMaxKeySize))
         return -1;
-    hp.extract = extract ? CK_TRUE : CK_FALSE;
-    hp.expand = expand ? CK_TRUE : CK_FALSE;
-    hp.prf = h->md->mech;
+    hp.extract = c->extract ? CK_TRUE : CK_FALSE;
+    hp.expand = c->expand ? CK_TRUE : CK_FALSE;
+    hp.prf = c->md->mech;
     /* No salt and an empty one are the same: HashLen zeros (RFC 5869). */
     hp.salt_type =
-        h->salt.len > 0 ? P11BE_CKF_HKDF_SALT_DATA : P11BE_CKF_HKDF_SALT_NULL;
-    hp.salt = h->salt.len > 0 ? h->salt.data : NULL;
-    hp.salt_len = h->salt.len;
+        c->salt.len > 0 ? P11BE_CKF_HKDF_SALT_DATA : P11BE_CKF_HKDF_SALT_NULL;
+    hp.salt = c->salt.len > 0 ? c->salt.data : NULL;
+    hp.salt_len = c->salt.len;
     hp.salt_key = CK_INVALID_HANDLE;
-    hp.info = h->info.len > 0 ? h->info.data : NULL;
-    hp.info_len = h->info.len;
-    if (!p11be_secret_key_set(tc, &key, CKK_GENERIC_SECRET, h->key.data,
-                              h->key.len))
+    hp.info = c->info.len > 0 ? c->info.data : NULL;
+    hp.info_len = c->info.len;
+    if (!p11be_secret_key_set(tc, &key, CKK_GENERIC_SECRET, c->key.data,
+                              c->key.len))
         return 0;
     ok = p11be_run(&run);
     p11be_secret_key_clear(tc, &key);
@@ -310,8 +341,99 @@ static int hkdf_token_derive(KDF_CTX *ctx, unsigned char *out, size_t outlen)
                     (unsigned long)d.len, outlen);
         return 0;
     }
-    P11BE_DEBUG("HKDF with %s: %zu bytes on the token", h->md->name, outlen);
+    P11BE_DEBUG("%s with %s: %zu bytes on the token", ctx->name, c->md->name,
+                outlen);
     return 1;
+}
+
+static int hkdf_token_derive(KDF_CTX *ctx, unsigned char *out, size_t outlen)
+{
+    const struct hkdf_state *h = ctx->hkdf;
+    const struct hkdf_call c = {h->md,
+                                h->mode != EVP_KDF_HKDF_MODE_EXPAND_ONLY,
+                                h->mode != EVP_KDF_HKDF_MODE_EXTRACT_ONLY,
+                                h->key,
+                                h->salt,
+                                h->info};
+
+    return hkdf_token_run(ctx, &c, out, outlen);
+}
+
+/*
+ * TLS 1.3's HKDF-Expand-Label (RFC 8446 7.1) on the token: the HkdfLabel
+ * (length, prefix and label, context) built here as HKDF's info.
+ */
+static int tls13_token_expand(KDF_CTX *ctx, const struct p11be_buf *secret,
+                              const char *label, size_t label_len,
+                              const unsigned char *data, size_t data_len,
+                              unsigned char *out, size_t outlen)
+{
+    const struct hkdf_state *h = ctx->hkdf;
+    unsigned char info[2 + 1 + 255 + 1 + 255];
+    size_t n = 0, names = h->prefix.len + label_len;
+    struct hkdf_call c = {h->md, 0, 1, *secret, {NULL, 0}, {info, 0}};
+
+    if (outlen > 0xffff || names > 255 || data_len > 255)
+        return -1;
+    info[n++] = (unsigned char)(outlen >> 8);
+    info[n++] = (unsigned char)outlen;
+    info[n++] = (unsigned char)names;
+    if (h->prefix.len > 0)
+        memcpy(info + n, h->prefix.data, h->prefix.len);
+    n += h->prefix.len;
+    if (label_len > 0)
+        memcpy(info + n, label, label_len);
+    n += label_len;
+    info[n++] = (unsigned char)data_len;
+    if (data_len > 0)
+        memcpy(info + n, data, data_len);
+    c.info.len = n + data_len;
+    return hkdf_token_run(ctx, &c, out, outlen);
+}
+
+/*
+ * TLS13-KDF as OpenSSL 3.0 defines it: expand-only is HKDF-Expand-Label
+ * of key with label and data; extract-only is HKDF-Extract of key (HashLen
+ * zeros when none) with, as salt, HKDF-Expand-Label(salt, label, the
+ * hash of no messages) when a salt is given (TLS 1.3's label "derived"). Both
+ * on the token, one C_DeriveKey per step.
+ */
+static int tls13_token_derive(KDF_CTX *ctx, unsigned char *out, size_t outlen)
+{
+    const struct hkdf_state *h = ctx->hkdf;
+    unsigned char zeros[EVP_MAX_MD_SIZE] = {0}, empty_hash[EVP_MAX_MD_SIZE];
+    unsigned char derived[EVP_MAX_MD_SIZE];
+    struct hkdf_call c = {h->md, 1, 0, h->key, {NULL, 0}, {NULL, 0}};
+    int ok;
+
+    if (h->md == NULL || h->mode == EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND)
+        return -1;
+    if (h->mode == EVP_KDF_HKDF_MODE_EXPAND_ONLY)
+        return tls13_token_expand(ctx, &h->key, (const char *)h->label.data,
+                                  h->label.len, h->data.data, h->data.len, out,
+                                  outlen);
+    if (h->key.data == NULL)
+        c.key = (struct p11be_buf){zeros, h->md->size};
+    else if (h->key.len == 0)
+        return -1;
+    if (h->salt.len > 0) {
+        /* The hash of no messages: a constant, not worth a token call. */
+        EVP_MD *md = EVP_MD_fetch(home_libctx(ctx->home), h->md->name, NULL);
+
+        ok = md != NULL && EVP_Digest(NULL, 0, empty_hash, NULL, md, NULL);
+        EVP_MD_free(md);
+        if (!ok)
+            return -1;
+        ok = tls13_token_expand(ctx, &h->salt, (const char *)h->label.data,
+                                h->label.len, empty_hash, h->md->size, derived,
+                                h->md->size);
+        if (ok <= 0)
+            return ok;
+        c.salt = (struct p11be_buf){derived, h->md->size};
+    }
+    ok = hkdf_token_run(ctx, &c, out, outlen);
+    OPENSSL_cleanse(derived, sizeof(derived));
+    return ok;
 }
 
 /*
@@ -351,7 +473,7 @@ static void *kdf_newctx(void *provctx, struct p11be_libctx_ref *home,
     EVP_KDF_CTX *inner = NULL;
     EVP_KDF *kdf;
 
-    if (strcmp(name, "HKDF") == 0)
+    if (strcmp(name, "HKDF") == 0 || strcmp(name, "TLS13-KDF") == 0)
         like.hkdf = &fresh;
 
     if (!home_get(home)) {
@@ -412,7 +534,10 @@ static int kdf_derive(void *vctx, unsigned char *key, size_t keylen,
     if (ctx->hkdf != NULL) {
         if (!kdf_set_ctx_params(ctx, params))
             return 0;
-        if ((done = hkdf_token_derive(ctx, key, keylen)) >= 0)
+        done = strcmp(ctx->name, "HKDF") == 0
+                   ? hkdf_token_derive(ctx, key, keylen)
+                   : tls13_token_derive(ctx, key, keylen);
+        if (done >= 0)
             return done;
         params = NULL; /* given to inner already */
     }
