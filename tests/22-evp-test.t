@@ -55,10 +55,6 @@ my %TOKEN_TODO = (
         'evpciph_aes_common.txt' => 'AES-GCM in place, fragmented (line 644, '
             . '...): "C_EncryptUpdate (CKM_AES_GCM): '
             . 'CKR_OPERATION_NOT_INITIALIZED"; 30 of 164 fail',
-        'evpmac_common.txt' => 'HMAC-SHA384/512 with a key longer than the '
-            . 'block (lines 124, 144): mac.c hashes the key with the '
-            . 'token\'s CKM_SHA384/CKM_SHA512, which NSS\'s key slot lacks: '
-            . '"mechanism 0x260 is not supported"; 2 of 65 fail',
         'evppkey_ecc.txt' => 'line 1990, secp256k1: C_CreateObject: '
             . 'CKR_DOMAIN_PARAMS_INVALID (a refusal at import is not '
             . 'delegated); 2 of 442 fail',

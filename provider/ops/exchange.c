@@ -112,21 +112,10 @@ int p11be_exch_derive(void *vctx, unsigned char *secret, size_t *secretlen,
     return ctx->alg->token_op(ctx, secret, secretlen, outlen, NULL, 0);
 }
 
-/* One derivation: the mechanism, and the secret's room and length. */
-struct exch_derive {
-    CK_MECHANISM *mech; /* names the peer's public key */
-    unsigned char *out; /* the secret */
-    CK_ULONG len;       /* room in out, then the secret's length */
-};
-
-/*
- * The runner's step: C_DeriveKey, C_GetAttributeValue of CKA_VALUE and
- * C_DestroyObject on one session; returns the last CK_RV.
- */
-static CK_RV exch_derive_step(struct p11be_run *run, P11BE_SESSION *sess,
-                              CK_OBJECT_HANDLE priv)
+CK_RV p11be_derive_read_step(struct p11be_run *run, P11BE_SESSION *sess,
+                             CK_OBJECT_HANDLE base)
 {
-    struct exch_derive *d = run->arg;
+    struct p11be_derive_read *d = run->arg;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_GENERIC_SECRET;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -152,10 +141,12 @@ static CK_RV exch_derive_step(struct p11be_run *run, P11BE_SESSION *sess,
     CK_OBJECT_HANDLE secret = CK_INVALID_HANDLE;
     CK_RV rv, drv;
 
-    rv = P11BE_CALL(sess->fns, C_DeriveKey, sess->handle, d->mech, priv, tmpl,
+    rv = P11BE_CALL(sess->fns, C_DeriveKey, sess->handle, d->mech, base, tmpl,
                     sizeof(tmpl) / sizeof(tmpl[0]), &secret);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
+        run->at_init = 1; /* nothing made: a refusal for .refusable */
         return rv;
+    }
     rv = P11BE_CALL(sess->fns, C_GetAttributeValue, sess->handle, secret,
                     &value, 1);
     d->len = value.ulValueLen;
@@ -170,12 +161,12 @@ static CK_RV exch_derive_step(struct p11be_run *run, P11BE_SESSION *sess,
 int p11be_exch_token_secret(P11BE_PKEY_CTX *ctx, CK_MECHANISM *mech,
                             unsigned char *z, size_t z_len)
 {
-    struct exch_derive d = {mech, z, z_len};
+    struct p11be_derive_read d = {mech, z, z_len};
     struct p11be_run run = {
         .req = {.mech = mech->mechanism},
         .fn = "C_DeriveKey",
         .mech_name = ctx->alg->mech_name,
-        .step = exch_derive_step,
+        .step = p11be_derive_read_step,
         .arg = &d,
     };
 

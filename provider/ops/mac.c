@@ -20,8 +20,9 @@
  *   - itself padded with zeros to any length up to B: a key shorter than the
  *     token's minimum is padded to the minimum (when that is at most B);
  *   - its hash, when longer than B: a key longer than the token's maximum is
- *     hashed on the token (C_DigestInit + C_Digest, once per key) and the
- *     hash imported.
+ *     hashed on the token (C_DigestInit + C_Digest, once per key), or by
+ *     the default provider where the token lacks the digest (counted as
+ *     delegated), and the hash imported.
  * Both keep the token's own CKM_*_HMAC. When neither fits (a token with no
  * CKM_*_HMAC, or one whose minimum exceeds B, as a module that reports bits
  * would seem to), or the context sets pkcs11-hmac-method to "digest", HMAC
@@ -147,6 +148,55 @@ static int mac_token_digest(P11BE_PROV_CTX *prov, const P11BE_DIGEST *d,
     return p11be_stream_once(prov, &m, in, in_len, out, &len);
 }
 
+/*
+ * A key longer than the block, hashed (RFC 2104) before the token's
+ * CKM_*_HMAC gets it: on the token when it has the digest, else (NSS's
+ * key slot has no digest at all) by the default provider, counted as
+ * delegated, unless pkcs11-delegate = no. 1, or 0 raised.
+ */
+static int mac_key_hash(MAC_CTX *ctx, const unsigned char *raw, size_t raw_len,
+                        unsigned char *out)
+{
+    P11BE_PROV_CTX *prov = ctx->st.prov;
+    const P11BE_DIGEST *d = ctx->digest;
+    const struct p11be_mech_shape shape = {d->mech, 0, 0};
+    CK_MECHANISM_INFO info;
+    EVP_MD *md = NULL;
+    int has = p11be_mech_lookup(&prov->tc, d->mech, d->mech_name, &info);
+    int allowed, held, ok;
+
+    if (has > 0 && !p11be_key_shape_refused(&prov->tc, &shape))
+        return mac_token_digest(prov, d, raw, raw_len, out);
+    if (has < 0 || (allowed = p11be_delegate_allowed(prov)) < 0)
+        return 0;
+    if (!allowed) {
+        p11be_raise(prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+                    "%s: a key longer than %zu bytes is hashed first, the "
+                    "token lacks %s, and %s=no keeps the default provider "
+                    "from doing it",
+                    ctx->st.name, d->block_size, d->mech_name,
+                    p11be_config_source(&prov->config, P11BE_SET_DELEGATE));
+        return 0;
+    }
+    held = p11be_fallback_prepare();
+    if (held)
+        md = EVP_MD_fetch(p11be_fallback_libctx(), d->name, NULL);
+    ok = md != NULL && EVP_Digest(raw, raw_len, out, NULL, md, NULL);
+    EVP_MD_free(md);
+    if (held)
+        p11be_fallback_release();
+    if (!ok) {
+        p11be_raise(prov->handle, P11BE_R_FALLBACK_FAILED,
+                    "%s: cannot hash the key with OpenSSL's default provider",
+                    ctx->st.name);
+        return 0;
+    }
+    P11BE_DEBUG("%s: the key hashed by the default provider (%s lacked)",
+                ctx->st.name, d->mech_name);
+    p11be_delegated_note(prov, "digest");
+    return 1;
+}
+
 static void mac_key_free(MAC_KEY *key, P11BE_PROV_CTX *prov)
 {
     if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
@@ -264,8 +314,7 @@ static MAC_KEY *mac_key_new(MAC_CTX *ctx, const unsigned char *raw,
     MAC_KEY *key;
     int ok;
 
-    if (plan->hash_first
-        && !mac_token_digest(ctx->st.prov, ctx->digest, raw, raw_len, buf))
+    if (plan->hash_first && !mac_key_hash(ctx, raw, raw_len, buf))
         return NULL;
     if (!plan->hash_first && plan->len > raw_len)
         memcpy(buf, raw, raw_len); /* zero-padded to len */

@@ -204,6 +204,23 @@ OSSL_FUNC_keyexch_derive_fn p11be_exch_derive;
         P11BE_FN(OSSL_FUNC_KEYEXCH_SET_PEER, p11be_exch_set_peer),             \
         P11BE_FN(OSSL_FUNC_KEYEXCH_DERIVE, p11be_exch_derive)
 
+/* One derivation: the mechanism, and the secret's room and length. */
+struct p11be_derive_read {
+    CK_MECHANISM *mech; /* ECDH, DH: names the peer's public key */
+    unsigned char *out; /* the secret */
+    CK_ULONG len;       /* room in out, then the secret's length */
+};
+
+/*
+ * The runner's step (run->arg a struct p11be_derive_read): C_DeriveKey of
+ * an extractable secret from `base`, usable for nothing else,
+ * C_GetAttributeValue of its CKA_VALUE and C_DestroyObject on one session;
+ * returns the last CK_RV. A failed C_DeriveKey made nothing: it counts as
+ * the init (run->at_init) for a .refusable run.
+ */
+CK_RV p11be_derive_read_step(struct p11be_run *run, P11BE_SESSION *sess,
+                             CK_OBJECT_HANDLE base);
+
 /*
  * The token's shared secret for `mech` (its parameter naming the peer's
  * public key) into z, *z_len bytes of room (the secret's size): C_DeriveKey

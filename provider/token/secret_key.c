@@ -65,13 +65,14 @@ static int secret_key_create(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
     };
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_BBOOL *hidden = key->derive_readable ? &no : &yes;
     CK_ATTRIBUTE tmpl[14] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &key->type, sizeof(key->type)},
         {CKA_TOKEN, &no, sizeof(no)},
         {CKA_PRIVATE, &no, sizeof(no)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},
-        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SENSITIVE, hidden, sizeof(CK_BBOOL)},
+        {CKA_EXTRACTABLE, key->derive_readable ? &yes : &no, sizeof(CK_BBOOL)},
         {CKA_VALUE, key->value, key->len},
     };
     struct p11be_object_call c = {.tmpl = tmpl, .count = 14, .ref = &key->ref};

@@ -2,7 +2,7 @@
 /*
  * A secret key the caller gave us, as a session object on the token: one
  * lifecycle for every operation that keys the token with host bytes
- * (MACs, ciphers, and next HKDF).
+ * (MACs, ciphers, HKDF).
  *
  * The bytes stay on the host, so that the object can be made again after
  * the token was removed, its object session was lost or the process
@@ -38,6 +38,9 @@ typedef struct p11be_secret_key_st {
     unsigned char *value;   /* CKA_VALUE; NULL while no key is set */
     size_t len;             /* bytes in value */
     CK_FLAGS usage;         /* CKF_* the object was made for */
+    int derive_readable;    /* made not sensitive and extractable: tokens
+                               (NSS) pass both on to what is derived from
+                               it, whose value the caller then reads */
     pthread_mutex_t *lock;  /* owner's lock when threads share the key */
     P11BE_OBJECT_REF ref;   /* the session object; none until first use */
     P11BE_OBJECT_REF stale; /* replaced during re-entry, to destroy */
