@@ -46,15 +46,13 @@ my %TODO = ();
 # digests, MACs and ciphers the token lacks delegated (issue 14) and host
 # keys (keys from software the token cannot hold, or used for an operation
 # whose mechanism it lacks, run in the default provider): every file
-# passes on p11-kit's RPC and on opencryptoki. On NSS's softokn three
-# behaviours of the token fail (multi-part GCM, secp256k1 keys refused at
-# import, implicit rejection), and HMAC-SHA384/512 keys longer than the
-# block, which mac.c hashes with a digest the token lacks.
+# passes on p11-kit's RPC and on opencryptoki. On NSS's softokn two
+# behaviours of the token fail: secp256k1 keys refused at import (a
+# refusal at import is not delegated yet) and implicit rejection. Its
+# one-shot-only GCM and the HMAC keys it cannot hash (no digests in its
+# key slot) pass since cipher_gcm.c and mac.c learned them.
 my %TOKEN_TODO = (
     nss => {
-        'evpciph_aes_common.txt' => 'AES-GCM in place, fragmented (line 644, '
-            . '...): "C_EncryptUpdate (CKM_AES_GCM): '
-            . 'CKR_OPERATION_NOT_INITIALIZED"; 30 of 164 fail',
         'evppkey_ecc.txt' => 'line 1990, secp256k1: C_CreateObject: '
             . 'CKR_DOMAIN_PARAMS_INVALID (a refusal at import is not '
             . 'delegated); 2 of 442 fail',
