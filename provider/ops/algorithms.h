@@ -21,6 +21,18 @@ struct p11be_key_kind;
         (id), (void (*)(void))(fn)                                             \
     }
 
+/*
+ * Defines `fn`, a gettable/settable_ctx_params function that answers
+ * `table` whatever the context (OpenSSL may pass none).
+ */
+#define P11BE_PARAMS_TABLE_FN(fn, table)                                       \
+    static const OSSL_PARAM *fn(void *vctx, void *provctx)                     \
+    {                                                                          \
+        (void)vctx;                                                            \
+        (void)provctx;                                                         \
+        return table;                                                          \
+    }
+
 /* digest.c */
 extern const OSSL_DISPATCH p11be_digest_md5_functions[];
 extern const OSSL_DISPATCH p11be_digest_sha1_functions[];

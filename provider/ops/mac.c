@@ -71,14 +71,6 @@
 #define MAC_MAX_BLOCK       128 /* the largest digest block, SHA-384/512's */
 #define MAC_PKEY_CIPHER_MAX 64  /* longest cipher name a CMAC key keeps */
 
-#define MAC_PARAMS_FN(fn, table)                                               \
-    static const OSSL_PARAM *fn(void *ctx, void *provctx)                      \
-    {                                                                          \
-        (void)ctx;                                                             \
-        (void)provctx;                                                         \
-        return table;                                                          \
-    }
-
 struct cmac_cipher {
     const char *name;       /* primary name, for messages */
     const char *names;      /* every name, as OpenSSL spells them */
@@ -960,10 +952,10 @@ static const OSSL_PARAM sig_settable[] = {
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_END,
 };
-MAC_PARAMS_FN(hmac_settable_ctx_params, hmac_settable)
-MAC_PARAMS_FN(cmac_settable_ctx_params, &sig_settable[1])
-MAC_PARAMS_FN(mac_gettable_ctx_params, mac_gettable)
-MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
+P11BE_PARAMS_TABLE_FN(hmac_settable_ctx_params, hmac_settable)
+P11BE_PARAMS_TABLE_FN(cmac_settable_ctx_params, &sig_settable[1])
+P11BE_PARAMS_TABLE_FN(mac_gettable_ctx_params, mac_gettable)
+P11BE_PARAMS_TABLE_FN(mac_sig_settable_ctx_params, sig_settable)
 
 /* OpenSSL tells these functions no algorithm: one set per MAC. */
 #define MAC_KIND(kind, cmac)                                                   \
@@ -991,7 +983,8 @@ MAC_PARAMS_FN(mac_sig_settable_ctx_params, sig_settable)
     {                                                                          \
         return pkey_gen_init(provctx, selection, params, cmac);                \
     }                                                                          \
-    MAC_PARAMS_FN(kind##_gen_settable_params, &pkey_types[(cmac) ? 0 : 1])     \
+    P11BE_PARAMS_TABLE_FN(kind##_gen_settable_params,                          \
+                          &pkey_types[(cmac) ? 0 : 1])                         \
     const OSSL_DISPATCH p11be_mac_##kind##_functions[] = {                     \
         P11BE_FN(OSSL_FUNC_MAC_NEWCTX, kind##_newctx),                         \
         P11BE_FN(OSSL_FUNC_MAC_DUPCTX, mac_dupctx),                            \

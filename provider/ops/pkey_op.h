@@ -93,18 +93,6 @@ int p11be_pkey_ctx_init_md(P11BE_PKEY_CTX *ctx, void *provkey,
 int p11be_pkey_ctx_get_params(void *vctx, OSSL_PARAM params[]);
 int p11be_pkey_ctx_set_params(void *vctx, const OSSL_PARAM params[]);
 
-/*
- * Defines `fn`, a gettable/settable_ctx_params function that answers
- * `table` whatever the context (OpenSSL may pass none).
- */
-#define P11BE_PARAMS_TABLE_FN(fn, table)                                       \
-    static const OSSL_PARAM *fn(void *vctx, void *provctx)                     \
-    {                                                                          \
-        (void)vctx;                                                            \
-        (void)provctx;                                                         \
-        return table;                                                          \
-    }
-
 /* The dispatch entries a context on a key shares, for `op` (SIGNATURE ..). */
 #define P11BE_PKEY_CTX_FUNCTIONS(FREECTX, DUPCTX, GET, SET)                    \
     P11BE_FN(FREECTX, p11be_pkey_ctx_free),                                    \
