@@ -234,3 +234,11 @@ int p11be_ckr_refused_for_params(CK_RV rv)
 {
     return p11be_ckr_class(rv) == P11BE_CKR_REFUSED;
 }
+
+int p11be_ckr_import_refused(CK_RV rv)
+{
+    enum p11be_ckr_class c = p11be_ckr_class(rv);
+
+    return c == P11BE_CKR_TEMPLATE || c == P11BE_CKR_UNSUPPORTED
+           || rv == CKR_SESSION_READ_ONLY || rv == CKR_TOKEN_WRITE_PROTECTED;
+}

@@ -119,6 +119,12 @@ int p11be_ckr_retry(CK_RV rv);
  * provider).
  */
 int p11be_ckr_refused_for_params(CK_RV rv);
+/*
+ * The token will not take the object as asked (its template, or objects
+ * made at all: tpm2-pkcs11 answers a secret-key import with
+ * CKR_SESSION_READ_ONLY): the work may go to the default provider.
+ */
+int p11be_ckr_import_refused(CK_RV rv);
 
 /*
  * What to suspect when C_FindObjects finds nothing the key names: the end

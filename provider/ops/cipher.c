@@ -73,6 +73,10 @@ static int cipher_check_token(P11BE_CIPHER_CTX *ctx)
     }
     if (found == 0 && p11be_delegate_allowed(ctx->prov) > 0)
         return -1;
+    /* The token would not take such a key before (secret_key.h). */
+    if (found > 0 && p11be_secret_key_refused(&ctx->prov->tc, alg->key_type)
+        && p11be_delegate_allowed(ctx->prov) > 0)
+        return -1;
     if (found == 0) /* raises "not supported by the token" */
         p11be_check_mech(&ctx->prov->tc, alg->mech, alg->mech_name);
     /* DES3 keys have one size; the specification leaves the info unused. */
@@ -533,6 +537,56 @@ static int cipher_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     return EVP_CIPHER_CTX_set_params(ctx->host, params);
 }
 
+/*
+ * The token would not take the key at this init (key.refused, now learned
+ * for the token: secret_key.h): the default provider serves the context
+ * from here on, keyed, with the IV (given, or the one the mode holds from
+ * an earlier init) and IV length, counted as delegated; with
+ * pkcs11-delegate = no, an error naming the token's answer. 1, or 0 raised.
+ */
+static int cipher_import_refused(P11BE_CIPHER_CTX *ctx, const unsigned char *iv,
+                                 const OSSL_PARAM params[], int enc)
+{
+    unsigned char held[EVP_MAX_IV_LENGTH];
+    OSSL_PARAM get[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+    OSSL_PARAM set[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+    size_t ivlen = ctx->ivlen;
+    int allowed = p11be_delegate_allowed(ctx->prov);
+
+    if (allowed == 0)
+        p11be_raise(
+            ctx->prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+            P11BE_SECRET_KEY_REFUSED, ctx->alg->name,
+            p11be_ckr_name(ctx->key.refused),
+            p11be_config_source(&ctx->prov->config, P11BE_SET_DELEGATE));
+    if (allowed <= 0)
+        return 0;
+    if (iv == NULL && ctx->alg->iv_bytes > 0 && ivlen <= sizeof(held)) {
+        get[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_IV, held,
+                                                   ivlen);
+        ERR_set_mark(); /* no IV yet: none to carry over */
+        if (ctx->alg->impl->get_ctx_params(ctx, get)
+            && get[0].return_size == ivlen)
+            iv = held;
+        ERR_pop_to_mark();
+    }
+    P11BE_DEBUG("%s: the token refused the key (%s): by the default provider",
+                ctx->alg->name, p11be_ckr_name(ctx->key.refused));
+    cipher_clear(ctx);
+    ctx->enc = enc;
+    ctx->host = p11be_cipher_host(ctx, 0, NULL, -1);
+    if (ctx->host == NULL)
+        return 0;
+    p11be_delegated_note(ctx->prov, "cipher");
+    if (ivlen != ctx->alg->iv_bytes) {
+        set[0] =
+            OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &ivlen);
+        if (!EVP_CIPHER_CTX_set_params(ctx->host, set))
+            return 0;
+    }
+    return EVP_CipherInit_ex2(ctx->host, NULL, ctx->key.value, iv, enc, params);
+}
+
 static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
                        size_t keylen, const unsigned char *iv, size_t ivlen,
                        const OSSL_PARAM params[], int enc)
@@ -549,7 +603,9 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
      * serves the context, as one made during re-entry.
      */
     if (has < 0) {
-        P11BE_DEBUG("%s: not on the token, by the default provider", alg->name);
+        P11BE_DEBUG("%s: not on the token (or its key refused), by the "
+                    "default provider",
+                    alg->name);
         ctx->enc = enc;
         ctx->host = p11be_cipher_host(ctx, 0, NULL, -1);
         if (ctx->host == NULL)
@@ -576,13 +632,12 @@ static int cipher_init(P11BE_CIPHER_CTX *ctx, const unsigned char *key,
         ctx->usage = CKF_ENCRYPT;
     /* Import now, so that a refused key fails init, not update. */
     if (ctx->key.value != NULL && !p11be_reentered()) {
-        struct p11be_run run = {.tc = &ctx->prov->tc,
-                                .what = alg->name,
-                                .object_arg = &ctx->key,
-                                .object_use = ctx->usage};
-        P11BE_OBJECT_REF ref;
+        int made = p11be_secret_key_import(&ctx->prov->tc, &ctx->key, alg->name,
+                                           ctx->usage);
 
-        if (!p11be_secret_key_object(&run, NULL, &ref))
+        if (made < 0)
+            return cipher_import_refused(ctx, iv, params, enc);
+        if (!made)
             return 0;
     }
     ctx->ready = ctx->key.value != NULL;

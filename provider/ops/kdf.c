@@ -307,7 +307,8 @@ static int hkdf_token_run(KDF_CTX *ctx, const struct hkdf_call *c,
 
     if (c->md == NULL || c->key.len == 0 || p11be_reentered()
         || (!c->expand && outlen != c->md->size) || outlen == 0
-        || (c->expand && outlen > 255 * c->md->size))
+        || (c->expand && outlen > 255 * c->md->size)
+        || p11be_secret_key_refused(tc, CKK_GENERIC_SECRET))
         return -1;
     ERR_set_mark();
     has =
@@ -330,10 +331,14 @@ static int hkdf_token_run(KDF_CTX *ctx, const struct hkdf_call *c,
     if (!p11be_secret_key_set(tc, &key, CKK_GENERIC_SECRET, c->key.data,
                               c->key.len))
         return 0;
-    ok = p11be_run(&run);
+    /* A key the token will not take (learned: secret_key.h) is derived
+     * by the default provider, as with a mechanism it refused. */
+    ok = p11be_secret_key_import(tc, &key, ctx->name, CKF_DERIVE);
+    if (ok > 0)
+        ok = p11be_run(&run);
     p11be_secret_key_clear(tc, &key);
-    if (!ok)
-        return run.refused ? -1 : 0;
+    if (ok <= 0)
+        return ok < 0 || run.refused ? -1 : 0;
     if (d.len != outlen) {
         OPENSSL_cleanse(out, outlen);
         p11be_raise(ctx->prov->handle, P11BE_R_TOKEN_OP_FAILED,

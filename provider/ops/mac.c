@@ -406,27 +406,66 @@ static int mac_delegate(MAC_CTX *ctx, const char *alg, const unsigned char *raw,
 }
 
 /*
+ * A new key's object, made now (not at the first update, when input is
+ * held), so that a token that will not take it (learned for the token:
+ * secret_key.h) hands the context to the default provider before any: 1
+ * made, 0 raised, -1 refused and pkcs11-delegate allows.
+ */
+static int mac_key_import(MAC_CTX *ctx, MAC_KEY *key)
+{
+    int made = p11be_secret_key_import(&ctx->st.prov->tc, &key->sk,
+                                       ctx->st.name, CKF_SIGN);
+    int allowed = made < 0 ? p11be_delegate_allowed(ctx->st.prov) : 1;
+
+    if (allowed == 0)
+        p11be_raise(
+            ctx->st.prov->handle, P11BE_R_MECH_NOT_SUPPORTED,
+            P11BE_SECRET_KEY_REFUSED, ctx->st.name,
+            p11be_ckr_name(key->sk.refused),
+            p11be_config_source(&ctx->st.prov->config, P11BE_SET_DELEGATE));
+    return allowed > 0 ? made : 0;
+}
+
+/*
  * Replaces the context's key; the old one goes when nobody holds it. A
- * token without the mechanisms hands the context to the default provider.
+ * token without the mechanisms, or that will not take the key (learned
+ * once per token), hands the context to the default provider.
  */
 static int mac_set_key(MAC_CTX *ctx, const unsigned char *raw, size_t raw_len)
 {
     struct mac_plan plan;
     MAC_KEY *key;
-    int usable = mac_plan(ctx, raw_len, &plan), allowed = 0;
+    int usable = mac_plan(ctx, raw_len, &plan), allowed = 0, keyed, made = 1;
+    const char *alg = NULL;
 
+    if (usable != 0) /* the digest or cipher is set */
+        alg = ctx->is_cmac ? ctx->cipher->name : ctx->digest->name;
+    keyed =
+        usable > 0 && (ctx->is_cmac || plan.m.mech == ctx->digest->hmac_mech);
+    if (keyed
+        && p11be_secret_key_refused(&ctx->st.prov->tc,
+                                    ctx->is_cmac ? ctx->cipher->key_type
+                                                 : CKK_GENERIC_SECRET)
+        && p11be_delegate_allowed(ctx->st.prov) > 0)
+        return mac_delegate(ctx, alg, raw, raw_len);
     if (usable < 0 && (allowed = p11be_delegate_allowed(ctx->st.prov)) > 0)
-        return mac_delegate(
-            ctx, ctx->is_cmac ? ctx->cipher->name : ctx->digest->name, raw,
-            raw_len);
+        return mac_delegate(ctx, alg, raw, raw_len);
     if (usable < 0 && allowed == 0) /* pkcs11-delegate = no */
         p11be_check_mech(&ctx->st.prov->tc, plan.m.mech, plan.m.mech_name);
     p11be_stream_stop(&ctx->st);
     if (usable <= 0)
         return 0;
     key = mac_key_new(ctx, raw, raw_len, &plan);
-    if (key == NULL)
+    if (key != NULL && keyed && !p11be_reentered())
+        made = mac_key_import(ctx, key);
+    if (made < 0) {
+        mac_key_free(key, ctx->st.prov);
+        return mac_delegate(ctx, alg, raw, raw_len);
+    }
+    if (key == NULL || !made) {
+        mac_key_free(key, ctx->st.prov);
         return 0;
+    }
     mac_key_free(ctx->key, ctx->st.prov);
     ctx->key = key;
     return 1;

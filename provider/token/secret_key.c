@@ -5,10 +5,22 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "debug.h"
 #include "err.h"
+#include "mechs.h"
 #include "reentry.h"
+
+/* How a refused import is kept among the token's refusals (mechs.h). */
+#define SECRET_KEY_IMPORT_SHAPE (CKM_VENDOR_DEFINED | 0x11be5ecUL)
+
+int p11be_secret_key_refused(P11BE_TOKEN_CTX *tc, CK_KEY_TYPE type)
+{
+    const struct p11be_mech_shape shape = {SECRET_KEY_IMPORT_SHAPE, type, 0};
+
+    return p11be_key_shape_refused(tc, &shape);
+}
 
 int p11be_secret_key_set(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
                          CK_KEY_TYPE type, const unsigned char *value,
@@ -40,6 +52,7 @@ int p11be_secret_key_set(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
     key->len = len;
     key->type = type;
     key->usage = 0;
+    key->refused = CKR_OK;
     return 1;
 }
 
@@ -76,6 +89,9 @@ static int secret_key_create(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
         {CKA_VALUE, key->value, key->len},
     };
     struct p11be_object_call c = {.tmpl = tmpl, .count = 14, .ref = &key->ref};
+    const struct p11be_mech_shape shape = {SECRET_KEY_IMPORT_SHAPE, key->type,
+                                           0};
+    CK_RV rv = CKR_OK;
     size_t i;
 
     for (i = 0; i < sizeof(usages) / sizeof(usages[0]); i++) {
@@ -83,10 +99,20 @@ static int secret_key_create(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
         tmpl[7 + i].pValue = (usage & usages[i][1]) != 0 ? &yes : &no;
         tmpl[7 + i].ulValueLen = sizeof(CK_BBOOL);
     }
-    if (!p11be_object_make(tc, 0, &c, NULL)) {
+    if (!p11be_object_make(tc, 0, &c, &rv)) {
+        key->refused = p11be_ckr_import_refused(rv) ? rv : CKR_OK;
         p11be_raise(tc->handle, P11BE_R_TOKEN_OP_FAILED,
-                    "%s: importing the %zu-byte key as a session object", what,
-                    key->len);
+                    "%s: importing the %zu-byte key as a session object: %s%s",
+                    what, key->len, p11be_ckr_name(rv),
+                    key->refused != CKR_OK
+                        ? " (the token does not take such a key)"
+                        : "");
+        if (key->refused != CKR_OK) {
+            P11BE_DEBUG("%s: the token refuses key type 0x%lx (%s): by the "
+                        "default provider from now on, where allowed",
+                        what, (unsigned long)key->type, p11be_ckr_name(rv));
+            p11be_key_note_refused(tc, &shape);
+        }
         return 0;
     }
     key->usage = usage;
@@ -120,6 +146,24 @@ int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
     if (key->lock != NULL)
         pthread_mutex_unlock(key->lock);
     return ok ? P11BE_OBJECT_ON_SESSION : 0;
+}
+
+int p11be_secret_key_import(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
+                            const char *what, CK_FLAGS usage)
+{
+    struct p11be_run run = {
+        .tc = tc, .what = what, .object_arg = key, .object_use = (int)usage};
+    P11BE_OBJECT_REF ref;
+    int made;
+
+    ERR_set_mark();
+    made = p11be_secret_key_object(&run, NULL, &ref) != 0;
+    if (!made && key->refused != CKR_OK) {
+        ERR_pop_to_mark(); /* the caller says what happens instead */
+        return -1;
+    }
+    ERR_clear_last_mark();
+    return made;
 }
 
 void p11be_secret_key_clear(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key)

@@ -44,6 +44,8 @@ typedef struct p11be_secret_key_st {
     pthread_mutex_t *lock;  /* owner's lock when threads share the key */
     P11BE_OBJECT_REF ref;   /* the session object; none until first use */
     P11BE_OBJECT_REF stale; /* replaced during re-entry, to destroy */
+    CK_RV refused;          /* the token's answer when it would not take
+                               the key (p11be_ckr_import_refused); CKR_OK */
 } P11BE_SECRET_KEY;
 
 /*
@@ -69,6 +71,28 @@ int p11be_secret_key_copy(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *dst,
  */
 int p11be_secret_key_object(struct p11be_run *run, P11BE_SESSION *sess,
                             P11BE_OBJECT_REF *ref);
+
+/*
+ * Makes the key's object now for `usage` (C_CreateObject when it has
+ * none), so that an operation knows at init whether the token takes the
+ * key: 1 made, 0 raised, or -1 when the token refused such a key
+ * (key->refused; nothing raised): the caller hands the work to the
+ * default provider, or fails with P11BE_SECRET_KEY_REFUSED.
+ */
+int p11be_secret_key_import(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key,
+                            const char *what, CK_FLAGS usage);
+
+/* The message (with the CKR_* name and the setting's source) for -1. */
+#define P11BE_SECRET_KEY_REFUSED                                               \
+    "%s: the token refused to import the key (C_CreateObject: %s), and "       \
+    "%s=no keeps the default provider from doing it"
+
+/*
+ * Whether the token refused to import a key of `type` before (a template
+ * or read-only refusal: key->refused), learned once per token (mechs.h),
+ * so that later contexts go to the default provider without asking it.
+ */
+int p11be_secret_key_refused(P11BE_TOKEN_CTX *tc, CK_KEY_TYPE type);
 
 /* Destroys the object (not while re-entered) and wipes the bytes. */
 void p11be_secret_key_clear(P11BE_TOKEN_CTX *tc, P11BE_SECRET_KEY *key);
