@@ -160,8 +160,8 @@ static const struct {
     CKR_ROW(CKR_WRAPPING_KEY_TYPE_INCONSISTENT, OTHER),
     CKR_ROW(CKR_RANDOM_SEED_NOT_SUPPORTED, OTHER),
     CKR_ROW(CKR_RANDOM_NO_RNG, OTHER),
-    CKR_ROW(CKR_DOMAIN_PARAMS_INVALID, OTHER),
-    CKR_ROW(CKR_CURVE_NOT_SUPPORTED, OTHER),
+    CKR_ROW(CKR_DOMAIN_PARAMS_INVALID, TEMPLATE),
+    CKR_ROW(CKR_CURVE_NOT_SUPPORTED, TEMPLATE),
     CKR_ROW(CKR_BUFFER_TOO_SMALL, OTHER),
     CKR_ROW(CKR_SAVED_STATE_INVALID, OTHER),
     CKR_ROW(CKR_INFORMATION_SENSITIVE, OTHER),
@@ -233,4 +233,12 @@ int p11be_ckr_retry(CK_RV rv)
 int p11be_ckr_refused_for_params(CK_RV rv)
 {
     return p11be_ckr_class(rv) == P11BE_CKR_REFUSED;
+}
+
+int p11be_ckr_import_refused(CK_RV rv)
+{
+    enum p11be_ckr_class c = p11be_ckr_class(rv);
+
+    return c == P11BE_CKR_TEMPLATE || c == P11BE_CKR_UNSUPPORTED
+           || rv == CKR_SESSION_READ_ONLY || rv == CKR_TOKEN_WRITE_PROTECTED;
 }

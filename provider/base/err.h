@@ -90,7 +90,8 @@ enum p11be_ckr_class {
     P11BE_CKR_TOKEN,       /* the token went: every session and the login */
     P11BE_CKR_ACTIVE,      /* an operation still runs on the session (an
                               earlier failure, a short buffer): close it */
-    P11BE_CKR_TEMPLATE,    /* the object's template is refused */
+    P11BE_CKR_TEMPLATE,    /* the object's template is refused (its
+                              attributes, curve or domain parameters) */
     P11BE_CKR_UNSUPPORTED, /* the token does not make such an object */
     P11BE_CKR_PIN,         /* the PIN or user is refused: never try again */
     P11BE_CKR_OTHER,       /* anything else: the session may be dirty */
@@ -119,6 +120,12 @@ int p11be_ckr_retry(CK_RV rv);
  * provider).
  */
 int p11be_ckr_refused_for_params(CK_RV rv);
+/*
+ * The token will not take the object as asked (its template, or objects
+ * made at all: tpm2-pkcs11 answers a secret-key import with
+ * CKR_SESSION_READ_ONLY): the work may go to the default provider.
+ */
+int p11be_ckr_import_refused(CK_RV rv);
 
 /*
  * What to suspect when C_FindObjects finds nothing the key names: the end
