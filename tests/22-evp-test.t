@@ -46,18 +46,14 @@ my %TODO = ();
 # digests, MACs and ciphers the token lacks delegated (issue 14) and host
 # keys (keys from software the token cannot hold, or used for an operation
 # whose mechanism it lacks, run in the default provider): every file
-# passes on p11-kit's RPC and on opencryptoki. On NSS's softokn two
-# behaviours of the token fail: secp256k1 keys refused at import (a
-# refusal at import is not delegated yet) and implicit rejection. Its
-# one-shot-only GCM and the HMAC keys it cannot hash (no digests in its
-# key slot) pass since cipher_gcm.c and mac.c learned them.
+# passes on p11-kit's RPC and on opencryptoki. On NSS's softokn one
+# behaviour of the token fails: implicit rejection. Its one-shot-only GCM
+# and the HMAC keys it cannot hash (no digests in its key slot) pass since
+# cipher_gcm.c and mac.c learned them, and its secp256k1 keys, refused at
+# import (C_CreateObject: CKR_DOMAIN_PARAMS_INVALID), since such a key
+# becomes a host key (keyop.c).
 my %TOKEN_TODO = (
     nss => {
-        'evppkey_ecc.txt' => 'line 1990, secp256k1: C_CreateObject: '
-            . 'CKR_DOMAIN_PARAMS_INVALID (a refusal at import is not '
-            . 'delegated); 2 of 442 fail',
-        'evppkey_ecdh.txt' => 'line 478, secp256k1: C_CreateObject: '
-            . 'CKR_DOMAIN_PARAMS_INVALID, as above; 2 of 305 fail',
         'evppkey_rsa_common.txt' => 'line 257, a corrupted PKCS#1 v1.5 '
             . 'ciphertext: the token answers with a message (implicit '
             . 'rejection) where OpenSSL 3.0 gives an error: KEYOP_MISMATCH',

@@ -13,6 +13,8 @@
 # shim shows that no token call did the work, "pkcs11-delegated" (and
 # P11BE_DEBUG) that pkcs11be counted it, and with pkcs11-delegate = no
 # every request is refused with an error naming what the token lacks.
+# A token that refuses the key's C_CreateObject (its template or domain
+# parameters) makes it a host key the same way, learned once per key.
 use strict;
 use warnings;
 
@@ -24,7 +26,7 @@ use Test::More;
 use P11BE;
 
 need_mechs(qw(CKM_ECDSA CKM_RSA_PKCS));
-plan tests => 7;
+plan tests => 9;
 
 use_shim();
 my $check = test_program('hostkey_check');
@@ -109,6 +111,37 @@ subtest "a token without $_->[2]: $_->[0]" => sub {
     like($out, qr/^ok: \Q$name\E: [1-9]\d* delegated$/m, 'counted');
     is(work_calls(), 'none', 'no token call did the work');
 } for @hidden;
+
+# A token that refuses a key from software when its private object is
+# made (tpm2-pkcs11 imports no private key; NSS refuses secp256k1 with
+# CKR_DOMAIN_PARAMS_INVALID): the shim answers the key's C_CreateObject
+# with the row's code. name, the code, its name
+my @refused = (
+    ['RSA-2048', '0xd1', 'CKR_TEMPLATE_INCONSISTENT'],
+    ['P-256', '0x130', 'CKR_DOMAIN_PARAMS_INVALID'],
+);
+subtest "the token refuses the key ($_->[2]): $_->[0]" => sub {
+    my ($name, $code, $ckr) = @$_;
+    my %faults = (P11SHIM_FAULTS => "C_CreateObject:$code");
+    plan tests => 10;
+    reset_counts();
+    my $out = check('the default provider\'s results', \%faults, 'one',
+                    $name);
+    like($out, qr/^ok: \Q$name\E: [1-9]\d* delegated$/m, 'counted');
+    is(count_of('C_CreateObject'), 1,
+       'one C_CreateObject for the key, refused: learned once');
+    is(fault_of('C_CreateObject.injected'), 1, '... by the shim');
+    is(work_calls(), 'C_CreateObject 1', 'no token call did the work');
+    reset_counts();
+    $out = check('pkcs11-delegate = no: refused',
+                 { %faults, P11BE_DELEGATE => 'no' }, 'deny-one', $name);
+    my @why = $out =~ /^why: \Q$name\E: (.*)$/mg;
+    ok(@why >= 1, 'every operation refused');
+    is(scalar(grep { /C_CreateObject answered \Q$ckr\E.*pkcs11-delegate = no/ } @why),
+       scalar(@why), "each error names $ckr") or diag $out;
+    is(count_of('C_CreateObject'), 1, 'one refused C_CreateObject');
+    is(work_calls(), 'C_CreateObject 1', 'no token call did the work');
+} for @refused;
 
 subtest 'command line: P-224 and brainpool through build/openssl.cnf' => sub {
     plan tests => 8;

@@ -90,7 +90,8 @@ enum p11be_ckr_class {
     P11BE_CKR_TOKEN,       /* the token went: every session and the login */
     P11BE_CKR_ACTIVE,      /* an operation still runs on the session (an
                               earlier failure, a short buffer): close it */
-    P11BE_CKR_TEMPLATE,    /* the object's template is refused */
+    P11BE_CKR_TEMPLATE,    /* the object's template is refused (its
+                              attributes, curve or domain parameters) */
     P11BE_CKR_UNSUPPORTED, /* the token does not make such an object */
     P11BE_CKR_PIN,         /* the PIN or user is refused: never try again */
     P11BE_CKR_OTHER,       /* anything else: the session may be dirty */

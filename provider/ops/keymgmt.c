@@ -227,7 +227,12 @@ int p11be_keymgmt_fit(P11BE_KEY *key, char *why, size_t why_len)
         return fit;
     /* Decided: only what the token lacks is asked for. */
     if (fit != P11BE_FIT_UNKNOWN) {
-        if (keymgmt_fit_check(key, key->tc, why, why_len) != 0)
+        if (key->import_refused != CKR_OK)
+            snprintf(why, why_len,
+                     "the token refused its private key: C_CreateObject "
+                     "answered %s",
+                     p11be_ckr_name(key->import_refused));
+        else if (keymgmt_fit_check(key, key->tc, why, why_len) != 0)
             snprintf(why, why_len, "made where the token could not");
         return fit;
     }

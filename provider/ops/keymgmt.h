@@ -74,7 +74,9 @@ void p11be_ec_point_of(const unsigned char *value, size_t len,
  * generation, and for an imported key at import when pkcs11be alone
  * knows (a curve it never puts on a token), else at its first
  * private-key operation, since import never touches the token (decoding
- * a key file must not need it).
+ * a key file must not need it). A key the token refuses when its private
+ * object is made at that first operation's init (keyobj.h
+ * p11be_key_import_private) becomes a host key then (keyop.c).
  */
 #define P11BE_FIT_UNKNOWN 0 /* not decided yet */
 #define P11BE_FIT_TOKEN   1 /* the token takes it */

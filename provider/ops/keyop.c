@@ -76,6 +76,25 @@ int p11be_keyop_token_mech(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
     return keyop_delegate(op, why);
 }
 
+int p11be_keyop_token_key(P11BE_KEYOP *op)
+{
+    P11BE_KEY *key = op->key;
+    enum p11be_key_use use = op->operation == EVP_PKEY_OP_SIGN ? P11BE_USE_SIGN
+                             : op->operation == EVP_PKEY_OP_DECRYPT
+                                 ? P11BE_USE_DECRYPT
+                                 : P11BE_USE_DERIVE;
+    int ok;
+
+    if (op->on_host || !key->host_private)
+        return 1;
+    ok = p11be_key_import_private(key, use);
+    if (ok >= 0)
+        return ok;
+    /* Learned once: every later init finds a host key (keyop_fit). */
+    __atomic_store_n(&key->fit, P11BE_FIT_HOST, __ATOMIC_RELEASE);
+    return keyop_fit(op);
+}
+
 int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
                      int uses_private)
 {

@@ -56,6 +56,17 @@ int p11be_keyop_init(P11BE_KEYOP *op, void *provkey, int operation,
 int p11be_keyop_token_mech(P11BE_KEYOP *op, CK_MECHANISM_TYPE mech,
                            const char *mech_name);
 
+/*
+ * For init, after the mechanism checks, when the private-key work stays
+ * on the token: a key from software gets its private object for the
+ * operation now. A token that refuses it (its template, curve or domain
+ * parameters: keyobj.h p11be_key_import_private) makes it a host key,
+ * once, and the work moves to its host copy as for a key the token
+ * lacks the curve of (counted; "... refused its private key: ... CKR_*"
+ * under pkcs11-delegate = no). 1, or 0 (raised).
+ */
+int p11be_keyop_token_key(P11BE_KEYOP *op);
+
 /* Whether the last init was for `operation`; raises otherwise. */
 int p11be_keyop_ready(P11BE_KEYOP *op, int operation);
 

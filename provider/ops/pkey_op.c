@@ -332,8 +332,7 @@ int p11be_pkey_ctx_init_md(P11BE_PKEY_CTX *ctx, void *provkey,
     if (private && alg->mech_name != NULL
         && !p11be_keyop_token_mech(&ctx->op, alg->mech, alg->mech_name))
         return 0;
-    if (private && alg->mech_name != NULL
-        && !p11be_keyop_token_mech(&ctx->op, alg->mech, alg->mech_name))
+    if (private && !p11be_keyop_token_key(&ctx->op))
         return 0;
     /* On the token, the host context only holds the parameters. */
     if (private && !ctx->op.on_host)

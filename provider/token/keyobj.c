@@ -353,9 +353,12 @@ static void attrs_private(P11BE_ATTRS *attrs, int on_token, int login,
     p11be_attrs_add_bool(attrs, CKA_UNWRAP, 0);
 }
 
-/* C_CreateObject of the imported private key, with `use` its only usage. */
+/*
+ * C_CreateObject of the imported private key, with `use` its only usage;
+ * rv (may be NULL) as p11be_object_make().
+ */
 static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
-                              P11BE_OBJECT_REF *ref)
+                              P11BE_OBJECT_REF *ref, CK_RV *rv)
 {
     struct p11be_object_call c = {.ref = ref};
     P11BE_ATTRS attrs = {0};
@@ -376,7 +379,7 @@ static int key_create_private(P11BE_KEY *key, enum p11be_key_use use, int login,
     }
     c.tmpl = attrs.list;
     c.count = attrs.count;
-    ok = p11be_object_make(key->tc, login, &c, NULL);
+    ok = p11be_object_make(key->tc, login, &c, rv);
     if (ok)
         key->need_login = login;
 out_free_attrs:
@@ -612,6 +615,7 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
     P11BE_KEY *key = run->object_arg;
     enum p11be_key_use use = run->object_use;
     P11BE_OBJECT_REF *ref;
+    CK_RV rv = CKR_OK;
     char why[160];
     int ok, copy = 0;
 
@@ -632,9 +636,12 @@ static int key_object_make(struct p11be_run *run, P11BE_SESSION *sess,
     ref = &key->priv[key->token_private ? 0 : use];
     ok = key->persistent ? ref_token_current(ref, sess)
                          : p11be_object_alive(key->tc, ref);
-    if (!ok && key->host_private)
-        ok = key_create_private(key, use, run->req.need_login, ref);
-    else if (!ok && key->persistent)
+    if (!ok && key->host_private) {
+        ok = key_create_private(key, use, run->req.need_login, ref, &rv);
+        /* Kept for p11be_key_import_private: the key goes to the host. */
+        if (!ok && p11be_ckr_import_refused(rv))
+            key->import_refused = rv;
+    } else if (!ok && key->persistent)
         /* The public object too when its handle is stale as well. */
         ok = key_find_again(key, sess,
                             key->pub.handle != CK_INVALID_HANDLE
@@ -727,6 +734,53 @@ int p11be_key_run(P11BE_KEY *key, enum p11be_key_use use, struct p11be_run *run)
     run->object_failed = key_object_failed;
     return run->req.need_login >= 0 && p11be_run(run);
 }
+
+/* The runner's step when only the object is wanted: no call. */
+static CK_RV key_no_step(struct p11be_run *run, P11BE_SESSION *sess,
+                         CK_OBJECT_HANDLE obj)
+{
+    (void)run;
+    (void)sess;
+    (void)obj;
+    return CKR_OK;
+}
+
+int p11be_key_import_private(P11BE_KEY *key, enum p11be_key_use use)
+{
+    /*
+     * Through the runner as an operation: a pooled session first, which
+     * learns of a fork or re-insertion before the object is made.
+     */
+    struct p11be_run run = {.fn = "C_CreateObject", .step = key_no_step};
+    CK_RV refused;
+    int alive, ok;
+
+    if (!key->host_private || key->token_private)
+        return 1;
+    pthread_mutex_lock(&key->lock);
+    refused = key->import_refused;
+    alive = refused == CKR_OK && p11be_object_alive(key->tc, &key->priv[use]);
+    pthread_mutex_unlock(&key->lock);
+    if (refused != CKR_OK)
+        return -1;
+    if (alive)
+        return 1;
+    ERR_set_mark();
+    ok = p11be_key_run(key, use, &run);
+    pthread_mutex_lock(&key->lock);
+    refused = key->import_refused;
+    pthread_mutex_unlock(&key->lock);
+    if (ok || refused == CKR_OK) {
+        ERR_clear_last_mark();
+        return ok;
+    }
+    /* The caller goes another way: no error shows. */
+    ERR_pop_to_mark();
+    P11BE_DEBUG("the token refuses the %s private key (C_CreateObject: %s)",
+                key->kind->name, p11be_ckr_name(refused));
+    return -1;
+}
+
 /* C_SignInit + C_Sign, or C_DecryptInit + C_Decrypt (run->arg). */
 struct key_private_call {
     int sign;

@@ -13,11 +13,13 @@
  *   hostkey_check errors    where the default provider fails, pkcs11be
  *                           fails with its reason
  *   hostkey_check one NAME  the row NAME alone (the test hides a token
- *                           mechanism for it: P11SHIM_HIDE_MECHS)
+ *                           mechanism for it, P11SHIM_HIDE_MECHS, or
+ *                           makes it refuse the key's C_CreateObject)
  *                           ($HOSTKEY_SKIP: rows left out, by name)
  *   hostkey_check deny      with P11BE_DELEGATE=no: every operation and
  *                           generation of the table refused, naming what
- *                           the token lacks
+ *                           the token lacks ("why: " lines: the errors)
+ *   hostkey_check deny-one NAME   the same for the row NAME alone
  *
  * Each row prints "ok: NAME: N delegated". That no token call did the work
  * is the shim's to count (tests/25-host-keys.t).
@@ -59,7 +61,7 @@ struct row {
     int bits;          /* RSA: modulus bits */
     int explicit_ec;   /* EC: explicit curve parameters */
     unsigned int ops;  /* OP_* */
-    int hidden;        /* only with a mechanism hidden (`one`) */
+    int hidden;        /* only with a mechanism hidden or the key refused */
 };
 
 /* rows[]'s RSA-496, which the second error case uses too. */
@@ -78,6 +80,7 @@ static const struct row rows[] = {
     {"P-256 ECDH", "EC", "P-256", 0, 0, OP_ECDH, 1},
     {"ED448", "ED448", NULL, 0, 0, OP_SIGN | OP_KEYGEN, 1},
     {"RSA-2048", "RSA", NULL, 2048, 0, OP_SIGN | OP_DECRYPT, 1},
+    {"P-256", "EC", "P-256", 0, 0, OP_SIGN | OP_ECDH, 1},
 };
 
 /*
@@ -451,6 +454,7 @@ static int expect_denied(const struct row *r, int failed, const char *what)
         return failf("%s: %s: no \"pkcs11-delegate = no\" in the error",
                      r->name, what);
     }
+    printf("why: %s: %s: %s\n", r->name, what, text);
     printf("ok: %s: %s refused\n", r->name, what);
     return 1;
 }
@@ -630,8 +634,9 @@ int main(int argc, char **argv)
 
     if (!tu_load_providers(&p11be, NULL))
         return tu_fail("loading the providers") ? 0 : 1;
-    deny = strcmp(mode, "deny") == 0;
-    if (strcmp(mode, "one") == 0 && argc > 2) {
+    deny = strcmp(mode, "deny") == 0 || strcmp(mode, "deny-one") == 0;
+    if ((strcmp(mode, "one") == 0 || strcmp(mode, "deny-one") == 0)
+        && argc > 2) {
         for (i = 0; i < COUNT(rows) && ok; i++)
             if (strcmp(rows[i].name, argv[2]) == 0) {
                 ok = run_row(&rows[i]);
@@ -648,8 +653,10 @@ int main(int argc, char **argv)
         ran = 2;
     }
     if (ran == 0)
-        return tu_fail("usage: hostkey_check table|deny|errors|one NAME") ? 0
-                                                                          : 1;
+        return tu_fail("usage: hostkey_check table|deny|errors|one NAME|"
+                       "deny-one NAME")
+                   ? 0
+                   : 1;
     if (ok)
         printf("ok: %d rows\n", ran);
     return ok ? 0 : 1;

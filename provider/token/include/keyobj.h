@@ -145,6 +145,12 @@ struct p11be_key_st {
      * once, by the keymgmt, and read and set with __atomic builtins.
      */
     int fit;
+    /*
+     * A key from software: what the token answered when it refused to
+     * take its private half (p11be_key_import_private), set once under
+     * lock; CKR_OK while it has not.
+     */
+    CK_RV import_refused;
     /* The operations' own; set once with an atomic store, or NULL. */
     struct p11be_key_ext *ext;
 };
@@ -209,6 +215,18 @@ int p11be_key_private_op(P11BE_KEY *key, enum p11be_key_use use,
                          CK_MECHANISM *mech, const char *mech_name,
                          const unsigned char *in, size_t in_len,
                          unsigned char *out, size_t *out_len, int *refused);
+
+/*
+ * For an operation's init on a key from software: its private object for
+ * `use` made now (C_CreateObject through the runner, as the operation
+ * would, unless it is alive), so that a token that refuses the key
+ * (p11be_ckr_import_refused: its template, curve or domain parameters,
+ * or imports at all) is known before the operation chooses where to run. 1 made
+ * (or nothing to make: a token key), 0 failed otherwise (raised), -1 refused:
+ * nothing raised, the code kept in key->import_refused and answered from there
+ * for every later call, so a key costs the token one refused C_CreateObject.
+ */
+int p11be_key_import_private(P11BE_KEY *key, enum p11be_key_use use);
 
 /* Key-pair generation on the token: what the keymgmt adds to the objects. */
 struct p11be_keygen {
